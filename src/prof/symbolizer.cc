@@ -1,0 +1,226 @@
+// Symbolizer on elfutils: libdwfl finds the modules of this process (from
+// /proc/self/maps) and their DWARF, libdw walks the scopes at a pc to expand
+// inlined calls, abi::__cxa_demangle turns linkage names into C++ names.
+// Module lists for pprof mappings come from dl_iterate_phdr, which also gives
+// the build ids (NT_GNU_BUILD_ID notes) without opening any file.
+#include "syncscope/prof/symbolizer.h"
+
+#include <cxxabi.h>
+#include <dwarf.h>
+#include <elf.h>
+#include <elfutils/libdw.h>
+#include <elfutils/libdwfl.h>
+#include <link.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+#include <unordered_map>
+
+namespace syncscope::prof {
+namespace {
+
+std::string demangle(const char* name) {
+  if (name == nullptr) return "??";
+  int status = 0;
+  char* out = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+  if (status != 0 || out == nullptr) return name;
+  std::string result(out);
+  std::free(out);
+  return result;
+}
+
+// The C++ name of a subprogram or inlined-subroutine DIE, following
+// DW_AT_abstract_origin / DW_AT_specification to where the name lives.
+std::string die_name(Dwarf_Die* die) {
+  Dwarf_Attribute attr;
+  for (int at : {DW_AT_linkage_name, DW_AT_MIPS_linkage_name}) {
+    if (dwarf_attr_integrate(die, at, &attr) != nullptr) {
+      if (const char* s = dwarf_formstring(&attr)) return demangle(s);
+    }
+  }
+  if (dwarf_attr_integrate(die, DW_AT_name, &attr) != nullptr) {
+    if (const char* s = dwarf_formstring(&attr)) return s;
+  }
+  return "??";
+}
+
+// The caller-side position (DW_AT_call_file/line) of an inlined call.
+void call_site(Dwarf_Die* inlined, Dwarf_Die* cu, std::string* file, int* line) {
+  Dwarf_Attribute attr;
+  Dwarf_Word value = 0;
+  *line = 0;
+  if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_line, &attr), &value) == 0) {
+    *line = static_cast<int>(value);
+  }
+  file->clear();
+  if (dwarf_formudata(dwarf_attr(inlined, DW_AT_call_file, &attr), &value) != 0) return;
+  Dwarf_Files* files = nullptr;
+  size_t count = 0;
+  if (dwarf_getsrcfiles(cu, &files, &count) != 0 || value >= count) return;
+  if (const char* f = dwarf_filesrc(files, value, nullptr, nullptr)) *file = f;
+}
+
+std::string hex(const unsigned char* bytes, size_t n) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(n * 2);
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back(kDigits[bytes[i] >> 4]);
+    out.push_back(kDigits[bytes[i] & 15]);
+  }
+  return out;
+}
+
+// NT_GNU_BUILD_ID of a loaded object, read from its PT_NOTE segments in memory.
+std::string build_id_of(const dl_phdr_info* info) {
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_NOTE) continue;
+    auto p = reinterpret_cast<const unsigned char*>(info->dlpi_addr + ph.p_vaddr);
+    const unsigned char* end = p + ph.p_memsz;
+    while (p + sizeof(ElfW(Nhdr)) <= end) {
+      auto* note = reinterpret_cast<const ElfW(Nhdr)*>(p);
+      const unsigned char* name = p + sizeof(ElfW(Nhdr));
+      const unsigned char* desc = name + ((note->n_namesz + 3) & ~3u);
+      if (note->n_type == NT_GNU_BUILD_ID && note->n_namesz == 4 &&
+          std::memcmp(name, "GNU", 4) == 0 && desc + note->n_descsz <= end) {
+        return hex(desc, note->n_descsz);
+      }
+      p = desc + ((note->n_descsz + 3) & ~3u);
+    }
+  }
+  return "";
+}
+
+std::string self_exe() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+}
+
+int collect_module(dl_phdr_info* info, size_t, void* data) {
+  auto* out = static_cast<std::vector<LoadedModule>*>(data);
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type != PT_LOAD || (ph.p_flags & PF_X) == 0) continue;
+    LoadedModule m;
+    m.start = info->dlpi_addr + ph.p_vaddr;
+    m.limit = m.start + ph.p_memsz;
+    m.file_offset = ph.p_offset;
+    m.path = info->dlpi_name != nullptr ? info->dlpi_name : "";
+    // The loader reports the main executable (first entry) with an empty name.
+    if (m.path.empty() && out->empty()) m.path = self_exe();
+    m.build_id = build_id_of(info);
+    out->push_back(std::move(m));
+  }
+  return 0;
+}
+
+class DwflSymbolizer final : public Symbolizer {
+ public:
+  DwflSymbolizer() = default;
+  ~DwflSymbolizer() override {
+    if (dwfl_ != nullptr) dwfl_end(dwfl_);
+  }
+
+  std::vector<SymbolFrame> symbolize_impl(std::uintptr_t pc) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = cache_.find(pc);
+    if (it != cache_.end()) return it->second;
+    Dwfl_Module* mod = find_module_locked(pc);
+    std::vector<SymbolFrame> frames = mod != nullptr ? resolve_locked(mod, pc)
+                                                     : std::vector<SymbolFrame>{};
+    if (frames.empty()) frames.push_back(SymbolFrame{"??", "", 0, false});
+    cache_.emplace(pc, frames);
+    return frames;
+  }
+
+  static std::vector<LoadedModule> modules_impl() {
+    std::vector<LoadedModule> out;
+    dl_iterate_phdr(collect_module, &out);
+    return out;
+  }
+
+ private:
+  void report_locked() {
+    static const Dwfl_Callbacks kCallbacks = {
+        .find_elf = dwfl_linux_proc_find_elf,
+        .find_debuginfo = dwfl_standard_find_debuginfo,
+        .section_address = nullptr,
+        .debuginfo_path = nullptr,
+    };
+    if (dwfl_ == nullptr) dwfl_ = dwfl_begin(&kCallbacks);
+    if (dwfl_ == nullptr) return;
+    dwfl_report_begin(dwfl_);
+    dwfl_linux_proc_report(dwfl_, getpid());
+    dwfl_report_end(dwfl_, nullptr, nullptr);
+  }
+
+  // The module holding pc; re-reads the maps once for objects loaded since.
+  Dwfl_Module* find_module_locked(std::uintptr_t pc) {
+    if (dwfl_ == nullptr) report_locked();
+    if (dwfl_ == nullptr) return nullptr;
+    Dwfl_Module* mod = dwfl_addrmodule(dwfl_, pc);
+    if (mod == nullptr) {
+      report_locked();
+      mod = dwfl_addrmodule(dwfl_, pc);
+    }
+    return mod;
+  }
+
+  static std::vector<SymbolFrame> resolve_locked(Dwfl_Module* mod, std::uintptr_t pc) {
+    std::vector<SymbolFrame> frames;
+    std::string file;
+    int line = 0;
+    if (Dwfl_Line* l = dwfl_module_getsrc(mod, pc)) {
+      if (const char* f = dwfl_lineinfo(l, nullptr, &line, nullptr, nullptr, nullptr)) file = f;
+    }
+    const char* symbol = dwfl_module_addrname(mod, pc);
+    Dwarf_Addr bias = 0;
+    Dwarf_Die* cu = dwfl_module_addrdie(mod, pc, &bias);
+    Dwarf_Die* scopes = nullptr;
+    int n = cu != nullptr ? dwarf_getscopes(cu, pc - bias, &scopes) : 0;
+    for (int i = 0; i < n; ++i) {
+      const int tag = dwarf_tag(&scopes[i]);
+      if (tag == DW_TAG_inlined_subroutine) {
+        frames.push_back(SymbolFrame{die_name(&scopes[i]), file, line, true});
+        call_site(&scopes[i], cu, &file, &line);
+      } else if (tag == DW_TAG_subprogram) {
+        std::string name = symbol != nullptr ? demangle(symbol) : die_name(&scopes[i]);
+        frames.push_back(SymbolFrame{std::move(name), file, line, false});
+        break;
+      }
+    }
+    std::free(scopes);
+    if (frames.empty() || frames.back().inlined) {
+      frames.push_back(SymbolFrame{symbol != nullptr ? demangle(symbol) : "??", file,
+                                   line, false});
+    }
+    return frames;
+  }
+
+  std::mutex mu_;
+  Dwfl* dwfl_ = nullptr;  // guarded by mu_; created on first use
+  std::unordered_map<std::uintptr_t, std::vector<SymbolFrame>> cache_;  // guarded by mu_
+};
+
+}  // namespace
+
+Symbolizer& Symbolizer::instance() {
+  // Leaked on purpose: profiles may be written from atexit handlers and the
+  // preload object's destructor, after static destructors would have run.
+  static Symbolizer* const instance = new DwflSymbolizer();
+  return *instance;
+}
+
+// The public methods are not virtual (the header fixes the API); the one
+// implementation is DwflSymbolizer, the only class instance() ever creates.
+std::vector<SymbolFrame> Symbolizer::symbolize(std::uintptr_t pc) {
+  return static_cast<DwflSymbolizer*>(this)->symbolize_impl(pc);
+}
+
+std::vector<LoadedModule> Symbolizer::modules() { return DwflSymbolizer::modules_impl(); }
+
+}  // namespace syncscope::prof
