@@ -1,0 +1,71 @@
+// Exact-mode view of the heap: every live block (address, size, allocation
+// site) tracked by the allocation hooks when exact mode is on. The retention
+// scanner iterates it while the world is stopped, so the iteration and lookup
+// functions never allocate and never take a lock that an allocating thread
+// could hold while paused (see LiveBlockTable::freeze()).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "syncscope/prof/stack_trace.h"
+
+namespace syncscope::prof {
+
+using SiteId = std::uint32_t;
+inline constexpr SiteId kUnknownSite = 0;
+
+struct LiveBlock {
+  std::uintptr_t address = 0;
+  std::size_t size = 0;  // requested size
+  SiteId site = kUnknownSite;
+};
+
+// The allocation site behind a SiteId: the stack captured at allocation.
+struct AllocationSite {
+  SiteId id = kUnknownSite;
+  std::vector<std::uintptr_t> pcs;  // innermost first
+};
+
+// Process-wide table of live blocks (exact mode).
+class LiveBlockTable {
+ public:
+  static LiveBlockTable& instance();
+
+  // Exact mode on/off. Blocks allocated while it is off are not tracked.
+  void set_enabled(bool enabled) noexcept;
+  bool enabled() const noexcept;
+
+  // Blocks every mutation of the table (allocating threads wait in the hook)
+  // until thaw(); after freeze() returns, iteration and lookup see a stable
+  // table. Call before stopping the world so no paused thread holds the lock.
+  void freeze() noexcept;
+  void thaw() noexcept;
+
+  // Requires freeze(). Never allocates.
+  std::size_t block_count() const noexcept;
+  // Requires freeze(). Calls f(const LiveBlock&) for every live block in
+  // ascending address order. Never allocates.
+  template <class F>
+  void for_each(F&& f) const;
+  // Requires freeze(). The block whose [address, address+size) contains
+  // `addr`, or nullptr. O(log n). Never allocates.
+  const LiveBlock* find_containing(std::uintptr_t addr) const noexcept;
+  // Requires freeze(). Blocks sorted by address (stable until thaw()).
+  std::span<const LiveBlock> sorted_blocks() const noexcept;
+
+  // The stack of a site id (callable any time, allocates).
+  AllocationSite site(SiteId id) const;
+
+ private:
+  LiveBlockTable() = default;
+};
+
+template <class F>
+void LiveBlockTable::for_each(F&& f) const {
+  for (const LiveBlock& b : sorted_blocks()) f(b);
+}
+
+}  // namespace syncscope::prof

@@ -1,0 +1,52 @@
+// In-process symbolization: program counter -> function, file:line, with
+// inlined frames expanded, and the list of loaded modules with build ids.
+// Used by the pprof writers so that a profile is readable on a machine that
+// does not have the binary.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace syncscope::prof {
+
+// One source-level frame. A single program counter can expand to several
+// frames when calls were inlined: the innermost (inlined) frame comes first.
+struct SymbolFrame {
+  std::string function;  // demangled; "??" when unknown
+  std::string file;      // absolute or compilation-relative path; "" when unknown
+  int line = 0;          // 0 when unknown
+  bool inlined = false;  // true for every frame but the last of one pc
+};
+
+// A loaded ELF object (the executable, shared libraries, vdso).
+struct LoadedModule {
+  std::uintptr_t start = 0;        // first mapped address of the executable segment
+  std::uintptr_t limit = 0;        // one past its last address
+  std::uint64_t file_offset = 0;   // file offset of `start`
+  std::string path;                // as the dynamic loader reports it
+  std::string build_id;            // lowercase hex of NT_GNU_BUILD_ID, "" when absent
+};
+
+// Thread-safe, caching symbolizer. Not async-signal-safe (it allocates and
+// reads files): call it from a normal thread, never from a hook or handler.
+class Symbolizer {
+ public:
+  // The process-wide instance (modules are re-read when an unknown pc shows up,
+  // so libraries dlopen'ed later are found).
+  static Symbolizer& instance();
+
+  // Frames for one return address. `pc` is used as is; callers pass
+  // return addresses minus one when they want the call site's line.
+  std::vector<SymbolFrame> symbolize(std::uintptr_t pc);
+
+  // Every loaded module, refreshed on each call.
+  std::vector<LoadedModule> modules();
+
+  virtual ~Symbolizer() = default;
+
+ protected:
+  Symbolizer() = default;
+};
+
+}  // namespace syncscope::prof
