@@ -1,0 +1,256 @@
+// "What keeps this object alive?" for a live C++ heap.
+//
+// Usage (every common question is one call):
+//
+//   #include "syncscope/retain/retention.h"
+//   namespace rt = syncscope::retain;
+//
+//   // Once, early (blocks allocated before this are invisible to the scan):
+//   syncscope::prof::LiveBlockTable::instance().set_enabled(true);
+//   ...
+//   absl::StatusOr<rt::RetentionSnapshot> snap = rt::take_snapshot();
+//   if (!snap.ok()) { std::cerr << snap.status() << "\n"; return; }
+//   std::cout << rt::to_text(snap->paths_to_site("make_session"));  // why alive?
+//   std::cout << rt::to_text(snap->path_to(reinterpret_cast<std::uintptr_t>(p)));
+//   std::cout << rt::to_text(snap->top_retainers(10));           // leak suspects
+//   std::cout << rt::to_text(snap->leaked_tasks());              // never woken
+//   snap->write_retention_profile("/tmp/retained.pb.gz");        // go tool pprof
+//   // later: rt::growth(*before, *after) -> sites whose live bytes grew
+//
+//   // HTTP-style, one call from query parameters to a text/JSON body:
+//   absl::StatusOr<std::string> body = rt::retention_report({.site = "Node"});
+//
+// What take_snapshot does (DESIGN §3):
+//   1. freezes the exact-mode live-block table (allocating threads wait in the
+//      allocation hook), copies the blocks into memory reserved with mmap;
+//   2. stops every other thread with a signal (bounded wait; threads that do
+//      not answer in time are reported, never waited for) and captures each
+//      one's registers, stack pointer and thread pointer;
+//   3. scans conservatively: every aligned pointer-sized word of a root
+//      (thread stacks from the stack pointer to the top of the stack mapping,
+//      saved registers, writable data segments of every loaded module, static
+//      TLS) or of a live block that points into a live block (interior
+//      pointers included) is an edge;
+//   4. resumes the threads, thaws the table, and only then allocates: builds
+//      the ObjectGraph, the shortest-path tree and the dominator tree.
+//   Nothing allocates through the hooked allocator while threads are paused.
+//
+// Security: reports name allocation sites, sizes, offsets, thread names and
+// symbols; they never contain memory contents or heap addresses.
+//
+// Limits (see docs/retain.md): conservative scanning may find false edges
+// (an integer that looks like a pointer) and so over-report retention, never
+// under-report it among scanned roots; blocks allocated while exact mode was
+// off are not nodes, so chains through them are cut; TLS of dlopen'ed modules
+// is only covered where it lives in tracked heap blocks.
+//
+// Thread safety: take_snapshot may be called from any thread; concurrent
+// calls are serialized. A RetentionSnapshot is immutable after construction
+// except for its internal symbolization cache, which is mutex-protected: all
+// const methods may be called concurrently.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "syncscope/retain/object_graph.h"
+
+namespace syncscope::retain {
+
+struct Options {
+  // Bounded wait for all threads to acknowledge the stop signal.
+  std::chrono::milliseconds pause_timeout{1000};
+  // Signal used to pause threads; 0 = SIGRTMAX - 3.
+  int signal = 0;
+  bool scan_stacks = true;
+  bool scan_registers = true;
+  bool scan_globals = true;
+  bool scan_tls = true;
+  // Unwind each paused thread (in its own signal handler) to name the frame
+  // that holds a stack root.
+  bool name_frames = true;
+  // Compute the dominator tree (retained sizes, top_retainers, profile).
+  bool compute_dominators = true;
+};
+
+// One hop of a retention path, root first.
+struct PathHop {
+  bool is_root = false;
+  RootKind root_kind = RootKind::kOther;  // when is_root
+  // Root: "thread 'worker' (tid 12) stack, frame run_worker()",
+  //       "global g_cache (libapp.so)". Block: the allocation site's function.
+  std::string name;
+  // Block: top frames of the allocation site, "function file:line",
+  // innermost first, allocator plumbing (operator new, std::allocator, ...)
+  // skipped. Empty for roots.
+  std::vector<std::string> site_frames;
+  std::uint32_t site = 0;    // block: allocation site id
+  std::uint64_t size = 0;    // block: size in bytes; root: range size
+  // Byte offset inside this hop where the pointer to the next hop sits. On
+  // the last hop: offset of the queried address inside the block.
+  std::uint64_t offset = 0;
+};
+
+struct RetentionPath {
+  bool found = false;      // the address is inside a live block
+  bool reachable = false;  // some root reaches it; false = leaked (C++ sense)
+  std::vector<PathHop> hops;  // root -> holder -> ... -> target (if reachable)
+  // The target block (when found).
+  std::uint32_t target_site = 0;
+  std::string target_site_name;
+  std::uint64_t target_size = 0;
+  std::uint64_t retained_bytes = 0;  // 0 when dominators were not computed
+};
+
+// "Leak suspect": the blocks of one allocation site, counting only those not
+// dominated by another block of the same site (no double counting).
+struct SiteRetainer {
+  std::uint32_t site = 0;
+  std::string site_name;
+  std::vector<std::string> site_frames;
+  std::uint64_t retained_bytes = 0;
+  std::uint64_t retained_objects = 0;
+  std::uint64_t live_bytes = 0;    // the site's own blocks
+  std::uint64_t live_objects = 0;
+  RetentionPath example_path;      // to the site's largest retainer
+};
+
+struct SiteGrowth {
+  std::uint32_t site = 0;
+  std::string site_name;
+  std::uint64_t bytes_before = 0, bytes_after = 0;
+  std::uint64_t objects_before = 0, objects_after = 0;
+  RetentionPath example_path;  // in `after`, to the site's largest block
+};
+
+// A task blocked on a wait object that nothing that could ever wake it can
+// reach: no running thread, no live task that could itself run, no global.
+struct LeakedTask {
+  std::uint64_t task_id = 0;
+  std::string name;
+  std::string spawn_site;
+  std::string blocking_reason;
+  std::string wait_object_site;  // allocation site of the wait object's block
+  double age_s = 0;
+};
+
+struct SnapshotStats {
+  std::uint64_t blocks = 0;
+  std::uint64_t edges = 0;
+  std::uint64_t roots = 0;
+  std::uint64_t root_edges = 0;
+  std::uint64_t threads_paused = 0;
+  std::uint64_t threads_unresponsive = 0;  // did not pause in time: not scanned
+  std::uint64_t bytes_scanned = 0;         // heap + roots
+  std::uint64_t pause_ns = 0;              // first signal sent -> resumed
+  std::uint64_t freeze_ns = 0;             // table frozen -> thawed
+  std::uint64_t analysis_ns = 0;           // graph + BFS + dominators
+  std::uint64_t scanner_memory_bytes = 0;  // mmap'd during the stop
+};
+
+// Describes an allocation site for reports: display name and top frames.
+struct SiteDescription {
+  std::string name;
+  std::vector<std::string> frames;
+};
+using SiteDescriber = std::function<SiteDescription(std::uint32_t site)>;
+
+class RetentionSnapshot {
+ public:
+  // A snapshot over an existing graph (tests, offline analysis). Sites are
+  // described by `describe` (default: "site#<id>").
+  static RetentionSnapshot from_graph(ObjectGraph graph,
+                                      SiteDescriber describe = {},
+                                      bool compute_dominators = true);
+
+  RetentionSnapshot(RetentionSnapshot&&) noexcept;
+  RetentionSnapshot& operator=(RetentionSnapshot&&) noexcept;
+  ~RetentionSnapshot();
+
+  const ObjectGraph& graph() const;
+  const SnapshotStats& stats() const;
+
+  // The shortest path from a root to the block containing `address`.
+  RetentionPath path_to(std::uintptr_t address) const;
+  // Shortest paths to blocks whose allocation site (any of its top frames)
+  // contains `function_substring`: one per block, shortest first, at most
+  // `max_paths`; unreachable blocks are included (reachable=false) after the
+  // reachable ones.
+  std::vector<RetentionPath> paths_to_site(std::string_view function_substring,
+                                           std::size_t max_paths = 10) const;
+  // Sites by retained bytes, largest first.
+  std::vector<SiteRetainer> top_retainers(std::size_t n = 10) const;
+  // Tasks that can never be woken (needs the task registry; empty otherwise).
+  std::vector<LeakedTask> leaked_tasks() const;
+  // Live bytes/objects per site (growth uses it).
+  struct SiteTotals {
+    std::uint64_t bytes = 0, objects = 0;
+    NodeId largest = kNoNode;
+  };
+  std::vector<std::pair<std::uint32_t, SiteTotals>> site_totals() const;
+
+  // pprof profile.proto (gzipped) whose sample stacks are the dominator
+  // chains root -> holder -> ... -> block, frames named by allocation site
+  // ("root: <root name>" at the bottom); values retained_objects/count and
+  // retained_space/bytes of each block itself, so a frame's cumulative value
+  // is what that holder retains. Empty string if dominators were not computed.
+  std::string retention_profile() const;
+  bool write_retention_profile(const std::string& path,
+                               std::string* error = nullptr) const;
+
+  // Implementation detail, public for the internal builders only.
+  struct Impl;
+  explicit RetentionSnapshot(std::unique_ptr<Impl> impl);
+  const Impl& impl() const { return *impl_; }
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+// Stops the world, scans, resumes, analyses. Errors: FailedPrecondition if
+// exact mode is off; ResourceExhausted if scanner memory cannot be mapped.
+absl::StatusOr<RetentionSnapshot> take_snapshot(const Options& options = {});
+
+// Sites whose live bytes grew from `before` to `after`, largest growth first.
+std::vector<SiteGrowth> growth(const RetentionSnapshot& before,
+                               const RetentionSnapshot& after,
+                               std::size_t n = 10);
+
+// Human-readable reports (one hop per line) and JSON (nlohmann-json dump).
+std::string to_text(const RetentionPath& path);
+std::string to_text(std::span<const RetentionPath> paths);
+std::string to_text(std::span<const SiteRetainer> retainers);
+std::string to_text(std::span<const SiteGrowth> growth);
+std::string to_text(std::span<const LeakedTask> tasks);
+std::string to_json(const RetentionPath& path);
+std::string to_json(std::span<const RetentionPath> paths);
+std::string to_json(std::span<const SiteRetainer> retainers);
+std::string to_json(std::span<const SiteGrowth> growth);
+std::string to_json(std::span<const LeakedTask> tasks);
+
+// One call for the HTTP endpoint /debug/retain and the lab: takes a snapshot
+// and answers one query. Exactly one of `site`, `address` may be set; with
+// neither, reports top retainers and leaked tasks.
+struct ReportQuery {
+  std::string site;                      // allocation-site substring
+  std::optional<std::uintptr_t> address;
+  std::size_t max_paths = 10;
+  std::size_t top = 10;
+  bool json = false;
+};
+absl::StatusOr<std::string> retention_report(const ReportQuery& query,
+                                             const Options& options = {});
+
+// Parses "0x7f12..." or decimal; InvalidArgument with a message otherwise.
+absl::StatusOr<std::uintptr_t> parse_address(std::string_view text);
+
+}  // namespace syncscope::retain
