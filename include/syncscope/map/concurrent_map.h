@@ -1,0 +1,97 @@
+// The one API shared by syncscope's four concurrent maps — ReadMostlyMap,
+// LockedMap, ShardedMap and PooledShardedMap — expressed as a C++20 concept,
+// plus the small result types the operations return.
+//
+// Contract (DESIGN §2), common to every map that satisfies ConcurrentMap:
+//   * Every operation is linearizable, except range() and clear(), which
+//     follow Go's sync.Map: range() visits each key at most once, reflects
+//     for each key some value it held during the call (or skips a key stored
+//     or deleted concurrently), may be called re-entrantly — its callback may
+//     call any method of the same map — and stops when the callback returns
+//     false. clear() removes every key present when it starts; keys stored
+//     concurrently may survive.
+//   * References handed to callbacks (range, visit) are valid only during the
+//     callback. A value that must outlive it is copied — that is what load()
+//     returns. Capturing a reference (or a raw pointer) into a task that
+//     outlives the callback is the bug the lab reproduces.
+//   * size() is O(1) and approximate; exact_size() walks every entry (O(N)).
+//
+// Method summary (Go name in brackets):
+//   load [Load]                  std::optional<V>        copy of the value
+//   store [Store]                void
+//   load_or_store [LoadOrStore]  LoadOrStoreResult<V>    {value, loaded}
+//   load_and_delete [LoadAndDelete] std::optional<V>     the removed value
+//   erase [Delete]               bool                    true if a value was removed
+//   swap [Swap]                  std::optional<V>        the previous value
+//   compare_and_swap [CompareAndSwap]   bool             needs V == V
+//   compare_and_delete [CompareAndDelete] bool           needs V == V
+//   range [Range]                void                    f(const K&, const V&) -> bool
+//   clear [Clear]                void
+//   visit(key, f)                bool (found)            f(const V&) under protection
+//   size()                       std::size_t (approximate, O(1))
+//   exact_size()                 std::size_t (O(N) walk)
+#pragma once
+
+#include <concepts>
+#include <cstddef>
+#include <optional>
+#include <string>
+
+#include "syncscope/map/map_stats.h"
+
+namespace syncscope::map {
+
+// Result of load_or_store: the value now in the map for the key, and whether
+// it was already there (true) or was just stored by this call (false).
+template <class V>
+struct LoadOrStoreResult {
+  V value;
+  bool loaded;
+};
+
+// Key requirements (DESIGN §2): hashable, equality-comparable, copyable.
+template <class K, class Hash, class Eq>
+concept MapKey = std::copy_constructible<K> && std::equality_comparable<K> &&
+                 std::invocable<const Hash&, const K&> &&
+                 std::predicate<const Eq&, const K&, const K&>;
+
+// Callback shapes. A range callback may return bool (false stops the range)
+// or void (never stops).
+template <class F, class K, class V>
+concept RangeCallback = std::invocable<F&, const K&, const V&>;
+
+template <class F, class V>
+concept VisitCallback = std::invocable<F&, const V&>;
+
+// Options common to every map.
+struct MapOptions {
+  // Name under which the map registers its stats (MapRegistry, /debug/maps,
+  // /metrics). Empty: the map does not register.
+  std::string name;
+  // Expected number of keys; pre-sizes the tables.
+  std::size_t initial_capacity = 0;
+};
+
+// The concept all four maps satisfy, for copyable values.
+template <class M>
+concept ConcurrentMap = requires(M& m, const M& cm, const typename M::key_type& k,
+                                 const typename M::mapped_type& v) {
+  typename M::key_type;
+  typename M::mapped_type;
+  { m.load(k) } -> std::same_as<std::optional<typename M::mapped_type>>;
+  { m.store(k, v) } -> std::same_as<void>;
+  { m.load_or_store(k, v) } -> std::same_as<LoadOrStoreResult<typename M::mapped_type>>;
+  { m.load_and_delete(k) } -> std::same_as<std::optional<typename M::mapped_type>>;
+  { m.erase(k) } -> std::same_as<bool>;
+  { m.swap(k, v) } -> std::same_as<std::optional<typename M::mapped_type>>;
+  { m.compare_and_swap(k, v, v) } -> std::same_as<bool>;
+  { m.compare_and_delete(k, v) } -> std::same_as<bool>;
+  { m.range([](const typename M::key_type&, const typename M::mapped_type&) { return true; }) };
+  { m.clear() };
+  { m.visit(k, [](const typename M::mapped_type&) {}) } -> std::same_as<bool>;
+  { cm.size() } -> std::convertible_to<std::size_t>;
+  { cm.exact_size() } -> std::convertible_to<std::size_t>;
+  { cm.stats() } -> std::same_as<MapStats>;
+};
+
+}  // namespace syncscope::map

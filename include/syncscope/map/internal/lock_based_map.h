@@ -1,0 +1,278 @@
+// The shared implementation of the three lock-based maps: an array of shards,
+// each a reader-writer lock plus a hash table. LockedMap is one shard over
+// absl::flat_hash_map; ShardedMap is many shards over absl::node_hash_map;
+// PooledShardedMap is ShardedMap with a pooling node allocator.
+//
+// Every operation but range() and clear() holds one shard's lock for its
+// whole duration, so it is linearizable at that lock. range() copies each
+// shard's entries under its shared lock and calls the callback with no lock
+// held (so the callback may call any method of the map, as Go requires);
+// clear() clears the shards one at a time.
+#pragma once
+
+#include <bit>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "syncscope/map/concurrent_map.h"
+#include "syncscope/map/internal/map_counters.h"
+#include "syncscope/map/internal/registration.h"
+#include "syncscope/map/map_events.h"
+#include "syncscope/map/map_stats.h"
+
+namespace syncscope::map::internal {
+
+inline std::size_t round_up_to_power_of_two(std::size_t n) noexcept {
+  std::size_t p = 1;
+  while (p < n) p <<= 1;
+  return p;
+}
+
+template <class K, class V, class Hash, class Eq, class Table>
+class LockBasedMap {
+ public:
+  using key_type = K;
+  using mapped_type = V;
+
+  LockBasedMap(const char* kind, const MapOptions& options, std::size_t shards)
+      : kind_(kind),
+        name_(options.name),
+        shard_count_(round_up_to_power_of_two(shards == 0 ? 1 : shards)),
+        shard_shift_(shard_count_ == 1 ? 0 : 64 - std::countr_zero(shard_count_)),
+        shards_(new Shard[shard_count_]) {
+    if (options.initial_capacity > 0) {
+      for (std::size_t i = 0; i < shard_count_; ++i) {
+        shards_[i].table.reserve(options.initial_capacity / shard_count_ + 1);
+      }
+    }
+  }
+
+  LockBasedMap(const LockBasedMap&) = delete;
+  LockBasedMap& operator=(const LockBasedMap&) = delete;
+
+  std::optional<V> load(const K& key) const
+    requires std::copy_constructible<V>
+  {
+    std::optional<V> out;
+    visit(key, [&out](const V& v) { out.emplace(v); });
+    return out;
+  }
+
+  template <class F>
+    requires VisitCallback<F, V>
+  bool visit(const K& key, F&& f) const {
+    const Shard& s = shard_for(key);
+    std::shared_lock lk(s.mu);
+    auto it = s.table.find(key);
+    if (it == s.table.end()) {
+      counters_.bump(Counter::kMisses);
+      return false;
+    }
+    counters_.bump(Counter::kHits);
+    f(static_cast<const V&>(it->second));
+    return true;
+  }
+
+  void store(const K& key, const V& value)
+    requires std::copy_constructible<V>
+  {
+    Shard& s = shard_for(key);
+    std::unique_lock lk(s.mu);
+    if (s.table.insert_or_assign(key, value).second) counters_.add_live(+1);
+  }
+  void store(const K& key, V&& value) {
+    Shard& s = shard_for(key);
+    std::unique_lock lk(s.mu);
+    if (s.table.insert_or_assign(key, std::move(value)).second) counters_.add_live(+1);
+  }
+
+  std::optional<V> swap(const K& key, V value)
+    requires std::copy_constructible<V>
+  {
+    Shard& s = shard_for(key);
+    std::unique_lock lk(s.mu);
+    auto [it, inserted] = s.table.try_emplace(key, std::move(value));
+    if (inserted) {
+      counters_.add_live(+1);
+      return std::nullopt;
+    }
+    std::optional<V> previous(std::move(it->second));
+    it->second = std::move(value);
+    return previous;
+  }
+
+  LoadOrStoreResult<V> load_or_store(const K& key, const V& value)
+    requires std::copy_constructible<V>
+  {
+    Shard& s = shard_for(key);
+    {
+      // Hits (the common case in caches) need only the shared lock.
+      std::shared_lock lk(s.mu);
+      auto it = s.table.find(key);
+      if (it != s.table.end()) return {it->second, true};
+    }
+    std::unique_lock lk(s.mu);
+    auto [it, inserted] = s.table.try_emplace(key, value);
+    if (inserted) counters_.add_live(+1);
+    return {it->second, !inserted};
+  }
+
+  std::optional<V> load_and_delete(const K& key)
+    requires std::copy_constructible<V>
+  {
+    Shard& s = shard_for(key);
+    std::unique_lock lk(s.mu);
+    auto it = s.table.find(key);
+    if (it == s.table.end()) return std::nullopt;
+    std::optional<V> out(std::move(it->second));
+    s.table.erase(it);
+    counters_.add_live(-1);
+    return out;
+  }
+
+  bool erase(const K& key) {
+    Shard& s = shard_for(key);
+    std::unique_lock lk(s.mu);
+    if (s.table.erase(key) == 0) return false;
+    counters_.add_live(-1);
+    return true;
+  }
+
+  bool compare_and_swap(const K& key, const V& old_value, const V& new_value)
+    requires std::equality_comparable<V> && std::copy_constructible<V>
+  {
+    Shard& s = shard_for(key);
+    std::unique_lock lk(s.mu);
+    auto it = s.table.find(key);
+    if (it == s.table.end() || !(it->second == old_value)) return false;
+    it->second = new_value;
+    return true;
+  }
+
+  bool compare_and_delete(const K& key, const V& old_value)
+    requires std::equality_comparable<V>
+  {
+    Shard& s = shard_for(key);
+    std::unique_lock lk(s.mu);
+    auto it = s.table.find(key);
+    if (it == s.table.end() || !(it->second == old_value)) return false;
+    s.table.erase(it);
+    counters_.add_live(-1);
+    return true;
+  }
+
+  // Copies one shard at a time under its shared lock, then calls f with no
+  // lock held. Move-only values cannot be copied: for them f runs under the
+  // shard's shared lock and must not call mutating methods of this map.
+  template <class F>
+    requires RangeCallback<F, K, V>
+  void range(F&& f) {
+    for (std::size_t i = 0; i < shard_count_; ++i) {
+      Shard& s = shards_[i];
+      if constexpr (std::is_copy_constructible_v<V>) {
+        std::vector<std::pair<K, V>> copy;
+        {
+          std::shared_lock lk(s.mu);
+          copy.reserve(s.table.size());
+          for (const auto& [k, v] : s.table) copy.emplace_back(k, v);
+        }
+        for (const auto& [k, v] : copy) {
+          if (!invoke_range(f, k, v)) return;
+        }
+      } else {
+        std::shared_lock lk(s.mu);
+        for (const auto& [k, v] : s.table) {
+          if (!invoke_range(f, k, v)) return;
+        }
+      }
+    }
+  }
+
+  void clear() {
+    for (std::size_t i = 0; i < shard_count_; ++i) {
+      Shard& s = shards_[i];
+      std::unique_lock lk(s.mu);
+      counters_.add_live(-static_cast<std::int64_t>(s.table.size()));
+      s.table.clear();
+    }
+    emit_map_event(MapEvent{MapEventKind::kClear, name_, 0});
+  }
+
+  // Approximate, O(1): per-thread live counters (see ReadMostlyMap::size()).
+  std::size_t size() const noexcept {
+    const std::int64_t n = counters_.live();
+    return n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
+
+  // Exact at the moment each shard is read: sums shard sizes under their
+  // shared locks, O(shards).
+  std::size_t exact_size() const {
+    std::size_t n = 0;
+    for (std::size_t i = 0; i < shard_count_; ++i) {
+      std::shared_lock lk(shards_[i].mu);
+      n += shards_[i].table.size();
+    }
+    return n;
+  }
+
+  MapStats stats() const {
+    MapStats s;
+    s.kind = kind_;
+    s.hits = counters_.sum(Counter::kHits);
+    s.misses = counters_.sum(Counter::kMisses);
+    s.live_entries = static_cast<std::int64_t>(size());
+    return s;
+  }
+
+  std::size_t shard_count() const noexcept { return shard_count_; }
+  const std::string& name() const noexcept { return name_; }
+
+ protected:
+  void register_stats(MapRegistry::StatsFn fn) { registration_.emplace(name_, std::move(fn)); }
+  // Derived classes unregister in their destructor before their own members go.
+  void unregister_stats() { registration_.reset(); }
+
+ private:
+  struct alignas(64) Shard {
+    mutable std::shared_mutex mu;
+    Table table;  // guarded by mu
+  };
+
+  template <class F>
+  static bool invoke_range(F& f, const K& k, const V& v) {
+    if constexpr (std::is_same_v<std::invoke_result_t<F&, const K&, const V&>, void>) {
+      f(k, v);
+      return true;
+    } else {
+      return static_cast<bool>(f(k, v));
+    }
+  }
+
+  std::size_t shard_index(const K& key) const {
+    if (shard_count_ == 1) return 0;
+    // Fibonacci mixing so that weak hashes (std::hash of integers is the
+    // identity) still spread over shards; the top bits pick the shard.
+    const std::uint64_t h = static_cast<std::uint64_t>(Hash{}(key)) * 0x9E3779B97F4A7C15ull;
+    return static_cast<std::size_t>(h >> shard_shift_);
+  }
+  Shard& shard_for(const K& key) { return shards_[shard_index(key)]; }
+  const Shard& shard_for(const K& key) const { return shards_[shard_index(key)]; }
+
+  const char* const kind_;
+  const std::string name_;
+  const std::size_t shard_count_;  // power of two
+  const int shard_shift_;          // 64 - log2(shard_count_), unused when 1 shard
+  std::unique_ptr<Shard[]> shards_;
+  mutable MapCounters counters_;
+  std::optional<Registration> registration_;
+};
+
+}  // namespace syncscope::map::internal

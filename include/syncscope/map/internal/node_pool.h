@@ -1,0 +1,171 @@
+// Bounded per-thread free lists of fixed-size nodes — the C++ counterpart of
+// the free list / sync.Pool in the article's fourth design. A thread frees a
+// node into its own list (no lock, no shared cache line) and allocates from
+// it first. Each list holds at most limit() nodes; beyond that nodes go back
+// to the global allocator, so the pool never grows without bound: at most
+// (live threads x limit) nodes are cached. A thread's list is freed when the
+// thread exits.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <mutex>
+#include <new>
+
+namespace syncscope::map::internal {
+
+struct NodePoolStats {
+  std::uint64_t reuses = 0;       // allocations served from a free list
+  std::uint64_t allocations = 0;  // allocations that went to the allocator
+  std::uint64_t cached = 0;       // nodes sitting in free lists now
+};
+
+// One pool per node type, shared by every map whose nodes have that type.
+template <class Node>
+class NodePool {
+ public:
+  static constexpr std::size_t kBytes = std::max(sizeof(Node), sizeof(void*));
+  static constexpr std::align_val_t kAlign{std::max(alignof(Node), alignof(void*))};
+
+  static void* allocate() {
+    Cache& c = cache();
+    if (FreeNode* n = c.head) {
+      c.head = n->next;
+      c.set_count(c.count() - 1);
+      c.bump(c.reuses);
+      return n;
+    }
+    c.bump(c.allocations);
+    return ::operator new(kBytes, kAlign);
+  }
+
+  static void deallocate(void* p) noexcept {
+    Cache& c = cache();
+    // relaxed: a tuning knob; any recent value will do.
+    if (c.count() >= limit_.load(std::memory_order_relaxed)) {
+      ::operator delete(p, kBytes, kAlign);
+      return;
+    }
+    c.head = ::new (p) FreeNode{c.head};
+    c.set_count(c.count() + 1);
+  }
+
+  // Nodes a thread may cache (process-wide for this node type; the last map
+  // constructed with an explicit limit sets it).
+  static void set_limit(std::size_t n) noexcept {
+    // relaxed: a tuning knob.
+    limit_.store(n, std::memory_order_relaxed);
+  }
+  static std::size_t limit() noexcept { return limit_.load(std::memory_order_relaxed); }
+
+  static NodePoolStats stats() {
+    Registry& r = registry();
+    std::lock_guard lk(r.mu);
+    NodePoolStats s = r.retired;
+    for (Cache* c = r.head; c != nullptr; c = c->next_cache) {
+      // relaxed: statistics written by each cache's owner.
+      s.reuses += c->reuses.load(std::memory_order_relaxed);
+      s.allocations += c->allocations.load(std::memory_order_relaxed);
+      s.cached += c->count();
+    }
+    return s;
+  }
+
+ private:
+  struct FreeNode {
+    FreeNode* next;
+  };
+
+  struct Cache;
+  struct Registry {
+    std::mutex mu;
+    Cache* head = nullptr;  // guarded by mu
+    NodePoolStats retired;         // counts of exited threads; guarded by mu
+  };
+
+  // A thread's free list. Only the owner touches head; the atomics are read
+  // by stats() from other threads.
+  struct Cache {
+    FreeNode* head = nullptr;
+    std::atomic<std::uint64_t> cached{0};
+    std::atomic<std::uint64_t> reuses{0};
+    std::atomic<std::uint64_t> allocations{0};
+    Cache* next_cache = nullptr;  // registry list; guarded by Registry::mu
+    Cache* prev_cache = nullptr;  // guarded by Registry::mu
+
+    Cache() {
+      Registry& r = registry();
+      std::lock_guard lk(r.mu);
+      next_cache = r.head;
+      if (r.head != nullptr) r.head->prev_cache = this;
+      r.head = this;
+    }
+    ~Cache() {
+      while (FreeNode* n = head) {
+        head = n->next;
+        ::operator delete(static_cast<void*>(n), kBytes, kAlign);
+      }
+      Registry& r = registry();
+      std::lock_guard lk(r.mu);
+      r.retired.reuses += reuses.load(std::memory_order_relaxed);
+      r.retired.allocations += allocations.load(std::memory_order_relaxed);
+      if (prev_cache != nullptr) prev_cache->next_cache = next_cache;
+      if (next_cache != nullptr) next_cache->prev_cache = prev_cache;
+      if (r.head == this) r.head = next_cache;
+    }
+    // relaxed (all three): owner-only writes, read by stats() for reporting.
+    std::uint64_t count() const noexcept { return cached.load(std::memory_order_relaxed); }
+    void set_count(std::uint64_t n) noexcept { cached.store(n, std::memory_order_relaxed); }
+    static void bump(std::atomic<std::uint64_t>& v) noexcept {
+      v.store(v.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+    }
+  };
+
+  static Registry& registry() {
+    static Registry* r = new Registry();  // never destroyed: caches die at thread exit
+    return *r;
+  }
+  static Cache& cache() {
+    thread_local Cache c;
+    return c;
+  }
+
+  static inline std::atomic<std::size_t> limit_{256};
+};
+
+// Allocator that takes single `Node` allocations from NodePool<Node> and
+// everything else (e.g. a hash table's slot array) from std::allocator.
+template <class T, class Node>
+struct PoolAllocator {
+  using value_type = T;
+  template <class U>
+  struct rebind {
+    using other = PoolAllocator<U, Node>;
+  };
+
+  PoolAllocator() noexcept = default;
+  template <class U>
+  PoolAllocator(const PoolAllocator<U, Node>&) noexcept {}  // NOLINT: implicit by design
+
+  T* allocate(std::size_t n) {
+    if constexpr (std::is_same_v<T, Node>) {
+      if (n == 1) return static_cast<T*>(NodePool<Node>::allocate());
+    }
+    return std::allocator<T>{}.allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) noexcept {
+    if constexpr (std::is_same_v<T, Node>) {
+      if (n == 1) return NodePool<Node>::deallocate(p);
+    }
+    std::allocator<T>{}.deallocate(p, n);
+  }
+
+  template <class U>
+  bool operator==(const PoolAllocator<U, Node>&) const noexcept {
+    return true;
+  }
+};
+
+}  // namespace syncscope::map::internal

@@ -1,0 +1,721 @@
+// ReadMostlyMap: Go's sync.Map algorithm in C++.
+//
+// When to use it — and when not. Most code should use LockedMap or
+// ShardedMap. ReadMostlyMap pays off in the two cases Go documents for
+// sync.Map: (1) a key is written once and read many times, as in caches that
+// only grow, and (2) many threads read, write and overwrite disjoint sets of
+// keys. Then loads are lock-free, write no shared cache line, and scale with
+// cores. Workloads that keep adding new keys pay a full copy of the snapshot
+// now and then (see "dirty rebuild" below); use ShardedMap for them.
+//
+// Contract (see concurrent_map.h for the family-wide one):
+//   * Every operation but range() and clear() is linearizable. In Go's terms
+//     load, load_and_delete (hit), swap's read part, compare_and_* are reads
+//     or writes as sync.Map classifies them; a write "synchronizes before"
+//     any read that observes its effect (release/acquire on the entry).
+//   * range() takes the map's read protection for the whole call: references
+//     passed to the callback stay valid during the callback, and the callback
+//     may call any method of this map. A callback that blocks keeps retired
+//     memory from being freed — pinned_readers() names such a thread.
+//   * Values: load() copies the value out; visit() lends a const reference for
+//     the duration of the callback (works for move-only values).
+//   * Exception safety: an exception from Hash, Eq, or V's copy/move leaves
+//     the map unchanged (strong guarantee) for every operation except
+//     range() and clear(), which give the basic guarantee.
+//
+// Implementation notes (the sync.Map design, with reclamation added):
+//
+//      read_  ──► Table (immutable once published)     dirty_ (under mu_)
+//                 key ─► Entry* ◄────── shared ──────── key ─► Entry*
+//                                Entry::p ─► ValueBox{V} | nullptr | kExpunged
+//
+//   A load looks the key up in the read snapshot without locking. Writes to
+//   keys already in the snapshot CAS the entry's value pointer. New keys go
+//   to the dirty map under mu_. Lookups that miss the snapshot while it is
+//   "amended" (dirty has keys it lacks) take mu_ and count a miss; once misses
+//   reach len(dirty) the dirty map is promoted to be the new snapshot (O(1)).
+//   The first new key after a promotion rebuilds dirty by copying the
+//   snapshot, marking deleted entries "expunged" so they are left out.
+//   Beyond Go: when more than half the snapshot's entries are deleted, a
+//   delete compacts it (rebuild + promote), so deleted keys never pin memory
+//   indefinitely (Go issue 40999's complaint, where they could).
+//
+//   Reclamation: old snapshots, expunged entries and replaced value boxes are
+//   retired into the global EpochDomain and freed once no reader can hold
+//   them. Every operation pins the domain while it touches shared objects.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/hash/hash.h"
+#include "syncscope/map/concurrent_map.h"
+#include "syncscope/map/internal/map_counters.h"
+#include "syncscope/map/internal/registration.h"
+#include "syncscope/map/map_events.h"
+#include "syncscope/map/map_stats.h"
+#include "syncscope/reclaim/epoch_domain.h"
+
+namespace syncscope::map {
+
+template <class K, class V, class Hash = absl::Hash<K>, class Eq = std::equal_to<K>>
+  requires MapKey<K, Hash, Eq>
+class ReadMostlyMap {
+ public:
+  using key_type = K;
+  using mapped_type = V;
+
+  explicit ReadMostlyMap(MapOptions options = {})
+      : name_(std::move(options.name)),
+        domain_(reclaim::EpochDomain::global()),
+        account_(reclaim::ReclaimAccount::create()) {
+    Table* t = new Table();
+    t->reserve(options.initial_capacity);
+    // relaxed: not yet shared with any other thread.
+    read_.store(tag(t, false), std::memory_order_relaxed);
+    registration_.emplace(name_, [this] { return stats(); });
+  }
+
+  ReadMostlyMap(const ReadMostlyMap&) = delete;
+  ReadMostlyMap& operator=(const ReadMostlyMap&) = delete;
+
+  // Precondition: no other thread uses the map. Retired objects already in
+  // the domain are freed by it later; everything still linked is freed now.
+  ~ReadMostlyMap() {
+    registration_.reset();
+    std::lock_guard lk(mu_);
+    absl::flat_hash_set<Entry*> entries;
+    const ReadView r = read_view();
+    for (const auto& [k, e] : *r.table) entries.insert(e);
+    if (dirty_ != nullptr) {
+      for (const auto& [k, e] : *dirty_) entries.insert(e);
+      delete dirty_;
+    }
+    for (Entry* e : entries) delete e;
+    delete r.table;
+    account_->release();
+  }
+
+  // ---- Reads -------------------------------------------------------------
+
+  std::optional<V> load(const K& key) const
+    requires std::copy_constructible<V>
+  {
+    std::optional<V> out;
+    visit(key, [&out](const V& v) { out.emplace(v); });
+    return out;
+  }
+
+  // Calls f(const V&) with the value for `key`, if any, while the value is
+  // protected from reclamation. Returns whether the key had a value. The
+  // reference is valid only during the call; f may call this map's methods.
+  template <class F>
+    requires VisitCallback<F, V>
+  bool visit(const K& key, F&& f) const {
+    auto guard = domain_.pin();
+    Entry* e = find_entry(key);
+    if (e == nullptr) return false;
+    // acquire: pairs with the release CAS/exchange that installed the box,
+    // so the value's construction is visible.
+    ValueBox* b = e->p.load(std::memory_order_acquire);
+    if (!is_live(b)) return false;
+    f(static_cast<const V&>(b->value));
+    return true;
+  }
+
+  // ---- Writes ------------------------------------------------------------
+
+  void store(const K& key, const V& value)
+    requires std::copy_constructible<V>
+  {
+    swap_box(key, new ValueBox{value}, /*want_previous=*/false);
+  }
+  void store(const K& key, V&& value) { swap_box(key, new ValueBox{std::move(value)}, false); }
+
+  // Stores `value` and returns the previous value, if any.
+  std::optional<V> swap(const K& key, V value)
+    requires std::copy_constructible<V>
+  {
+    return swap_box(key, new ValueBox{std::move(value)}, /*want_previous=*/true);
+  }
+
+  LoadOrStoreResult<V> load_or_store(const K& key, const V& value)
+    requires std::copy_constructible<V>
+  {
+    {
+      auto guard = domain_.pin();
+      const ReadView r = read_view();
+      if (Entry* e = lookup(*r.table, key)) {
+        if (auto res = try_load_or_store(e, value)) return std::move(*res);
+      }
+    }
+    auto guard = domain_.pin();
+    std::lock_guard lk(mu_);
+    const ReadView r = read_view();
+    if (Entry* e = lookup(*r.table, key)) {
+      if (unexpunge_locked(e)) (*dirty_)[key] = e;
+      return *try_load_or_store(e, value);  // cannot fail: not expunged under mu_
+    }
+    if (Entry* e = dirty_ != nullptr ? lookup(*dirty_, key) : nullptr) {
+      auto res = *try_load_or_store(e, value);
+      miss_locked();
+      return res;
+    }
+    insert_new_locked(key, new ValueBox{value});
+    return {value, false};
+  }
+
+  std::optional<V> load_and_delete(const K& key)
+    requires std::copy_constructible<V>
+  {
+    std::optional<V> out;
+    delete_impl(key, [&out](const V& v) { out.emplace(v); });
+    return out;
+  }
+
+  // Go's Delete. Returns whether a value was removed.
+  bool erase(const K& key) {
+    return delete_impl(key, [](const V&) {});
+  }
+
+  bool compare_and_swap(const K& key, const V& old_value, const V& new_value)
+    requires std::equality_comparable<V> && std::copy_constructible<V>
+  {
+    auto guard = domain_.pin();
+    const ReadView r = read_view();
+    if (Entry* e = lookup(*r.table, key)) return try_compare_and_swap(e, old_value, new_value);
+    if (!r.amended) return false;
+    std::lock_guard lk(mu_);
+    const ReadView r2 = read_view();
+    if (Entry* e = lookup(*r2.table, key)) return try_compare_and_swap(e, old_value, new_value);
+    if (Entry* e = dirty_ != nullptr ? lookup(*dirty_, key) : nullptr) {
+      const bool swapped = try_compare_and_swap(e, old_value, new_value);
+      // The key set did not change; a promotion would make this faster next
+      // time, so count it as a miss (as Go does).
+      miss_locked();
+      return swapped;
+    }
+    return false;
+  }
+
+  bool compare_and_delete(const K& key, const V& old_value)
+    requires std::equality_comparable<V>
+  {
+    auto guard = domain_.pin();
+    Entry* e = nullptr;
+    bool from_read = true;
+    const ReadView r = read_view();
+    e = lookup(*r.table, key);
+    std::unique_lock lk(mu_, std::defer_lock);
+    if (e == nullptr && r.amended) {
+      lk.lock();
+      const ReadView r2 = read_view();
+      e = lookup(*r2.table, key);
+      if (e == nullptr && dirty_ != nullptr) {
+        // Keep the key in dirty: the "compare" part may fail. A deleted entry
+        // is expunged by the next rebuild (as in Go).
+        e = lookup(*dirty_, key);
+        from_read = false;
+        miss_locked();
+      }
+    }
+    if (e == nullptr) return false;
+    ValueBox* p = e->p.load(std::memory_order_acquire);  // acquire: see visit()
+    while (is_live(p) && p->value == old_value) {
+      // acq_rel: release orders nothing new (the new state is "deleted") but
+      // acquire makes the box we retire fully visible to us.
+      if (e->p.compare_exchange_weak(p, nullptr, std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+        on_deleted(p, from_read);
+        if (lk.owns_lock()) lk.unlock();
+        maybe_compact(from_read);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // ---- Whole-map operations ---------------------------------------------
+
+  // Go's Range: see the class comment. f(const K&, const V&) returns bool
+  // (false stops) or void.
+  template <class F>
+    requires RangeCallback<F, K, V>
+  void range(F&& f) {
+    auto guard = domain_.pin();
+    ReadView r = read_view();
+    if (r.amended) {
+      // Promote first so the snapshot holds every key (O(1); Go does the same).
+      std::lock_guard lk(mu_);
+      r = read_view();
+      if (r.amended) {
+        promote_locked();
+        r = read_view();
+      }
+    }
+    for (const auto& [k, e] : *r.table) {
+      ValueBox* b = e->p.load(std::memory_order_acquire);  // acquire: see visit()
+      if (!is_live(b)) continue;
+      if constexpr (std::is_same_v<std::invoke_result_t<F&, const K&, const V&>, void>) {
+        f(k, static_cast<const V&>(b->value));
+      } else {
+        if (!f(k, static_cast<const V&>(b->value))) break;
+      }
+    }
+  }
+
+  // Removes every key present when clear() starts (Go's Clear).
+  void clear() {
+    auto guard = domain_.pin();
+    std::lock_guard lk(mu_);
+    const ReadView r = read_view();
+    if (r.table->empty() && dirty_ == nullptr) return;
+    absl::flat_hash_set<Entry*> entries;
+    for (const auto& [k, e] : *r.table) entries.insert(e);
+    if (dirty_ != nullptr) {
+      for (const auto& [k, e] : *dirty_) entries.insert(e);
+    }
+    // release: publishes the empty table [pairs with the acquire in read_view].
+    read_.store(tag(new Table(), false), std::memory_order_release);
+    delete dirty_;  // only ever reached under mu_
+    dirty_ = nullptr;
+    misses_ = 0;
+    expunged_.clear();  // every entry is retired below, expunged ones included
+    for (Entry* e : entries) {
+      // acq_rel: expunging makes lock-free writers that still hold `e` fail
+      // and retry under mu_; acquire lets us read the box we retire.
+      ValueBox* old = e->p.exchange(expunged(), std::memory_order_acq_rel);
+      if (is_live(old)) {
+        counters_.add_live(-1);
+        domain_.retire(old, account_);
+      }
+      domain_.retire(e, account_);
+    }
+    domain_.retire(r.table, account_);
+    emit(MapEventKind::kClear, 0);
+  }
+
+  // Approximate number of keys, O(1): the sum of per-thread live-entry
+  // counters. Exact when no mutation is in flight; while mutations run
+  // concurrently it can be off by at most the number of mutations that
+  // overlap the call (each one is counted or not). Never negative.
+  std::size_t size() const noexcept {
+    const std::int64_t n = counters_.live();
+    return n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
+
+  // Number of keys with a value, O(N): walks the current key set under mu_.
+  // Each key is counted at most once; a key present for the whole call is
+  // counted. Prefer size() unless an exact count at quiescence is needed.
+  std::size_t exact_size() const {
+    auto guard = domain_.pin();
+    std::lock_guard lk(mu_);
+    const ReadView r = read_view();
+    const Table& t = dirty_ != nullptr ? *dirty_ : *r.table;
+    std::size_t n = 0;
+    for (const auto& [k, e] : t) {
+      if (is_live(e->p.load(std::memory_order_acquire))) ++n;  // acquire: see visit()
+    }
+    return n;
+  }
+
+  // ---- Diagnostics --------------------------------------------------------
+
+  MapStats stats() const {
+    MapStats s;
+    s.kind = "ReadMostlyMap";
+    s.hits = counters_.sum(Counter::kHits);
+    s.misses = counters_.sum(Counter::kMisses);
+    s.promotions = counters_.sum(Counter::kPromotions);
+    s.dirty_rebuilds = counters_.sum(Counter::kDirtyRebuilds);
+    s.expunges = counters_.sum(Counter::kExpunges);
+    s.compactions = counters_.sum(Counter::kCompactions);
+    s.live_entries = static_cast<std::int64_t>(size());
+    const reclaim::Backlog b = account_->backlog();
+    s.retired_objects = b.objects;
+    s.retired_bytes = b.bytes;
+    s.pinned_readers = domain_.pinned_readers().size();
+    return s;
+  }
+
+  // This map's retired-but-not-freed objects.
+  reclaim::Backlog backlog() const noexcept { return account_->backlog(); }
+
+  // Threads pinned in the (process-wide) epoch domain right now.
+  std::vector<reclaim::PinnedReader> pinned_readers(
+      std::chrono::nanoseconds min_age = std::chrono::nanoseconds::zero()) const {
+    return domain_.pinned_readers(min_age);
+  }
+
+  // Frees whatever retired objects are already safe to free.
+  void reclaim_now() { domain_.drain(); }
+
+  const std::string& name() const noexcept { return name_; }
+
+ private:
+  using Counter = internal::Counter;
+
+  struct ValueBox {
+    V value;
+  };
+
+  // A key's slot, shared by the read snapshot and the dirty map.
+  struct Entry {
+    explicit Entry(ValueBox* box) : p(box) {}
+    // Frees the current value (the entry itself is unreachable by now).
+    ~Entry() {
+      ValueBox* b = p.load(std::memory_order_relaxed);  // relaxed: sole owner
+      if (is_live(b)) delete b;
+    }
+    // The value. States and transitions (all by CAS/exchange, so lock-free
+    // writers and mu_ holders agree):
+    //   live box  -> live box   swap / compare_and_swap (old box retired)
+    //   live box  -> nullptr    delete; the entry stays in the snapshot
+    //   nullptr   -> live box   store to a deleted key found in the snapshot
+    //   nullptr   -> kExpunged  dirty rebuild (under mu_): the entry is then
+    //                           missing from dirty_ and is retired at the
+    //                           next promotion unless revived
+    //   kExpunged -> nullptr    unexpunge under mu_, before adding it back to
+    //                           dirty_
+    //   any       -> kExpunged  clear() (under mu_), right before retiring it
+    // If p == kExpunged, dirty_ != nullptr and the entry is not in dirty_
+    // (outside clear()). Otherwise, if dirty_ != nullptr, the entry is in it.
+    std::atomic<ValueBox*> p;
+  };
+
+  using Table = absl::flat_hash_map<K, Entry*, Hash, Eq>;
+
+  // The read snapshot as published: table pointer plus the "amended" bit
+  // (dirty_ holds keys the table lacks).
+  struct ReadView {
+    Table* table;
+    bool amended;
+  };
+
+  static ValueBox* expunged() noexcept {
+    alignas(ValueBox) static unsigned char sentinel;
+    return reinterpret_cast<ValueBox*>(&sentinel);
+  }
+  static bool is_live(const ValueBox* b) noexcept { return b != nullptr && b != expunged(); }
+
+  static std::uintptr_t tag(Table* t, bool amended) noexcept {
+    static_assert(alignof(Table) >= 2, "the amended flag lives in the low pointer bit");
+    return reinterpret_cast<std::uintptr_t>(t) | (amended ? 1u : 0u);
+  }
+
+  ReadView read_view() const noexcept {
+    // acquire: pairs with the release stores that publish a table [promote,
+    // rebuild, clear], so its contents and entries are visible.
+    const std::uintptr_t v = read_.load(std::memory_order_acquire);
+    return {reinterpret_cast<Table*>(v & ~std::uintptr_t{1}), (v & 1) != 0};
+  }
+
+  static Entry* lookup(const Table& t, const K& key) {
+    auto it = t.find(key);
+    return it == t.end() ? nullptr : it->second;
+  }
+
+  // Requires a pin. The entry for `key` from the snapshot, or (when amended)
+  // from dirty_ under mu_, counting the miss.
+  Entry* find_entry(const K& key) const {
+    const ReadView r = read_view();
+    if (Entry* e = lookup(*r.table, key)) {
+      counters_.bump(Counter::kHits);
+      return e;
+    }
+    if (!r.amended) return nullptr;
+    std::lock_guard lk(mu_);
+    const ReadView r2 = read_view();
+    if (Entry* e = lookup(*r2.table, key)) return e;  // promoted meanwhile: no spurious miss
+    if (!r2.amended) return nullptr;
+    Entry* e = lookup(*dirty_, key);
+    miss_locked();
+    return e;
+  }
+
+  // Swaps in `box` (ownership taken). Returns the previous value if asked.
+  std::optional<V> swap_box(const K& key, ValueBox* box, bool want_previous) {
+    {
+      auto guard = domain_.pin();
+      const ReadView r = read_view();
+      if (Entry* e = lookup(*r.table, key)) {
+        ValueBox* p = e->p.load(std::memory_order_acquire);  // acquire: see visit()
+        while (p != expunged()) {
+          // acq_rel: release publishes the new box's value to readers;
+          // acquire lets us copy and retire the old one.
+          if (e->p.compare_exchange_weak(p, box, std::memory_order_acq_rel,
+                                         std::memory_order_acquire)) {
+            return finish_swap(p, want_previous);
+          }
+        }
+      }
+    }
+    auto guard = domain_.pin();
+    std::lock_guard lk(mu_);
+    const ReadView r = read_view();
+    if (Entry* e = lookup(*r.table, key)) {
+      if (unexpunge_locked(e)) (*dirty_)[key] = e;
+      // acq_rel: as for the CAS above.
+      return finish_swap(e->p.exchange(box, std::memory_order_acq_rel), want_previous);
+    }
+    if (Entry* e = dirty_ != nullptr ? lookup(*dirty_, key) : nullptr) {
+      // acq_rel: as for the CAS above.
+      return finish_swap(e->p.exchange(box, std::memory_order_acq_rel), want_previous);
+    }
+    insert_new_locked(key, box);
+    return std::nullopt;
+  }
+
+  std::optional<V> finish_swap(ValueBox* old, bool want_previous) {
+    if (!is_live(old)) {
+      counters_.add_live(+1);
+      return std::nullopt;
+    }
+    std::optional<V> prev;
+    if constexpr (std::is_copy_constructible_v<V>) {
+      if (want_previous) prev.emplace(old->value);
+    }
+    domain_.retire(old, account_);
+    return prev;
+  }
+
+  // Requires mu_. Adds a brand-new key to dirty_ (building it if needed).
+  void insert_new_locked(const K& key, ValueBox* box) {
+    const ReadView r = read_view();
+    if (!r.amended) {
+      // First new key since the last promotion: rebuild dirty and mark the
+      // snapshot amended.
+      dirty_locked();
+      // release: publishes the amended bit with the same table [pairs with
+      // read_view's acquire].
+      read_.store(tag(r.table, true), std::memory_order_release);
+    }
+    (*dirty_)[key] = new Entry(box);
+    counters_.add_live(+1);
+  }
+
+  // Requires a pin. Deletes the value for `key`, passing it to `f` first.
+  template <class F>
+  bool delete_impl(const K& key, F&& f) {
+    auto guard = domain_.pin();
+    const ReadView r = read_view();
+    Entry* e = lookup(*r.table, key);
+    bool from_read = true;
+    if (e == nullptr && r.amended) {
+      std::lock_guard lk(mu_);
+      const ReadView r2 = read_view();
+      e = lookup(*r2.table, key);
+      if (e == nullptr && r2.amended) {
+        from_read = false;
+        auto it = dirty_->find(key);
+        if (it != dirty_->end()) {
+          e = it->second;
+          dirty_->erase(it);
+        }
+        // Regardless of presence, record a miss: this key will take the slow
+        // path until the dirty map is promoted.
+        miss_locked();
+        if (e != nullptr) {
+          // Only in dirty_, now unlinked: no reader can reach it any more,
+          // but a range() may be iterating an old snapshot — retire it.
+          const bool removed = delete_value(e, f, /*from_read=*/false);
+          domain_.retire(e, account_);
+          return removed;
+        }
+      }
+    }
+    if (e == nullptr) return false;
+    const bool removed = delete_value(e, f, from_read);
+    if (removed) maybe_compact(from_read);
+    return removed;
+  }
+
+  template <class F>
+  bool delete_value(Entry* e, F& f, bool from_read) {
+    ValueBox* p = e->p.load(std::memory_order_acquire);  // acquire: see visit()
+    while (is_live(p)) {
+      // acq_rel: acquire makes the box we hand to f and retire visible.
+      if (e->p.compare_exchange_weak(p, nullptr, std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+        f(static_cast<const V&>(p->value));
+        on_deleted(p, from_read);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  void on_deleted(ValueBox* old, bool from_read) {
+    counters_.add_live(-1);
+    if (from_read) counters_.add(Counter::kReadDeletes);
+    domain_.retire(old, account_);
+  }
+
+  // Compaction (beyond Go): every 64th read-snapshot delete on a stripe
+  // checks whether more than half the snapshot is dead and, if so, rebuilds
+  // it without the deleted entries. Amortized O(1) per delete.
+  void maybe_compact(bool from_read) {
+    if (!from_read) return;
+    if ((counters_.own(Counter::kReadDeletes) & 63) != 0) return;
+    const ReadView r = read_view();
+    const std::size_t table_size = r.table->size();
+    if (table_size < 64 || size() * 2 > table_size) return;
+    std::lock_guard lk(mu_);
+    const ReadView r2 = read_view();
+    if (r2.table->size() < 64 || size() * 2 > r2.table->size()) return;
+    if (!r2.amended) {
+      dirty_locked();
+    }
+    promote_locked();
+    counters_.add(Counter::kCompactions);
+    emit(MapEventKind::kCompaction, read_view().table->size());
+  }
+
+  // Requires e->p != kExpunged or mu_ (so it cannot become expunged).
+  std::optional<LoadOrStoreResult<V>> try_load_or_store(Entry* e, const V& value) {
+    ValueBox* p = e->p.load(std::memory_order_acquire);  // acquire: see visit()
+    if (p == expunged()) return std::nullopt;
+    if (is_live(p)) return LoadOrStoreResult<V>{p->value, true};
+    ValueBox* box = new ValueBox{value};
+    while (true) {
+      // acq_rel: release publishes the box; acquire lets us read a
+      // competitor's box if we lose.
+      if (e->p.compare_exchange_weak(p, box, std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+        counters_.add_live(+1);
+        return LoadOrStoreResult<V>{value, false};
+      }
+      if (p == expunged()) {
+        delete box;
+        return std::nullopt;
+      }
+      if (is_live(p)) {
+        delete box;
+        return LoadOrStoreResult<V>{p->value, true};
+      }
+    }
+  }
+
+  bool try_compare_and_swap(Entry* e, const V& old_value, const V& new_value) {
+    ValueBox* p = e->p.load(std::memory_order_acquire);  // acquire: see visit()
+    if (!is_live(p) || !(p->value == old_value)) return false;
+    ValueBox* box = new ValueBox{new_value};
+    while (true) {
+      // acq_rel: as in swap_box.
+      if (e->p.compare_exchange_weak(p, box, std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+        domain_.retire(p, account_);
+        return true;
+      }
+      if (!is_live(p) || !(p->value == old_value)) {
+        delete box;
+        return false;
+      }
+    }
+  }
+
+  // Requires mu_. Expunged -> deleted; true if it was expunged (the caller
+  // must then add it back to dirty_).
+  static bool unexpunge_locked(Entry* e) {
+    ValueBox* expected = expunged();
+    // relaxed success: the entry's next value is published by the caller's
+    // following exchange (acq_rel); acquire on failure is not needed either.
+    return e->p.compare_exchange_strong(expected, nullptr, std::memory_order_relaxed);
+  }
+
+  // Requires mu_. Deleted -> expunged; true if the entry is (now) expunged.
+  static bool try_expunge_locked(Entry* e) {
+    ValueBox* p = e->p.load(std::memory_order_relaxed);  // relaxed: value not read
+    while (p == nullptr) {
+      // relaxed: expunged carries no data; writers that see it fall back to mu_.
+      if (e->p.compare_exchange_weak(p, expunged(), std::memory_order_relaxed)) return true;
+    }
+    return p == expunged();
+  }
+
+  // Requires mu_. Builds dirty_ from the snapshot if it does not exist.
+  void dirty_locked() const {
+    if (dirty_ != nullptr) return;
+    const ReadView r = read_view();
+    dirty_ = new Table();
+    dirty_->reserve(std::max<std::size_t>(size(), 8));
+    for (const auto& [k, e] : *r.table) {
+      if (try_expunge_locked(e)) {
+        expunged_.push_back(e);
+        counters_.add(Counter::kExpunges);
+      } else {
+        dirty_->emplace(k, e);
+      }
+    }
+    counters_.add(Counter::kDirtyRebuilds);
+    emit(MapEventKind::kDirtyRebuild, dirty_->size());
+  }
+
+  // Requires mu_.
+  void miss_locked() const {
+    counters_.add(Counter::kMisses);
+    if (++misses_ < dirty_->size()) return;
+    promote_locked();
+  }
+
+  // Requires mu_ and dirty_ != nullptr. dirty_ becomes the snapshot.
+  void promote_locked() const {
+    const ReadView old = read_view();
+    // release: publishes dirty_'s contents as the new snapshot.
+    read_.store(tag(dirty_, false), std::memory_order_release);
+    const std::size_t entries = dirty_->size();
+    dirty_ = nullptr;
+    misses_ = 0;
+    for (Entry* e : expunged_) {
+      // relaxed: under mu_ no one else changes an expunged entry.
+      if (e->p.load(std::memory_order_relaxed) == expunged()) domain_.retire(e, account_);
+    }
+    expunged_.clear();
+    domain_.retire(old.table, account_);
+    counters_.add(Counter::kPromotions);
+    emit(MapEventKind::kPromotion, entries);
+  }
+
+  void emit(MapEventKind kind, std::size_t entries) const noexcept {
+    emit_map_event(MapEvent{kind, name_, entries});
+  }
+
+  const std::string name_;
+  reclaim::EpochDomain& domain_;
+  reclaim::ReclaimAccount* const account_;  // this map's share of the backlog
+
+  // The fields below change on lookups too (misses promote the dirty map), so
+  // they are mutable: a const map is still a concurrent, self-tuning map.
+
+  // The read snapshot: Table* | amended bit. Always safe to load (under a
+  // pin); stored only with mu_ held. The table it points to is immutable.
+  mutable std::atomic<std::uintptr_t> read_{0};
+
+  mutable std::mutex mu_;
+  // Keys not yet in the snapshot plus every non-expunged snapshot entry
+  // (when the snapshot is amended). nullptr right after a promotion; rebuilt
+  // on the next new key. Guarded by mu_.
+  mutable Table* dirty_ = nullptr;
+  // Lookups that needed mu_ since the last promotion; promotion at
+  // misses_ >= dirty_->size(). Guarded by mu_.
+  mutable std::size_t misses_ = 0;
+  // Entries expunged by the current dirty_'s rebuild; retired at the next
+  // promotion unless revived. Guarded by mu_.
+  mutable std::vector<Entry*> expunged_;
+
+  mutable internal::MapCounters counters_;
+  std::optional<internal::Registration> registration_;
+};
+
+}  // namespace syncscope::map

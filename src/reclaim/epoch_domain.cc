@@ -1,0 +1,423 @@
+// EpochDomain: three-epoch reclamation with asymmetric fences.
+//
+// Why an object retired at epoch R is safe to free once the global epoch is
+// R + 3 (C++ memory model, treating membarrier(2) as a seq_cst fence executed
+// on every thread between the call's entry and return fences):
+//   The retiring thread unlinks O, runs [F-retire] (seq_cst fence), then reads
+//   the epoch R. Each advance E -> E+1 reads E, runs [F-advance] (barrier),
+//   scans the records, then CASes. Let reader T hold a pointer to O.
+//   (a) If T's pin store happened before the barrier of the advance R+2 ->
+//       R+3, that scan saw T pinned (T has not unpinned), so T's epoch was
+//       R+2: T read R+2 from the CAS of advance R+1 -> R+2, whose barrier
+//       fence in T therefore precedes T's epoch load; and [F-retire] precedes
+//       that barrier in the seq_cst order (the retiring load of R is
+//       coherence-ordered before the advancer's load of R+1). So T's loads
+//       after its pin see the unlink: T could not have found O.
+//   (b) Otherwise the barrier fence of that advance precedes T's pin in T's
+//       program order, and [F-retire] precedes it: again T cannot find O.
+//   Freeing then happens-after every unpin that the scans acquire-loaded.
+// TSan builds (and kernels without membarrier) use seq_cst fences on both
+// sides instead; the argument is the same with real fences.
+#include "syncscope/reclaim/epoch_domain.h"
+
+#include <linux/membarrier.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <string>
+
+namespace syncscope::reclaim {
+namespace {
+
+struct Retired {
+  void* object;
+  EpochDomain::Deleter deleter;
+  std::uint64_t bytes;
+  ReclaimAccount* account;  // holds one reference while the object is retired
+  std::uint64_t epoch;      // global epoch read after the unlink [F-retire]
+};
+
+// Objects retired at epoch R are freed once the global epoch reaches R + kGrace.
+constexpr std::uint64_t kGrace = 3;
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string thread_name_of(int tid) {
+  std::ifstream comm("/proc/self/task/" + std::to_string(tid) + "/comm");
+  std::string name;
+  std::getline(comm, name);
+  return name.empty() ? "?" : name;
+}
+
+bool register_membarrier() {
+#if defined(SYNCSCOPE_TSAN)
+  return false;  // TSan cannot see the barrier's effect on other threads
+#else
+  if (const char* mode = std::getenv("SYNCSCOPE_RECLAIM_FENCES");
+      mode != nullptr && std::strcmp(mode, "symmetric") == 0) {
+    return false;
+  }
+  return syscall(__NR_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) == 0;
+#endif
+}
+
+}  // namespace
+
+// Cold half of a thread's record.
+struct ColdRecord {
+  internal::ThreadRecord* hot = nullptr;
+  ColdRecord* next = nullptr;       // registry list; immutable once published
+  std::atomic<bool> in_use{false};  // claimed by a live thread
+  int tid = 0;                      // owner's tid; written when claimed
+
+  std::mutex retired_mu;
+  std::vector<Retired> retired;                          // guarded by retired_mu
+  std::size_t next_trigger = EpochDomain::kReclaimBatch;  // guarded by retired_mu
+
+  // Stall observation; guarded by Impl::scan_mu.
+  std::uint64_t observed_sequence = 0;
+  std::int64_t observed_since_ns = 0;
+};
+
+struct EpochDomain::Impl {
+  EpochDomain* domain;
+  // Registry of records: push-only list, never shrinks (records recycle).
+  std::atomic<ColdRecord*> head{nullptr};
+  std::mutex registry_mu;  // serializes claiming and pushing records
+
+  // One advancer/scanner at a time; also guards stall observations.
+  std::mutex scan_mu;
+
+  // Retired objects of threads that exited.
+  std::mutex orphan_mu;
+  std::vector<Retired> orphans;  // guarded by orphan_mu
+
+  // Process-wide backlog; diagnostics only, relaxed.
+  std::atomic<std::uint64_t> backlog_objects{0};
+  std::atomic<std::uint64_t> backlog_bytes{0};
+
+  void heavy_barrier() const noexcept {
+#if !defined(SYNCSCOPE_TSAN)
+    if (domain->asymmetric_) {
+      // [F-advance] a full fence on every running thread of the process,
+      // pairs with the compiler-only [F-reader].
+      if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
+    }
+#endif
+    // [F-advance] pairs with the seq_cst [F-reader] of the symmetric mode.
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+  }
+
+  template <class F>
+  void for_each_record(F&& f) {
+    // acquire: pairs with the release push in claim_record, so the record's
+    // fields are initialized when we see it.
+    for (ColdRecord* c = head.load(std::memory_order_acquire); c != nullptr; c = c->next) f(*c);
+  }
+
+  // Tries to advance the global epoch once. Requires scan_mu.
+  bool advance_locked() {
+    std::atomic<std::uint64_t>& global = domain->global_epoch_;
+    // acquire: pairs with the previous advance's CAS.
+    std::uint64_t e = global.load(std::memory_order_acquire);
+    heavy_barrier();
+    bool blocked = false;
+    for_each_record([&](ColdRecord& c) {
+      // acquire: pairs with the release unpin in Guard::~Guard, so reads made
+      // under that pin happen-before anything we free after advancing.
+      const std::uint64_t s = c.hot->state.load(std::memory_order_acquire);
+      if ((s & 1) != 0 && (s >> 1) != e) {
+        blocked = true;
+        observe_pin_locked(c);
+      }
+    });
+    if (blocked) return false;
+    // acq_rel: publishes the advance to reclaimers that acquire-load the epoch.
+    return global.compare_exchange_strong(e, e + 1, std::memory_order_acq_rel);
+  }
+
+  void observe_pin_locked(ColdRecord& c) {
+    // relaxed: owner-only counter; a stale value only delays stall detection.
+    const std::uint64_t seq = c.hot->pin_sequence.load(std::memory_order_relaxed);
+    if (seq != c.observed_sequence || c.observed_since_ns == 0) {
+      c.observed_sequence = seq;
+      c.observed_since_ns = now_ns();
+    }
+  }
+
+  // Moves the entries of `list` that are safe at epoch `g` into `out`.
+  static void take_safe(std::vector<Retired>& list, std::uint64_t g, std::vector<Retired>& out) {
+    auto safe = [g](const Retired& r) { return r.epoch + kGrace <= g; };
+    auto keep_end = std::stable_partition(list.begin(), list.end(),
+                                          [&](const Retired& r) { return !safe(r); });
+    out.insert(out.end(), keep_end, list.end());
+    list.erase(keep_end, list.end());
+  }
+
+  void free_all(std::vector<Retired>& victims) {
+    for (const Retired& r : victims) {
+      r.deleter(r.object);
+      if (r.account != nullptr) {
+        r.account->discharge(r.bytes);
+        r.account->release();
+      }
+      // relaxed: diagnostics counters.
+      backlog_objects.fetch_sub(1, std::memory_order_relaxed);
+      backlog_bytes.fetch_sub(r.bytes, std::memory_order_relaxed);
+    }
+    victims.clear();
+  }
+
+  std::uint64_t current_epoch() const {
+    // acquire: pairs with the acq_rel CAS in advance_locked.
+    return domain->global_epoch_.load(std::memory_order_acquire);
+  }
+
+  void collect_orphans(std::uint64_t g, std::vector<Retired>& out) {
+    std::lock_guard lk(orphan_mu);
+    take_safe(orphans, g, out);
+  }
+
+  // Advances up to kGrace times (stops when a reader blocks it).
+  void advance_up_to_grace(bool wait_for_lock) {
+    std::unique_lock lk(scan_mu, std::defer_lock);
+    if (wait_for_lock) {
+      lk.lock();
+    } else if (!lk.try_lock()) {
+      return;  // another thread is advancing; it serves us too
+    }
+    for (std::uint64_t i = 0; i < kGrace; ++i) {
+      if (!advance_locked()) break;
+    }
+  }
+
+  void reclaim_for(ColdRecord& c) {
+    advance_up_to_grace(/*wait_for_lock=*/false);
+    const std::uint64_t g = current_epoch();
+    std::vector<Retired> victims;
+    {
+      std::lock_guard lk(c.retired_mu);
+      take_safe(c.retired, g, victims);
+      // Back off geometrically while readers hold objects back, so a stalled
+      // reader does not turn every retire into a scan.
+      c.next_trigger = std::max(EpochDomain::kReclaimBatch, c.retired.size() * 2);
+    }
+    collect_orphans(g, victims);
+    free_all(victims);
+  }
+
+  ColdRecord* claim_record() {
+    std::lock_guard lk(registry_mu);
+    for (ColdRecord* c = head.load(std::memory_order_relaxed); c != nullptr; c = c->next) {
+      bool expected = false;
+      // acquire: pairs with the release in release_record; the previous
+      // owner's writes to the record are visible to the new owner.
+      if (c->in_use.compare_exchange_strong(expected, true, std::memory_order_acquire)) {
+        c->tid = static_cast<int>(gettid());
+        return c;
+      }
+    }
+    auto* c = new ColdRecord();
+    c->hot = new internal::ThreadRecord();
+    c->hot->cold = c;
+    c->in_use.store(true, std::memory_order_relaxed);  // relaxed: published below
+    c->tid = static_cast<int>(gettid());
+    c->next = head.load(std::memory_order_relaxed);
+    // release: publishes the initialized record to lock-free iterators.
+    head.store(c, std::memory_order_release);
+    return c;
+  }
+
+  void release_record(ColdRecord* c) {
+    {
+      std::scoped_lock lk(c->retired_mu, orphan_mu);
+      orphans.insert(orphans.end(), c->retired.begin(), c->retired.end());
+      c->retired.clear();
+      c->next_trigger = EpochDomain::kReclaimBatch;
+    }
+    c->hot->nesting = 0;
+    // release: a thread still pinned at exit is a bug, but never leave the
+    // record looking pinned; pairs with acquire scans.
+    c->hot->state.store(0, std::memory_order_release);
+    // release: pairs with the acquire claim in claim_record.
+    c->in_use.store(false, std::memory_order_release);
+  }
+};
+
+namespace {
+
+// Releases the calling thread's record when the thread exits.
+struct RecordOwner {
+  EpochDomain::Impl* impl = nullptr;
+  ColdRecord* record = nullptr;
+  ~RecordOwner() {
+    if (record != nullptr) {
+      impl->release_record(record);
+      internal::tls_record = nullptr;
+    }
+  }
+};
+thread_local RecordOwner tls_owner;
+
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// ReclaimAccount
+
+ReclaimAccount* ReclaimAccount::create() { return new ReclaimAccount(); }
+
+void ReclaimAccount::add_ref() noexcept {
+  // relaxed: the caller already holds a reference (the owner's).
+  refs_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void ReclaimAccount::release() noexcept {
+  // acq_rel: the last releaser must see every other holder's writes before
+  // deleting (the classic reference-count pattern).
+  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+}
+
+void ReclaimAccount::charge(std::uint64_t bytes) noexcept {
+  // relaxed: diagnostics counters.
+  objects_.fetch_add(1, std::memory_order_relaxed);
+  bytes_.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+void ReclaimAccount::discharge(std::uint64_t bytes) noexcept {
+  // relaxed: diagnostics counters.
+  objects_.fetch_sub(1, std::memory_order_relaxed);
+  bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+}
+
+Backlog ReclaimAccount::backlog() const noexcept {
+  // relaxed: the two figures may be read at slightly different instants.
+  return {objects_.load(std::memory_order_relaxed), bytes_.load(std::memory_order_relaxed)};
+}
+
+// ---------------------------------------------------------------------------
+// EpochDomain
+
+EpochDomain::EpochDomain() : asymmetric_(register_membarrier()), impl_(new Impl{this}) {}
+
+EpochDomain& EpochDomain::global() {
+  static EpochDomain* domain = new EpochDomain();  // never destroyed: threads may pin at exit
+  return *domain;
+}
+
+internal::ThreadRecord* EpochDomain::register_current_thread() {
+  ColdRecord* c = impl_->claim_record();
+  tls_owner.impl = impl_;
+  tls_owner.record = c;
+  internal::tls_record = c->hot;
+  return c->hot;
+}
+
+void EpochDomain::retire(void* object, Deleter deleter, std::size_t bytes,
+                         ReclaimAccount* account) {
+  // [F-retire] orders the caller's unlink before the epoch read below; pairs
+  // with the barrier of the advances (see the file comment).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  // relaxed: ordered by the fence above.
+  const std::uint64_t e = global_epoch_.load(std::memory_order_relaxed);
+  if (account != nullptr) {
+    account->add_ref();
+    account->charge(bytes);
+  }
+  // relaxed: diagnostics counters.
+  impl_->backlog_objects.fetch_add(1, std::memory_order_relaxed);
+  impl_->backlog_bytes.fetch_add(bytes, std::memory_order_relaxed);
+
+  internal::ThreadRecord* hot = internal::tls_record;
+  if (hot == nullptr) hot = register_current_thread();
+  auto* cold = static_cast<ColdRecord*>(hot->cold);
+  bool trigger = false;
+  {
+    std::lock_guard lk(cold->retired_mu);
+    cold->retired.push_back({object, deleter, bytes, account, e});
+    trigger = cold->retired.size() >= cold->next_trigger;
+  }
+  if (trigger) impl_->reclaim_for(*cold);
+}
+
+void EpochDomain::try_reclaim() {
+  internal::ThreadRecord* hot = internal::tls_record;
+  if (hot == nullptr) hot = register_current_thread();
+  impl_->reclaim_for(*static_cast<ColdRecord*>(hot->cold));
+}
+
+Backlog EpochDomain::drain() {
+  impl_->advance_up_to_grace(/*wait_for_lock=*/true);
+  const std::uint64_t g = impl_->current_epoch();
+  std::vector<Retired> victims;
+  impl_->for_each_record([&](ColdRecord& c) {
+    std::lock_guard lk(c.retired_mu);
+    Impl::take_safe(c.retired, g, victims);
+  });
+  impl_->collect_orphans(g, victims);
+  impl_->free_all(victims);
+  return backlog();
+}
+
+Backlog EpochDomain::backlog() const noexcept {
+  // relaxed: diagnostics counters.
+  return {impl_->backlog_objects.load(std::memory_order_relaxed),
+          impl_->backlog_bytes.load(std::memory_order_relaxed)};
+}
+
+std::vector<PinnedReader> EpochDomain::pinned_readers(std::chrono::nanoseconds min_age) {
+  std::vector<PinnedReader> out;
+  std::lock_guard lk(impl_->scan_mu);
+  const std::uint64_t g = impl_->current_epoch();
+  const std::int64_t now = now_ns();
+  impl_->for_each_record([&](ColdRecord& c) {
+    // acquire: pairs with the release unpin (see advance_locked).
+    const std::uint64_t s = c.hot->state.load(std::memory_order_acquire);
+    // acquire: the tid written by the claiming thread is visible.
+    if ((s & 1) == 0 || !c.in_use.load(std::memory_order_acquire)) return;
+    impl_->observe_pin_locked(c);
+    const auto age = std::chrono::nanoseconds(now - c.observed_since_ns);
+    if (age < min_age) return;
+    PinnedReader r;
+    r.tid = c.tid;
+    r.pinned_for = age;
+    const std::uint64_t reader_epoch = s >> 1;
+    r.epoch_lag = g > reader_epoch ? g - reader_epoch : 0;
+    out.push_back(std::move(r));
+  });
+  // Held-back figures and thread names. An object
+  // retired at R is freed once the epoch reaches R + kGrace, and a reader at
+  // epoch r keeps the epoch at or below r + 1, so it holds back R >= r - 1.
+  for (PinnedReader& r : out) {
+    r.thread_name = thread_name_of(r.tid);
+    const std::uint64_t reader_epoch = g - r.epoch_lag;
+    const std::uint64_t first_held = reader_epoch >= 1 ? reader_epoch - 1 : 0;
+    auto count = [&](const std::vector<Retired>& list) {
+      for (const Retired& x : list) {
+        if (x.epoch >= first_held) {
+          ++r.held_back.objects;
+          r.held_back.bytes += x.bytes;
+        }
+      }
+    };
+    impl_->for_each_record([&](ColdRecord& c) {
+      std::lock_guard lk2(c.retired_mu);
+      count(c.retired);
+    });
+    std::lock_guard lk3(impl_->orphan_mu);
+    count(impl_->orphans);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const PinnedReader& a, const PinnedReader& b) { return a.pinned_for > b.pinned_for; });
+  return out;
+}
+
+}  // namespace syncscope::reclaim
