@@ -1,0 +1,180 @@
+// Executor: N workers popping a bounded FIFO of (record, job) under one mutex.
+// One mutex is enough here: a push/pop holds it for a few dozen ns, far less
+// than the tracked-task overhead it is paired with.
+#include "syncscope/task/executor.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "task/registry_internal.h"
+#include "task/task_record.h"
+#include "task/trace_hooks.h"
+#include "syncscope/task/task_registry.h"
+
+namespace syncscope::task {
+
+struct Executor::State {
+  struct Item {
+    std::shared_ptr<internal::TaskRecord> rec;
+    internal::Job job;
+  };
+
+  ExecutorOptions options;  // immutable after construction
+  std::shared_ptr<internal::DeadlineReporter> reporter = std::make_shared<internal::DeadlineReporter>();
+
+  std::mutex mu;
+  std::condition_variable not_empty;  // queue gained an item, or stopping
+  std::condition_variable not_full;   // queue lost an item, or stopping
+  std::deque<Item> queue;             // guarded by mu; size <= options.queue_capacity
+  bool stopping = false;              // guarded by mu; set once by shutdown()
+  std::size_t running = 0;            // guarded by mu; workers inside run_task
+  std::size_t exited_workers = 0;     // guarded by mu
+  std::condition_variable worker_exit;  // exited_workers changed
+  std::vector<std::thread> workers;   // touched only by the constructor and shutdown()
+  bool shut_down = false;             // touched only by shutdown() (under shutdown_mu)
+  std::mutex shutdown_mu;
+  std::size_t detached = 0;           // guarded by shutdown_mu
+
+  // Statistics counters (relaxed: they publish nothing).
+  std::atomic<std::uint64_t> spawned{0};
+  std::atomic<std::uint64_t> completed{0};
+  std::atomic<std::uint64_t> rejected{0};
+};
+
+namespace {
+
+void worker_loop(const std::shared_ptr<Executor::State>& s) {
+  std::unique_lock lock(s->mu);
+  for (;;) {
+    s->not_empty.wait(lock, [&] { return s->stopping || !s->queue.empty(); });
+    if (s->queue.empty()) break;  // stopping and drained
+    Executor::State::Item item = std::move(s->queue.front());
+    s->queue.pop_front();
+    ++s->running;
+    lock.unlock();
+    s->not_full.notify_one();
+    internal::run_task(item.rec, item.job);
+    item = {};  // free the closure (and what it captured) before counting completion
+    s->completed.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+    lock.lock();
+    --s->running;
+  }
+  ++s->exited_workers;
+  lock.unlock();
+  s->worker_exit.notify_all();
+}
+
+}  // namespace
+
+Executor::Executor(ExecutorOptions options) : state_(std::make_shared<State>()) {
+  if (options.workers == 0) options.workers = std::max(1u, std::thread::hardware_concurrency());
+  options.queue_capacity = std::max<std::size_t>(1, options.queue_capacity);
+  state_->reporter->on_exceeded = options.on_deadline_exceeded;
+  state_->options = std::move(options);
+  for (unsigned i = 0; i < state_->options.workers; ++i) {
+    std::shared_ptr<State> s = state_;
+    state_->workers.emplace_back([s] { worker_loop(s); });
+    char name[16] = {};
+    const std::string label = state_->options.name.substr(0, 10) + "-" + std::to_string(i);
+    label.copy(name, sizeof name - 1);
+    pthread_setname_np(state_->workers.back().native_handle(), name);
+  }
+}
+
+Executor::~Executor() { shutdown(); }
+
+const std::string& Executor::name() const noexcept { return state_->options.name; }
+
+TaskHandle Executor::spawn_job(std::string_view name, internal::Job job, const SpawnOptions& options,
+                               const std::source_location& site, bool may_block) {
+  State& s = *state_;
+  std::unique_lock lock(s.mu);
+  if (!s.stopping && s.queue.size() >= s.options.queue_capacity) {
+    if (!may_block) {
+      s.rejected.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+      return TaskHandle();
+    }
+    auto scope = blocking("executor queue full: " + s.options.name, &s.queue);
+    s.not_full.wait(lock, [&] { return s.stopping || s.queue.size() < s.options.queue_capacity; });
+  }
+  if (s.stopping) {
+    s.rejected.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+    return TaskHandle();
+  }
+  // Taken after any queue-full wait, so the spawn slice follows that
+  // blocked slice on the spawner's track.
+  const std::int64_t t0 = internal::now_ns();
+  // Created under mu so that a task is never registered and then refused.
+  std::shared_ptr<internal::TaskRecord> rec = internal::create_task(
+      name, s.options.name, site, options, s.options.default_deadline, s.reporter, &s);
+  const bool traced = internal::tracing_on();
+  if (traced) internal::trace_spawn_begin(t0, rec->id, rec->name);
+  s.queue.push_back({rec, std::move(job)});
+  s.spawned.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+  lock.unlock();
+  s.not_empty.notify_one();
+  if (traced) {
+    internal::trace_spawn_end();
+    internal::trace_live_tasks(TaskRegistry::instance().live_count());
+  }
+  return TaskHandle(std::move(rec));
+}
+
+std::size_t Executor::shutdown() {
+  State& s = *state_;
+  std::lock_guard guard(s.shutdown_mu);
+  if (s.shut_down) return s.detached;
+  s.shut_down = true;
+  {
+    std::lock_guard lock(s.mu);
+    s.stopping = true;
+  }
+  s.not_empty.notify_all();
+  s.not_full.notify_all();
+  // Ask every task of this executor (running or queued) to stop.
+  internal::for_each_live([&](internal::TaskRecord& r) {
+    if (r.owner == &s) r.stop.request_stop();
+  });
+  std::unique_lock lock(s.mu);
+  const bool all_exited = s.worker_exit.wait_for(lock, s.options.shutdown_grace, [&] {
+    return s.exited_workers == s.workers.size();
+  });
+  lock.unlock();
+  for (std::thread& w : s.workers) {
+    if (all_exited) w.join();
+    else w.detach();  // a stuck worker keeps State alive through its shared_ptr
+  }
+  if (!all_exited) {
+    lock.lock();
+    s.detached = s.workers.size() - s.exited_workers;
+  }
+  return s.detached;
+}
+
+ExecutorStats Executor::stats() const {
+  State& s = *state_;
+  ExecutorStats st;
+  // relaxed loads: statistics.
+  st.spawned = s.spawned.load(std::memory_order_relaxed);
+  st.completed = s.completed.load(std::memory_order_relaxed);
+  st.rejected = s.rejected.load(std::memory_order_relaxed);
+  st.deadline_exceeded = s.reporter->exceeded.load(std::memory_order_relaxed);
+  {
+    std::lock_guard lock(s.mu);
+    st.queued = s.queue.size();
+    st.running = s.running;
+  }
+  {
+    std::lock_guard lock(s.shutdown_mu);
+    st.detached_workers = s.detached;
+  }
+  return st;
+}
+
+}  // namespace syncscope::task

@@ -1,0 +1,20 @@
+// Registry operations used by the task runtime (not part of the public API).
+#pragma once
+
+#include <functional>
+
+#include "task/task_record.h"
+
+namespace syncscope::task::internal {
+
+// Publishes `rec` (its immutable fields must be final). Takes no ownership:
+// the caller keeps a shared_ptr until unregister_task.
+void register_task(TaskRecord* rec);
+// Removes `rec`; after this returns no query can see it.
+void unregister_task(TaskRecord* rec);
+// Calls fn on every live record under its shard's lock (fn must be quick
+// and must not call back into the registry).
+void for_each_live(const std::function<void(TaskRecord&)>& fn);
+TaskId next_task_id() noexcept;
+
+}  // namespace syncscope::task::internal

@@ -1,0 +1,278 @@
+// Task lifecycle: record creation, the runner, handles, this_task, blocking
+// scopes, and spawn_detached.
+#include <pthread.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <exception>
+#include <system_error>
+#include <thread>
+
+#include "syncscope/task/task_registry.h"
+#include "syncscope/task/wait.h"
+#include "task/deadline_watchdog.h"
+#include "task/registry_internal.h"
+#include "task/task_record.h"
+#include "task/trace_hooks.h"
+
+namespace syncscope::task {
+namespace internal {
+namespace {
+
+// The task running on this thread; set by run_task for its duration.
+thread_local TaskRecord* tl_current = nullptr;
+
+}  // namespace
+
+std::int64_t now_ns() noexcept {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
+}
+
+pid_t current_tid() noexcept {
+  thread_local const pid_t tid = static_cast<pid_t>(::syscall(SYS_gettid));
+  return tid;
+}
+
+TaskRecord* current_task() noexcept { return tl_current; }
+
+TaskInfo snapshot(const TaskRecord& rec) {
+  TaskInfo t;
+  t.id = rec.id;
+  t.parent = rec.parent;
+  t.name = rec.name;
+  t.executor = rec.executor;
+  t.site = rec.site;
+  t.spawn_stack.assign(rec.stack, rec.stack + rec.stack_depth);
+  t.created = to_time_point(rec.created_ns);
+  // relaxed loads: each field is an independent fact written by the runner;
+  // a query may see a task mid-transition (e.g. started set, state still
+  // queued), which is acceptable for diagnostics.
+  t.state = rec.state.load(std::memory_order_relaxed);
+  t.started = to_time_point(rec.started_ns.load(std::memory_order_relaxed));
+  t.finished = to_time_point(rec.finished_ns.load(std::memory_order_relaxed));
+  const std::int64_t deadline = rec.deadline_ns.load(std::memory_order_relaxed);
+  if (deadline != 0) t.deadline = to_time_point(deadline);
+  t.thread_id = rec.tid.load(std::memory_order_relaxed);
+  t.deadline_exceeded = rec.deadline_exceeded.load(std::memory_order_relaxed);
+  t.stop_requested = rec.stop.stop_requested();
+  std::lock_guard lock(rec.mu);
+  if (t.state == TaskState::kBlocked) {
+    t.blocking_reason = rec.reason;
+    t.wait_object = rec.wait_object;
+    t.blocked_since = to_time_point(rec.blocked_since_ns);
+  }
+  return t;
+}
+
+std::shared_ptr<TaskRecord> create_task(std::string_view name, std::string_view executor,
+                                        const std::source_location& site,
+                                        const SpawnOptions& options, Clock::duration default_deadline,
+                                        std::shared_ptr<DeadlineReporter> reporter,
+                                        const void* owner) {
+  auto rec = std::make_shared<TaskRecord>();
+  rec->id = next_task_id();
+  rec->parent = tl_current != nullptr ? tl_current->id : 0;
+  rec->name = name;
+  rec->executor = executor;
+  rec->site = site;
+  rec->created_ns = now_ns();
+  const Clock::duration rel = options.deadline == Clock::duration::zero() ? default_deadline : options.deadline;
+  rec->relative_deadline = rel > Clock::duration::zero() ? rel : Clock::duration::zero();
+  rec->reporter = std::move(reporter);
+  rec->owner = owner;
+  // skip 1: create_task itself; the spawn function is the innermost frame.
+  if (options.capture_stack) rec->stack_depth = prof::capture_stack(rec->stack, prof::kMaxStackDepth, 1);
+  register_task(rec.get());
+  return rec;
+}
+
+void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job) {
+  TaskRecord* const outer = tl_current;
+  tl_current = rec.get();
+  const std::int64_t start = now_ns();
+  // relaxed stores: independent facts for queries (see snapshot()).
+  rec->tid.store(current_tid(), std::memory_order_relaxed);
+  rec->started_ns.store(start, std::memory_order_relaxed);
+  rec->state.store(TaskState::kRunning, std::memory_order_relaxed);
+  const bool has_deadline = rec->relative_deadline > Clock::duration::zero();
+  if (has_deadline) {
+    rec->deadline_ns.store(start + std::chrono::nanoseconds(rec->relative_deadline).count(),
+                           std::memory_order_relaxed);
+    arm_deadline(rec);
+  }
+  const bool traced = tracing_on();
+  if (traced) trace_task_begin(rec->id, rec->name);
+  try {
+    job(rec->stop.get_token());
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "syncscope: task %llu \"%s\" threw: %s\n",
+                 static_cast<unsigned long long>(rec->id), rec->name.c_str(), e.what());
+  } catch (...) {
+    std::fprintf(stderr, "syncscope: task %llu \"%s\" threw a non-exception\n",
+                 static_cast<unsigned long long>(rec->id), rec->name.c_str());
+  }
+  if (has_deadline) disarm_deadline(*rec);
+  if (traced) trace_task_end(rec->id);
+  rec->finished_ns.store(now_ns(), std::memory_order_relaxed);
+  rec->state.store(TaskState::kDone, std::memory_order_relaxed);
+  unregister_task(rec.get());
+  if (tracing_on()) trace_live_tasks(TaskRegistry::instance().live_count());
+  {
+    std::lock_guard lock(rec->mu);
+    rec->done = true;
+  }
+  rec->done_cv.notify_all();
+  tl_current = outer;
+}
+
+void abandon_task(const std::shared_ptr<TaskRecord>& rec) {
+  rec->finished_ns.store(now_ns(), std::memory_order_relaxed);  // relaxed: see snapshot()
+  rec->state.store(TaskState::kDone, std::memory_order_relaxed);
+  unregister_task(rec.get());
+  {
+    std::lock_guard lock(rec->mu);
+    rec->done = true;
+  }
+  rec->done_cv.notify_all();
+}
+
+BlockingScope blocking_on(std::string_view reason, std::uintptr_t object) noexcept {
+  return BlockingScope(reason, reinterpret_cast<const void*>(object));
+}
+
+NotifyOnStop::NotifyOnStop(std::condition_variable& cv)
+    : callback_(this_task::stop_token(), Notify{&cv}) {}
+
+TaskHandle spawn_detached_impl(std::string_view name, Job job, const SpawnOptions& options,
+                               const std::source_location& site) {
+  const std::int64_t t0 = now_ns();
+  std::shared_ptr<TaskRecord> rec =
+      create_task(name, "detached", site, options, Clock::duration::zero(), nullptr, nullptr);
+  const bool traced = tracing_on();
+  if (traced) trace_spawn_begin(t0, rec->id, rec->name);
+  try {
+    std::thread t([rec, job = std::move(job)]() mutable {
+      char thread_name[16] = {};
+      rec->name.copy(thread_name, sizeof thread_name - 1);
+      pthread_setname_np(pthread_self(), thread_name);
+      run_task(rec, job);
+    });
+    t.detach();
+  } catch (const std::system_error&) {
+    abandon_task(rec);
+    if (traced) trace_spawn_end();
+    return TaskHandle();
+  }
+  if (traced) {
+    trace_spawn_end();
+    trace_live_tasks(TaskRegistry::instance().live_count());
+  }
+  return TaskHandle(std::move(rec));
+}
+
+}  // namespace internal
+
+const char* to_string(TaskState state) noexcept {
+  switch (state) {
+    case TaskState::kQueued: return "queued";
+    case TaskState::kRunning: return "running";
+    case TaskState::kBlocked: return "blocked";
+    case TaskState::kDone: return "done";
+  }
+  return "unknown";
+}
+
+std::string TaskInfo::site_string() const {
+  return std::string(site.file_name()) + ":" + std::to_string(site.line()) + " " + site.function_name();
+}
+
+// ---- TaskHandle ----
+
+TaskId TaskHandle::id() const noexcept { return rec_ ? rec_->id : 0; }
+
+bool TaskHandle::done() const noexcept {
+  if (!rec_) return true;
+  std::lock_guard lock(rec_->mu);
+  return rec_->done;
+}
+
+bool TaskHandle::request_stop() const noexcept {
+  if (!rec_ || done()) return false;
+  return rec_->stop.request_stop();
+}
+
+void TaskHandle::join() const {
+  if (!rec_) return;
+  auto scope = blocking("join task " + rec_->name, rec_.get());
+  std::unique_lock lock(rec_->mu);
+  rec_->done_cv.wait(lock, [&] { return rec_->done; });
+}
+
+bool TaskHandle::join_for(Clock::duration timeout) const {
+  if (!rec_) return true;
+  auto scope = blocking("join task " + rec_->name, rec_.get());
+  std::unique_lock lock(rec_->mu);
+  return rec_->done_cv.wait_for(lock, timeout, [&] { return rec_->done; });
+}
+
+TaskInfo TaskHandle::info() const { return rec_ ? internal::snapshot(*rec_) : TaskInfo{}; }
+
+// ---- this_task ----
+
+namespace this_task {
+TaskId id() noexcept {
+  internal::TaskRecord* r = internal::current_task();
+  return r != nullptr ? r->id : 0;
+}
+std::stop_token stop_token() noexcept {
+  internal::TaskRecord* r = internal::current_task();
+  return r != nullptr ? r->stop.get_token() : std::stop_token();
+}
+bool stop_requested() noexcept {
+  internal::TaskRecord* r = internal::current_task();
+  return r != nullptr && r->stop.stop_requested();
+}
+}  // namespace this_task
+
+// ---- BlockingScope ----
+
+BlockingScope::BlockingScope(std::string_view reason, const void* wait_object) noexcept
+    : rec_(internal::current_task()), nested_(false), traced_(internal::tracing_on()) {
+  if (traced_) internal::trace_block_begin(reason);
+  if (rec_ == nullptr) return;
+  {
+    std::lock_guard lock(rec_->mu);
+    // relaxed: only this thread writes state while the task runs.
+    nested_ = rec_->state.load(std::memory_order_relaxed) == TaskState::kBlocked;
+    if (nested_) {
+      outer_reason_ = std::move(rec_->reason);
+      outer_object_ = rec_->wait_object;
+      outer_since_ns_ = rec_->blocked_since_ns;
+    }
+    rec_->reason.assign(reason);
+    rec_->wait_object = reinterpret_cast<std::uintptr_t>(wait_object);
+    rec_->blocked_since_ns = internal::now_ns();
+    // Stored under mu so snapshot() sees state and reason together.
+    rec_->state.store(TaskState::kBlocked, std::memory_order_relaxed);
+  }
+}
+
+BlockingScope::~BlockingScope() {
+  if (traced_) internal::trace_block_end();
+  if (rec_ == nullptr) return;
+  std::lock_guard lock(rec_->mu);
+  if (nested_) {
+    rec_->reason = std::move(outer_reason_);
+    rec_->wait_object = outer_object_;
+    rec_->blocked_since_ns = outer_since_ns_;
+  } else {
+    rec_->reason.clear();
+    rec_->wait_object = 0;
+    rec_->blocked_since_ns = 0;
+    // relaxed: written under mu, paired with the reason fields (see above).
+    rec_->state.store(TaskState::kRunning, std::memory_order_relaxed);
+  }
+}
+
+}  // namespace syncscope::task

@@ -1,0 +1,105 @@
+// The live record behind every tracked task, shared by the registry (which
+// lists it), the runner (which updates it), handles (which observe it) and
+// the deadline watchdog (which may cancel it).
+//
+// Field discipline:
+// - "immutable": written once before the record is published to the
+//   registry (publication is the registry's shard mutex); read freely after.
+// - atomics: written by the thread running the task (and the watchdog for
+//   deadline_exceeded), read by any query; each is a standalone fact, so
+//   relaxed loads/stores suffice except where noted.
+// - mu_: guards the blocking reason / wait object / blocked_since triple,
+//   which must be read together, and the done flag for join().
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <source_location>
+#include <stop_token>
+#include <string>
+
+#include "syncscope/prof/stack_trace.h"
+#include "syncscope/task/task_core.h"
+
+namespace syncscope::task::internal {
+
+// Where deadline overruns of one executor are counted and reported. Shared
+// by the executor and its tasks' records (a record may outlive the executor).
+struct DeadlineReporter {
+  std::function<void(const TaskInfo&)> on_exceeded;  // immutable after creation
+  std::atomic<std::uint64_t> exceeded{0};            // counter only
+};
+
+std::int64_t now_ns() noexcept;  // steady_clock, nanoseconds since its epoch
+inline Clock::time_point to_time_point(std::int64_t ns) {
+  return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ns)));
+}
+
+struct TaskRecord {
+  // --- immutable ---
+  TaskId id = 0;
+  TaskId parent = 0;
+  std::string name;
+  std::string executor;
+  std::source_location site;
+  std::int64_t created_ns = 0;
+  Clock::duration relative_deadline{};  // <= 0: none; armed when the task starts
+  std::shared_ptr<DeadlineReporter> reporter;  // may be null (detached tasks)
+  const void* owner = nullptr;          // the Executor::State that runs it; null for detached
+  int stack_depth = 0;
+  std::uintptr_t stack[prof::kMaxStackDepth];
+
+  // Thread-safe by itself (std::stop_source is).
+  std::stop_source stop;
+
+  // --- atomics (relaxed unless noted: independent facts, no payload) ---
+  std::atomic<TaskState> state{TaskState::kQueued};
+  std::atomic<std::int64_t> started_ns{0};
+  std::atomic<std::int64_t> finished_ns{0};
+  std::atomic<std::int64_t> deadline_ns{0};  // 0 = none
+  std::atomic<pid_t> tid{0};
+  std::atomic<bool> deadline_exceeded{false};
+
+  // --- guarded by mu ---
+  mutable std::mutex mu;
+  std::string reason;              // "" unless blocked
+  std::uintptr_t wait_object = 0;
+  std::int64_t blocked_since_ns = 0;
+  bool done = false;               // set once, after the function returned
+  std::condition_variable done_cv;  // notified when done becomes true
+
+  // --- registry links: guarded by the owning registry shard's mutex ---
+  TaskRecord* prev = nullptr;
+  TaskRecord* next = nullptr;
+};
+
+// A consistent copy of the record's observable state.
+TaskInfo snapshot(const TaskRecord& rec);
+
+// The record of the task running on this thread (nullptr outside tasks).
+TaskRecord* current_task() noexcept;
+
+// Creates and registers a record (state queued). `stack_skip` frames of the
+// caller are dropped from the spawn stack.
+std::shared_ptr<TaskRecord> create_task(std::string_view name, std::string_view executor,
+                                        const std::source_location& site,
+                                        const SpawnOptions& options, Clock::duration default_deadline,
+                                        std::shared_ptr<DeadlineReporter> reporter,
+                                        const void* owner);
+
+// Runs `job` as task `rec` on the calling thread: state transitions, deadline
+// arming, trace slice, then unregisters the record and wakes joiners.
+void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job);
+
+// Drops a task that will never run (executor shut down before it started).
+void abandon_task(const std::shared_ptr<TaskRecord>& rec);
+
+pid_t current_tid() noexcept;
+
+}  // namespace syncscope::task::internal

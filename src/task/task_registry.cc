@@ -1,0 +1,189 @@
+// TaskRegistry: live records in kShards intrusive doubly-linked lists, each
+// under its own mutex, so that spawn/finish on different workers rarely
+// contend and a query holds any one lock only while copying that shard.
+#include "syncscope/task/task_registry.h"
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <mutex>
+#include <tuple>
+
+#include "task/registry_internal.h"
+
+namespace syncscope::task {
+namespace {
+
+constexpr std::size_t kShards = 16;
+static_assert((kShards & (kShards - 1)) == 0, "shard index is id & (kShards - 1)");
+
+struct alignas(64) Shard {
+  std::mutex mu;
+  internal::TaskRecord* head = nullptr;  // guarded by mu; list of live records
+};
+
+struct Registry {
+  std::array<Shard, kShards> shards;
+  std::atomic<std::size_t> live{0};         // counter only
+  std::atomic<std::uint64_t> spawned{0};    // counter only
+  std::atomic<TaskId> next_id{1};           // id source; 0 means "no task"
+};
+
+Registry& registry() {
+  // Leaked on purpose: detached tasks may still finish during static
+  // destruction and must find the registry alive.
+  static Registry* r = new Registry;
+  return *r;
+}
+
+Shard& shard_of(TaskId id) { return registry().shards[id & (kShards - 1)]; }
+
+bool older(const TaskInfo& a, const TaskInfo& b) {
+  return std::tie(a.created, a.id) < std::tie(b.created, b.id);
+}
+
+}  // namespace
+
+namespace internal {
+
+TaskId next_task_id() noexcept {
+  // relaxed: uniqueness only needs atomicity.
+  return registry().next_id.fetch_add(1, std::memory_order_relaxed);
+}
+
+void register_task(TaskRecord* rec) {
+  Shard& s = shard_of(rec->id);
+  {
+    std::lock_guard lock(s.mu);
+    rec->prev = nullptr;
+    rec->next = s.head;
+    if (s.head != nullptr) s.head->prev = rec;
+    s.head = rec;
+  }
+  // relaxed: statistics counters; publish nothing.
+  registry().live.fetch_add(1, std::memory_order_relaxed);
+  registry().spawned.fetch_add(1, std::memory_order_relaxed);
+}
+
+void unregister_task(TaskRecord* rec) {
+  Shard& s = shard_of(rec->id);
+  {
+    std::lock_guard lock(s.mu);
+    if (rec->prev != nullptr) rec->prev->next = rec->next;
+    else s.head = rec->next;
+    if (rec->next != nullptr) rec->next->prev = rec->prev;
+    rec->prev = rec->next = nullptr;
+  }
+  // relaxed: statistics counter.
+  registry().live.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void for_each_live(const std::function<void(TaskRecord&)>& fn) {
+  for (Shard& s : registry().shards) {
+    std::lock_guard lock(s.mu);
+    for (TaskRecord* r = s.head; r != nullptr; r = r->next) fn(*r);
+  }
+}
+
+}  // namespace internal
+
+TaskRegistry& TaskRegistry::instance() {
+  static TaskRegistry* r = new TaskRegistry;
+  return *r;
+}
+
+std::vector<TaskInfo> TaskRegistry::live_tasks() const {
+  std::vector<TaskInfo> out;
+  out.reserve(live_count());
+  internal::for_each_live([&](internal::TaskRecord& r) { out.push_back(internal::snapshot(r)); });
+  std::sort(out.begin(), out.end(), older);
+  return out;
+}
+
+std::vector<TaskInfo> TaskRegistry::resident_tasks(Clock::duration older_than) const {
+  const Clock::time_point now = Clock::now();
+  std::vector<TaskInfo> out;
+  internal::for_each_live([&](internal::TaskRecord& r) {
+    if (now - internal::to_time_point(r.created_ns) > older_than) out.push_back(internal::snapshot(r));
+  });
+  std::sort(out.begin(), out.end(), older);
+  return out;
+}
+
+std::vector<SiteGroup> TaskRegistry::group_by_site(const std::vector<TaskInfo>& tasks,
+                                                   Clock::time_point now) {
+  // Key: the site's identity (file, line, column, function); the
+  // source_location strings are static, so comparing contents is exact.
+  using Key = std::tuple<std::string_view, std::uint_least32_t, std::uint_least32_t, std::string_view>;
+  std::map<Key, std::size_t> index;
+  std::vector<SiteGroup> groups;
+  std::vector<std::map<std::string, std::size_t>> reasons;
+  for (const TaskInfo& t : tasks) {
+    Key key{t.site.file_name(), t.site.line(), t.site.column(), t.site.function_name()};
+    auto [it, inserted] = index.emplace(key, groups.size());
+    if (inserted) {
+      groups.emplace_back();
+      groups.back().site = t.site;
+      groups.back().site_string = t.site_string();
+      groups.back().oldest = t;
+      reasons.emplace_back();
+    }
+    SiteGroup& g = groups[it->second];
+    ++g.count;
+    ++reasons[it->second][t.blocking_reason];
+    if (older(t, g.oldest)) g.oldest = t;
+  }
+  for (std::size_t i = 0; i < groups.size(); ++i) {
+    auto& r = groups[i].reasons;
+    r.assign(reasons[i].begin(), reasons[i].end());
+    std::stable_sort(r.begin(), r.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    groups[i].oldest_age = groups[i].oldest.age(now);
+  }
+  std::sort(groups.begin(), groups.end(),
+            [](const SiteGroup& a, const SiteGroup& b) { return older(a.oldest, b.oldest); });
+  return groups;
+}
+
+std::vector<SiteGroup> TaskRegistry::resident_by_site(Clock::duration older_than) const {
+  return group_by_site(resident_tasks(older_than));
+}
+
+std::optional<TaskInfo> TaskRegistry::find(TaskId id) const {
+  Shard& s = shard_of(id);
+  std::lock_guard lock(s.mu);
+  for (internal::TaskRecord* r = s.head; r != nullptr; r = r->next) {
+    if (r->id == id) return internal::snapshot(*r);
+  }
+  return std::nullopt;
+}
+
+std::vector<TaskInfo> TaskRegistry::tasks_on_thread(pid_t tid) const {
+  std::vector<TaskInfo> out;
+  internal::for_each_live([&](internal::TaskRecord& r) {
+    const TaskState st = r.state.load(std::memory_order_relaxed);  // relaxed: a fact, no payload
+    if (r.tid.load(std::memory_order_relaxed) == tid && st != TaskState::kQueued && st != TaskState::kDone) {
+      out.push_back(internal::snapshot(r));
+    }
+  });
+  std::sort(out.begin(), out.end(), older);
+  return out;
+}
+
+bool TaskRegistry::request_stop(TaskId id) {
+  Shard& s = shard_of(id);
+  std::lock_guard lock(s.mu);
+  for (internal::TaskRecord* r = s.head; r != nullptr; r = r->next) {
+    if (r->id == id) return r->stop.request_stop();
+  }
+  return false;
+}
+
+std::size_t TaskRegistry::live_count() const noexcept {
+  return registry().live.load(std::memory_order_relaxed);  // relaxed: statistics
+}
+
+std::uint64_t TaskRegistry::total_spawned() const noexcept {
+  return registry().spawned.load(std::memory_order_relaxed);  // relaxed: statistics
+}
+
+}  // namespace syncscope::task

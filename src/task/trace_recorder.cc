@@ -1,0 +1,369 @@
+// The flight recorder: per-thread rings, the recording hooks, start/stop,
+// counters and counter triggers, and the map-event listener.
+#include <pthread.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+#include "syncscope/map/map_events.h"
+#include "syncscope/task/task_registry.h"
+#include "syncscope/task/trace.h"
+#include "task/task_record.h"
+#include "task/trace_buffer.h"
+#include "task/trace_hooks.h"
+
+namespace syncscope::task {
+namespace internal {
+
+std::atomic<bool> g_tracing_on{false};
+
+namespace {
+
+struct Recorder {
+  std::mutex mu;
+  std::vector<std::shared_ptr<ThreadRing>> rings;  // guarded by mu; creation order
+  TraceConfig config;                              // guarded by mu
+  // Bumped by clear_trace(); a thread whose ring is of an older generation
+  // starts a new one. acquire/release: see my_ring().
+  std::atomic<std::uint64_t> generation{1};
+  std::atomic<std::uint64_t> written{0};      // counter only
+  std::atomic<std::uint64_t> overwritten{0};  // counter only
+};
+
+Recorder& recorder() {
+  // Leaked on purpose: threads may record during static destruction.
+  static Recorder* r = new Recorder;
+  return *r;
+}
+
+// Drops the oldest exited rings beyond config.max_exited_threads. Caller holds r.mu.
+void trim_exited_locked(Recorder& r) {
+  std::size_t exited = 0;
+  for (const auto& ring : r.rings) {
+    std::lock_guard lock(ring->mu);
+    exited += ring->exited ? 1 : 0;
+  }
+  for (auto it = r.rings.begin(); it != r.rings.end() && exited > r.config.max_exited_threads;) {
+    bool drop;
+    {
+      std::lock_guard lock((*it)->mu);
+      drop = (*it)->exited;
+    }
+    if (drop) {
+      it = r.rings.erase(it);
+      --exited;
+    } else {
+      ++it;
+    }
+  }
+}
+
+struct LocalRing {
+  std::shared_ptr<ThreadRing> ring;
+  std::uint64_t generation = 0;
+  ~LocalRing() {
+    if (!ring) return;
+    std::lock_guard lock(ring->mu);
+    ring->exited = true;
+  }
+};
+thread_local LocalRing tl_ring;
+
+ThreadRing* my_ring() noexcept {
+  Recorder& r = recorder();
+  // acquire: pairs with the release in clear_trace(), so a thread that sees
+  // the new generation registers a fresh ring in the cleared list.
+  const std::uint64_t gen = r.generation.load(std::memory_order_acquire);
+  if (tl_ring.ring && tl_ring.generation == gen) return tl_ring.ring.get();
+  try {
+    char name[16] = {};
+    pthread_getname_np(pthread_self(), name, sizeof name);
+    std::lock_guard lock(r.mu);
+    if (tl_ring.ring) {
+      std::lock_guard ring_lock(tl_ring.ring->mu);
+      tl_ring.ring->exited = true;  // the old generation's ring is finished
+    }
+    tl_ring.ring = std::make_shared<ThreadRing>(current_tid(), name, std::max<std::size_t>(64, r.config.events_per_thread));
+    tl_ring.generation = gen;
+    r.rings.push_back(tl_ring.ring);
+    trim_exited_locked(r);
+    return tl_ring.ring.get();
+  } catch (...) {
+    return nullptr;  // out of memory: drop the event
+  }
+}
+
+void append(EventType type, std::int64_t ts, std::uint64_t id, double value, std::string_view name) noexcept {
+  ThreadRing* ring = my_ring();
+  if (ring == nullptr) return;
+  TraceEvent e;
+  e.ts_ns = ts;
+  e.id = id;
+  e.value = value;
+  e.type = type;
+  set_event_name(e, name);
+  std::lock_guard lock(ring->mu);
+  if (ring->events.size() < ring->capacity) {
+    try {
+      ring->events.push_back(e);
+    } catch (...) {
+      return;
+    }
+  } else {
+    ring->events[ring->head % ring->capacity] = e;
+    recorder().overwritten.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+  }
+  ++ring->head;
+  recorder().written.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+}
+
+// "name: detail" truncated into a fixed buffer, without allocating.
+std::string_view join_name(char (&buf)[kTraceNameMax], std::string_view a, std::string_view b) {
+  std::size_t n = std::min(a.size(), sizeof buf);
+  std::memcpy(buf, a.data(), n);
+  if (!b.empty()) {
+    for (char c : std::string_view(": ")) if (n < sizeof buf) buf[n++] = c;
+    const std::size_t m = std::min(b.size(), sizeof buf - n);
+    std::memcpy(buf + n, b.data(), m);
+    n += m;
+  }
+  return {buf, n};
+}
+
+const char* map_event_name(map::MapEventKind kind) {
+  switch (kind) {
+    case map::MapEventKind::kPromotion: return "map promotion";
+    case map::MapEventKind::kDirtyRebuild: return "map dirty rebuild";
+    case map::MapEventKind::kCompaction: return "map compaction";
+    case map::MapEventKind::kClear: return "map clear";
+  }
+  return "map event";
+}
+
+// Listener chained in front of whatever was installed before tracing began.
+std::atomic<map::MapEventListener> g_previous_map_listener{nullptr};
+
+void on_map_event(const map::MapEvent& event) noexcept {
+  if (tracing_on()) {
+    char buf[kTraceNameMax];
+    append(EventType::kInstant, now_ns(), 0, static_cast<double>(event.entries),
+           join_name(buf, map_event_name(event.kind), event.map_name));
+  }
+  // acquire: pairs with the release store in start_tracing.
+  if (auto prev = g_previous_map_listener.load(std::memory_order_acquire)) prev(event);
+}
+
+// ---- counter triggers ----
+
+struct Trigger {
+  std::string counter;
+  double threshold;
+  Clock::duration window;
+  TraceTriggerCallback on_cross;
+  bool armed = true;  // the counter is (or is assumed) below the threshold
+};
+
+struct Triggers {
+  std::mutex mu;
+  std::vector<Trigger> list;          // guarded by mu
+  std::vector<std::thread> firing;    // guarded by mu; joined by clear_counter_triggers
+  std::atomic<bool> any{false};       // relaxed hint: list non-empty
+};
+
+Triggers& triggers() {
+  static Triggers* t = new Triggers;  // leaked: see recorder()
+  return *t;
+}
+
+void check_triggers(std::string_view counter, double value) noexcept {
+  Triggers& t = triggers();
+  std::lock_guard lock(t.mu);
+  for (Trigger& trig : t.list) {
+    if (trig.counter != counter) continue;
+    if (value < trig.threshold) {
+      trig.armed = true;
+      continue;
+    }
+    if (!trig.armed) continue;
+    trig.armed = false;
+    try {
+      t.firing.emplace_back([cb = trig.on_cross, window = trig.window] { cb(trace_snapshot_json(window)); });
+    } catch (...) {
+      trig.armed = true;  // could not start the thread: try again on the next sample
+    }
+  }
+}
+
+}  // namespace
+
+void set_event_name(TraceEvent& e, std::string_view name) noexcept {
+  const std::size_t n = std::min(name.size(), kTraceNameMax);
+  std::memcpy(e.name, name.data(), n);
+  e.name_len = static_cast<std::uint8_t>(n);
+}
+
+std::vector<RingCopy> collect_rings(std::int64_t since_ns) {
+  std::vector<std::shared_ptr<ThreadRing>> rings;
+  {
+    std::lock_guard lock(recorder().mu);
+    rings = recorder().rings;
+  }
+  std::vector<RingCopy> out;
+  out.reserve(rings.size());
+  for (const auto& ring : rings) {
+    RingCopy copy{ring->tid, ring->thread_name, {}};
+    std::lock_guard lock(ring->mu);
+    const std::size_t n = ring->events.size();
+    const std::size_t first = ring->head > n ? ring->head % n : 0;
+    copy.events.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const TraceEvent& e = ring->events[(first + i) % n];
+      if (e.ts_ns >= since_ns) copy.events.push_back(e);
+    }
+    out.push_back(std::move(copy));
+  }
+  return out;
+}
+
+void trace_spawn_begin(std::int64_t ts_ns, TaskId id, std::string_view name) noexcept {
+  append(EventType::kSpawnBegin, ts_ns, id, 0, name);
+}
+void trace_spawn_end() noexcept { append(EventType::kSpawnEnd, now_ns(), 0, 0, {}); }
+void trace_task_begin(TaskId id, std::string_view name) noexcept {
+  append(EventType::kTaskBegin, now_ns(), id, 0, name);
+}
+void trace_task_end(TaskId id) noexcept { append(EventType::kTaskEnd, now_ns(), id, 0, {}); }
+void trace_block_begin(std::string_view reason) noexcept {
+  append(EventType::kBlockBegin, now_ns(), 0, 0, reason);
+}
+void trace_block_end() noexcept { append(EventType::kBlockEnd, now_ns(), 0, 0, {}); }
+void trace_live_tasks(std::size_t live) noexcept {
+  append(EventType::kCounter, now_ns(), 0, static_cast<double>(live), "live tasks");
+}
+
+}  // namespace internal
+
+void start_tracing(const TraceConfig& config) {
+  internal::Recorder& r = internal::recorder();
+  {
+    std::lock_guard lock(r.mu);
+    r.config = config;
+  }
+  const map::MapEventListener prev = map::set_map_event_listener(&internal::on_map_event);
+  if (prev != &internal::on_map_event) {
+    // release: publishes the chained listener before our listener can read it.
+    internal::g_previous_map_listener.store(prev, std::memory_order_release);
+  }
+  // relaxed: see tracing_on(); the ring mutexes order event contents.
+  internal::g_tracing_on.store(true, std::memory_order_relaxed);
+  internal::trace_live_tasks(TaskRegistry::instance().live_count());
+}
+
+void stop_tracing() {
+  internal::g_tracing_on.store(false, std::memory_order_relaxed);  // relaxed: see tracing_on()
+}
+
+bool tracing_enabled() noexcept { return internal::tracing_on(); }
+
+void clear_trace() {
+  internal::Recorder& r = internal::recorder();
+  std::lock_guard lock(r.mu);
+  r.rings.clear();
+  r.written.store(0, std::memory_order_relaxed);      // relaxed: statistics
+  r.overwritten.store(0, std::memory_order_relaxed);  // relaxed: statistics
+  // release: pairs with the acquire in my_ring().
+  r.generation.fetch_add(1, std::memory_order_release);
+}
+
+std::string trace_snapshot_json(Clock::duration window) {
+  const std::int64_t end = internal::now_ns();
+  std::int64_t since = 0;
+  if (window != Clock::duration::max()) {
+    since = end - std::chrono::duration_cast<std::chrono::nanoseconds>(window).count();
+  }
+  if (internal::tracing_on()) internal::trace_live_tasks(TaskRegistry::instance().live_count());
+  return internal::render_chrome_json(internal::collect_rings(since), end);
+}
+
+bool write_trace_snapshot(const std::string& path, Clock::duration window, std::string* error) {
+  const std::string json = trace_snapshot_json(window);
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << json;
+  out.close();
+  if (!out) {
+    if (error != nullptr) *error = "cannot write trace to " + path;
+    return false;
+  }
+  return true;
+}
+
+std::string trace_for(Clock::duration duration, std::stop_token stop) {
+  // Concurrent trace_for calls share the recorder; the last one out turns it
+  // off again if none of them found it on.
+  static std::mutex mu;
+  static int active = 0;             // guarded by mu
+  static bool started_by_us = false;  // guarded by mu
+  {
+    std::lock_guard lock(mu);
+    if (active++ == 0) {
+      started_by_us = !tracing_enabled();
+      if (started_by_us) start_tracing();
+    }
+  }
+  const Clock::time_point begin = Clock::now();
+  const Clock::time_point until = begin + duration;
+  while (!stop.stop_requested() && Clock::now() < until) {
+    std::this_thread::sleep_for(std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds(10)));
+  }
+  std::string json = trace_snapshot_json(Clock::now() - begin);
+  std::lock_guard lock(mu);
+  if (--active == 0 && started_by_us) stop_tracing();
+  return json;
+}
+
+void record_counter(std::string_view name, double value) noexcept {
+  if (internal::tracing_on()) internal::append(internal::EventType::kCounter, internal::now_ns(), 0, value, name);
+  // relaxed: a hint; set_counter_trigger's mutex orders the trigger list itself.
+  if (internal::triggers().any.load(std::memory_order_relaxed)) internal::check_triggers(name, value);
+}
+
+void record_instant(std::string_view name, std::string_view detail) noexcept {
+  if (!internal::tracing_on()) return;
+  char buf[kTraceNameMax];
+  internal::append(internal::EventType::kInstant, internal::now_ns(), 0, 0, internal::join_name(buf, name, detail));
+}
+
+void set_counter_trigger(std::string_view name, double threshold, Clock::duration window,
+                         TraceTriggerCallback on_cross) {
+  internal::Triggers& t = internal::triggers();
+  std::lock_guard lock(t.mu);
+  t.list.push_back({std::string(name), threshold, window, std::move(on_cross)});
+  t.any.store(true, std::memory_order_relaxed);  // relaxed: hint only (see record_counter)
+}
+
+void clear_counter_triggers() {
+  internal::Triggers& t = internal::triggers();
+  std::vector<std::thread> firing;
+  {
+    std::lock_guard lock(t.mu);
+    t.list.clear();
+    t.any.store(false, std::memory_order_relaxed);  // relaxed: hint only
+    firing.swap(t.firing);
+  }
+  for (std::thread& th : firing) th.join();
+}
+
+TraceStats trace_stats() {
+  internal::Recorder& r = internal::recorder();
+  TraceStats s;
+  s.events_written = r.written.load(std::memory_order_relaxed);          // relaxed: statistics
+  s.events_overwritten = r.overwritten.load(std::memory_order_relaxed);  // relaxed: statistics
+  std::lock_guard lock(r.mu);
+  s.thread_rings = r.rings.size();
+  return s;
+}
+
+}  // namespace syncscope::task
