@@ -1,0 +1,208 @@
+#include "prof/heap_recorder.h"
+
+#include <pthread.h>
+#include <time.h>
+
+#include <atomic>
+#include <cmath>
+#include <limits>
+
+#include "prof/live_block_store.h"
+#include "prof/sampled_heap.h"
+#include "prof/stack_table.h"
+#include "prof/thread_state.h"
+#include "syncscope/prof/stack_trace.h"
+
+// Defined by the interposer objects (src/prof/hooks/); absent in sanitizer builds.
+extern "C" __attribute__((weak)) const int syncscope_prof_malloc_hooks_anchor;
+
+namespace syncscope::prof::internal {
+namespace {
+
+// Mean bytes between samples; >= 1. Read with relaxed loads after an acquire
+// of g_generation (see reset_sampler).
+constinit std::atomic<std::int64_t> g_rate{512 * 1024};
+constinit std::atomic<bool> g_sampling{false};
+// Bumped (release) after every change of g_rate/g_sampling; threads whose
+// ThreadState::sampler_generation differs re-draw their sample distance.
+constinit std::atomic<std::uint32_t> g_generation{1};
+constinit std::atomic<std::uint64_t> g_samples{0};  // statistics only
+constinit std::atomic<bool> g_fork_handlers{false};
+
+std::uint64_t next_random(ThreadState& t) noexcept {
+  if (t.rng == 0) {
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    t.rng = (reinterpret_cast<std::uintptr_t>(&t) * 0x9e3779b97f4a7c15ull) ^
+            static_cast<std::uint64_t>(ts.tv_nsec) ^ (static_cast<std::uint64_t>(ts.tv_sec) << 32);
+    if (t.rng == 0) t.rng = 1;
+  }
+  // xorshift64*: fast, no state outside the thread, good enough for sampling.
+  t.rng ^= t.rng >> 12;
+  t.rng ^= t.rng << 25;
+  t.rng ^= t.rng >> 27;
+  return t.rng * 0x2545f4914f6cdd1dull;
+}
+
+// Exponentially distributed byte distance to the next sample (mean = rate).
+std::int64_t draw_distance(ThreadState& t, std::int64_t rate) noexcept {
+  if (rate <= 1) return 0;  // every allocation
+  // u in (0, 1]: 53 random bits, never 0 so log(u) is finite.
+  const double u = static_cast<double>((next_random(t) >> 11) + 1) * 0x1.0p-53;
+  const double d = -std::log(u) * static_cast<double>(rate);
+  return d >= 9.0e18 ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(d);
+}
+
+void reset_sampler(ThreadState& t) noexcept {
+  // acquire: pairs with the release in set_sampling(), so rate/on are current.
+  t.sampler_generation = g_generation.load(std::memory_order_acquire);
+  // relaxed: ordered by the acquire above.
+  t.bytes_until_sample = g_sampling.load(std::memory_order_relaxed)
+                             ? draw_distance(t, g_rate.load(std::memory_order_relaxed))
+                             : std::numeric_limits<std::int64_t>::max();
+}
+
+// Enters the recording slow path; false for the freezing thread, which must
+// never block on its own freeze. See the handshake in live_block_store.h.
+bool enter_busy(ThreadState& t, CounterSlot& s) noexcept {
+  if (t.freezer) return false;
+  LiveBlockStore& store = LiveBlockStore::instance();
+  for (;;) {
+    // seq_cst (both): the hook side of the Dekker handshake with freeze().
+    s.busy.fetch_add(1, std::memory_order_seq_cst);
+    if (!store.frozen.load(std::memory_order_seq_cst)) return true;
+    s.busy.fetch_sub(1, std::memory_order_seq_cst);
+    // acquire: pairs with thaw()'s release.
+    while (store.frozen.load(std::memory_order_acquire)) {
+      timespec pause{0, 50 * 1000};
+      nanosleep(&pause, nullptr);
+    }
+  }
+}
+
+void leave_busy(CounterSlot& s) noexcept {
+  // release: our table mutations happen before freeze() sees busy == 0.
+  s.busy.fetch_sub(1, std::memory_order_release);
+}
+
+__attribute__((noinline)) void record_alloc_slow(ThreadState& t, CounterSlot& s, void* p,
+                                                 std::size_t size, bool sample,
+                                                 bool exact) noexcept {
+  ++t.hook_depth;
+  if (sample) t.bytes_until_sample = draw_distance(t, g_rate.load(std::memory_order_relaxed));
+  if (enter_busy(t, s)) {
+    std::uintptr_t pcs[kMaxStackDepth];
+    const int depth = capture_stack(pcs, kMaxStackDepth, kHookFrames);
+    const std::uint32_t id = StackTable::instance().intern(pcs, depth);
+    const auto addr = reinterpret_cast<std::uintptr_t>(p);
+    if (sample) {
+      // relaxed: the rate is a statistic input; a concurrent change is fine.
+      const double w = sample_weight(size, g_rate.load(std::memory_order_relaxed));
+      if (SampledHeap::instance().record_alloc(addr, size, id, w)) {
+        g_samples.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+      }
+    }
+    if (exact) LiveBlockStore::instance().insert(addr, size, id);
+    leave_busy(s);
+  }
+  --t.hook_depth;
+}
+
+__attribute__((noinline)) void record_free_slow(ThreadState& t, CounterSlot& s,
+                                                std::uintptr_t addr, bool sampled,
+                                                bool exact) noexcept {
+  ++t.hook_depth;
+  if (enter_busy(t, s)) {
+    if (sampled) SampledHeap::instance().record_free(addr);
+    if (exact) LiveBlockStore::instance().erase(addr);
+    leave_busy(s);
+  }
+  --t.hook_depth;
+}
+
+void fork_prepare() {
+  // Lock order: stacks, sampled heap, live-block shards (the hook path never
+  // holds two of them at once, so any fixed order is deadlock-free).
+  StackTable::instance().lock_for_fork();
+  SampledHeap::instance().lock_for_fork();
+  LiveBlockStore::instance().lock_all_for_fork();
+}
+
+void fork_release() {
+  LiveBlockStore::instance().unlock_all_after_fork();
+  SampledHeap::instance().unlock_after_fork();
+  StackTable::instance().unlock_after_fork();
+}
+
+}  // namespace
+
+__attribute__((noinline)) void on_alloc(void* p, std::size_t size) noexcept {
+  ThreadState& t = tls_state;
+  CounterSlot& s = counter_slot(t);
+  slot_add(s, &CounterSlot::alloc_bytes, usable_size(p));
+  slot_add(s, &CounterSlot::alloc_objects, 1);
+  if (t.hook_depth != 0) return;
+  // relaxed: a stale generation only delays the re-draw by one allocation.
+  if (t.sampler_generation != g_generation.load(std::memory_order_relaxed)) reset_sampler(t);
+  t.bytes_until_sample -= static_cast<std::int64_t>(size);
+  const bool sample = t.bytes_until_sample <= 0;
+  // relaxed: a flag; enabling exact mode is not synchronized with allocations.
+  const bool exact = LiveBlockStore::instance().enabled.load(std::memory_order_relaxed);
+  if (!sample && !exact) return;
+  record_alloc_slow(t, s, p, size, sample, exact);
+  // Not a tail call: kHookFrames counts this frame.
+  asm volatile("" ::: "memory");
+}
+
+void on_free(void* p) noexcept {
+  ThreadState& t = tls_state;
+  CounterSlot& s = counter_slot(t);
+  slot_add(s, &CounterSlot::free_bytes, usable_size(p));
+  slot_add(s, &CounterSlot::free_objects, 1);
+  if (t.hook_depth != 0) return;
+  const auto addr = reinterpret_cast<std::uintptr_t>(p);
+  const bool sampled = SampledHeap::instance().maybe_sampled(addr);
+  // relaxed: a flag; see on_alloc.
+  const bool exact = LiveBlockStore::instance().ever_enabled.load(std::memory_order_relaxed);
+  if (sampled || exact) record_free_slow(t, s, addr, sampled, exact);
+}
+
+double sample_weight(std::size_t size, std::int64_t rate) noexcept {
+  if (rate <= 1) return 1.0;
+  const double bytes = size == 0 ? 1.0 : static_cast<double>(size);
+  // -expm1(-x) = 1 - exp(-x), precise for small x.
+  return 1.0 / -std::expm1(-bytes / static_cast<double>(rate));
+}
+
+void set_sampling(bool on, std::int64_t rate) noexcept {
+  // relaxed stores, published by the release increment below.
+  g_rate.store(rate < 1 ? 1 : rate, std::memory_order_relaxed);
+  g_sampling.store(on, std::memory_order_relaxed);
+  // release: pairs with the acquire in reset_sampler().
+  g_generation.fetch_add(1, std::memory_order_release);
+}
+
+bool sampling() noexcept { return g_sampling.load(std::memory_order_relaxed); }  // relaxed: flag
+std::int64_t sample_rate() noexcept { return g_rate.load(std::memory_order_relaxed); }  // relaxed: value
+std::uint64_t samples_taken() noexcept { return g_samples.load(std::memory_order_relaxed); }  // relaxed: stat
+
+void set_exact_mode(bool on) noexcept {
+  if (on) install_fork_handlers();
+  LiveBlockStore& store = LiveBlockStore::instance();
+  // relaxed: flags read by hooks with relaxed loads; allocations racing with
+  // the switch may or may not be tracked (documented in live_blocks.h).
+  if (on) store.ever_enabled.store(true, std::memory_order_relaxed);
+  store.enabled.store(on, std::memory_order_relaxed);
+}
+
+void install_fork_handlers() noexcept {
+  // acq_rel: exactly one caller registers.
+  if (g_fork_handlers.exchange(true, std::memory_order_acq_rel)) return;
+  ++tls_state.hook_depth;  // pthread_atfork may allocate
+  pthread_atfork(fork_prepare, fork_release, fork_release);
+  --tls_state.hook_depth;
+}
+
+bool hooks_linked() noexcept { return &syncscope_prof_malloc_hooks_anchor != nullptr; }
+
+}  // namespace syncscope::prof::internal

@@ -1,0 +1,110 @@
+// HeapSnapshot -> pprof, deltas, and per-site summaries for the lab.
+#include <algorithm>
+#include <map>
+#include <unordered_map>
+
+#include "prof/thread_state.h"
+#include "syncscope/prof/heap_profiler.h"
+#include "syncscope/prof/profile_builder.h"
+#include "syncscope/prof/symbolizer.h"
+
+namespace syncscope::prof {
+
+std::string HeapSnapshot::to_pprof() const {
+  internal::HookGuard guard;
+  ProfileBuilder builder({{"alloc_objects", "count"},
+                          {"alloc_space", "bytes"},
+                          {"inuse_objects", "count"},
+                          {"inuse_space", "bytes"}},
+                         {"space", "bytes"}, sample_rate, "inuse_space");
+  builder.set_time_nanos(time_nanos);
+  builder.add_comment("syncscope heap profile; sampling rate " + std::to_string(sample_rate) +
+                      " bytes; values are unbiased estimates");
+  const NamedFrame unknown[] = {{"[unknown stack]", "", 0}};
+  for (const HeapSample& s : samples) {
+    const std::int64_t values[] = {s.alloc_objects, s.alloc_bytes, s.inuse_objects,
+                                   s.inuse_bytes};
+    if (s.pcs.empty()) {
+      builder.add_named_sample(unknown, values);
+    } else {
+      builder.add_sample(s.pcs, values);
+    }
+  }
+  return builder.serialize_gzipped();
+}
+
+HeapSnapshot HeapSnapshot::delta_since(const HeapSnapshot& base) const {
+  internal::HookGuard guard;
+  std::unordered_map<std::uint32_t, const HeapSample*> before;
+  for (const HeapSample& s : base.samples) before.emplace(s.site, &s);
+  HeapSnapshot out;
+  out.sample_rate = sample_rate;
+  out.time_nanos = time_nanos;
+  for (const HeapSample& s : samples) {
+    HeapSample d = s;
+    if (auto it = before.find(s.site); it != before.end()) {
+      d.alloc_objects -= it->second->alloc_objects;
+      d.alloc_bytes -= it->second->alloc_bytes;
+    }
+    if (d.alloc_objects > 0 || d.alloc_bytes > 0) out.samples.push_back(std::move(d));
+  }
+  return out;
+}
+
+std::int64_t HeapSnapshot::total_inuse_bytes() const {
+  std::int64_t total = 0;
+  for (const HeapSample& s : samples) total += s.inuse_bytes;
+  return total;
+}
+
+namespace {
+
+// Frames that describe the allocator or the standard library, not the site.
+bool is_plumbing(const SymbolFrame& f) {
+  auto starts = [&](const char* p) { return f.function.rfind(p, 0) == 0; };
+  return starts("std::") || starts("__gnu_cxx::") || starts("operator new") ||
+         starts("void* std::") || starts("void std::") || f.function == "??" ||
+         f.file.rfind("/usr/include/", 0) == 0;
+}
+
+// The first non-plumbing frame of a stack (inlined frames included).
+SymbolFrame site_frame(const std::vector<std::uintptr_t>& pcs) {
+  SymbolFrame fallback{"??", "", 0, false};
+  for (std::uintptr_t pc : pcs) {
+    for (SymbolFrame& f : Symbolizer::instance().symbolize(pc > 0 ? pc - 1 : pc)) {
+      if (fallback.function == "??") fallback = f;
+      if (!is_plumbing(f)) return f;
+    }
+  }
+  return fallback;
+}
+
+}  // namespace
+
+std::vector<SiteSummary> HeapProfiler::top_sites(std::size_t n) {
+  internal::HookGuard guard;
+  HeapSnapshot snap = snapshot();
+  std::map<std::pair<std::string, std::string>, SiteSummary> by_site;
+  for (const HeapSample& s : snap.samples) {
+    SymbolFrame f = site_frame(s.pcs);
+    std::string where = f.file.empty() ? "" : f.file + ":" + std::to_string(f.line);
+    SiteSummary& sum = by_site[{f.function, where}];
+    sum.function = f.function;
+    sum.location = where;
+    sum.live_bytes += s.inuse_bytes;
+    sum.live_objects += s.inuse_objects;
+    sum.alloc_bytes += s.alloc_bytes;
+    sum.alloc_objects += s.alloc_objects;
+  }
+  std::vector<SiteSummary> out;
+  out.reserve(by_site.size());
+  for (auto& [key, sum] : by_site) out.push_back(std::move(sum));
+  std::sort(out.begin(), out.end(), [](const SiteSummary& a, const SiteSummary& b) {
+    return a.live_bytes != b.live_bytes ? a.live_bytes > b.live_bytes
+                                        : a.alloc_bytes > b.alloc_bytes;
+  });
+  if (out.size() > n) out.resize(n);
+  return out;
+}
+
+}  // namespace syncscope::prof

@@ -1,0 +1,16 @@
+// glibc's own allocator entry points. Every interposer forwards to these, so
+// blocks keep glibc's layout (free/realloc of a block allocated before the
+// hooks existed still works) and no dlsym bootstrap is needed.
+#pragma once
+
+#include <cstddef>
+
+extern "C" {
+void* __libc_malloc(std::size_t size);
+void* __libc_calloc(std::size_t n, std::size_t size);
+void* __libc_realloc(void* p, std::size_t size);
+void __libc_free(void* p);
+void* __libc_memalign(std::size_t alignment, std::size_t size);
+void* __libc_valloc(std::size_t size);
+void* __libc_pvalloc(std::size_t size);
+}

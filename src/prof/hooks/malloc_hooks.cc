@@ -1,0 +1,93 @@
+// Interposers for the C allocation functions. Linked into every program that
+// links syncscope::prof (forced by -u syncscope_prof_malloc_hooks_anchor) and
+// into libsyncscope_preload.so. Each one forwards to glibc's real function and
+// reports to the recorder: after an allocation, before a free.
+#include <errno.h>
+#include <malloc.h>
+#include <stdlib.h>
+
+#include "prof/heap_recorder.h"
+#include "prof/hooks/glibc_real.h"
+
+using syncscope::prof::internal::on_alloc;
+using syncscope::prof::internal::on_free;
+
+extern "C" {
+
+// Referenced by the link option of syncscope::prof so the linker always pulls
+// this object (and the recorder knows the interposers are present).
+__attribute__((visibility("default"))) extern const int syncscope_prof_malloc_hooks_anchor;
+const int syncscope_prof_malloc_hooks_anchor = 1;
+
+void* malloc(size_t size) noexcept {
+  void* p = __libc_malloc(size);
+  if (p != nullptr) on_alloc(p, size);
+  return p;
+}
+
+void free(void* p) noexcept {
+  if (p == nullptr) return;
+  on_free(p);  // before glibc may hand the address to another thread
+  __libc_free(p);
+}
+
+void* calloc(size_t n, size_t size) noexcept {
+  void* p = __libc_calloc(n, size);
+  if (p != nullptr) on_alloc(p, n * size);  // no overflow: glibc checked it
+  return p;
+}
+
+void* realloc(void* old, size_t size) noexcept {
+  if (old == nullptr) return malloc(size);
+  const size_t old_usable = syncscope::prof::internal::usable_size(old);
+  on_free(old);  // the old address may be reused by another thread at once
+  void* p = __libc_realloc(old, size);
+  if (p != nullptr) {
+    on_alloc(p, size);
+  } else if (size != 0) {
+    on_alloc(old, old_usable);  // failed: the old block is still live
+  }
+  return p;
+}
+
+void* memalign(size_t alignment, size_t size) noexcept {
+  void* p = __libc_memalign(alignment, size);
+  if (p != nullptr) on_alloc(p, size);
+  return p;
+}
+
+void* aligned_alloc(size_t alignment, size_t size) noexcept {
+  void* p = __libc_memalign(alignment, size);
+  if (p != nullptr) on_alloc(p, size);
+  return p;
+}
+
+int posix_memalign(void** out, size_t alignment, size_t size) noexcept {
+  // POSIX: a power of two multiple of sizeof(void*), else EINVAL.
+  if (alignment % sizeof(void*) != 0 || (alignment & (alignment - 1)) != 0 || alignment == 0) {
+    return EINVAL;
+  }
+  void* p = __libc_memalign(alignment, size);
+  if (p == nullptr) return ENOMEM;
+  on_alloc(p, size);
+  *out = p;
+  return 0;
+}
+
+void* valloc(size_t size) noexcept {
+  void* p = __libc_valloc(size);
+  if (p != nullptr) on_alloc(p, size);
+  return p;
+}
+
+void* pvalloc(size_t size) noexcept {
+  void* p = __libc_pvalloc(size);
+  if (p != nullptr) on_alloc(p, size);
+  return p;
+}
+
+size_t malloc_usable_size(void* p) noexcept {
+  return syncscope::prof::internal::usable_size(p);
+}
+
+}  // extern "C"

@@ -1,0 +1,98 @@
+// Replacements for every form of operator new and delete (plain, array,
+// nothrow, sized, aligned), forwarding to glibc's allocator and reporting to
+// the recorder exactly as the C interposers do, so the stack depth between
+// the recorder and the user's `new` expression is the same for every form.
+#include <new>
+
+#include "prof/heap_recorder.h"
+#include "prof/hooks/glibc_real.h"
+
+using syncscope::prof::internal::on_alloc;
+using syncscope::prof::internal::on_free;
+
+namespace {
+
+// Out-of-memory path of throwing new: run the new-handler until it frees
+// memory, or throw std::bad_alloc when there is none.
+__attribute__((noinline)) void* new_slow(std::size_t size, std::size_t alignment) {
+  for (;;) {
+    std::new_handler handler = std::get_new_handler();
+    if (handler == nullptr) throw std::bad_alloc();
+    handler();
+    void* p = alignment != 0 ? __libc_memalign(alignment, size) : __libc_malloc(size);
+    if (p != nullptr) return p;
+  }
+}
+
+void* raw_alloc(std::size_t size, std::size_t alignment) noexcept {
+  return alignment != 0 ? __libc_memalign(alignment, size) : __libc_malloc(size);
+}
+
+void* nothrow_slow(std::size_t size, std::size_t alignment) noexcept {
+  try {
+    return new_slow(size, alignment);
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+inline void release(void* p) noexcept {
+  if (p == nullptr) return;
+  on_free(p);
+  __libc_free(p);
+}
+
+inline std::size_t align_of(std::align_val_t a) { return static_cast<std::size_t>(a); }
+
+}  // namespace
+
+extern "C" {
+// Anchor for the link option (see malloc_hooks.cc).
+__attribute__((visibility("default"))) extern const int syncscope_prof_new_hooks_anchor;
+const int syncscope_prof_new_hooks_anchor = 1;
+}
+
+// The bodies are always inlined into each operator, so on_alloc is called
+// directly from the operator's frame (kHookFrames in heap_recorder.h).
+__attribute__((always_inline)) inline void* new_impl(std::size_t size, std::size_t alignment) {
+  void* p = raw_alloc(size, alignment);
+  if (p == nullptr) p = new_slow(size, alignment);
+  on_alloc(p, size);
+  return p;
+}
+
+__attribute__((always_inline)) inline void* nothrow_new_impl(std::size_t size,
+                                                             std::size_t alignment) noexcept {
+  void* p = raw_alloc(size, alignment);
+  if (p == nullptr) p = nothrow_slow(size, alignment);
+  if (p != nullptr) on_alloc(p, size);
+  return p;
+}
+
+void* operator new(std::size_t n) { return new_impl(n, 0); }
+void* operator new[](std::size_t n) { return new_impl(n, 0); }
+void* operator new(std::size_t n, std::align_val_t a) { return new_impl(n, align_of(a)); }
+void* operator new[](std::size_t n, std::align_val_t a) { return new_impl(n, align_of(a)); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return nothrow_new_impl(n, 0); }
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+  return nothrow_new_impl(n, 0);
+}
+void* operator new(std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return nothrow_new_impl(n, align_of(a));
+}
+void* operator new[](std::size_t n, std::align_val_t a, const std::nothrow_t&) noexcept {
+  return nothrow_new_impl(n, align_of(a));
+}
+
+void operator delete(void* p) noexcept { release(p); }
+void operator delete[](void* p) noexcept { release(p); }
+void operator delete(void* p, std::size_t) noexcept { release(p); }
+void operator delete[](void* p, std::size_t) noexcept { release(p); }
+void operator delete(void* p, std::align_val_t) noexcept { release(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { release(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { release(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { release(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { release(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { release(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { release(p); }
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { release(p); }

@@ -1,0 +1,70 @@
+// Storage behind LiveBlockTable (exact mode): every live block, sharded by
+// address into mmap'ed open-addressing tables, plus the sorted snapshot that
+// freeze() builds for the retention scanner.
+//
+// Implementation notes
+//   Mutations come only from the allocation hooks, inside the busy/frozen
+//   handshake (heap_recorder.cc): a hook raises its slot's `busy`, then
+//   checks `frozen_`; freeze() sets `frozen_`, then waits for every `busy`
+//   to drain. Both sides use seq_cst so at least one sees the other (Dekker):
+//   after freeze() no hook is inside, and new ones wait before any lock.
+//
+//   shard (64, by address hash)        sorted_ (freeze() .. thaw())
+//   +------+----------------------+     +-------------------------+
+//   | lock | LiveBlock[capacity]  | --> | LiveBlock[count], by    |
+//   +------+----------------------+     | address, mmap'ed        |
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "prof/spin_lock.h"
+#include "syncscope/prof/live_blocks.h"
+
+namespace syncscope::prof::internal {
+
+class LiveBlockStore {
+ public:
+  static LiveBlockStore& instance() noexcept;
+
+  // Hook side (inside the busy handshake). Never allocate (mmap only).
+  void insert(std::uintptr_t addr, std::size_t size, SiteId site) noexcept;
+  void erase(std::uintptr_t addr) noexcept;
+
+  // seq_cst on both sides of the hook/freeze handshake; see file comment.
+  std::atomic<bool> frozen{false};
+  // Exact mode on: new allocations are recorded.
+  std::atomic<bool> enabled{false};
+  // Exact mode was ever on: frees must look the block up.
+  std::atomic<bool> ever_enabled{false};
+
+  // Freeze side. Requires every hook to be out (frozen and drained).
+  void build_sorted() noexcept;
+  const LiveBlock* sorted() const noexcept { return sorted_; }
+  std::size_t sorted_count() const noexcept { return sorted_count_; }
+
+  void lock_all_for_fork() noexcept;
+  void unlock_all_after_fork() noexcept;
+
+ private:
+  struct alignas(64) Shard {
+    SpinLock lock;
+    LiveBlock* slots = nullptr;  // guarded by lock; address 0 = empty
+    std::size_t capacity = 0;    // guarded by lock; power of two or 0
+    std::size_t count = 0;       // guarded by lock; load <= 1/2
+  };
+  static constexpr std::size_t kShards = 64;
+
+  constexpr LiveBlockStore() = default;
+  static Shard& shard_of(LiveBlockStore& s, std::uintptr_t addr) noexcept;
+  static bool grow_locked(Shard& sh) noexcept;
+
+  Shard shards_[kShards];
+  // Valid between freeze() and thaw(); only the freezing thread writes them.
+  LiveBlock* sorted_ = nullptr;
+  std::size_t sorted_count_ = 0;
+  std::size_t sorted_bytes_ = 0;  // mapped size of sorted_
+};
+
+}  // namespace syncscope::prof::internal

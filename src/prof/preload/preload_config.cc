@@ -1,0 +1,59 @@
+#include "prof/preload/preload_config.h"
+
+#include <charconv>
+#include <string_view>
+
+namespace syncscope::prof::internal {
+namespace {
+
+// A whole-string decimal integer in [min, max], or false.
+bool parse_int(std::string_view text, std::int64_t min, std::int64_t max, std::int64_t* out) {
+  std::int64_t v = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+  if (ec != std::errc() || end != text.data() + text.size() || v < min || v > max) return false;
+  *out = v;
+  return true;
+}
+
+void read_int(const std::function<const char*(const char*)>& getenv, const char* name,
+              std::int64_t min, std::int64_t max, std::int64_t* field,
+              std::vector<std::string>* errors) {
+  const char* value = getenv(name);
+  if (value == nullptr) return;
+  if (!parse_int(value, min, max, field)) {
+    errors->push_back(std::string(name) + "='" + value + "' is not an integer in [" +
+                      std::to_string(min) + ", " + std::to_string(max) + "]; using " +
+                      std::to_string(*field));
+  }
+}
+
+}  // namespace
+
+PreloadConfig parse_preload_config(const std::function<const char*(const char*)>& getenv) {
+  PreloadConfig c;
+  read_int(getenv, "SYNCSCOPE_PROFILE_RATE", 0, std::int64_t{1} << 40, &c.rate, &c.errors);
+  read_int(getenv, "SYNCSCOPE_PROFILE_INTERVAL_S", 0, 86400 * 365, &c.interval_s, &c.errors);
+  if (const char* out = getenv("SYNCSCOPE_PROFILE_OUT")) {
+    if (*out == '\0') {
+      c.errors.push_back("SYNCSCOPE_PROFILE_OUT is empty; using " + c.out);
+    } else {
+      c.out = out;
+    }
+  }
+  return c;
+}
+
+std::string expand_output_path(const std::string& pattern, pid_t pid) {
+  std::string out;
+  for (std::size_t i = 0; i < pattern.size(); ++i) {
+    if (pattern[i] == '%' && i + 1 < pattern.size() && pattern[i + 1] == 'p') {
+      out += std::to_string(pid);
+      ++i;
+    } else {
+      out += pattern[i];
+    }
+  }
+  return out;
+}
+
+}  // namespace syncscope::prof::internal

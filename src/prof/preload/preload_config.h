@@ -1,0 +1,34 @@
+// Configuration of the LD_PRELOAD object, parsed from the environment.
+// Bad values are reported (never fatal: the host program must keep running)
+// and replaced by the defaults.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace syncscope::prof::internal {
+
+struct PreloadConfig {
+  // SYNCSCOPE_PROFILE_RATE: mean bytes between samples; 1 = every
+  // allocation; 0 = hooks count only, no sampling. Default 512 KiB.
+  std::int64_t rate = 512 * 1024;
+  // SYNCSCOPE_PROFILE_OUT: output path; "%p" becomes the pid.
+  std::string out = "syncscope-heap.%p.pb.gz";
+  // SYNCSCOPE_PROFILE_INTERVAL_S: also dump every N seconds (0 = only at exit
+  // and on SIGUSR2).
+  std::int64_t interval_s = 0;
+  // Messages about rejected values, for stderr.
+  std::vector<std::string> errors;
+};
+
+// `getenv` is injectable for tests.
+PreloadConfig parse_preload_config(const std::function<const char*(const char*)>& getenv);
+
+// `pattern` with every "%p" replaced by `pid`.
+std::string expand_output_path(const std::string& pattern, pid_t pid);
+
+}  // namespace syncscope::prof::internal

@@ -1,0 +1,112 @@
+#include "prof/sampled_heap.h"
+
+#include "prof/page_alloc.h"
+#include "prof/stack_table.h"
+
+namespace syncscope::prof::internal {
+
+SampledHeap& SampledHeap::instance() noexcept {
+  // Constant-initialized, never destroyed (valid before main, after exit).
+  static constinit SampledHeap heap;
+  return heap;
+}
+
+std::size_t SampledHeap::slot_of(std::uintptr_t addr) noexcept {
+  return static_cast<std::size_t>(((addr >> 4) * 0x9e3779b97f4a7c15ull) >> 44) & (kCapacity - 1);
+}
+
+std::size_t SampledHeap::filter_of(std::uintptr_t addr) noexcept {
+  return static_cast<std::size_t>(((addr >> 4) * 0xc2b2ae3d27d4eb4full) >> (64 - kFilterBits));
+}
+
+bool SampledHeap::ensure_mapped_locked() noexcept {
+  // relaxed: we hold lock_, the only writer.
+  if (mapped_.load(std::memory_order_relaxed)) return true;
+  const std::size_t est_bytes = sizeof(SiteEstimate) * (StackTable::kCapacity + 1);
+  const std::size_t filter_bytes = sizeof(std::atomic<std::uint16_t>) << kFilterBits;
+  auto* blocks = static_cast<Block*>(map_pages(sizeof(Block) * kCapacity));
+  auto* estimates = static_cast<SiteEstimate*>(map_pages(est_bytes));
+  auto* filter = static_cast<std::atomic<std::uint16_t>*>(map_pages(filter_bytes));
+  if (blocks == nullptr || estimates == nullptr || filter == nullptr) {
+    unmap_pages(blocks, sizeof(Block) * kCapacity);
+    unmap_pages(estimates, est_bytes);
+    unmap_pages(filter, filter_bytes);
+    return false;
+  }
+  blocks_ = blocks;
+  estimates_ = estimates;
+  filter_ = filter;  // zero pages are valid zero atomics
+  // release: maybe_sampled() may read filter_ once it sees true.
+  mapped_.store(true, std::memory_order_release);
+  return true;
+}
+
+bool SampledHeap::maybe_sampled(std::uintptr_t addr) const noexcept {
+  // acquire: filter_ is valid once mapped_ is true (pairs with the release).
+  if (!mapped_.load(std::memory_order_acquire)) return false;
+  // relaxed: see the invariant at filter_.
+  return filter_[filter_of(addr)].load(std::memory_order_relaxed) != 0;
+}
+
+bool SampledHeap::record_alloc(std::uintptr_t addr, std::size_t size, std::uint32_t stack,
+                               double weight) noexcept {
+  SpinLockGuard guard(lock_);
+  if (!ensure_mapped_locked() || live_ * 4 >= kCapacity * 3) return false;
+  std::size_t i = slot_of(addr);
+  while (blocks_[i].addr != 0 && blocks_[i].addr != addr) i = (i + 1) & (kCapacity - 1);
+  if (blocks_[i].addr == addr) {
+    // A stale entry (block freed behind our back, e.g. by the freezer thread): book it freed.
+    SiteEstimate& old = estimates_[blocks_[i].stack];
+    old.free_objects += blocks_[i].weight;
+    old.free_bytes += blocks_[i].weight * static_cast<double>(blocks_[i].size);
+  } else {
+    ++live_;
+    // relaxed: see the invariant at filter_.
+    filter_[filter_of(addr)].fetch_add(1, std::memory_order_relaxed);
+  }
+  blocks_[i] = Block{addr, size, weight, stack, 0};
+  SiteEstimate& e = estimates_[stack];
+  e.alloc_objects += weight;
+  e.alloc_bytes += weight * static_cast<double>(size);
+  return true;
+}
+
+void SampledHeap::erase_slot_locked(std::size_t i) noexcept {
+  // Backward-shift deletion keeps probe chains intact without tombstones.
+  std::size_t hole = i;
+  for (std::size_t j = (i + 1) & (kCapacity - 1); blocks_[j].addr != 0;
+       j = (j + 1) & (kCapacity - 1)) {
+    const std::size_t home = slot_of(blocks_[j].addr);
+    // Move j into the hole when its home is not in (hole, j] cyclically.
+    const bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
+    if (!stays) {
+      blocks_[hole] = blocks_[j];
+      hole = j;
+    }
+  }
+  blocks_[hole] = Block{};
+}
+
+void SampledHeap::record_free(std::uintptr_t addr) noexcept {
+  SpinLockGuard guard(lock_);
+  if (!mapped_.load(std::memory_order_relaxed)) return;  // relaxed: we hold lock_
+  std::size_t i = slot_of(addr);
+  while (blocks_[i].addr != 0 && blocks_[i].addr != addr) i = (i + 1) & (kCapacity - 1);
+  if (blocks_[i].addr != addr) return;
+  SiteEstimate& e = estimates_[blocks_[i].stack];
+  e.free_objects += blocks_[i].weight;
+  e.free_bytes += blocks_[i].weight * static_cast<double>(blocks_[i].size);
+  // relaxed: see the invariant at filter_.
+  filter_[filter_of(addr)].fetch_sub(1, std::memory_order_relaxed);
+  --live_;
+  erase_slot_locked(i);
+}
+
+std::size_t SampledHeap::copy_estimates(SiteEstimate* out, std::uint32_t max_stack) noexcept {
+  SpinLockGuard guard(lock_);
+  if (!mapped_.load(std::memory_order_relaxed)) return 0;  // relaxed: we hold lock_
+  for (std::uint32_t id = 0; id <= max_stack; ++id) out[id] = estimates_[id];
+  return live_;
+}
+
+}  // namespace syncscope::prof::internal

@@ -1,0 +1,50 @@
+// A tiny test-and-test-and-set lock for the allocation-hook path: constant
+// initialized (usable before any constructor runs), trivially destructible
+// (usable after static destructors), never allocates. Critical sections under
+// it are short and never call malloc.
+#pragma once
+
+#include <sched.h>
+
+#include <atomic>
+
+namespace syncscope::prof::internal {
+
+class SpinLock {
+ public:
+  constexpr SpinLock() = default;
+  SpinLock(const SpinLock&) = delete;
+  SpinLock& operator=(const SpinLock&) = delete;
+
+  void lock() noexcept {
+    // acquire: the critical section's reads see the previous holder's writes
+    // (pairs with the release in unlock()).
+    while (locked_.exchange(true, std::memory_order_acquire)) {
+      int spins = 0;
+      // relaxed: polling only; the exchange above provides the ordering.
+      while (locked_.load(std::memory_order_relaxed)) {
+        if (++spins > 64) sched_yield();
+      }
+    }
+  }
+  void unlock() noexcept {
+    // release: publishes the critical section's writes to the next holder.
+    locked_.store(false, std::memory_order_release);
+  }
+
+ private:
+  std::atomic<bool> locked_{false};
+};
+
+class SpinLockGuard {
+ public:
+  explicit SpinLockGuard(SpinLock& l) noexcept : l_(l) { l_.lock(); }
+  ~SpinLockGuard() { l_.unlock(); }
+  SpinLockGuard(const SpinLockGuard&) = delete;
+  SpinLockGuard& operator=(const SpinLockGuard&) = delete;
+
+ private:
+  SpinLock& l_;
+};
+
+}  // namespace syncscope::prof::internal

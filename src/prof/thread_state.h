@@ -1,0 +1,83 @@
+// Per-thread state of the allocation hooks and the per-thread counter slots
+// behind HeapProfiler::counters().
+//
+// Implementation notes
+//   Each thread owns one CounterSlot (claimed on its first allocation,
+//   returned by a pthread-key destructor at thread exit), so counting is a
+//   plain load+store on a line no other thread writes. Threads beyond
+//   kCounterSlots, and threads past their key destructor, share slot 0 and
+//   use atomic read-modify-writes instead. A slot keeps its totals when it
+//   changes owner, so sums over all slots are process totals.
+//
+//     slots_[0]            shared (atomic RMW, any thread)
+//     slots_[1..N-1]       owner_ != 0: owned by one thread (load+store)
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+namespace syncscope::prof::internal {
+
+struct alignas(64) CounterSlot {
+  // Written by the owner (or by anyone with RMW for the shared slot); read by
+  // counters() with relaxed loads: plain statistics, they publish nothing.
+  std::atomic<std::uint64_t> alloc_bytes{0};    // usable bytes, cumulative
+  std::atomic<std::uint64_t> alloc_objects{0};
+  std::atomic<std::uint64_t> free_bytes{0};
+  std::atomic<std::uint64_t> free_objects{0};
+  // Threads of this slot currently inside the recording slow path of a hook;
+  // LiveBlockTable::freeze() waits for it to reach 0 on every slot.
+  std::atomic<std::uint32_t> busy{0};
+  // 0 = free, 1 = owned by a thread (slot 0 is never owned).
+  std::atomic<std::uint32_t> owner{0};
+  bool shared = false;  // true for slot 0 only (constant-initialized)
+};
+
+inline constexpr std::size_t kCounterSlots = 512;
+
+// Thread-local hook state. Trivial and zero-initialized so it is valid from a
+// thread's first instruction; initial-exec TLS so access is one instruction.
+struct ThreadState {
+  int hook_depth;               // > 0: inside the profiler; nested allocations are not recorded
+  bool exiting;                 // past the pthread-key destructor: use the shared slot
+  bool freezer;                 // this thread called LiveBlockTable::freeze(); never blocks
+  CounterSlot* slot;            // nullptr until the first allocation
+  std::int64_t bytes_until_sample;  // allocation bytes left before the next sample
+  std::uint64_t rng;            // xorshift state; 0 = unseeded
+  std::uint32_t sampler_generation;  // the generation bytes_until_sample was drawn for
+};
+
+extern __thread ThreadState tls_state __attribute__((tls_model("initial-exec")));
+
+// The slot of the calling thread (claims one on first use). Never allocates
+// except through pthread_setspecific, which runs with hook_depth raised.
+CounterSlot& counter_slot(ThreadState& t) noexcept;
+
+// Adds to the slot: single-writer fast path or RMW for the shared slot.
+inline void slot_add(CounterSlot& s, std::atomic<std::uint64_t> CounterSlot::*field,
+                     std::uint64_t n) noexcept {
+  std::atomic<std::uint64_t>& c = s.*field;
+  if (s.shared) {
+    // relaxed: statistics only.
+    c.fetch_add(n, std::memory_order_relaxed);
+  } else {
+    // relaxed: only the owner writes this slot; readers tolerate a stale sum.
+    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
+}
+
+// All slots (for sums and for the freeze handshake).
+CounterSlot* counter_slots() noexcept;
+
+// RAII: raises hook_depth so the profiler's own allocations pass straight
+// through the hooks (no sampling, no exact tracking, no lock re-entry).
+class HookGuard {
+ public:
+  HookGuard() noexcept { ++tls_state.hook_depth; }
+  ~HookGuard() { --tls_state.hook_depth; }
+  HookGuard(const HookGuard&) = delete;
+  HookGuard& operator=(const HookGuard&) = delete;
+};
+
+}  // namespace syncscope::prof::internal

@@ -1,0 +1,228 @@
+// HeapProfiler through the link-in interposers: counters, the pprof heap
+// profile read by the real `go tool pprof`, and the sampling estimate.
+#include "syncscope/prof/heap_profiler.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <dlfcn.h>
+#include <malloc.h>
+
+#include <cstdlib>
+#include <memory>
+#include <random>
+#include <regex>
+#include <thread>
+
+#include "prof/pprof_tool.h"
+#include "syncscope/prof/stack_trace.h"
+
+namespace syncscope::prof {
+namespace {
+
+using ::syncscope::prof::test_util::go_pprof;
+using ::syncscope::prof::test_util::ScratchDir;
+using ::testing::HasSubstr;
+
+// Restores the profiler's global settings after each test.
+class HeapProfilerTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    HeapProfiler::stop();
+    HeapProfiler::set_sample_rate(HeapProfiler::kDefaultSampleRate);
+  }
+};
+
+volatile int g_sink = 0;
+
+// Keeps the compiler from eliding a malloc/free pair whose block is unused.
+void* escape(void* p) {
+  asm volatile("" : : "r"(p) : "memory");
+  return p;
+}
+std::vector<void*>* g_keep = nullptr;
+
+// Known allocation sites with 3:1 live bytes.
+__attribute__((noipa)) void heap_site_three(int n) {
+  g_sink = 3;
+  for (int i = 0; i < n; ++i) g_keep->push_back(std::malloc(3000));
+}
+
+__attribute__((noipa)) void heap_site_one(int n) {
+  g_sink = 1;
+  for (int i = 0; i < n; ++i) g_keep->push_back(new char[1000]);
+}
+
+TEST_F(HeapProfilerTest, HooksInstalled_InNormalBuild) { EXPECT_TRUE(HeapProfiler::hooks_installed()); }
+
+TEST_F(HeapProfilerTest, Counters_TrackAllocationsAndFrees) {
+  const HeapCounters before = HeapProfiler::counters();
+  std::vector<void*> blocks;
+  blocks.reserve(1000);
+  std::size_t usable = 0;
+  for (int i = 0; i < 1000; ++i) {
+    blocks.push_back(std::malloc(100 + i));
+    usable += malloc_usable_size(blocks.back());
+  }
+  const HeapCounters mid = HeapProfiler::counters();
+  EXPECT_GE(mid.allocated_objects - before.allocated_objects, 1000u);
+  EXPECT_GE(mid.allocated_bytes - before.allocated_bytes, usable);
+  EXPECT_GE(mid.live_bytes, usable);
+  for (void* p : blocks) std::free(p);
+  const HeapCounters after = HeapProfiler::counters();
+  EXPECT_GE(after.freed_objects - mid.freed_objects, 1000u);
+  EXPECT_GE(after.freed_bytes - mid.freed_bytes, usable);
+  EXPECT_EQ(after.allocated_bytes - after.freed_bytes, after.live_bytes);
+}
+
+TEST_F(HeapProfilerTest, UsableSize_MatchesGlibc) {
+  // Our malloc_usable_size reads glibc's chunk header; glibc's own function
+  // (the next definition after the interposer) must agree on every kind of
+  // chunk: small, large, mmapped, aligned.
+  using UsableFn = std::size_t (*)(void*);
+  auto real = reinterpret_cast<UsableFn>(dlsym(RTLD_NEXT, "malloc_usable_size"));
+  ASSERT_NE(real, nullptr);
+  for (std::size_t n : {1u, 24u, 100u, 4096u, 200000u, 5000000u}) {
+    void* p = std::malloc(n);
+    EXPECT_EQ(malloc_usable_size(p), real(p)) << n;
+    std::free(p);
+    void* a = aligned_alloc(256, n);
+    EXPECT_EQ(malloc_usable_size(a), real(a)) << n;
+    std::free(a);
+  }
+}
+
+TEST_F(HeapProfilerTest, Profile_GoToolPprofShowsSitesWithWeights) {
+  std::vector<void*> keep;
+  keep.reserve(4000);
+  g_keep = &keep;
+  HeapProfiler::set_sample_rate(1);  // every allocation: exact weights
+  HeapProfiler::start();
+  heap_site_three(1000);
+  heap_site_one(1000);
+  HeapProfiler::stop();
+  ScratchDir dir;
+  const std::string path = dir.file("heap.pb.gz");
+  std::string error;
+  ASSERT_TRUE(HeapProfiler::write_heap_profile(path, &error)) << error;
+  for (std::size_t i = 0; i < 1000; ++i) std::free(keep[i]);
+  for (std::size_t i = 1000; i < keep.size(); ++i) delete[] static_cast<char*>(keep[i]);
+  g_keep = nullptr;
+
+  int status = 0;
+  const std::string top = go_pprof(dir, "-top -unit=B -sample_index=inuse_space -focus=heap_site", path, &status);
+  ASSERT_EQ(status, 0) << top;
+  EXPECT_THAT(top, HasSubstr("Type: inuse_space"));
+  // 3,000,000 vs 1,000,000 bytes: exactly 75% / 25% of the focused total.
+  EXPECT_TRUE(std::regex_search(top, std::regex(R"(3000000B\s+75\.0+%.*heap_site_three)")))
+      << top;
+  EXPECT_TRUE(std::regex_search(top, std::regex(R"(1000000B\s+25\.0+%.*heap_site_one)"))) << top;
+
+  const std::string objs = go_pprof(dir, "-top -sample_index=alloc_objects -focus=heap_site", path, &status);
+  EXPECT_TRUE(std::regex_search(objs, std::regex(R"(\b1000\s+50\.0+%.*heap_site_three)")))
+      << objs;
+
+  const std::string traces = go_pprof(dir, "-traces -focus=heap_site_one", path, &status);
+  ASSERT_EQ(status, 0) << traces;
+  // The leaf of the trace is the user function, not the interposer.
+  EXPECT_TRUE(std::regex_search(traces, std::regex(R"(\d+\.?\d*[kM]?B\s+.*heap_site_one)")))
+      << traces;
+  EXPECT_THAT(traces, HasSubstr("Profile_GoToolPprofShowsSitesWithWeights"));
+  EXPECT_THAT(traces, ::testing::Not(HasSubstr("on_alloc")));
+
+  const std::string lines = go_pprof(dir, "-top -lines -focus=heap_site_three", path, &status);
+  EXPECT_TRUE(std::regex_search(lines, std::regex(R"(heap_site_three .*heap_profiler_test\.cc:\d+)")))
+      << lines;
+}
+
+TEST_F(HeapProfilerTest, TopSites_NamesUserFunctions) {
+  std::vector<void*> keep;
+  keep.reserve(4000);
+  g_keep = &keep;
+  HeapProfiler::set_sample_rate(1);
+  HeapProfiler::start();
+  heap_site_three(500);
+  heap_site_one(500);
+  HeapProfiler::stop();
+  std::vector<SiteSummary> top = HeapProfiler::top_sites(50);
+  for (std::size_t i = 0; i < 500; ++i) std::free(keep[i]);
+  for (std::size_t i = 500; i < keep.size(); ++i) delete[] static_cast<char*>(keep[i]);
+  g_keep = nullptr;
+  const SiteSummary* three = nullptr;
+  const SiteSummary* one = nullptr;
+  for (const SiteSummary& s : top) {
+    if (s.function.find("heap_site_three") != std::string::npos) three = &s;
+    if (s.function.find("heap_site_one") != std::string::npos) one = &s;
+  }
+  ASSERT_NE(three, nullptr);
+  ASSERT_NE(one, nullptr);
+  EXPECT_EQ(three->live_bytes, 1500000);
+  EXPECT_EQ(three->live_objects, 500);
+  EXPECT_EQ(one->live_bytes, 500000);
+  EXPECT_THAT(three->location, HasSubstr("heap_profiler_test.cc:"));
+  EXPECT_LT(three - top.data(), one - top.data());  // sorted by live bytes
+}
+
+// Go's scaling: a sampled block of size s stands for 1/(1-exp(-s/rate)).
+TEST_F(HeapProfilerTest, SamplingEstimate_Within10PercentOnMixedSizes) {
+  constexpr int kAllocations = 1000000;
+  std::mt19937_64 rng(42);
+  // Sizes: log-uniform 16 B .. 256 KiB; about 5% of blocks stay live.
+  std::uniform_real_distribution<double> log_size(std::log(16.0), std::log(256.0 * 1024));
+  std::bernoulli_distribution keep_it(0.05);
+  std::vector<void*> live;
+  live.reserve(kAllocations / 10);
+  HeapProfiler::set_sample_rate(HeapProfiler::kDefaultSampleRate);
+  HeapProfiler::start();
+  const std::int64_t before = HeapProfiler::snapshot().total_inuse_bytes();
+  std::int64_t truth = 0;
+  for (int i = 0; i < kAllocations; ++i) {
+    const auto n = static_cast<std::size_t>(std::exp(log_size(rng)));
+    void* p = std::malloc(n);
+    if (keep_it(rng)) {
+      live.push_back(p);
+      truth += static_cast<std::int64_t>(n);
+    } else {
+      std::free(p);
+    }
+  }
+  const HeapSnapshot snap = HeapProfiler::snapshot();
+  HeapProfiler::stop();
+  const std::int64_t estimate = snap.total_inuse_bytes() - before;
+  for (void* p : live) std::free(p);
+  const double error = std::abs(static_cast<double>(estimate - truth)) / static_cast<double>(truth);
+  RecordProperty("live_bytes_truth", std::to_string(truth));
+  RecordProperty("live_bytes_estimate", std::to_string(estimate));
+  std::printf("live bytes: truth %lld estimate %lld error %.2f%%\n",
+              static_cast<long long>(truth), static_cast<long long>(estimate), error * 100);
+  EXPECT_LT(error, 0.10) << "truth " << truth << " estimate " << estimate;
+  EXPECT_GT(HeapProfiler::counters().samples, 100u);
+}
+
+TEST_F(HeapProfilerTest, Stop_FreesStillBookedAsFreed) {
+  HeapProfiler::set_sample_rate(1);
+  HeapProfiler::start();
+  void* p = escape(std::malloc(123457));
+  HeapProfiler::stop();
+  const std::int64_t with = HeapProfiler::snapshot().total_inuse_bytes();
+  std::free(p);
+  const std::int64_t without = HeapProfiler::snapshot().total_inuse_bytes();
+  EXPECT_EQ(with - without, 123457);
+}
+
+TEST_F(HeapProfilerTest, DeltaSince_ReportsOnlyNewAllocations) {
+  HeapProfiler::set_sample_rate(1);
+  HeapProfiler::start();
+  const HeapSnapshot base = HeapProfiler::snapshot();
+  void* p = escape(std::malloc(77777));
+  const HeapSnapshot now = HeapProfiler::snapshot();
+  HeapProfiler::stop();
+  std::free(p);
+  const HeapSnapshot delta = now.delta_since(base);
+  std::int64_t alloc = 0;
+  for (const HeapSample& s : delta.samples) alloc += s.alloc_bytes;
+  EXPECT_GE(alloc, 77777);
+  EXPECT_LT(alloc, 77777 + 65536);  // plus the snapshot's own bookkeeping at most
+}
+
+}  // namespace
+}  // namespace syncscope::prof
