@@ -13,6 +13,7 @@
 #include <link.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
@@ -195,10 +196,24 @@ class DwflSymbolizer final : public Symbolizer {
     }
     std::free(scopes);
     if (frames.empty() || frames.back().inlined) {
-      frames.push_back(SymbolFrame{symbol != nullptr ? demangle(symbol) : "??", file,
+      frames.push_back(SymbolFrame{symbol != nullptr ? demangle(symbol) : unnamed(mod, pc), file,
                                    line, false});
     }
     return frames;
+  }
+
+  // "module+0xoffset" for a pc without any symbol (stripped binaries), so the
+  // site still has a stable name that `addr2line -e module` can resolve later.
+  static std::string unnamed(Dwfl_Module* mod, std::uintptr_t pc) {
+    Dwarf_Addr start = 0;
+    const char* name = dwfl_module_info(mod, nullptr, &start, nullptr, nullptr, nullptr,
+                                        nullptr, nullptr);
+    if (name == nullptr) return "??";
+    std::string base(name);
+    if (auto slash = base.rfind('/'); slash != std::string::npos) base.erase(0, slash + 1);
+    char offset[32];
+    std::snprintf(offset, sizeof offset, "+0x%llx", static_cast<unsigned long long>(pc - start));
+    return base + offset;
   }
 
   std::mutex mu_;
