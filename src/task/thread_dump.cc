@@ -128,37 +128,66 @@ bool thread_alive(pid_t tid) {
   return ::syscall(SYS_tgkill, ::getpid(), tid, 0) == 0 || errno != ESRCH;
 }
 
+// glibc blocks all signals in a thread while it is being created or is
+// exiting (and in its creator around clone), so a blocked mask is often
+// transient: such threads are re-checked for this long before being
+// reported as kSignalBlocked.
+constexpr auto kBlockedGrace = std::chrono::milliseconds(50);
+
+// Sends the dump signal to out[i]'s thread; returns true when it is now pending.
+bool signal_thread(std::vector<ThreadStack>& out, std::size_t i) {
+  if (::syscall(SYS_tgkill, ::getpid(), out[i].tid, thread_dump_signal()) == 0) {
+    out[i].status = CaptureStatus::kTimedOut;  // until it answers
+    return true;
+  }
+  out[i].status = errno == ESRCH ? CaptureStatus::kExited : CaptureStatus::kError;
+  return false;
+}
+
 // Signals every slot's thread and waits for answers; fills statuses.
 void collect(Slot* slots, std::vector<ThreadStack>& out, const ThreadDumpOptions& options) {
   const int sig = thread_dump_signal();
-  const pid_t pid = ::getpid();
-  std::vector<std::size_t> pending;
+  std::vector<std::size_t> pending;  // signalled, not answered yet
+  std::vector<std::size_t> blocked;  // blocking the signal, within the grace period
   for (std::size_t i = 0; i < out.size(); ++i) {
     if (out[i].is_caller) continue;
     if (blocks_signal(out[i].tid, sig)) {
       out[i].status = CaptureStatus::kSignalBlocked;
-    } else if (::syscall(SYS_tgkill, pid, out[i].tid, sig) != 0) {
-      out[i].status = errno == ESRCH ? CaptureStatus::kExited : CaptureStatus::kError;
-    } else {
-      out[i].status = CaptureStatus::kTimedOut;  // until it answers
+      blocked.push_back(i);
+    } else if (signal_thread(out, i)) {
       pending.push_back(i);
     }
   }
-  const auto deadline = std::chrono::steady_clock::now() + options.timeout;
-  auto next_liveness_check = std::chrono::steady_clock::now();
-  while (!pending.empty() && std::chrono::steady_clock::now() < deadline) {
-    const bool check_alive = std::chrono::steady_clock::now() >= next_liveness_check;
-    if (check_alive) next_liveness_check += std::chrono::milliseconds(5);
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + options.timeout;
+  auto next_check = start;
+  while ((!pending.empty() || !blocked.empty()) && std::chrono::steady_clock::now() < deadline) {
+    const auto now = std::chrono::steady_clock::now();
+    const bool check = now >= next_check;
+    if (check) next_check = now + std::chrono::milliseconds(5);
     std::erase_if(pending, [&](std::size_t i) {
       // acquire: pairs with the handler's release; the slot's pcs are visible.
       if (slots[i].done.load(std::memory_order_acquire) != 0) return true;
-      if (check_alive && !thread_alive(out[i].tid)) {
+      if (check && !thread_alive(out[i].tid)) {
         out[i].status = CaptureStatus::kExited;
         return true;
       }
       return false;
     });
-    if (!pending.empty()) std::this_thread::sleep_for(std::chrono::microseconds(200));
+    if (check) {
+      std::erase_if(blocked, [&](std::size_t i) {
+        if (!thread_alive(out[i].tid)) {
+          out[i].status = CaptureStatus::kExited;
+          return true;
+        }
+        if (!blocks_signal(out[i].tid, sig)) {
+          if (signal_thread(out, i)) pending.push_back(i);
+          return true;
+        }
+        return now - start > kBlockedGrace;  // stays kSignalBlocked
+      });
+    }
+    if (!pending.empty() || !blocked.empty()) std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
 }
 

@@ -1,0 +1,275 @@
+// Registry, resident-task detection, deadlines, cancellation and the wait
+// wrappers' annotations.
+#include <gtest/gtest.h>
+
+#include <future>
+#include <semaphore>
+
+#include "syncscope/task/task.h"
+#include "task_test_util.h"
+
+namespace syncscope::task {
+namespace {
+
+using namespace std::chrono_literals;
+using test::eventually;
+using test::Gate;
+
+// Distinct spawn sites (the site is the source_location of the spawn call).
+__attribute__((noinline)) TaskHandle spawn_from_site_a(Executor& ex, Gate& gate) {
+  return ex.spawn("site-a", [&gate] { gate.wait("reply from A"); });
+}
+__attribute__((noinline)) TaskHandle spawn_from_site_b(Executor& ex, Gate& gate) {
+  return ex.spawn("site-b", [&gate] { gate.wait("reply from B"); });
+}
+
+std::size_t count_with_function(const std::vector<SiteGroup>& groups, std::string_view fn,
+                                const SiteGroup** found = nullptr) {
+  std::size_t n = 0;
+  for (const SiteGroup& g : groups) {
+    if (std::string_view(g.site.function_name()).find(fn) != std::string_view::npos) {
+      n += g.count;
+      if (found != nullptr) *found = &g;
+    }
+  }
+  return n;
+}
+
+TEST(TaskRegistry, BlockedForever_ReportedResidentWithSiteAndReason) {
+  Gate gate;
+  Executor ex({.name = "resident", .workers = 8});
+  std::vector<TaskHandle> handles;
+  for (int i = 0; i < 3; ++i) handles.push_back(spawn_from_site_a(ex, gate));
+  ASSERT_TRUE(eventually([] { return test::blocked_named("site-a") == 3; }));
+  std::this_thread::sleep_for(60ms);
+  // Younger tasks, spawned after the threshold period began, are not resident.
+  handles.push_back(spawn_from_site_b(ex, gate));
+  ASSERT_TRUE(eventually([] { return test::blocked_named("site-b") == 1; }));
+
+  const auto groups = TaskRegistry::instance().resident_by_site(50ms);
+  const SiteGroup* a = nullptr;
+  EXPECT_EQ(count_with_function(groups, "spawn_from_site_a", &a), 3u);
+  EXPECT_EQ(count_with_function(groups, "spawn_from_site_b"), 0u);
+  ASSERT_NE(a, nullptr);
+  EXPECT_NE(a->site_string.find("task_registry_test.cc"), std::string::npos) << a->site_string;
+  ASSERT_EQ(a->reasons.size(), 1u);
+  EXPECT_EQ(a->reasons[0].first, "reply from A");
+  EXPECT_EQ(a->reasons[0].second, 3u);
+  EXPECT_GE(a->oldest_age, 50ms);
+  EXPECT_EQ(a->oldest.state, TaskState::kBlocked);
+  EXPECT_EQ(a->oldest.wait_object, reinterpret_cast<std::uintptr_t>(&gate.cv));
+  EXPECT_EQ(a->oldest.executor, "resident");
+  EXPECT_NE(a->oldest.thread_id, 0);
+  EXPECT_FALSE(a->oldest.spawn_stack.empty());
+
+  const std::string report = resident_report_text(50ms);
+  EXPECT_NE(report.find("3 tasks at"), std::string::npos) << report;
+  EXPECT_NE(report.find("blocked: reply from A (3)"), std::string::npos) << report;
+  gate.open();
+  for (auto& h : handles) h.join();
+}
+
+TEST(TaskRegistry, FinishedTasks_VanishFromLiveSet) {
+  Gate gate;
+  Executor ex({.name = "vanish", .workers = 4});
+  std::vector<TaskHandle> handles;
+  for (int i = 0; i < 4; ++i) handles.push_back(ex.spawn("short-lived", [&] { gate.wait("gate"); }));
+  ASSERT_TRUE(eventually([] { return test::blocked_named("short-lived") == 4; }));
+  for (auto& h : handles) EXPECT_TRUE(TaskRegistry::instance().find(h.id()).has_value());
+  gate.open();
+  for (auto& h : handles) {
+    h.join();
+    EXPECT_TRUE(h.done());
+    EXPECT_FALSE(TaskRegistry::instance().find(h.id()).has_value());
+    EXPECT_EQ(h.info().state, TaskState::kDone);
+  }
+  for (const TaskInfo& t : TaskRegistry::instance().live_tasks()) EXPECT_NE(t.name, "short-lived");
+  EXPECT_EQ(ex.stats().completed, 4u);
+}
+
+TEST(TaskRegistry, CountsBySite_AreExact) {
+  Gate gate;
+  Executor ex({.name = "counts", .workers = 12, .queue_capacity = 64});
+  std::vector<TaskHandle> handles;
+  for (int i = 0; i < 7; ++i) handles.push_back(spawn_from_site_a(ex, gate));
+  for (int i = 0; i < 5; ++i) handles.push_back(spawn_from_site_b(ex, gate));
+  // Four more from site b never start (all workers busy): queued, still live.
+  Executor small({.name = "queued", .workers = 1});
+  handles.push_back(small.spawn("blocker", [&] { gate.wait("gate"); }));
+  for (int i = 0; i < 4; ++i) handles.push_back(spawn_from_site_b(small, gate));
+  ASSERT_TRUE(eventually([] { return test::blocked_named("site-a") == 7 && test::blocked_named("site-b") == 5; }));
+
+  const auto groups = TaskRegistry::group_by_site(TaskRegistry::instance().live_tasks());
+  const SiteGroup* b = nullptr;
+  EXPECT_EQ(count_with_function(groups, "spawn_from_site_a"), 7u);
+  EXPECT_EQ(count_with_function(groups, "spawn_from_site_b", &b), 9u);
+  ASSERT_NE(b, nullptr);
+  ASSERT_EQ(b->reasons.size(), 2u);
+  EXPECT_EQ(b->reasons[0], std::make_pair(std::string("reply from B"), std::size_t{5}));
+  EXPECT_EQ(b->reasons[1], std::make_pair(std::string(""), std::size_t{4}));  // queued
+  // Oldest first, both across groups and within the live list.
+  const auto live = TaskRegistry::instance().live_tasks();
+  for (std::size_t i = 1; i < live.size(); ++i) EXPECT_LE(live[i - 1].created, live[i].created);
+  for (std::size_t i = 1; i < groups.size(); ++i) EXPECT_LE(groups[i - 1].oldest.created, groups[i].oldest.created);
+  gate.open();
+  for (auto& h : handles) h.join();
+}
+
+TEST(Executor, Deadline_CancelsOverrunningCooperativeTaskAndReportsIt) {
+  std::mutex mu;
+  std::vector<TaskInfo> reported;
+  Executor ex({.name = "bounded",
+               .workers = 3,
+               .default_deadline = 50ms,
+               .on_deadline_exceeded = [&](const TaskInfo& t) {
+                 std::lock_guard lock(mu);
+                 reported.push_back(t);
+               }});
+  std::atomic<bool> spinner_saw_stop{false};
+  TaskHandle spinner = ex.spawn("spinner", [&](std::stop_token stop) {
+    while (!stop.stop_requested()) std::this_thread::sleep_for(1ms);
+    spinner_saw_stop = true;
+  });
+  Gate never;  // nobody opens it: only the deadline ends this wait
+  std::atomic<bool> waiter_result{true};
+  TaskHandle waiter = ex.spawn("waiter", [&] { waiter_result = never.wait("reply that never comes"); });
+  TaskHandle quick = ex.spawn("quick", [] {});
+  ASSERT_TRUE(spinner.join_for(10s));
+  ASSERT_TRUE(waiter.join_for(10s));
+  ASSERT_TRUE(quick.join_for(10s));
+  EXPECT_TRUE(spinner_saw_stop);
+  EXPECT_FALSE(waiter_result);
+  EXPECT_EQ(ex.stats().deadline_exceeded, 2u);
+  std::lock_guard lock(mu);
+  ASSERT_EQ(reported.size(), 2u);
+  for (const TaskInfo& t : reported) {
+    EXPECT_TRUE(t.deadline_exceeded);
+    EXPECT_TRUE(t.stop_requested);
+    EXPECT_TRUE(t.id == spinner.id() || t.id == waiter.id()) << t.name;
+    EXPECT_GE(t.deadline - t.started, 50ms);
+  }
+}
+
+TEST(Executor, SpawnOptionsDeadline_OverridesDefaultAndAppliesToDetached) {
+  Gate never;
+  std::atomic<int> result{-1};
+  TaskHandle h = spawn_detached("detached-waiter", [&] { result = never.wait("never") ? 1 : 0; },
+                                SpawnOptions{.deadline = 30ms});
+  ASSERT_TRUE(h.join_for(10s));
+  EXPECT_EQ(result, 0);
+  // A negative deadline disables the executor's default.
+  Executor ex({.name = "no-deadline", .workers = 1, .default_deadline = 10ms});
+  std::atomic<bool> stopped{false};
+  TaskHandle t = ex.spawn("exempt", [&](std::stop_token s) {
+    std::this_thread::sleep_for(60ms);
+    stopped = s.stop_requested();
+  }, SpawnOptions{.deadline = -1ms});
+  t.join();
+  EXPECT_FALSE(stopped);
+  EXPECT_EQ(ex.stats().deadline_exceeded, 0u);
+}
+
+TEST(Executor, TrySpawn_RefusesWhenQueueFull) {
+  Gate gate;
+  Executor ex({.name = "tiny", .workers = 1, .queue_capacity = 1});
+  TaskHandle running = ex.spawn("running", [&] { gate.wait("gate"); });
+  ASSERT_TRUE(eventually([] { return test::blocked_named("running") == 1; }));
+  auto queued = ex.try_spawn("queued", [] {});
+  ASSERT_TRUE(queued.has_value());
+  EXPECT_EQ(queued->info().state, TaskState::kQueued);
+  EXPECT_FALSE(ex.try_spawn("refused", [] {}).has_value());
+  EXPECT_EQ(ex.stats().rejected, 1u);
+  gate.open();
+  queued->join();
+  running.join();
+}
+
+TEST(Executor, Shutdown_StopsTasksAndRejectsNewOnes) {
+  Executor ex({.name = "closing", .workers = 2});
+  Gate never;
+  std::atomic<int> cancelled{0};
+  for (int i = 0; i < 2; ++i) ex.spawn("stuck", [&] { cancelled += never.wait("never") ? 0 : 1; });
+  ASSERT_TRUE(eventually([] { return test::blocked_named("stuck") == 2; }));
+  EXPECT_EQ(ex.shutdown(), 0u);
+  EXPECT_EQ(cancelled, 2);
+  EXPECT_FALSE(ex.spawn("late", [] {}).valid());
+}
+
+TEST(Waits, FutureAndSemaphore_RecordWaitObjectAndReason) {
+  std::promise<int> promise;
+  std::shared_future<int> fut = promise.get_future().share();
+  std::counting_semaphore<4> sem(0);
+  TaskHandle f = spawn_detached("future-waiter", [fut] { wait(fut, "future from X"); });
+  TaskHandle s = spawn_detached("sem-waiter", [&sem] { acquire(sem, "token"); });
+  ASSERT_TRUE(eventually([] { return test::blocked_named("future-waiter") == 1 && test::blocked_named("sem-waiter") == 1; }));
+  const TaskInfo fi = *TaskRegistry::instance().find(f.id());
+  EXPECT_EQ(fi.blocking_reason, "future from X");
+  EXPECT_EQ(fi.wait_object, wait_object_address(fut));
+  EXPECT_NE(fi.wait_object, reinterpret_cast<std::uintptr_t>(&fut));  // the shared state, not the handle
+  EXPECT_EQ(fi.executor, "detached");
+  const TaskInfo si = *TaskRegistry::instance().find(s.id());
+  EXPECT_EQ(si.wait_object, reinterpret_cast<std::uintptr_t>(&sem));
+  promise.set_value(1);
+  sem.release();
+  f.join();
+  s.join();
+}
+
+TEST(Waits, NestedBlockingScopes_RestoreOuterReason) {
+  std::atomic<int> phase{0};
+  std::string inner, outer_after;
+  TaskHandle h = spawn_detached("nested", [&] {
+    auto outer = blocking("outer");
+    {
+      auto in = blocking("inner", &phase);
+      inner = TaskRegistry::instance().find(this_task::id())->blocking_reason;
+    }
+    outer_after = TaskRegistry::instance().find(this_task::id())->blocking_reason;
+  });
+  h.join();
+  EXPECT_EQ(inner, "inner");
+  EXPECT_EQ(outer_after, "outer");
+}
+
+TEST(Tasks, ParentAndThisTask_AreRecorded) {
+  TaskId outer_id = 0;
+  TaskId child_parent = 0;
+  TaskHandle h = spawn_detached("parent", [&] {
+    outer_id = this_task::id();
+    TaskHandle child = spawn_detached("child", [] {});
+    child_parent = child.info().parent;
+    child.join();
+  });
+  h.join();
+  EXPECT_EQ(outer_id, h.id());
+  EXPECT_EQ(child_parent, h.id());
+  EXPECT_EQ(this_task::id(), 0u);
+  EXPECT_FALSE(this_task::stop_token().stop_possible());
+}
+
+TEST(GoroutineProfile, TextForms_ShowTasksReasonsAndSites) {
+  Gate gate;
+  Executor ex({.name = "profiled", .workers = 4});
+  std::vector<TaskHandle> handles;
+  for (int i = 0; i < 2; ++i) handles.push_back(spawn_from_site_a(ex, gate));
+  ASSERT_TRUE(eventually([] { return test::blocked_named("site-a") == 2; }));
+
+  EXPECT_FALSE(goroutine_profile_text(0).has_value());
+  EXPECT_FALSE(goroutine_profile_text(3).has_value());
+  const std::string d1 = *goroutine_profile_text(1);
+  EXPECT_EQ(d1.rfind("goroutine profile: total ", 0), 0u) << d1;
+  EXPECT_NE(d1.find("\n2 @ 0x"), std::string::npos) << d1;
+  EXPECT_NE(d1.find("\"reason\":\"reply from A\""), std::string::npos) << d1;
+  EXPECT_NE(d1.find("spawn_from_site_a"), std::string::npos) << d1;  // symbolized spawn stack
+  EXPECT_NE(d1.find("\"kind\":\"thread\""), std::string::npos) << d1;
+
+  const std::string d2 = *goroutine_profile_text(2);
+  EXPECT_NE(d2.find("\"site-a\" [blocked: reply from A, "), std::string::npos) << d2;
+  EXPECT_NE(d2.find("created by "), std::string::npos) << d2;
+  EXPECT_NE(d2.find("waiting on 0x"), std::string::npos) << d2;
+  gate.open();
+  for (auto& h : handles) h.join();
+}
+
+}  // namespace
+}  // namespace syncscope::task

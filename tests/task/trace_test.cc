@@ -1,0 +1,206 @@
+// The Chrome trace: it parses, every begin has its end, timestamps never go
+// back on a track, and the expected slices, flows, counters and map events
+// are present; the ring wraps, windows and triggers behave.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "syncscope/map/map_events.h"
+#include "syncscope/task/task.h"
+#include "task_test_util.h"
+
+namespace syncscope::task {
+namespace {
+
+using namespace std::chrono_literals;
+using nlohmann::json;
+
+// Checks the structural invariants; returns the parsed events.
+json validate(const std::string& text) {
+  json doc = json::parse(text);  // throws (fails the test) on malformed JSON
+  EXPECT_TRUE(doc.contains("traceEvents"));
+  const json& events = doc["traceEvents"];
+  EXPECT_TRUE(events.is_array());
+  std::map<std::pair<int, int>, int> depth;        // (pid, tid) -> open slices
+  std::map<std::pair<int, int>, double> last_ts;   // per thread track
+  std::map<std::string, double> counter_ts;        // per counter track
+  for (const json& e : events) {
+    const std::string ph = e.at("ph");
+    if (ph == "M") continue;
+    const double ts = e.at("ts");
+    if (ph == "C") {
+      const std::string name = e.at("name");
+      EXPECT_GE(ts, counter_ts[name]) << "counter " << name;
+      counter_ts[name] = ts;
+      continue;
+    }
+    const auto track = std::make_pair(e.at("pid").get<int>(), e.at("tid").get<int>());
+    EXPECT_GE(ts, last_ts[track]) << e.dump();
+    last_ts[track] = ts;
+    if (ph == "B") ++depth[track];
+    if (ph == "E") {
+      EXPECT_GT(depth[track], 0) << "end without begin on tid " << track.second;
+      --depth[track];
+    }
+  }
+  for (const auto& [track, d] : depth) EXPECT_EQ(d, 0) << "unclosed slices on tid " << track.second;
+  return doc;
+}
+
+std::vector<json> find_all(const json& doc, std::string_view ph, std::string_view name) {
+  std::vector<json> out;
+  for (const json& e : doc["traceEvents"]) {
+    if (e.at("ph") == ph && (name.empty() || e.value("name", "") == name)) out.push_back(e);
+  }
+  return out;
+}
+
+class TraceTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    clear_trace();
+    start_tracing();
+  }
+  void TearDown() override {
+    stop_tracing();
+    clear_counter_triggers();
+    clear_trace();
+  }
+};
+
+TEST_F(TraceTest, Snapshot_HasSlicesFlowsCountersAndMapEvents) {
+  Executor ex({.name = "traced", .workers = 2});
+  TaskHandle outer = ex.spawn("outer-task", [&] {
+    {
+      auto b = blocking("waiting in trace test");
+      std::this_thread::sleep_for(2ms);
+    }
+    TaskHandle inner = spawn_detached("inner-task", [] { std::this_thread::sleep_for(1ms); });
+    inner.join();
+  });
+  outer.join();
+  record_counter("live heap bytes", 1024);
+  record_counter("live heap bytes", 4096);
+  map::emit_map_event({map::MapEventKind::kPromotion, "test-map", 42});
+  record_instant("checkpoint", "after tasks");
+
+  const json doc = validate(trace_snapshot_json());
+  const auto outer_b = find_all(doc, "B", "outer-task");
+  ASSERT_EQ(outer_b.size(), 1u);
+  const int worker_tid = outer_b[0].at("tid");
+  EXPECT_EQ(outer_b[0]["args"]["task_id"], outer.id());
+  // The blocking slice sits on the worker's track, inside the task slice.
+  const auto blocked = find_all(doc, "B", "blocked: waiting in trace test");
+  ASSERT_EQ(blocked.size(), 1u);
+  EXPECT_EQ(blocked[0].at("tid"), worker_tid);
+  // join() blocks too, and is traced as such.
+  EXPECT_FALSE(find_all(doc, "B", "blocked: join task inner-task").empty());
+  // Flows: spawner -> task, matched by id, for both tasks.
+  for (TaskId id : {outer.id()}) {
+    int starts = 0, ends = 0;
+    for (const json& e : find_all(doc, "s", "spawn")) starts += e.at("id") == id;
+    for (const json& e : find_all(doc, "f", "spawn")) ends += e.at("id") == id;
+    EXPECT_EQ(starts, 1);
+    EXPECT_EQ(ends, 1);
+  }
+  const auto inner_spawn = find_all(doc, "B", "spawn inner-task");
+  ASSERT_EQ(inner_spawn.size(), 1u);
+  EXPECT_EQ(inner_spawn[0].at("tid"), worker_tid);  // spawned from inside outer-task
+  const auto inner_b = find_all(doc, "B", "inner-task");
+  ASSERT_EQ(inner_b.size(), 1u);
+  EXPECT_NE(inner_b[0].at("tid"), worker_tid);      // ran on its own thread
+  EXPECT_FALSE(find_all(doc, "C", "live tasks").empty());
+  const auto heap = find_all(doc, "C", "live heap bytes");
+  ASSERT_EQ(heap.size(), 2u);
+  EXPECT_EQ(heap[1]["args"]["value"], 4096.0);
+  const auto promo = find_all(doc, "i", "map promotion: test-map");
+  ASSERT_EQ(promo.size(), 1u);
+  EXPECT_EQ(promo[0]["args"]["value"], 42.0);
+  EXPECT_EQ(find_all(doc, "i", "checkpoint: after tasks").size(), 1u);
+  // Thread names are attached to tracks.
+  bool worker_named = false;
+  for (const json& m : find_all(doc, "M", "thread_name")) {
+    if (m.at("tid") == worker_tid) worker_named = m["args"]["name"].get<std::string>().rfind("traced-", 0) == 0;
+  }
+  EXPECT_TRUE(worker_named);
+}
+
+TEST_F(TraceTest, RunningTaskAtSnapshot_IsClosedAsUnfinished) {
+  test::Gate gate;
+  TaskHandle h = spawn_detached("still-running", [&] { gate.wait("held open"); });
+  ASSERT_TRUE(test::eventually([] { return test::blocked_named("still-running") == 1; }));
+  const json doc = validate(trace_snapshot_json());
+  int unfinished = 0;
+  for (const json& e : find_all(doc, "E", "")) unfinished += e.contains("args") && e["args"].value("unfinished", false);
+  EXPECT_GE(unfinished, 2);  // the task slice and its blocked slice
+  gate.open();
+  h.join();
+}
+
+TEST_F(TraceTest, RingWrap_KeepsTheNewestAndStaysBalanced) {
+  stop_tracing();
+  clear_trace();
+  start_tracing({.events_per_thread = 64});
+  Executor ex({.name = "wrap", .workers = 1});
+  for (int i = 0; i < 300; ++i) ex.spawn("wrapped", [] { auto b = blocking("tiny wait"); });
+  ex.shutdown();
+  EXPECT_GT(trace_stats().events_overwritten, 0u);
+  const json doc = validate(trace_snapshot_json());
+  EXPECT_FALSE(find_all(doc, "B", "wrapped").empty());
+}
+
+TEST_F(TraceTest, Window_DropsOlderEvents) {
+  record_instant("old-event");
+  std::this_thread::sleep_for(200ms);
+  record_instant("new-event");
+  const json doc = validate(trace_snapshot_json(100ms));
+  EXPECT_TRUE(find_all(doc, "i", "old-event").empty());
+  EXPECT_EQ(find_all(doc, "i", "new-event").size(), 1u);
+}
+
+TEST_F(TraceTest, TraceFor_RecordsThatIntervalThenRestoresState) {
+  stop_tracing();
+  record_instant("before");  // tracing off: not recorded
+  std::atomic<bool> stop{false};
+  std::thread bg([&] {
+    while (!stop) {
+      spawn_detached("bg", [] {}).join();
+      std::this_thread::sleep_for(1ms);
+    }
+  });
+  const json doc = validate(trace_for(150ms));
+  stop = true;
+  bg.join();
+  EXPECT_FALSE(tracing_enabled());
+  EXPECT_TRUE(find_all(doc, "i", "before").empty());
+  EXPECT_FALSE(find_all(doc, "B", "bg").empty());
+}
+
+TEST_F(TraceTest, CounterTrigger_SnapshotsOncePerCrossing) {
+  std::mutex mu;
+  std::vector<std::string> snaps;
+  set_counter_trigger("live heap bytes", 1000, 10s, [&](const std::string& json) {
+    std::lock_guard lock(mu);
+    snaps.push_back(json);
+  });
+  record_counter("live heap bytes", 500);
+  record_counter("live heap bytes", 1500);  // crosses: fires
+  record_counter("live heap bytes", 2500);  // still above: no new fire
+  auto count = [&] {
+    std::lock_guard lock(mu);
+    return snaps.size();
+  };
+  ASSERT_TRUE(test::eventually([&] { return count() == 1; }));
+  record_counter("live heap bytes", 10);
+  record_counter("live heap bytes", 1000);  // crosses again
+  ASSERT_TRUE(test::eventually([&] { return count() == 2; }));
+  clear_counter_triggers();
+  EXPECT_EQ(count(), 2u);
+  const json doc = validate(snaps[0]);
+  EXPECT_FALSE(find_all(doc, "C", "live heap bytes").empty());
+}
+
+}  // namespace
+}  // namespace syncscope::task
