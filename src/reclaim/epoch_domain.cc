@@ -137,7 +137,7 @@ struct EpochDomain::Impl {
       const std::uint64_t s = c.hot->state.load(std::memory_order_acquire);
       if ((s & 1) != 0 && (s >> 1) != e) {
         blocked = true;
-        observe_pin_locked(c);
+        observe_pin_locked(c, now_ns());
       }
     });
     if (blocked) return false;
@@ -145,12 +145,12 @@ struct EpochDomain::Impl {
     return global.compare_exchange_strong(e, e + 1, std::memory_order_acq_rel);
   }
 
-  void observe_pin_locked(ColdRecord& c) {
+  void observe_pin_locked(ColdRecord& c, std::int64_t now) {
     // relaxed: owner-only counter; a stale value only delays stall detection.
     const std::uint64_t seq = c.hot->pin_sequence.load(std::memory_order_relaxed);
     if (seq != c.observed_sequence || c.observed_since_ns == 0) {
       c.observed_sequence = seq;
-      c.observed_since_ns = now_ns();
+      c.observed_since_ns = now;
     }
   }
 
@@ -187,29 +187,35 @@ struct EpochDomain::Impl {
     take_safe(orphans, g, out);
   }
 
-  // Advances up to kGrace times (stops when a reader blocks it).
-  void advance_up_to_grace(bool wait_for_lock) {
+  // Advances up to kGrace times (stops when a reader blocks it). Returns the
+  // number of advances made.
+  std::uint64_t advance_up_to_grace(bool wait_for_lock) {
     std::unique_lock lk(scan_mu, std::defer_lock);
     if (wait_for_lock) {
       lk.lock();
     } else if (!lk.try_lock()) {
-      return;  // another thread is advancing; it serves us too
+      return 1;  // another thread is advancing; it serves us too
     }
-    for (std::uint64_t i = 0; i < kGrace; ++i) {
-      if (!advance_locked()) break;
-    }
+    std::uint64_t advanced = 0;
+    while (advanced < kGrace && advance_locked()) ++advanced;
+    return advanced;
   }
 
   void reclaim_for(ColdRecord& c) {
-    advance_up_to_grace(/*wait_for_lock=*/false);
+    const std::uint64_t advanced = advance_up_to_grace(/*wait_for_lock=*/false);
     const std::uint64_t g = current_epoch();
     std::vector<Retired> victims;
     {
       std::lock_guard lk(c.retired_mu);
       take_safe(c.retired, g, victims);
-      // Back off geometrically while readers hold objects back, so a stalled
-      // reader does not turn every retire into a scan.
-      c.next_trigger = std::max(EpochDomain::kReclaimBatch, c.retired.size() * 2);
+      // Scan again after another batch; when nothing moved at all (a reader
+      // is pinned at an old epoch — often just preempted inside its read
+      // section), wait four batches so a long stall costs one barrier per
+      // 4 * kReclaimBatch retires. The pace is linear, never geometric: a
+      // geometric back-off lets a briefly preempted reader balloon the
+      // backlog long after it has moved on.
+      const bool stalled = advanced == 0 && victims.empty();
+      c.next_trigger = c.retired.size() + (stalled ? 4 : 1) * EpochDomain::kReclaimBatch;
     }
     collect_orphans(g, victims);
     free_all(victims);
@@ -383,7 +389,7 @@ std::vector<PinnedReader> EpochDomain::pinned_readers(std::chrono::nanoseconds m
     const std::uint64_t s = c.hot->state.load(std::memory_order_acquire);
     // acquire: the tid written by the claiming thread is visible.
     if ((s & 1) == 0 || !c.in_use.load(std::memory_order_acquire)) return;
-    impl_->observe_pin_locked(c);
+    impl_->observe_pin_locked(c, now);
     const auto age = std::chrono::nanoseconds(now - c.observed_since_ns);
     if (age < min_age) return;
     PinnedReader r;
