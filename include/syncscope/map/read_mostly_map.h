@@ -19,9 +19,12 @@
 //     memory from being freed — pinned_readers() names such a thread.
 //   * Values: load() copies the value out; visit() lends a const reference for
 //     the duration of the callback (works for move-only values).
-//   * Exception safety: an exception from Hash, Eq, or V's copy/move leaves
-//     the map unchanged (strong guarantee) for every operation except
-//     range() and clear(), which give the basic guarantee.
+//   * Exception safety: an exception from Hash, Eq, an allocation, or V's
+//     copy/move thrown before an operation takes effect leaves the map
+//     unchanged (strong guarantee). swap() and load_and_delete() copy the
+//     old value after taking effect: if that copy throws, the operation has
+//     happened and the exception propagates (basic guarantee). range() and
+//     clear() give the basic guarantee.
 //
 // Implementation notes (the sync.Map design, with reclamation added):
 //
@@ -51,6 +54,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <type_traits>
@@ -84,7 +88,7 @@ class ReadMostlyMap {
     t->reserve(options.initial_capacity);
     // relaxed: not yet shared with any other thread.
     read_.store(tag(t, false), std::memory_order_relaxed);
-    registration_.emplace(name_, [this] { return stats(); });
+    registration_.attach(name_, [this] { return stats(); });
   }
 
   ReadMostlyMap(const ReadMostlyMap&) = delete;
@@ -93,7 +97,7 @@ class ReadMostlyMap {
   // Precondition: no other thread uses the map. Retired objects already in
   // the domain are freed by it later; everything still linked is freed now.
   ~ReadMostlyMap() {
-    registration_.reset();
+    registration_.detach();
     std::lock_guard lk(mu_);
     absl::flat_hash_set<Entry*> entries;
     const ReadView r = read_view();
@@ -139,15 +143,17 @@ class ReadMostlyMap {
   void store(const K& key, const V& value)
     requires std::copy_constructible<V>
   {
-    swap_box(key, new ValueBox{value}, /*want_previous=*/false);
+    swap_box(key, std::make_unique<ValueBox>(value), /*want_previous=*/false);
   }
-  void store(const K& key, V&& value) { swap_box(key, new ValueBox{std::move(value)}, false); }
+  void store(const K& key, V&& value) {
+    swap_box(key, std::make_unique<ValueBox>(std::move(value)), /*want_previous=*/false);
+  }
 
   // Stores `value` and returns the previous value, if any.
   std::optional<V> swap(const K& key, V value)
     requires std::copy_constructible<V>
   {
-    return swap_box(key, new ValueBox{std::move(value)}, /*want_previous=*/true);
+    return swap_box(key, std::make_unique<ValueBox>(std::move(value)), /*want_previous=*/true);
   }
 
   LoadOrStoreResult<V> load_or_store(const K& key, const V& value)
@@ -172,7 +178,7 @@ class ReadMostlyMap {
       miss_locked();
       return res;
     }
-    insert_new_locked(key, new ValueBox{value});
+    insert_new_locked(key, std::make_unique<ValueBox>(value));
     return {value, false};
   }
 
@@ -367,11 +373,15 @@ class ReadMostlyMap {
   using Counter = internal::Counter;
 
   struct ValueBox {
+    template <class... Args>
+    explicit ValueBox(Args&&... args) : value(std::forward<Args>(args)...) {}
     V value;
   };
 
   // A key's slot, shared by the read snapshot and the dirty map.
   struct Entry {
+    // Takes ownership of `box` only once the caller releases it (see
+    // insert_new_locked); the destructor frees whatever value is current.
     explicit Entry(ValueBox* box) : p(box) {}
     // Frees the current value (the entry itself is unreachable by now).
     ~Entry() {
@@ -444,8 +454,8 @@ class ReadMostlyMap {
     return e;
   }
 
-  // Swaps in `box` (ownership taken). Returns the previous value if asked.
-  std::optional<V> swap_box(const K& key, ValueBox* box, bool want_previous) {
+  // Swaps in `box`. Returns the previous value if asked.
+  std::optional<V> swap_box(const K& key, std::unique_ptr<ValueBox> box, bool want_previous) {
     {
       auto guard = domain_.pin();
       const ReadView r = read_view();
@@ -454,8 +464,9 @@ class ReadMostlyMap {
         while (p != expunged()) {
           // acq_rel: release publishes the new box's value to readers;
           // acquire lets us copy and retire the old one.
-          if (e->p.compare_exchange_weak(p, box, std::memory_order_acq_rel,
+          if (e->p.compare_exchange_weak(p, box.get(), std::memory_order_acq_rel,
                                          std::memory_order_acquire)) {
+            box.release();
             return finish_swap(p, want_previous);
           }
         }
@@ -464,34 +475,43 @@ class ReadMostlyMap {
     auto guard = domain_.pin();
     std::lock_guard lk(mu_);
     const ReadView r = read_view();
-    if (Entry* e = lookup(*r.table, key)) {
-      if (unexpunge_locked(e)) (*dirty_)[key] = e;
-      // acq_rel: as for the CAS above.
-      return finish_swap(e->p.exchange(box, std::memory_order_acq_rel), want_previous);
+    Entry* e = lookup(*r.table, key);
+    if (e != nullptr) {
+      if (unexpunge_locked(e)) {
+        try {
+          (*dirty_)[key] = e;
+        } catch (...) {
+          try_expunge_locked(e);  // undo: it is still expunged_-listed and absent from dirty_
+          throw;
+        }
+      }
+    } else if (dirty_ != nullptr) {
+      e = lookup(*dirty_, key);
     }
-    if (Entry* e = dirty_ != nullptr ? lookup(*dirty_, key) : nullptr) {
-      // acq_rel: as for the CAS above.
-      return finish_swap(e->p.exchange(box, std::memory_order_acq_rel), want_previous);
+    if (e == nullptr) {
+      insert_new_locked(key, std::move(box));
+      return std::nullopt;
     }
-    insert_new_locked(key, box);
-    return std::nullopt;
+    // acq_rel: as for the CAS above.
+    return finish_swap(e->p.exchange(box.release(), std::memory_order_acq_rel), want_previous);
   }
 
+  // Requires a pin (the old box stays readable after its retirement).
   std::optional<V> finish_swap(ValueBox* old, bool want_previous) {
     if (!is_live(old)) {
       counters_.add_live(+1);
       return std::nullopt;
     }
+    domain_.retire(old, account_);
     std::optional<V> prev;
     if constexpr (std::is_copy_constructible_v<V>) {
       if (want_previous) prev.emplace(old->value);
     }
-    domain_.retire(old, account_);
     return prev;
   }
 
   // Requires mu_. Adds a brand-new key to dirty_ (building it if needed).
-  void insert_new_locked(const K& key, ValueBox* box) {
+  void insert_new_locked(const K& key, std::unique_ptr<ValueBox> box) {
     const ReadView r = read_view();
     if (!r.amended) {
       // First new key since the last promotion: rebuild dirty and mark the
@@ -501,7 +521,10 @@ class ReadMostlyMap {
       // read_view's acquire].
       read_.store(tag(r.table, true), std::memory_order_release);
     }
-    (*dirty_)[key] = new Entry(box);
+    auto entry = std::make_unique<Entry>(box.get());
+    dirty_->emplace(key, entry.get());  // may throw: entry and box are freed
+    entry.release();
+    box.release();
     counters_.add_live(+1);
   }
 
@@ -548,8 +571,8 @@ class ReadMostlyMap {
       // acq_rel: acquire makes the box we hand to f and retire visible.
       if (e->p.compare_exchange_weak(p, nullptr, std::memory_order_acq_rel,
                                      std::memory_order_acquire)) {
-        f(static_cast<const V&>(p->value));
-        on_deleted(p, from_read);
+        on_deleted(p, from_read);             // retired, still readable: we are pinned
+        f(static_cast<const V&>(p->value));  // a throwing copy leaves the delete done
         return true;
       }
     }
@@ -648,16 +671,28 @@ class ReadMostlyMap {
   void dirty_locked() const {
     if (dirty_ != nullptr) return;
     const ReadView r = read_view();
-    dirty_ = new Table();
-    dirty_->reserve(std::max<std::size_t>(size(), 8));
-    for (const auto& [k, e] : *r.table) {
-      if (try_expunge_locked(e)) {
-        expunged_.push_back(e);
-        counters_.add(Counter::kExpunges);
-      } else {
-        dirty_->emplace(k, e);
+    auto dirty = std::make_unique<Table>();
+    const std::size_t expunged_before = expunged_.size();
+    try {
+      dirty->reserve(std::max<std::size_t>(size(), 8));
+      expunged_.reserve(expunged_before + r.table->size());
+      for (const auto& [k, e] : *r.table) {
+        if (try_expunge_locked(e)) {
+          expunged_.push_back(e);  // cannot throw: reserved
+        } else {
+          dirty->emplace(k, e);
+        }
       }
+    } catch (...) {
+      // Undo the expunges so the map is exactly as before (strong guarantee).
+      for (std::size_t i = expunged_before; i < expunged_.size(); ++i) {
+        unexpunge_locked(expunged_[i]);
+      }
+      expunged_.resize(expunged_before);
+      throw;
     }
+    counters_.add(Counter::kExpunges, expunged_.size() - expunged_before);
+    dirty_ = dirty.release();
     counters_.add(Counter::kDirtyRebuilds);
     emit(MapEventKind::kDirtyRebuild, dirty_->size());
   }
@@ -715,7 +750,7 @@ class ReadMostlyMap {
   mutable std::vector<Entry*> expunged_;
 
   mutable internal::MapCounters counters_;
-  std::optional<internal::Registration> registration_;
+  internal::Registration registration_;
 };
 
 }  // namespace syncscope::map

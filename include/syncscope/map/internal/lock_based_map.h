@@ -236,9 +236,9 @@ class LockBasedMap {
   const std::string& name() const noexcept { return name_; }
 
  protected:
-  void register_stats(MapRegistry::StatsFn fn) { registration_.emplace(name_, std::move(fn)); }
+  void register_stats(MapRegistry::StatsFn fn) { registration_.attach(name_, std::move(fn)); }
   // Derived classes unregister in their destructor before their own members go.
-  void unregister_stats() { registration_.reset(); }
+  void unregister_stats() { registration_.detach(); }
 
  private:
   struct alignas(64) Shard {
@@ -272,7 +272,7 @@ class LockBasedMap {
   const int shard_shift_;          // 64 - log2(shard_count_), unused when 1 shard
   std::unique_ptr<Shard[]> shards_;
   mutable MapCounters counters_;
-  std::optional<Registration> registration_;
+  Registration registration_;
 };
 
 }  // namespace syncscope::map::internal

@@ -12,13 +12,20 @@ namespace syncscope::map::internal {
 class Registration {
  public:
   Registration() = default;
-  Registration(const std::string& name, MapRegistry::StatsFn stats) {
-    if (!name.empty()) handle_ = MapRegistry::instance().register_map(name, std::move(stats));
-  }
   Registration(const Registration&) = delete;
   Registration& operator=(const Registration&) = delete;
-  ~Registration() {
+  ~Registration() { detach(); }
+
+  // Registers `stats` under `name`; an empty name registers nothing.
+  void attach(const std::string& name, MapRegistry::StatsFn stats) {
+    detach();
+    if (!name.empty()) handle_ = MapRegistry::instance().register_map(name, std::move(stats));
+  }
+
+  // Unregisters (waits for a running MapRegistry::snapshot()). Idempotent.
+  void detach() noexcept {
     if (handle_ != 0) MapRegistry::instance().unregister(handle_);
+    handle_ = 0;
   }
 
  private:
