@@ -155,6 +155,7 @@ struct SnapshotStats {
   std::uint64_t freeze_ns = 0;             // table frozen -> thawed
   std::uint64_t analysis_ns = 0;           // graph + BFS + dominators
   std::uint64_t scanner_memory_bytes = 0;  // mmap'd during the stop
+  bool truncated = false;  // scanner memory ran out: some edges are missing
 };
 
 // Describes an allocation site for reports: display name and top frames.

@@ -1,0 +1,81 @@
+// Conservative scanning: every aligned pointer-sized word that points into a
+// live block (interior pointers included) becomes an edge.
+#include "retain/heap_scanner.h"
+
+#include <cstring>
+
+namespace syncscope::retain::internal {
+
+bool BlockIndex::build(const GraphBlock* blocks, std::size_t count) noexcept {
+  blocks_ = blocks;
+  count_ = count;
+  if (count == 0) {
+    lo_ = 0;
+    span_ = 0;
+    return bucket_.reserve(2);
+  }
+  lo_ = blocks[0].address;
+  const GraphBlock& last = blocks[count - 1];
+  span_ = last.address + (last.size == 0 ? 1 : last.size) - lo_;
+  // About one bucket per block, at least 16 bytes per bucket.
+  shift_ = 4;
+  while ((span_ >> shift_) > count) ++shift_;
+  const std::size_t buckets = (span_ >> shift_) + 1;
+  if (!bucket_.reserve(buckets + 1)) return false;
+  bucket_.resize_uninitialized(buckets + 1);
+  std::size_t i = 0;
+  for (std::size_t b = 0; b <= buckets; ++b) {
+    const std::uintptr_t start = lo_ + (static_cast<std::uintptr_t>(b) << shift_);
+    while (i + 1 < count && blocks[i + 1].address <= start) ++i;
+    bucket_[b] = static_cast<std::uint32_t>(i);
+  }
+  return true;
+}
+
+namespace {
+
+std::uint32_t saturate(std::uint64_t v) {
+  return v >= kOffsetSaturated ? kOffsetSaturated : static_cast<std::uint32_t>(v);
+}
+
+// Scans [begin, begin + size) (word-aligned inside), appending edges whose
+// offset is relative to `holder` (the range's own start).
+std::uint64_t scan_range(std::uintptr_t begin, std::uint64_t size, std::uintptr_t holder,
+                         NodeId self, const BlockIndex& index, MmapBuffer<Edge>& edges,
+                         bool& truncated) noexcept {
+  constexpr std::uintptr_t kWord = sizeof(std::uintptr_t);
+  std::uintptr_t p = (begin + kWord - 1) & ~(kWord - 1);
+  const std::uintptr_t end = begin + size;
+  std::uint64_t scanned = 0;
+  for (; p + kWord <= end; p += kWord) {
+    std::uintptr_t word;
+    std::memcpy(&word, reinterpret_cast<const void*>(p), kWord);
+    const NodeId t = index.lookup(word);
+    if (t == kNoNode || t == self) continue;
+    if (!edges.push_back(Edge{t, saturate(p - holder)})) truncated = true;
+  }
+  if (end > begin) scanned = end - begin;
+  return scanned;
+}
+
+}  // namespace
+
+void scan_all(const RawRoot* roots, std::size_t root_count, const GraphBlock* blocks,
+              std::size_t block_count, const BlockIndex& index, ScanOutput& out) noexcept {
+  out.truncated = !out.root_begin.reserve(root_count + 1) || !out.block_begin.reserve(block_count + 1);
+  if (out.truncated) return;
+  out.root_begin.push_back(0);
+  for (std::size_t r = 0; r < root_count; ++r) {
+    out.bytes_scanned += scan_range(roots[r].begin, roots[r].size, roots[r].begin, kNoNode, index,
+                                    out.root_edges, out.truncated);
+    out.root_begin.push_back(out.root_edges.size());
+  }
+  out.block_begin.push_back(0);
+  for (std::size_t b = 0; b < block_count; ++b) {
+    out.bytes_scanned += scan_range(blocks[b].address, blocks[b].size, blocks[b].address,
+                                    static_cast<NodeId>(b), index, out.block_edges, out.truncated);
+    out.block_begin.push_back(out.block_edges.size());
+  }
+}
+
+}  // namespace syncscope::retain::internal

@@ -1,0 +1,381 @@
+// take_snapshot: freeze the live-block table, stop the world, scan roots and
+// blocks into mmap'ed buffers, resume, thaw; only then allocate and analyse.
+//
+// Between freeze() and thaw() this file calls nothing that allocates through
+// malloc: MmapBuffer, raw syscalls, dl_iterate_phdr is done before freeze.
+#include <link.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
+#include <algorithm>
+#include <memory>
+#include <new>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "retain/heap_scanner.h"
+#include "retain/naming.h"
+#include "retain/proc_maps.h"
+#include "retain/snapshot_impl.h"
+#include "retain/world_stopper.h"
+#include "syncscope/prof/live_blocks.h"
+#if SYNCSCOPE_RETAIN_HAVE_TASK
+#include "syncscope/task/task_registry.h"
+#endif
+
+namespace syncscope::retain {
+namespace {
+
+using internal::BlockIndex;
+using internal::MmapBuffer;
+using internal::RawRoot;
+
+constexpr std::uintptr_t kRedZone = 128;        // x86-64 ABI: leaf data below sp
+constexpr std::uintptr_t kTcbBytes = 4096;      // struct pthread and friends above tp (glibc)
+constexpr std::uintptr_t kTlsSurplus = 2048;    // glibc static TLS surplus below tp
+constexpr std::int32_t kCallerThread = 0;       // ThreadInfo index of the scanning thread
+constexpr int kCalleeSaved = 12;                // callee-saved registers captured at entry
+
+std::mutex g_snapshot_mu;  // one snapshot at a time
+
+struct Modules {
+  MmapBuffer<RawRoot> segments;
+  std::uint64_t static_tls_bytes = 0;
+};
+
+int collect_module(dl_phdr_info* info, std::size_t, void* data) {
+  auto* m = static_cast<Modules*>(data);
+  for (int i = 0; i < info->dlpi_phnum; ++i) {
+    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
+    if (ph.p_type == PT_TLS) m->static_tls_bytes += ph.p_memsz + ph.p_align;
+    if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) == 0 || ph.p_memsz == 0) continue;
+    RawRoot r;
+    r.kind = RootKind::kGlobal;
+    r.begin = info->dlpi_addr + ph.p_vaddr;
+    r.size = ph.p_memsz;
+    r.module = info->dlpi_name;
+    m->segments.push_back(r);
+  }
+  return 0;
+}
+
+// Everything the stopped phase reads and writes; all mmap-backed.
+struct Capture {
+  Modules modules;
+  MmapBuffer<GraphBlock> blocks;
+  BlockIndex index;
+  MmapBuffer<char> maps_text;
+  MmapBuffer<internal::Mapping> maps;
+  MmapBuffer<internal::Range> excluded;
+  MmapBuffer<RawRoot> roots;
+  internal::ScanOutput scan;
+  internal::StopResult stop;
+  MmapBuffer<std::size_t> paused_slots;  // slot index per ThreadInfo index - 1
+  std::uintptr_t caller_stack_from = 0;  // the public entry's frame: scan from here up
+  std::uintptr_t caller_regs[kCalleeSaved] = {};
+  std::uintptr_t caller_frame_pc[internal::kMaxCapturedFrames];
+  std::uintptr_t caller_frame_sp[internal::kMaxCapturedFrames];
+  int caller_frames = 0;
+  bool maps_ok = false;
+
+  std::size_t memory_bytes() const {
+    return modules.segments.mapped_bytes() + blocks.mapped_bytes() + index.memory_bytes() +
+           maps_text.mapped_bytes() + maps.mapped_bytes() + roots.mapped_bytes() +
+           scan.root_begin.mapped_bytes() + scan.root_edges.mapped_bytes() +
+           scan.block_begin.mapped_bytes() + scan.block_edges.mapped_bytes();
+  }
+};
+
+void add_piece(Capture& c, const RawRoot& r) {
+  internal::add_root_pieces(r, c.maps, c.blocks.data(), c.blocks.size(), c.excluded.data(),
+                            c.excluded.size(), c.roots);
+}
+
+// Stack, registers and (when outside the stack mapping) TLS of one thread.
+void add_thread_roots(Capture& c, const Options& o, std::int32_t thread, std::uintptr_t sp,
+                      std::uintptr_t tp, const std::uintptr_t* regs, int reg_count) {
+  const internal::Mapping* stack = internal::find_mapping(c.maps, sp);
+  if (o.scan_stacks && stack != nullptr) {
+    const std::uintptr_t begin = sp - kRedZone > stack->start ? sp - kRedZone : stack->start;
+    add_piece(c, RawRoot{RootKind::kStack, begin, stack->end - begin, thread, nullptr});
+  }
+  if (o.scan_registers && regs != nullptr && reg_count > 0) {
+    // Registers live in the slot region, never clipped: push directly.
+    c.roots.push_back(RawRoot{RootKind::kRegister, reinterpret_cast<std::uintptr_t>(regs),
+                              static_cast<std::uint64_t>(reg_count) * sizeof(std::uintptr_t), thread,
+                              nullptr});
+  }
+  const bool tls_in_stack = stack != nullptr && tp >= stack->start && tp < stack->end;
+  if (o.scan_tls && tp != 0 && !tls_in_stack) {
+    const internal::Mapping* m = internal::find_mapping(c.maps, tp);
+    if (m != nullptr) {
+      const std::uintptr_t below = c.modules.static_tls_bytes + kTlsSurplus;
+      const std::uintptr_t begin = tp - m->start > below ? tp - below : m->start;
+      const std::uintptr_t end = m->end - tp > kTcbBytes ? tp + kTcbBytes : m->end;
+      add_piece(c, RawRoot{RootKind::kTls, begin, end - begin, thread, nullptr});
+    }
+  }
+}
+
+// Runs with the world stopped: roots, then the scan. No malloc.
+void collect_and_scan(Capture& c, const Options& o) {
+  c.maps_ok = internal::read_proc_maps(c.maps_text, c.maps);
+  if (!c.maps_ok) return;
+  // The scanning thread: from the public entry's frame up (the scanner's own
+  // frames below it may hold stale words), plus the callee-saved registers
+  // captured at that entry.
+  add_thread_roots(c, o, kCallerThread, c.caller_stack_from + kRedZone,
+                   reinterpret_cast<std::uintptr_t>(__builtin_thread_pointer()), c.caller_regs,
+                   kCalleeSaved);
+  for (std::size_t i = 0; i < c.stop.count; ++i) {
+    const internal::ThreadSlot& s = c.stop.slots[i];
+    // acquire: pairs with the handler's release store of kPaused [P1].
+    if (s.state.load(std::memory_order_acquire) != internal::kPaused) continue;
+    c.paused_slots.push_back(i);
+    add_thread_roots(c, o, static_cast<std::int32_t>(c.paused_slots.size()), s.sp, s.tp, s.regs,
+                     s.reg_count);
+  }
+  if (o.scan_globals) {
+    for (const RawRoot& seg : c.modules.segments) add_piece(c, seg);
+  }
+  internal::scan_all(c.roots.data(), c.roots.size(), c.blocks.data(), c.blocks.size(), c.index, c.scan);
+}
+
+std::uint64_t ns_since(std::chrono::steady_clock::time_point t) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t).count());
+}
+
+std::string thread_name(pid_t tid) {
+  std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/comm");
+  std::string name;
+  std::getline(in, name);
+  return name.empty() ? "?" : name;
+}
+
+}  // namespace
+
+namespace {
+
+// After thaw: the ThreadInfo list (index 0 = the scanning thread).
+std::shared_ptr<std::vector<internal::ThreadInfo>> thread_infos(const Capture& c) {
+  auto threads = std::make_shared<std::vector<internal::ThreadInfo>>();
+  internal::ThreadInfo self;
+  self.tid = static_cast<pid_t>(::syscall(SYS_gettid));
+  self.frame_pc.assign(c.caller_frame_pc, c.caller_frame_pc + c.caller_frames);
+  self.frame_sp.assign(c.caller_frame_sp, c.caller_frame_sp + c.caller_frames);
+  threads->push_back(std::move(self));
+  for (std::size_t slot : c.paused_slots) {
+    const internal::ThreadSlot& s = c.stop.slots[slot];
+    internal::ThreadInfo t;
+    t.tid = s.tid;
+    t.frame_pc.assign(s.frame_pc, s.frame_pc + s.frame_count);
+    t.frame_sp.assign(s.frame_sp, s.frame_sp + s.frame_count);
+    threads->push_back(std::move(t));
+  }
+  for (auto& t : *threads) t.name = thread_name(t.tid);
+  return threads;
+}
+
+std::string thread_label(const internal::ThreadInfo& t) {
+  return "thread '" + t.name + "' (tid " + std::to_string(t.tid) + ")";
+}
+
+std::vector<Root> make_roots(const Capture& c, const std::vector<internal::ThreadInfo>& threads,
+                             std::vector<std::string>& modules) {
+  std::vector<Root> roots;
+  roots.reserve(c.roots.size());
+  modules.assign(c.roots.size(), std::string());
+  for (std::size_t i = 0; i < c.roots.size(); ++i) {
+    const RawRoot& r = c.roots[i];
+    Root root;
+    root.kind = r.kind;
+    root.begin = r.begin;
+    root.size = r.size;
+    root.thread = r.thread;
+    if (r.kind == RootKind::kGlobal) {
+      modules[i] = r.module != nullptr ? r.module : "";
+      root.name = "global data of " + (modules[i].empty() ? std::string("main executable") : modules[i]);
+    } else {
+      const std::string who = thread_label(threads[static_cast<std::size_t>(r.thread)]);
+      root.name = who + (r.kind == RootKind::kStack ? " stack"
+                         : r.kind == RootKind::kRegister ? " registers" : " thread-local storage");
+    }
+    roots.push_back(std::move(root));
+  }
+  return roots;
+}
+
+RootNamer make_root_namer(const ObjectGraph* graph,
+                          std::shared_ptr<std::vector<internal::ThreadInfo>> threads,
+                          std::vector<std::string> modules) {
+  return [graph, threads = std::move(threads), modules = std::move(modules)](std::size_t r,
+                                                                               std::uint64_t off) {
+    const Root& root = graph->root(r);
+    switch (root.kind) {
+      case RootKind::kStack: {
+        const std::string fn =
+            internal::frame_function((*threads)[static_cast<std::size_t>(root.thread)], root.begin + off);
+        return fn.empty() ? root.name : root.name + ", frame " + fn;
+      }
+      case RootKind::kRegister:
+        return thread_label((*threads)[static_cast<std::size_t>(root.thread)]) + " register " +
+               internal::WorldStopper::register_name(static_cast<int>(off / sizeof(std::uintptr_t)));
+      case RootKind::kGlobal:
+        return "global " + internal::global_name(root.begin + off, modules[r]);
+      default:
+        return root.name;
+    }
+  };
+}
+
+template <class T>
+std::vector<T> to_vector(const MmapBuffer<T>& b) {
+  return std::vector<T>(b.begin(), b.end());
+}
+
+void attach_tasks(RetentionSnapshot::Impl& impl, const std::vector<internal::ThreadInfo>& threads) {
+#if SYNCSCOPE_RETAIN_HAVE_TASK
+  const auto now = task::Clock::now();
+  for (const task::TaskInfo& info : task::TaskRegistry::instance().live_tasks()) {
+    TaskRecord t;
+    t.id = info.id;
+    t.name = info.name;
+    t.spawn_site = info.site_string();
+    t.blocking_reason = info.blocking_reason;
+    t.wait_object = info.wait_object;
+    t.blocked = info.state == task::TaskState::kBlocked;
+    t.age_s = std::chrono::duration<double>(info.age(now)).count();
+    for (std::size_t r = 0; r < impl.graph.root_count(); ++r) {
+      const std::int32_t th = impl.graph.root(r).thread;
+      if (th >= 0 && info.thread_id != 0 && threads[static_cast<std::size_t>(th)].tid == info.thread_id)
+        t.own_roots.push_back(r);
+    }
+    impl.tasks.push_back(std::move(t));
+  }
+#else
+  (void)impl, (void)threads;
+#endif
+}
+
+// Capture lives in mmap'ed memory, not the heap: a heap block here would be
+// a node of the very graph it describes.
+struct CaptureHolder {
+  MmapBuffer<unsigned char> memory;
+  Capture* capture = nullptr;
+  bool init() {
+    if (!memory.reserve(sizeof(Capture))) return false;
+    capture = new (memory.data()) Capture();
+    return true;
+  }
+  void reset() {
+    if (capture != nullptr) capture->~Capture();
+    capture = nullptr;
+    memory.release();
+  }
+  ~CaptureHolder() { reset(); }
+};
+
+absl::StatusOr<RetentionSnapshot> take_snapshot_from(const Options& options, std::uintptr_t stack_from,
+                                                     const std::uintptr_t* caller_regs) {
+  prof::LiveBlockTable& table = prof::LiveBlockTable::instance();
+  if (!table.enabled()) {
+    return absl::FailedPreconditionError(
+        "exact mode is off: call syncscope::prof::LiveBlockTable::instance().set_enabled(true) "
+        "early (blocks allocated before that are invisible to the retention scan)");
+  }
+  const int signal = options.signal != 0 ? options.signal : SIGRTMAX - 3;
+  if (signal < SIGRTMIN || signal > SIGRTMAX) {
+    return absl::InvalidArgumentError("Options::signal must be a real-time signal");
+  }
+  std::lock_guard<std::mutex> lock(g_snapshot_mu);
+  CaptureHolder capture;
+  if (!capture.init()) return absl::ResourceExhaustedError("cannot map scanner memory");
+  Capture& c = *capture.capture;
+  c.caller_stack_from = stack_from;
+  std::copy(caller_regs, caller_regs + kCalleeSaved, c.caller_regs);
+  dl_iterate_phdr(collect_module, &c.modules);
+  c.caller_frames = internal::capture_own_frames(c.caller_frame_pc, c.caller_frame_sp,
+                                                 internal::kMaxCapturedFrames);
+  SnapshotStats stats;
+  const auto freeze_start = std::chrono::steady_clock::now();
+  table.freeze();
+  // ---- no malloc from here to thaw() ----
+  const auto live = table.sorted_blocks();
+  bool ok = c.blocks.reserve(live.size() + 1) && c.excluded.reserve(4);
+  if (ok) {
+    for (const prof::LiveBlock& b : live) c.blocks.push_back(GraphBlock{b.address, b.size, b.site});
+    const auto table_begin = reinterpret_cast<std::uintptr_t>(live.data());
+    c.excluded.push_back({table_begin, table_begin + live.size_bytes()});
+    ok = c.index.build(c.blocks.data(), c.blocks.size());
+  }
+  const auto pause_start = std::chrono::steady_clock::now();
+  if (ok) {
+    c.stop = internal::WorldStopper::stop(signal, options.pause_timeout, options.name_frames);
+    collect_and_scan(c, options);
+    internal::WorldStopper::resume(c.stop);
+  }
+  stats.pause_ns = ns_since(pause_start);
+  table.thaw();
+  // ---- allocation allowed again ----
+  stats.freeze_ns = ns_since(freeze_start);
+  if (!ok || c.stop.slots == nullptr) return absl::ResourceExhaustedError("cannot map scanner memory or install the stop signal");
+  if (!c.maps_ok) return absl::InternalError("cannot read /proc/self/maps");
+  stats.threads_paused = c.stop.paused;
+  stats.threads_unresponsive = c.stop.abandoned;
+  stats.bytes_scanned = c.scan.bytes_scanned;
+  stats.scanner_memory_bytes = c.memory_bytes();
+  stats.truncated = c.scan.truncated;
+
+  auto threads = thread_infos(c);
+  std::vector<std::string> modules;
+  auto impl = std::make_unique<RetentionSnapshot::Impl>();
+  impl->graph = ObjectGraph(to_vector(c.blocks), make_roots(c, *threads, modules),
+                            to_vector(c.scan.block_begin), to_vector(c.scan.block_edges),
+                            to_vector(c.scan.root_begin), to_vector(c.scan.root_edges));
+  capture.reset();  // unmap the scanner memory
+  impl->describe = internal::describe_live_site;
+  impl->name_root = make_root_namer(&impl->graph, threads, std::move(modules));
+  attach_tasks(*impl, *threads);
+  impl = analyse(std::move(impl), options.compute_dominators);
+  const std::uint64_t analysis_ns = impl->stats.analysis_ns;
+  impl->stats = stats;
+  impl->stats.analysis_ns = analysis_ns;
+  impl->stats.blocks = impl->graph.block_count();
+  impl->stats.edges = impl->graph.edge_count();
+  impl->stats.roots = impl->graph.root_count();
+  impl->stats.root_edges = impl->graph.root_edge_count();
+  return RetentionSnapshot(std::move(impl));
+}
+
+}  // namespace
+
+// Public entry: records where the caller's stack begins and the
+// callee-saved registers as the caller left them, before any of the
+// scanner's own code can overwrite them.
+__attribute__((noinline)) absl::StatusOr<RetentionSnapshot> take_snapshot(const Options& options) {
+  std::uintptr_t regs[kCalleeSaved] = {};
+#if defined(__x86_64__)
+  asm volatile(
+      "movq %%rbx, 0(%0)\n\tmovq %%rbp, 8(%0)\n\tmovq %%r12, 16(%0)\n\t"
+      "movq %%r13, 24(%0)\n\tmovq %%r14, 32(%0)\n\tmovq %%r15, 40(%0)"
+      :
+      : "r"(regs)
+      : "memory");
+#elif defined(__aarch64__)
+  asm volatile(
+      "stp x19, x20, [%0, #0]\n\tstp x21, x22, [%0, #16]\n\tstp x23, x24, [%0, #32]\n\t"
+      "stp x25, x26, [%0, #48]\n\tstp x27, x28, [%0, #64]\n\tstp x29, x30, [%0, #80]"
+      :
+      : "r"(regs)
+      : "memory");
+#endif
+  return take_snapshot_from(options, reinterpret_cast<std::uintptr_t>(__builtin_frame_address(0)), regs);
+}
+
+}  // namespace syncscope::retain

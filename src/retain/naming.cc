@@ -1,0 +1,121 @@
+// Site and root naming (symbolization happens here, after the world resumed).
+#include "retain/naming.h"
+
+#include <dlfcn.h>
+#include <link.h>
+
+#include <array>
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+
+#include "syncscope/prof/live_blocks.h"
+#include "syncscope/prof/symbolizer.h"
+
+namespace syncscope::retain::internal {
+namespace {
+
+constexpr std::size_t kSiteFrames = 4;
+
+std::string basename_of(const std::string& path) {
+  const auto slash = path.rfind('/');
+  return slash == std::string::npos ? path : path.substr(slash + 1);
+}
+
+}  // namespace
+
+bool is_allocator_plumbing(std::string_view f) noexcept {
+  static constexpr std::array<std::string_view, 33> kPrefixes = {
+      "operator new", "operator delete", "malloc", "calloc", "realloc", "posix_memalign",
+      "aligned_alloc", "memalign", "valloc", "pvalloc", "__libc_", "syncscope::prof::",
+      "std::allocator", "std::__new_allocator", "__gnu_cxx::new_allocator", "__gnu_cxx::__aligned",
+      "std::allocator_traits", "std::__allocated_ptr", "std::_Sp_", "std::__shared_count",
+      "std::__shared_ptr", "std::shared_ptr<", "std::make_shared", "std::allocate_shared",
+      "std::__allocate_shared", "std::__make_shared", "std::_Vector_base", "std::vector<",
+      "std::unique_ptr", "std::make_unique", "std::_Hashtable", "std::__detail::", "std::_Rb_tree"};
+  static constexpr std::array<std::string_view, 8> kMore = {
+      "std::__cxx11::basic_string", "std::basic_string", "std::thread::_S_make_state",
+      "std::thread::thread", "std::_Function_base", "std::function<", "std::_Deque_base", "std::deque<"};
+  for (std::string_view p : kPrefixes)
+    if (f.substr(0, p.size()) == p) return true;
+  for (std::string_view p : kMore)
+    if (f.substr(0, p.size()) == p) return true;
+  return false;
+}
+
+std::string short_function(std::string_view f) {
+  // Drop the argument list of a demangled name: "ns::fn(int, char)" -> "ns::fn".
+  // Template arguments and "operator()" stay.
+  int angle = 0;
+  for (std::size_t i = 0; i < f.size(); ++i) {
+    if (f[i] == '<') ++angle;
+    if (f[i] == '>') --angle;
+    if (f[i] == '(' && angle == 0 && !(i >= 8 && f.substr(i - 8, 8) == "operator")) {
+      if (f.substr(i, 12) == "(anonymous n") continue;
+      return std::string(f.substr(0, i));
+    }
+  }
+  return std::string(f);
+}
+
+SiteDescription describe_pcs(const std::vector<std::uintptr_t>& pcs) {
+  SiteDescription d;
+  std::string first;  // fallback when every frame is plumbing
+  for (std::size_t i = 0; i < pcs.size() && d.frames.size() < kSiteFrames; ++i) {
+    // Return addresses: pc - 1 is inside the call instruction (its line).
+    for (const prof::SymbolFrame& f : prof::Symbolizer::instance().symbolize(pcs[i] - 1)) {
+      if (f.function == "??" && f.file.empty()) continue;
+      std::string shown = short_function(f.function);
+      if (!f.file.empty()) shown += " " + basename_of(f.file) + ":" + std::to_string(f.line);
+      if (first.empty()) first = short_function(f.function);
+      if (is_allocator_plumbing(f.function)) continue;
+      if (d.name.empty()) d.name = short_function(f.function);
+      if (d.frames.size() < kSiteFrames) d.frames.push_back(std::move(shown));
+    }
+  }
+  if (d.name.empty()) d.name = first.empty() ? "unknown site" : first;
+  return d;
+}
+
+SiteDescription describe_live_site(std::uint32_t site) {
+  const prof::AllocationSite s = prof::LiveBlockTable::instance().site(site);
+  if (s.pcs.empty()) return SiteDescription{"site#" + std::to_string(site), {}};
+  return describe_pcs(s.pcs);
+}
+
+std::string frame_function(const ThreadInfo& t, std::uintptr_t addr) {
+  // Frame i owns [sp[i], sp[i+1]); words below sp[0] (red zone) belong to frame 0.
+  const std::size_t n = t.frame_sp.size();
+  if (n == 0 || addr >= t.frame_sp.back() + 4096 * 16) return "";
+  std::size_t i = 0;
+  while (i + 1 < n && t.frame_sp[i + 1] <= addr) ++i;
+  const std::uintptr_t pc = i == 0 ? t.frame_pc[0] : t.frame_pc[i] - 1;
+  const auto frames = prof::Symbolizer::instance().symbolize(pc);
+  if (frames.empty() || frames.back().function == "??") return "";
+  return short_function(frames.back().function);
+}
+
+std::string global_name(std::uintptr_t addr, const std::string& module) {
+  const std::string mod = module.empty() ? "main executable" : basename_of(module);
+  Dl_info info{};
+  void* sym_entry = nullptr;
+  // dladdr1 gives the symbol's size, so a word past the end of the nearest
+  // exported symbol is not misnamed after it.
+  if (dladdr1(reinterpret_cast<void*>(addr), &info, &sym_entry, RTLD_DL_SYMENT) != 0 &&
+      info.dli_sname != nullptr && sym_entry != nullptr && info.dli_saddr != nullptr) {
+    const auto* sym = static_cast<const ElfW(Sym)*>(sym_entry);
+    const auto start = reinterpret_cast<std::uintptr_t>(info.dli_saddr);
+    if (addr >= start && addr < start + sym->st_size) {
+      char off[32];
+      std::snprintf(off, sizeof off, "+0x%" PRIxPTR, addr - start);
+      return std::string(info.dli_sname) + off + " (" + mod + ")";
+    }
+  }
+  const auto frames = prof::Symbolizer::instance().symbolize(addr);
+  if (!frames.empty() && frames.back().function != "??") {
+    return short_function(frames.back().function) + " (" + mod + ")";
+  }
+  return "data of " + mod;
+}
+
+}  // namespace syncscope::retain::internal

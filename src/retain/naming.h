@@ -1,0 +1,42 @@
+// Names for reports: allocation sites (symbolized, allocator plumbing
+// skipped) and words inside roots (thread + frame function, global symbol).
+// Called after the world resumed; these allocate and symbolize.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "syncscope/retain/retention.h"
+
+namespace syncscope::retain::internal {
+
+// True for frames that are allocator or standard-library plumbing rather
+// than the code that decided to allocate (operator new, std::allocator,
+// make_shared internals, vector growth, syncscope's own hooks...).
+bool is_allocator_plumbing(std::string_view function) noexcept;
+
+// Site description from return addresses (innermost first).
+SiteDescription describe_pcs(const std::vector<std::uintptr_t>& pcs);
+// Site description of a live-block-table site id.
+SiteDescription describe_live_site(std::uint32_t site);
+
+// What the scan knew about one thread, kept for naming its roots.
+struct ThreadInfo {
+  pid_t tid = 0;
+  std::string name;                     // /proc/self/task/<tid>/comm
+  std::vector<std::uintptr_t> frame_pc;  // innermost first
+  std::vector<std::uintptr_t> frame_sp;
+};
+
+// "fn" of the frame that owns stack address `addr`, or "" when unknown.
+std::string frame_function(const ThreadInfo& thread, std::uintptr_t addr);
+// "symbol+0x10 (libfoo.so)" for a global address, or "<module> +0x..." .
+std::string global_name(std::uintptr_t addr, const std::string& module);
+// Short display form of a symbolized function (argument list dropped).
+std::string short_function(std::string_view function);
+
+}  // namespace syncscope::retain::internal

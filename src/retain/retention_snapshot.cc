@@ -1,0 +1,182 @@
+// RetentionSnapshot queries: paths, leak suspects (top retainers by site),
+// per-site totals and growth between snapshots.
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <unordered_map>
+#include <utility>
+
+#include "retain/snapshot_impl.h"
+
+namespace syncscope::retain {
+
+const SiteDescription& RetentionSnapshot::Impl::site(std::uint32_t id) const {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = site_cache_.find(id);
+    if (it != site_cache_.end()) return it->second;
+  }
+  // Describe outside the lock: symbolization can be slow.
+  SiteDescription description = describe(id);
+  std::lock_guard<std::mutex> lock(mu_);
+  return site_cache_.emplace(id, std::move(description)).first->second;
+}
+
+RetentionPath RetentionSnapshot::Impl::path_for(NodeId n, std::uint64_t target_offset) const {
+  RetentionPath path;
+  const GraphBlock& target = graph.block(n);
+  path.found = true;
+  path.reachable = paths.reachable(n);
+  path.target_site = target.site;
+  path.target_site_name = site(target.site).name;
+  path.target_size = target.size;
+  if (dominators) path.retained_bytes = dominators->retained_bytes[n];
+  for (const PathStep& step : path_steps(paths, n)) {
+    PathHop hop;
+    hop.offset = step.offset;
+    if (step.root >= 0) {
+      const Root& root = graph.root(static_cast<std::size_t>(step.root));
+      hop.is_root = true;
+      hop.root_kind = root.kind;
+      hop.name = name_root(static_cast<std::size_t>(step.root), step.offset);
+      hop.size = root.size;
+    } else {
+      const GraphBlock& b = graph.block(step.block);
+      const SiteDescription& d = site(b.site);
+      hop.name = d.name;
+      hop.site_frames = d.frames;
+      hop.site = b.site;
+      hop.size = b.size;
+    }
+    path.hops.push_back(std::move(hop));
+  }
+  if (!path.hops.empty()) path.hops.back().offset = target_offset;
+  return path;
+}
+
+std::unique_ptr<RetentionSnapshot::Impl> analyse(std::unique_ptr<RetentionSnapshot::Impl> impl,
+                                                 bool compute_dominators) {
+  const auto start = std::chrono::steady_clock::now();
+  if (!impl->describe) {
+    impl->describe = [](std::uint32_t id) {
+      return SiteDescription{"site#" + std::to_string(id), {}};
+    };
+  }
+  if (!impl->name_root) {
+    const ObjectGraph* graph = &impl->graph;  // Impl is heap-allocated: stable
+    impl->name_root = [graph](std::size_t r, std::uint64_t) { return graph->root(r).name; };
+  }
+  impl->paths = shortest_paths(impl->graph);
+  if (compute_dominators) impl->dominators = retain::compute_dominators(impl->graph);
+  impl->stats.blocks = impl->graph.block_count();
+  impl->stats.edges = impl->graph.edge_count();
+  impl->stats.roots = impl->graph.root_count();
+  impl->stats.root_edges = impl->graph.root_edge_count();
+  impl->stats.analysis_ns = static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+          .count());
+  return impl;
+}
+
+RetentionSnapshot RetentionSnapshot::from_graph(ObjectGraph graph, SiteDescriber describe,
+                                                bool compute_dominators) {
+  auto impl = std::make_unique<Impl>();
+  impl->graph = std::move(graph);
+  impl->describe = std::move(describe);
+  return RetentionSnapshot(analyse(std::move(impl), compute_dominators));
+}
+
+RetentionSnapshot::RetentionSnapshot(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+RetentionSnapshot::RetentionSnapshot(RetentionSnapshot&&) noexcept = default;
+RetentionSnapshot& RetentionSnapshot::operator=(RetentionSnapshot&&) noexcept = default;
+RetentionSnapshot::~RetentionSnapshot() = default;
+
+const ObjectGraph& RetentionSnapshot::graph() const { return impl_->graph; }
+const SnapshotStats& RetentionSnapshot::stats() const { return impl_->stats; }
+
+RetentionPath RetentionSnapshot::path_to(std::uintptr_t address) const {
+  const auto n = impl_->graph.find_containing(address);
+  if (!n) return RetentionPath{};
+  return impl_->path_for(*n, address - impl_->graph.block(*n).address);
+}
+
+namespace {
+
+bool site_matches(const SiteDescription& d, std::string_view needle) {
+  if (d.name.find(needle) != std::string::npos) return true;
+  return std::any_of(d.frames.begin(), d.frames.end(), [&](const std::string& f) {
+    return f.find(needle) != std::string::npos;
+  });
+}
+
+}  // namespace
+
+std::vector<RetentionPath> RetentionSnapshot::paths_to_site(std::string_view function_substring,
+                                                            std::size_t max_paths) const {
+  const ObjectGraph& g = impl_->graph;
+  std::unordered_map<std::uint32_t, bool> matches;
+  std::vector<NodeId> hits;
+  for (NodeId n = 0; n < g.block_count(); ++n) {
+    const std::uint32_t s = g.block(n).site;
+    auto it = matches.find(s);
+    if (it == matches.end()) it = matches.emplace(s, site_matches(impl_->site(s), function_substring)).first;
+    if (it->second) hits.push_back(n);
+  }
+  // Reachable first, shortest first, then larger blocks first.
+  const ShortestPathTree& t = impl_->paths;
+  std::sort(hits.begin(), hits.end(), [&](NodeId a, NodeId b) {
+    if (t.depth[a] != t.depth[b]) return t.depth[a] < t.depth[b];
+    if (g.block(a).size != g.block(b).size) return g.block(a).size > g.block(b).size;
+    return a < b;
+  });
+  if (hits.size() > max_paths) hits.resize(max_paths);
+  std::vector<RetentionPath> out;
+  for (NodeId n : hits) out.push_back(impl_->path_for(n, 0));
+  return out;
+}
+
+std::vector<std::pair<std::uint32_t, RetentionSnapshot::SiteTotals>>
+RetentionSnapshot::site_totals() const {
+  const ObjectGraph& g = impl_->graph;
+  std::unordered_map<std::uint32_t, SiteTotals> totals;
+  for (NodeId n = 0; n < g.block_count(); ++n) {
+    SiteTotals& t = totals[g.block(n).site];
+    t.bytes += g.block(n).size;
+    t.objects += 1;
+    if (t.largest == kNoNode || g.block(t.largest).size < g.block(n).size) t.largest = n;
+  }
+  std::vector<std::pair<std::uint32_t, SiteTotals>> out(totals.begin(), totals.end());
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a.second.bytes != b.second.bytes ? a.second.bytes > b.second.bytes : a.first < b.first;
+  });
+  return out;
+}
+
+std::vector<SiteGrowth> growth(const RetentionSnapshot& before, const RetentionSnapshot& after,
+                               std::size_t n) {
+  std::unordered_map<std::uint32_t, RetentionSnapshot::SiteTotals> old;
+  for (const auto& [site, totals] : before.site_totals()) old[site] = totals;
+  std::vector<SiteGrowth> out;
+  for (const auto& [site, totals] : after.site_totals()) {
+    const auto it = old.find(site);
+    const std::uint64_t prev_bytes = it == old.end() ? 0 : it->second.bytes;
+    if (totals.bytes <= prev_bytes) continue;
+    SiteGrowth g;
+    g.site = site;
+    g.site_name = after.impl().site(site).name;
+    g.bytes_before = prev_bytes;
+    g.bytes_after = totals.bytes;
+    g.objects_before = it == old.end() ? 0 : it->second.objects;
+    g.objects_after = totals.objects;
+    g.example_path = after.impl().path_for(totals.largest, 0);
+    out.push_back(std::move(g));
+  }
+  std::sort(out.begin(), out.end(), [](const SiteGrowth& a, const SiteGrowth& b) {
+    const std::uint64_t da = a.bytes_after - a.bytes_before, db = b.bytes_after - b.bytes_before;
+    return da != db ? da > db : a.site < b.site;
+  });
+  if (out.size() > n) out.resize(n);
+  return out;
+}
+
+}  // namespace syncscope::retain

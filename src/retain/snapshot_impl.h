@@ -1,0 +1,61 @@
+// Private state of a RetentionSnapshot: the graph, its analyses, and how to
+// name its sites and roots (symbolization is lazy and cached).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "syncscope/retain/graph_analysis.h"
+#include "syncscope/retain/retention.h"
+
+namespace syncscope::retain {
+
+// Names one word of a root: (root index, byte offset in the root) -> name.
+using RootNamer = std::function<std::string(std::size_t root, std::uint64_t offset)>;
+
+// A task as the registry reported it at snapshot time, reduced to what the
+// leaked-task query needs.
+struct TaskRecord {
+  std::uint64_t id = 0;
+  std::string name;
+  std::string spawn_site;
+  std::string blocking_reason;
+  std::uintptr_t wait_object = 0;  // 0: not blocked on an object
+  bool blocked = false;
+  double age_s = 0;
+  // Roots that belong to the thread running this task (its stack, registers,
+  // TLS); these roots count only if the task can run.
+  std::vector<std::size_t> own_roots;
+};
+
+struct RetentionSnapshot::Impl {
+  ObjectGraph graph;
+  ShortestPathTree paths;
+  std::optional<DominatorTree> dominators;
+  SnapshotStats stats;
+  SiteDescriber describe;  // never empty after construction
+  RootNamer name_root;     // never empty after construction
+  std::vector<TaskRecord> tasks;
+
+  // Cached description of a site (thread-safe).
+  const SiteDescription& site(std::uint32_t id) const;
+  // The path report for block `n`, with `target_offset` on the last hop.
+  RetentionPath path_for(NodeId n, std::uint64_t target_offset) const;
+
+ private:
+  mutable std::mutex mu_;
+  // Guarded by mu_; node-based so references stay valid across insertions.
+  mutable std::unordered_map<std::uint32_t, SiteDescription> site_cache_;
+};
+
+// Runs the analyses and fills the defaults; used by from_graph and the live
+// snapshot.
+std::unique_ptr<RetentionSnapshot::Impl> analyse(std::unique_ptr<RetentionSnapshot::Impl> impl,
+                                                 bool compute_dominators);
+
+}  // namespace syncscope::retain
