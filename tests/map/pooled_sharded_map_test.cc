@@ -1,0 +1,96 @@
+// PooledShardedMap-specific behaviour: nodes are recycled through per-thread
+// free lists, and the lists never grow past max_cached_nodes_per_thread, under
+// any churn (the Go sync.Pool lesson: a pool must not become a leak).
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "conformance/test_support.h"
+#include "syncscope/map/maps.h"
+
+namespace syncscope::map {
+namespace {
+
+using Map = PooledShardedMap<std::int64_t, std::int64_t>;
+// Maps live on the heap: g++ 12 -O2 reports a false maybe-uninitialized in
+// internal/registration.h for a stack-allocated PooledShardedMap.
+using syncscope::map::testing::scaled;
+
+PooledMapOptions small_pool(std::size_t max_cached) {
+  PooledMapOptions o;
+  o.shards = 8;
+  o.max_cached_nodes_per_thread = max_cached;
+  return o;
+}
+
+TEST(PooledShardedMap, EraseThenStore_ReusesNodes) {
+  auto map = std::make_unique<Map>(small_pool(16));
+  Map& m = *map;
+  for (std::int64_t k = 0; k < 10; ++k) m.store(k, k);
+  const MapStats first = m.stats();
+  EXPECT_EQ(first.pool_allocations, 10u);
+  EXPECT_EQ(first.pool_reuses, 0u);
+  for (std::int64_t k = 0; k < 10; ++k) ASSERT_TRUE(m.erase(k));
+  EXPECT_EQ(m.stats().pool_cached_nodes, 10u);
+  for (std::int64_t k = 100; k < 110; ++k) m.store(k, k);
+  const MapStats second = m.stats();
+  EXPECT_EQ(second.pool_reuses, 10u);
+  EXPECT_EQ(second.pool_allocations, 10u);
+  EXPECT_EQ(second.pool_cached_nodes, 0u);
+  EXPECT_EQ(m.exact_size(), 10u);
+}
+
+TEST(PooledShardedMap, SingleThreadChurn_PoolStaysBounded) {
+  constexpr std::size_t kMax = 32;
+  auto map = std::make_unique<Map>(small_pool(kMax));
+  Map& m = *map;
+  for (std::int64_t k = 0; k < 5000; ++k) m.store(k, k);
+  for (std::int64_t k = 0; k < 5000; ++k) ASSERT_TRUE(m.erase(k));
+  EXPECT_LE(m.stats().pool_cached_nodes, kMax) << "erasing 5000 keys overfilled the free list";
+  m.clear();
+  EXPECT_LE(m.stats().pool_cached_nodes, kMax);
+}
+
+TEST(PooledShardedMap, MultiThreadChurn_PoolBoundedByThreadsTimesMax) {
+  constexpr std::size_t kMax = 16;
+  constexpr int kThreads = 4;
+  const long rounds = scaled(20'000, 2'000);
+  auto map = std::make_unique<Map>(small_pool(kMax));
+  Map& m = *map;
+  std::atomic<std::uint64_t> worst{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (long i = 0; i < rounds; ++i) {
+        // Bursts: store 64 keys, then erase them from another thread's range
+        // too, so nodes allocated on one thread are freed on another.
+        const std::int64_t base = (i % 8) * 1000 + ((t + i) % kThreads) * 100;
+        if (i % 2 == 0) {
+          for (std::int64_t k = 0; k < 64; ++k) m.store(base + k, k);
+        } else {
+          for (std::int64_t k = 0; k < 64; ++k) (void)m.erase(base + k);
+        }
+        if (i % 64 == 0) {
+          const std::uint64_t cached = m.stats().pool_cached_nodes;
+          std::uint64_t w = worst.load(std::memory_order_relaxed);  // relaxed: a max gauge
+          while (cached > w && !worst.compare_exchange_weak(w, cached, std::memory_order_relaxed)) {
+          }
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  const MapStats s = m.stats();
+  // +1: the main thread may have a list of its own.
+  EXPECT_LE(worst.load(), (kThreads + 1) * kMax);
+  EXPECT_LE(s.pool_cached_nodes, (kThreads + 1) * kMax);
+  EXPECT_GT(s.pool_reuses, 0u) << "churn never reused a node";
+  EXPECT_EQ(m.size(), m.exact_size());
+}
+
+}  // namespace
+}  // namespace syncscope::map
