@@ -1,0 +1,3 @@
+module syncscope/mapbench
+
+go 1.19
