@@ -24,7 +24,8 @@ std::string basename_of(const std::string& path) {
 
 }  // namespace
 
-bool is_allocator_plumbing(std::string_view f) noexcept {
+bool is_allocator_plumbing(std::string_view f, std::string_view file) noexcept {
+  if (file.find("/c++/") != std::string_view::npos) return true;  // libstdc++/libc++ headers
   static constexpr std::array<std::string_view, 33> kPrefixes = {
       "operator new", "operator delete", "malloc", "calloc", "realloc", "posix_memalign",
       "aligned_alloc", "memalign", "valloc", "pvalloc", "__libc_", "syncscope::prof::",
@@ -68,7 +69,7 @@ SiteDescription describe_pcs(const std::vector<std::uintptr_t>& pcs) {
       std::string shown = short_function(f.function);
       if (!f.file.empty()) shown += " " + basename_of(f.file) + ":" + std::to_string(f.line);
       if (first.empty()) first = short_function(f.function);
-      if (is_allocator_plumbing(f.function)) continue;
+      if (is_allocator_plumbing(f.function, f.inlined ? std::string_view(f.file) : std::string_view())) continue;
       if (d.name.empty()) d.name = short_function(f.function);
       if (d.frames.size() < kSiteFrames) d.frames.push_back(std::move(shown));
     }
