@@ -20,12 +20,9 @@ namespace syncscope::prof::internal {
 namespace {
 
 // Mean bytes between samples; >= 1. Read with relaxed loads after an acquire
-// of g_generation (see reset_sampler).
+// of g_sampler_generation (see reset_sampler).
 constinit std::atomic<std::int64_t> g_rate{512 * 1024};
 constinit std::atomic<bool> g_sampling{false};
-// Bumped (release) after every change of g_rate/g_sampling; threads whose
-// ThreadState::sampler_generation differs re-draw their sample distance.
-constinit std::atomic<std::uint32_t> g_generation{1};
 constinit std::atomic<std::uint64_t> g_samples{0};  // statistics only
 constinit std::atomic<bool> g_fork_handlers{false};
 
@@ -53,14 +50,20 @@ std::int64_t draw_distance(ThreadState& t, std::int64_t rate) noexcept {
   return d >= 9.0e18 ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(d);
 }
 
+}  // namespace
+
+constinit std::atomic<std::uint32_t> g_sampler_generation{1};
+
 void reset_sampler(ThreadState& t) noexcept {
   // acquire: pairs with the release in set_sampling(), so rate/on are current.
-  t.sampler_generation = g_generation.load(std::memory_order_acquire);
+  t.sampler_generation = g_sampler_generation.load(std::memory_order_acquire);
   // relaxed: ordered by the acquire above.
   t.bytes_until_sample = g_sampling.load(std::memory_order_relaxed)
                              ? draw_distance(t, g_rate.load(std::memory_order_relaxed))
                              : std::numeric_limits<std::int64_t>::max();
 }
+
+namespace {
 
 // Enters the recording slow path; false for the freezing thread, which must
 // never block on its own freeze. See the handshake in live_block_store.h.
@@ -84,6 +87,8 @@ void leave_busy(CounterSlot& s) noexcept {
   // release: our table mutations happen before freeze() sees busy == 0.
   s.busy.fetch_sub(1, std::memory_order_release);
 }
+
+}  // namespace
 
 __attribute__((noinline)) void record_alloc_slow(ThreadState& t, CounterSlot& s, void* p,
                                                  std::size_t size, bool sample,
@@ -120,6 +125,8 @@ __attribute__((noinline)) void record_free_slow(ThreadState& t, CounterSlot& s,
   --t.hook_depth;
 }
 
+namespace {
+
 void fork_prepare() {
   // Lock order: stacks, sampled heap, live-block shards (the hook path never
   // holds two of them at once, so any fixed order is deadlock-free).
@@ -136,37 +143,6 @@ void fork_release() {
 
 }  // namespace
 
-__attribute__((noinline)) void on_alloc(void* p, std::size_t size) noexcept {
-  ThreadState& t = tls_state;
-  CounterSlot& s = counter_slot(t);
-  slot_add(s, &CounterSlot::alloc_bytes, usable_size(p));
-  slot_add(s, &CounterSlot::alloc_objects, 1);
-  if (t.hook_depth != 0) return;
-  // relaxed: a stale generation only delays the re-draw by one allocation.
-  if (t.sampler_generation != g_generation.load(std::memory_order_relaxed)) reset_sampler(t);
-  t.bytes_until_sample -= static_cast<std::int64_t>(size);
-  const bool sample = t.bytes_until_sample <= 0;
-  // relaxed: a flag; enabling exact mode is not synchronized with allocations.
-  const bool exact = LiveBlockStore::instance().enabled.load(std::memory_order_relaxed);
-  if (!sample && !exact) return;
-  record_alloc_slow(t, s, p, size, sample, exact);
-  // Not a tail call: kHookFrames counts this frame.
-  asm volatile("" ::: "memory");
-}
-
-void on_free(void* p) noexcept {
-  ThreadState& t = tls_state;
-  CounterSlot& s = counter_slot(t);
-  slot_add(s, &CounterSlot::free_bytes, usable_size(p));
-  slot_add(s, &CounterSlot::free_objects, 1);
-  if (t.hook_depth != 0) return;
-  const auto addr = reinterpret_cast<std::uintptr_t>(p);
-  const bool sampled = SampledHeap::instance().maybe_sampled(addr);
-  // relaxed: a flag; see on_alloc.
-  const bool exact = LiveBlockStore::instance().ever_enabled.load(std::memory_order_relaxed);
-  if (sampled || exact) record_free_slow(t, s, addr, sampled, exact);
-}
-
 double sample_weight(std::size_t size, std::int64_t rate) noexcept {
   if (rate <= 1) return 1.0;
   const double bytes = size == 0 ? 1.0 : static_cast<double>(size);
@@ -179,7 +155,7 @@ void set_sampling(bool on, std::int64_t rate) noexcept {
   g_rate.store(rate < 1 ? 1 : rate, std::memory_order_relaxed);
   g_sampling.store(on, std::memory_order_relaxed);
   // release: pairs with the acquire in reset_sampler().
-  g_generation.fetch_add(1, std::memory_order_release);
+  g_sampler_generation.fetch_add(1, std::memory_order_release);
 }
 
 bool sampling() noexcept { return g_sampling.load(std::memory_order_relaxed); }  // relaxed: flag

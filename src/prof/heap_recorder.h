@@ -7,19 +7,33 @@
 // constant-initialized and trivially destructible; tables are mmap'ed).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
+
+#include "prof/live_block_store.h"
+#include "prof/sampled_heap.h"
+#include "prof/thread_state.h"
 
 namespace syncscope::prof::internal {
 
 // Frames between capture_stack's caller and the allocating user code:
-// record_alloc_slow, on_alloc, the interposed function (malloc, new, ...).
-inline constexpr int kHookFrames = 3;
+// record_alloc_slow and the interposed function (malloc, new, ...), into
+// which on_alloc is always inlined.
+inline constexpr int kHookFrames = 2;
 
-// After a successful allocation of `requested` bytes at p.
-void on_alloc(void* p, std::size_t requested) noexcept;
-// Before p (non-null) goes back to glibc.
-void on_free(void* p) noexcept;
+// Bumped (release) after every change of the sampling rate or on/off state;
+// a thread whose ThreadState::sampler_generation differs re-draws its sample
+// distance. Read relaxed on the fast path (a stale value only delays the
+// re-draw by one allocation).
+extern std::atomic<std::uint32_t> g_sampler_generation;
+
+// The slow paths (recording), out of line so the fast path stays small.
+void record_alloc_slow(ThreadState& t, CounterSlot& s, void* p, std::size_t size, bool sample,
+                       bool exact) noexcept;
+void record_free_slow(ThreadState& t, CounterSlot& s, std::uintptr_t addr, bool sampled,
+                      bool exact) noexcept;
+void reset_sampler(ThreadState& t) noexcept;
 
 // glibc's malloc_usable_size for an in-use chunk, read from the chunk header
 // (the exported function is weak in libc and interposed by us).
@@ -29,6 +43,40 @@ inline std::size_t usable_size(const void* p) noexcept {
   const std::size_t chunk = head & ~std::size_t{7};  // low bits: PREV_INUSE, IS_MMAPPED, NON_MAIN_ARENA
   return (head & 2) != 0 ? chunk - 2 * sizeof(std::size_t) : chunk - sizeof(std::size_t);
 }
+
+// After a successful allocation of `requested` bytes at p. Always inlined
+// into the interposer (kHookFrames counts on it).
+__attribute__((always_inline)) inline void on_alloc(void* p, std::size_t size) noexcept {
+  ThreadState& t = tls_state;
+  CounterSlot& s = counter_slot(t);
+  slot_add(s, &CounterSlot::alloc_bytes, usable_size(p));
+  slot_add(s, &CounterSlot::alloc_objects, 1);
+  if (t.hook_depth != 0) return;
+  // relaxed: see g_sampler_generation.
+  if (t.sampler_generation != g_sampler_generation.load(std::memory_order_relaxed)) {
+    reset_sampler(t);
+  }
+  t.bytes_until_sample -= static_cast<std::int64_t>(size);
+  const bool sample = t.bytes_until_sample <= 0;
+  // relaxed: a flag; allocations racing with the switch may or may not be tracked.
+  const bool exact = g_live_block_store.enabled.load(std::memory_order_relaxed);
+  if (sample || exact) record_alloc_slow(t, s, p, size, sample, exact);
+}
+
+// Before p (non-null) goes back to glibc. Always inlined, like on_alloc.
+__attribute__((always_inline)) inline void on_free(void* p) noexcept {
+  ThreadState& t = tls_state;
+  CounterSlot& s = counter_slot(t);
+  slot_add(s, &CounterSlot::free_bytes, usable_size(p));
+  slot_add(s, &CounterSlot::free_objects, 1);
+  if (t.hook_depth != 0) return;
+  const auto addr = reinterpret_cast<std::uintptr_t>(p);
+  const bool sampled = g_sampled_heap.maybe_sampled(addr);
+  // relaxed: a flag; see on_alloc.
+  const bool exact = g_live_block_store.ever_enabled.load(std::memory_order_relaxed);
+  if (sampled || exact) record_free_slow(t, s, addr, sampled, exact);
+}
+
 
 // Configuration (called from HeapProfiler / LiveBlockTable, never from hooks).
 void set_sampling(bool on, std::int64_t rate) noexcept;

@@ -26,6 +26,7 @@ namespace syncscope::prof::internal {
 
 class LiveBlockStore {
  public:
+  constexpr LiveBlockStore() = default;
   static LiveBlockStore& instance() noexcept;
 
   // Hook side (inside the busy handshake). Never allocate (mmap only).
@@ -56,7 +57,6 @@ class LiveBlockStore {
   };
   static constexpr std::size_t kShards = 64;
 
-  constexpr LiveBlockStore() = default;
   static Shard& shard_of(LiveBlockStore& s, std::uintptr_t addr) noexcept;
   static bool grow_locked(Shard& sh) noexcept;
 
@@ -66,5 +66,9 @@ class LiveBlockStore {
   std::size_t sorted_count_ = 0;
   std::size_t sorted_bytes_ = 0;  // mapped size of sorted_
 };
+
+// The one instance: constant-initialized, never destroyed.
+extern LiveBlockStore g_live_block_store;
+inline LiveBlockStore& LiveBlockStore::instance() noexcept { return g_live_block_store; }
 
 }  // namespace syncscope::prof::internal

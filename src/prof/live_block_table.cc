@@ -22,11 +22,7 @@ std::size_t hash_addr(std::uintptr_t addr, unsigned shift) noexcept {
 
 }  // namespace
 
-LiveBlockStore& LiveBlockStore::instance() noexcept {
-  // Constant-initialized, never destroyed (valid before main, after exit).
-  static constinit LiveBlockStore store;
-  return store;
-}
+constinit LiveBlockStore g_live_block_store;
 
 LiveBlockStore::Shard& LiveBlockStore::shard_of(LiveBlockStore& s, std::uintptr_t addr) noexcept {
   return s.shards_[hash_addr(addr * 0xff51afd7ed558ccdull, 58) & (kShards - 1)];

@@ -5,18 +5,10 @@
 
 namespace syncscope::prof::internal {
 
-SampledHeap& SampledHeap::instance() noexcept {
-  // Constant-initialized, never destroyed (valid before main, after exit).
-  static constinit SampledHeap heap;
-  return heap;
-}
+constinit SampledHeap g_sampled_heap;
 
 std::size_t SampledHeap::slot_of(std::uintptr_t addr) noexcept {
   return static_cast<std::size_t>(((addr >> 4) * 0x9e3779b97f4a7c15ull) >> 44) & (kCapacity - 1);
-}
-
-std::size_t SampledHeap::filter_of(std::uintptr_t addr) noexcept {
-  return static_cast<std::size_t>(((addr >> 4) * 0xc2b2ae3d27d4eb4full) >> (64 - kFilterBits));
 }
 
 bool SampledHeap::ensure_mapped_locked() noexcept {
@@ -39,13 +31,6 @@ bool SampledHeap::ensure_mapped_locked() noexcept {
   // release: maybe_sampled() may read filter_ once it sees true.
   mapped_.store(true, std::memory_order_release);
   return true;
-}
-
-bool SampledHeap::maybe_sampled(std::uintptr_t addr) const noexcept {
-  // acquire: filter_ is valid once mapped_ is true (pairs with the release).
-  if (!mapped_.load(std::memory_order_acquire)) return false;
-  // relaxed: see the invariant at filter_.
-  return filter_[filter_of(addr)].load(std::memory_order_relaxed) != 0;
 }
 
 bool SampledHeap::record_alloc(std::uintptr_t addr, std::size_t size, std::uint32_t stack,

@@ -31,6 +31,7 @@ struct SiteEstimate {
 
 class SampledHeap {
  public:
+  constexpr SampledHeap() = default;
   static SampledHeap& instance() noexcept;
 
   // Records a sampled allocation (stack id from StackTable, requested size,
@@ -40,7 +41,13 @@ class SampledHeap {
 
   // Cheap, lock-free pre-check for free(): false means addr is surely not a
   // sampled live block.
-  bool maybe_sampled(std::uintptr_t addr) const noexcept;
+  bool maybe_sampled(std::uintptr_t addr) const noexcept {
+    // acquire: filter_ is valid once mapped_ is true (pairs with the release
+    // in ensure_mapped_locked()).
+    if (!mapped_.load(std::memory_order_acquire)) return false;
+    // relaxed: see the invariant at filter_.
+    return filter_[filter_of(addr)].load(std::memory_order_relaxed) != 0;
+  }
 
   // Removes addr if it is a sampled live block and books it as freed.
   void record_free(std::uintptr_t addr) noexcept;
@@ -63,10 +70,11 @@ class SampledHeap {
   static constexpr std::size_t kCapacity = 1u << 20;  // slots; load <= 3/4
   static constexpr std::size_t kFilterBits = 18;
 
-  constexpr SampledHeap() = default;
   bool ensure_mapped_locked() noexcept;
   static std::size_t slot_of(std::uintptr_t addr) noexcept;
-  static std::size_t filter_of(std::uintptr_t addr) noexcept;
+  static std::size_t filter_of(std::uintptr_t addr) noexcept {
+    return static_cast<std::size_t>(((addr >> 4) * 0xc2b2ae3d27d4eb4full) >> (64 - kFilterBits));
+  }
   void erase_slot_locked(std::size_t i) noexcept;
 
   SpinLock lock_;
@@ -79,5 +87,10 @@ class SampledHeap {
   // Set once (release) after all three regions are mapped.
   std::atomic<bool> mapped_{false};
 };
+
+// The one instance: constant-initialized and never destroyed, so valid from
+// the first allocation of the process to the last.
+extern SampledHeap g_sampled_heap;
+inline SampledHeap& SampledHeap::instance() noexcept { return g_sampled_heap; }
 
 }  // namespace syncscope::prof::internal

@@ -63,8 +63,7 @@ CounterSlot* claim_slot() noexcept {
 
 CounterSlot* counter_slots() noexcept { return g_slots; }
 
-CounterSlot& counter_slot(ThreadState& t) noexcept {
-  if (t.slot != nullptr) return *t.slot;
+CounterSlot& counter_slot_slow(ThreadState& t) noexcept {
   if (t.exiting || t.hook_depth > 0) return g_slots[0];
   ++t.hook_depth;  // pthread_setspecific may allocate
   CounterSlot* slot = ensure_key() ? claim_slot() : nullptr;

@@ -52,7 +52,10 @@ extern __thread ThreadState tls_state __attribute__((tls_model("initial-exec")))
 
 // The slot of the calling thread (claims one on first use). Never allocates
 // except through pthread_setspecific, which runs with hook_depth raised.
-CounterSlot& counter_slot(ThreadState& t) noexcept;
+CounterSlot& counter_slot_slow(ThreadState& t) noexcept;
+inline CounterSlot& counter_slot(ThreadState& t) noexcept {
+  return t.slot != nullptr ? *t.slot : counter_slot_slow(t);
+}
 
 // Adds to the slot: single-writer fast path or RMW for the shared slot.
 inline void slot_add(CounterSlot& s, std::atomic<std::uint64_t> CounterSlot::*field,

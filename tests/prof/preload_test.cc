@@ -42,10 +42,8 @@ int main(int argc, char** argv) {
 }
 )C";
 
-std::string preload_path() {
-  const char* bin = std::getenv("SYNCSCOPE_BINARY_DIR");
-  return std::string(bin != nullptr ? bin : "build") + "/lib/libsyncscope_preload.so";
-}
+// Set by tests/prof/CMakeLists.txt to the built libsyncscope_preload.so.
+std::string preload_path() { return SYNCSCOPE_PRELOAD_PATH; }
 
 class PreloadTest : public ::testing::Test {
  protected:
