@@ -9,7 +9,6 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <barrier>
 #include <chrono>
 #include <cstdint>
 #include <random>
@@ -32,9 +31,9 @@ constexpr int kOpsPerThread = 3;
 constexpr int kKeys = 2;
 const long kRounds = scaled(2000, 400);
 // The workers spin until a common start instant this far after the round is
-// released, so that all three are running when it comes (a barrier alone
-// wakes them tens of microseconds apart and the histories rarely overlap).
-constexpr std::int64_t kStartLeadNs = 300'000;
+// released, so that they start their operations within nanoseconds of each
+// other rather than as each one notices the new round.
+constexpr std::int64_t kStartLeadNs = 20'000;
 
 using Clock = std::chrono::steady_clock;
 
@@ -114,6 +113,13 @@ bool overlapping(const History& h) {
   return false;
 }
 
+// Spins politely: on a machine with fewer cores than spinning threads a
+// pure spin would starve the thread being waited for.
+void spin_pause() {
+  static thread_local unsigned spins = 0;
+  if (++spins % 256 == 0) std::this_thread::yield();
+}
+
 std::int64_t now_ns() {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
       .count();
@@ -131,17 +137,28 @@ TYPED_TEST(MapLinearizabilityTest, SmallHistories_AreLinearizable) {
 
   std::unique_ptr<M> map;
   History history;
+  // Round hand-off by spinning, not by a blocking barrier: blocked threads
+  // wake tens of microseconds apart, spinning ones are already on a core.
+  // go_round: the round the workers may run (kStop: exit); written by the
+  // main thread after preparing `map` and `history`. finished: workers done
+  // with the current round.
+  constexpr long kStop = -2;
+  std::atomic<long> go_round{-1};
+  std::atomic<int> finished{0};
   std::atomic<std::int64_t> start_at{0};
-  std::barrier sync(kThreads + 1);
-  std::atomic<bool> stop{false};
 
   std::vector<std::thread> workers;
   for (int t = 0; t < kThreads; ++t) {
     workers.emplace_back([&, t] {
+      long next = 0;
       for (;;) {
-        sync.arrive_and_wait();  // round prepared (or stop)
-        // relaxed: the barrier orders `stop`/`start_at` with the main thread's writes.
-        if (stop.load(std::memory_order_relaxed)) return;
+        long r;
+        // acquire: pairs with the main thread's release store of go_round,
+        // publishing the round's map, history and start_at.
+        while ((r = go_round.load(std::memory_order_acquire)) < next && r != kStop) spin_pause();
+        if (r == kStop) return;
+        next = r + 1;
+        // relaxed: ordered by the acquire above.
         const std::int64_t go = start_at.load(std::memory_order_relaxed);
         while (now_ns() < go) {
         }
@@ -150,7 +167,9 @@ TYPED_TEST(MapLinearizabilityTest, SmallHistories_AreLinearizable) {
           e.result = apply_to_map(*map, e.op);
           e.response_ns = now_ns();
         }
-        sync.arrive_and_wait();  // round done
+        // release: publishes this thread's events; pairs with the main
+        // thread's acquire load of `finished`.
+        finished.fetch_add(1, std::memory_order_release);
       }
     });
   }
@@ -176,9 +195,13 @@ TYPED_TEST(MapLinearizabilityTest, SmallHistories_AreLinearizable) {
     }
     for (auto& th : history)
       for (Event& e : th) e = Event{random_op(rng, mix), {}, 0, 0};
+    // relaxed: the workers have finished the previous round (acquire below),
+    // and go_round's release store publishes these.
+    finished.store(0, std::memory_order_relaxed);
     start_at.store(now_ns() + kStartLeadNs, std::memory_order_relaxed);
-    sync.arrive_and_wait();  // release the workers
-    sync.arrive_and_wait();  // wait for the round
+    go_round.store(round, std::memory_order_release);
+    // acquire: pairs with the workers' release increments.
+    while (finished.load(std::memory_order_acquire) < kThreads) spin_pause();
     if (overlapping(history)) ++overlapped_rounds;
     // EXPECT + break, not ASSERT: the workers must still be stopped and joined.
     const bool ok = Checker(history).linearizable(initial);
@@ -186,8 +209,7 @@ TYPED_TEST(MapLinearizabilityTest, SmallHistories_AreLinearizable) {
                     << format(history, initial);
     if (!ok) break;
   }
-  stop.store(true, std::memory_order_relaxed);
-  sync.arrive_and_wait();
+  go_round.store(kStop, std::memory_order_release);  // release: see the worker loop
   for (auto& w : workers) w.join();
   std::printf("[ info ] %s: %ld of %ld rounds had overlapping operations\n", TypeParam::kName,
               overlapped_rounds, kRounds);
