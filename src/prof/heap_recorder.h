@@ -49,8 +49,7 @@ inline std::size_t usable_size(const void* p) noexcept {
 __attribute__((always_inline)) inline void on_alloc(void* p, std::size_t size) noexcept {
   ThreadState& t = tls_state;
   CounterSlot& s = counter_slot(t);
-  slot_add(s, &CounterSlot::alloc_bytes, usable_size(p));
-  slot_add(s, &CounterSlot::alloc_objects, 1);
+  slot_add(s, &CounterSlot::alloc_bytes, &CounterSlot::alloc_objects, usable_size(p));
   if (t.hook_depth != 0) return;
   // relaxed: see g_sampler_generation.
   if (t.sampler_generation != g_sampler_generation.load(std::memory_order_relaxed)) {
@@ -67,8 +66,7 @@ __attribute__((always_inline)) inline void on_alloc(void* p, std::size_t size) n
 __attribute__((always_inline)) inline void on_free(void* p) noexcept {
   ThreadState& t = tls_state;
   CounterSlot& s = counter_slot(t);
-  slot_add(s, &CounterSlot::free_bytes, usable_size(p));
-  slot_add(s, &CounterSlot::free_objects, 1);
+  slot_add(s, &CounterSlot::free_bytes, &CounterSlot::free_objects, usable_size(p));
   if (t.hook_depth != 0) return;
   const auto addr = reinterpret_cast<std::uintptr_t>(p);
   const bool sampled = g_sampled_heap.maybe_sampled(addr);

@@ -57,16 +57,21 @@ inline CounterSlot& counter_slot(ThreadState& t) noexcept {
   return t.slot != nullptr ? *t.slot : counter_slot_slow(t);
 }
 
-// Adds to the slot: single-writer fast path or RMW for the shared slot.
-inline void slot_add(CounterSlot& s, std::atomic<std::uint64_t> CounterSlot::*field,
-                     std::uint64_t n) noexcept {
-  std::atomic<std::uint64_t>& c = s.*field;
+// Adds one object of `bytes` to a pair of the slot's counters (alloc_* or
+// free_*): single-writer load+store for an owned slot, RMW for the shared one.
+inline void slot_add(CounterSlot& s, std::atomic<std::uint64_t> CounterSlot::*bytes_field,
+                     std::atomic<std::uint64_t> CounterSlot::*objects_field,
+                     std::uint64_t bytes) noexcept {
+  std::atomic<std::uint64_t>& b = s.*bytes_field;
+  std::atomic<std::uint64_t>& o = s.*objects_field;
   if (s.shared) {
-    // relaxed: statistics only.
-    c.fetch_add(n, std::memory_order_relaxed);
+    // relaxed: statistics only; they publish nothing.
+    b.fetch_add(bytes, std::memory_order_relaxed);
+    o.fetch_add(1, std::memory_order_relaxed);
   } else {
     // relaxed: only the owner writes this slot; readers tolerate a stale sum.
-    c.store(c.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+    b.store(b.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
+    o.store(o.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
 }
 
