@@ -13,6 +13,7 @@
 #include "syncscope/task/wait.h"
 #include "task/deadline_watchdog.h"
 #include "task/registry_internal.h"
+#include "task/stack_capture.h"
 #include "task/task_record.h"
 #include "task/trace_hooks.h"
 
@@ -82,7 +83,7 @@ std::shared_ptr<TaskRecord> create_task(std::string_view name, std::string_view 
   rec->reporter = std::move(reporter);
   rec->owner = owner;
   // skip 1: create_task itself; the spawn function is the innermost frame.
-  if (options.capture_stack) rec->stack_depth = prof::capture_stack(rec->stack, prof::kMaxStackDepth, 1);
+  if (options.capture_stack) rec->stack_depth = capture_here(rec->stack, prof::kMaxStackDepth, 1);
   register_task(rec.get());
   return rec;
 }

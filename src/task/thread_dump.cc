@@ -35,6 +35,7 @@
 
 #include "syncscope/prof/stack_trace.h"
 #include "syncscope/task/task_registry.h"
+#include "task/stack_capture.h"
 #include "task/symbolize_util.h"
 
 namespace syncscope::task {
@@ -234,7 +235,7 @@ std::vector<ThreadStack> dump_all_threads(const ThreadDumpOptions& options) {
     ThreadStack& t = out[i];
     if (t.is_caller) {
       std::uintptr_t pcs[prof::kMaxStackDepth];
-      const int n = prof::capture_stack(pcs, prof::kMaxStackDepth, 0);
+      const int n = internal::capture_here(pcs, prof::kMaxStackDepth, 0);
       t.pcs.assign(pcs, pcs + std::max(n, 0));
       t.status = CaptureStatus::kOk;
     } else if (slots[i].done.load(std::memory_order_acquire) != 0) {  // acquire: see collect()
