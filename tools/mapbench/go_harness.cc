@@ -214,50 +214,56 @@ std::vector<Record> parse_go_bench_output(std::string_view output) {
   return out;
 }
 
-GoRunOutcome run_go_harness(const GoRunConfig& c) {
-  GoRunOutcome outcome;
-  ChildResult child;
-  std::error_code ec;
+namespace {
+
+// Runs the harness one of the two ways (see go_harness.h). On failure to
+// start, returns !started with the reason in `error`.
+ChildResult launch(const GoRunConfig& c) {
   const std::string go = find_in_path("go");
-  fs::path tmp;
   const bool have_go_tree = !go.empty() && !c.go_dir.empty() && fs::exists(fs::path(c.go_dir) / "go.mod");
   std::string bin = c.go_bin;
   if (bin.empty() && !have_go_tree && is_executable_file(c.bundled_bin)) bin = c.bundled_bin;
-  if (!bin.empty() && is_executable_file(bin)) {
+  ChildResult child;
+  if (!bin.empty()) {
+    if (!is_executable_file(bin)) {
+      child.error = "prebuilt Go harness '" + bin + "' is not an executable file";
+      return child;
+    }
     std::vector<std::string> argv{bin};
     for (auto& f : bench_flags(c, "-test.")) argv.push_back(std::move(f));
-    child = run_child(argv, {}, {}, c.progress);
-  } else if (bin.empty() && have_go_tree) {
-    char tmpl[] = "/tmp/syncscope-mapbench-go-XXXXXX";
-    if (const char* d = mkdtemp(tmpl)) tmp = d;
-    if (tmp.empty()) {
-      outcome.message = "cannot create a temporary directory for GOPATH/GOCACHE; Go systems skipped";
-      return outcome;
-    }
-    std::vector<std::string> argv{go, "test"};
-    for (auto& f : bench_flags(c, "-")) argv.push_back(std::move(f));
-    argv.push_back(".");
-    child = run_child(argv, c.go_dir,
-                      {"GOPATH=" + (tmp / "gopath").string(), "GOCACHE=" + (tmp / "gocache").string(),
-                       "GOPROXY=off", "GOFLAGS=", "GOWORK=off"},
-                      c.progress);
-    // Go marks module cache files read-only; make them removable first.
-    std::system(("chmod -R u+w '" + tmp.string() + "' 2>/dev/null").c_str());
-    fs::remove_all(tmp, ec);
-  } else {
-    outcome.message = !bin.empty()
-                          ? "prebuilt Go harness '" + bin + "' is not executable; Go systems skipped"
-                          : go.empty() ? "go not found in PATH (and no prebuilt harness); Go systems skipped"
-                                       : "Go harness sources not found in '" + c.go_dir + "' (set --go-dir); Go systems skipped";
-    return outcome;
+    return run_child(argv, {}, {}, c.progress);
   }
-  if (!child.started) {
-    outcome.message = child.error + "; Go systems skipped";
-    return outcome;
+  if (!have_go_tree) {
+    child.error = go.empty() ? "go not found in PATH (and no prebuilt harness)"
+                             : "Go harness sources not found in '" + c.go_dir + "' (set --go-dir)";
+    return child;
   }
-  std::vector<Record> parsed = parse_go_bench_output(child.output);
-  // Go prints a skip once per sub-benchmark, not per -cpu value: a skip
-  // applies to every thread count of its (workload, system).
+  char tmpl[] = "/tmp/syncscope-mapbench-go-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) {
+    child.error = std::string("cannot create a temporary GOPATH/GOCACHE: ") + std::strerror(errno);
+    return child;
+  }
+  const fs::path tmp = tmpl;
+  std::vector<std::string> argv{go, "test"};
+  for (auto& f : bench_flags(c, "-")) argv.push_back(std::move(f));
+  argv.push_back(".");
+  child = run_child(argv, c.go_dir,
+                    {"GOPATH=" + (tmp / "gopath").string(), "GOCACHE=" + (tmp / "gocache").string(),
+                     "GOPROXY=off", "GOFLAGS=", "GOWORK=off"},
+                    c.progress);
+  // The Go cache marks some files read-only; make them removable first.
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator(tmp, ec)) {
+    fs::permissions(e.path(), fs::perms::owner_write, fs::perm_options::add, ec);
+  }
+  fs::remove_all(tmp, ec);
+  return child;
+}
+
+// One record per requested cell: measured, skipped (n/a with Go's reason),
+// or missing (n/a, "no result"). Go prints a skip once per sub-benchmark,
+// not per -cpu value, so a skip covers every thread count.
+std::vector<Record> merge_cells(const GoRunConfig& c, std::vector<Record> parsed) {
   std::map<std::tuple<std::string, std::string, int>, Record> by_cell;
   std::map<std::pair<std::string, std::string>, Record> skipped;
   for (auto& r : parsed) {
@@ -267,18 +273,12 @@ GoRunOutcome run_go_harness(const GoRunConfig& c) {
       by_cell[{r.workload, r.system, r.threads}] = std::move(r);
     }
   }
-  if (child.exit_code != 0) {
-    std::string tail = child.output.size() > 2000 ? child.output.substr(child.output.size() - 2000)
-                                                  : child.output;
-    outcome.message = "Go harness exited with status " + std::to_string(child.exit_code) + ":\n" + tail;
-  }
-  outcome.ran = !parsed.empty();
+  std::vector<Record> out;
   for (const auto& w : c.workloads) {
     for (const auto& s : c.systems) {
       for (int t : c.threads) {
-        auto it = by_cell.find({w, s, t});
-        if (it != by_cell.end()) {
-          outcome.records.push_back(it->second);
+        if (auto it = by_cell.find({w, s, t}); it != by_cell.end()) {
+          out.push_back(it->second);
           continue;
         }
         Record r;
@@ -289,10 +289,30 @@ GoRunOutcome run_go_harness(const GoRunConfig& c) {
         r.na = true;
         r.source = "go";
         if (r.note.empty()) r.note = "no result from the Go harness";
-        outcome.records.push_back(std::move(r));
+        out.push_back(std::move(r));
       }
     }
   }
+  return out;
+}
+
+}  // namespace
+
+GoRunOutcome run_go_harness(const GoRunConfig& c) {
+  GoRunOutcome outcome;
+  const ChildResult child = launch(c);
+  if (!child.started) {
+    outcome.message = child.error + "; Go systems skipped";
+    return outcome;
+  }
+  std::vector<Record> parsed = parse_go_bench_output(child.output);
+  if (child.exit_code != 0) {
+    const std::size_t keep = 2000;
+    outcome.message = "Go harness exited with status " + std::to_string(child.exit_code) + ":\n" +
+                      (child.output.size() > keep ? child.output.substr(child.output.size() - keep) : child.output);
+  }
+  outcome.ran = !parsed.empty();
+  outcome.records = merge_cells(c, std::move(parsed));
   return outcome;
 }
 

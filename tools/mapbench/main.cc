@@ -140,8 +140,10 @@ std::vector<Record> run_go(const Options& o) {
   c.go_dir = o.go_dir;
   c.go_bin = o.go_bin;
   // A bundle ships the prebuilt harness beside the driver, used when there
-  // is no Go toolchain.
-  c.bundled_bin = executable_dir() + "/mapbench-go.test";
+  // is no Go toolchain; its launcher names it in SYNCSCOPE_MAPBENCH_GO_BIN
+  // (the bundled loader makes /proc/self/exe point at itself).
+  const char* bundled = std::getenv("SYNCSCOPE_MAPBENCH_GO_BIN");
+  c.bundled_bin = bundled != nullptr ? bundled : executable_dir() + "/mapbench-go.test";
   std::fprintf(stderr, "mapbench: running the Go harness for %s\n", text::join(c.systems, ", ").c_str());
   GoRunOutcome g = run_go_harness(c);
   if (!g.message.empty()) std::fprintf(stderr, "mapbench: warning: %s\n", g.message.c_str());

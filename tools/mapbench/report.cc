@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -101,67 +102,78 @@ std::string render_csv(const std::vector<Record>& records) {
   return out;
 }
 
+namespace {
+
+using CellIndex = std::map<Cell, const Record*>;
+
+// Rows: workloads; columns: systems; cells: "ns/op · allocs/op".
+void append_thread_table(std::string& out, const CellIndex& cells, const RunContext& ctx, int t) {
+  text::append(out, "\n## ", t, t == 1 ? " thread" : " threads", "\n\n| workload |");
+  for (const auto& s : ctx.systems) text::append(out, " ", s, " |");
+  out += "\n|---|";
+  for (std::size_t i = 0; i < ctx.systems.size(); ++i) out += "---:|";
+  out += "\n";
+  for (const auto& w : ctx.workloads) {
+    text::append(out, "| ", w, " |");
+    for (const auto& s : ctx.systems) {
+      auto it = cells.find({w, s, t});
+      if (it == cells.end()) {
+        out += " – |";
+      } else if (it->second->na) {
+        out += " n/a |";
+      } else {
+        const Record& r = *it->second;
+        text::append(out, " ", fmt_ns(r.ns_per_op), " · ", fmt_allocs(r.allocs_per_op),
+                     r.errors != 0 ? text::cat(" (", r.errors, " errors)") : "", " |");
+      }
+    }
+    out += "\n";
+  }
+}
+
+// Rows: systems; columns: thread counts; cells: read ns · write ops/s · allocs/op.
+void append_cache_table(std::string& out, const CellIndex& cells, const RunContext& ctx) {
+  out += "\n## ReadMostlyCache (99% load hits, 1% stores of existing keys)\n\n"
+         "Cells: read latency ns (mean of one load) · write throughput ops/s (all threads) · allocs/op.\n\n"
+         "| system |";
+  for (int t : ctx.threads) text::append(out, " ", t, t == 1 ? " thread" : " threads", " |");
+  out += "\n|---|";
+  for (std::size_t i = 0; i < ctx.threads.size(); ++i) out += "---:|";
+  out += "\n";
+  for (const auto& s : ctx.systems) {
+    text::append(out, "| ", s, " |");
+    for (int t : ctx.threads) {
+      auto it = cells.find({"ReadMostlyCache", s, t});
+      if (it == cells.end() || it->second->na) {
+        out += " n/a |";
+        continue;
+      }
+      const Record& r = *it->second;
+      text::append(out, " ", r.read_ns ? fmt_ns(*r.read_ns) : "?", " ns · ",
+                   r.write_ops_per_s ? fmt_rate(*r.write_ops_per_s) : "?", "/s · ",
+                   fmt_allocs(r.allocs_per_op), " |");
+    }
+    out += "\n";
+  }
+}
+
+}  // namespace
+
 std::string render_markdown(const std::vector<Record>& records, const RunContext& ctx) {
   const auto cells = index_records(records);
   std::string out = "# syncscope-mapbench results\n\n";
   text::append(out, "- Machine: ", ctx.machine.one_line(), "\n- Command: `", ctx.command,
-                  "`\n- Duration per run: ", ctx.duration, "; date: ", ctx.date,
-                  "\n- Cells: ns/op (wall time / total ops, as Go reports it) · allocs/op. "
-                  "n/a: the system lacks an operation the workload needs.\n");
-  for (int t : ctx.threads) {
-    text::append(out, "\n## ", t, t == 1 ? " thread" : " threads", "\n\n| workload |");
-    for (const auto& s : ctx.systems) text::append(out, " ", s, " |");
-    out += "\n|---|";
-    for (std::size_t i = 0; i < ctx.systems.size(); ++i) out += "---:|";
-    out += "\n";
-    for (const auto& w : ctx.workloads) {
-      text::append(out, "| ", w, " |");
-      for (const auto& s : ctx.systems) {
-        auto it = cells.find({w, s, t});
-        if (it == cells.end()) {
-          out += " – |";
-        } else if (it->second->na) {
-          out += " n/a |";
-        } else {
-          const Record& r = *it->second;
-          text::append(out, " ", fmt_ns(r.ns_per_op), " · ", fmt_allocs(r.allocs_per_op),
-                          r.errors != 0 ? text::cat(" (", r.errors, " errors)") : "", " |");
-        }
-      }
-      out += "\n";
-    }
-  }
-  const bool has_cache =
-      std::find(ctx.workloads.begin(), ctx.workloads.end(), "ReadMostlyCache") != ctx.workloads.end();
-  if (has_cache) {
-    out += "\n## ReadMostlyCache (99% load hits, 1% stores of existing keys)\n\n"
-           "Cells: read latency ns (mean of one load) · write throughput ops/s (all threads) · allocs/op.\n\n"
-           "| system |";
-    for (int t : ctx.threads) text::append(out, " ", t, t == 1 ? " thread" : " threads", " |");
-    out += "\n|---|";
-    for (std::size_t i = 0; i < ctx.threads.size(); ++i) out += "---:|";
-    out += "\n";
-    for (const auto& s : ctx.systems) {
-      text::append(out, "| ", s, " |");
-      for (int t : ctx.threads) {
-        auto it = cells.find({"ReadMostlyCache", s, t});
-        if (it == cells.end() || it->second->na) {
-          out += " n/a |";
-          continue;
-        }
-        const Record& r = *it->second;
-        text::append(out, " ", r.read_ns ? fmt_ns(*r.read_ns) : "?", " ns · ",
-                        r.write_ops_per_s ? fmt_rate(*r.write_ops_per_s) : "?", "/s · ",
-                        fmt_allocs(r.allocs_per_op), " |");
-      }
-      out += "\n";
-    }
+               "`\n- Duration per run: ", ctx.duration, "; date: ", ctx.date,
+               "\n- Cells: ns/op (wall time / total ops, as Go reports it) · allocs/op. "
+               "n/a: the system lacks an operation the workload needs.\n");
+  for (int t : ctx.threads) append_thread_table(out, cells, ctx, t);
+  if (std::find(ctx.workloads.begin(), ctx.workloads.end(), "ReadMostlyCache") != ctx.workloads.end()) {
+    append_cache_table(out, cells, ctx);
   }
   std::string notes;
   for (const auto& r : records) {
-    if (r.na && !r.note.empty() && notes.find(r.note) == std::string::npos) {
-      text::append(notes, "- ", r.system, ": ", r.note, "\n");
-    }
+    const std::string line = text::cat("- ", r.system, ": ", r.note, "\n");
+    if (r.na && !r.note.empty() && notes.find(line) == std::string::npos) notes += line;
   }
   if (!notes.empty()) text::append(out, "\n### Notes\n\n", notes);
   return out;
