@@ -51,6 +51,7 @@ struct RawRoot {
   std::uint64_t size = 0;
   std::int32_t thread = -1;   // index into the stop's slots; -2 = the scanning thread
   const char* module = nullptr;  // kGlobal: the module path (dl_iterate_phdr)
+  std::uintptr_t module_base = 0;  // kGlobal: the module's load bias
 };
 
 // Edges found by the scan, in CSR form (rows = roots, then blocks).

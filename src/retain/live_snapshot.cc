@@ -59,6 +59,7 @@ int collect_module(dl_phdr_info* info, std::size_t, void* data) {
     r.begin = info->dlpi_addr + ph.p_vaddr;
     r.size = ph.p_memsz;
     r.module = info->dlpi_name;
+    r.module_base = info->dlpi_addr;
     m->segments.push_back(r);
   }
   return 0;
@@ -186,11 +187,16 @@ std::string thread_label(const internal::ThreadInfo& t) {
   return "thread '" + t.name + "' (tid " + std::to_string(t.tid) + ")";
 }
 
+struct ModuleRef {
+  std::string path;
+  std::uintptr_t base = 0;
+};
+
 std::vector<Root> make_roots(const Capture& c, const std::vector<internal::ThreadInfo>& threads,
-                             std::vector<std::string>& modules) {
+                             std::vector<ModuleRef>& modules) {
   std::vector<Root> roots;
   roots.reserve(c.roots.size());
-  modules.assign(c.roots.size(), std::string());
+  modules.assign(c.roots.size(), ModuleRef{});
   for (std::size_t i = 0; i < c.roots.size(); ++i) {
     const RawRoot& r = c.roots[i];
     Root root;
@@ -199,8 +205,8 @@ std::vector<Root> make_roots(const Capture& c, const std::vector<internal::Threa
     root.size = r.size;
     root.thread = r.thread;
     if (r.kind == RootKind::kGlobal) {
-      modules[i] = r.module != nullptr ? r.module : "";
-      root.name = "global data of " + (modules[i].empty() ? std::string("main executable") : modules[i]);
+      modules[i] = ModuleRef{r.module != nullptr ? r.module : "", r.module_base};
+      root.name = "global data of " + (modules[i].path.empty() ? std::string("main executable") : modules[i].path);
     } else {
       const std::string who = thread_label(threads[static_cast<std::size_t>(r.thread)]);
       root.name = who + (r.kind == RootKind::kStack ? " stack"
@@ -213,7 +219,7 @@ std::vector<Root> make_roots(const Capture& c, const std::vector<internal::Threa
 
 RootNamer make_root_namer(const ObjectGraph* graph,
                           std::shared_ptr<std::vector<internal::ThreadInfo>> threads,
-                          std::vector<std::string> modules) {
+                          std::vector<ModuleRef> modules) {
   return [graph, threads = std::move(threads), modules = std::move(modules)](std::size_t r,
                                                                                std::uint64_t off) {
     const Root& root = graph->root(r);
@@ -227,7 +233,7 @@ RootNamer make_root_namer(const ObjectGraph* graph,
         return thread_label((*threads)[static_cast<std::size_t>(root.thread)]) + " register " +
                internal::WorldStopper::register_name(static_cast<int>(off / sizeof(std::uintptr_t)));
       case RootKind::kGlobal:
-        return "global " + internal::global_name(root.begin + off, modules[r]);
+        return "global " + internal::global_name(root.begin + off, modules[r].path, modules[r].base);
       default:
         return root.name;
     }
@@ -333,7 +339,7 @@ absl::StatusOr<RetentionSnapshot> take_snapshot_from(const Options& options, std
   stats.truncated = c.scan.truncated;
 
   auto threads = thread_infos(c);
-  std::vector<std::string> modules;
+  std::vector<ModuleRef> modules;
   auto impl = std::make_unique<RetentionSnapshot::Impl>();
   impl->graph = ObjectGraph(to_vector(c.blocks), make_roots(c, *threads, modules),
                             to_vector(c.scan.block_begin), to_vector(c.scan.block_edges),

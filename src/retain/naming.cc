@@ -1,10 +1,19 @@
 // Site and root naming (symbolization happens here, after the world resumed).
 #include "retain/naming.h"
 
+#include <cxxabi.h>
 #include <dlfcn.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <unistd.h>
 #include <link.h>
 
+#include <algorithm>
 #include <array>
+#include <cstdlib>
+#include <map>
+#include <mutex>
 #include <cinttypes>
 #include <cstdio>
 #include <fstream>
@@ -96,25 +105,80 @@ std::string frame_function(const ThreadInfo& t, std::uintptr_t addr) {
   return short_function(frames.back().function);
 }
 
-std::string global_name(std::uintptr_t addr, const std::string& module) {
+namespace {
+
+struct DataSymbol {
+  std::uintptr_t start = 0;
+  std::uint64_t size = 0;
+  std::string name;
+};
+
+std::vector<DataSymbol> read_data_symbols(const std::string& path) {
+  std::vector<DataSymbol> out;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  elf_version(EV_CURRENT);
+  Elf* elf = elf_begin(fd, ELF_C_READ, nullptr);
+  for (Elf_Scn* scn = elf ? elf_nextscn(elf, nullptr) : nullptr; scn; scn = elf_nextscn(elf, scn)) {
+    GElf_Shdr shdr;
+    if (gelf_getshdr(scn, &shdr) == nullptr || shdr.sh_type != SHT_SYMTAB || shdr.sh_entsize == 0) continue;
+    Elf_Data* data = elf_getdata(scn, nullptr);
+    const std::size_t count = shdr.sh_size / shdr.sh_entsize;
+    for (std::size_t i = 0; data && i < count; ++i) {
+      GElf_Sym sym;
+      if (gelf_getsym(data, static_cast<int>(i), &sym) == nullptr) continue;
+      if (GELF_ST_TYPE(sym.st_info) != STT_OBJECT || sym.st_size == 0) continue;
+      const char* name = elf_strptr(elf, shdr.sh_link, sym.st_name);
+      if (name == nullptr) continue;
+      int status = 0;
+      char* demangled = abi::__cxa_demangle(name, nullptr, nullptr, &status);
+      out.push_back({sym.st_value, sym.st_size, status == 0 && demangled ? demangled : name});
+      std::free(demangled);
+    }
+  }
+  if (elf) elf_end(elf);
+  ::close(fd);
+  std::sort(out.begin(), out.end(), [](const DataSymbol& a, const DataSymbol& b) { return a.start < b.start; });
+  return out;
+}
+
+}  // namespace
+
+std::string data_symbol(const std::string& elf_path, std::uintptr_t offset) {
+  static std::mutex mu;
+  static auto* cache = new std::map<std::string, std::vector<DataSymbol>>();  // never freed: used at exit too
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache->find(elf_path);
+  if (it == cache->end()) it = cache->emplace(elf_path, read_data_symbols(elf_path)).first;
+  const std::vector<DataSymbol>& syms = it->second;
+  auto s = std::upper_bound(syms.begin(), syms.end(), offset,
+                            [](std::uintptr_t a, const DataSymbol& d) { return a < d.start; });
+  if (s == syms.begin()) return "";
+  --s;
+  if (offset - s->start >= s->size) return "";
+  if (offset == s->start) return s->name;
+  char off[32];
+  std::snprintf(off, sizeof off, "+0x%" PRIxPTR, offset - s->start);
+  return s->name + off;
+}
+
+std::string global_name(std::uintptr_t addr, const std::string& module, std::uintptr_t base) {
   const std::string mod = module.empty() ? "main executable" : basename_of(module);
+  const std::string sym = data_symbol(module.empty() ? "/proc/self/exe" : module, addr - base);
+  if (!sym.empty()) return sym + " (" + mod + ")";
   Dl_info info{};
   void* sym_entry = nullptr;
   // dladdr1 gives the symbol's size, so a word past the end of the nearest
-  // exported symbol is not misnamed after it.
+  // exported symbol is not misnamed after it (stripped modules).
   if (dladdr1(reinterpret_cast<void*>(addr), &info, &sym_entry, RTLD_DL_SYMENT) != 0 &&
       info.dli_sname != nullptr && sym_entry != nullptr && info.dli_saddr != nullptr) {
-    const auto* sym = static_cast<const ElfW(Sym)*>(sym_entry);
+    const auto* entry = static_cast<const ElfW(Sym)*>(sym_entry);
     const auto start = reinterpret_cast<std::uintptr_t>(info.dli_saddr);
-    if (addr >= start && addr < start + sym->st_size) {
+    if (addr >= start && addr < start + entry->st_size) {
       char off[32];
       std::snprintf(off, sizeof off, "+0x%" PRIxPTR, addr - start);
       return std::string(info.dli_sname) + off + " (" + mod + ")";
     }
-  }
-  const auto frames = prof::Symbolizer::instance().symbolize(addr);
-  if (!frames.empty() && frames.back().function != "??") {
-    return short_function(frames.back().function) + " (" + mod + ")";
   }
   return "data of " + mod;
 }

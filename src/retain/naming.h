@@ -36,8 +36,14 @@ struct ThreadInfo {
 
 // "fn" of the frame that owns stack address `addr`, or "" when unknown.
 std::string frame_function(const ThreadInfo& thread, std::uintptr_t addr);
-// "symbol+0x10 (libfoo.so)" for a global address, or "<module> +0x..." .
-std::string global_name(std::uintptr_t addr, const std::string& module);
+// "symbol+0x10 (libfoo.so)" for a global address in the module loaded at
+// `base` (path "" = the main executable), or "data of <module>".
+std::string global_name(std::uintptr_t addr, const std::string& module, std::uintptr_t base);
+
+// The data symbol (STT_OBJECT/STT_TLS) covering `offset` (address minus load
+// bias) in the ELF file's .symtab, demangled, with "+0x.." when not at its
+// start; "" when none. Symbol tables are read once per file and cached.
+std::string data_symbol(const std::string& elf_path, std::uintptr_t offset);
 // Short display form of a symbolized function (argument list dropped).
 std::string short_function(std::string_view function);
 

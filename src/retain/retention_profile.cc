@@ -18,6 +18,16 @@
 namespace syncscope::retain {
 namespace {
 
+// Root frames aggregate by thread name, not by thread id: a thousand leaked
+// workers of one kind are one frame.
+std::string without_tid(std::string name) {
+  const auto open = name.find(" (tid ");
+  if (open == std::string::npos) return name;
+  const auto close = name.find(')', open);
+  if (close != std::string::npos) name.erase(open, close - open + 1);
+  return name;
+}
+
 constexpr std::size_t kMaxChainFrames = 48;
 constexpr std::uint32_t kNoChain = 0xffffffffu;
 
@@ -62,8 +72,9 @@ std::string RetentionSnapshot::retention_profile() const {
     std::uint32_t parent;
     if (dom.idom[v] == DominatorTree::kSuperRootDominator) {
       const auto steps = path_steps(s.paths, v);
-      std::string name = "root: " + s.name_root(static_cast<std::size_t>(steps.front().root),
-                                                steps.front().offset);
+      std::string name = "root: " + without_tid(s.name_root(
+                                                static_cast<std::size_t>(steps.front().root),
+                                                steps.front().offset));
       auto [it, inserted] = root_index.emplace(name, static_cast<std::uint32_t>(root_names.size()));
       if (inserted) root_names.push_back(std::move(name));
       parent = table.intern(kNoChain, it->second, true);

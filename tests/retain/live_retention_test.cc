@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstddef>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,6 +39,12 @@ struct Value {
 
 std::atomic<bool> g_release{false};
 std::atomic<int> g_holders_ready{0};
+// A global root for the global-versus-stack test.
+Target* volatile g_direct_holder = nullptr;  // volatile: a never-read global store must stay
+
+void wait_holders(int n) {
+  while (g_holders_ready.load() < n) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+}
 
 __attribute__((noinline)) Target* make_target() { return new Target(); }
 __attribute__((noinline)) Node* make_node(std::uint64_t id, Target* t) { return new Node{id, {}, t}; }
@@ -60,6 +67,7 @@ __attribute__((noinline)) void spawn_holder(std::shared_ptr<Value> value) {
 // thread ever held a pointer into it. Returns the hidden target address.
 std::uintptr_t build_chain() {
   std::uintptr_t hidden = 0;
+  const int ready = g_holders_ready.load();
   std::thread([&] {
     Target* t = make_target();
     std::shared_ptr<Value> v = make_value();
@@ -67,9 +75,27 @@ std::uintptr_t build_chain() {
     hidden = reinterpret_cast<std::uintptr_t>(t) ^ kHide;
     spawn_holder(std::move(v));
   }).join();
-  while (g_holders_ready.load() < 1) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  wait_holders(ready + 1);
   return hidden;
 }
+
+// A detached thread whose stack holds `t` directly (one hop).
+__attribute__((noinline)) void spawn_stack_holder(Target* t) {
+  std::thread([hidden = reinterpret_cast<std::uintptr_t>(t) ^ kHide] {
+    pthread_setname_np(pthread_self(), "retain-stack");
+    Target* volatile keep = reinterpret_cast<Target*>(hidden ^ kHide);
+    g_holders_ready.fetch_add(1);
+    while (!g_release.load()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    (void)keep;
+  }).detach();
+}
+
+struct Box {
+  Value* inner;
+};
+Box* volatile g_box = nullptr;  // global -> Box -> Value(nodes) -> Node -> target: a long global path
+
+__attribute__((noinline)) Box* make_box(Value* v) { return new Box{v}; }
 
 class LiveRetention : public ::testing::Test {
  protected:
@@ -77,10 +103,12 @@ class LiveRetention : public ::testing::Test {
 };
 
 TEST_F(LiveRetention, KnownChain_EveryHopAndSiteFromThreadStack) {
-  const std::uintptr_t target = build_chain() ^ kHide;
+  // volatile: the test's own stack must not hold the plain address while scanned.
+  const volatile std::uintptr_t hidden = build_chain();
   absl::StatusOr<RetentionSnapshot> snap = take_snapshot();
   ASSERT_TRUE(snap.ok()) << snap.status();
   EXPECT_GE(snap->stats().threads_paused, 1u);
+  const std::uintptr_t target = hidden ^ kHide;
   const RetentionPath p = snap->path_to(target + 100);
   const std::string text = to_text(p);
   std::cout << text;
@@ -113,6 +141,93 @@ TEST_F(LiveRetention, KnownChain_EveryHopAndSiteFromThreadStack) {
   std::snprintf(hex, sizeof hex, "%zx", static_cast<std::size_t>(target));
   EXPECT_EQ(text.find(hex), std::string::npos);
   EXPECT_EQ(to_json(p).find(hex), std::string::npos);
+}
+
+TEST_F(LiveRetention, GlobalVersusStack_ShortestPathChosen) {
+  volatile std::uintptr_t near_global = 0, near_stack = 0;
+  const int ready = g_holders_ready.load();
+  std::thread([&] {
+    // A: reachable from a global directly and from a thread's closure chain.
+    Target* a = make_target();
+    g_direct_holder = a;
+    std::shared_ptr<Value> va = make_value();
+    fill_nodes(*va, a);
+    spawn_holder(std::move(va));
+    // B: reachable from a global through 3 blocks and from a stack directly.
+    Target* b = make_target();
+    auto* vb = new Value();
+    fill_nodes(*vb, b);
+    g_box = make_box(vb);
+    spawn_stack_holder(b);
+    near_global = reinterpret_cast<std::uintptr_t>(a) ^ kHide;
+    near_stack = reinterpret_cast<std::uintptr_t>(b) ^ kHide;
+  }).join();
+  wait_holders(ready + 2);
+  absl::StatusOr<RetentionSnapshot> snap = take_snapshot();
+  ASSERT_TRUE(snap.ok()) << snap.status();
+
+  const RetentionPath pa = snap->path_to(near_global ^ kHide);
+  ASSERT_TRUE(pa.reachable) << to_text(pa);
+  ASSERT_EQ(pa.hops.size(), 2u) << to_text(pa);
+  EXPECT_EQ(pa.hops[0].root_kind, RootKind::kGlobal);
+  EXPECT_NE(pa.hops[0].name.find("g_direct_holder"), std::string::npos) << to_text(pa);
+  EXPECT_NE(pa.hops[0].name.find("g_direct_holder ("), std::string::npos);  // at the symbol start
+
+  const RetentionPath pb = snap->path_to(near_stack ^ kHide);
+  ASSERT_TRUE(pb.reachable) << to_text(pb);
+  ASSERT_EQ(pb.hops.size(), 2u) << to_text(pb);
+  EXPECT_EQ(pb.hops[0].root_kind, RootKind::kStack) << to_text(pb);
+  EXPECT_NE(pb.hops[0].name.find("retain-stack"), std::string::npos) << to_text(pb);
+}
+
+TEST_F(LiveRetention, UnreferencedBlock_ReportedUnreachable) {
+  volatile std::uintptr_t hidden = 0;
+  std::thread([&] { hidden = reinterpret_cast<std::uintptr_t>(make_target()) ^ kHide; }).join();
+  absl::StatusOr<RetentionSnapshot> snap = take_snapshot();
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  const RetentionPath p = snap->path_to((hidden ^ kHide) + 8);
+  EXPECT_TRUE(p.found);
+  EXPECT_FALSE(p.reachable) << to_text(p);
+  EXPECT_NE(to_text(p).find("UNREACHABLE"), std::string::npos);
+  EXPECT_FALSE(snap->path_to(reinterpret_cast<std::uintptr_t>(&g_release)).found);
+}
+
+TEST_F(LiveRetention, RetentionProfile_GoPprofTopEntryIsChainHolder) {
+  const volatile std::uintptr_t hidden = build_chain();
+  absl::StatusOr<RetentionSnapshot> snap = take_snapshot();
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  const RetentionPath chain = snap->path_to(hidden ^ kHide);
+  ASSERT_TRUE(chain.reachable);
+  ASSERT_EQ(chain.hops.size(), 6u) << to_text(chain);
+  prof::test_util::ScratchDir dir;
+  ASSERT_FALSE(dir.path().empty());
+  const std::string file = dir.file("retained.pb.gz");
+  std::string error;
+  ASSERT_TRUE(snap->write_retention_profile(file, &error)) << error;
+  int status = 0;
+  const std::string out = prof::test_util::go_pprof(
+      dir, "-top -cum -sample_index=retained_space -nodecount=20 -focus=retain-holder", file, &status);
+  ASSERT_EQ(status, 0) << out;
+  std::cout << out;
+  // Focused on the holder thread's samples (the process holds other memory
+  // too, e.g. the symbolizer's caches when an earlier test symbolized), the
+  // first entry that is not a root frame is the closure that holds the chain.
+  std::istringstream lines(out);
+  std::string line;
+  bool table = false;
+  std::string first;
+  while (std::getline(lines, line)) {
+    if (line.find("flat%") != std::string::npos) {
+      table = true;
+      continue;
+    }
+    if (!table || line.find("root: ") != std::string::npos) continue;
+    first = line;
+    break;
+  }
+  EXPECT_NE(first.find("spawn_holder"), std::string::npos) << out;
+  EXPECT_NE(out.find("root: thread 'retain-holder'"), std::string::npos) << out;
+  EXPECT_NE(out.find("make_target"), std::string::npos) << out;
 }
 
 }  // namespace
