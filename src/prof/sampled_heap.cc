@@ -15,19 +15,23 @@ bool SampledHeap::ensure_mapped_locked() noexcept {
   // relaxed: we hold lock_, the only writer.
   if (mapped_.load(std::memory_order_relaxed)) return true;
   const std::size_t est_bytes = sizeof(SiteEstimate) * (StackTable::kCapacity + 1);
-  const std::size_t filter_bytes = sizeof(std::atomic<std::uint16_t>) << kFilterBits;
+  const std::size_t bits_bytes = (std::size_t{1} << kFilterBits) / 8;
+  const std::size_t counts_bytes = sizeof(std::uint32_t) << kFilterBits;
   auto* blocks = static_cast<Block*>(map_pages(sizeof(Block) * kCapacity));
   auto* estimates = static_cast<SiteEstimate*>(map_pages(est_bytes));
-  auto* filter = static_cast<std::atomic<std::uint16_t>*>(map_pages(filter_bytes));
-  if (blocks == nullptr || estimates == nullptr || filter == nullptr) {
+  auto* bits = static_cast<std::atomic<std::uint64_t>*>(map_pages(bits_bytes));
+  auto* counts = static_cast<std::uint32_t*>(map_pages(counts_bytes));
+  if (blocks == nullptr || estimates == nullptr || bits == nullptr || counts == nullptr) {
     unmap_pages(blocks, sizeof(Block) * kCapacity);
     unmap_pages(estimates, est_bytes);
-    unmap_pages(filter, filter_bytes);
+    unmap_pages(bits, bits_bytes);
+    unmap_pages(counts, counts_bytes);
     return false;
   }
   blocks_ = blocks;
   estimates_ = estimates;
-  filter_ = filter;  // zero pages are valid zero atomics
+  filter_bits_ = bits;  // zero pages are valid zero atomics
+  filter_counts_ = counts;
   // release: maybe_sampled() may read filter_ once it sees true.
   mapped_.store(true, std::memory_order_release);
   return true;
@@ -46,8 +50,11 @@ bool SampledHeap::record_alloc(std::uintptr_t addr, std::size_t size, std::uint3
     old.free_bytes += blocks_[i].weight * static_cast<double>(blocks_[i].size);
   } else {
     ++live_;
-    // relaxed: see the invariant at filter_.
-    filter_[filter_of(addr)].fetch_add(1, std::memory_order_relaxed);
+    const std::size_t h = filter_of(addr);
+    if (filter_counts_[h]++ == 0) {
+      // relaxed: see the invariant at filter_bits_.
+      filter_bits_[h / 64].fetch_or(std::uint64_t{1} << (h % 64), std::memory_order_relaxed);
+    }
   }
   blocks_[i] = Block{addr, size, weight, stack, 0};
   SiteEstimate& e = estimates_[stack];
@@ -81,8 +88,11 @@ void SampledHeap::record_free(std::uintptr_t addr) noexcept {
   SiteEstimate& e = estimates_[blocks_[i].stack];
   e.free_objects += blocks_[i].weight;
   e.free_bytes += blocks_[i].weight * static_cast<double>(blocks_[i].size);
-  // relaxed: see the invariant at filter_.
-  filter_[filter_of(addr)].fetch_sub(1, std::memory_order_relaxed);
+  const std::size_t h = filter_of(addr);
+  if (--filter_counts_[h] == 0) {
+    // relaxed: see the invariant at filter_bits_.
+    filter_bits_[h / 64].fetch_and(~(std::uint64_t{1} << (h % 64)), std::memory_order_relaxed);
+  }
   --live_;
   erase_slot_locked(i);
 }

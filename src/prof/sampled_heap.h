@@ -10,8 +10,11 @@
 //
 //   Blocks live in an mmap'ed open-addressing table (linear probing,
 //   backward-shift deletion) under lock_. free() of an unsampled block must
-//   not take the lock, so a counting filter (filter_, one 16-bit counter per
-//   address hash) is consulted first without it: a zero means "not sampled".
+//   not take the lock, so a filter is consulted first without it: bit h of
+//   filter_bits_ is set iff some sampled live block hashes to h (a zero bit
+//   means "not sampled"). The bitmap is 32 KiB so the check on every free
+//   stays in cache; filter_counts_ (touched only under lock_) counts the
+//   blocks per hash so a bit can be cleared when its last block goes.
 #pragma once
 
 #include <atomic>
@@ -42,11 +45,12 @@ class SampledHeap {
   // Cheap, lock-free pre-check for free(): false means addr is surely not a
   // sampled live block.
   bool maybe_sampled(std::uintptr_t addr) const noexcept {
-    // acquire: filter_ is valid once mapped_ is true (pairs with the release
+    // acquire: filter_bits_ is valid once mapped_ is true (pairs with the release
     // in ensure_mapped_locked()).
     if (!mapped_.load(std::memory_order_acquire)) return false;
-    // relaxed: see the invariant at filter_.
-    return filter_[filter_of(addr)].load(std::memory_order_relaxed) != 0;
+    const std::size_t h = filter_of(addr);
+    // relaxed: see the invariant at filter_bits_.
+    return (filter_bits_[h / 64].load(std::memory_order_relaxed) >> (h % 64) & 1) != 0;
   }
 
   // Removes addr if it is a sampled live block and books it as freed.
@@ -82,8 +86,10 @@ class SampledHeap {
   SiteEstimate* estimates_ = nullptr;  // guarded by lock_; indexed by stack id
   std::size_t live_ = 0;             // guarded by lock_: occupied slots
   // Written under lock_ with relaxed RMW, read without it in maybe_sampled():
-  // a block's increment happens-before the program can free that block.
-  std::atomic<std::uint16_t>* filter_ = nullptr;
+  // a block's bit is set before the program can free that block (the free
+  // happens-after the malloc that set it, by the program's own ordering).
+  std::atomic<std::uint64_t>* filter_bits_ = nullptr;  // 2^kFilterBits bits
+  std::uint32_t* filter_counts_ = nullptr;              // guarded by lock_
   // Set once (release) after all three regions are mapped.
   std::atomic<bool> mapped_{false};
 };
