@@ -9,31 +9,12 @@
 // prof::capture_stack_from_context, which uses no per-thread cache.
 #pragma once
 
-#include <ucontext.h>
-
 #include <cstdint>
-
-#include "syncscope/prof/stack_trace.h"
 
 namespace syncscope::task::internal {
 
-// Like prof::capture_stack(pcs, max, skip) with pcs[0] in the caller of
-// this function when skip == 0. Always inlined, so that "the caller" is the
-// function that wrote the call.
-__attribute__((always_inline)) inline int capture_here(std::uintptr_t* pcs, int max_frames, int skip) noexcept {
-#if defined(SYNCSCOPE_TSAN)
-  ucontext_t context;
-  if (getcontext(&context) != 0) return 0;
-  // The context's pc is inside the caller itself (the inlined frame), so
-  // the first frame is that function; drop `skip` frames after it.
-  std::uintptr_t all[prof::kMaxStackDepth];
-  const int n = prof::capture_stack_from_context(&context, all, prof::kMaxStackDepth);
-  int out = 0;
-  for (int i = skip; i < n && out < max_frames; ++i) pcs[out++] = all[i];
-  return out;
-#else
-  return prof::capture_stack(pcs, max_frames, skip);
-#endif
-}
+// Like prof::capture_stack(pcs, max, skip): pcs[0] is a return address in
+// the caller of capture_here when skip == 0.
+int capture_here(std::uintptr_t* pcs, int max_frames, int skip) noexcept;
 
 }  // namespace syncscope::task::internal

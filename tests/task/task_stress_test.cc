@@ -46,7 +46,7 @@ TEST(TaskStress, SpawnFinishUnderConcurrentQueriesDumpsAndTracing) {
             spawn_detached("stress-detached", [&] { ran.fetch_add(1); }).join();
             continue;
           }
-          ex.spawn("stress-task", [&, i](std::stop_token stop) {
+          ex.spawn("stress-task", [&ran, i, p](std::stop_token stop) {
             auto b = blocking("stress wait", &ran);
             if (!stop.stop_requested() && i % 3 == p % 3) std::this_thread::yield();
             ran.fetch_add(1);
