@@ -217,6 +217,17 @@ std::vector<Root> make_roots(const Capture& c, const std::vector<internal::Threa
   return roots;
 }
 
+// The registers captured at the public entry (see take_snapshot).
+std::string callee_saved_name(int index) {
+#if defined(__x86_64__)
+  static const char* const kNames[] = {"rbx", "rbp", "r12", "r13", "r14", "r15"};
+  if (index >= 0 && index < 6) return kNames[index];
+#elif defined(__aarch64__)
+  if (index >= 0 && index < 12) return "x" + std::to_string(19 + index);
+#endif
+  return "callee-saved#" + std::to_string(index);
+}
+
 RootNamer make_root_namer(const ObjectGraph* graph,
                           std::shared_ptr<std::vector<internal::ThreadInfo>> threads,
                           std::vector<ModuleRef> modules) {
@@ -229,9 +240,12 @@ RootNamer make_root_namer(const ObjectGraph* graph,
             internal::frame_function((*threads)[static_cast<std::size_t>(root.thread)], root.begin + off);
         return fn.empty() ? root.name : root.name + ", frame " + fn;
       }
-      case RootKind::kRegister:
+      case RootKind::kRegister: {
+        const int index = static_cast<int>(off / sizeof(std::uintptr_t));
         return thread_label((*threads)[static_cast<std::size_t>(root.thread)]) + " register " +
-               internal::WorldStopper::register_name(static_cast<int>(off / sizeof(std::uintptr_t)));
+               (root.thread == kCallerThread ? callee_saved_name(index)
+                                             : internal::WorldStopper::register_name(index));
+      }
       case RootKind::kGlobal:
         return "global " + internal::global_name(root.begin + off, modules[r].path, modules[r].base);
       default:
