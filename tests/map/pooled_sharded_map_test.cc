@@ -66,12 +66,15 @@ TEST(PooledShardedMap, MultiThreadChurn_PoolBoundedByThreadsTimesMax) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (long i = 0; i < rounds; ++i) {
-        // Bursts: store 64 keys, then erase them from another thread's range
-        // too, so nodes allocated on one thread are freed on another.
-        const std::int64_t base = (i % 8) * 1000 + ((t + i) % kThreads) * 100;
+        // Bursts: store 64 keys of this thread's block, then erase 64 keys
+        // of the next thread's block, so nodes allocated on one thread are
+        // freed (and cached) on another.
+        const std::int64_t slot = (i / 2) % 8;
         if (i % 2 == 0) {
+          const std::int64_t base = slot * 1000 + t * 100;
           for (std::int64_t k = 0; k < 64; ++k) m.store(base + k, k);
         } else {
+          const std::int64_t base = slot * 1000 + ((t + 1) % kThreads) * 100;
           for (std::int64_t k = 0; k < 64; ++k) (void)m.erase(base + k);
         }
         if (i % 64 == 0) {
