@@ -1,0 +1,130 @@
+// The report files exist and are valid, checked by the real clients:
+// go tool pprof reads heap.pb.gz and goroutine.pb.gz, trace.json parses as a
+// Chrome trace, report.html loads in headless Chromium without console
+// errors, promtool accepts metrics.prom.
+#include <filesystem>
+#include <string>
+
+#include <gtest/gtest.h>
+
+#include "lab_test_util.h"
+
+namespace syncscope::lab::testing {
+namespace {
+namespace fs = std::filesystem;
+
+class LabFiles : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    out_ = new TempDir();
+    result_ = new Result(run_lab("range-spawn", 2, out_->path()));
+  }
+  static void TearDownTestSuite() {
+    delete result_;
+    delete out_;
+  }
+  static std::string file(const std::string& name) { return out_->path() + "/range-spawn/" + name; }
+  static bool unavailable(const std::string& what) {
+    const nlohmann::json v = read_verdict(out_->path(), "range-spawn");
+    for (const auto& u : v["unavailable"]) {
+      if (u.get<std::string>().find(what) != std::string::npos) return true;
+    }
+    return false;
+  }
+  // go tool pprof -top on `name`, with HOME and PPROF_TMPDIR in a temp dir.
+  static Result pprof_top(const std::string& name) {
+    TempDir home;
+    return run("HOME=" + quote(home.path()) + " PPROF_TMPDIR=" + quote(home.path()) +
+               " GOCACHE=" + quote(home.path() + "/gocache") + " go tool pprof -top " + quote(file(name)));
+  }
+
+  static TempDir* out_;
+  static Result* result_;
+};
+TempDir* LabFiles::out_ = nullptr;
+Result* LabFiles::result_ = nullptr;
+
+TEST_F(LabFiles, EveryPromisedFileIsWrittenAndItsPathPrinted) {
+  for (const char* f : {"verdict.json", "metrics.prom", "report.html"}) {
+    EXPECT_TRUE(fs::exists(file(f))) << f;
+    EXPECT_NE(result_->out.find(file(f)), std::string::npos) << "path of " << f << " not printed";
+  }
+  for (const char* f : {"heap.pb.gz", "goroutine.pb.gz", "trace.json"}) {
+    EXPECT_TRUE(fs::exists(file(f)) || result_->out.find(std::string(f) + " not written") != std::string::npos)
+        << f << " neither written nor reported missing";
+  }
+  // Nothing staged is left behind.
+  for (const auto& e : fs::directory_iterator(out_->path())) {
+    EXPECT_EQ(e.path().filename().string().find(".tmp-"), std::string::npos) << e.path();
+  }
+  EXPECT_NE(result_->err.find("[lab 1/1] range-spawn"), std::string::npos) << result_->err;
+}
+
+TEST_F(LabFiles, VerdictJsonHasTheDesignSchema) {
+  const nlohmann::json v = read_verdict(out_->path(), "range-spawn");
+  EXPECT_EQ(v["scenario"], "range-spawn");
+  EXPECT_TRUE(v["leak"].is_boolean());
+  EXPECT_TRUE(v["cause"].is_string());
+  EXPECT_TRUE(v["live_bytes_start"].is_number());
+  EXPECT_TRUE(v["live_bytes_end"].is_number());
+  for (const char* k : {"resident_tasks", "retention_path", "top_retainers"}) EXPECT_TRUE(v[k].is_array()) << k;
+  for (const auto& g : v["resident_tasks"]) {
+    for (const char* k : {"spawn_site", "count", "blocking_reason", "oldest_age_s"}) EXPECT_TRUE(g.contains(k)) << k;
+  }
+  for (const auto& h : v["retention_path"]) {
+    for (const char* k : {"kind", "site", "offset", "size"}) EXPECT_TRUE(h.contains(k)) << k;
+  }
+  for (const auto& t : v["top_retainers"]) {
+    for (const char* k : {"site", "retained_bytes"}) EXPECT_TRUE(t.contains(k)) << k;
+  }
+}
+
+TEST_F(LabFiles, GoToolPprofReadsTheHeapAndGoroutineProfiles) {
+  if (!have_program("go")) GTEST_SKIP() << "go is not installed";
+  for (const char* f : {"heap.pb.gz", "goroutine.pb.gz"}) {
+    if (!fs::exists(file(f))) {
+      EXPECT_TRUE(unavailable(f[0] == 'h' ? "heap profile" : "goroutine")) << f << " missing without a reason";
+      continue;
+    }
+    const Result r = pprof_top(f);
+    EXPECT_EQ(r.rc, 0) << f << ":\n" << r.err;
+    EXPECT_NE(r.out.find("flat%"), std::string::npos) << f << ":\n" << r.out << r.err;
+  }
+}
+
+TEST_F(LabFiles, TraceJsonIsAChromeTrace) {
+  if (!fs::exists(file("trace.json"))) GTEST_SKIP() << "trace not written (task part not built)";
+  const nlohmann::json t = nlohmann::json::parse(read_file(file("trace.json")), nullptr, false);
+  ASSERT_FALSE(t.is_discarded());
+  const nlohmann::json& events = t.is_array() ? t : t["traceEvents"];
+  ASSERT_TRUE(events.is_array());
+  EXPECT_FALSE(events.empty());
+  bool counter = false;
+  for (const auto& e : events) {
+    if (e.value("ph", "") == "C" && e.value("name", "") == "live heap bytes") counter = true;
+  }
+  EXPECT_TRUE(counter) << "no 'live heap bytes' counter track";
+}
+
+TEST_F(LabFiles, ReportHtmlLoadsInChromiumWithoutConsoleErrors) {
+  if (!fs::exists("/usr/bin/chromium")) GTEST_SKIP() << "chromium is not installed";
+  TempDir profile;
+  const Result r = run(
+      "timeout 60 /usr/bin/chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+      "--disable-background-networking --disable-component-update --disable-sync --user-data-dir=" +
+      quote(profile.path()) + " --enable-logging=stderr --v=0 --dump-dom " + quote("file://" + file("report.html")));
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("syncscope lab"), std::string::npos) << r.out.substr(0, 500);
+  EXPECT_NE(r.out.find("<svg"), std::string::npos);
+  EXPECT_EQ(r.err.find("CONSOLE"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("Uncaught"), std::string::npos) << r.err;
+}
+
+TEST_F(LabFiles, PromtoolAcceptsMetrics) {
+  if (!have_program("promtool")) GTEST_SKIP() << "promtool is not installed";
+  const Result r = run("promtool check metrics < " + quote(file("metrics.prom")));
+  EXPECT_EQ(r.rc, 0) << r.out << r.err;
+}
+
+}  // namespace
+}  // namespace syncscope::lab::testing

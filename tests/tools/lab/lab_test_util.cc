@@ -1,0 +1,84 @@
+#include "lab_test_util.h"
+
+#include <stdlib.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+namespace syncscope::lab::testing {
+namespace fs = std::filesystem;
+
+std::string quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out + "'";
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string tmpl = std::string(base != nullptr && *base != '\0' ? base : "/tmp") + "/lab-test-XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back('\0');
+  if (mkdtemp(buf.data()) != nullptr) path_ = buf.data();
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  if (!path_.empty()) fs::remove_all(path_, ec);
+}
+
+Result run(const std::string& command) {
+  TempDir io;
+  const std::string out = io.path() + "/out", err = io.path() + "/err";
+  const int status = std::system((command + " >" + quote(out) + " 2>" + quote(err)).c_str());
+  Result r;
+  r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+  r.out = read_file(out);
+  r.err = read_file(err);
+  return r;
+}
+
+std::string lab_binary() {
+  const char* dir = std::getenv("SYNCSCOPE_BINARY_DIR");
+  return std::string(dir != nullptr ? dir : ".") + "/bin/syncscope-lab";
+}
+
+Result run_lab(const std::string& scenario, double seconds, const std::string& out) {
+  std::ostringstream cmd;
+  cmd << quote(lab_binary()) << " " << scenario << " --seconds " << seconds << " --out " << quote(out);
+  Result r = run(cmd.str());
+  EXPECT_EQ(r.rc, 0) << cmd.str() << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
+  return r;
+}
+
+nlohmann::json read_verdict(const std::string& out, const std::string& scenario) {
+  const std::string text = read_file(out + "/" + scenario + "/verdict.json");
+  nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+  EXPECT_FALSE(j.is_discarded()) << "verdict.json does not parse:\n" << text;
+  return j;
+}
+
+bool have_program(const std::string& name) {
+  return run("command -v " + quote(name)).rc == 0;
+}
+
+}  // namespace syncscope::lab::testing

@@ -1,0 +1,37 @@
+// Samples live heap bytes every 100 ms on a thread of its own while a
+// scenario runs, and feeds the trace's "live heap bytes" counter track.
+#pragma once
+
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "lab_types.h"
+
+namespace syncscope::lab {
+
+class HeapSampler {
+ public:
+  static constexpr std::chrono::milliseconds kInterval{100};
+
+  // `on_sample` (optional) runs on the sampler thread after each sample.
+  explicit HeapSampler(std::function<void(const HeapSample&)> on_sample = {});
+  ~HeapSampler();  // stop()
+  HeapSampler(const HeapSampler&) = delete;
+  HeapSampler& operator=(const HeapSampler&) = delete;
+
+  void stop();
+  std::vector<HeapSample> samples() const;
+
+ private:
+  void run(const std::stop_token& stop);
+
+  const Clock::time_point t0_ = Clock::now();
+  std::function<void(const HeapSample&)> on_sample_;
+  mutable std::mutex mu_;
+  std::vector<HeapSample> samples_;  // guarded by mu_
+  std::jthread thread_;              // last: starts after the fields above
+};
+
+}  // namespace syncscope::lab

@@ -1,0 +1,87 @@
+#include "heap_source.h"
+
+#include <malloc.h>
+
+#include <algorithm>
+
+#include "absl/container/flat_hash_map.h"
+
+#if SYNCSCOPE_LAB_HAVE_PROF
+#include "syncscope/prof/heap_profiler.h"
+#endif
+
+namespace syncscope::lab::heap {
+
+void init(std::int64_t sample_rate) {
+#if SYNCSCOPE_LAB_HAVE_PROF
+  using syncscope::prof::HeapProfiler;
+  HeapProfiler::set_sample_rate(sample_rate);
+  HeapProfiler::set_exact_mode(true);
+  HeapProfiler::start();
+#else
+  (void)sample_rate;
+#endif
+}
+
+bool have_profiles() {
+#if SYNCSCOPE_LAB_HAVE_PROF
+  return syncscope::prof::HeapProfiler::hooks_installed();
+#else
+  return false;
+#endif
+}
+
+std::uint64_t live_bytes() {
+#if SYNCSCOPE_LAB_HAVE_PROF
+  if (have_profiles()) return syncscope::prof::HeapProfiler::counters().live_bytes;
+#endif
+  const struct mallinfo2 mi = mallinfo2();
+  return mi.uordblks + mi.hblkhd;
+}
+
+std::string source_name() {
+  if (have_profiles()) return "syncscope::prof live bytes (every malloc/new seen by the hooks)";
+  return "glibc mallinfo2 in-use bytes (prof part not built: no per-site figures)";
+}
+
+bool write_profile(const std::string& path, std::string* error) {
+#if SYNCSCOPE_LAB_HAVE_PROF
+  if (have_profiles()) return syncscope::prof::HeapProfiler::write_heap_profile(path, error);
+#endif
+  (void)path;
+  if (error != nullptr) *error = "heap profiler unavailable (prof part not built)";
+  return false;
+}
+
+std::vector<SiteBytes> top_sites(std::size_t n) {
+  std::vector<SiteBytes> out;
+#if SYNCSCOPE_LAB_HAVE_PROF
+  if (!have_profiles()) return out;
+  for (const auto& s : syncscope::prof::HeapProfiler::top_sites(n)) {
+    std::string name = s.function;
+    if (!s.location.empty()) name += " " + s.location;
+    out.push_back({std::move(name), s.live_bytes, s.live_objects});
+  }
+#else
+  (void)n;
+#endif
+  return out;
+}
+
+std::vector<SiteBytes> grown_sites(const std::vector<SiteBytes>& before,
+                                   const std::vector<SiteBytes>& after, std::size_t n) {
+  absl::flat_hash_map<std::string, const SiteBytes*> old;
+  for (const SiteBytes& s : before) old.emplace(s.site, &s);
+  std::vector<SiteBytes> out;
+  for (const SiteBytes& s : after) {
+    const auto it = old.find(s.site);
+    const std::int64_t b0 = it == old.end() ? 0 : it->second->bytes;
+    const std::int64_t o0 = it == old.end() ? 0 : it->second->objects;
+    if (s.bytes > b0) out.push_back({s.site, s.bytes - b0, s.objects - o0});
+  }
+  std::sort(out.begin(), out.end(), [](const SiteBytes& a, const SiteBytes& b) { return a.bytes > b.bytes; });
+  if (out.size() > n) out.resize(n);
+  return out;
+}
+
+}  // namespace syncscope::lab::heap

@@ -1,0 +1,38 @@
+// Where the lab's heap figures come from. With the prof part linked: the
+// allocation hooks' exact live-byte counter, the sampled heap profile and
+// its top sites. Without it: glibc's mallinfo2() in-use bytes, and no heap
+// profile (reported as unavailable, never invented).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "lab_types.h"
+
+namespace syncscope::lab::heap {
+
+// Starts sampling (mean `sample_rate` bytes between samples) and exact mode
+// (every live block tracked, for the retention scan). Call once, early.
+void init(std::int64_t sample_rate);
+
+// Live heap bytes now.
+std::uint64_t live_bytes();
+// What live_bytes() measures, for reports.
+std::string source_name();
+bool have_profiles();
+
+// Writes the gzipped pprof heap profile; false with *error otherwise.
+bool write_profile(const std::string& path, std::string* error);
+
+// Allocation sites by estimated live bytes, largest first ("function
+// file:line"). Empty without the prof part.
+std::vector<SiteBytes> top_sites(std::size_t n);
+
+// Sites whose live bytes grew from `before` to `after` (both from
+// top_sites), largest growth first, at most n.
+std::vector<SiteBytes> grown_sites(const std::vector<SiteBytes>& before,
+                                   const std::vector<SiteBytes>& after, std::size_t n);
+
+}  // namespace syncscope::lab::heap

@@ -1,0 +1,180 @@
+#include "runner.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "detector.h"
+#include "diagnosis.h"
+#include "heap_sampler.h"
+#include "heap_source.h"
+#include "output_dir.h"
+
+#if SYNCSCOPE_LAB_HAVE_TASK
+#include "syncscope/task/goroutine_profile.h"
+#include "syncscope/task/trace.h"
+#endif
+
+namespace syncscope::lab {
+namespace {
+
+void progress(int index, int total, const std::string& name, const std::string& what) {
+  std::fprintf(stderr, "%s[lab %d/%d] %s: %s\n", isatty(2) ? "\r\033[K" : "", index, total, name.c_str(),
+               what.c_str());
+}
+
+bool write_text(const std::string& path, const std::string& text) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f << text;
+  f.close();
+  return static_cast<bool>(f);
+}
+
+void start_trace() {
+#if SYNCSCOPE_LAB_HAVE_TASK
+  syncscope::task::stop_tracing();
+  syncscope::task::clear_trace();
+  syncscope::task::TraceConfig c;
+  c.events_per_thread = 4096;
+  c.max_exited_threads = 64;
+  syncscope::task::start_tracing(c);
+#endif
+}
+
+// The profile files, taken while the workload still runs.
+void write_profiles(const StagedDir& dir, const RetentionProbe& probe, ScenarioResult& r) {
+  std::string err;
+  if (heap::write_profile(dir.path("heap.pb.gz"), &err)) {
+    r.files.push_back("heap.pb.gz");
+  } else {
+    r.skipped.emplace_back("heap.pb.gz", err);
+    r.diagnosis.unavailable.push_back("heap profile: " + err);
+  }
+#if SYNCSCOPE_LAB_HAVE_TASK
+  err.clear();
+  if (syncscope::task::write_goroutine_profile(dir.path("goroutine.pb.gz"), {}, &err)) {
+    r.files.push_back("goroutine.pb.gz");
+  } else {
+    r.skipped.emplace_back("goroutine.pb.gz", err);
+  }
+  err.clear();
+  if (syncscope::task::write_trace_snapshot(dir.path("trace.json"), syncscope::task::Clock::duration::max(),
+                                            &err)) {
+    r.files.push_back("trace.json");
+  } else {
+    r.skipped.emplace_back("trace.json", err);
+  }
+#else
+  r.skipped.emplace_back("goroutine.pb.gz", "task part not built");
+  r.skipped.emplace_back("trace.json", "task part not built");
+  r.diagnosis.unavailable.push_back("goroutine profile and trace (task part not built)");
+#endif
+  err.clear();
+  if (RetentionProbe::available() && probe.write_retention_profile(dir.path("retained.pb.gz"), &err)) {
+    r.files.push_back("retained.pb.gz");
+  }
+}
+
+void sleep_until(Clock::time_point t) {
+  while (Clock::now() < t) std::this_thread::sleep_for(std::min<Clock::duration>(t - Clock::now(), std::chrono::milliseconds(50)));
+}
+
+}  // namespace
+
+void stop_workload(std::unique_ptr<Workload> w) {
+  if (!w) return;
+  if (!w->stop()) {
+    std::fprintf(stderr, "[lab] warning: some tasks did not finish within 5 s; leaving them running\n");
+    (void)w.release();  // a task still refers to it
+  }
+}
+
+RunOutcome run_scenario(const ScenarioSpec& spec, const RunOptions& options, bool keep_running, int index,
+                        int total) {
+  RunOutcome out;
+  ScenarioResult& r = out.result;
+  r.name = spec.name;
+  r.title = spec.title;
+  r.story = spec.story;
+  r.seconds = options.seconds;
+  Diagnosis& d = r.diagnosis;
+  d.warmup_s = std::clamp(options.seconds * 0.25, 0.5, 1.5);
+  d.heap_source = heap::source_name();
+
+  StagedDir dir(options.out, spec.name);
+  if (!dir.ok()) {
+    out.error = dir.error();
+    return out;
+  }
+  progress(index, total, spec.name, absl::StrFormat("running for %.1f s (warm-up %.1f s)", options.seconds, d.warmup_s));
+  start_trace();
+  const bool tty = isatty(2) != 0;
+  auto t0 = Clock::now();
+  std::unique_ptr<Workload> w = spec.make();
+  w->start();
+  HeapSampler sampler([&](const HeapSample& s) {
+    if (tty) {
+      std::fprintf(stderr, "\r\033[K[lab %d/%d] %s: %.1f/%.1f s, live heap %s", index, total, spec.name.c_str(),
+                   s.t_s, options.seconds, format_bytes(static_cast<double>(s.live_bytes)).c_str());
+    }
+  });
+  RetentionProbe probe;
+  sleep_until(t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(d.warmup_s)));
+  probe.take_before(d);
+  const std::vector<SiteBytes> sites_before = heap::top_sites(50);
+  sleep_until(t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.seconds)));
+
+  progress(index, total, spec.name, "diagnosing (tasks, pinned readers, retention scan, profiles)");
+  sampler.stop();
+  diagnose_tasks(d, std::min(1.0, d.warmup_s));
+  diagnose_pinned_readers(d, 0.5);
+  const MapBacklog b = w->backlog();
+  d.backlog_objects = b.objects;
+  d.backlog_bytes = b.bytes;
+  const std::vector<SiteBytes> sites_after = heap::top_sites(50);
+  d.top_sites.assign(sites_after.begin(), sites_after.begin() + std::min<std::size_t>(10, sites_after.size()));
+  if (!heap::have_profiles()) d.unavailable.push_back("top allocation sites (prof part not built)");
+  probe.take_after(d);
+  if (d.grown_sites.empty()) d.grown_sites = heap::grown_sites(sites_before, sites_after, 10);
+  write_profiles(dir, probe, r);
+  d.workload_summary = w->summary();
+  d.heap = sampler.samples();
+  r.verdict = judge(d);
+#if SYNCSCOPE_LAB_HAVE_TASK
+  syncscope::task::stop_tracing();
+#endif
+  if (keep_running) {
+    out.kept = std::move(w);
+  } else {
+    progress(index, total, spec.name, "stopping the workload (releasing waiting tasks)");
+    stop_workload(std::move(w));
+  }
+
+  r.files.insert(r.files.begin(), {"verdict.json", "metrics.prom", "report.html"});
+  bool ok = write_text(dir.path("verdict.json"), verdict_json(r));
+  ok = ok && write_text(dir.path("metrics.prom"), metrics_prom(r));
+  ok = ok && write_text(dir.path("report.html"), report_html(r));
+  if (!ok) {
+    out.error = "cannot write the report files under " + options.out;
+    return out;
+  }
+  if (!dir.commit()) {
+    out.error = dir.error();
+    return out;
+  }
+  std::string text = report_text(r);
+  text += "files:\n";
+  for (const auto& f : r.files) text += "  " + dir.final_path() + "/" + f + "\n";
+  for (const auto& [f, why] : r.skipped) text += "  (" + f + " not written: " + why + ")\n";
+  std::fputs(text.c_str(), stdout);
+  std::fflush(stdout);
+  out.ok = true;
+  return out;
+}
+
+}  // namespace syncscope::lab

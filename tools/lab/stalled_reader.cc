@@ -1,0 +1,94 @@
+#include "stalled_reader.h"
+
+#include <thread>
+
+#include "absl/strings/str_format.h"
+#include "tasks_shim.h"
+
+namespace syncscope::lab {
+
+StalledReader::StalledReader(StalledReaderParams params)
+    : params_(params), sessions_(syncscope::map::MapOptions{.name = "lab.sessions"}) {
+  for (std::uint64_t k = 0; k < params_.sessions; ++k) {
+    sessions_.store(k, make_cache_value(k, 0, params_.value_bytes));
+  }
+}
+
+StalledReader::~StalledReader() { stop(); }
+
+bool StalledReader::released() const noexcept {
+  return released_.load(std::memory_order_acquire);  // acquire: see released_
+}
+
+void StalledReader::start() {
+  if (started_) return;
+  started_ = true;
+  active_.fetch_add(2, std::memory_order_acq_rel);  // acq_rel: see active_
+  auto run = [this](auto body) {
+    return [this, body] {
+      body();
+      active_.fetch_sub(1, std::memory_order_acq_rel);  // acq_rel: see active_
+    };
+  };
+  if (!go("session writer", run([this] { writer_loop(); }))) {
+    active_.fetch_sub(1, std::memory_order_acq_rel);  // acq_rel: see active_
+  }
+  if (!go("export report", run([this] { export_loop(); }))) {
+    active_.fetch_sub(1, std::memory_order_acq_rel);  // acq_rel: see active_
+  }
+}
+
+void StalledReader::writer_loop() {
+  std::uint64_t key = 0;
+  std::uint64_t version = 1;
+  while (!released()) {
+    sessions_.store(key, make_cache_value(key, version, params_.value_bytes));
+    replaced_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
+    key = (key + 1) % params_.sessions;
+    if (key == 0) ++version;
+    std::this_thread::sleep_for(params_.replace_every);
+  }
+}
+
+// The stall: blocking inside the range callback keeps the whole range()
+// call, and its epoch pin, open.
+void StalledReader::export_loop() {
+  std::this_thread::sleep_for(params_.stall_after);
+  while (!released()) {
+    sessions_.range([this](const std::uint64_t&, const std::shared_ptr<const CacheValue>&) {
+      std::unique_lock lk(slot_mu_);
+      wait_until(slot_cv_, lk, [this] { return released(); }, "export slot");
+      exported_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
+      return !released();
+    });
+  }
+}
+
+bool StalledReader::stop() {
+  if (stopped_) return true;
+  stopped_ = true;
+  released_.store(true, std::memory_order_release);  // release: see released_
+  slot_cv_.notify_all();
+  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (active_.load(std::memory_order_acquire) > 0 &&  // acquire: see active_
+         std::chrono::steady_clock::now() < until) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  sessions_.reclaim_now();
+  return active_.load(std::memory_order_acquire) == 0;  // acquire: see active_
+}
+
+std::string StalledReader::summary() const {
+  // relaxed loads: statistics.
+  return absl::StrFormat(
+      "%d sessions of %d KiB; %d values replaced while the exporter waited inside range() "
+      "for an export slot",
+      params_.sessions, params_.value_bytes / 1024, replaced_.load(std::memory_order_relaxed));
+}
+
+MapBacklog StalledReader::backlog() const {
+  const auto b = sessions_.backlog();
+  return {b.objects, b.bytes};
+}
+
+}  // namespace syncscope::lab

@@ -1,0 +1,61 @@
+// Scenario 3 (stalled-reader): a report exporter ranges over a session map
+// and, inside the range callback, waits for an export slot that is never
+// granted. range() holds the map's read-side protection (an epoch pin) for
+// the whole call, so every value a writer replaces meanwhile is retired but
+// cannot be freed: the retired box still owns its shared_ptr, and with it the
+// old value. Memory climbs, and the epoch domain's pinned-reader report names
+// the exporter's thread, how long it has been pinned and what it holds back.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "cache_value.h"
+#include "syncscope/map/read_mostly_map.h"
+#include "workload.h"
+
+namespace syncscope::lab {
+
+struct StalledReaderParams {
+  std::size_t sessions = 32;
+  std::size_t value_bytes = 16 * 1024;
+  std::chrono::milliseconds replace_every{5};
+  std::chrono::milliseconds stall_after{300};  // exporter starts its range then
+};
+
+class StalledReader final : public Workload {
+ public:
+  explicit StalledReader(StalledReaderParams params = {});
+  ~StalledReader() override;
+
+  void start() override;
+  bool stop() override;
+  std::string summary() const override;
+  MapBacklog backlog() const override;
+
+ private:
+  void writer_loop();
+  void export_loop();
+  bool released() const noexcept;
+
+  const StalledReaderParams params_;
+  syncscope::map::ReadMostlyMap<std::uint64_t, std::shared_ptr<const CacheValue>> sessions_;
+  std::mutex slot_mu_;
+  std::condition_variable slot_cv_;  // "an export slot is free": never signalled before stop
+  // release/acquire: see CacheService::released_.
+  std::atomic<bool> released_{false};
+  // Tasks not yet returned; acq_rel/acquire as CacheService::active_.
+  std::atomic<std::int64_t> active_{0};
+  std::atomic<std::uint64_t> replaced_{0};  // relaxed statistics
+  std::atomic<std::uint64_t> exported_{0};
+  bool started_ = false;
+  bool stopped_ = false;
+};
+
+}  // namespace syncscope::lab
