@@ -17,6 +17,7 @@
 #include "http/responses.h"
 #include "http/routes.h"
 #include "http/server_context.h"
+#include "http/sources.h"
 
 namespace syncscope::http {
 
@@ -157,6 +158,7 @@ absl::Status DebugServer::start() {
   internal::add_dashboard_route(*server, *ctx);
 
   const Options& o = ctx->options;
+  if (o.start_heap_profiler) internal::start_heap_profiler();
   int port = o.port;
   if (port == 0) {
     port = server->bind_to_any_port(o.address);

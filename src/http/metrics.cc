@@ -37,17 +37,17 @@ void write_heap(PrometheusWriter& w) {
   absl::StatusOr<HeapFigures> h = heap_figures();
   if (!h.ok()) return;
   auto d = [](std::uint64_t v) { return static_cast<double>(v); };
-  w.gauge("syncscope_heap_live_bytes", "Bytes in live heap blocks (estimate from samples).",
+  w.gauge("syncscope_heap_live_bytes", "Bytes in live heap blocks (usable sizes, as the allocation hooks saw them).",
           d(h->live_bytes));
-  w.gauge("syncscope_heap_live_objects", "Live heap blocks (estimate from samples).",
+  w.gauge("syncscope_heap_live_objects", "Live heap blocks.",
           d(h->live_objects));
-  w.counter("syncscope_heap_allocated_bytes_total", "Bytes allocated since start (estimate).",
+  w.counter("syncscope_heap_allocated_bytes_total", "Bytes allocated since start (usable sizes).",
             d(h->allocated_bytes_total));
-  w.counter("syncscope_heap_allocated_objects_total", "Blocks allocated since start (estimate).",
+  w.counter("syncscope_heap_allocated_objects_total", "Blocks allocated since start.",
             d(h->allocated_objects_total));
-  w.counter("syncscope_heap_freed_bytes_total", "Bytes freed since start (estimate).",
+  w.counter("syncscope_heap_freed_bytes_total", "Bytes freed since start (usable sizes).",
             d(h->freed_bytes_total));
-  w.counter("syncscope_heap_freed_objects_total", "Blocks freed since start (estimate).",
+  w.counter("syncscope_heap_freed_objects_total", "Blocks freed since start.",
             d(h->freed_objects_total));
   w.counter("syncscope_heap_samples_total", "Allocations recorded as profile samples.",
             d(h->samples_total));

@@ -7,13 +7,18 @@
 #include "http/sources.h"
 
 #ifdef SYNCSCOPE_HTTP_HAVE_PROF
+#include <algorithm>
+#include <chrono>
+
+#include "http/heap_text.h"
+#include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/symbolizer.h"
 #endif
 
 namespace syncscope::http::internal {
 
 namespace {
-absl::Status no_prof() {
+[[maybe_unused]] absl::Status no_prof() {
   return absl::UnimplementedError(
       "not implemented: this build of syncscope has no heap profiler ('prof' part; link "
       "syncscope::prof)");
@@ -32,12 +37,79 @@ std::optional<std::string> dladdr_name(std::uintptr_t pc) {
 }
 }  // namespace
 
+#ifdef SYNCSCOPE_HTTP_HAVE_PROF
+
+namespace {
+absl::Status check_hooks() {
+  if (prof::HeapProfiler::hooks_installed()) return absl::OkStatus();
+  return absl::FailedPreconditionError(
+      "heap profiler hooks are not installed in this build (sanitizer build)");
+}
+}  // namespace
+
+void start_heap_profiler() {
+  if (prof::HeapProfiler::hooks_installed()) prof::HeapProfiler::start();
+}
+
+absl::StatusOr<HeapFigures> heap_figures() {
+  if (absl::Status st = check_hooks(); !st.ok()) return st;
+  const prof::HeapCounters c = prof::HeapProfiler::counters();
+  HeapFigures f;
+  f.live_bytes = c.live_bytes;
+  f.live_objects = c.live_objects;
+  f.allocated_bytes_total = c.allocated_bytes;
+  f.allocated_objects_total = c.allocated_objects;
+  f.freed_bytes_total = c.freed_bytes;
+  f.freed_objects_total = c.freed_objects;
+  f.samples_total = c.samples;
+  f.sample_rate_bytes = static_cast<std::uint64_t>(prof::HeapProfiler::sample_rate());
+  f.profiler_running = prof::HeapProfiler::running();
+  return f;
+}
+
+absl::StatusOr<std::string> heap_profile(HeapView, int debug) {
+  if (absl::Status st = check_hooks(); !st.ok()) return st;
+  const prof::HeapSnapshot snap = prof::HeapProfiler::snapshot();
+  if (debug == 0) return snap.to_pprof();
+  return heap_profile_text(snap, prof::HeapProfiler::counters());
+}
+
+absl::StatusOr<std::string> heap_delta_profile(HeapView, int seconds,
+                                               const Canceller& canceller) {
+  if (absl::Status st = check_hooks(); !st.ok()) return st;
+  const prof::HeapSnapshot before = prof::HeapProfiler::snapshot();
+  if (!canceller.sleep_for(std::chrono::seconds(seconds))) {
+    return absl::CancelledError("server is shutting down");
+  }
+  return prof::HeapProfiler::snapshot().delta_since(before).to_pprof();
+}
+
+absl::StatusOr<std::vector<SiteFigure>> top_allocation_sites(std::size_t n) {
+  if (absl::Status st = check_hooks(); !st.ok()) return st;
+  std::vector<SiteFigure> out;
+  for (const prof::SiteSummary& s : prof::HeapProfiler::top_sites(n)) {
+    SiteFigure f;
+    f.function = s.function;
+    f.location = s.location;
+    f.inuse_bytes = static_cast<std::uint64_t>(std::max<std::int64_t>(0, s.live_bytes));
+    f.inuse_objects = static_cast<std::uint64_t>(std::max<std::int64_t>(0, s.live_objects));
+    f.alloc_bytes = static_cast<std::uint64_t>(std::max<std::int64_t>(0, s.alloc_bytes));
+    out.push_back(std::move(f));
+  }
+  return out;
+}
+
+#else
+
+void start_heap_profiler() {}
 absl::StatusOr<HeapFigures> heap_figures() { return no_prof(); }
 absl::StatusOr<std::string> heap_profile(HeapView, int) { return no_prof(); }
 absl::StatusOr<std::string> heap_delta_profile(HeapView, int, const Canceller&) {
   return no_prof();
 }
 absl::StatusOr<std::vector<SiteFigure>> top_allocation_sites(std::size_t) { return no_prof(); }
+
+#endif
 
 std::optional<std::string> symbol_name(std::uintptr_t pc) {
 #ifdef SYNCSCOPE_HTTP_HAVE_PROF

@@ -18,7 +18,7 @@ namespace syncscope::http::internal {
 
 // ---- heap (prof) -----------------------------------------------------------
 struct HeapFigures {
-  std::uint64_t live_bytes = 0;              // estimated in-use bytes (sampled, unbiased)
+  std::uint64_t live_bytes = 0;              // exact: every block the hooks saw, minus frees
   std::uint64_t live_objects = 0;
   std::uint64_t allocated_bytes_total = 0;   // since start
   std::uint64_t allocated_objects_total = 0;
@@ -26,7 +26,11 @@ struct HeapFigures {
   std::uint64_t freed_objects_total = 0;
   std::uint64_t samples_total = 0;           // allocations recorded as samples
   std::uint64_t sample_rate_bytes = 0;       // mean bytes between samples (1 = all)
+  bool profiler_running = false;             // sampling on (profiles empty otherwise)
 };
+// Starts heap sampling if the hooks are installed (DebugServer::start does
+// this when Options::start_heap_profiler is set, as Go samples by default).
+void start_heap_profiler();
 absl::StatusOr<HeapFigures> heap_figures();
 
 enum class HeapView { kInuse, kAllocs };  // default sample type: inuse_space / alloc_space

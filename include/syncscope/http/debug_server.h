@@ -59,6 +59,10 @@ struct Options {
   int max_seconds = 60;
   // Largest request body accepted (only /debug/pprof/symbol takes a body).
   std::size_t max_body_bytes = 64 * 1024;
+  // Start heap sampling (prof::HeapProfiler::start) when the server starts,
+  // so /debug/pprof/heap has data as in Go, where sampling is always on.
+  // No effect when the prof part or its hooks are absent.
+  bool start_heap_profiler = true;
 };
 
 class DebugServer {

@@ -1,0 +1,95 @@
+// SYNCSCOPE_HTTP in an unmodified program: a small C program, compiled by
+// the test, runs under LD_PRELOAD=libsyncscope_preload.so; `go tool pprof`
+// reads its heap and goroutine profiles over HTTP; the program is then
+// stopped by pid.
+#include <httplib.h>
+
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "http/test_support.h"
+
+namespace syncscope::http {
+namespace {
+
+constexpr const char* kProgram = R"(
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+static void* kept[512];
+__attribute__((noinline)) void leaky_c_function(void) {
+  for (int i = 0; i < 512; i++) { kept[i] = malloc(64 * 1024); memset(kept[i], 1, 64); }
+}
+int main(void) {
+  leaky_c_function();
+  for (int i = 0; i < 600; i++) usleep(100000);  /* at most 60 s; the test kills it sooner */
+  return 0;
+}
+)";
+
+std::string preload_object() {
+  const char* bin = std::getenv("SYNCSCOPE_BINARY_DIR");
+  return bin ? std::string(bin) + "/lib/libsyncscope_preload.so" : "";
+}
+
+TEST(Preload, SyncscopeHttp_ServesPprofFromUnmodifiedProgram) {
+  const std::string so = preload_object();
+  if (so.empty() || !std::filesystem::exists(so)) GTEST_SKIP() << "no preload object at " << so;
+  if (testing::run_command({"go", "version"}).exit_code != 0) GTEST_SKIP() << "go not installed";
+  testing::TempDir dir;
+  const auto src = dir.path() / "leaky.c";
+  const auto exe = dir.path() / "leaky";
+  std::ofstream(src) << kProgram;
+  const testing::CommandResult cc =
+      testing::run_command({"cc", "-O1", "-g", "-o", exe.string(), src.string()});
+  ASSERT_EQ(cc.exit_code, 0) << cc.err;
+
+  const int port = testing::free_loopback_port();
+  testing::ChildProcess child({exe.string()}, dir.path() / "leaky.log",
+                              {{"LD_PRELOAD", so},
+                               {"SYNCSCOPE_HTTP", "127.0.0.1:" + std::to_string(port)},
+                               {"SYNCSCOPE_PROFILE_RATE", "4096"}});
+  ASSERT_GT(child.pid(), 0);
+  httplib::Client c("127.0.0.1", port);
+  bool up = false;
+  for (int i = 0; i < 200 && !up; ++i) {
+    auto r = c.Get("/debug/pprof/");
+    up = r && r->status == 200;
+    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_TRUE(up) << "server never came up; program log:\n"
+                  << testing::read_file(dir.path() / "leaky.log");
+  auto cmdline = c.Get("/debug/pprof/cmdline");
+  ASSERT_TRUE(cmdline);
+  EXPECT_NE(cmdline->body.find("leaky"), std::string::npos) << "served from inside the program";
+
+  const std::map<std::string, std::string> env = {{"HOME", dir.path().string()},
+                                                  {"PPROF_TMPDIR", dir.path().string()}};
+  const std::string base = "http://127.0.0.1:" + std::to_string(port);
+  const testing::CommandResult heap = testing::run_command(
+      {"go", "tool", "pprof", "-top", "-sample_index=inuse_space", base + "/debug/pprof/heap"},
+      env, std::chrono::seconds(60));
+  EXPECT_EQ(heap.exit_code, 0) << heap.out << heap.err;
+  EXPECT_NE(heap.out.find("leaky_c_function"), std::string::npos) << heap.out << heap.err;
+  const testing::CommandResult gor = testing::run_command(
+      {"go", "tool", "pprof", "-top", base + "/debug/pprof/goroutine"}, env,
+      std::chrono::seconds(60));
+  EXPECT_EQ(gor.exit_code, 0) << gor.out << gor.err;
+  EXPECT_NE(gor.out.find("Type: goroutine"), std::string::npos) << gor.out;
+  child.stop();
+}
+
+TEST(Preload, BadSyncscopeHttp_ReportsAndProgramStillRuns) {
+  const std::string so = preload_object();
+  if (so.empty() || !std::filesystem::exists(so)) GTEST_SKIP() << "no preload object at " << so;
+  const testing::CommandResult r = testing::run_command(
+      {"/bin/true"}, {{"LD_PRELOAD", so}, {"SYNCSCOPE_HTTP", "not-an-address"}});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("SYNCSCOPE_HTTP"), std::string::npos) << r.err;
+}
+
+}  // namespace
+}  // namespace syncscope::http
