@@ -10,24 +10,29 @@
 # Usage: bench/prof/run_overhead.sh [BUILD_DIR]        (default: build)
 #        SYNCSCOPE_BUNDLE=DIR bench/prof/run_overhead.sh  (DIR/bin, DIR/lib with
 #        its own ld-linux, DIR/heaptrack: for machines without the packages)
-# Env: OPS (per thread, default 4000000), REPS (default 5), THREADS ("1 2").
+# Env: OPS (per thread, default 4000000), REPS (default 5), THREADS ("1 2"),
+#      PIN (taskset CPU list for the measured process, e.g. "4,5"; default none).
 set -u
 build=${1:-build}
 OPS=${OPS:-4000000}
 REPS=${REPS:-5}
 THREADS=${THREADS:-"1 2"}
+PIN=${PIN:-}
 tmp=$(mktemp -d)
+pin() { if [ -n "$PIN" ]; then taskset -c "$PIN" "$@"; else "$@"; fi; }
 trap 'rm -rf "$tmp"' EXIT
 
 if [ -n "${SYNCSCOPE_BUNDLE:-}" ]; then
   D=$SYNCSCOPE_BUNDLE
   BIN=$D/bin PRELOAD=$D/lib/libsyncscope_preload.so HT=$D/heaptrack
-  run() { "$D/lib/ld-linux-x86-64.so.2" --library-path "$D/lib" "$@"; }
-  run_preload() { local pre=$1; shift; "$D/lib/ld-linux-x86-64.so.2" --library-path "$D/lib" --preload "$pre" "$@"; }
+  run() { pin "$D/lib/ld-linux-x86-64.so.2" --library-path "$D/lib" "$@"; }
+  run_preload() { local pre=$1; shift; pin "$D/lib/ld-linux-x86-64.so.2" --library-path "$D/lib" --preload "$pre" "$@"; }
+  run_free() { "$D/lib/ld-linux-x86-64.so.2" --library-path "$D/lib" "$@"; }
 else
   BIN=$build/bin PRELOAD=$build/lib/libsyncscope_preload.so HT=/usr/lib/heaptrack
-  run() { "$@"; }
-  run_preload() { local pre=$1; shift; LD_PRELOAD=$pre "$@"; }
+  run() { pin "$@"; }
+  run_preload() { local pre=$1; shift; LD_PRELOAD=$pre pin "$@"; }
+  run_free() { "$@"; }
 fi
 for f in "$BIN/prof_alloc_workload" "$BIN/prof_alloc_workload_linked" "$PRELOAD"; do
   [ -e "$f" ] || { echo "missing $f (build with -DSYNCSCOPE_BUILD_BENCH=ON)" >&2; exit 2; }
@@ -36,7 +41,7 @@ done
 heaptrack_run() {
   local fifo=$tmp/fifo
   rm -f "$fifo"; mkfifo "$fifo"
-  run "$HT/libexec/heaptrack_interpret" < "$fifo" | gzip -c > "$tmp/heaptrack.gz" &
+  run_free "$HT/libexec/heaptrack_interpret" < "$fifo" | gzip -c > "$tmp/heaptrack.gz" &
   local ip=$!
   DUMP_HEAPTRACK_OUTPUT=$fifo run_preload "$HT/libheaptrack_preload.so" "$@"
   wait $ip

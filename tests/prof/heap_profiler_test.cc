@@ -9,12 +9,14 @@
 
 #include <cstdlib>
 #include <memory>
+#include <new>
 #include <random>
 #include <regex>
 #include <thread>
 
 #include "prof/pprof_tool.h"
 #include "syncscope/prof/stack_trace.h"
+#include "syncscope/prof/symbolizer.h"
 
 namespace syncscope::prof {
 namespace {
@@ -160,6 +162,50 @@ TEST_F(HeapProfilerTest, TopSites_NamesUserFunctions) {
   EXPECT_EQ(one->live_bytes, 500000);
   EXPECT_THAT(three->location, HasSubstr("heap_profiler_test.cc:"));
   EXPECT_LT(three - top.data(), one - top.data());  // sorted by live bytes
+}
+
+// Calls every interposed allocation function (14 allocations) and
+// frees each with its matching function.
+__attribute__((noipa)) int entry_points_site() {
+  g_sink = 13;
+  int n = 0;
+  auto use = [&](void* p) { n += p != nullptr; return escape(p); };
+  std::free(use(std::malloc(40)));
+  std::free(use(std::calloc(4, 10)));
+  std::free(use(std::realloc(nullptr, 40)));
+  void* r = use(std::malloc(16));
+  std::free(use(std::realloc(r, 4000)));  // realloc of a live block: 2 allocations
+  std::free(use(reallocarray(nullptr, 4, 10)));
+  void* pm = nullptr;
+  n += posix_memalign(&pm, 64, 40) == 0;
+  std::free(escape(pm));
+  std::free(use(aligned_alloc(64, 64)));
+  std::free(use(memalign(64, 40)));
+  std::free(use(valloc(40)));
+  std::free(use(pvalloc(40)));
+  delete static_cast<int*>(use(new int(1)));
+  ::operator delete[](use(::operator new[](40, std::nothrow)), std::nothrow);
+  ::operator delete(use(::operator new(40, std::align_val_t{128})), std::align_val_t{128});
+  return n;
+}
+
+TEST_F(HeapProfilerTest, EveryEntryPoint_RecordedAtTheCallersFrame) {
+  HeapProfiler::set_sample_rate(1);
+  HeapProfiler::start();
+  const int calls = entry_points_site();
+  HeapProfiler::stop();
+  ASSERT_EQ(calls, 14);
+  std::int64_t objects = 0, inuse = 0;
+  for (const HeapSample& s : HeapProfiler::snapshot().samples) {
+    if (s.pcs.empty()) continue;
+    const auto frames = Symbolizer::instance().symbolize(s.pcs[0] - 1);
+    if (frames.back().function.find("entry_points_site") == std::string::npos) continue;
+    objects += s.alloc_objects;
+    inuse += s.inuse_objects;
+  }
+  // 14 allocation calls (the realloc of a live block also frees one).
+  EXPECT_EQ(objects, 14);
+  EXPECT_EQ(inuse, 0);
 }
 
 // Go's scaling: a sampled block of size s stands for 1/(1-exp(-s/rate)).

@@ -50,6 +50,17 @@ void* realloc(void* old, size_t size) noexcept {
   return p;
 }
 
+// glibc's own reallocarray calls its internal realloc, which would bypass
+// the interposer above; route it through ours instead.
+void* reallocarray(void* old, size_t n, size_t size) noexcept {
+  size_t bytes = 0;
+  if (__builtin_mul_overflow(n, size, &bytes)) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  return realloc(old, bytes);
+}
+
 void* memalign(size_t alignment, size_t size) noexcept {
   void* p = __libc_memalign(alignment, size);
   if (p != nullptr) on_alloc(p, size);
