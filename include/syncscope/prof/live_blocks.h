@@ -41,6 +41,11 @@ class LiveBlockTable {
   // Blocks every mutation of the table (allocating threads wait in the hook)
   // until thaw(); after freeze() returns, iteration and lookup see a stable
   // table. Call before stopping the world so no paused thread holds the lock.
+  // freeze() waits for hooks already recording to finish, then builds the
+  // address-sorted snapshot in mmap'ed memory. The calling thread is exempt:
+  // it may allocate while frozen (those blocks are not recorded) but must not
+  // free tracked blocks before thaw() (the free could not be recorded).
+  // Only one thread may hold the table frozen at a time.
   void freeze() noexcept;
   void thaw() noexcept;
 
@@ -56,7 +61,8 @@ class LiveBlockTable {
   // Requires freeze(). Blocks sorted by address (stable until thaw()).
   std::span<const LiveBlock> sorted_blocks() const noexcept;
 
-  // The stack of a site id (callable any time, allocates).
+  // The stack of a site id (callable any time, also while frozen: site
+  // stacks are immutable and read without a lock; allocates the result).
   AllocationSite site(SiteId id) const;
 
  private:

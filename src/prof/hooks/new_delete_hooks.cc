@@ -52,6 +52,8 @@ __attribute__((visibility("default"))) extern const int syncscope_prof_new_hooks
 const int syncscope_prof_new_hooks_anchor = 1;
 }
 
+namespace {
+
 // The bodies are always inlined into each operator, so on_alloc is called
 // directly from the operator's frame (kHookFrames in heap_recorder.h).
 __attribute__((always_inline)) inline void* new_impl(std::size_t size, std::size_t alignment) {
@@ -68,6 +70,8 @@ __attribute__((always_inline)) inline void* nothrow_new_impl(std::size_t size,
   if (p != nullptr) on_alloc(p, size);
   return p;
 }
+
+}  // namespace
 
 void* operator new(std::size_t n) { return new_impl(n, 0); }
 void* operator new[](std::size_t n) { return new_impl(n, 0); }
