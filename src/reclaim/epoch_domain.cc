@@ -106,15 +106,18 @@ struct EpochDomain::Impl {
   std::atomic<std::uint64_t> backlog_bytes{0};
 
   void heavy_barrier() const noexcept {
-#if !defined(SYNCSCOPE_TSAN)
+#if defined(SYNCSCOPE_TSAN)
+    // TSan does not support fences; under TSan the pin, retire and scan use
+    // seq_cst read-modify-writes and loads instead (see epoch_domain.h).
+#else
     if (domain->asymmetric_) {
       // [F-advance] a full fence on every running thread of the process,
       // pairs with the compiler-only [F-reader].
       if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
     }
-#endif
     // [F-advance] pairs with the seq_cst [F-reader] of the symmetric mode.
     std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
   }
 
   template <class F>
@@ -161,6 +164,11 @@ struct EpochDomain::Impl {
                                           [&](const Retired& r) { return !safe(r); });
     out.insert(out.end(), keep_end, list.end());
     list.erase(keep_end, list.end());
+    // A list that once held a stalled reader's backlog keeps its peak
+    // capacity; give it back once it is mostly empty.
+    if (list.capacity() > 4 * std::max(list.size(), EpochDomain::kReclaimBatch)) {
+      std::vector<Retired>(list.begin(), list.end()).swap(list);
+    }
   }
 
   void free_all(std::vector<Retired>& victims) {
@@ -329,11 +337,17 @@ internal::ThreadRecord* EpochDomain::register_current_thread() {
 
 void EpochDomain::retire(void* object, Deleter deleter, std::size_t bytes,
                          ReclaimAccount* account) {
+#if defined(SYNCSCOPE_TSAN)
+  // [F-retire] without a fence (TSan does not support them): a seq_cst
+  // read-modify-write orders the unlink before the epoch read.
+  const std::uint64_t e = global_epoch_.fetch_add(0, std::memory_order_seq_cst);
+#else
   // [F-retire] orders the caller's unlink before the epoch read below; pairs
   // with the barrier of the advances (see the file comment).
   std::atomic_thread_fence(std::memory_order_seq_cst);
   // relaxed: ordered by the fence above.
   const std::uint64_t e = global_epoch_.load(std::memory_order_relaxed);
+#endif
   if (account != nullptr) {
     account->add_ref();
     account->charge(bytes);

@@ -380,8 +380,7 @@ class ReadMostlyMap {
 
   // A key's slot, shared by the read snapshot and the dirty map.
   struct Entry {
-    // Takes ownership of `box` only once the caller releases it (see
-    // insert_new_locked); the destructor frees whatever value is current.
+    // Takes ownership of `box`; the destructor frees whatever value is current.
     explicit Entry(ValueBox* box) : p(box) {}
     // Frees the current value (the entry itself is unreachable by now).
     ~Entry() {
@@ -521,10 +520,9 @@ class ReadMostlyMap {
       // read_view's acquire].
       read_.store(tag(r.table, true), std::memory_order_release);
     }
-    auto entry = std::make_unique<Entry>(box.get());
-    dirty_->emplace(key, entry.get());  // may throw: entry and box are freed
+    auto entry = std::make_unique<Entry>(box.release());  // the entry owns the box now
+    dirty_->emplace(key, entry.get());  // may throw: the entry (and box) are freed
     entry.release();
-    box.release();
     counters_.add_live(+1);
   }
 
@@ -716,7 +714,8 @@ class ReadMostlyMap {
       // relaxed: under mu_ no one else changes an expunged entry.
       if (e->p.load(std::memory_order_relaxed) == expunged()) domain_.retire(e, account_);
     }
-    expunged_.clear();
+    // dirty_locked reserved room for the whole snapshot; give it back.
+    std::vector<Entry*>().swap(expunged_);
     domain_.retire(old.table, account_);
     counters_.add(Counter::kPromotions);
     emit(MapEventKind::kPromotion, entries);

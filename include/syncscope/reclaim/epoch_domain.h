@@ -156,9 +156,15 @@ class EpochDomain {
       // relaxed: owner-only counter, read by scanners for stall detection.
       r->pin_sequence.store(r->pin_sequence.load(std::memory_order_relaxed) + 1,
                             std::memory_order_relaxed);
+#if defined(SYNCSCOPE_TSAN)
+      // TSan does not support fences: a seq_cst exchange stands in for the
+      // store + [F-reader] fence.
+      r->state.exchange((e << 1) | 1, std::memory_order_seq_cst);
+#else
       // relaxed: made visible to scanners by the fence pairing [F-reader]/[F-advance].
       r->state.store((e << 1) | 1, std::memory_order_relaxed);
       reader_fence();
+#endif
     }
     return Guard(r);
   }
@@ -204,10 +210,6 @@ class EpochDomain {
   ~EpochDomain() = delete;  // the global domain lives for the whole process
 
   void reader_fence() const noexcept {
-#if defined(SYNCSCOPE_TSAN)
-    // TSan does not model fences; seq_cst keeps its view conservative.
-    std::atomic_thread_fence(std::memory_order_seq_cst);
-#else
     if (asymmetric_) {
       // [F-reader] compiler-only: the heavy barrier in advance() supplies the
       // hardware fence on this thread's behalf [pairs with F-advance].
@@ -216,7 +218,6 @@ class EpochDomain {
       // [F-reader] pairs with the seq_cst fence in advance() [F-advance].
       std::atomic_thread_fence(std::memory_order_seq_cst);
     }
-#endif
   }
 
   internal::ThreadRecord* register_current_thread();

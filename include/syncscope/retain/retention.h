@@ -151,7 +151,8 @@ struct SnapshotStats {
   std::uint64_t threads_paused = 0;
   std::uint64_t threads_unresponsive = 0;  // did not pause in time: not scanned
   std::uint64_t bytes_scanned = 0;         // heap + roots
-  std::uint64_t pause_ns = 0;              // first signal sent -> resumed
+  std::uint64_t pause_ns = 0;              // first signal sent -> resumed (wall)
+  std::uint64_t pause_cpu_ns = 0;          // CPU time of the scanning thread in the pause
   std::uint64_t freeze_ns = 0;             // table frozen -> thawed
   std::uint64_t analysis_ns = 0;           // graph + BFS + dominators
   std::uint64_t scanner_memory_bytes = 0;  // mmap'd during the stop

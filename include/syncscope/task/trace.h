@@ -35,7 +35,7 @@
 
 namespace syncscope::task {
 
-inline constexpr std::size_t kTraceNameMax = 39;  // bytes kept of each event name
+inline constexpr std::size_t kTraceNameMax = 38;  // bytes kept of each event name (64-byte events)
 
 struct TraceConfig {
   std::size_t events_per_thread = 16384;  // ring size per thread (>= 64)

@@ -81,17 +81,20 @@ class LockBasedMap {
     return true;
   }
 
+  // Values are copied before the table is touched: absl's tables claim a
+  // slot before constructing into it, so a copy that throws inside the table
+  // would leave a phantom entry. Moves into the table are assumed not to
+  // throw (the strong guarantee needs nothrow-movable K and V).
   void store(const K& key, const V& value)
     requires std::copy_constructible<V>
   {
-    Shard& s = shard_for(key);
-    std::unique_lock lk(s.mu);
-    if (s.table.insert_or_assign(key, value).second) counters_.add_live(+1);
+    store(key, V(value));
   }
   void store(const K& key, V&& value) {
     Shard& s = shard_for(key);
     std::unique_lock lk(s.mu);
     if (s.table.insert_or_assign(key, std::move(value)).second) counters_.add_live(+1);
+    maybe_shrink_locked(s);
   }
 
   std::optional<V> swap(const K& key, V value)
@@ -119,8 +122,9 @@ class LockBasedMap {
       auto it = s.table.find(key);
       if (it != s.table.end()) return {it->second, true};
     }
+    V copy(value);  // before touching the table (see store)
     std::unique_lock lk(s.mu);
-    auto [it, inserted] = s.table.try_emplace(key, value);
+    auto [it, inserted] = s.table.try_emplace(key, std::move(copy));
     if (inserted) counters_.add_live(+1);
     return {it->second, !inserted};
   }
@@ -135,6 +139,7 @@ class LockBasedMap {
     std::optional<V> out(std::move(it->second));
     s.table.erase(it);
     counters_.add_live(-1);
+    maybe_shrink_locked(s);
     return out;
   }
 
@@ -143,6 +148,7 @@ class LockBasedMap {
     std::unique_lock lk(s.mu);
     if (s.table.erase(key) == 0) return false;
     counters_.add_live(-1);
+    maybe_shrink_locked(s);
     return true;
   }
 
@@ -153,7 +159,8 @@ class LockBasedMap {
     std::unique_lock lk(s.mu);
     auto it = s.table.find(key);
     if (it == s.table.end() || !(it->second == old_value)) return false;
-    it->second = new_value;
+    V copy(new_value);  // a throwing copy leaves the old value in place
+    it->second = std::move(copy);
     return true;
   }
 
@@ -166,6 +173,7 @@ class LockBasedMap {
     if (it == s.table.end() || !(it->second == old_value)) return false;
     s.table.erase(it);
     counters_.add_live(-1);
+    maybe_shrink_locked(s);
     return true;
   }
 
@@ -245,6 +253,17 @@ class LockBasedMap {
     mutable std::shared_mutex mu;
     Table table;  // guarded by mu
   };
+
+  // Hash tables never shrink by themselves: after a map grew to a million
+  // keys and emptied, its slot arrays would stay. Rehash to fit once the
+  // table is under a quarter full; the next shrink needs another 3/4 of the
+  // entries gone, so this is amortized O(1) per erase.
+  static void maybe_shrink_locked(Shard& s) {
+    constexpr std::size_t kMinCapacity = 64;
+    if (s.table.capacity() > kMinCapacity && s.table.size() * 4 < s.table.capacity()) {
+      s.table.rehash(0);
+    }
+  }
 
   template <class F>
   static bool invoke_range(F& f, const K& k, const V& v) {
