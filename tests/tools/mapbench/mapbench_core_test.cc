@@ -34,7 +34,7 @@ PASS
 ok  	syncscope/mapbench	1.804s
 )";
 
-TEST(GoOutput, ResultLines_BecomeRecordsWithThreadsFromSuffix) {
+TEST(MapbenchGoOutput, ResultLines_BecomeRecordsWithThreadsFromSuffix) {
   const auto recs = parse_go_bench_output(kGoOutput);
   ASSERT_EQ(recs.size(), 4u);
   EXPECT_EQ(recs[0].workload, "LoadMostlyHits");
@@ -50,7 +50,7 @@ TEST(GoOutput, ResultLines_BecomeRecordsWithThreadsFromSuffix) {
   EXPECT_EQ(recs[0].source, "go");
 }
 
-TEST(GoOutput, SkipLines_BecomeNaRecordsWithTheReason) {
+TEST(MapbenchGoOutput, SkipLines_BecomeNaRecordsWithTheReason) {
   const auto recs = parse_go_bench_output(kGoOutput);
   ASSERT_GE(recs.size(), 3u);
   EXPECT_TRUE(recs[2].na);
@@ -60,7 +60,7 @@ TEST(GoOutput, SkipLines_BecomeNaRecordsWithTheReason) {
   EXPECT_EQ(recs[2].note.find("workloads.go"), std::string::npos) << recs[2].note;
 }
 
-TEST(GoOutput, CustomMetrics_FillCacheFields) {
+TEST(MapbenchGoOutput, CustomMetrics_FillCacheFields) {
   const auto recs = parse_go_bench_output(kGoOutput);
   ASSERT_EQ(recs.size(), 4u);
   ASSERT_TRUE(recs[3].read_ns.has_value());
@@ -69,11 +69,11 @@ TEST(GoOutput, CustomMetrics_FillCacheFields) {
   EXPECT_DOUBLE_EQ(*recs[3].write_ops_per_s, 78624);
 }
 
-TEST(GoOutput, MalformedLines_AreIgnored) {
+TEST(MapbenchGoOutput, MalformedLines_AreIgnored) {
   EXPECT_TRUE(parse_go_bench_output("BenchmarkMap/X/y  abc  1 ns/op\nBenchmarkMap/only\n--- SKIP: nonsense\n").empty());
 }
 
-TEST(GoOutput, BenchPattern_AnchorsEveryLevel) {
+TEST(MapbenchGoOutput, BenchPattern_AnchorsEveryLevel) {
   EXPECT_EQ(go_bench_pattern({"SwapCollision", "Range"}, {"go_sync_map"}),
             "^BenchmarkMap$/^(SwapCollision|Range)$/^(go_sync_map)$");
 }
@@ -93,7 +93,7 @@ ParseOutcome parse(std::vector<const char*> args) {
   return parse_options(static_cast<int>(args.size()), args.data(), test_catalog());
 }
 
-TEST(Options, Defaults_AllWorkloadsBuiltSystemsAndCpuSweep) {
+TEST(MapbenchOptions, Defaults_AllWorkloadsBuiltSystemsAndCpuSweep) {
   auto p = parse({});
   ASSERT_TRUE(p.options) << p.message;
   EXPECT_EQ(p.options->workloads, test_catalog().workloads);
@@ -102,14 +102,14 @@ TEST(Options, Defaults_AllWorkloadsBuiltSystemsAndCpuSweep) {
   EXPECT_TRUE(p.options->go);
 }
 
-TEST(Options, Quick_UsesThreadsOneTwoAndShortRuns) {
+TEST(MapbenchOptions, Quick_UsesThreadsOneTwoAndShortRuns) {
   auto p = parse({"--quick"});
   ASSERT_TRUE(p.options) << p.message;
   EXPECT_EQ(p.options->threads, (std::vector<int>{1, 2}));
   EXPECT_LT(p.options->duration, std::chrono::milliseconds(100));
 }
 
-TEST(Options, Lists_AreValidatedAndPutInCanonicalOrder) {
+TEST(MapbenchOptions, Lists_AreValidatedAndPutInCanonicalOrder) {
   auto p = parse({"--workloads", "Range,LoadMostlyHits", "--threads", "4,1,4", "--no-go",
                   "--duration", "250ms"});
   ASSERT_TRUE(p.options) << p.message;
@@ -126,7 +126,7 @@ void expect_rejected(std::vector<const char*> args, const std::string& needle) {
   EXPECT_NE(p.message.find(needle), std::string::npos) << p.message;
 }
 
-TEST(Options, BadInput_IsRejectedWithAClearMessage) {
+TEST(MapbenchOptions, BadInput_IsRejectedWithAClearMessage) {
   expect_rejected({"--workloads", "LoadMostlyHitz"}, "unknown workload 'LoadMostlyHitz'");
   expect_rejected({"--systems", "std_map"}, "unknown system 'std_map'");
   expect_rejected({"--systems", "ReadMostlyMap"}, "not built into this binary");
@@ -137,7 +137,7 @@ TEST(Options, BadInput_IsRejectedWithAClearMessage) {
   expect_rejected({"--bogus"}, "--bogus");
 }
 
-TEST(Options, ParseDuration_AcceptsUnitsAndRejectsNonPositive) {
+TEST(MapbenchOptions, ParseDuration_AcceptsUnitsAndRejectsNonPositive) {
   EXPECT_EQ(parse_duration("2s"), std::chrono::seconds(2));
   EXPECT_EQ(parse_duration("0.5"), std::chrono::milliseconds(500));
   EXPECT_EQ(parse_duration("300us"), std::chrono::microseconds(300));
@@ -147,7 +147,7 @@ TEST(Options, ParseDuration_AcceptsUnitsAndRejectsNonPositive) {
   EXPECT_FALSE(parse_duration(""));
 }
 
-TEST(Machine, DefaultThreadCounts_ArePowersOfTwoThenTheCpuCount) {
+TEST(MapbenchMachine, DefaultThreadCounts_ArePowersOfTwoThenTheCpuCount) {
   EXPECT_EQ(default_thread_counts(1), (std::vector<int>{1}));
   EXPECT_EQ(default_thread_counts(2), (std::vector<int>{1, 2}));
   EXPECT_EQ(default_thread_counts(16), (std::vector<int>{1, 2, 4, 8, 16}));
@@ -191,7 +191,7 @@ RunContext sample_context() {
   return ctx;
 }
 
-TEST(Report, Json_IsAListOfRecordsWithTheDesignFields) {
+TEST(MapbenchReport, Json_IsAListOfRecordsWithTheDesignFields) {
   const auto j = nlohmann::json::parse(render_json(sample_records()));
   ASSERT_TRUE(j.is_array());
   ASSERT_EQ(j.size(), 3u);
@@ -206,7 +206,7 @@ TEST(Report, Json_IsAListOfRecordsWithTheDesignFields) {
   EXPECT_TRUE(j[2]["ns_per_op"].is_null());
 }
 
-TEST(Report, Markdown_StartsWithTheMachineAndHasATablePerThreadCount) {
+TEST(MapbenchReport, Markdown_StartsWithTheMachineAndHasATablePerThreadCount) {
   const std::string md = render_markdown(sample_records(), sample_context());
   EXPECT_NE(md.find("Machine: Test CPU <x>, 2 CPUs"), std::string::npos) << md;
   EXPECT_NE(md.find("## 2 threads"), std::string::npos);
@@ -215,7 +215,7 @@ TEST(Report, Markdown_StartsWithTheMachineAndHasATablePerThreadCount) {
   EXPECT_NE(md.find("3.50 ns · 1.00M/s"), std::string::npos) << md;
 }
 
-TEST(Report, Svg_IsEscapedAndNamesTheMachineAndPanels) {
+TEST(MapbenchReport, Svg_IsEscapedAndNamesTheMachineAndPanels) {
   const std::string svg = render_svg(sample_records(), sample_context());
   EXPECT_EQ(svg.rfind("<svg", 0), 0u);
   EXPECT_NE(svg.find("</svg>"), std::string::npos);
@@ -225,7 +225,7 @@ TEST(Report, Svg_IsEscapedAndNamesTheMachineAndPanels) {
   EXPECT_NE(svg.find("<polyline"), std::string::npos);
 }
 
-TEST(Report, Csv_HasOneLinePerRecordAndQuotesCommas) {
+TEST(MapbenchReport, Csv_HasOneLinePerRecordAndQuotesCommas) {
   auto recs = sample_records();
   recs[2].note = "a, b";
   const std::string csv = render_csv(recs);
