@@ -141,6 +141,20 @@ void fork_release() {
   StackTable::instance().unlock_after_fork();
 }
 
+// In the child only the forking thread exists, and it is not inside a hook:
+// slots owned or marked busy by the parent's other threads are released, so
+// a later freeze() in the child does not wait for threads that do not exist.
+void fork_child() {
+  fork_release();
+  CounterSlot* mine = tls_state.slot;
+  CounterSlot* slots = counter_slots();
+  for (std::size_t i = 0; i < kCounterSlots; ++i) {
+    // relaxed: single-threaded child; nothing to order against.
+    slots[i].busy.store(0, std::memory_order_relaxed);
+    if (&slots[i] != mine && i != 0) slots[i].owner.store(0, std::memory_order_relaxed);
+  }
+}
+
 }  // namespace
 
 double sample_weight(std::size_t size, std::int64_t rate) noexcept {
@@ -175,7 +189,7 @@ void install_fork_handlers() noexcept {
   // acq_rel: exactly one caller registers.
   if (g_fork_handlers.exchange(true, std::memory_order_acq_rel)) return;
   ++tls_state.hook_depth;  // pthread_atfork may allocate
-  pthread_atfork(fork_prepare, fork_release, fork_release);
+  pthread_atfork(fork_prepare, fork_release, fork_child);
   --tls_state.hook_depth;
 }
 
