@@ -17,7 +17,7 @@ bool BlockIndex::build(const GraphBlock* blocks, std::size_t count) noexcept {
   lo_ = blocks[0].address;
   const GraphBlock& last = blocks[count - 1];
   span_ = last.address + (last.size == 0 ? 1 : last.size) - lo_;
-  // About one bucket per block, at least 16 bytes per bucket.
+  // About one bucket per block (at least 16 bytes each): 4 bytes per block.
   shift_ = 4;
   while ((span_ >> shift_) > count) ++shift_;
   const std::size_t buckets = (span_ >> shift_) + 1;
@@ -39,23 +39,38 @@ std::uint32_t saturate(std::uint64_t v) {
 }
 
 // Scans [begin, begin + size) (word-aligned inside), appending edges whose
-// offset is relative to `holder` (the range's own start).
+// offset is relative to `holder` (the range's own start). Words that pass
+// the span filter are looked up in batches so their cache misses overlap.
 std::uint64_t scan_range(std::uintptr_t begin, std::uint64_t size, std::uintptr_t holder,
                          NodeId self, const BlockIndex& index, MmapBuffer<Edge>& edges,
                          bool& truncated) noexcept {
   constexpr std::uintptr_t kWord = sizeof(std::uintptr_t);
+  constexpr int kBatch = 16;
+  std::uintptr_t word[kBatch];
+  std::uintptr_t at[kBatch];
+  int pending = 0;
+  auto flush = [&] {
+    for (int i = 0; i < pending; ++i) index.prefetch_bucket(word[i]);
+    for (int i = 0; i < pending; ++i) index.prefetch_block(word[i]);
+    for (int i = 0; i < pending; ++i) {
+      const NodeId t = index.lookup(word[i]);
+      if (t == kNoNode || t == self) continue;
+      if (!edges.push_back(Edge{t, saturate(at[i] - holder)})) truncated = true;
+    }
+    pending = 0;
+  };
   std::uintptr_t p = (begin + kWord - 1) & ~(kWord - 1);
   const std::uintptr_t end = begin + size;
-  std::uint64_t scanned = 0;
   for (; p + kWord <= end; p += kWord) {
-    std::uintptr_t word;
-    std::memcpy(&word, reinterpret_cast<const void*>(p), kWord);
-    const NodeId t = index.lookup(word);
-    if (t == kNoNode || t == self) continue;
-    if (!edges.push_back(Edge{t, saturate(p - holder)})) truncated = true;
+    std::uintptr_t w;
+    std::memcpy(&w, reinterpret_cast<const void*>(p), kWord);
+    if (!index.in_span(w)) continue;
+    word[pending] = w;
+    at[pending] = p;
+    if (++pending == kBatch) flush();
   }
-  if (end > begin) scanned = end - begin;
-  return scanned;
+  flush();
+  return end > begin ? end - begin : 0;
 }
 
 }  // namespace

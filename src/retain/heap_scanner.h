@@ -34,6 +34,18 @@ class BlockIndex {
   }
   std::size_t memory_bytes() const noexcept { return bucket_.mapped_bytes(); }
 
+  // Cheap first filter: could `addr` be inside any block at all?
+  bool in_span(std::uintptr_t addr) const noexcept { return addr - lo_ < span_; }
+  // Memory-level parallelism for batched lookups (the scan is bound by the
+  // cache misses on bucket_ and blocks_): stage 1 prefetches the bucket,
+  // stage 2 the first candidate block. PRECONDITION: in_span(addr).
+  void prefetch_bucket(std::uintptr_t addr) const noexcept {
+    __builtin_prefetch(&bucket_[(addr - lo_) >> shift_]);
+  }
+  void prefetch_block(std::uintptr_t addr) const noexcept {
+    __builtin_prefetch(&blocks_[bucket_[(addr - lo_) >> shift_]]);
+  }
+
  private:
   const GraphBlock* blocks_ = nullptr;
   std::size_t count_ = 0;

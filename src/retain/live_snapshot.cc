@@ -6,6 +6,7 @@
 #include <link.h>
 #include <signal.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -150,6 +151,12 @@ void collect_and_scan(Capture& c, const Options& o) {
 std::uint64_t ns_since(std::chrono::steady_clock::time_point t) {
   return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t).count());
+}
+
+std::uint64_t thread_cpu_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 std::string thread_name(pid_t tid) {
@@ -335,12 +342,14 @@ absl::StatusOr<RetentionSnapshot> take_snapshot_from(const Options& options, std
     ok = c.index.build(c.blocks.data(), c.blocks.size());
   }
   const auto pause_start = std::chrono::steady_clock::now();
+  const std::uint64_t cpu_start = thread_cpu_ns();
   if (ok) {
     c.stop = internal::WorldStopper::stop(signal, options.pause_timeout, options.name_frames);
     collect_and_scan(c, options);
     internal::WorldStopper::resume(c.stop);
   }
   stats.pause_ns = ns_since(pause_start);
+  stats.pause_cpu_ns = thread_cpu_ns() - cpu_start;
   table.thaw();
   // ---- allocation allowed again ----
   stats.freeze_ns = ns_since(freeze_start);
