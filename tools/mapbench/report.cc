@@ -157,6 +157,41 @@ void append_cache_table(std::string& out, const CellIndex& cells, const RunConte
   }
 }
 
+// Where we stand at the largest thread count: the best of our four maps
+// against the best C++ peer and Go's sync.Map, as same-run ratios.
+void append_standing_table(std::string& out, const CellIndex& cells, const RunContext& ctx) {
+  static const std::vector<std::string> kOurs = {"ReadMostlyMap", "LockedMap", "ShardedMap",
+                                                 "PooledShardedMap"};
+  if (ctx.threads.empty()) return;
+  const int t = ctx.threads.back();
+  auto best = [&](const std::string& w, bool ours) -> const Record* {
+    const Record* b = nullptr;
+    for (const auto& s : ctx.systems) {
+      const bool is_ours = std::find(kOurs.begin(), kOurs.end(), s) != kOurs.end();
+      if (is_ours != ours || s.rfind("go_", 0) == 0) continue;
+      auto it = cells.find({w, s, t});
+      if (it == cells.end() || it->second->na) continue;
+      if (b == nullptr || it->second->ns_per_op < b->ns_per_op) b = it->second;
+    }
+    return b;
+  };
+  text::append(out, "\n## Standing at ", t, t == 1 ? " thread" : " threads",
+               "\n\nBest of our maps against the best C++ peer and Go's sync.Map (ratio > 1: we are faster).\n\n"
+               "| workload | best of ours | best C++ peer | peer ns / ours ns | go_sync_map ns / ours ns |\n"
+               "|---|---|---|---:|---:|\n");
+  for (const auto& w : ctx.workloads) {
+    const Record* ours = best(w, true);
+    if (ours == nullptr) continue;
+    const Record* peer = best(w, false);
+    auto go = cells.find({w, "go_sync_map", t});
+    const bool have_go = go != cells.end() && !go->second->na;
+    text::append(out, "| ", w, " | ", ours->system, " ", fmt_ns(ours->ns_per_op), " | ",
+                 peer != nullptr ? text::cat(peer->system, " ", fmt_ns(peer->ns_per_op)) : "–", " | ",
+                 peer != nullptr ? text::format("%.2f×", peer->ns_per_op / ours->ns_per_op) : "–", " | ",
+                 have_go ? text::format("%.2f×", go->second->ns_per_op / ours->ns_per_op) : "n/a", " |\n");
+  }
+}
+
 }  // namespace
 
 std::string render_markdown(const std::vector<Record>& records, const RunContext& ctx) {
@@ -167,6 +202,7 @@ std::string render_markdown(const std::vector<Record>& records, const RunContext
                "\n- Cells: ns/op (wall time / total ops, as Go reports it) · allocs/op. "
                "n/a: the system lacks an operation the workload needs.\n");
   for (int t : ctx.threads) append_thread_table(out, cells, ctx, t);
+  append_standing_table(out, cells, ctx);
   if (std::find(ctx.workloads.begin(), ctx.workloads.end(), "ReadMostlyCache") != ctx.workloads.end()) {
     append_cache_table(out, cells, ctx);
   }

@@ -183,6 +183,8 @@ TEST_F(MapbenchCli, BadFlags_ExitNonZeroWithAClearMessage) {
       {"--threads 0", "bad thread count '0'"},
       {"--threads 1,-2", "bad thread count '-2'"},
       {"--duration=-1s", "bad --duration '-1s'"},
+      {"--duration -1s", "bad --duration '-1s'"},
+      {"--duration 0", "bad --duration '0'"},
       {"--no-such-flag", "no-such-flag"},
   };
   for (const auto& c : cases) {

@@ -215,6 +215,24 @@ TEST(MapbenchReport, Markdown_StartsWithTheMachineAndHasATablePerThreadCount) {
   EXPECT_NE(md.find("3.50 ns · 1.00M/s"), std::string::npos) << md;
 }
 
+TEST(MapbenchReport, Markdown_StandingComparesOursWithPeersAndGo) {
+  auto recs = sample_records();
+  Record ours = recs[0];
+  ours.system = "ShardedMap";
+  ours.ns_per_op = 5;
+  Record go = recs[0];
+  go.system = "go_sync_map";
+  go.ns_per_op = 50;
+  recs.push_back(ours);
+  recs.push_back(go);
+  RunContext ctx = sample_context();
+  ctx.systems = {"ShardedMap", "libcuckoo", "go_sync_map"};
+  const std::string md = render_markdown(recs, ctx);
+  EXPECT_NE(md.find("| LoadMostlyHits | ShardedMap 5.00 | libcuckoo 12.5 | 2.50× | 10.00× |"),
+            std::string::npos)
+      << md;
+}
+
 TEST(MapbenchReport, Svg_IsEscapedAndNamesTheMachineAndPanels) {
   const std::string svg = render_svg(sample_records(), sample_context());
   EXPECT_EQ(svg.rfind("<svg", 0), 0u);
