@@ -137,10 +137,13 @@ std::size_t Executor::shutdown() {
   }
   s.not_empty.notify_all();
   s.not_full.notify_all();
-  // Ask every task of this executor (running or queued) to stop.
+  // Ask every task of this executor (running or queued) to stop; outside
+  // the registry's locks, since stop callbacks run synchronously.
+  std::vector<std::stop_source> sources;
   internal::for_each_live([&](internal::TaskRecord& r) {
-    if (r.owner == &s) r.stop.request_stop();
+    if (r.owner == &s) sources.push_back(r.stop);
   });
+  for (std::stop_source& src : sources) src.request_stop();
   std::unique_lock lock(s.mu);
   const bool all_exited = s.worker_exit.wait_for(lock, s.options.shutdown_grace, [&] {
     return s.exited_workers == s.workers.size();

@@ -170,12 +170,21 @@ std::vector<TaskInfo> TaskRegistry::tasks_on_thread(pid_t tid) const {
 }
 
 bool TaskRegistry::request_stop(TaskId id) {
-  Shard& s = shard_of(id);
-  std::lock_guard lock(s.mu);
-  for (internal::TaskRecord* r = s.head; r != nullptr; r = r->next) {
-    if (r->id == id) return r->stop.request_stop();
+  // The request runs the task's stop callbacks synchronously; they may call
+  // back into the registry, so it is made outside the shard lock on a copy
+  // of the (shared, reference-counted) stop state.
+  std::stop_source source(std::nostopstate);
+  {
+    Shard& s = shard_of(id);
+    std::lock_guard lock(s.mu);
+    for (internal::TaskRecord* r = s.head; r != nullptr; r = r->next) {
+      if (r->id == id) {
+        source = r->stop;
+        break;
+      }
+    }
   }
-  return false;
+  return source.stop_possible() && source.request_stop();
 }
 
 std::size_t TaskRegistry::live_count() const noexcept {
