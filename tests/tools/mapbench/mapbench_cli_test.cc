@@ -195,6 +195,23 @@ TEST_F(MapbenchCli, BadFlags_ExitNonZeroWithAClearMessage) {
   }
 }
 
+TEST_F(MapbenchCli, WithoutGo_WarnsAndSkipsTheGoSystems) {
+  const fs::path json = dir_ / "g.json";
+  // An empty PATH: no `go` can be found (and build/bin has no bundled harness).
+  const std::string cmd = "env PATH=/nonexistent " + binary() +
+                          " --quick --workloads DeleteCollision --systems libcuckoo,go_sync_map "
+                          "--threads 1 --json " + json.string() + " 2>" + (dir_ / "err.txt").string();
+  const int status = std::system(cmd.c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  EXPECT_NE(read_file(dir_ / "err.txt").find("go not found in PATH"), std::string::npos)
+      << read_file(dir_ / "err.txt");
+  const auto records = nlohmann::json::parse(read_file(json));
+  ASSERT_EQ(records.size(), 1u);
+  EXPECT_EQ(records[0]["system"], "libcuckoo");
+  EXPECT_GT(records[0]["ops"].get<std::uint64_t>(), 0u);
+}
+
 TEST_F(MapbenchCli, UnwritableOutput_FailsWithTheReason) {
   RunResult r = run("--quick --no-go --workloads DeleteCollision --systems libcuckoo --threads 1 "
                     "--json /nonexistent-dir/x.json",
