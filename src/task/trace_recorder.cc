@@ -123,11 +123,11 @@ void append(EventType type, std::int64_t ts, std::uint64_t id, double value, std
 // "name: detail" truncated into a fixed buffer, without allocating.
 std::string_view join_name(char (&buf)[kTraceNameMax], std::string_view a, std::string_view b) {
   std::size_t n = std::min(a.size(), sizeof buf);
-  std::memcpy(buf, a.data(), n);
+  if (n != 0) std::memcpy(buf, a.data(), n);
   if (!b.empty()) {
     for (char c : std::string_view(": ")) if (n < sizeof buf) buf[n++] = c;
     const std::size_t m = std::min(b.size(), sizeof buf - n);
-    std::memcpy(buf + n, b.data(), m);
+    if (m != 0) std::memcpy(buf + n, b.data(), m);
     n += m;
   }
   return {buf, n};
@@ -201,7 +201,7 @@ void check_triggers(std::string_view counter, double value) noexcept {
 
 void set_event_name(TraceEvent& e, std::string_view name) noexcept {
   const std::size_t n = std::min(name.size(), kTraceNameMax);
-  std::memcpy(e.name, name.data(), n);
+  if (n != 0) std::memcpy(e.name, name.data(), n);  // data() may be null when empty
   e.name_len = static_cast<std::uint8_t>(n);
 }
 
