@@ -53,19 +53,47 @@ bool is_allocator_plumbing(std::string_view f, std::string_view file) noexcept {
   return false;
 }
 
+namespace {
+
+// "a<b<c>, d>::f" -> "a<...>::f" when the template arguments are long.
+std::string elide_templates(std::string_view f) {
+  constexpr std::size_t kLongArgs = 48;
+  std::string out;
+  for (std::size_t i = 0; i < f.size(); ++i) {
+    if (f[i] != '<' || (i >= 8 && f.substr(i - 8, 8) == "operator")) {
+      out += f[i];
+      continue;
+    }
+    std::size_t j = i, depth = 0;
+    for (; j < f.size(); ++j) {
+      if (f[j] == '<') ++depth;
+      if (f[j] == '>' && --depth == 0) break;
+    }
+    if (j - i > kLongArgs) {
+      out += "<...>";
+    } else {
+      out += f.substr(i, j - i + 1);
+    }
+    i = j;
+  }
+  return out;
+}
+
+}  // namespace
+
 std::string short_function(std::string_view f) {
-  // Drop the argument list of a demangled name: "ns::fn(int, char)" -> "ns::fn".
-  // Template arguments and "operator()" stay.
+  // Drop the argument list of a demangled name: "ns::fn(int, char)" -> "ns::fn",
+  // and elide long template argument lists. "operator()" stays.
   int angle = 0;
   for (std::size_t i = 0; i < f.size(); ++i) {
     if (f[i] == '<') ++angle;
     if (f[i] == '>') --angle;
     if (f[i] == '(' && angle == 0 && !(i >= 8 && f.substr(i - 8, 8) == "operator")) {
       if (f.substr(i, 12) == "(anonymous n") continue;
-      return std::string(f.substr(0, i));
+      return elide_templates(f.substr(0, i));
     }
   }
-  return std::string(f);
+  return elide_templates(f);
 }
 
 SiteDescription describe_pcs(const std::vector<std::uintptr_t>& pcs) {
@@ -76,7 +104,11 @@ SiteDescription describe_pcs(const std::vector<std::uintptr_t>& pcs) {
     for (const prof::SymbolFrame& f : prof::Symbolizer::instance().symbolize(pcs[i] - 1)) {
       if (f.function == "??" && f.file.empty()) continue;
       std::string shown = short_function(f.function);
-      if (!f.file.empty()) shown += " " + basename_of(f.file) + ":" + std::to_string(f.line);
+      // A library header as the location of a user function is the inlined
+      // callee's line, not the function's own: show no location then.
+      if (!f.file.empty() && f.file.find("/c++/") == std::string::npos) {
+        shown += " " + basename_of(f.file) + ":" + std::to_string(f.line);
+      }
       if (first.empty()) first = short_function(f.function);
       if (is_allocator_plumbing(f.function, f.inlined ? std::string_view(f.file) : std::string_view())) continue;
       if (d.name.empty()) d.name = short_function(f.function);

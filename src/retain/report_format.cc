@@ -69,6 +69,12 @@ std::string to_text(const RetentionPath& p) {
       out += "[" + hop_kind(h) + "] " + h.name;
     } else {
       out += h.name + " (" + human_bytes(h.size) + ")";
+      // The site's own source location: the last word of "function file:line".
+      if (!h.site_frames.empty()) {
+        const std::string& f = h.site_frames.front();
+        const auto space = f.rfind(' ');
+        if (space != std::string::npos && f.find(':', space) != std::string::npos) out += " at " + f.substr(space + 1);
+      }
     }
     out += last ? ("  [target, queried offset +" + hex(h.offset) + "]")
                 : ("  pointer at +" + hex(h.offset));

@@ -76,7 +76,7 @@ TEST(RetentionSnapshot, PathTo_NamesEveryHopWithOffsets) {
   EXPECT_EQ(p.hops[4].offset, 7u);
   const std::string text = to_text(p);
   EXPECT_NE(text.find("global g_holder"), std::string::npos) << text;
-  EXPECT_NE(text.find("make_node (32 B)  pointer at +0x18"), std::string::npos) << text;
+  EXPECT_NE(text.find("make_node (32 B) at node.cc:30  pointer at +0x18"), std::string::npos) << text;
   const auto j = nlohmann::json::parse(to_json(p));
   ASSERT_EQ(j["path"].size(), 5u);
   EXPECT_EQ(j["path"][0]["kind"], "global");
