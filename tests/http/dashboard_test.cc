@@ -97,9 +97,7 @@ TEST(Dashboard, HeadlessChromium_RendersLiveData) {
 #endif
 
   // Screenshot: the artifact a reviewer looks at.
-  const char* bin = std::getenv("SYNCSCOPE_BINARY_DIR");
-  const std::string shot =
-      (bin ? std::string(bin) : dir.path().string()) + "/http-dashboard.png";
+  const std::string shot = (testing::binary_dir() / "http-dashboard.png").string();
   std::vector<std::string> argv2 = chromium_argv(dir);
   argv2.push_back("--screenshot=" + shot);
   argv2.push_back(server->url() + "/debug/");

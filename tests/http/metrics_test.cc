@@ -143,10 +143,8 @@ TEST(Metrics, PromtoolCheckMetrics_ReportsNoProblems) {
       {"sh", "-c", "promtool check metrics < \"$0\"", (dir.path() / "metrics.txt").string()});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(r.out + r.err, "") << "promtool reported problems";
-  if (const char* bin = std::getenv("SYNCSCOPE_BINARY_DIR")) {
-    std::ofstream(std::string(bin) + "/http-promtool-output.txt")
-        << "$ promtool check metrics < metrics.txt\nexit " << r.exit_code << "\n" << r.out << r.err;
-  }
+  std::ofstream(testing::binary_dir() / "http-promtool-output.txt")
+      << "$ promtool check metrics < metrics.txt\nexit " << r.exit_code << "\n" << r.out << r.err;
 }
 
 // Polls Prometheus's HTTP API until `query` returns a sample (or times out).

@@ -31,13 +31,12 @@ int main(void) {
 )";
 
 std::string preload_object() {
-  const char* bin = std::getenv("SYNCSCOPE_BINARY_DIR");
-  return bin ? std::string(bin) + "/lib/libsyncscope_preload.so" : "";
+  return (testing::binary_dir() / "lib" / "libsyncscope_preload.so").string();
 }
 
 TEST(Preload, SyncscopeHttp_ServesPprofFromUnmodifiedProgram) {
   const std::string so = preload_object();
-  if (so.empty() || !std::filesystem::exists(so)) GTEST_SKIP() << "no preload object at " << so;
+  if (!std::filesystem::exists(so)) GTEST_SKIP() << "no preload object at " << so;
   if (testing::run_command({"go", "version"}).exit_code != 0) GTEST_SKIP() << "go not installed";
   testing::TempDir dir;
   const auto src = dir.path() / "leaky.c";
@@ -84,7 +83,7 @@ TEST(Preload, SyncscopeHttp_ServesPprofFromUnmodifiedProgram) {
 
 TEST(Preload, BadSyncscopeHttp_ReportsAndProgramStillRuns) {
   const std::string so = preload_object();
-  if (so.empty() || !std::filesystem::exists(so)) GTEST_SKIP() << "no preload object at " << so;
+  if (!std::filesystem::exists(so)) GTEST_SKIP() << "no preload object at " << so;
   const testing::CommandResult r = testing::run_command(
       {"/bin/true"}, {{"LD_PRELOAD", so}, {"SYNCSCOPE_HTTP", "not-an-address"}});
   EXPECT_EQ(r.exit_code, 0) << r.err;

@@ -158,6 +158,14 @@ std::unique_ptr<DebugServer> start_server(Options options) {
   return server;
 }
 
+std::filesystem::path binary_dir() {
+  const char* env = std::getenv("SYNCSCOPE_BINARY_DIR");
+  if (env != nullptr && *env != '\0') return env;
+  std::error_code ec;
+  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::filesystem::current_path() : exe.parent_path().parent_path();
+}
+
 bool have_program(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
 
 }  // namespace syncscope::http::testing

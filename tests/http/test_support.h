@@ -71,4 +71,8 @@ bool have_program(const std::string& path);
 
 std::string read_file(const std::filesystem::path& path);
 
+// The build directory: $SYNCSCOPE_BINARY_DIR, else the parent of the test
+// executable's bin/ directory.
+std::filesystem::path binary_dir();
+
 }  // namespace syncscope::http::testing
