@@ -94,27 +94,29 @@ const std::string& Executor::name() const noexcept { return state_->options.name
 TaskHandle Executor::spawn_job(std::string_view name, internal::Job job, const SpawnOptions& options,
                                const std::source_location& site, bool may_block) {
   State& s = *state_;
-  std::unique_lock lock(s.mu);
-  if (!s.stopping && s.queue.size() >= s.options.queue_capacity) {
-    if (!may_block) {
-      s.rejected.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
-      return TaskHandle();
-    }
-    auto scope = blocking("executor queue full: " + s.options.name, &s.queue);
-    s.not_full.wait(lock, [&] { return s.stopping || s.queue.size() < s.options.queue_capacity; });
-  }
-  if (s.stopping) {
-    s.rejected.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
-    return TaskHandle();
-  }
-  // Taken after any queue-full wait, so the spawn slice follows that
-  // blocked slice on the spawner's track.
   const std::int64_t t0 = internal::now_ns();
-  // Created under mu so that a task is never registered and then refused.
+  // Created before taking mu: stack capture and allocation stay out of the
+  // queue's critical section, which workers contend for. A task refused
+  // below (full or shut down) is abandoned again; while the spawner waits
+  // for room it is visible as queued.
   std::shared_ptr<internal::TaskRecord> rec = internal::create_task(
       name, s.options.name, site, options, s.options.default_deadline, s.reporter, &s);
   const bool traced = internal::tracing_on();
   if (traced) internal::trace_spawn_begin(t0, rec->id, rec->name);
+  auto refuse = [&](std::unique_lock<std::mutex>& lock) {
+    s.rejected.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+    lock.unlock();
+    internal::abandon_task(rec);
+    if (traced) internal::trace_spawn_end();
+    return TaskHandle();
+  };
+  std::unique_lock lock(s.mu);
+  if (!s.stopping && s.queue.size() >= s.options.queue_capacity) {
+    if (!may_block) return refuse(lock);
+    auto scope = blocking("executor queue full: " + s.options.name, &s.queue);
+    s.not_full.wait(lock, [&] { return s.stopping || s.queue.size() < s.options.queue_capacity; });
+  }
+  if (s.stopping) return refuse(lock);
   s.queue.push_back({rec, std::move(job)});
   s.spawned.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
   lock.unlock();

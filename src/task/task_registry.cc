@@ -24,9 +24,11 @@ struct alignas(64) Shard {
 
 struct Registry {
   std::array<Shard, kShards> shards;
-  std::atomic<std::size_t> live{0};         // counter only
-  std::atomic<std::uint64_t> spawned{0};    // counter only
-  std::atomic<TaskId> next_id{1};           // id source; 0 means "no task"
+  // Each on its own cache line: spawners bump next_id/spawned while workers
+  // decrement live, and sharing a line made every spawn miss.
+  alignas(64) std::atomic<std::size_t> live{0};       // counter only
+  alignas(64) std::atomic<std::uint64_t> spawned{0};  // counter only
+  alignas(64) std::atomic<TaskId> next_id{1};         // id source; 0 means "no task"
 };
 
 Registry& registry() {
