@@ -81,6 +81,10 @@ struct ColdRecord {
 
   std::mutex retired_mu;
   std::vector<Retired> retired;                          // guarded by retired_mu
+  // retired.size() and the bytes in it; written under retired_mu, read
+  // without it by backlog() (relaxed: diagnostics).
+  std::atomic<std::uint64_t> pending_objects{0};
+  std::atomic<std::uint64_t> pending_bytes{0};
   std::size_t next_trigger = EpochDomain::kReclaimBatch;  // guarded by retired_mu
 
   // Stall observation; guarded by Impl::scan_mu.
@@ -101,9 +105,24 @@ struct EpochDomain::Impl {
   std::mutex orphan_mu;
   std::vector<Retired> orphans;  // guarded by orphan_mu
 
-  // Process-wide backlog; diagnostics only, relaxed.
-  std::atomic<std::uint64_t> backlog_objects{0};
-  std::atomic<std::uint64_t> backlog_bytes{0};
+  // What `orphans` holds; written under orphan_mu, read relaxed by backlog().
+  std::atomic<std::uint64_t> orphan_objects{0};
+  std::atomic<std::uint64_t> orphan_bytes{0};
+
+  // Adds `delta` (may be negative) to a pair of diagnostics counters whose
+  // writers are serialized by a mutex the caller holds.
+  static void adjust(std::atomic<std::uint64_t>& objects, std::atomic<std::uint64_t>& bytes,
+                     std::int64_t d_objects, std::int64_t d_bytes) {
+    // relaxed: single writer (under the caller's mutex), diagnostic readers.
+    objects.store(objects.load(std::memory_order_relaxed) + d_objects, std::memory_order_relaxed);
+    bytes.store(bytes.load(std::memory_order_relaxed) + d_bytes, std::memory_order_relaxed);
+  }
+
+  static std::int64_t bytes_of(const std::vector<Retired>& v, std::size_t from) {
+    std::int64_t b = 0;
+    for (std::size_t i = from; i < v.size(); ++i) b += static_cast<std::int64_t>(v[i].bytes);
+    return b;
+  }
 
   void heavy_barrier() const noexcept {
 #if defined(SYNCSCOPE_TSAN)
@@ -157,13 +176,30 @@ struct EpochDomain::Impl {
     }
   }
 
-  // Moves the entries of `list` that are safe at epoch `g` into `out`.
-  static void take_safe(std::vector<Retired>& list, std::uint64_t g, std::vector<Retired>& out) {
-    auto safe = [g](const Retired& r) { return r.epoch + kGrace <= g; };
-    auto keep_end = std::stable_partition(list.begin(), list.end(),
-                                          [&](const Retired& r) { return !safe(r); });
+  // Moves the entries of a thread's `list` that are safe at epoch `g` into
+  // `out`. A thread's retires read a non-decreasing epoch (coherence of
+  // global_epoch_), so the safe entries are a prefix of its list.
+  static void take_safe_prefix(std::vector<Retired>& list, std::uint64_t g,
+                               std::vector<Retired>& out) {
+    auto first_unsafe = std::find_if(list.begin(), list.end(),
+                                     [g](const Retired& r) { return r.epoch + kGrace > g; });
+    out.insert(out.end(), list.begin(), first_unsafe);
+    list.erase(list.begin(), first_unsafe);
+    shrink_if_sparse(list);
+  }
+
+  // Orphan lists merge several threads' lists, so they are not sorted.
+  static void take_safe_any(std::vector<Retired>& list, std::uint64_t g,
+                            std::vector<Retired>& out) {
+    auto keep_end = std::stable_partition(list.begin(), list.end(), [g](const Retired& r) {
+      return r.epoch + kGrace > g;
+    });
     out.insert(out.end(), keep_end, list.end());
     list.erase(keep_end, list.end());
+    shrink_if_sparse(list);
+  }
+
+  static void shrink_if_sparse(std::vector<Retired>& list) {
     // A list that once held a stalled reader's backlog keeps its peak
     // capacity; give it back once it is mostly empty.
     if (list.capacity() > 4 * std::max(list.size(), EpochDomain::kReclaimBatch)) {
@@ -174,15 +210,37 @@ struct EpochDomain::Impl {
   void free_all(std::vector<Retired>& victims) {
     for (const Retired& r : victims) {
       r.deleter(r.object);
-      if (r.account != nullptr) {
-        r.account->discharge(r.bytes);
-        r.account->release();
-      }
-      // relaxed: diagnostics counters.
-      backlog_objects.fetch_sub(1, std::memory_order_relaxed);
-      backlog_bytes.fetch_sub(r.bytes, std::memory_order_relaxed);
+      if (r.account != nullptr) r.account->discharge(r.bytes);
     }
     victims.clear();
+    // acquire: pairs with the release in adopt_account.
+    if (released_account_count.load(std::memory_order_acquire) > 0) sweep_accounts();
+  }
+
+  // Accounts whose owner is gone; each is freed once its backlog is empty.
+  std::mutex accounts_mu;
+  std::vector<ReclaimAccount*> released_accounts;  // guarded by accounts_mu
+  std::atomic<std::size_t> released_account_count{0};
+
+  void adopt_account(ReclaimAccount* account) {
+    std::lock_guard lk(accounts_mu);
+    released_accounts.push_back(account);
+    // release: publishes the push to free_all's fast check.
+    released_account_count.store(released_accounts.size(), std::memory_order_release);
+  }
+
+  void sweep_accounts() {
+    std::lock_guard lk(accounts_mu);
+    std::erase_if(released_accounts, [](ReclaimAccount* a) {
+      // Zero objects means every charge (all made before release) has been
+      // discharged, and discharge's objects decrement is a freeing thread's
+      // last access (see ReclaimAccount::discharge), so the account is free.
+      if (a->backlog().objects != 0) return false;
+      delete a;
+      return true;
+    });
+    // relaxed: under accounts_mu; the fast check tolerates staleness.
+    released_account_count.store(released_accounts.size(), std::memory_order_relaxed);
   }
 
   std::uint64_t current_epoch() const {
@@ -192,7 +250,18 @@ struct EpochDomain::Impl {
 
   void collect_orphans(std::uint64_t g, std::vector<Retired>& out) {
     std::lock_guard lk(orphan_mu);
-    take_safe(orphans, g, out);
+    const std::size_t before = out.size();
+    take_safe_any(orphans, g, out);
+    adjust(orphan_objects, orphan_bytes, -static_cast<std::int64_t>(out.size() - before),
+           -bytes_of(out, before));
+  }
+
+  // Requires c.retired_mu.
+  static void take_from_record(ColdRecord& c, std::uint64_t g, std::vector<Retired>& out) {
+    const std::size_t before = out.size();
+    take_safe_prefix(c.retired, g, out);
+    adjust(c.pending_objects, c.pending_bytes, -static_cast<std::int64_t>(out.size() - before),
+           -bytes_of(out, before));
   }
 
   // Advances up to kGrace times (stops when a reader blocks it). Returns the
@@ -215,7 +284,7 @@ struct EpochDomain::Impl {
     std::vector<Retired> victims;
     {
       std::lock_guard lk(c.retired_mu);
-      take_safe(c.retired, g, victims);
+      take_from_record(c, g, victims);
       // Scan again after another batch; when nothing moved at all (a reader
       // is pinned at an old epoch — often just preempted inside its read
       // section), wait four batches so a long stall costs one barrier per
@@ -254,8 +323,12 @@ struct EpochDomain::Impl {
   void release_record(ColdRecord* c) {
     {
       std::scoped_lock lk(c->retired_mu, orphan_mu);
+      const std::int64_t objects = static_cast<std::int64_t>(c->retired.size());
+      const std::int64_t bytes = bytes_of(c->retired, 0);
       orphans.insert(orphans.end(), c->retired.begin(), c->retired.end());
       c->retired.clear();
+      adjust(c->pending_objects, c->pending_bytes, -objects, -bytes);
+      adjust(orphan_objects, orphan_bytes, objects, bytes);
       c->next_trigger = EpochDomain::kReclaimBatch;
     }
     c->hot->nesting = 0;
@@ -287,34 +360,51 @@ thread_local RecordOwner tls_owner;
 // ---------------------------------------------------------------------------
 // ReclaimAccount
 
+namespace {
+std::size_t account_stripe() noexcept {
+  static std::atomic<std::size_t> next{0};
+  // relaxed: only uniqueness of the ticket matters.
+  thread_local const std::size_t index = next.fetch_add(1, std::memory_order_relaxed);
+  return index;
+}
+}  // namespace
+
 ReclaimAccount* ReclaimAccount::create() { return new ReclaimAccount(); }
 
-void ReclaimAccount::add_ref() noexcept {
-  // relaxed: the caller already holds a reference (the owner's).
-  refs_.fetch_add(1, std::memory_order_relaxed);
-}
-
 void ReclaimAccount::release() noexcept {
-  // acq_rel: the last releaser must see every other holder's writes before
-  // deleting (the classic reference-count pattern).
-  if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  EpochDomain& d = EpochDomain::global();
+  d.impl_->adopt_account(this);
+  d.impl_->sweep_accounts();  // frees it now if nothing is retired
 }
 
 void ReclaimAccount::charge(std::uint64_t bytes) noexcept {
-  // relaxed: diagnostics counters.
-  objects_.fetch_add(1, std::memory_order_relaxed);
-  bytes_.fetch_add(bytes, std::memory_order_relaxed);
+  Stripe& s = stripes_[account_stripe() % kStripes];
+  // relaxed: diagnostics counters; the account's lifetime is ordered by
+  // discharge's release (below).
+  s.bytes.fetch_add(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
+  s.objects.fetch_add(1, std::memory_order_relaxed);
 }
 
 void ReclaimAccount::discharge(std::uint64_t bytes) noexcept {
-  // relaxed: diagnostics counters.
-  objects_.fetch_sub(1, std::memory_order_relaxed);
-  bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+  Stripe& s = stripes_[account_stripe() % kStripes];
+  // relaxed: diagnostics counter.
+  s.bytes.fetch_sub(static_cast<std::int64_t>(bytes), std::memory_order_relaxed);
+  // release: this thread's last access to the account; pairs with the
+  // acquire sum in backlog() that sweep_accounts uses before deleting it.
+  s.objects.fetch_sub(1, std::memory_order_release);
 }
 
 Backlog ReclaimAccount::backlog() const noexcept {
-  // relaxed: the two figures may be read at slightly different instants.
-  return {objects_.load(std::memory_order_relaxed), bytes_.load(std::memory_order_relaxed)};
+  std::int64_t objects = 0;
+  std::int64_t bytes = 0;
+  for (const Stripe& s : stripes_) {
+    // acquire: see discharge().
+    objects += s.objects.load(std::memory_order_acquire);
+    // relaxed: diagnostics.
+    bytes += s.bytes.load(std::memory_order_relaxed);
+  }
+  return {objects > 0 ? static_cast<std::uint64_t>(objects) : 0,
+          bytes > 0 ? static_cast<std::uint64_t>(bytes) : 0};
 }
 
 // ---------------------------------------------------------------------------
@@ -348,13 +438,7 @@ void EpochDomain::retire(void* object, Deleter deleter, std::size_t bytes,
   // relaxed: ordered by the fence above.
   const std::uint64_t e = global_epoch_.load(std::memory_order_relaxed);
 #endif
-  if (account != nullptr) {
-    account->add_ref();
-    account->charge(bytes);
-  }
-  // relaxed: diagnostics counters.
-  impl_->backlog_objects.fetch_add(1, std::memory_order_relaxed);
-  impl_->backlog_bytes.fetch_add(bytes, std::memory_order_relaxed);
+  if (account != nullptr) account->charge(bytes);
 
   internal::ThreadRecord* hot = internal::tls_record;
   if (hot == nullptr) hot = register_current_thread();
@@ -363,6 +447,7 @@ void EpochDomain::retire(void* object, Deleter deleter, std::size_t bytes,
   {
     std::lock_guard lk(cold->retired_mu);
     cold->retired.push_back({object, deleter, bytes, account, e});
+    Impl::adjust(cold->pending_objects, cold->pending_bytes, 1, static_cast<std::int64_t>(bytes));
     trigger = cold->retired.size() >= cold->next_trigger;
   }
   if (trigger) impl_->reclaim_for(*cold);
@@ -380,7 +465,7 @@ Backlog EpochDomain::drain() {
   std::vector<Retired> victims;
   impl_->for_each_record([&](ColdRecord& c) {
     std::lock_guard lk(c.retired_mu);
-    Impl::take_safe(c.retired, g, victims);
+    Impl::take_from_record(c, g, victims);
   });
   impl_->collect_orphans(g, victims);
   impl_->free_all(victims);
@@ -388,9 +473,14 @@ Backlog EpochDomain::drain() {
 }
 
 Backlog EpochDomain::backlog() const noexcept {
-  // relaxed: diagnostics counters.
-  return {impl_->backlog_objects.load(std::memory_order_relaxed),
-          impl_->backlog_bytes.load(std::memory_order_relaxed)};
+  // relaxed (all loads): diagnostics; records may be read at different instants.
+  Backlog b{impl_->orphan_objects.load(std::memory_order_relaxed),
+            impl_->orphan_bytes.load(std::memory_order_relaxed)};
+  impl_->for_each_record([&](ColdRecord& c) {
+    b.objects += c.pending_objects.load(std::memory_order_relaxed);
+    b.bytes += c.pending_bytes.load(std::memory_order_relaxed);
+  });
+  return b;
 }
 
 std::vector<PinnedReader> EpochDomain::pinned_readers(std::chrono::nanoseconds min_age) {

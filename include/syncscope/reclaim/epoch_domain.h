@@ -62,12 +62,15 @@ struct PinnedReader {
 };
 
 // Per-owner accounting (one per map): how much of the backlog is this
-// owner's. Reference counted, because retired objects may outlive their owner.
+// owner's. Counters are striped per thread, so retiring from many threads
+// writes no shared cache line. The account outlives its owner while retired
+// objects still point at it: release() hands it to the domain, which frees it
+// once its last object is freed.
 class ReclaimAccount {
  public:
-  // Returns an account with one reference, owned by the caller.
+  // Returns an account owned by the caller.
   static ReclaimAccount* create();
-  // Drops the caller's reference; the account is freed with the last one.
+  // The owner is done with the account (it may not charge it any more).
   void release() noexcept;
 
   Backlog backlog() const noexcept;
@@ -75,15 +78,17 @@ class ReclaimAccount {
  private:
   friend class EpochDomain;
   ReclaimAccount() = default;
-  void add_ref() noexcept;
   void charge(std::uint64_t bytes) noexcept;
+  // The last access a freeing thread makes to the account for one object.
   void discharge(std::uint64_t bytes) noexcept;
 
-  // All three are counters read by diagnostics only: relaxed throughout,
-  // except the reference count's final decrement (see release()).
-  std::atomic<std::uint64_t> objects_{0};
-  std::atomic<std::uint64_t> bytes_{0};
-  std::atomic<std::int64_t> refs_{1};
+  static constexpr std::size_t kStripes = 16;
+  struct alignas(64) Stripe {
+    // Signed: a stripe may see an object's discharge but not its charge.
+    std::atomic<std::int64_t> objects{0};
+    std::atomic<std::int64_t> bytes{0};
+  };
+  Stripe stripes_[kStripes];
 };
 
 namespace internal {
@@ -206,6 +211,7 @@ class EpochDomain {
 
  private:
   friend struct Impl;
+  friend class ReclaimAccount;
   EpochDomain();
   ~EpochDomain() = delete;  // the global domain lives for the whole process
 
