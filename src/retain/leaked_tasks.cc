@@ -70,8 +70,8 @@ std::vector<LeakedTask> RetentionSnapshot::leaked_tasks() const {
   std::vector<Candidate> candidates;
   std::vector<bool> use_root(g.root_count(), true);
   for (const TaskRecord& t : s.tasks) {
-    if (!t.blocked || t.wait_object == 0) continue;
-    const auto block = g.find_containing(t.wait_object);
+    if (!t.blocked || t.wait_object_hidden == 0) continue;
+    const auto block = g.find_containing(hide_address(t.wait_object_hidden));
     if (!block) continue;  // waits on a global or stack object: cannot judge
     candidates.push_back({&t, *block});
     for (std::size_t r : t.own_roots) use_root[r] = false;

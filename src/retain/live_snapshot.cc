@@ -275,7 +275,7 @@ void attach_tasks(RetentionSnapshot::Impl& impl, const std::vector<internal::Thr
     t.name = info.name;
     t.spawn_site = info.site_string();
     t.blocking_reason = info.blocking_reason;
-    t.wait_object = info.wait_object;
+    t.wait_object_hidden = info.wait_object == 0 ? 0 : hide_address(info.wait_object);
     t.blocked = info.state == task::TaskState::kBlocked;
     t.age_s = std::chrono::duration<double>(info.age(now)).count();
     for (std::size_t r = 0; r < impl.graph.root_count(); ++r) {

@@ -29,14 +29,17 @@ ObjectGraph::ObjectGraph(std::vector<GraphBlock> blocks, std::vector<Root> roots
       block_edges_(std::move(block_edges)),
       root_edge_begin_(std::move(root_edge_begin)),
       root_edges_(std::move(root_edges)) {
+  for (GraphBlock& b : blocks_) b.address ^= kHiddenBits;
   assert(block_edge_begin_.size() == blocks_.size() + 1);
   assert(root_edge_begin_.size() == roots_.size() + 1);
   assert(block_edge_begin_.back() == block_edges_.size());
   assert(root_edge_begin_.back() == root_edges_.size());
 }
 
-std::optional<NodeId> ObjectGraph::find_containing(std::uintptr_t addr) const noexcept {
-  // First block whose address is > addr; the candidate is the one before it.
+std::optional<NodeId> ObjectGraph::find_containing(std::uintptr_t plain) const noexcept {
+  // First block whose address is > addr; the candidate is the one before it
+  // (comparisons on the hidden encoding, which preserves order).
+  const std::uintptr_t addr = plain ^ kHiddenBits;
   auto it = std::upper_bound(blocks_.begin(), blocks_.end(), addr,
                              [](std::uintptr_t a, const GraphBlock& b) { return a < b.address; });
   if (it == blocks_.begin()) return std::nullopt;

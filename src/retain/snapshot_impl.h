@@ -25,7 +25,9 @@ struct TaskRecord {
   std::string name;
   std::string spawn_site;
   std::string blocking_reason;
-  std::uintptr_t wait_object = 0;  // 0: not blocked on an object
+  // hide_address(wait object), 0 when not blocked on an object: stored
+  // hidden so a snapshot kept alive does not hold every wait object.
+  std::uintptr_t wait_object_hidden = 0;
   bool blocked = false;
   double age_s = 0;
   // Roots that belong to the thread running this task (its stack, registers,

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -228,6 +229,34 @@ TEST_F(LiveRetention, RetentionProfile_GoPprofTopEntryIsChainHolder) {
   EXPECT_NE(first.find("spawn_holder"), std::string::npos) << out;
   EXPECT_NE(out.find("root: thread 'retain-holder'"), std::string::npos) << out;
   EXPECT_NE(out.find("make_target"), std::string::npos) << out;
+}
+
+std::vector<Node*>* volatile g_growing = nullptr;  // global -> vector -> nodes
+
+__attribute__((noinline)) void grow_cache(int n) {
+  if (g_growing == nullptr) g_growing = new std::vector<Node*>();
+  for (int i = 0; i < n; ++i) g_growing->push_back(make_node(static_cast<std::uint64_t>(i), nullptr));
+}
+
+TEST_F(LiveRetention, Growth_SiteThatGrewReportedWithPath) {
+  std::thread([] { grow_cache(10); }).join();
+  absl::StatusOr<RetentionSnapshot> before = take_snapshot();
+  ASSERT_TRUE(before.ok()) << before.status();
+  std::thread([] { grow_cache(500); }).join();
+  absl::StatusOr<RetentionSnapshot> after = take_snapshot();
+  ASSERT_TRUE(after.ok()) << after.status();
+  const std::vector<SiteGrowth> grown = growth(*before, *after, 5);
+  const std::string text = to_text(grown);
+  ASSERT_FALSE(grown.empty()) << text;
+  const auto node = std::find_if(grown.begin(), grown.end(), [](const SiteGrowth& g) {
+    return g.site_name.find("make_node") != std::string::npos;
+  });
+  ASSERT_NE(node, grown.end()) << text;
+  EXPECT_GE(node->objects_after - node->objects_before, 500u) << text;
+  EXPECT_TRUE(node->example_path.reachable) << text;
+  ASSERT_FALSE(node->example_path.hops.empty());
+  EXPECT_EQ(node->example_path.hops[0].root_kind, RootKind::kGlobal) << text;
+  EXPECT_NE(node->example_path.hops[0].name.find("g_growing"), std::string::npos) << text;
 }
 
 }  // namespace

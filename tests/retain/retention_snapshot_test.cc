@@ -181,7 +181,7 @@ TEST(RetentionSnapshot, LeakedTasks_FixpointOverTaskStacks) {
     r.spawn_site = "test.cc:1";
     r.blocking_reason = "future";
     r.blocked = true;
-    r.wait_object = addr(t - 1) + 16;
+    r.wait_object_hidden = hide_address(addr(t - 1) + 16);
     r.own_roots = {stack[t]};
     impl->tasks.push_back(r);
   }

@@ -95,8 +95,11 @@ class ObjectGraph {
   std::size_t edge_count() const noexcept { return block_edges_.size(); }
   std::size_t root_edge_count() const noexcept { return root_edges_.size(); }
 
-  const GraphBlock& block(NodeId n) const { return blocks_[n]; }
-  std::span<const GraphBlock> blocks() const noexcept { return blocks_; }
+  GraphBlock block(NodeId n) const {
+    GraphBlock b = blocks_[n];
+    b.address ^= kHiddenBits;
+    return b;
+  }
   const Root& root(std::size_t r) const { return roots_[r]; }
   std::span<const Root> roots() const noexcept { return roots_; }
 
@@ -121,13 +124,21 @@ class ObjectGraph {
   std::size_t memory_bytes() const noexcept;
 
  private:
-  std::vector<GraphBlock> blocks_;                 // sorted by address
+  // Block addresses are stored with kHiddenBits flipped: a snapshot kept
+  // alive by the program must not look, to the next conservative scan, like
+  // a holder of every block it lists. Flipping the (zero) top bits keeps the
+  // order and makes every stored value a non-canonical address.
+  static constexpr std::uintptr_t kHiddenBits = ~(~std::uintptr_t{0} >> 16);
+  std::vector<GraphBlock> blocks_;                 // sorted by address, hidden
   std::vector<Root> roots_;
   std::vector<std::uint64_t> block_edge_begin_{0};  // [block_count()+1]
   std::vector<Edge> block_edges_;
   std::vector<std::uint64_t> root_edge_begin_{0};   // [root_count()+1]
   std::vector<Edge> root_edges_;
 };
+
+// The same encoding for other stored heap addresses (e.g. wait objects).
+inline std::uintptr_t hide_address(std::uintptr_t a) { return a ^ ~(~std::uintptr_t{0} >> 16); }
 
 // Builds an ObjectGraph from edges given in any order (synthetic graphs in
 // tests, small tools). The live scanner writes CSR directly instead.
