@@ -59,9 +59,8 @@ void worker_loop(const std::shared_ptr<Executor::State>& s) {
     ++s->running;
     lock.unlock();
     s->not_full.notify_one();
-    internal::run_task(item.rec, item.job);
-    item = {};  // free the closure (and what it captured) before counting completion
-    s->completed.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+    internal::run_task(item.rec, item.job, &s->completed);
+    item = {};
     lock.lock();
     --s->running;
   }

@@ -88,7 +88,7 @@ std::shared_ptr<TaskRecord> create_task(std::string_view name, std::string_view 
   return rec;
 }
 
-void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job) {
+void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job, std::atomic<std::uint64_t>* completed) {
   TaskRecord* const outer = tl_current;
   tl_current = rec.get();
   const std::int64_t start = now_ns();
@@ -113,6 +113,10 @@ void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job) {
     std::fprintf(stderr, "syncscope: task %llu \"%s\" threw a non-exception\n",
                  static_cast<unsigned long long>(rec->id), rec->name.c_str());
   }
+  // The closure (and what it captured) is released before the task counts
+  // as done, so a joiner never sees a finished task still holding its captures.
+  job = nullptr;
+  if (completed != nullptr) completed->fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
   if (has_deadline) disarm_deadline(*rec);
   if (traced) trace_task_end(rec->id);
   rec->finished_ns.store(now_ns(), std::memory_order_relaxed);

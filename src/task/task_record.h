@@ -94,8 +94,10 @@ std::shared_ptr<TaskRecord> create_task(std::string_view name, std::string_view 
                                         const void* owner);
 
 // Runs `job` as task `rec` on the calling thread: state transitions, deadline
-// arming, trace slice, then unregisters the record and wakes joiners.
-void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job);
+// arming, trace slice; then destroys the job, bumps *completed (if given),
+// unregisters the record and wakes joiners — in that order.
+void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job,
+              std::atomic<std::uint64_t>* completed = nullptr);
 
 // Drops a task that will never run (executor shut down before it started).
 void abandon_task(const std::shared_ptr<TaskRecord>& rec);
