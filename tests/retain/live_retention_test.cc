@@ -245,7 +245,9 @@ TEST_F(LiveRetention, Growth_SiteThatGrewReportedWithPath) {
   std::thread([] { grow_cache(500); }).join();
   absl::StatusOr<RetentionSnapshot> after = take_snapshot();
   ASSERT_TRUE(after.ok()) << after.status();
-  const std::vector<SiteGrowth> grown = growth(*before, *after, 5);
+  // Not only the test's site grows: the `before` snapshot itself and the
+  // symbolizer's caches are real heap too, so look beyond the top few.
+  const std::vector<SiteGrowth> grown = growth(*before, *after, 100);
   const std::string text = to_text(grown);
   ASSERT_FALSE(grown.empty()) << text;
   const auto node = std::find_if(grown.begin(), grown.end(), [](const SiteGrowth& g) {
