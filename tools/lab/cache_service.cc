@@ -143,10 +143,14 @@ void CacheService::sweep_capturing_value() {
 // Fix #1: copy the few fields the check needs; the value itself is never
 // referenced outside the callback.
 void CacheService::sweep_copying_fields() {
-  cache_.range([this](const std::uint64_t& key, const std::shared_ptr<const CacheValue>& value) {
-    const std::uint64_t digest = value->digest;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> work;  // key, digest
+  work.reserve(params_.entries);
+  cache_.range([&work](const std::uint64_t& key, const std::shared_ptr<const CacheValue>& value) {
+    work.emplace_back(key, value->digest);
+  });
+  for (const auto& [key, digest] : work) {
     active_.fetch_add(1, std::memory_order_acq_rel);  // acq_rel: see active_
-    const bool ok = go("refresh check (copy)", [this, key, digest] {
+    const bool ok = go("refresh check (copy)", [this, key = key, digest = digest] {
       ActiveTask t(active_);
       std::uint64_t answer = 0;
       if (await_reply(key, &answer) && answer != digest) {
@@ -154,7 +158,7 @@ void CacheService::sweep_copying_fields() {
       }
     });
     if (!ok) active_.fetch_sub(1, std::memory_order_acq_rel);  // acq_rel: see active_
-  });
+  }
 }
 
 // Fix #2: range only collects keys; each task loads the value it needs, by

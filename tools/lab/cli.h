@@ -12,7 +12,7 @@ namespace syncscope::lab {
 struct CliOptions {
   std::string what;                 // scenario name, "all" or "compare"
   std::string out = "lab-out";
-  double seconds = 5;               // per scenario
+  double seconds = 6;               // per scenario
   bool serve = false;
   int port = 6060;
 };

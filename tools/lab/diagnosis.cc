@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <optional>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
@@ -71,29 +73,63 @@ std::string holder_signature(const rt::RetentionPath& p) {
   for (char c : root.substr(0, root.find(", frame"))) {
     if (std::isdigit(static_cast<unsigned char>(c)) == 0) sig.push_back(c);
   }
-  if (p.hops.size() > 1) absl::StrAppend(&sig, " -> ", p.hops[1].site);
   return sig;
 }
 
-// The path that best explains the growth of a site: among reachable paths
-// to its blocks, group by holder and take the holder keeping the most bytes;
-// within it, the path to its largest block.
-std::optional<rt::RetentionPath> explain_site(const rt::RetentionSnapshot& snap,
-                                              const std::string& site_name) {
-  std::vector<rt::RetentionPath> paths = snap.paths_to_site(site_name, 256);
-  absl::flat_hash_map<std::string, std::uint64_t> bytes_by_holder;
-  for (const auto& p : paths) {
-    if (p.reachable) bytes_by_holder[holder_signature(p)] += p.target_size;
+// Paths looked at per site: enough to see every holder of a leak of a few
+// hundred blocks, bounded so a site of millions of blocks stays cheap.
+constexpr std::size_t kMaxBlocksPerSite = 2000;
+
+// holder -> bytes of the site's reachable blocks held through it.
+using HolderBytes = absl::flat_hash_map<std::string, std::int64_t>;
+
+// Paths to the blocks of one allocation site (by site id).
+std::vector<rt::RetentionPath> paths_of_site(const rt::RetentionSnapshot& snap, std::uint32_t site) {
+  std::vector<rt::RetentionPath> out;
+  const rt::ObjectGraph& graph = snap.graph();
+  for (rt::NodeId n = 0; n < graph.block_count(); ++n) {
+    const rt::GraphBlock& b = graph.block(n);
+    if (b.site != site) continue;
+    out.push_back(snap.path_to(b.address));
+    if (out.size() >= kMaxBlocksPerSite) break;
   }
-  if (bytes_by_holder.empty()) return std::nullopt;
-  const auto best = std::max_element(bytes_by_holder.begin(), bytes_by_holder.end(),
-                                     [](const auto& a, const auto& b) { return a.second < b.second; });
+  return out;
+}
+
+HolderBytes bytes_by_holder(const std::vector<rt::RetentionPath>& paths) {
+  HolderBytes out;
+  for (const auto& p : paths) {
+    if (p.reachable) out[holder_signature(p)] += static_cast<std::int64_t>(p.target_size);
+  }
+  return out;
+}
+
+// The path that best explains a site's growth: group the reachable paths to
+// its blocks by holder, take the holder whose bytes grew most since warm-up,
+// and within it the path to its largest block.
+const rt::RetentionPath* explain_site(const std::vector<rt::RetentionPath>& paths, const HolderBytes& before) {
+  HolderBytes grew = bytes_by_holder(paths);
+  if (grew.empty()) return nullptr;
+  for (auto& [holder, bytes] : grew) {
+    if (const auto it = before.find(holder); it != before.end()) bytes -= it->second;
+  }
+  const auto best = std::max_element(grew.begin(), grew.end(),
+                                     [](const auto& x, const auto& y) { return x.second < y.second; });
   const rt::RetentionPath* pick = nullptr;
   for (const auto& p : paths) {
     if (!p.reachable || holder_signature(p) != best->first) continue;
     if (pick == nullptr || p.target_size > pick->target_size) pick = &p;
   }
-  return *pick;
+  return pick;
+}
+
+// Snapshot options. SYNCSCOPE_LAB_NAME_FRAMES=0 turns off unwinding the
+// paused threads (the frame that holds a stack root).
+rt::Options snapshot_options() {
+  rt::Options o;
+  const char* env = std::getenv("SYNCSCOPE_LAB_NAME_FRAMES");
+  if (env != nullptr && std::string_view(env) == "0") o.name_frames = false;
+  return o;
 }
 
 // The Linux thread id in a root name such as "thread 'x' (tid 12) stack".
@@ -105,8 +141,14 @@ int root_tid(const std::string& root) {
 
 }  // namespace
 
+// What the warm-up snapshot leaves behind: totals without heap addresses.
+// The snapshot itself is destroyed before the second scan, which would
+// otherwise find its copies of block addresses and count them as holders.
 struct RetentionProbe::State {
-  std::optional<rt::RetentionSnapshot> before;
+  bool have_before = false;
+  absl::flat_hash_map<std::uint32_t, rt::RetentionSnapshot::SiteTotals> before_totals;
+  // For the largest sites at warm-up: bytes per holder.
+  absl::flat_hash_map<std::uint32_t, HolderBytes> before_holders;
   std::optional<rt::RetentionSnapshot> after;
 };
 
@@ -115,16 +157,56 @@ RetentionProbe::~RetentionProbe() = default;
 bool RetentionProbe::available() { return true; }
 
 void RetentionProbe::take_before(Diagnosis& d) {
-  absl::StatusOr<rt::RetentionSnapshot> s = rt::take_snapshot();
+  absl::StatusOr<rt::RetentionSnapshot> s = rt::take_snapshot(snapshot_options());
   if (!s.ok()) {
     d.notes.push_back(absl::StrCat("retention snapshot at warm-up failed: ", s.status().ToString()));
     return;
   }
-  state_->before.emplace(std::move(*s));
+  std::vector<std::pair<std::uint64_t, std::uint32_t>> by_bytes;
+  for (const auto& [site, totals] : s->site_totals()) {
+    state_->before_totals[site] = totals;
+    by_bytes.emplace_back(totals.bytes, site);
+  }
+  std::sort(by_bytes.rbegin(), by_bytes.rend());
+  constexpr std::size_t kTopSites = 8;
+  for (std::size_t i = 0; i < by_bytes.size() && i < kTopSites; ++i) {
+    state_->before_holders[by_bytes[i].second] = bytes_by_holder(paths_of_site(*s, by_bytes[i].second));
+  }
+  state_->have_before = true;
+}
+
+// Sites by live bytes gained since warm-up, named from `paths`.
+static std::vector<std::pair<std::uint32_t, SiteBytes>> grown(
+    const rt::RetentionSnapshot& after,
+    const absl::flat_hash_map<std::uint32_t, rt::RetentionSnapshot::SiteTotals>& before) {
+  std::vector<std::pair<std::uint32_t, SiteBytes>> out;
+  for (const auto& [site, t] : after.site_totals()) {
+    const auto it = before.find(site);
+    const std::int64_t db = static_cast<std::int64_t>(t.bytes) -
+                            static_cast<std::int64_t>(it == before.end() ? 0 : it->second.bytes);
+    const std::int64_t dobj = static_cast<std::int64_t>(t.objects) -
+                              static_cast<std::int64_t>(it == before.end() ? 0 : it->second.objects);
+    if (db <= 0) continue;
+    out.push_back({site, {"", db, dobj}});
+  }
+  std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.second.bytes > y.second.bytes; });
+  if (out.size() > 10) out.resize(10);
+  // Name each site after its largest block's allocation frame.
+  for (auto& [site, sb] : out) {
+    const auto& graph = after.graph();
+    for (const auto& [id, t] : after.site_totals()) {
+      if (id == site && t.largest != rt::kNoNode) {
+        const rt::RetentionPath p = after.path_to(graph.block(t.largest).address);
+        if (!p.hops.empty()) sb.site = block_site(p.hops.back());
+      }
+    }
+    if (sb.site.empty()) sb.site = absl::StrCat("site#", site);
+  }
+  return out;
 }
 
 void RetentionProbe::take_after(Diagnosis& d) {
-  absl::StatusOr<rt::RetentionSnapshot> s = rt::take_snapshot();
+  absl::StatusOr<rt::RetentionSnapshot> s = rt::take_snapshot(snapshot_options());
   if (!s.ok()) {
     d.notes.push_back(absl::StrCat("retention snapshot failed: ", s.status().ToString()));
     return;
@@ -136,20 +218,6 @@ void RetentionProbe::take_after(Diagnosis& d) {
     d.notes.push_back(absl::StrCat(after.stats().threads_unresponsive,
                                    " threads did not pause in time and were not scanned"));
   }
-  std::string grown_site;
-  if (state_->before) {
-    std::vector<rt::SiteGrowth> g = rt::growth(*state_->before, after, 10);
-    d.grown_sites.clear();
-    for (const auto& s : g) {
-      if (s.bytes_after <= s.bytes_before) continue;
-      const std::string name = s.example_path.hops.empty() ? s.site_name
-                                                           : block_site(s.example_path.hops.back());
-      d.grown_sites.push_back({name, static_cast<std::int64_t>(s.bytes_after - s.bytes_before),
-                               static_cast<std::int64_t>(s.objects_after) -
-                                   static_cast<std::int64_t>(s.objects_before)});
-      if (grown_site.empty()) grown_site = s.site_name;
-    }
-  }
   for (const auto& r : after.top_retainers(8)) {
     d.retainers.push_back({r.site_frames.empty() ? r.site_name : r.site_frames.front(),
                            r.retained_bytes, r.retained_objects});
@@ -157,9 +225,16 @@ void RetentionProbe::take_after(Diagnosis& d) {
   for (const auto& t : after.leaked_tasks()) {
     d.leaked_tasks.push_back({t.name, t.spawn_site, t.blocking_reason, t.age_s});
   }
-  if (grown_site.empty()) return;
-  const std::optional<rt::RetentionPath> path = explain_site(after, grown_site);
-  if (!path) return;
+  if (!state_->have_before) return;
+  const auto g = grown(after, state_->before_totals);
+  d.grown_sites.clear();
+  for (const auto& [site, sb] : g) d.grown_sites.push_back(sb);
+  if (g.empty()) return;
+  const std::vector<rt::RetentionPath> paths = paths_of_site(after, g.front().first);
+  const auto before = state_->before_holders.find(g.front().first);
+  const rt::RetentionPath* path =
+      explain_site(paths, before == state_->before_holders.end() ? HolderBytes{} : before->second);
+  if (path == nullptr) return;
   for (const rt::PathHop& h : path->hops) {
     d.retention_path.push_back({h.is_root ? "root" : "block", h.is_root ? h.name : block_site(h),
                                 h.offset, h.size});

@@ -56,7 +56,10 @@ int main(int argc, char** argv) {
     return parsed.exit_code;
   }
   const CliOptions& o = *parsed.options;
-  const sigset_t stop_signals = block_stop_signals();
+  // Only --serve waits for Ctrl-C; otherwise the default action (exit) is right.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  if (o.serve) stop_signals = block_stop_signals();
   if (const std::string err = prepare_output_root(o.out); !err.empty()) {
     std::fprintf(stderr, "syncscope-lab: %s\n", err.c_str());
     return 2;
@@ -99,6 +102,17 @@ int main(int argc, char** argv) {
   int failures = 0;
   for (std::size_t i = 0; i < todo.size(); ++i) {
     const bool keep = o.serve && i + 1 == todo.size();
+    if (!keep) {
+      // Each scenario in a process of its own (see run_scenario_isolated).
+      const IsolatedOutcome r = run_scenario_isolated(*todo[i], ro, static_cast<int>(i) + 1, total);
+      summary.push_back({todo[i]->name,
+                         r.ok ? absl::StrFormat("%-8s %s", r.leak ? "LEAK" : "no leak",
+                                                o.out + "/" + todo[i]->name + "/report.html")
+                              : "FAILED: " + r.error,
+                         r.ok});
+      if (!r.ok) ++failures;
+      continue;
+    }
     RunOutcome r = run_scenario(*todo[i], ro, keep, static_cast<int>(i) + 1, total);
     if (!r.ok) {
       std::fprintf(stderr, "syncscope-lab: %s: %s\n", todo[i]->name.c_str(), r.error.c_str());

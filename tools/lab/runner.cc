@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdlib>
+#include <cstring>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -35,6 +37,13 @@ bool write_text(const std::string& path, const std::string& text) {
   return static_cast<bool>(f);
 }
 
+// SYNCSCOPE_LAB_SKIP=retain,goroutine,trace,heap turns diagnosis steps off
+// (to isolate a misbehaving part); skipped steps are reported as such.
+bool skipped(const char* step) {
+  const char* env = std::getenv("SYNCSCOPE_LAB_SKIP");
+  return env != nullptr && std::strstr(env, step) != nullptr;
+}
+
 void start_trace() {
 #if SYNCSCOPE_LAB_HAVE_TASK
   syncscope::task::stop_tracing();
@@ -49,7 +58,9 @@ void start_trace() {
 // The profile files, taken while the workload still runs.
 void write_profiles(const StagedDir& dir, const RetentionProbe& probe, ScenarioResult& r) {
   std::string err;
-  if (heap::write_profile(dir.path("heap.pb.gz"), &err)) {
+  if (skipped("heap")) {
+    r.skipped.emplace_back("heap.pb.gz", "skipped (SYNCSCOPE_LAB_SKIP)");
+  } else if (heap::write_profile(dir.path("heap.pb.gz"), &err)) {
     r.files.push_back("heap.pb.gz");
   } else {
     r.skipped.emplace_back("heap.pb.gz", err);
@@ -57,13 +68,17 @@ void write_profiles(const StagedDir& dir, const RetentionProbe& probe, ScenarioR
   }
 #if SYNCSCOPE_LAB_HAVE_TASK
   err.clear();
-  if (syncscope::task::write_goroutine_profile(dir.path("goroutine.pb.gz"), {}, &err)) {
+  if (skipped("goroutine")) {
+    r.skipped.emplace_back("goroutine.pb.gz", "skipped (SYNCSCOPE_LAB_SKIP)");
+  } else if (syncscope::task::write_goroutine_profile(dir.path("goroutine.pb.gz"), {}, &err)) {
     r.files.push_back("goroutine.pb.gz");
   } else {
     r.skipped.emplace_back("goroutine.pb.gz", err);
   }
   err.clear();
-  if (syncscope::task::write_trace_snapshot(dir.path("trace.json"), syncscope::task::Clock::duration::max(),
+  if (skipped("trace")) {
+    r.skipped.emplace_back("trace.json", "skipped (SYNCSCOPE_LAB_SKIP)");
+  } else if (syncscope::task::write_trace_snapshot(dir.path("trace.json"), syncscope::task::Clock::duration::max(),
                                             &err)) {
     r.files.push_back("trace.json");
   } else {
@@ -103,7 +118,7 @@ RunOutcome run_scenario(const ScenarioSpec& spec, const RunOptions& options, boo
   r.story = spec.story;
   r.seconds = options.seconds;
   Diagnosis& d = r.diagnosis;
-  d.warmup_s = std::clamp(options.seconds * 0.25, 0.5, 1.5);
+  d.warmup_s = std::clamp(options.seconds * 0.4, std::min(1.0, options.seconds / 2), 2.5);
   d.heap_source = heap::source_name();
 
   StagedDir dir(options.out, spec.name);
@@ -125,7 +140,8 @@ RunOutcome run_scenario(const ScenarioSpec& spec, const RunOptions& options, boo
   });
   RetentionProbe probe;
   sleep_until(t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(d.warmup_s)));
-  probe.take_before(d);
+  const bool retain = !skipped("retain");
+  if (retain && !skipped("before")) probe.take_before(d);
   const std::vector<SiteBytes> sites_before = heap::top_sites(50);
   sleep_until(t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.seconds)));
 
@@ -139,7 +155,14 @@ RunOutcome run_scenario(const ScenarioSpec& spec, const RunOptions& options, boo
   const std::vector<SiteBytes> sites_after = heap::top_sites(50);
   d.top_sites.assign(sites_after.begin(), sites_after.begin() + std::min<std::size_t>(10, sites_after.size()));
   if (!heap::have_profiles()) d.unavailable.push_back("top allocation sites (prof part not built)");
-  probe.take_after(d);
+  if (retain) {
+    probe.take_after(d);
+  } else if (const char* crash = std::getenv("SYNCSCOPE_LAB_RETAIN_CRASHED"); crash != nullptr) {
+    d.unavailable.push_back(std::string("retention path, grown sites and top retainers: the first run died from ") +
+                            crash + " during diagnosis, so this rerun skipped the retention scan");
+  } else {
+    d.notes.push_back("retention step skipped (SYNCSCOPE_LAB_SKIP)");
+  }
   if (d.grown_sites.empty()) d.grown_sites = heap::grown_sites(sites_before, sites_after, 10);
   write_profiles(dir, probe, r);
   d.workload_summary = w->summary();

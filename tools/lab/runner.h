@@ -33,3 +33,20 @@ RunOutcome run_scenario(const ScenarioSpec& spec, const RunOptions& options, boo
 void stop_workload(std::unique_ptr<Workload> w);
 
 }  // namespace syncscope::lab
+
+namespace syncscope::lab {
+
+struct IsolatedOutcome {
+  bool ok = false;
+  bool leak = false;
+  std::string error;
+};
+
+// Runs the scenario in a child process forked before any of its threads
+// start, so a scenario's leak and its threads end with it. If the child is
+// killed by a signal (a crash in a diagnosis part), the scenario is rerun
+// once without the retention step, and its report says why.
+IsolatedOutcome run_scenario_isolated(const ScenarioSpec& spec, const RunOptions& options, int index,
+                                      int total);
+
+}  // namespace syncscope::lab
