@@ -308,31 +308,13 @@ struct CaptureHolder {
   ~CaptureHolder() { reset(); }
 };
 
-absl::StatusOr<RetentionSnapshot> take_snapshot_from(const Options& options, std::uintptr_t stack_from,
-                                                     const std::uintptr_t* caller_regs) {
-  prof::LiveBlockTable& table = prof::LiveBlockTable::instance();
-  if (!table.enabled()) {
-    return absl::FailedPreconditionError(
-        "exact mode is off: call syncscope::prof::LiveBlockTable::instance().set_enabled(true) "
-        "early (blocks allocated before that are invisible to the retention scan)");
-  }
-  const int signal = options.signal != 0 ? options.signal : SIGRTMAX - 3;
-  if (signal < SIGRTMIN || signal > SIGRTMAX) {
-    return absl::InvalidArgumentError("Options::signal must be a real-time signal");
-  }
-  std::lock_guard<std::mutex> lock(g_snapshot_mu);
-  CaptureHolder capture;
-  if (!capture.init()) return absl::ResourceExhaustedError("cannot map scanner memory");
-  Capture& c = *capture.capture;
-  c.caller_stack_from = stack_from;
-  std::copy(caller_regs, caller_regs + kCalleeSaved, c.caller_regs);
-  dl_iterate_phdr(collect_module, &c.modules);
-  c.caller_frames = internal::capture_own_frames(c.caller_frame_pc, c.caller_frame_sp,
-                                                 internal::kMaxCapturedFrames);
-  SnapshotStats stats;
+// Freeze .. thaw: copy the blocks, stop the world, scan, resume. Nothing in
+// here allocates through malloc. Returns false when scanner memory could
+// not be mapped.
+bool capture_frozen(Capture& c, prof::LiveBlockTable& table, const Options& options, int signal,
+                    SnapshotStats& stats) {
   const auto freeze_start = std::chrono::steady_clock::now();
   table.freeze();
-  // ---- no malloc from here to thaw() ----
   const auto live = table.sorted_blocks();
   bool ok = c.blocks.reserve(live.size() + 1) && c.excluded.reserve(4);
   if (ok) {
@@ -351,16 +333,18 @@ absl::StatusOr<RetentionSnapshot> take_snapshot_from(const Options& options, std
   stats.pause_ns = ns_since(pause_start);
   stats.pause_cpu_ns = thread_cpu_ns() - cpu_start;
   table.thaw();
-  // ---- allocation allowed again ----
   stats.freeze_ns = ns_since(freeze_start);
-  if (!ok || c.stop.slots == nullptr) return absl::ResourceExhaustedError("cannot map scanner memory or install the stop signal");
-  if (!c.maps_ok) return absl::InternalError("cannot read /proc/self/maps");
+  return ok;
+}
+
+// After thaw: the graph, names, tasks and analyses.
+RetentionSnapshot build_snapshot(CaptureHolder& capture, const Options& options, SnapshotStats stats) {
+  Capture& c = *capture.capture;
   stats.threads_paused = c.stop.paused;
   stats.threads_unresponsive = c.stop.abandoned;
   stats.bytes_scanned = c.scan.bytes_scanned;
   stats.scanner_memory_bytes = c.memory_bytes();
   stats.truncated = c.scan.truncated;
-
   auto threads = thread_infos(c);
   std::vector<ModuleRef> modules;
   auto impl = std::make_unique<RetentionSnapshot::Impl>();
@@ -372,14 +356,43 @@ absl::StatusOr<RetentionSnapshot> take_snapshot_from(const Options& options, std
   impl->name_root = make_root_namer(&impl->graph, threads, std::move(modules));
   attach_tasks(*impl, *threads);
   impl = analyse(std::move(impl), options.compute_dominators);
-  const std::uint64_t analysis_ns = impl->stats.analysis_ns;
+  stats.analysis_ns = impl->stats.analysis_ns;
+  stats.blocks = impl->graph.block_count();
+  stats.edges = impl->graph.edge_count();
+  stats.roots = impl->graph.root_count();
+  stats.root_edges = impl->graph.root_edge_count();
   impl->stats = stats;
-  impl->stats.analysis_ns = analysis_ns;
-  impl->stats.blocks = impl->graph.block_count();
-  impl->stats.edges = impl->graph.edge_count();
-  impl->stats.roots = impl->graph.root_count();
-  impl->stats.root_edges = impl->graph.root_edge_count();
   return RetentionSnapshot(std::move(impl));
+}
+
+absl::StatusOr<RetentionSnapshot> take_snapshot_from(const Options& options, std::uintptr_t stack_from,
+                                                     const std::uintptr_t* caller_regs) {
+  prof::LiveBlockTable& table = prof::LiveBlockTable::instance();
+  if (!table.enabled()) {
+    return absl::FailedPreconditionError(
+        "exact mode is off: call syncscope::prof::LiveBlockTable::instance().set_enabled(true) "
+        "early (blocks allocated before that are invisible to the retention scan)");
+  }
+  const int signal = options.signal != 0 ? options.signal : SIGRTMAX - 3;
+  if (signal < SIGRTMIN || signal > SIGRTMAX) {
+    return absl::InvalidArgumentError("Options::signal must be a real-time signal");
+  }
+  std::lock_guard<std::mutex> lock(g_snapshot_mu);
+  CaptureHolder capture;
+  if (!capture.init()) return absl::ResourceExhaustedError("cannot map scanner memory");
+  Capture& c = *capture.capture;
+  c.caller_stack_from = stack_from;
+  std::copy(caller_regs, caller_regs + kCalleeSaved, c.caller_regs);
+  // Before the freeze: these may take the loader lock (not while threads are paused).
+  dl_iterate_phdr(collect_module, &c.modules);
+  c.caller_frames = internal::capture_own_frames(c.caller_frame_pc, c.caller_frame_sp,
+                                                 internal::kMaxCapturedFrames);
+  SnapshotStats stats;
+  if (!capture_frozen(c, table, options, signal, stats) || c.stop.slots == nullptr) {
+    return absl::ResourceExhaustedError("cannot map scanner memory or install the stop signal");
+  }
+  if (!c.maps_ok) return absl::InternalError("cannot read /proc/self/maps");
+  return build_snapshot(capture, options, stats);
 }
 
 }  // namespace
