@@ -144,8 +144,7 @@ inline std::uintptr_t hide_address(std::uintptr_t a) { return a ^ ~(~std::uintpt
 // tests, small tools). The live scanner writes CSR directly instead.
 class GraphBuilder {
  public:
-  // Returns the block's NodeId in the finished graph only if blocks are added
-  // in address order; otherwise ids are reassigned by address at build().
+  // Blocks may be added in any order; build() numbers them by address.
   void add_block(std::uintptr_t address, std::uint64_t size, std::uint32_t site);
   // Returns the root index.
   std::size_t add_root(Root root);
