@@ -96,7 +96,7 @@ std::string describe(const char* label, const Window& w) {
 
 // The first requests grow the heap once (symbolizer tables, the profiler's
 // stack table, the workers' thread-local buffers), and on a busy machine
-// that can take a while. So: a warm-up of 100 requests per client, then up
+// that can take a while. So: a warm-up of 300 requests per client, then up
 // to three 2-second windows; some window must show no growth. A leak of even
 // a few KiB per request grows every window and fails.
 TEST(Load, TwoClients_NoErrorsNoHeapGrowth) {
@@ -107,14 +107,14 @@ TEST(Load, TwoClients_NoErrorsNoHeapGrowth) {
   int errors = 0;
   {
     ClientResult a, b;
-    std::thread ta([&] { a = hammer(server->port(), paths, std::chrono::seconds(20), 100); });
-    std::thread tb([&] { b = hammer(server->port(), paths, std::chrono::seconds(20), 100); });
+    std::thread ta([&] { a = hammer(server->port(), paths, std::chrono::seconds(20), 300); });
+    std::thread tb([&] { b = hammer(server->port(), paths, std::chrono::seconds(20), 300); });
     ta.join();
     tb.join();
     errors += a.errors + b.errors;
   }
   std::string report = "load: 2 keep-alive clients on " + paths[0] + " + " + paths[1] +
-                       " (after 2 x 100 warm-up requests)\n";
+                       " (after 2 x 300 warm-up requests)\n";
   bool steady = false;
   for (int i = 1; i <= 3 && !steady; ++i) {
     const Window w = run_window(server->port(), paths, std::chrono::seconds(2));
