@@ -88,6 +88,17 @@ TEST(TaskRegistry, FinishedTasks_VanishFromLiveSet) {
   EXPECT_EQ(ex.stats().completed, 4u);
 }
 
+TEST(TaskRegistry, Join_ReturnsAfterTheClosureReleasedItsCaptures) {
+  auto payload = std::make_shared<int>(7);
+  Executor ex({.name = "captures", .workers = 1});
+  TaskHandle h = ex.spawn("holder", [payload] { EXPECT_EQ(*payload, 7); });
+  h.join();
+  EXPECT_EQ(payload.use_count(), 1);  // nothing but this test still holds it
+  TaskHandle d = spawn_detached("detached-holder", [payload] { EXPECT_EQ(*payload, 7); });
+  d.join();
+  EXPECT_EQ(payload.use_count(), 1);
+}
+
 TEST(TaskRegistry, CountsBySite_AreExact) {
   Gate gate;
   Executor ex({.name = "counts", .workers = 12, .queue_capacity = 64});
