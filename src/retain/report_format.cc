@@ -3,6 +3,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <string>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -29,6 +30,15 @@ std::string human_bytes(std::uint64_t b) {
     std::snprintf(buf, sizeof buf, "%" PRIu64 " B", b);
   }
   return buf;
+}
+
+// "file.cc:42" (a frame's location suffix), not "namespace)::fn".
+bool looks_like_location(std::string_view s) {
+  const auto colon = s.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 >= s.size() || s.find(')') != std::string_view::npos) return false;
+  for (std::size_t i = colon + 1; i < s.size(); ++i)
+    if (s[i] < '0' || s[i] > '9') return false;
+  return true;
 }
 
 std::string hop_kind(const PathHop& hop) { return hop.is_root ? to_string(hop.root_kind) : "block"; }
@@ -73,7 +83,9 @@ std::string to_text(const RetentionPath& p) {
       if (!h.site_frames.empty()) {
         const std::string& f = h.site_frames.front();
         const auto space = f.rfind(' ');
-        if (space != std::string::npos && f.find(':', space) != std::string::npos) out += " at " + f.substr(space + 1);
+        if (space != std::string::npos && looks_like_location(std::string_view(f).substr(space + 1))) {
+          out += " at " + f.substr(space + 1);
+        }
       }
     }
     out += last ? ("  [target, queried offset +" + hex(h.offset) + "]")
