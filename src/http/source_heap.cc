@@ -67,21 +67,27 @@ absl::StatusOr<HeapFigures> heap_figures() {
   return f;
 }
 
-absl::StatusOr<std::string> heap_profile(HeapView, int debug) {
+// The sample type pprof shows first: Go's /heap opens on in-use space,
+// /allocs on allocated space.
+static std::string default_type(HeapView view) {
+  return view == HeapView::kAllocs ? "alloc_space" : "inuse_space";
+}
+
+absl::StatusOr<std::string> heap_profile(HeapView view, int debug) {
   if (absl::Status st = check_hooks(); !st.ok()) return st;
   const prof::HeapSnapshot snap = prof::HeapProfiler::snapshot();
-  if (debug == 0) return snap.to_pprof();
+  if (debug == 0) return snap.to_pprof(default_type(view));
   return heap_profile_text(snap, prof::HeapProfiler::counters());
 }
 
-absl::StatusOr<std::string> heap_delta_profile(HeapView, int seconds,
+absl::StatusOr<std::string> heap_delta_profile(HeapView view, int seconds,
                                                const Canceller& canceller) {
   if (absl::Status st = check_hooks(); !st.ok()) return st;
   const prof::HeapSnapshot before = prof::HeapProfiler::snapshot();
   if (!canceller.sleep_for(std::chrono::seconds(seconds))) {
     return absl::CancelledError("server is shutting down");
   }
-  return prof::HeapProfiler::snapshot().delta_since(before).to_pprof();
+  return prof::HeapProfiler::snapshot().delta_since(before).to_pprof(default_type(view));
 }
 
 absl::StatusOr<std::vector<SiteFigure>> top_allocation_sites(std::size_t n) {

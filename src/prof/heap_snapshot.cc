@@ -10,13 +10,13 @@
 
 namespace syncscope::prof {
 
-std::string HeapSnapshot::to_pprof() const {
+std::string HeapSnapshot::to_pprof(const std::string& default_sample_type) const {
   internal::HookGuard guard;
   ProfileBuilder builder({{"alloc_objects", "count"},
                           {"alloc_space", "bytes"},
                           {"inuse_objects", "count"},
                           {"inuse_space", "bytes"}},
-                         {"space", "bytes"}, sample_rate, "inuse_space");
+                         {"space", "bytes"}, sample_rate, default_sample_type);
   builder.set_time_nanos(time_nanos);
   builder.add_comment("syncscope heap profile; sampling rate " + std::to_string(sample_rate) +
                       " bytes; values are unbiased estimates");

@@ -264,9 +264,9 @@ struct EpochDomain::Impl {
            -bytes_of(out, before));
   }
 
-  // Advances up to kGrace times (stops when a reader blocks it). Returns the
-  // number of advances made.
-  std::uint64_t advance_up_to_grace(bool wait_for_lock) {
+  // Advances up to `max_advances` times (stops when a reader blocks it).
+  // Returns the number of advances made.
+  std::uint64_t advance(std::uint64_t max_advances, bool wait_for_lock) {
     std::unique_lock lk(scan_mu, std::defer_lock);
     if (wait_for_lock) {
       lk.lock();
@@ -274,12 +274,14 @@ struct EpochDomain::Impl {
       return 1;  // another thread is advancing; it serves us too
     }
     std::uint64_t advanced = 0;
-    while (advanced < kGrace && advance_locked()) ++advanced;
+    while (advanced < max_advances && advance_locked()) ++advanced;
     return advanced;
   }
 
   void reclaim_for(ColdRecord& c) {
-    const std::uint64_t advanced = advance_up_to_grace(/*wait_for_lock=*/false);
+    // One advance per batch: successive batches move the epoch on, and each
+    // advance is a process-wide barrier (see kReclaimBatch).
+    const std::uint64_t advanced = advance(1, /*wait_for_lock=*/false);
     const std::uint64_t g = current_epoch();
     std::vector<Retired> victims;
     {
@@ -460,7 +462,7 @@ void EpochDomain::try_reclaim() {
 }
 
 Backlog EpochDomain::drain() {
-  impl_->advance_up_to_grace(/*wait_for_lock=*/true);
+  impl_->advance(kGrace, /*wait_for_lock=*/true);
   const std::uint64_t g = impl_->current_epoch();
   std::vector<Retired> victims;
   impl_->for_each_record([&](ColdRecord& c) {

@@ -60,7 +60,9 @@ struct HeapSnapshot {
   // The gzipped pprof profile: sample types alloc_objects/count,
   // alloc_space/bytes, inuse_objects/count, inuse_space/bytes (default
   // inuse_space), period_type space/bytes, period = sample_rate.
-  std::string to_pprof() const;
+  // `default_sample_type` is the view pprof opens with: "inuse_space" (the
+  // heap profile) or "alloc_space" (Go's /debug/pprof/allocs).
+  std::string to_pprof(const std::string& default_sample_type = "inuse_space") const;
   // alloc_* since `base` (inuse_* stay this snapshot's), as Go's
   // /debug/pprof/allocs?seconds=N computes it. Stacks with no change drop out.
   HeapSnapshot delta_since(const HeapSnapshot& base) const;
