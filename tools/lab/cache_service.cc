@@ -59,12 +59,14 @@ CacheService::CacheService(SweepStyle style, CacheParams params)
     : style_(style),
       params_(params),
       cache_(syncscope::map::MapOptions{.name = "lab.cache"}),
+      hits_(syncscope::map::MapOptions{.name = "lab.cache.hits"}),
       backend_(params.lost_permille, params.max_lost) {
   for (std::uint64_t k = 0; k < params_.entries; ++k) {
     cache_.store(k, make_cache_value(k, 0, params_.value_bytes));
   }
   if (style_ == SweepStyle::kBoundedPool) {
-    pool_ = std::make_unique<BoundedPool>("lab-pool", params_.pool_workers, 512, params_.pool_deadline);
+    pool_ = std::make_unique<BoundedPool>("lab-pool", params_.pool_workers, params_.pool_queue,
+                                          params_.pool_deadline);
   }
 }
 
@@ -93,6 +95,10 @@ void CacheService::writer_loop() {
   std::uint64_t key = 0;
   while (!released()) {
     cache_.store(key, make_cache_value(key, version, params_.value_bytes));
+    for (std::size_t i = 0; i < params_.counter_updates_per_tick; ++i) {
+      const std::uint64_t k = (key + i) % params_.entries;
+      hits_.store(k, hits_.load(k).value_or(0) + 1);
+    }
     key = (key + 1) % params_.entries;
     if (key == 0) ++version;
     std::this_thread::sleep_for(params_.refresh_every);

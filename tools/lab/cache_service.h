@@ -39,11 +39,16 @@ struct CacheParams {
   std::size_t entries = 48;
   std::size_t value_bytes = 64 * 1024;
   std::chrono::milliseconds sweep_every{150};
-  std::chrono::milliseconds refresh_every{5};
+  std::chrono::milliseconds refresh_every{20};
+  // Small per-key counter updates per refresh tick: the service's hot write
+  // path. They keep the epoch domain's reclamation moving (it scans after a
+  // batch of retires), so replaced values are freed promptly.
+  std::size_t counter_updates_per_tick = 40;
   unsigned lost_permille = 200;        // replies that never come
   std::size_t max_lost = 400;         // bound on tasks left waiting
   std::chrono::milliseconds pool_deadline{300};
-  unsigned pool_workers = 16;
+  unsigned pool_workers = 32;
+  std::size_t pool_queue = 64;        // bounded: queued tasks hold values too
 };
 
 using CacheMap = syncscope::map::ReadMostlyMap<std::uint64_t, std::shared_ptr<const CacheValue>>;
@@ -73,6 +78,7 @@ class CacheService final : public Workload {
   const SweepStyle style_;
   const CacheParams params_;
   CacheMap cache_;
+  syncscope::map::ReadMostlyMap<std::uint64_t, std::uint64_t> hits_;  // per-key counters
   Backend backend_;
   std::unique_ptr<BoundedPool> pool_;  // kBoundedPool only
   // Set once by stop(); every loop and every waiting check ends when it

@@ -11,7 +11,7 @@ namespace syncscope::lab {
 namespace {
 
 constexpr double kMinToleranceBytes = 1024.0 * 1024.0;
-constexpr double kRelativeTolerance = 0.20;
+constexpr double kRelativeTolerance = 0.10;
 
 double median(std::vector<double> v) {
   if (v.empty()) return 0;

@@ -2,7 +2,7 @@
 //
 // Leak = live heap bytes keep growing after warm-up. Concretely, over the
 // samples after `warmup_s`: the median of the last window minus the median
-// of the first window exceeds the tolerance, max(1 MiB, 20% of the start),
+// of the first window exceeds the tolerance, max(1 MiB, 10% of the start),
 // and the least-squares slope is positive. Windows are 10 samples (1 s) or a
 // fifth of the judged samples, whichever is smaller. The cause sentence is
 // built from the other measurements: a pinned reader holding back retired

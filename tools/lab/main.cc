@@ -65,6 +65,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   heap::init(kSampleRate);
+  // Load the symbolizer's debug information once, here, so that every
+  // scenario process inherits it instead of growing its heap mid-run.
+  (void)heap::top_sites(1);
 
 #if SYNCSCOPE_LAB_HAVE_HTTP
   std::unique_ptr<syncscope::http::DebugServer> server;

@@ -131,18 +131,21 @@ RunOutcome run_scenario(const ScenarioSpec& spec, const RunOptions& options, boo
   const bool tty = isatty(2) != 0;
   auto t0 = Clock::now();
   std::unique_ptr<Workload> w = spec.make();
+  // The baseline is taken before the workload starts, so the diagnosis's own
+  // allocations (snapshot summaries, symbolizer caches) fall in the warm-up.
+  RetentionProbe probe;
+  const bool retain = !skipped("retain");
+  if (retain && !skipped("before")) probe.take_before(d);
+  const std::vector<SiteBytes> sites_before = heap::top_sites(50);
   w->start();
+  t0 = Clock::now();
   HeapSampler sampler([&](const HeapSample& s) {
     if (tty) {
       std::fprintf(stderr, "\r\033[K[lab %d/%d] %s: %.1f/%.1f s, live heap %s", index, total, spec.name.c_str(),
                    s.t_s, options.seconds, format_bytes(static_cast<double>(s.live_bytes)).c_str());
     }
   });
-  RetentionProbe probe;
   sleep_until(t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(d.warmup_s)));
-  const bool retain = !skipped("retain");
-  if (retain && !skipped("before")) probe.take_before(d);
-  const std::vector<SiteBytes> sites_before = heap::top_sites(50);
   sleep_until(t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.seconds)));
 
   progress(index, total, spec.name, "diagnosing (tasks, pinned readers, retention scan, profiles)");

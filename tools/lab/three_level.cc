@@ -34,7 +34,9 @@ namespace {
 }  // namespace
 
 ThreeLevel::ThreeLevel(ThreeLevelParams params)
-    : params_(params), catalog_(syncscope::map::MapOptions{.name = "lab.catalog"}) {
+    : params_(params),
+      catalog_(syncscope::map::MapOptions{.name = "lab.catalog"}),
+      views_(syncscope::map::MapOptions{.name = "lab.catalog.views"}) {
   for (std::uint64_t k = 0; k < params_.keys; ++k) catalog_.store(k, make_wrapper(k, 0, params_));
 }
 
@@ -67,6 +69,10 @@ void ThreeLevel::writer_loop() {
   std::uint64_t version = 1;
   while (!released()) {
     catalog_.store(key, make_wrapper(key, version, params_));
+    for (std::size_t i = 0; i < params_.counter_updates_per_tick; ++i) {
+      const std::uint64_t k = (key + i) % params_.keys;
+      views_.store(k, views_.load(k).value_or(0) + 1);
+    }
     replaced_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
     key = (key + 1) % params_.keys;
     if (key == 0) ++version;

@@ -38,9 +38,10 @@ struct ThreeLevelParams {
   std::size_t keys = 32;
   std::size_t items_per_wrapper = 8;
   std::size_t item_unit = 2 * 1024;
-  std::chrono::milliseconds replace_every{40};
+  std::chrono::milliseconds replace_every{20};
+  std::size_t counter_updates_per_tick = 40;  // small stores that keep reclamation moving
   std::chrono::milliseconds audit_every{50};
-  std::size_t max_history = 300;  // bound on versions the audit keeps
+  std::size_t max_history = 500;  // bound on versions the audit keeps
 };
 
 class ThreeLevel final : public Workload {
@@ -60,6 +61,7 @@ class ThreeLevel final : public Workload {
 
   const ThreeLevelParams params_;
   syncscope::map::ReadMostlyMap<std::uint64_t, std::shared_ptr<const Wrapper>> catalog_;
+  syncscope::map::ReadMostlyMap<std::uint64_t, std::uint64_t> views_;  // per-key counters
   // release/acquire: see CacheService::released_.
   std::atomic<bool> released_{false};
   // Tasks not yet returned; acq_rel/acquire as CacheService::active_.

@@ -115,7 +115,7 @@ void expect_flat(const std::string& scenario) {
   const Result r = run_lab(scenario, kFixSeconds, out.path());
   const nlohmann::json v = read_verdict(out.path(), scenario);
   EXPECT_EQ(v["leak"], false) << v.dump(2);
-  // Stated tolerance: growth after warm-up below max(1 MiB, 20% of the start).
+  // Stated tolerance: growth after warm-up below max(1 MiB, 10% of the start).
   EXPECT_LE(v["growth_bytes"].get<double>(), v["tolerance_bytes"].get<double>()) << v.dump(2);
   EXPECT_GE(v["tolerance_bytes"].get<double>(), 1024.0 * 1024.0);
   EXPECT_TRUE(contains(r.out, "VERDICT " + scenario + ": no leak")) << r.out;
