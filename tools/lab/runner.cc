@@ -149,7 +149,9 @@ RunOutcome run_scenario(const ScenarioSpec& spec, const RunOptions& options, boo
   sleep_until(t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.seconds)));
 
   progress(index, total, spec.name, "diagnosing (tasks, pinned readers, retention scan, profiles)");
-  sampler.stop();
+  // The samples judged end here; the sampler keeps feeding the trace's
+  // counter track (its thread's events must still be in the trace).
+  std::vector<HeapSample> judged = sampler.samples();
   diagnose_tasks(d, std::min(1.0, d.warmup_s));
   diagnose_pinned_readers(d, 0.5);
   const MapBacklog b = w->backlog();
@@ -169,7 +171,8 @@ RunOutcome run_scenario(const ScenarioSpec& spec, const RunOptions& options, boo
   if (d.grown_sites.empty()) d.grown_sites = heap::grown_sites(sites_before, sites_after, 10);
   write_profiles(dir, probe, r);
   d.workload_summary = w->summary();
-  d.heap = sampler.samples();
+  sampler.stop();
+  d.heap = std::move(judged);
   r.verdict = judge(d);
 #if SYNCSCOPE_LAB_HAVE_TASK
   syncscope::task::stop_tracing();

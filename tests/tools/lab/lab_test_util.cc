@@ -59,7 +59,10 @@ Result run(const std::string& command) {
 
 std::string lab_binary() {
   const char* dir = std::getenv("SYNCSCOPE_BINARY_DIR");
-  return std::string(dir != nullptr ? dir : ".") + "/bin/syncscope-lab";
+  if (dir != nullptr && *dir != '\0') return std::string(dir) + "/bin/syncscope-lab";
+  // The test executable and the lab share build*/bin.
+  std::error_code ec;
+  return (fs::read_symlink("/proc/self/exe", ec).parent_path() / "syncscope-lab").string();
 }
 
 Result run_lab(const std::string& scenario, double seconds, const std::string& out) {
