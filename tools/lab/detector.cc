@@ -43,7 +43,7 @@ std::string cause_of_leak(const Diagnosis& d, const Verdict& v) {
                                              format_bytes(v.slope_bytes_per_s));
   // A reader pinned for long while the map's retired backlog piles up.
   for (const PinnedReaderInfo& r : d.pinned_readers) {
-    if (r.pinned_for_s >= 1.0 && (r.held_back_objects > 0 || d.backlog_objects > 0)) {
+    if (r.pinned_for_s >= 0.5 && (r.held_back_objects > 0 || d.backlog_objects > 0)) {
       return absl::StrFormat(
           "%s: thread '%s' (tid %d) has been inside the map's read-side protection for %.1f s, "
           "so %d retired objects (and every value they own) cannot be freed",

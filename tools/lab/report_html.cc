@@ -147,7 +147,7 @@ std::string report_html(const ScenarioResult& r) {
                         bytes(static_cast<double>(v.live_bytes_start)), bytes(static_cast<double>(v.live_bytes_end)),
                         bytes(v.slope_bytes_per_s), bytes(static_cast<double>(v.tolerance_bytes)));
   site_table(h, "Top allocation sites by live bytes", d.top_sites, "live");
-  site_table(h, "Sites that grew since warm-up", d.grown_sites, "grew");
+  site_table(h, "Sites that grew during the run", d.grown_sites, "grew");
   tasks_table(h, d);
   path_table(h, d);
   retainers_table(h, d);

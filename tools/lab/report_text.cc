@@ -85,7 +85,7 @@ std::string report_text(const ScenarioResult& r) {
                         format_bytes(static_cast<double>(v.live_bytes_end)), r.seconds,
                         format_bytes(v.slope_bytes_per_s), d.warmup_s);
   sites(out, "top allocation sites by live bytes:", d.top_sites, false);
-  sites(out, "sites that grew since warm-up:", d.grown_sites, true);
+  sites(out, "sites that grew during the run:", d.grown_sites, true);
   tasks(out, d);
   path(out, d);
   rest(out, d);

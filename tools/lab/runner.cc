@@ -109,52 +109,18 @@ void stop_workload(std::unique_ptr<Workload> w) {
   }
 }
 
-RunOutcome run_scenario(const ScenarioSpec& spec, const RunOptions& options, bool keep_running, int index,
-                        int total) {
-  RunOutcome out;
-  ScenarioResult& r = out.result;
-  r.name = spec.name;
-  r.title = spec.title;
-  r.story = spec.story;
-  r.seconds = options.seconds;
-  Diagnosis& d = r.diagnosis;
-  d.warmup_s = std::clamp(options.seconds * 0.4, std::min(1.0, options.seconds / 2), 2.5);
-  d.heap_source = heap::source_name();
+namespace {
 
-  StagedDir dir(options.out, spec.name);
-  if (!dir.ok()) {
-    out.error = dir.error();
-    return out;
-  }
-  progress(index, total, spec.name, absl::StrFormat("running for %.1f s (warm-up %.1f s)", options.seconds, d.warmup_s));
-  start_trace();
-  const bool tty = isatty(2) != 0;
-  auto t0 = Clock::now();
-  std::unique_ptr<Workload> w = spec.make();
-  // The baseline is taken before the workload starts, so the diagnosis's own
-  // allocations (snapshot summaries, symbolizer caches) fall in the warm-up.
-  RetentionProbe probe;
-  const bool retain = !skipped("retain");
-  if (retain && !skipped("before")) probe.take_before(d);
-  const std::vector<SiteBytes> sites_before = heap::top_sites(50);
-  w->start();
-  t0 = Clock::now();
-  HeapSampler sampler([&](const HeapSample& s) {
-    if (tty) {
-      std::fprintf(stderr, "\r\033[K[lab %d/%d] %s: %.1f/%.1f s, live heap %s", index, total, spec.name.c_str(),
-                   s.t_s, options.seconds, format_bytes(static_cast<double>(s.live_bytes)).c_str());
-    }
-  });
-  sleep_until(t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(d.warmup_s)));
-  sleep_until(t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(options.seconds)));
+Clock::time_point after_seconds(Clock::time_point t0, double s) {
+  return t0 + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(s));
+}
 
-  progress(index, total, spec.name, "diagnosing (tasks, pinned readers, retention scan, profiles)");
-  // The samples judged end here; the sampler keeps feeding the trace's
-  // counter track (its thread's events must still be in the trace).
-  std::vector<HeapSample> judged = sampler.samples();
+// The measurements that need the workload still running.
+void diagnose_running(Workload& w, RetentionProbe& probe, bool retain, const std::vector<SiteBytes>& sites_before,
+                      Diagnosis& d) {
   diagnose_tasks(d, std::min(1.0, d.warmup_s));
   diagnose_pinned_readers(d, 0.5);
-  const MapBacklog b = w->backlog();
+  const MapBacklog b = w.backlog();
   d.backlog_objects = b.objects;
   d.backlog_bytes = b.bytes;
   const std::vector<SiteBytes> sites_after = heap::top_sites(50);
@@ -169,8 +135,67 @@ RunOutcome run_scenario(const ScenarioSpec& spec, const RunOptions& options, boo
     d.notes.push_back("retention step skipped (SYNCSCOPE_LAB_SKIP)");
   }
   if (d.grown_sites.empty()) d.grown_sites = heap::grown_sites(sites_before, sites_after, 10);
+  d.workload_summary = w.summary();
+}
+
+// verdict.json, metrics.prom, report.html; then the folder goes into place
+// and the terminal report is printed. "" or the reason it failed.
+std::string publish(StagedDir& dir, const RunOptions& options, ScenarioResult& r) {
+  r.files.insert(r.files.begin(), {"verdict.json", "metrics.prom", "report.html"});
+  bool ok = write_text(dir.path("verdict.json"), verdict_json(r));
+  ok = ok && write_text(dir.path("metrics.prom"), metrics_prom(r));
+  ok = ok && write_text(dir.path("report.html"), report_html(r));
+  if (!ok) return "cannot write the report files under " + options.out;
+  if (!dir.commit()) return dir.error();
+  std::string text = report_text(r);
+  text += "files:\n";
+  for (const auto& f : r.files) text += "  " + dir.final_path() + "/" + f + "\n";
+  for (const auto& [f, why] : r.skipped) text += "  (" + f + " not written: " + why + ")\n";
+  std::fputs(text.c_str(), stdout);
+  std::fflush(stdout);
+  return "";
+}
+
+}  // namespace
+
+RunOutcome run_scenario(const ScenarioSpec& spec, const RunOptions& options, bool keep_running, int index,
+                        int total) {
+  RunOutcome out;
+  ScenarioResult& r = out.result;
+  r = {spec.name, spec.title, spec.story, options.seconds, {}, {}, {}, {}};
+  Diagnosis& d = r.diagnosis;
+  d.warmup_s = std::clamp(options.seconds * 0.4, std::min(1.0, options.seconds / 2), 2.5);
+  d.heap_source = heap::source_name();
+  StagedDir dir(options.out, spec.name);
+  if (!dir.ok()) {
+    out.error = dir.error();
+    return out;
+  }
+  progress(index, total, spec.name, absl::StrFormat("running for %.1f s (warm-up %.1f s)", options.seconds, d.warmup_s));
+  start_trace();
+  std::unique_ptr<Workload> w = spec.make();
+  // The baseline is taken before the workload starts, so the diagnosis's own
+  // allocations (snapshot summaries, symbolizer caches) fall in the warm-up.
+  RetentionProbe probe;
+  const bool retain = !skipped("retain");
+  if (retain && !skipped("before")) probe.take_before(d);
+  const std::vector<SiteBytes> sites_before = heap::top_sites(50);
+  w->start();
+  const Clock::time_point t0 = Clock::now();
+  const bool tty = isatty(2) != 0;
+  HeapSampler sampler([&](const HeapSample& s) {
+    if (!tty) return;
+    std::fprintf(stderr, "\r\033[K[lab %d/%d] %s: %.1f/%.1f s, live heap %s", index, total, spec.name.c_str(), s.t_s,
+                 options.seconds, format_bytes(static_cast<double>(s.live_bytes)).c_str());
+  });
+  sleep_until(after_seconds(t0, options.seconds));
+
+  progress(index, total, spec.name, "diagnosing (tasks, pinned readers, retention scan, profiles)");
+  // The samples judged end here; the sampler keeps feeding the trace's
+  // counter track (its thread's events must still be in the trace).
+  std::vector<HeapSample> judged = sampler.samples();
+  diagnose_running(*w, probe, retain, sites_before, d);
   write_profiles(dir, probe, r);
-  d.workload_summary = w->summary();
   sampler.stop();
   d.heap = std::move(judged);
   r.verdict = judge(d);
@@ -183,26 +208,8 @@ RunOutcome run_scenario(const ScenarioSpec& spec, const RunOptions& options, boo
     progress(index, total, spec.name, "stopping the workload (releasing waiting tasks)");
     stop_workload(std::move(w));
   }
-
-  r.files.insert(r.files.begin(), {"verdict.json", "metrics.prom", "report.html"});
-  bool ok = write_text(dir.path("verdict.json"), verdict_json(r));
-  ok = ok && write_text(dir.path("metrics.prom"), metrics_prom(r));
-  ok = ok && write_text(dir.path("report.html"), report_html(r));
-  if (!ok) {
-    out.error = "cannot write the report files under " + options.out;
-    return out;
-  }
-  if (!dir.commit()) {
-    out.error = dir.error();
-    return out;
-  }
-  std::string text = report_text(r);
-  text += "files:\n";
-  for (const auto& f : r.files) text += "  " + dir.final_path() + "/" + f + "\n";
-  for (const auto& [f, why] : r.skipped) text += "  (" + f + " not written: " + why + ")\n";
-  std::fputs(text.c_str(), stdout);
-  std::fflush(stdout);
-  out.ok = true;
+  out.error = publish(dir, options, r);
+  out.ok = out.error.empty();
   return out;
 }
 

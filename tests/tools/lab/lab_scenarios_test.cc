@@ -98,7 +98,7 @@ TEST(LabScenarios, StalledReaderIsALeakNamedByThePinnedReaderReport) {
   EXPECT_EQ(v["leak"], true) << v.dump(2);
   ASSERT_FALSE(v["pinned_readers"].empty()) << v.dump(2);
   EXPECT_EQ(v["pinned_readers"][0]["thread_name"], "export report");
-  EXPECT_GT(v["pinned_readers"][0]["pinned_for_s"].get<double>(), 1.0);
+  EXPECT_GE(v["pinned_readers"][0]["pinned_for_s"].get<double>(), 0.5);
   EXPECT_GT(v["map_backlog"]["objects"].get<double>(), 0);
   EXPECT_TRUE(contains(v["cause"].get<std::string>(), "export report")) << v["cause"];
   if (have_part(v, "resident tasks")) {
