@@ -67,7 +67,11 @@ __attribute__((always_inline)) inline void on_free(void* p) noexcept {
   ThreadState& t = tls_state;
   CounterSlot& s = counter_slot(t);
   slot_add(s, &CounterSlot::free_bytes, &CounterSlot::free_objects, usable_size(p));
-  if (t.hook_depth != 0) return;
+  // No early return at hook_depth > 0 (unlike on_alloc): a block allocated
+  // outside the profiler (so tracked) can be freed inside it — e.g. a cache
+  // rehashed under a HookGuard — and must leave the tables, or the live-block
+  // table would list freed (possibly unmapped) memory for the retention
+  // scanner to read. The slow path allocates nothing, so this cannot recurse.
   const auto addr = reinterpret_cast<std::uintptr_t>(p);
   const bool sampled = g_sampled_heap.maybe_sampled(addr);
   // relaxed: a flag; see on_alloc.

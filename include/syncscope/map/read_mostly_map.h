@@ -548,11 +548,11 @@ class ReadMostlyMap {
         // path until the dirty map is promoted.
         miss_locked();
         if (e != nullptr) {
-          // Only in dirty_, now unlinked: no reader can reach it any more,
-          // but a range() may be iterating an old snapshot — retire it.
-          const bool removed = delete_value(e, f, /*from_read=*/false);
+          // Only in dirty_, now unlinked: no reader can reach it any more.
+          // Retire it first (it stays readable: we are pinned), so a value
+          // copy that throws in delete_value cannot leak it.
           domain_.retire(e, account_);
-          return removed;
+          return delete_value(e, f, /*from_read=*/false);
         }
       }
     }

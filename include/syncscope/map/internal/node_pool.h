@@ -45,7 +45,7 @@ class NodePool {
     Cache& c = cache();
     // relaxed: a tuning knob; any recent value will do.
     if (c.count() >= limit_.load(std::memory_order_relaxed)) {
-      ::operator delete(p, kBytes, kAlign);
+      ::operator delete(p, kAlign);  // unsized: clang needs -fsized-deallocation otherwise
       return;
     }
     c.head = ::new (p) FreeNode{c.head};
@@ -105,7 +105,7 @@ class NodePool {
     ~Cache() {
       while (FreeNode* n = head) {
         head = n->next;
-        ::operator delete(static_cast<void*>(n), kBytes, kAlign);
+        ::operator delete(static_cast<void*>(n), kAlign);
       }
       Registry& r = registry();
       std::lock_guard lk(r.mu);
