@@ -31,6 +31,9 @@ int run_child(const ScenarioSpec& spec, const RunOptions& options, int index, in
   const pid_t pid = fork();
   if (pid < 0) return -1;
   if (pid == 0) {
+    // Watchdog: a run that hangs (e.g. a diagnosis step that never returns)
+    // dies from SIGALRM and is treated like a crash: rerun without retention.
+    alarm(static_cast<unsigned>(options.seconds) + 60);
     if (!crash.empty()) {
       setenv("SYNCSCOPE_LAB_SKIP", "retain", 1);
       setenv("SYNCSCOPE_LAB_RETAIN_CRASHED", crash.c_str(), 1);
