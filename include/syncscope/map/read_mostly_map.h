@@ -170,7 +170,7 @@ class ReadMostlyMap {
     std::lock_guard lk(mu_);
     const ReadView r = read_view();
     if (Entry* e = lookup(*r.table, key)) {
-      if (unexpunge_locked(e)) (*dirty_)[key] = e;
+      revive_locked(key, e);
       return *try_load_or_store(e, value);  // cannot fail: not expunged under mu_
     }
     if (Entry* e = dirty_ != nullptr ? lookup(*dirty_, key) : nullptr) {
@@ -476,14 +476,7 @@ class ReadMostlyMap {
     const ReadView r = read_view();
     Entry* e = lookup(*r.table, key);
     if (e != nullptr) {
-      if (unexpunge_locked(e)) {
-        try {
-          (*dirty_)[key] = e;
-        } catch (...) {
-          try_expunge_locked(e);  // undo: it is still expunged_-listed and absent from dirty_
-          throw;
-        }
-      }
+      revive_locked(key, e);
     } else if (dirty_ != nullptr) {
       e = lookup(*dirty_, key);
     }
@@ -521,6 +514,7 @@ class ReadMostlyMap {
       read_.store(tag(r.table, true), std::memory_order_release);
     }
     auto entry = std::make_unique<Entry>(box.release());  // the entry owns the box now
+    ensure_room_locked();
     dirty_->emplace(key, entry.get());  // may throw: the entry (and box) are freed
     entry.release();
     counters_.add_live(+1);
@@ -663,6 +657,35 @@ class ReadMostlyMap {
       if (e->p.compare_exchange_weak(p, expunged(), std::memory_order_relaxed)) return true;
     }
     return p == expunged();
+  }
+
+  // Requires mu_. If `e` (found in the snapshot under `key`) is expunged,
+  // makes it "deleted" again and adds it back to dirty_ — or, if that insert
+  // throws, re-expunges it so the invariant at Entry::p still holds.
+  void revive_locked(const K& key, Entry* e) {
+    if (!unexpunge_locked(e)) return;
+    try {
+      ensure_room_locked();
+      (*dirty_)[key] = e;
+    } catch (...) {
+      try_expunge_locked(e);  // still listed in expunged_, still absent from dirty_
+      throw;
+    }
+  }
+
+  // Requires mu_ and dirty_. absl's tables rehash in place when they grow,
+  // and a Hash that throws midway through that rehash loses elements (and so
+  // leaks entries). Grow by copying into a new table instead: a throwing Hash
+  // then leaves dirty_ untouched.
+  void ensure_room_locked() const {
+    const std::size_t capacity = dirty_->capacity();
+    const std::size_t growth = capacity - capacity / 8;  // absl's maximum load
+    if (dirty_->size() + 1 <= growth) return;
+    auto bigger = std::make_unique<Table>();
+    bigger->reserve(2 * (dirty_->size() + 1));
+    for (const auto& [k, e] : *dirty_) bigger->emplace(k, e);
+    delete dirty_;
+    dirty_ = bigger.release();
   }
 
   // Requires mu_. Builds dirty_ from the snapshot if it does not exist.
