@@ -2,6 +2,8 @@
 // bounded poll for conditions that become true asynchronously.
 #pragma once
 
+#include "prof/pprof_tool.h"
+
 #include <array>
 #include <chrono>
 #include <condition_variable>
@@ -55,38 +57,9 @@ inline std::size_t blocked_named(const std::string& name) {
   return n;
 }
 
-// A fresh directory, removed by the destructor.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string templ = (std::filesystem::temp_directory_path() / "syncscope-task-XXXXXX").string();
-    if (mkdtemp(templ.data()) != nullptr) path_ = templ;
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    if (!path_.empty()) std::filesystem::remove_all(path_, ec);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
-
-// Runs a shell command; returns stdout+stderr and sets *status.
-inline std::string run_command(const std::string& command, int* status) {
-  std::string out;
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
-  if (p == nullptr) {
-    *status = -1;
-    return out;
-  }
-  std::array<char, 4096> buf;
-  std::size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  *status = pclose(p);
-  return out;
-}
+// Scratch directories and shell commands come from the prof tests' helper
+// (one implementation for every test that drives `go tool pprof`).
+using prof::test_util::run_command;
+using prof::test_util::ScratchDir;
 
 }  // namespace syncscope::task::test
