@@ -65,8 +65,10 @@ void reset_sampler(ThreadState& t) noexcept {
 
 namespace {
 
-// Enters the recording slow path; false for the freezing thread, which must
-// never block on its own freeze. See the handshake in live_block_store.h.
+// Enters the recording slow path. The freezing thread never waits on its own
+// freeze: while the table is frozen every other hook is held out (frozen and
+// drained), so the freezer mutates the shards alone and needs no busy count.
+// Returns whether busy was raised (leave_busy must then be called).
 bool enter_busy(ThreadState& t, CounterSlot& s) noexcept {
   if (t.freezer) return false;
   LiveBlockStore& store = LiveBlockStore::instance();
@@ -95,21 +97,20 @@ __attribute__((noinline)) void record_alloc_slow(ThreadState& t, CounterSlot& s,
                                                  bool exact) noexcept {
   ++t.hook_depth;
   if (sample) t.bytes_until_sample = draw_distance(t, g_rate.load(std::memory_order_relaxed));
-  if (enter_busy(t, s)) {
-    std::uintptr_t pcs[kMaxStackDepth];
-    const int depth = capture_stack(pcs, kMaxStackDepth, kHookFrames);
-    const std::uint32_t id = StackTable::instance().intern(pcs, depth);
-    const auto addr = reinterpret_cast<std::uintptr_t>(p);
-    if (sample) {
-      // relaxed: the rate is a statistic input; a concurrent change is fine.
-      const double w = sample_weight(size, g_rate.load(std::memory_order_relaxed));
-      if (SampledHeap::instance().record_alloc(addr, size, id, w)) {
-        g_samples.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
-      }
+  const bool busy = enter_busy(t, s);
+  std::uintptr_t pcs[kMaxStackDepth];
+  const int depth = capture_stack(pcs, kMaxStackDepth, kHookFrames);
+  const std::uint32_t id = StackTable::instance().intern(pcs, depth);
+  const auto addr = reinterpret_cast<std::uintptr_t>(p);
+  if (sample) {
+    // relaxed: the rate is a statistic input; a concurrent change is fine.
+    const double w = sample_weight(size, g_rate.load(std::memory_order_relaxed));
+    if (SampledHeap::instance().record_alloc(addr, size, id, w)) {
+      g_samples.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
     }
-    if (exact) LiveBlockStore::instance().insert(addr, size, id);
-    leave_busy(s);
   }
+  if (exact) LiveBlockStore::instance().insert(addr, size, id);
+  if (busy) leave_busy(s);
   --t.hook_depth;
 }
 
@@ -117,11 +118,12 @@ __attribute__((noinline)) void record_free_slow(ThreadState& t, CounterSlot& s,
                                                 std::uintptr_t addr, bool sampled,
                                                 bool exact) noexcept {
   ++t.hook_depth;
-  if (enter_busy(t, s)) {
-    if (sampled) SampledHeap::instance().record_free(addr);
-    if (exact) LiveBlockStore::instance().erase(addr);
-    leave_busy(s);
-  }
+  // The freezer's own frees (it should make none while frozen) still leave
+  // the shards, so the table never lists freed memory after the thaw.
+  const bool busy = enter_busy(t, s);
+  if (sampled) SampledHeap::instance().record_free(addr);
+  if (exact) LiveBlockStore::instance().erase(addr);
+  if (busy) leave_busy(s);
   --t.hook_depth;
 }
 

@@ -19,6 +19,8 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "prof/thread_state.h"
+
 namespace syncscope::prof {
 namespace {
 
@@ -127,6 +129,10 @@ class DwflSymbolizer final : public Symbolizer {
   }
 
   std::vector<SymbolFrame> symbolize_impl(std::uintptr_t pc) {
+    // libdw's DWARF caches and our own cache are the profiler's memory, not
+    // the program's: keep them out of the heap profile and the live-block
+    // table (they would show up as a growing "libdw" site in every report).
+    internal::HookGuard guard;
     std::lock_guard<std::mutex> lock(mu_);
     auto it = cache_.find(pc);
     if (it != cache_.end()) return it->second;

@@ -22,7 +22,9 @@ DomChildren dom_children(const DominatorTree& dom, std::size_t n) {
     return dom.idom[v] == DominatorTree::kSuperRootDominator ? n : dom.idom[v];
   };
   DomChildren c;
-  c.begin.assign(n + 2, 0);
+  // Counting pass writes begin[parent + 2] with parent <= n (the super-root),
+  // so n + 3 entries; the DFS then reads begin[0 .. n + 1].
+  c.begin.assign(n + 3, 0);
   for (NodeId v : dom.order) ++c.begin[parent_of(v) + 2];
   for (std::size_t i = 2; i < c.begin.size(); ++i) c.begin[i] += c.begin[i - 1];
   c.child.resize(dom.order.size());
