@@ -20,30 +20,42 @@ ShortestPathTree shortest_paths(const ObjectGraph& graph, std::span<const bool> 
   const std::size_t n = graph.block_count();
   ShortestPathTree tree;
   tree.depth.assign(n, ShortestPathTree::kUnreachable);
+  tree.cost.assign(n, ShortestPathTree::kUnreachable);
   tree.parent.assign(n, kNoNode);
   tree.parent_root.assign(n, -1);
   tree.parent_offset.assign(n, 0);
-  std::vector<NodeId> queue;
-  queue.reserve(n);
+  // Dial's algorithm: every pending cost lies in [c, c + kInteriorHopCost]
+  // while bucket c is processed, so kInteriorHopCost + 1 buckets, indexed by
+  // cost modulo their count, hold the whole frontier. A block may sit in a
+  // bucket more than once; entries whose cost has since dropped are skipped.
+  constexpr std::uint32_t kBuckets = kInteriorHopCost + 1;
+  std::vector<NodeId> bucket[kBuckets];
+  std::size_t queued = 0;
+  auto relax = [&](const Edge& e, std::uint32_t base_cost, std::uint32_t base_depth, NodeId parent,
+                   std::int32_t root) {
+    const std::uint32_t c = base_cost + (e.interior ? kInteriorHopCost : kStartHopCost);
+    if (c >= tree.cost[e.target]) return;
+    tree.cost[e.target] = c;
+    tree.depth[e.target] = base_depth + 1;
+    tree.parent[e.target] = parent;
+    tree.parent_root[e.target] = root;
+    tree.parent_offset[e.target] = e.offset;
+    bucket[c % kBuckets].push_back(e.target);
+    ++queued;
+  };
   for (std::size_t r = 0; r < graph.root_count(); ++r) {
     if (!selected(use_root, r)) continue;
-    for (const Edge& e : graph.root_edges(r)) {
-      if (tree.depth[e.target] != ShortestPathTree::kUnreachable) continue;
-      tree.depth[e.target] = 1;
-      tree.parent_root[e.target] = static_cast<std::int32_t>(r);
-      tree.parent_offset[e.target] = e.offset;
-      queue.push_back(e.target);
-    }
+    for (const Edge& e : graph.root_edges(r)) relax(e, 0, 0, kNoNode, static_cast<std::int32_t>(r));
   }
-  for (std::size_t head = 0; head < queue.size(); ++head) {
-    const NodeId v = queue[head];
-    for (const Edge& e : graph.out_edges(v)) {
-      if (tree.depth[e.target] != ShortestPathTree::kUnreachable) continue;
-      tree.depth[e.target] = tree.depth[v] + 1;
-      tree.parent[e.target] = v;
-      tree.parent_offset[e.target] = e.offset;
-      queue.push_back(e.target);
+  for (std::uint32_t c = 1; queued > 0; ++c) {
+    std::vector<NodeId>& now = bucket[c % kBuckets];
+    // Hop costs are >= 1, so nothing is pushed into `now` while it drains.
+    for (const NodeId v : now) {
+      --queued;
+      if (tree.cost[v] != c) continue;  // reached more cheaply since
+      for (const Edge& e : graph.out_edges(v)) relax(e, c, tree.depth[v], v, -1);
     }
+    now.clear();
   }
   return tree;
 }

@@ -55,7 +55,8 @@ std::uint64_t scan_range(std::uintptr_t begin, std::uint64_t size, std::uintptr_
     for (int i = 0; i < pending; ++i) {
       const NodeId t = index.lookup(word[i]);
       if (t == kNoNode || t == self) continue;
-      if (!edges.push_back(Edge{t, saturate(at[i] - holder)})) truncated = true;
+      const bool interior = word[i] != index.block_address(t);
+      if (!edges.push_back(Edge{t, saturate(at[i] - holder), interior})) truncated = true;
     }
     pending = 0;
   };

@@ -33,6 +33,8 @@ class BlockIndex {
     return addr >= g.address && addr - g.address < extent ? first : kNoNode;
   }
   std::size_t memory_bytes() const noexcept { return bucket_.mapped_bytes(); }
+  // First byte of block n. PRECONDITION: n < the count given to build().
+  std::uintptr_t block_address(NodeId n) const noexcept { return blocks_[n].address; }
 
   // Cheap first filter: could `addr` be inside any block at all?
   bool in_span(std::uintptr_t addr) const noexcept { return addr - lo_ < span_; }

@@ -115,13 +115,15 @@ ObjectGraph GraphBuilder::build() && {
     auto from = index.find_containing(e.holder);
     auto to = index.find_containing(e.target);
     if (!from || !to) continue;
-    block_triples.push_back({*from, Edge{*to, saturate(e.offset)}});
+    const bool interior = e.target != index.block(*to).address;
+    block_triples.push_back({*from, Edge{*to, saturate(e.offset), interior}});
   }
   std::vector<std::pair<std::size_t, Edge>> root_triples;
   for (const PendingEdge& e : root_edges_) {
     auto to = index.find_containing(e.target);
     if (!to || e.holder >= roots_.size()) continue;
-    root_triples.push_back({e.holder, Edge{*to, saturate(e.offset)}});
+    const bool interior = e.target != index.block(*to).address;
+    root_triples.push_back({e.holder, Edge{*to, saturate(e.offset), interior}});
   }
   std::vector<std::uint64_t> block_begin, root_begin;
   std::vector<Edge> block_edges, root_edges;

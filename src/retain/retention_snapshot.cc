@@ -122,10 +122,10 @@ std::vector<RetentionPath> RetentionSnapshot::paths_to_site(std::string_view fun
     if (it == matches.end()) it = matches.emplace(s, site_matches(impl_->site(s), function_substring)).first;
     if (it->second) hits.push_back(n);
   }
-  // Reachable first, shortest first, then larger blocks first.
+  // Reachable first, cheapest path first, then larger blocks first.
   const ShortestPathTree& t = impl_->paths;
   std::sort(hits.begin(), hits.end(), [&](NodeId a, NodeId b) {
-    if (t.depth[a] != t.depth[b]) return t.depth[a] < t.depth[b];
+    if (t.cost[a] != t.cost[b]) return t.cost[a] < t.cost[b];
     if (g.block(a).size != g.block(b).size) return g.block(a).size > g.block(b).size;
     return a < b;
   });

@@ -91,6 +91,35 @@ TEST(ShortestPaths, GlobalVersusStack_ShortestChosen) {
   }
 }
 
+// A stale word in a block's tail pointing into the middle of the target (two
+// hops, one interior: cost 1 + 3) against the real chain of start pointers
+// (three hops, cost 3): the chain wins. One more start hop ties at 4 and the
+// path reached first (the short-cut) wins; two more and the short-cut wins.
+TEST(ShortestPaths, StartPointersPreferredOverInteriorShortcut) {
+  for (int extra_hops : {0, 1, 2}) {
+    GraphBuilder b;
+    const std::size_t target = 9;
+    for (std::size_t i = 0; i <= target; ++i) b.add_block(addr(i), 64, static_cast<std::uint32_t>(i));
+    const auto stack = b.add_root(make_root(RootKind::kStack, "stack"));
+    // Real chain: stack -> 0 -> 1 (-> 2 -> 3) -> target, all start pointers.
+    b.add_root_edge_at(stack, 0, addr(0));
+    std::size_t last = 0;
+    for (int h = 0; h < 1 + extra_hops; ++h, ++last) b.add_edge_at(addr(last), 8, addr(last + 1));
+    b.add_edge_at(addr(last), 8, addr(target));
+    // Shortcut: stack -> 5 -> (middle of) target.
+    b.add_root_edge_at(stack, 16, addr(5));
+    b.add_edge_at(addr(5), 24, addr(target) + 40);
+    ObjectGraph g = std::move(b).build();
+    const ShortestPathTree t = shortest_paths(g);
+    const auto steps = path_steps(t, static_cast<NodeId>(target));
+    ASSERT_FALSE(steps.empty());
+    const bool via_shortcut = steps.size() == 3 && steps[1].block == 5u;
+    EXPECT_EQ(via_shortcut, extra_hops >= 1) << "extra start hops: " << extra_hops;
+    EXPECT_EQ(t.cost[target], extra_hops == 0 ? 3u : 4u);
+    EXPECT_EQ(t.depth[target], static_cast<std::uint32_t>(steps.size() - 1));
+  }
+}
+
 TEST(ShortestPaths, RootFilter_ExcludesRoots) {
   GraphBuilder b;
   b.add_block(addr(0), 8, 0);

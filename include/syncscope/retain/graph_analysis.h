@@ -1,5 +1,6 @@
-// Algorithms over an ObjectGraph: shortest retention paths (breadth-first
-// search from all roots at once) and the dominator tree with retained sizes
+// Algorithms over an ObjectGraph: shortest retention paths (Dial's bucket
+// variant of Dijkstra from all roots at once, hop costs 1 and 3) and the
+// dominator tree with retained sizes
 // (Cooper, Harvey & Kennedy, "A Simple, Fast Dominance Algorithm", 2001).
 //
 // Definitions (as in Eclipse MAT):
@@ -10,7 +11,7 @@
 //   - retained(n) = total size of the blocks n dominates, n included: the
 //     bytes that would become unreachable if n alone were freed.
 //
-// Complexity: BFS O(V + E). Dominators: O(V + E) per iteration, a few
+// Complexity: shortest paths O(V + E). Dominators: O(V + E) per iteration, a few
 // iterations in practice on heap graphs (the algorithm walks reverse
 // post-order); worst case O(V^2). Memory: about 24 bytes per block + 8 per
 // edge for the reverse graph.
@@ -24,15 +25,26 @@
 
 namespace syncscope::retain {
 
-// The BFS forest from the roots: for each reachable block, the hop it was
-// first discovered through. Ties (same depth) go to the root or holder that
-// comes first (roots in graph order, then holders in BFS order).
+// Cost of one hop of a retention path: through a pointer to the target's
+// first byte, or through an interior pointer (see Edge::interior). One
+// interior hop costs as much as three start hops, so a stale word in a
+// block's unused tail does not short-cut a real chain of start pointers
+// that is at most one hop longer (two longer ties; the first reached wins).
+inline constexpr std::uint32_t kStartHopCost = 1;
+inline constexpr std::uint32_t kInteriorHopCost = 3;
+
+// The cheapest-path forest from the roots: for each reachable block, the hop
+// it was first reached through at its final cost. Ties (same cost) go to the
+// root or holder that comes first (roots in graph order, then holders in
+// order of cost and discovery).
 struct ShortestPathTree {
   static constexpr std::uint32_t kUnreachable = 0xffffffffu;
 
-  // Per block: depth (1 = pointed to directly by a root), kUnreachable if no
-  // root reaches it.
+  // Per block: hops from a root (1 = pointed to directly by a root) on the
+  // chosen path, kUnreachable if no root reaches it.
   std::vector<std::uint32_t> depth;
+  // Per block: the path's total hop cost, kUnreachable if unreachable.
+  std::vector<std::uint32_t> cost;
   // Per block: the holder block it was reached from, kNoNode if reached from
   // a root (then parent_root is set) or unreachable.
   std::vector<NodeId> parent;
@@ -44,8 +56,8 @@ struct ShortestPathTree {
   bool reachable(NodeId n) const { return depth[n] != kUnreachable; }
 };
 
-// BFS from every root r with use_root[r] true (all roots when use_root is
-// empty). PRECONDITION: use_root empty or of size graph.root_count().
+// Cheapest paths from every root r with use_root[r] true (all roots when
+// use_root is empty). PRECONDITION: use_root empty or of size graph.root_count().
 ShortestPathTree shortest_paths(const ObjectGraph& graph,
                                 std::span<const bool> use_root = {});
 

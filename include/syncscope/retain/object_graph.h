@@ -36,9 +36,9 @@ namespace syncscope::retain {
 using NodeId = std::uint32_t;
 inline constexpr NodeId kNoNode = 0xffffffffu;
 
-// Byte offsets are stored in 32 bits; a pointer found further than this into
-// a holder (a > 4 GiB block) is recorded with this saturated value.
-inline constexpr std::uint32_t kOffsetSaturated = 0xffffffffu;
+// Byte offsets are stored in 31 bits; a pointer found further than this into
+// a holder (a > 2 GiB block) is recorded with this saturated value.
+inline constexpr std::uint32_t kOffsetSaturated = 0x7fffffffu;
 
 // A live heap block: [address, address + size), allocated at `site`
 // (a prof::SiteId in live mode; any label in synthetic graphs).
@@ -70,11 +70,18 @@ struct Root {
 };
 
 // A pointer from a holder (block or root) to `target`, found at byte
-// `offset` of the holder (saturated at kOffsetSaturated).
+// `offset` of the holder (saturated at kOffsetSaturated). `interior`: the
+// pointer points past the target's first byte. Real references mostly point
+// at the start (container data, strings, unique_ptr, shared_ptr control
+// blocks); stale or partly overwritten words that a conservative scan also
+// sees mostly point into the middle, so path queries prefer start pointers.
+// Eight bytes per edge: heap graphs have millions.
 struct Edge {
   NodeId target = kNoNode;
-  std::uint32_t offset = 0;
+  std::uint32_t offset : 31 = 0;
+  std::uint32_t interior : 1 = 0;
 };
+static_assert(sizeof(Edge) == 8);
 
 class ObjectGraph {
  public:

@@ -92,6 +92,17 @@ TEST_F(LabFiles, GoToolPprofReadsTheHeapAndGoroutineProfiles) {
   }
 }
 
+// The retention profile: who holds memory, readable by pprof, with the
+// leaked payloads' holders among its entries.
+TEST_F(LabFiles, GoToolPprofReadsTheRetentionProfile) {
+  if (!have_program("go")) GTEST_SKIP() << "go is not installed";
+  ASSERT_TRUE(fs::exists(file("retained.pb.gz"))) << result_->out << result_->err;
+  const Result r = pprof_top("retained.pb.gz");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.out.find("flat%"), std::string::npos) << r.out << r.err;
+  EXPECT_NE(r.out.find("allocate_cache_payload"), std::string::npos) << r.out;
+}
+
 TEST_F(LabFiles, TraceJsonIsAChromeTrace) {
   if (!fs::exists(file("trace.json"))) GTEST_SKIP() << "trace not written (task part not built)";
   const nlohmann::json t = nlohmann::json::parse(read_file(file("trace.json")), nullptr, false);
