@@ -25,6 +25,7 @@
 #include "retain/snapshot_impl.h"
 #include "retain/world_stopper.h"
 #include "syncscope/prof/live_blocks.h"
+#include "syncscope/prof/untracked_scope.h"
 #if SYNCSCOPE_RETAIN_HAVE_TASK
 #include "syncscope/task/task_registry.h"
 #endif
@@ -392,6 +393,10 @@ absl::StatusOr<RetentionSnapshot> take_snapshot_from(const Options& options, std
     return absl::ResourceExhaustedError("cannot map scanner memory or install the stop signal");
   }
   if (!c.maps_ok) return absl::InternalError("cannot read /proc/self/maps");
+  // The snapshot's own memory stays out of the live-block table: a snapshot
+  // kept for a later comparison is not the program's, and must not become
+  // nodes (and a top retainer) of the next scan.
+  const prof::UntrackedScope untracked;
   return build_snapshot(capture, options, stats);
 }
 

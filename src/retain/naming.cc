@@ -20,6 +20,7 @@
 
 #include "syncscope/prof/live_blocks.h"
 #include "syncscope/prof/symbolizer.h"
+#include "syncscope/prof/untracked_scope.h"
 
 namespace syncscope::retain::internal {
 namespace {
@@ -181,7 +182,10 @@ std::string data_symbol(const std::string& elf_path, std::uintptr_t offset) {
   static auto* cache = new std::map<std::string, std::vector<DataSymbol>>();  // never freed: used at exit too
   std::lock_guard<std::mutex> lock(mu);
   auto it = cache->find(elf_path);
-  if (it == cache->end()) it = cache->emplace(elf_path, read_data_symbols(elf_path)).first;
+  if (it == cache->end()) {
+    const prof::UntrackedScope untracked;  // the cache is ours, not the program's
+    it = cache->emplace(elf_path, read_data_symbols(elf_path)).first;
+  }
   const std::vector<DataSymbol>& syms = it->second;
   auto s = std::upper_bound(syms.begin(), syms.end(), offset,
                             [](std::uintptr_t a, const DataSymbol& d) { return a < d.start; });

@@ -30,6 +30,7 @@ std::vector<HeapSample> HeapSampler::samples() const {
 
 void HeapSampler::run(const std::stop_token& stop) {
   pthread_setname_np(pthread_self(), "lab-heap-sample");
+  const heap::OwnMemoryScope own;  // the samples are the lab's, not the workload's
   std::mutex sleep_mu;
   std::condition_variable_any sleep_cv;
   auto next = Clock::now();

@@ -3,14 +3,34 @@
 #include <malloc.h>
 
 #include <algorithm>
+#include <new>
 
 #include "absl/container/flat_hash_map.h"
 
 #if SYNCSCOPE_LAB_HAVE_PROF
 #include "syncscope/prof/heap_profiler.h"
+#include "syncscope/prof/untracked_scope.h"
 #endif
 
 namespace syncscope::lab::heap {
+
+#if SYNCSCOPE_LAB_HAVE_PROF
+namespace {
+// One UntrackedScope per OwnMemoryScope, kept in thread-local storage so the
+// header needs no prof types (the lab builds without the prof part too).
+thread_local int t_own_depth = 0;
+alignas(prof::UntrackedScope) thread_local unsigned char t_scope[sizeof(prof::UntrackedScope)];
+}  // namespace
+OwnMemoryScope::OwnMemoryScope() {
+  if (t_own_depth++ == 0) new (t_scope) prof::UntrackedScope();
+}
+OwnMemoryScope::~OwnMemoryScope() {
+  if (--t_own_depth == 0) reinterpret_cast<prof::UntrackedScope*>(t_scope)->~UntrackedScope();
+}
+#else
+OwnMemoryScope::OwnMemoryScope() = default;
+OwnMemoryScope::~OwnMemoryScope() = default;
+#endif
 
 void init(std::int64_t sample_rate) {
 #if SYNCSCOPE_LAB_HAVE_PROF
@@ -58,6 +78,7 @@ std::vector<SiteBytes> top_sites(std::size_t n) {
 #if SYNCSCOPE_LAB_HAVE_PROF
   if (!have_profiles()) return out;
   for (const auto& s : syncscope::prof::HeapProfiler::top_sites(n)) {
+    if (s.live_bytes == 0) continue;  // sites whose blocks were all freed
     std::string name = s.function;
     if (!s.location.empty()) name += " " + s.location;
     out.push_back({std::move(name), s.live_bytes, s.live_objects});

@@ -17,6 +17,18 @@ namespace syncscope::lab::heap {
 // (every live block tracked, for the retention scan). Call once, early.
 void init(std::int64_t sample_rate);
 
+// While one is alive, the calling thread's allocations are the lab's own
+// (diagnosis, reports, heap samples): kept out of the heap profile's sites
+// and the retention scan, so reports show the workload's sites only. They
+// still count in live_bytes(). A no-op without the prof part.
+class OwnMemoryScope {
+ public:
+  OwnMemoryScope();
+  ~OwnMemoryScope();
+  OwnMemoryScope(const OwnMemoryScope&) = delete;
+  OwnMemoryScope& operator=(const OwnMemoryScope&) = delete;
+};
+
 // Live heap bytes now.
 std::uint64_t live_bytes();
 // What live_bytes() measures, for reports.

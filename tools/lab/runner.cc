@@ -178,8 +178,12 @@ RunOutcome run_scenario(const ScenarioSpec& spec, const RunOptions& options, boo
   // allocations (snapshot summaries, symbolizer caches) fall in the warm-up.
   RetentionProbe probe;
   const bool retain = !skipped("retain");
-  if (retain && !skipped("before")) probe.take_before(d);
-  const std::vector<SiteBytes> sites_before = heap::top_sites(50);
+  std::vector<SiteBytes> sites_before;
+  {
+    const heap::OwnMemoryScope own;
+    if (retain && !skipped("before")) probe.take_before(d);
+    sites_before = heap::top_sites(50);
+  }
   w->start();
   const Clock::time_point t0 = Clock::now();
   const bool tty = isatty(2) != 0;
@@ -194,8 +198,11 @@ RunOutcome run_scenario(const ScenarioSpec& spec, const RunOptions& options, boo
   // The samples judged end here; the sampler keeps feeding the trace's
   // counter track (its thread's events must still be in the trace).
   std::vector<HeapSample> judged = sampler.samples();
-  diagnose_running(*w, probe, retain, sites_before, d);
-  write_profiles(dir, probe, r);
+  {
+    const heap::OwnMemoryScope own;
+    diagnose_running(*w, probe, retain, sites_before, d);
+    write_profiles(dir, probe, r);
+  }
   sampler.stop();
   d.heap = std::move(judged);
   r.verdict = judge(d);
