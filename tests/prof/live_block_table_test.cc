@@ -12,6 +12,7 @@
 
 #include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/symbolizer.h"
+#include "syncscope/prof/untracked_scope.h"
 
 namespace syncscope::prof {
 namespace {
@@ -78,6 +79,45 @@ TEST_F(LiveBlockTableTest, FindsEveryLiveBlockAndNoFreedOne) {
   ASSERT_FALSE(s.pcs.empty());
   EXPECT_THAT(Symbolizer::instance().symbolize(s.pcs[0] - 1).back().function,
               HasSubstr("exact_site_alloc"));
+}
+
+// Blocks allocated inside an UntrackedScope never enter the table; a tracked
+// block freed inside one still leaves it (no freed memory stays listed).
+TEST_F(LiveBlockTableTest, UntrackedScope_HidesItsAllocationsButNotItsFrees) {
+  LiveBlockTable& table = LiveBlockTable::instance();
+  table.set_enabled(true);
+  void* tracked = exact_site_alloc(48);
+  void* hidden = nullptr;
+  void* freed_block = exact_site_alloc(80);
+  const auto freed_inside = reinterpret_cast<std::uintptr_t>(freed_block);
+  {
+    const UntrackedScope untracked;
+    {
+      const UntrackedScope nested;  // nesting keeps the scope until the outer one ends
+    }
+    hidden = exact_site_alloc(64);
+    std::free(freed_block);
+  }
+  void* after = exact_site_alloc(96);
+  table.set_enabled(false);
+  auto listed_at = [&](std::uintptr_t a, std::size_t size) {
+    const LiveBlock* b = table.find_containing(a);
+    return b != nullptr && b->address == a && b->size == size;
+  };
+  auto listed = [&](void* p, std::size_t size) { return listed_at(reinterpret_cast<std::uintptr_t>(p), size); };
+  table.freeze();
+  const bool tracked_listed = listed(tracked, 48);
+  const bool hidden_listed = listed(hidden, 64);
+  const bool freed_listed = listed_at(freed_inside, 80);  // a reuse of the address has another size
+  const bool after_listed = listed(after, 96);
+  table.thaw();
+  std::free(tracked);
+  std::free(hidden);
+  std::free(after);
+  EXPECT_TRUE(tracked_listed);
+  EXPECT_FALSE(hidden_listed);
+  EXPECT_FALSE(freed_listed);
+  EXPECT_TRUE(after_listed);
 }
 
 TEST_F(LiveBlockTableTest, FindContaining_OutsideAnyBlock_ReturnsNull) {
