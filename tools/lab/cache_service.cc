@@ -10,21 +10,6 @@
 namespace syncscope::lab {
 namespace {
 
-// Counts a task of the service from spawn until its body returns.
-class ActiveTask {
- public:
-  explicit ActiveTask(std::atomic<std::int64_t>& n) : n_(n) {}
-  ~ActiveTask() {
-    // acq_rel: see CacheService::active_.
-    n_.fetch_sub(1, std::memory_order_acq_rel);
-  }
-  ActiveTask(const ActiveTask&) = delete;
-  ActiveTask& operator=(const ActiveTask&) = delete;
-
- private:
-  std::atomic<std::int64_t>& n_;
-};
-
 [[gnu::noinline]] std::unique_ptr<std::byte[]> allocate_cache_payload(std::size_t n,
                                                                       std::uint64_t seed) {
   auto p = std::make_unique<std::byte[]>(n);
@@ -72,22 +57,11 @@ CacheService::CacheService(SweepStyle style, CacheParams params)
 
 CacheService::~CacheService() { stop(); }
 
-bool CacheService::released() const noexcept {
-  return released_.load(std::memory_order_acquire);  // acquire: see released_
-}
-
 void CacheService::start() {
   if (started_) return;
   started_ = true;
-  // acq_rel: see active_ (the increments only need to precede the spawn).
-  active_.fetch_add(2, std::memory_order_acq_rel);
-  // acq_rel on the undo of a failed spawn: see active_.
-  if (!go("cache writer", [this] { ActiveTask t(active_); writer_loop(); })) {
-    active_.fetch_sub(1, std::memory_order_acq_rel);
-  }
-  if (!go("cache sweeper", [this] { ActiveTask t(active_); sweeper_loop(); })) {
-    active_.fetch_sub(1, std::memory_order_acq_rel);
-  }
+  tasks_.spawn("cache writer", [this] { writer_loop(); });
+  tasks_.spawn("cache sweeper", [this] { sweeper_loop(); });
 }
 
 void CacheService::writer_loop() {
@@ -134,15 +108,12 @@ bool CacheService::await_reply(std::uint64_t key, std::uint64_t* answer) {
 // after the writer has replaced it in the map.
 void CacheService::sweep_capturing_value() {
   cache_.range([this](const std::uint64_t& key, const std::shared_ptr<const CacheValue>& value) {
-    active_.fetch_add(1, std::memory_order_acq_rel);  // acq_rel: see active_
-    const bool ok = go("refresh check", [this, key, value] {
-      ActiveTask t(active_);
+    tasks_.spawn("refresh check", [this, key, value] {
       std::uint64_t answer = 0;
       if (await_reply(key, &answer) && answer != value->digest) {
         stale_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
       }
     });
-    if (!ok) active_.fetch_sub(1, std::memory_order_acq_rel);  // acq_rel: see active_
   });
 }
 
@@ -155,15 +126,12 @@ void CacheService::sweep_copying_fields() {
     work.emplace_back(key, value->digest);
   });
   for (const auto& [key, digest] : work) {
-    active_.fetch_add(1, std::memory_order_acq_rel);  // acq_rel: see active_
-    const bool ok = go("refresh check (copy)", [this, key = key, digest = digest] {
-      ActiveTask t(active_);
+    tasks_.spawn("refresh check (copy)", [this, key = key, digest = digest] {
       std::uint64_t answer = 0;
       if (await_reply(key, &answer) && answer != digest) {
         stale_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
       }
     });
-    if (!ok) active_.fetch_sub(1, std::memory_order_acq_rel);  // acq_rel: see active_
   }
 }
 
@@ -176,9 +144,7 @@ void CacheService::sweep_loading_by_key() {
     keys.push_back(key);
   });
   for (const std::uint64_t key : keys) {
-    active_.fetch_add(1, std::memory_order_acq_rel);  // acq_rel: see active_
-    const bool ok = go("refresh check (load)", [this, key] {
-      ActiveTask t(active_);
+    tasks_.spawn("refresh check (load)", [this, key] {
       std::uint64_t answer = 0;
       if (!await_reply(key, &answer)) return;
       const std::optional<std::shared_ptr<const CacheValue>> value = cache_.load(key);
@@ -186,7 +152,6 @@ void CacheService::sweep_loading_by_key() {
         stale_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
       }
     });
-    if (!ok) active_.fetch_sub(1, std::memory_order_acq_rel);  // acq_rel: see active_
   }
 }
 
@@ -194,9 +159,7 @@ void CacheService::sweep_loading_by_key() {
 // cancels a wait that takes too long, which releases the captured value.
 void CacheService::sweep_into_pool() {
   cache_.range([this](const std::uint64_t& key, const std::shared_ptr<const CacheValue>& value) {
-    active_.fetch_add(1, std::memory_order_acq_rel);  // acq_rel: see active_
-    const bool ok = pool_->try_spawn("refresh check (pool)", [this, key, value] {
-      ActiveTask t(active_);
+    auto check = [this, key, value] {
       std::uint64_t answer = 0;
       bool got = false;
       if constexpr (kHaveTasks) {
@@ -215,26 +178,23 @@ void CacheService::sweep_into_pool() {
       } else if (answer != value->digest) {
         stale_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
       }
-    });
-    if (!ok) {
-      active_.fetch_sub(1, std::memory_order_acq_rel);   // acq_rel: see active_
-      dropped_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
-    }
+    };
+    const bool queued = tasks_.spawn_with(
+        [this](auto body) { return pool_->try_spawn("refresh check (pool)", std::move(body)); },
+        std::move(check));
+    if (!queued) dropped_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
   });
 }
 
 bool CacheService::stop() {
   if (stopped_) return true;
   stopped_ = true;
-  released_.store(true, std::memory_order_release);  // release: see released_
+  tasks_.release();
   if (pool_) pool_->shutdown();
   // Waiting checks poll the release flag every 20 ms; allow a generous bound.
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (active_.load(std::memory_order_acquire) > 0 && std::chrono::steady_clock::now() < until) {  // acquire: see active_
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  const bool all_returned = tasks_.wait_all(std::chrono::seconds(5));
   backend_.stop();
-  return active_.load(std::memory_order_acquire) == 0;  // acquire: see active_
+  return all_returned;
 }
 
 std::string CacheService::summary() const {

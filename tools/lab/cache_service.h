@@ -28,6 +28,7 @@
 #include "backend.h"
 #include "cache_value.h"
 #include "syncscope/map/read_mostly_map.h"
+#include "task_group.h"
 #include "tasks_shim.h"
 #include "workload.h"
 
@@ -73,7 +74,7 @@ class CacheService final : public Workload {
   // The body every refresh check shares: ask, wait, compare. False when the
   // wait ended without a reply (released or cancelled).
   bool await_reply(std::uint64_t key, std::uint64_t* answer);
-  bool released() const noexcept;
+  bool released() const noexcept { return tasks_.released(); }
 
   const SweepStyle style_;
   const CacheParams params_;
@@ -81,14 +82,7 @@ class CacheService final : public Workload {
   syncscope::map::ReadMostlyMap<std::uint64_t, std::uint64_t> hits_;  // per-key counters
   Backend backend_;
   std::unique_ptr<BoundedPool> pool_;  // kBoundedPool only
-  // Set once by stop(); every loop and every waiting check ends when it
-  // sees it. release/acquire: the waiters read nothing it publishes, but a
-  // task that sees it must also see the map still alive (stop() waits).
-  std::atomic<bool> released_{false};
-  // Tasks of this service that have not returned yet; stop() waits for 0.
-  // acq_rel on the decrement, acquire on the read: a task's last access to
-  // *this happens-before stop() sees the count drop.
-  std::atomic<std::int64_t> active_{0};
+  TaskGroup tasks_;  // the loops and every refresh check; stop() releases and waits
   // Statistics for summary(); relaxed.
   std::atomic<std::uint64_t> checks_{0};
   std::atomic<std::uint64_t> stale_{0};

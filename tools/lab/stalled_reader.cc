@@ -16,26 +16,11 @@ StalledReader::StalledReader(StalledReaderParams params)
 
 StalledReader::~StalledReader() { stop(); }
 
-bool StalledReader::released() const noexcept {
-  return released_.load(std::memory_order_acquire);  // acquire: see released_
-}
-
 void StalledReader::start() {
   if (started_) return;
   started_ = true;
-  active_.fetch_add(2, std::memory_order_acq_rel);  // acq_rel: see active_
-  auto run = [this](auto body) {
-    return [this, body] {
-      body();
-      active_.fetch_sub(1, std::memory_order_acq_rel);  // acq_rel: see active_
-    };
-  };
-  if (!go("session writer", run([this] { writer_loop(); }))) {
-    active_.fetch_sub(1, std::memory_order_acq_rel);  // acq_rel: see active_
-  }
-  if (!go("export report", run([this] { export_loop(); }))) {
-    active_.fetch_sub(1, std::memory_order_acq_rel);  // acq_rel: see active_
-  }
+  tasks_.spawn("session writer", [this] { writer_loop(); });
+  tasks_.spawn("export report", [this] { export_loop(); });
 }
 
 void StalledReader::writer_loop() {
@@ -67,15 +52,11 @@ void StalledReader::export_loop() {
 bool StalledReader::stop() {
   if (stopped_) return true;
   stopped_ = true;
-  released_.store(true, std::memory_order_release);  // release: see released_
+  tasks_.release();
   slot_cv_.notify_all();
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (active_.load(std::memory_order_acquire) > 0 &&  // acquire: see active_
-         std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  const bool all_returned = tasks_.wait_all(std::chrono::seconds(5));
   sessions_.reclaim_now();
-  return active_.load(std::memory_order_acquire) == 0;  // acquire: see active_
+  return all_returned;
 }
 
 std::string StalledReader::summary() const {

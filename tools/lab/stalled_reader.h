@@ -18,6 +18,7 @@
 
 #include "cache_value.h"
 #include "syncscope/map/read_mostly_map.h"
+#include "task_group.h"
 #include "workload.h"
 
 namespace syncscope::lab {
@@ -42,16 +43,13 @@ class StalledReader final : public Workload {
  private:
   void writer_loop();
   void export_loop();
-  bool released() const noexcept;
+  bool released() const noexcept { return tasks_.released(); }
 
   const StalledReaderParams params_;
   syncscope::map::ReadMostlyMap<std::uint64_t, std::shared_ptr<const CacheValue>> sessions_;
   std::mutex slot_mu_;
   std::condition_variable slot_cv_;  // "an export slot is free": never signalled before stop
-  // release/acquire: see CacheService::released_.
-  std::atomic<bool> released_{false};
-  // Tasks not yet returned; acq_rel/acquire as CacheService::active_.
-  std::atomic<std::int64_t> active_{0};
+  TaskGroup tasks_;  // the writer and the other loop
   std::atomic<std::uint64_t> replaced_{0};  // relaxed statistics
   std::atomic<std::uint64_t> exported_{0};
   bool started_ = false;

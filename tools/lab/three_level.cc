@@ -42,26 +42,11 @@ ThreeLevel::ThreeLevel(ThreeLevelParams params)
 
 ThreeLevel::~ThreeLevel() { stop(); }
 
-bool ThreeLevel::released() const noexcept {
-  return released_.load(std::memory_order_acquire);  // acquire: see released_
-}
-
 void ThreeLevel::start() {
   if (started_) return;
   started_ = true;
-  active_.fetch_add(2, std::memory_order_acq_rel);  // acq_rel: see active_
-  auto run = [this](auto body) {
-    return [this, body] {
-      body();
-      active_.fetch_sub(1, std::memory_order_acq_rel);  // acq_rel: see active_
-    };
-  };
-  if (!go("catalog writer", run([this] { writer_loop(); }))) {
-    active_.fetch_sub(1, std::memory_order_acq_rel);  // acq_rel: see active_
-  }
-  if (!go("audit recorder", run([this] { audit_loop(); }))) {
-    active_.fetch_sub(1, std::memory_order_acq_rel);  // acq_rel: see active_
-  }
+  tasks_.spawn("catalog writer", [this] { writer_loop(); });
+  tasks_.spawn("audit recorder", [this] { audit_loop(); });
 }
 
 void ThreeLevel::writer_loop() {
@@ -108,13 +93,8 @@ void ThreeLevel::audit_loop() {
 bool ThreeLevel::stop() {
   if (stopped_) return true;
   stopped_ = true;
-  released_.store(true, std::memory_order_release);  // release: see released_
-  const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  while (active_.load(std::memory_order_acquire) > 0 &&  // acquire: see active_
-         std::chrono::steady_clock::now() < until) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
-  return active_.load(std::memory_order_acquire) == 0;  // acquire: see active_
+  tasks_.release();
+  return tasks_.wait_all(std::chrono::seconds(5));
 }
 
 std::string ThreeLevel::summary() const {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "syncscope/map/read_mostly_map.h"
+#include "task_group.h"
 #include "workload.h"
 
 namespace syncscope::lab {
@@ -57,15 +58,12 @@ class ThreeLevel final : public Workload {
  private:
   void writer_loop();
   void audit_loop();
-  bool released() const noexcept;
+  bool released() const noexcept { return tasks_.released(); }
 
   const ThreeLevelParams params_;
   syncscope::map::ReadMostlyMap<std::uint64_t, std::shared_ptr<const Wrapper>> catalog_;
   syncscope::map::ReadMostlyMap<std::uint64_t, std::uint64_t> views_;  // per-key counters
-  // release/acquire: see CacheService::released_.
-  std::atomic<bool> released_{false};
-  // Tasks not yet returned; acq_rel/acquire as CacheService::active_.
-  std::atomic<std::int64_t> active_{0};
+  TaskGroup tasks_;  // the writer and the other loop
   std::atomic<std::uint64_t> replaced_{0};  // relaxed statistics
   std::atomic<std::uint64_t> kept_{0};
   bool started_ = false;
