@@ -6,30 +6,52 @@
 
 namespace syncscope::retain::internal {
 
+bool BlockIndex::add_run(std::size_t first, std::size_t end) noexcept {
+  Run r;
+  r.lo = blocks_[first].address;
+  const GraphBlock& last = blocks_[end - 1];
+  r.span = last.address + (last.size == 0 ? 1 : last.size) - r.lo;
+  // About one bucket per block of the run (at least 16 bytes each).
+  const std::size_t count = end - first;
+  r.shift = 4;
+  while ((r.span >> r.shift) > count) ++r.shift;
+  const std::size_t buckets = (r.span >> r.shift) + 1;
+  r.bucket_offset = bucket_.size();
+  const std::size_t need = bucket_.size() + buckets + 1;
+  if (!bucket_.reserve(need > 2 * bucket_.size() ? need : 2 * bucket_.size()) || !runs_.push_back(r)) {
+    return false;
+  }
+  std::size_t i = first;
+  for (std::size_t b = 0; b <= buckets; ++b) {
+    const std::uintptr_t start = r.lo + (static_cast<std::uintptr_t>(b) << r.shift);
+    while (i + 1 < end && blocks_[i + 1].address <= start) ++i;
+    bucket_.push_back(static_cast<std::uint32_t>(i));
+  }
+  return true;
+}
+
 bool BlockIndex::build(const GraphBlock* blocks, std::size_t count) noexcept {
   blocks_ = blocks;
-  count_ = count;
+  runs_.clear();
+  bucket_.clear();
   if (count == 0) {
     lo_ = 0;
     span_ = 0;
-    return bucket_.reserve(2);
+    return bucket_.reserve(2) && runs_.reserve(1);
   }
   lo_ = blocks[0].address;
   const GraphBlock& last = blocks[count - 1];
   span_ = last.address + (last.size == 0 ? 1 : last.size) - lo_;
-  // About one bucket per block (at least 16 bytes each): 4 bytes per block.
-  shift_ = 4;
-  while ((span_ >> shift_) > count) ++shift_;
-  const std::size_t buckets = (span_ >> shift_) + 1;
-  if (!bucket_.reserve(buckets + 1)) return false;
-  bucket_.resize_uninitialized(buckets + 1);
-  std::size_t i = 0;
-  for (std::size_t b = 0; b <= buckets; ++b) {
-    const std::uintptr_t start = lo_ + (static_cast<std::uintptr_t>(b) << shift_);
-    while (i + 1 < count && blocks[i + 1].address <= start) ++i;
-    bucket_[b] = static_cast<std::uint32_t>(i);
+  std::size_t run_start = 0;
+  std::uintptr_t run_end = blocks[0].address + (blocks[0].size == 0 ? 1 : blocks[0].size);
+  for (std::size_t i = 1; i < count; ++i) {
+    if (blocks[i].address - run_end > kRunGap) {
+      if (!add_run(run_start, i)) return false;
+      run_start = i;
+    }
+    run_end = blocks[i].address + (blocks[i].size == 0 ? 1 : blocks[i].size);
   }
-  return true;
+  return add_run(run_start, count);
 }
 
 namespace {
@@ -49,11 +71,20 @@ std::uint64_t scan_range(std::uintptr_t begin, std::uint64_t size, std::uintptr_
   std::uintptr_t word[kBatch];
   std::uintptr_t at[kBatch];
   int pending = 0;
+  std::size_t slot[kBatch];
   auto flush = [&] {
-    for (int i = 0; i < pending; ++i) index.prefetch_bucket(word[i]);
-    for (int i = 0; i < pending; ++i) index.prefetch_block(word[i]);
+    int n = 0;  // words that fall in a run, compacted in place
     for (int i = 0; i < pending; ++i) {
-      const NodeId t = index.lookup(word[i]);
+      const std::size_t s = index.slot(word[i]);
+      if (s == BlockIndex::kNoSlot) continue;
+      index.prefetch_bucket(s);
+      word[n] = word[i];
+      at[n] = at[i];
+      slot[n++] = s;
+    }
+    for (int i = 0; i < n; ++i) index.prefetch_block(slot[i]);
+    for (int i = 0; i < n; ++i) {
+      const NodeId t = index.lookup_slot(word[i], slot[i]);
       if (t == kNoNode || t == self) continue;
       const bool interior = word[i] != index.block_address(t);
       if (!edges.push_back(Edge{t, saturate(at[i] - holder), interior})) truncated = true;

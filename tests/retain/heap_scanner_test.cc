@@ -48,6 +48,50 @@ TEST(BlockIndex, LookupMatchesBruteForce_RandomLayouts) {
   }
 }
 
+// Blocks in clusters far apart (main heap, thread arenas, mmap'ed chunks):
+// one run per cluster, lookups still exact, including in the gaps.
+TEST(BlockIndex, LookupMatchesBruteForce_ClustersFarApart) {
+  for (std::uint32_t seed = 1; seed <= 10; ++seed) {
+    std::mt19937_64 rng(seed);
+    MmapBuffer<GraphBlock> blocks;
+    const std::uintptr_t cluster_base[] = {0x560000000000, 0x560000000000 + (64u << 20),
+                                           0x7f0000000000, 0x7f0004000000, 0x7ff000000000};
+    std::size_t clusters = 0;
+    for (std::uintptr_t base : cluster_base) {
+      std::uintptr_t at = base + rng() % 4096;
+      const std::size_t n = 1 + rng() % 500;
+      for (std::size_t i = 0; i < n; ++i) {
+        const std::uint64_t size = rng() % 8 == 0 ? 0 : 1 + rng() % 300;
+        blocks.push_back(GraphBlock{at, size, 0});
+        at += (size == 0 ? 1 : size) + rng() % 64;
+      }
+      ++clusters;
+    }
+    BlockIndex index;
+    ASSERT_TRUE(index.build(blocks.data(), blocks.size()));
+    EXPECT_EQ(index.run_count(), clusters);
+    // Buckets stay about one per block: no table spans the gaps.
+    EXPECT_LT(index.memory_bytes(), std::size_t{1} << 20);
+    auto brute = [&](std::uintptr_t a) -> NodeId {
+      for (std::size_t i = 0; i < blocks.size(); ++i) {
+        const std::uint64_t extent = blocks[i].size == 0 ? 1 : blocks[i].size;
+        if (a >= blocks[i].address && a - blocks[i].address < extent) return static_cast<NodeId>(i);
+      }
+      return kNoNode;
+    };
+    for (int q = 0; q < 4000; ++q) {
+      std::uintptr_t a;
+      if (q % 2 == 0) {
+        const GraphBlock& b = blocks[rng() % blocks.size()];
+        a = b.address + rng() % (b.size + 2);
+      } else {
+        a = cluster_base[rng() % clusters] + rng() % (1u << 20) - (1u << 10);  // around and between
+      }
+      ASSERT_EQ(index.lookup(a), brute(a)) << "seed " << seed << " addr " << a;
+    }
+  }
+}
+
 TEST(ScanAll, FindsEveryPointerWordWithItsOffset) {
   // Memory: 8 "blocks" of 64 bytes inside one array, plus a root array.
   alignas(64) static std::uintptr_t heap[8 * 8];
