@@ -187,8 +187,7 @@ void CacheService::sweep_into_pool() {
 }
 
 bool CacheService::stop() {
-  if (stopped_) return true;
-  stopped_ = true;
+  if (tasks_.released()) return true;  // stopped before: only stop() releases
   tasks_.release();
   if (pool_) pool_->shutdown();
   // Waiting checks poll the release flag every 20 ms; allow a generous bound.

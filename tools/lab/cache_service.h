@@ -89,7 +89,6 @@ class CacheService final : public Workload {
   std::atomic<std::uint64_t> dropped_{0};   // pool full
   std::atomic<std::uint64_t> cancelled_{0}; // waits ended by a deadline
   bool started_ = false;
-  bool stopped_ = false;
 };
 
 }  // namespace syncscope::lab

@@ -50,8 +50,7 @@ void StalledReader::export_loop() {
 }
 
 bool StalledReader::stop() {
-  if (stopped_) return true;
-  stopped_ = true;
+  if (tasks_.released()) return true;  // stopped before: only stop() releases
   tasks_.release();
   slot_cv_.notify_all();
   const bool all_returned = tasks_.wait_all(std::chrono::seconds(5));

@@ -53,7 +53,6 @@ class StalledReader final : public Workload {
   std::atomic<std::uint64_t> replaced_{0};  // relaxed statistics
   std::atomic<std::uint64_t> exported_{0};
   bool started_ = false;
-  bool stopped_ = false;
 };
 
 }  // namespace syncscope::lab

@@ -91,8 +91,7 @@ void ThreeLevel::audit_loop() {
 }
 
 bool ThreeLevel::stop() {
-  if (stopped_) return true;
-  stopped_ = true;
+  if (tasks_.released()) return true;  // stopped before: only stop() releases
   tasks_.release();
   return tasks_.wait_all(std::chrono::seconds(5));
 }

@@ -67,7 +67,6 @@ class ThreeLevel final : public Workload {
   std::atomic<std::uint64_t> replaced_{0};  // relaxed statistics
   std::atomic<std::uint64_t> kept_{0};
   bool started_ = false;
-  bool stopped_ = false;
 };
 
 }  // namespace syncscope::lab
