@@ -2,26 +2,14 @@
 // external resource) with the charts and tables of one scenario.
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/html_escape.h"
 #include "detector.h"
 #include "report.h"
 
 namespace syncscope::lab {
 namespace {
 
-std::string esc(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  for (char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out.push_back(c);
-    }
-  }
-  return out;
-}
+std::string esc(std::string_view s) { return tools::html_escape(s); }
 
 std::string bytes(double b) { return esc(format_bytes(b)); }
 
