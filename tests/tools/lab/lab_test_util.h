@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "prof/pprof_tool.h"  // ScratchDir, read_file: the tests' shared helpers
+
 namespace syncscope::lab::testing {
 
 struct Result {
@@ -17,24 +19,14 @@ struct Result {
 // Runs `command` through /bin/sh with stdout and stderr captured.
 Result run(const std::string& command);
 
-// A fresh folder under TMPDIR (or /tmp), removed by the destructor.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+// A fresh folder under TMPDIR, removed by the destructor.
+using TempDir = syncscope::prof::test_util::ScratchDir;
+using syncscope::prof::test_util::read_file;
 
 // build/bin/syncscope-lab of the build under test.
 std::string lab_binary();
 // Runs `lab <scenario> --seconds <s> --out <out>`; fails the test on rc != 0.
 Result run_lab(const std::string& scenario, double seconds, const std::string& out);
-std::string read_file(const std::string& path);
 nlohmann::json read_verdict(const std::string& out, const std::string& scenario);
 bool have_program(const std::string& name);
 // Shell-quotes `s` with single quotes.
