@@ -3,34 +3,14 @@
 #include <malloc.h>
 
 #include <algorithm>
-#include <new>
 
 #include "absl/container/flat_hash_map.h"
 
 #if SYNCSCOPE_LAB_HAVE_PROF
 #include "syncscope/prof/heap_profiler.h"
-#include "syncscope/prof/untracked_scope.h"
 #endif
 
 namespace syncscope::lab::heap {
-
-#if SYNCSCOPE_LAB_HAVE_PROF
-namespace {
-// One UntrackedScope per OwnMemoryScope, kept in thread-local storage so the
-// header needs no prof types (the lab builds without the prof part too).
-thread_local int t_own_depth = 0;
-alignas(prof::UntrackedScope) thread_local unsigned char t_scope[sizeof(prof::UntrackedScope)];
-}  // namespace
-OwnMemoryScope::OwnMemoryScope() {
-  if (t_own_depth++ == 0) new (t_scope) prof::UntrackedScope();
-}
-OwnMemoryScope::~OwnMemoryScope() {
-  if (--t_own_depth == 0) reinterpret_cast<prof::UntrackedScope*>(t_scope)->~UntrackedScope();
-}
-#else
-OwnMemoryScope::OwnMemoryScope() = default;
-OwnMemoryScope::~OwnMemoryScope() = default;
-#endif
 
 void init(std::int64_t sample_rate) {
 #if SYNCSCOPE_LAB_HAVE_PROF

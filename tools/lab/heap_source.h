@@ -11,6 +11,10 @@
 
 #include "lab_types.h"
 
+#if SYNCSCOPE_LAB_HAVE_PROF
+#include "syncscope/prof/untracked_scope.h"
+#endif
+
 namespace syncscope::lab::heap {
 
 // Starts sampling (mean `sample_rate` bytes between samples) and exact mode
@@ -21,13 +25,17 @@ void init(std::int64_t sample_rate);
 // (diagnosis, reports, heap samples): kept out of the heap profile's sites
 // and the retention scan, so reports show the workload's sites only. They
 // still count in live_bytes(). A no-op without the prof part.
+#if SYNCSCOPE_LAB_HAVE_PROF
+using OwnMemoryScope = syncscope::prof::UntrackedScope;
+#else
 class OwnMemoryScope {
  public:
-  OwnMemoryScope();
-  ~OwnMemoryScope();
+  OwnMemoryScope() {}
+  ~OwnMemoryScope() {}
   OwnMemoryScope(const OwnMemoryScope&) = delete;
   OwnMemoryScope& operator=(const OwnMemoryScope&) = delete;
 };
+#endif
 
 // Live heap bytes now.
 std::uint64_t live_bytes();
