@@ -13,6 +13,15 @@
 namespace syncscope::retain::internal {
 namespace {
 
+// The block containing a, by a linear search (the reference for BlockIndex).
+NodeId brute_lookup(const MmapBuffer<GraphBlock>& blocks, std::uintptr_t a) {
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    const std::uint64_t extent = blocks[i].size == 0 ? 1 : blocks[i].size;
+    if (a >= blocks[i].address && a - blocks[i].address < extent) return static_cast<NodeId>(i);
+  }
+  return kNoNode;
+}
+
 TEST(BlockIndex, LookupMatchesBruteForce_RandomLayouts) {
   for (std::uint32_t seed = 1; seed <= 20; ++seed) {
     std::mt19937_64 rng(seed);
@@ -26,13 +35,6 @@ TEST(BlockIndex, LookupMatchesBruteForce_RandomLayouts) {
     }
     BlockIndex index;
     ASSERT_TRUE(index.build(blocks.data(), blocks.size()));
-    auto brute = [&](std::uintptr_t a) -> NodeId {
-      for (std::size_t i = 0; i < blocks.size(); ++i) {
-        const std::uint64_t extent = blocks[i].size == 0 ? 1 : blocks[i].size;
-        if (a >= blocks[i].address && a - blocks[i].address < extent) return static_cast<NodeId>(i);
-      }
-      return kNoNode;
-    };
     for (int q = 0; q < 3000; ++q) {
       std::uintptr_t a;
       if (q % 3 == 0) {
@@ -41,7 +43,7 @@ TEST(BlockIndex, LookupMatchesBruteForce_RandomLayouts) {
       } else {
         a = 0x10000 + rng() % (at - 0x10000 + 100);
       }
-      ASSERT_EQ(index.lookup(a), brute(a)) << "seed " << seed << " addr " << a;
+      ASSERT_EQ(index.lookup(a), brute_lookup(blocks, a)) << "seed " << seed << " addr " << a;
     }
     EXPECT_EQ(index.lookup(0), kNoNode);
     EXPECT_EQ(index.lookup(~std::uintptr_t{0}), kNoNode);
@@ -72,13 +74,6 @@ TEST(BlockIndex, LookupMatchesBruteForce_ClustersFarApart) {
     EXPECT_EQ(index.run_count(), clusters);
     // Buckets stay about one per block: no table spans the gaps.
     EXPECT_LT(index.memory_bytes(), std::size_t{1} << 20);
-    auto brute = [&](std::uintptr_t a) -> NodeId {
-      for (std::size_t i = 0; i < blocks.size(); ++i) {
-        const std::uint64_t extent = blocks[i].size == 0 ? 1 : blocks[i].size;
-        if (a >= blocks[i].address && a - blocks[i].address < extent) return static_cast<NodeId>(i);
-      }
-      return kNoNode;
-    };
     for (int q = 0; q < 4000; ++q) {
       std::uintptr_t a;
       if (q % 2 == 0) {
@@ -87,7 +82,7 @@ TEST(BlockIndex, LookupMatchesBruteForce_ClustersFarApart) {
       } else {
         a = cluster_base[rng() % clusters] + rng() % (1u << 20) - (1u << 10);  // around and between
       }
-      ASSERT_EQ(index.lookup(a), brute(a)) << "seed " << seed << " addr " << a;
+      ASSERT_EQ(index.lookup(a), brute_lookup(blocks, a)) << "seed " << seed << " addr " << a;
     }
   }
 }
