@@ -6,7 +6,9 @@
 //   Hooks/Sample  sampling at the default 512 KiB
 //   Hooks/Exact   exact mode (every live block tracked) + default sampling
 //
-// Also the pprof writer: 10^5 distinct stacks to a gzipped profile.
+// Also the pprof writer: 10^5 distinct stacks to a gzipped profile, and the
+// hooks' stack capture under libunwind's two cache policies (the profiler
+// runs with UNW_CACHE_NONE; docs/prof.md, "The loader lock").
 #include <benchmark/benchmark.h>
 
 #include <random>
@@ -16,7 +18,11 @@
 #ifdef SYNCSCOPE_BENCH_WITH_PROF
 #include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/profile_builder.h"
+#include "syncscope/prof/stack_trace.h"
 #include "syncscope/prof/symbolizer.h"
+
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
 #endif
 
 namespace syncscope::prof::bench {
@@ -84,6 +90,26 @@ void BM_WriteProfile_100kStacks(benchmark::State& state) {
   state.counters["profile_bytes"] = static_cast<double>(bytes);
 }
 BENCHMARK(BM_WriteProfile_100kStacks)->Unit(benchmark::kMillisecond)->Iterations(3);
+
+__attribute__((noinline)) int capture_at_depth(int depth) {
+  if (depth > 0) return capture_at_depth(depth - 1) + 1;
+  std::uintptr_t pcs[kMaxStackDepth];
+  return capture_stack(pcs, kMaxStackDepth, 0);
+}
+
+// capture_stack from 4 frames below the benchmark loop, with libunwind's
+// global unwind-info cache (arg 1) or without it (arg 0, what the profiler
+// uses). Both policies run in the same process, one after the other.
+void BM_CaptureStack(benchmark::State& state) {
+  const bool global_cache = state.range(0) != 0;
+  unw_set_caching_policy(unw_local_addr_space, global_cache ? UNW_CACHE_GLOBAL : UNW_CACHE_NONE);
+  int frames = 0;
+  for (auto _ : state) frames = capture_at_depth(4);
+  unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);  // the profiler's setting
+  state.counters["frames"] = frames;
+  state.SetLabel(global_cache ? "UNW_CACHE_GLOBAL" : "UNW_CACHE_NONE");
+}
+BENCHMARK(BM_CaptureStack)->Arg(0)->Arg(1)->Arg(0)->Arg(1);
 
 #endif
 
