@@ -104,4 +104,15 @@ std::size_t SampledHeap::copy_estimates(SiteEstimate* out, std::uint32_t max_sta
   return live_;
 }
 
+std::size_t SampledHeap::copy_live_blocks(LiveBlock* out, std::size_t cap) noexcept {
+  SpinLockGuard guard(lock_);
+  if (!mapped_.load(std::memory_order_relaxed)) return 0;  // relaxed: we hold lock_
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < kCapacity && n < cap && n < live_; ++i) {
+    const Block& b = blocks_[i];
+    if (b.addr != 0) out[n++] = LiveBlock{b.addr, static_cast<std::size_t>(b.size), b.stack};
+  }
+  return n;
+}
+
 }  // namespace syncscope::prof::internal

@@ -22,6 +22,7 @@
 #include <cstdint>
 
 #include "prof/spin_lock.h"
+#include "syncscope/prof/live_blocks.h"
 
 namespace syncscope::prof::internal {
 
@@ -59,6 +60,16 @@ class SampledHeap {
   // Copies the estimates of stacks 1..max_stack into out[1..] (out[0] unused).
   // Never allocates; takes lock_. Returns the number of sampled live blocks.
   std::size_t copy_estimates(SiteEstimate* out, std::uint32_t max_stack) noexcept;
+
+  // Copies up to `cap` sampled live blocks as (address, requested size,
+  // stack id) into `out`, in table order; returns how many. Takes lock_;
+  // never allocates.
+  std::size_t copy_live_blocks(LiveBlock* out, std::size_t cap) noexcept;
+  // Sampled blocks still live (takes lock_).
+  std::size_t live_count() noexcept {
+    SpinLockGuard guard(lock_);
+    return live_;
+  }
 
   void lock_for_fork() noexcept { lock_.lock(); }
   void unlock_after_fork() noexcept { lock_.unlock(); }

@@ -19,7 +19,10 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "retain/glibc_heap_walker.h"
 #include "retain/heap_scanner.h"
+#include "retain/live_heap_source.h"
+#include "retain/memory_image.h"
 #include "retain/naming.h"
 #include "retain/proc_maps.h"
 #include "retain/snapshot_impl.h"
@@ -85,6 +88,9 @@ struct Capture {
   std::uintptr_t caller_frame_sp[internal::kMaxCapturedFrames];
   int caller_frames = 0;
   bool maps_ok = false;
+  // Heap walk only.
+  internal::HeapWalkPrep walk_prep;
+  internal::HeapWalkResult walk;
 
   std::size_t memory_bytes() const {
     return modules.segments.mapped_bytes() + blocks.mapped_bytes() + index.memory_bytes() +
@@ -125,9 +131,9 @@ void add_thread_roots(Capture& c, const Options& o, std::int32_t thread, std::ui
   }
 }
 
-// Runs with the world stopped: roots, then the scan. No malloc.
+// Runs with the world stopped, /proc/self/maps read: roots, then the scan.
+// No malloc.
 void collect_and_scan(Capture& c, const Options& o) {
-  c.maps_ok = internal::read_proc_maps(c.maps_text, c.maps);
   if (!c.maps_ok) return;
   // The scanning thread: from the public entry's frame up (the scanner's own
   // frames below it may hold stale words), plus the callee-saved registers
@@ -328,6 +334,7 @@ bool capture_frozen(Capture& c, prof::LiveBlockTable& table, const Options& opti
   const std::uint64_t cpu_start = thread_cpu_ns();
   if (ok) {
     c.stop = internal::WorldStopper::stop(signal, options.pause_timeout, options.name_frames);
+    c.maps_ok = internal::read_proc_maps(c.maps_text, c.maps);
     collect_and_scan(c, options);
     internal::WorldStopper::resume(c.stop);
   }
@@ -336,6 +343,71 @@ bool capture_frozen(Capture& c, prof::LiveBlockTable& table, const Options& opti
   table.thaw();
   stats.freeze_ns = ns_since(freeze_start);
   return ok;
+}
+
+// The walker keeps its scratch and the main arena's address across
+// snapshots (serialized by g_snapshot_mu).
+internal::GlibcHeapWalker& heap_walker() {
+  static internal::GlibcHeapWalker* walker = new internal::GlibcHeapWalker();
+  return *walker;
+}
+
+// Stop, walk glibc's heap, scan, resume. A stop that finds an arena locked
+// (a thread paused inside malloc) resumes at once and tries again after
+// letting the threads run for a moment, at most options.walk_attempts times.
+// Nothing in here allocates through malloc.
+bool capture_walked(Capture& c, const Options& options, int signal, SnapshotStats& stats) {
+  const auto pause_start = std::chrono::steady_clock::now();
+  const std::uint64_t cpu_start = thread_cpu_ns();
+  internal::GlibcHeapWalker& walker = heap_walker();
+  const internal::Range slots{internal::WorldStopper::slots_begin(),
+                              internal::WorldStopper::slots_begin() + internal::WorldStopper::slots_bytes()};
+  bool ok = true;
+  for (int attempt = 0; attempt < std::max(1, options.walk_attempts); ++attempt) {
+    if (attempt > 0) {
+      const timespec let_threads_run{0, 2'000'000};  // 2 ms
+      ::nanosleep(&let_threads_run, nullptr);
+    }
+    ++stats.stop_attempts;
+    c.stop = internal::WorldStopper::stop(signal, options.pause_timeout, options.name_frames);
+    if (c.stop.slots == nullptr) return false;
+    c.maps_ok = internal::read_proc_maps(c.maps_text, c.maps);
+    if (!c.maps_ok) break;
+    const internal::LiveMemoryImage image(c.maps);
+    const auto walk_start = std::chrono::steady_clock::now();
+    c.walk = walker.walk(image, {c.walk_prep.libc_data.data(), c.walk_prep.libc_data.size()}, {&slots, 1},
+                         c.blocks);
+    stats.walk_ns = ns_since(walk_start);
+    if (c.walk.status == internal::WalkStatus::kBusy) {
+      internal::WorldStopper::resume(c.stop);
+      continue;
+    }
+    if (c.walk.status == internal::WalkStatus::kOk) {
+      ok = c.index.build(c.blocks.data(), c.blocks.size());
+      if (ok) collect_and_scan(c, options);
+    }
+    break;
+  }
+  if (c.walk.status != internal::WalkStatus::kBusy) internal::WorldStopper::resume(c.stop);
+  stats.pause_ns = ns_since(pause_start);
+  stats.pause_cpu_ns = thread_cpu_ns() - cpu_start;
+  stats.heap_bytes_walked = c.walk.stats.heap_bytes;
+  return ok;
+}
+
+// After resume: blocks that the heap profiler sampled get their allocation
+// site. A sample whose block was freed and reused after the stop could name
+// the new block wrongly; it must at least fit in it.
+void name_sampled_blocks(MmapBuffer<GraphBlock>& blocks, SnapshotStats& stats) {
+  const std::vector<prof::LiveBlock> samples = prof::sampled_live_blocks();
+  for (const prof::LiveBlock& s : samples) {
+    GraphBlock* b = std::lower_bound(blocks.begin(), blocks.end(), s.address,
+                                     [](const GraphBlock& g, std::uintptr_t a) { return g.address < a; });
+    if (b != blocks.end() && b->address == s.address && s.size <= b->size) {
+      b->site = s.site;
+      ++stats.sampled_blocks;
+    }
+  }
 }
 
 // After thaw: the graph, names, tasks and analyses.
@@ -366,14 +438,23 @@ RetentionSnapshot build_snapshot(CaptureHolder& capture, const Options& options,
   return RetentionSnapshot(std::move(impl));
 }
 
+absl::Status resolve_source(const Options& options, const prof::LiveBlockTable& table, BlockSource& source) {
+  source = options.block_source;
+  if (source == BlockSource::kAuto) source = table.enabled() ? BlockSource::kExactTable : BlockSource::kHeapWalk;
+  if (source == BlockSource::kExactTable && !table.enabled()) {
+    return absl::FailedPreconditionError(
+        "exact mode is off: call syncscope::prof::HeapProfiler::set_exact_mode(true) early, or set "
+        "SYNCSCOPE_EXACT=1 (blocks allocated before that are invisible to the exact table); the default "
+        "block source, the heap walk, needs neither");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<RetentionSnapshot> take_snapshot_from(const Options& options, std::uintptr_t stack_from,
                                                      const std::uintptr_t* caller_regs) {
   prof::LiveBlockTable& table = prof::LiveBlockTable::instance();
-  if (!table.enabled()) {
-    return absl::FailedPreconditionError(
-        "exact mode is off: call syncscope::prof::LiveBlockTable::instance().set_enabled(true) "
-        "early (blocks allocated before that are invisible to the retention scan)");
-  }
+  BlockSource source;
+  if (absl::Status s = resolve_source(options, table, source); !s.ok()) return s;
   const int signal = options.signal != 0 ? options.signal : SIGRTMAX - 3;
   if (signal < SIGRTMIN || signal > SIGRTMAX) {
     return absl::InvalidArgumentError("Options::signal must be a real-time signal");
@@ -384,19 +465,33 @@ absl::StatusOr<RetentionSnapshot> take_snapshot_from(const Options& options, std
   Capture& c = *capture.capture;
   c.caller_stack_from = stack_from;
   std::copy(caller_regs, caller_regs + kCalleeSaved, c.caller_regs);
-  // Before the freeze: these may take the loader lock (not while threads are paused).
+  // Before the stop: these may take the loader lock (not while threads are paused).
+  if (source == BlockSource::kHeapWalk) {
+    if (absl::Status s = internal::prepare_heap_walk(c.walk_prep); !s.ok()) return s;
+  }
   dl_iterate_phdr(collect_module, &c.modules);
   c.caller_frames = internal::capture_own_frames(c.caller_frame_pc, c.caller_frame_sp,
                                                  internal::kMaxCapturedFrames);
   SnapshotStats stats;
-  if (!capture_frozen(c, table, options, signal, stats) || c.stop.slots == nullptr) {
+  stats.block_source = source;
+  const bool captured = source == BlockSource::kHeapWalk ? capture_walked(c, options, signal, stats)
+                                                         : capture_frozen(c, table, options, signal, stats);
+  if (!captured || c.stop.slots == nullptr) {
     return absl::ResourceExhaustedError("cannot map scanner memory or install the stop signal");
   }
   if (!c.maps_ok) return absl::InternalError("cannot read /proc/self/maps");
+  if (source == BlockSource::kHeapWalk) {
+    if (c.walk.status == internal::WalkStatus::kBusy) {
+      return absl::UnavailableError("every stop found a malloc arena locked (" +
+                                    std::to_string(stats.stop_attempts) + " attempts): " + c.walk.message);
+    }
+    if (c.walk.status != internal::WalkStatus::kOk) return absl::InternalError(c.walk.message);
+  }
   // The snapshot's own memory stays out of the live-block table: a snapshot
   // kept for a later comparison is not the program's, and must not become
   // nodes (and a top retainer) of the next scan.
   const prof::UntrackedScope untracked;
+  if (source == BlockSource::kHeapWalk) name_sampled_blocks(c.blocks, stats);
   return build_snapshot(capture, options, stats);
 }
 

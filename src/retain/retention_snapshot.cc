@@ -10,6 +10,15 @@
 
 namespace syncscope::retain {
 
+const char* block_source_name(BlockSource source) {
+  switch (source) {
+    case BlockSource::kExactTable: return "exact live-block table";
+    case BlockSource::kHeapWalk: return "glibc heap walk";
+    case BlockSource::kAuto: break;
+  }
+  return "auto";
+}
+
 const SiteDescription& RetentionSnapshot::Impl::site(std::uint32_t id) const {
   {
     std::lock_guard<std::mutex> lock(mu_);

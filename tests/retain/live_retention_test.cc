@@ -144,6 +144,35 @@ TEST_F(LiveRetention, KnownChain_EveryHopAndSiteFromThreadStack) {
   EXPECT_EQ(to_json(p).find(hex), std::string::npos);
 }
 
+// The same chain through the glibc heap walk instead of the exact table:
+// the same hops and offsets; sizes are usable sizes (malloc's rounding).
+TEST_F(LiveRetention, KnownChain_HeapWalkFindsTheSameHops) {
+  const volatile std::uintptr_t hidden = build_chain();
+  Options options;
+  options.block_source = BlockSource::kHeapWalk;
+  absl::StatusOr<RetentionSnapshot> snap = take_snapshot(options);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  EXPECT_EQ(snap->stats().block_source, BlockSource::kHeapWalk);
+  EXPECT_GT(snap->stats().heap_bytes_walked, 0u);
+  const std::uintptr_t target = hidden ^ kHide;
+  const RetentionPath p = snap->path_to(target + 100);
+  const std::string text = to_text(p);
+  std::cout << text;
+  ASSERT_TRUE(p.found);
+  ASSERT_TRUE(p.reachable) << text;
+  ASSERT_EQ(p.hops.size(), 6u) << text;
+  EXPECT_EQ(p.hops[0].root_kind, RootKind::kStack) << text;
+  EXPECT_NE(p.hops[0].name.find("retain-holder"), std::string::npos) << text;
+  EXPECT_TRUE(p.hops[1].offset == 8 || p.hops[1].offset == 16) << text;
+  EXPECT_EQ(p.hops[2].offset, 16u + offsetof(Value, nodes)) << text;
+  EXPECT_GE(p.hops[3].size, 8 * sizeof(Node*));
+  EXPECT_EQ(p.hops[3].offset, 3 * sizeof(Node*)) << text;
+  EXPECT_GE(p.hops[4].size, sizeof(Node));
+  EXPECT_EQ(p.hops[4].offset, offsetof(Node, target)) << text;
+  EXPECT_GE(p.hops[5].size, sizeof(Target));
+  EXPECT_EQ(p.hops[5].offset, 100u);
+}
+
 TEST_F(LiveRetention, GlobalVersusStack_ShortestPathChosen) {
   volatile std::uintptr_t near_global = 0, near_stack = 0;
   const int ready = g_holders_ready.load();

@@ -69,6 +69,12 @@ class LiveBlockTable {
   LiveBlockTable() = default;
 };
 
+// The sampled live blocks (the heap profiler's samples still allocated):
+// address, requested size and allocation site, sorted by address. Any time,
+// from any thread; allocates the result, so not while the world is stopped.
+// The heap walk names its blocks from these.
+std::vector<LiveBlock> sampled_live_blocks();
+
 template <class F>
 void LiveBlockTable::for_each(F&& f) const {
   for (const LiveBlock& b : sorted_blocks()) f(b);

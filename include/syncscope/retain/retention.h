@@ -66,7 +66,19 @@
 
 namespace syncscope::retain {
 
+// Where the snapshot's blocks come from.
+enum class BlockSource {
+  kAuto,        // the exact live-block table when exact mode is on, else the heap walk
+  kExactTable,  // every block the hooks recorded since exact mode went on (full sites)
+  kHeapWalk,    // glibc's own heap, walked while the world is stopped (no per-allocation
+                // cost; sites only for sampled blocks, types from vtables)
+};
+
 struct Options {
+  BlockSource block_source = BlockSource::kAuto;
+  // Heap walk: a stop that finds an arena locked (a thread paused inside
+  // malloc) resumes the world and tries again, at most this many times.
+  int walk_attempts = 50;
   // Bounded wait for all threads to acknowledge the stop signal.
   std::chrono::milliseconds pause_timeout{1000};
   // Signal used to pause threads; 0 = SIGRTMAX - 3.
@@ -157,7 +169,16 @@ struct SnapshotStats {
   std::uint64_t analysis_ns = 0;           // graph + BFS + dominators
   std::uint64_t scanner_memory_bytes = 0;  // mmap'd during the stop
   bool truncated = false;  // scanner memory ran out: some edges are missing
+  BlockSource block_source = BlockSource::kAuto;  // the one used (never kAuto after a snapshot)
+  // Heap walk only:
+  std::uint64_t walk_ns = 0;          // the walk itself, inside the pause
+  std::uint64_t heap_bytes_walked = 0;
+  std::uint64_t stop_attempts = 0;    // stops taken (more than 1: an arena was locked)
+  std::uint64_t sampled_blocks = 0;   // blocks named by a heap-profile sample
 };
+
+// "exact live-block table" / "glibc heap walk".
+const char* block_source_name(BlockSource source);
 
 // Describes an allocation site for reports: display name and top frames.
 struct SiteDescription {
@@ -218,8 +239,12 @@ class RetentionSnapshot {
   std::unique_ptr<Impl> impl_;
 };
 
-// Stops the world, scans, resumes, analyses. Errors: FailedPrecondition if
-// exact mode is off; ResourceExhausted if scanner memory cannot be mapped.
+// Stops the world, scans, resumes, analyses. Errors: FailedPrecondition when
+// kExactTable is asked for with exact mode off, or when the heap walk cannot
+// serve this process (another allocator, an unknown glibc); Unavailable when
+// every stop found an arena locked; Internal "heap layout not recognised:
+// ..." when the walk met a header it does not understand; ResourceExhausted
+// if scanner memory cannot be mapped.
 absl::StatusOr<RetentionSnapshot> take_snapshot(const Options& options = {});
 
 // Sites whose live bytes grew from `before` to `after`, largest growth first.
