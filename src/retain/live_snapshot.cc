@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "retain/block_labels.h"
 #include "retain/glibc_heap_walker.h"
 #include "retain/heap_scanner.h"
 #include "retain/live_heap_source.h"
@@ -49,7 +50,8 @@ constexpr int kCalleeSaved = 12;                // callee-saved registers captur
 std::mutex g_snapshot_mu;  // one snapshot at a time
 
 struct Modules {
-  MmapBuffer<RawRoot> segments;
+  MmapBuffer<RawRoot> segments;               // writable: global roots
+  MmapBuffer<internal::ModuleRange> ranges;   // every PT_LOAD segment: what block labels point into
   std::uint64_t static_tls_bytes = 0;
 };
 
@@ -58,6 +60,10 @@ int collect_module(dl_phdr_info* info, std::size_t, void* data) {
   for (int i = 0; i < info->dlpi_phnum; ++i) {
     const ElfW(Phdr)& ph = info->dlpi_phdr[i];
     if (ph.p_type == PT_TLS) m->static_tls_bytes += ph.p_memsz + ph.p_align;
+    if (ph.p_type == PT_LOAD && ph.p_memsz != 0) {
+      const std::uintptr_t begin = info->dlpi_addr + ph.p_vaddr;
+      m->ranges.push_back(internal::ModuleRange{begin, begin + ph.p_memsz, (ph.p_flags & PF_X) != 0});
+    }
     if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) == 0 || ph.p_memsz == 0) continue;
     RawRoot r;
     r.kind = RootKind::kGlobal;
@@ -91,6 +97,7 @@ struct Capture {
   // Heap walk only.
   internal::HeapWalkPrep walk_prep;
   internal::HeapWalkResult walk;
+  MmapBuffer<std::uintptr_t> label_hints;  // per block (block_labels.h)
 
   std::size_t memory_bytes() const {
     return modules.segments.mapped_bytes() + blocks.mapped_bytes() + index.memory_bytes() +
@@ -385,6 +392,10 @@ bool capture_walked(Capture& c, const Options& options, int signal, SnapshotStat
     if (c.walk.status == internal::WalkStatus::kOk) {
       ok = c.index.build(c.blocks.data(), c.blocks.size());
       if (ok) collect_and_scan(c, options);
+      if (ok) {
+        internal::capture_label_hints(c.blocks.data(), c.blocks.size(), c.modules.ranges.data(),
+                                      c.modules.ranges.size(), c.label_hints);
+      }
     }
     break;
   }
@@ -413,6 +424,13 @@ void name_sampled_blocks(MmapBuffer<GraphBlock>& blocks, SnapshotStats& stats) {
 // After thaw: the graph, names, tasks and analyses.
 RetentionSnapshot build_snapshot(CaptureHolder& capture, const Options& options, SnapshotStats stats) {
   Capture& c = *capture.capture;
+  // Heap walk: blocks nobody sampled are named by type or size (label ids).
+  auto labels = std::make_shared<internal::LabelNames>();
+  if (stats.block_source == BlockSource::kHeapWalk) {
+    *labels = internal::label_blocks(c.blocks.data(), c.blocks.size(),
+                                     c.label_hints.size() == c.blocks.size() ? c.label_hints.data() : nullptr,
+                                     c.modules.ranges.data(), c.modules.ranges.size());
+  }
   stats.threads_paused = c.stop.paused;
   stats.threads_unresponsive = c.stop.abandoned;
   stats.bytes_scanned = c.scan.bytes_scanned;
@@ -425,7 +443,13 @@ RetentionSnapshot build_snapshot(CaptureHolder& capture, const Options& options,
                             to_vector(c.scan.block_begin), to_vector(c.scan.block_edges),
                             to_vector(c.scan.root_begin), to_vector(c.scan.root_edges));
   capture.reset();  // unmap the scanner memory
-  impl->describe = internal::describe_live_site;
+  impl->describe = [labels](std::uint32_t site) {
+    if (internal::is_label(site)) {
+      const auto it = labels->find(site);
+      return SiteDescription{it != labels->end() ? it->second : "unknown block", {}};
+    }
+    return internal::describe_live_site(site);
+  };
   impl->name_root = make_root_namer(&impl->graph, threads, std::move(modules));
   attach_tasks(*impl, *threads);
   impl = analyse(std::move(impl), options.compute_dominators);
@@ -470,6 +494,8 @@ absl::StatusOr<RetentionSnapshot> take_snapshot_from(const Options& options, std
     if (absl::Status s = internal::prepare_heap_walk(c.walk_prep); !s.ok()) return s;
   }
   dl_iterate_phdr(collect_module, &c.modules);
+  std::sort(c.modules.ranges.begin(), c.modules.ranges.end(),
+            [](const internal::ModuleRange& a, const internal::ModuleRange& b) { return a.begin < b.begin; });
   c.caller_frames = internal::capture_own_frames(c.caller_frame_pc, c.caller_frame_sp,
                                                  internal::kMaxCapturedFrames);
   SnapshotStats stats;

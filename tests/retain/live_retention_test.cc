@@ -164,7 +164,11 @@ TEST_F(LiveRetention, KnownChain_HeapWalkFindsTheSameHops) {
   EXPECT_EQ(p.hops[0].root_kind, RootKind::kStack) << text;
   EXPECT_NE(p.hops[0].name.find("retain-holder"), std::string::npos) << text;
   EXPECT_TRUE(p.hops[1].offset == 8 || p.hops[1].offset == 16) << text;
+  // Unsampled blocks are named by their vtable's type, or by size.
+  EXPECT_EQ(p.hops[1].name, "std::thread state of syncscope::retain::(anonymous namespace)::spawn_holder") << text;
+  EXPECT_EQ(p.hops[2].name, "syncscope::retain::(anonymous namespace)::Value (make_shared)") << text;
   EXPECT_EQ(p.hops[2].offset, 16u + offsetof(Value, nodes)) << text;
+  EXPECT_EQ(p.hops[3].name, std::to_string(p.hops[3].size) + "-byte block") << text;
   EXPECT_GE(p.hops[3].size, 8 * sizeof(Node*));
   EXPECT_EQ(p.hops[3].offset, 3 * sizeof(Node*)) << text;
   EXPECT_GE(p.hops[4].size, sizeof(Node));
