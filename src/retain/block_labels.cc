@@ -137,40 +137,57 @@ std::string display_type(const std::string& type) {
 }
 
 LabelNames label_blocks(GraphBlock* blocks, std::size_t count, const std::uintptr_t* hints,
-                        const ModuleRange* ranges, std::size_t range_count) {
+                        const ModuleRange* ranges, std::size_t range_count, std::vector<std::uint32_t>& types) {
   LabelNames names;
-  std::unordered_map<std::uintptr_t, std::uint32_t> by_hint;  // hint word -> label (0 = none)
+  types.assign(count, 0);
+  struct HintLabel {
+    std::uint32_t id = 0;
+    bool is_type = false;
+  };
+  std::unordered_map<std::uintptr_t, HintLabel> by_hint;  // hint word -> its label (id 0 = none)
   for (std::size_t i = 0; i < count; ++i) {
     GraphBlock& b = blocks[i];
-    if (b.site != 0) continue;
-    std::uint32_t id = 0;
+    HintLabel label;
     if (const std::uintptr_t hint = hints != nullptr ? hints[i] : 0; hint != 0) {
-      auto [it, fresh] = by_hint.try_emplace(hint, 0);
+      auto [it, fresh] = by_hint.try_emplace(hint);
       if (fresh) {
         const ModuleRange* r = range_of(ranges, range_count, hint);
         std::string name;
         if (r != nullptr && !r->executable) {
           if (std::string type = type_from_vtable(hint); !type.empty()) name = display_type(type);
+          it->second.is_type = !name.empty();
         } else if (r != nullptr) {
           const auto frames = prof::Symbolizer::instance().symbolize(hint);
           if (!frames.empty() && frames.back().function != "??")
             name = "holds " + short_function(frames.back().function);
         }
         if (!name.empty()) {
-          it->second = label_id(name);
-          names.emplace(it->second, std::move(name));
+          it->second.id = label_id(name);
+          names.emplace(it->second.id, std::move(name));
         }
       }
-      id = it->second;
+      label = it->second;
     }
-    if (id == 0) {
+    if (label.is_type) types[i] = label.id;
+    if (b.site != 0) continue;  // a sampled block keeps its allocation site
+    if (label.id == 0) {
       std::string name = std::to_string(b.size) + "-byte block";
-      id = label_id(name);
-      names.emplace(id, std::move(name));
+      label.id = label_id(name);
+      names.emplace(label.id, std::move(name));
     }
-    b.site = id;
+    b.site = label.id;
   }
   return names;
+}
+
+bool type_matches(std::string_view name, std::string_view type) {
+  constexpr std::string_view kControlBlock = "shared_ptr control block of ";
+  constexpr std::string_view kMakeShared = " (make_shared)";
+  if (name.substr(0, kControlBlock.size()) == kControlBlock) name.remove_prefix(kControlBlock.size());
+  if (name.size() > kMakeShared.size() && name.substr(name.size() - kMakeShared.size()) == kMakeShared)
+    name.remove_suffix(kMakeShared.size());
+  if (type.empty() || name.size() < type.size() || name.substr(name.size() - type.size()) != type) return false;
+  return name.size() == type.size() || name.substr(0, name.size() - type.size()).ends_with("::");
 }
 
 }  // namespace syncscope::retain::internal

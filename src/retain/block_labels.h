@@ -20,7 +20,9 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <unordered_map>
+#include <vector>
 
 #include "retain/mmap_buffer.h"
 #include "syncscope/retain/object_graph.h"
@@ -47,9 +49,16 @@ using LabelNames = std::unordered_map<std::uint32_t, std::string>;
 void capture_label_hints(const GraphBlock* blocks, std::size_t count, const ModuleRange* ranges,
                          std::size_t range_count, MmapBuffer<std::uintptr_t>& hints) noexcept;
 
-// After resume: gives every block with site 0 a label id; returns the names.
+// After resume: gives every block with site 0 a label id, and fills
+// `types` ([count]) with each block's type label (0 when its first word is
+// no vtable pointer), sampled blocks included; returns the names of both.
 LabelNames label_blocks(GraphBlock* blocks, std::size_t count, const std::uintptr_t* hints,
-                        const ModuleRange* ranges, std::size_t range_count);
+                        const ModuleRange* ranges, std::size_t range_count, std::vector<std::uint32_t>& types);
+
+// Does a block type label's display name denote `type`? "Session" matches
+// "app::Session", "app::Session (make_shared)" and "shared_ptr control block
+// of app::Session", not "app::SessionManager".
+bool type_matches(std::string_view display_name, std::string_view type);
 
 // The C++ type whose vtable `vptr` points into ("" when it is none), and
 // the display name used for blocks of that type. Exposed for tests.

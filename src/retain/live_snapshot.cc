@@ -343,6 +343,8 @@ bool capture_frozen(Capture& c, prof::LiveBlockTable& table, const Options& opti
     c.stop = internal::WorldStopper::stop(signal, options.pause_timeout, options.name_frames);
     c.maps_ok = internal::read_proc_maps(c.maps_text, c.maps);
     collect_and_scan(c, options);
+    internal::capture_label_hints(c.blocks.data(), c.blocks.size(), c.modules.ranges.data(),
+                                  c.modules.ranges.size(), c.label_hints);
     internal::WorldStopper::resume(c.stop);
   }
   stats.pause_ns = ns_since(pause_start);
@@ -426,11 +428,10 @@ RetentionSnapshot build_snapshot(CaptureHolder& capture, const Options& options,
   Capture& c = *capture.capture;
   // Heap walk: blocks nobody sampled are named by type or size (label ids).
   auto labels = std::make_shared<internal::LabelNames>();
-  if (stats.block_source == BlockSource::kHeapWalk) {
-    *labels = internal::label_blocks(c.blocks.data(), c.blocks.size(),
-                                     c.label_hints.size() == c.blocks.size() ? c.label_hints.data() : nullptr,
-                                     c.modules.ranges.data(), c.modules.ranges.size());
-  }
+  std::vector<std::uint32_t> block_types;
+  *labels = internal::label_blocks(c.blocks.data(), c.blocks.size(),
+                                   c.label_hints.size() == c.blocks.size() ? c.label_hints.data() : nullptr,
+                                   c.modules.ranges.data(), c.modules.ranges.size(), block_types);
   stats.threads_paused = c.stop.paused;
   stats.threads_unresponsive = c.stop.abandoned;
   stats.bytes_scanned = c.scan.bytes_scanned;
@@ -443,6 +444,7 @@ RetentionSnapshot build_snapshot(CaptureHolder& capture, const Options& options,
                             to_vector(c.scan.block_begin), to_vector(c.scan.block_edges),
                             to_vector(c.scan.root_begin), to_vector(c.scan.root_edges));
   capture.reset();  // unmap the scanner memory
+  impl->block_types = std::move(block_types);
   impl->describe = [labels](std::uint32_t site) {
     if (internal::is_label(site)) {
       const auto it = labels->find(site);

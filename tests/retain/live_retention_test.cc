@@ -177,6 +177,26 @@ TEST_F(LiveRetention, KnownChain_HeapWalkFindsTheSameHops) {
   EXPECT_EQ(p.hops[5].offset, 100u);
 }
 
+// "Why is my Value alive?" by type, with exact mode off: make_shared's
+// control block names its T through the vtable.
+TEST_F(LiveRetention, PathsToType_HeapWalkFindsMakeSharedValue) {
+  const volatile std::uintptr_t hidden = build_chain();
+  (void)hidden;
+  Options options;
+  options.block_source = BlockSource::kHeapWalk;
+  absl::StatusOr<RetentionSnapshot> snap = take_snapshot(options);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  const std::vector<RetentionPath> paths = snap->paths_to_type("Value", 50);
+  ASSERT_FALSE(paths.empty());
+  const std::string text = to_text(paths);
+  const RetentionPath& p = paths.front();
+  ASSERT_TRUE(p.reachable) << text;
+  ASSERT_EQ(p.hops.size(), 3u) << text;  // holder's stack -> thread state -> Value's block
+  EXPECT_NE(p.hops[0].name.find("retain-holder"), std::string::npos) << text;
+  EXPECT_EQ(p.hops[2].name, "syncscope::retain::(anonymous namespace)::Value (make_shared)") << text;
+  EXPECT_TRUE(snap->paths_to_type("alue").empty()) << "a type matches whole names only";
+}
+
 TEST_F(LiveRetention, GlobalVersusStack_ShortestPathChosen) {
   volatile std::uintptr_t near_global = 0, near_stack = 0;
   const int ready = g_holders_ready.load();

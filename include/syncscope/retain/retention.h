@@ -210,6 +210,11 @@ class RetentionSnapshot {
   // reachable ones.
   std::vector<RetentionPath> paths_to_site(std::string_view function_substring,
                                            std::size_t max_paths = 10) const;
+  // Shortest paths to blocks of C++ type `type` (found through the block's
+  // vtable pointer, so for polymorphic types and make_shared control
+  // blocks): "Session" matches "app::Session" and make_shared<app::Session>'s
+  // block, not "app::SessionManager". Ordered as paths_to_site.
+  std::vector<RetentionPath> paths_to_type(std::string_view type, std::size_t max_paths = 10) const;
   // Sites by retained bytes, largest first.
   std::vector<SiteRetainer> top_retainers(std::size_t n = 10) const;
   // Tasks that can never be woken (needs the task registry; empty otherwise).
@@ -265,10 +270,11 @@ std::string to_json(std::span<const SiteGrowth> growth);
 std::string to_json(std::span<const LeakedTask> tasks);
 
 // One call for the HTTP endpoint /debug/retain and the lab: takes a snapshot
-// and answers one query. Exactly one of `site`, `address` may be set; with
-// neither, reports top retainers and leaked tasks.
+// and answers one query. At most one of `site`, `type`, `address` may be
+// set; with none, reports top retainers and leaked tasks.
 struct ReportQuery {
   std::string site;                      // allocation-site substring
+  std::string type;                      // C++ type (see paths_to_type)
   std::optional<std::uintptr_t> address;
   std::size_t max_paths = 10;
   std::size_t top = 10;
