@@ -81,6 +81,7 @@ absl::StatusOr<std::string> trace_json(int seconds, const Canceller& canceller);
 absl::StatusOr<std::string> retention_profile();
 struct RetainQuery {
   std::optional<std::string> site;
+  std::optional<std::string> type;
   std::optional<std::string> addr;
   bool json = true;
   int max_paths = 10;

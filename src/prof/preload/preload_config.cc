@@ -33,6 +33,9 @@ PreloadConfig parse_preload_config(const std::function<const char*(const char*)>
   PreloadConfig c;
   read_int(getenv, "SYNCSCOPE_PROFILE_RATE", 0, std::int64_t{1} << 40, &c.rate, &c.errors);
   read_int(getenv, "SYNCSCOPE_PROFILE_INTERVAL_S", 0, 86400 * 365, &c.interval_s, &c.errors);
+  std::int64_t exact = 0;
+  read_int(getenv, "SYNCSCOPE_EXACT", 0, 1, &exact, &c.errors);
+  c.exact = exact == 1;
   if (const char* out = getenv("SYNCSCOPE_PROFILE_OUT")) {
     if (*out == '\0') {
       c.errors.push_back("SYNCSCOPE_PROFILE_OUT is empty; using " + c.out);

@@ -21,6 +21,11 @@ struct PreloadConfig {
   // SYNCSCOPE_PROFILE_INTERVAL_S: also dump every N seconds (0 = only at exit
   // and on SIGUSR2).
   std::int64_t interval_s = 0;
+  // SYNCSCOPE_EXACT=1: exact mode from the preload's start (every live block
+  // tracked with its site, for retention paths with full allocation sites;
+  // costs every allocation a table insert). 0 (default): retention walks the
+  // glibc heap instead.
+  bool exact = false;
   // Messages about rejected values, for stderr.
   std::vector<std::string> errors;
 };

@@ -97,6 +97,7 @@ __attribute__((constructor)) void preload_init() {
   g_owner_pid = getpid();
   g_config = new PreloadConfig(parse_preload_config([](const char* n) { return getenv(n); }));
   for (const std::string& e : g_config->errors) std::fprintf(stderr, "syncscope: %s\n", e.c_str());
+  if (g_config->exact) HeapProfiler::set_exact_mode(true);
   if (g_config->rate > 0) {
     HeapProfiler::set_sample_rate(g_config->rate);
     HeapProfiler::start();
