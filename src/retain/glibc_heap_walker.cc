@@ -249,13 +249,22 @@ struct GlibcHeapWalker::Walk {
     return self.arena_heaps_.push_back(Range{begin, end}) || fail("out of scanner memory");
   }
 
+  // The main arena's chunks run from the first sbrk'd byte to the end of
+  // its top chunk (the program break). The kernel's "[heap]" mapping may
+  // start earlier (merged with the executable's .bss), so the start comes
+  // from malloc's own count: system_mem bytes below the break.
   bool walk_main_heap(std::uintptr_t m) noexcept {
-    std::uintptr_t top = 0;
-    peek(m + L.arena_top, top);
-    const Mapping* heap = image.region_of(top);
-    if (heap == nullptr) return fail("main arena's top chunk is not mapped");
-    const std::uintptr_t begin = (heap->start + L.alignment - 1) & ~(L.alignment - 1);
-    return walk_chunks(begin, heap->end, top, true, 0);
+    std::uintptr_t top = 0, top_raw = 0, system_mem = 0;
+    if (!peek(m + L.arena_top, top) || !peek(top + 8, top_raw) || !peek(m + L.arena_system_mem, system_mem))
+      return fail("main arena's top chunk is not mapped");
+    const std::uintptr_t end = top + (top_raw & ~std::uintptr_t{7});
+    // The break's region may be several adjacent mappings (the kernel splits
+    // it, e.g. after fork): view() accepts that.
+    if (system_mem > end || system_mem < L.min_chunk || image.view(end - system_mem, system_mem) == nullptr)
+      return fail("main arena's %#lx bytes below its top end are not mapped memory (non-contiguous sbrk?)",
+                  static_cast<unsigned long>(system_mem));
+    const std::uintptr_t begin = (end - system_mem + L.alignment - 1) & ~(L.alignment - 1);
+    return walk_chunks(begin, end, top, true, 0);
   }
 
   bool walk_arena_heaps(std::uintptr_t arena, std::size_t arena_index) noexcept {

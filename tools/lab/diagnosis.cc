@@ -213,6 +213,7 @@ void RetentionProbe::take_after(Diagnosis& d) {
   }
   state_->after.emplace(std::move(*s));
   const rt::RetentionSnapshot& after = *state_->after;
+  d.retention_block_source = rt::block_source_name(after.stats().block_source);
   if (after.stats().truncated) d.notes.push_back("retention scan truncated: scanner memory ran out");
   if (after.stats().threads_unresponsive > 0) {
     d.notes.push_back(absl::StrCat(after.stats().threads_unresponsive,
