@@ -57,6 +57,7 @@ HeapCounters HeapProfiler::counters() noexcept {
   c.live_objects =
       c.allocated_objects >= c.freed_objects ? c.allocated_objects - c.freed_objects : 0;
   c.samples = internal::samples_taken();
+  c.samples_dropped = internal::samples_dropped();
   return c;
 }
 
