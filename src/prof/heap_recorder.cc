@@ -176,6 +176,12 @@ void fork_child() {
     // relaxed: single-threaded child; nothing to order against.
     LiveBlockStore::instance().frozen.store(false, std::memory_order_relaxed);
   }
+  // Every child inherits the parent's distance to its next sample and its
+  // random state, so all children of a parent about to sample would sample
+  // the same allocation. Draw afresh (the exponential distance is
+  // memoryless, so this keeps the estimates unbiased).
+  tls_state.rng = 0;
+  tls_state.sampler_generation = 0;
   CounterSlot* mine = tls_state.slot;
   CounterSlot* slots = counter_slots();
   for (std::size_t i = 0; i < kCounterSlots; ++i) {
