@@ -44,7 +44,8 @@ class LiveBlockStore {
   std::atomic<std::uint64_t> dropped{0};
 
   // Freeze side. Requires every hook to be out (frozen and drained).
-  void build_sorted() noexcept;
+  // False when the snapshot's memory could not be mapped.
+  bool build_sorted() noexcept;
   // An empty snapshot (freeze() gave up waiting for the hooks).
   void clear_sorted() noexcept;
   const LiveBlock* sorted() const noexcept { return sorted_; }

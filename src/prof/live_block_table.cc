@@ -87,7 +87,7 @@ void LiveBlockStore::erase(std::uintptr_t addr) noexcept {
   sh.slots[hole] = LiveBlock{};
 }
 
-void LiveBlockStore::build_sorted() noexcept {
+bool LiveBlockStore::build_sorted() noexcept {
   std::size_t total = 0;
   for (Shard& sh : shards_) total += sh.count;
   const std::size_t need = sizeof(LiveBlock) * (total + 1);
@@ -98,7 +98,7 @@ void LiveBlockStore::build_sorted() noexcept {
     sorted_bytes_ = sorted_ != nullptr ? bytes : 0;
   }
   sorted_count_ = 0;
-  if (sorted_ == nullptr) return;
+  if (sorted_ == nullptr) return false;
   for (Shard& sh : shards_) {
     for (std::size_t i = 0; i < sh.capacity; ++i) {
       if (sh.slots[i].address != 0) sorted_[sorted_count_++] = sh.slots[i];
@@ -107,6 +107,7 @@ void LiveBlockStore::build_sorted() noexcept {
   // std::sort is in place (introsort): no allocation while the world is stopped.
   std::sort(sorted_, sorted_ + sorted_count_,
             [](const LiveBlock& a, const LiveBlock& b) { return a.address < b.address; });
+  return true;
 }
 
 void LiveBlockStore::clear_sorted() noexcept { sorted_count_ = 0; }
@@ -169,12 +170,12 @@ bool LiveBlockTable::freeze(std::chrono::milliseconds timeout) noexcept {
   internal::tls_state.freezer = true;
   // seq_cst: the freeze side of the Dekker handshake (see live_block_store.h).
   store.frozen.store(true, std::memory_order_seq_cst);
-  if (!wait_for_hooks_to_drain(deadline)) {
+  // Either failure leaves an empty snapshot and the table thawed.
+  if (!wait_for_hooks_to_drain(deadline) || !store.build_sorted()) {
     store.clear_sorted();
     thaw();
     return false;
   }
-  store.build_sorted();
   return true;
 }
 

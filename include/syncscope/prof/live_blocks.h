@@ -47,7 +47,8 @@ class LiveBlockTable {
   // dynamic loader's lock while it holds the freeze up), then builds the
   // address-sorted snapshot in mmap'ed memory. The wait is bounded by
   // `timeout`: when a hook stays inside longer (a stopped or starved
-  // thread), freeze() thaws again and returns false with an empty snapshot.
+  // thread), or when the snapshot's memory cannot be mapped, freeze() thaws
+  // again and returns false with an empty snapshot.
   // The calling thread is exempt: it may allocate while frozen (those blocks
   // are not recorded) but must not free tracked blocks before thaw() (the
   // free could not be recorded). Only one thread may hold the table frozen

@@ -18,6 +18,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 
 #include "prof/preload/preload_config.h"
@@ -53,7 +54,7 @@ bool quiet_fork_child() {
   return getpid() != g_owner_pid && HeapProfiler::counters().samples == g_samples_at_fork;
 }
 
-void dump(const char* why) {
+void dump_or_throw(const char* why) {
   if (g_config == nullptr) return;
   const bool per_pid = g_config->out.find("%p") != std::string::npos;
   // A fork child writing to the parent's fixed path would clobber its profile.
@@ -68,6 +69,14 @@ void dump(const char* why) {
     g_path_announced = true;
     std::fprintf(stderr, "syncscope: heap profile written to %s (SYNCSCOPE_PROFILE_OUT sets the path)\n",
                  path.c_str());
+  }
+}
+
+void dump(const char* why) noexcept {
+  try {
+    dump_or_throw(why);
+  } catch (const std::exception& e) {  // out of memory: the host program goes on
+    std::fprintf(stderr, "syncscope: heap profile (%s) not written: %s\n", why, e.what());
   }
 }
 
