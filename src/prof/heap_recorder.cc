@@ -134,7 +134,15 @@ __attribute__((noinline)) void record_free_slow(ThreadState& t, CounterSlot& s,
                                                 std::uintptr_t addr, bool sampled,
                                                 bool exact) noexcept {
   ++t.hook_depth;
-  if (sampled) SampledHeap::instance().record_free(addr);
+  if (sampled) {
+    // Sampling is not frozen: while the freezer has the world stopped, a
+    // paused thread may hold the sampled heap's lock. The freezer never waits for it.
+    if (t.freezer) {
+      SampledHeap::instance().try_record_free(addr);
+    } else {
+      SampledHeap::instance().record_free(addr);
+    }
+  }
   if (exact) {
     // The freezer's own frees (it should make none while frozen) still leave
     // the shards, so the table never lists freed memory after the thaw.

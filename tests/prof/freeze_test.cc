@@ -1,6 +1,6 @@
 // LiveBlockTable::freeze() against the rest of the process (issue 13, items 1
-// and 2): the dynamic loader's lock, fork(), and a hook that never leaves its
-// busy section. Each workload runs in a forked child with a deadline, so a
+// and 2): the dynamic loader's lock, fork(), a hook that never leaves its
+// busy section, and the sampled heap's lock. Each workload runs in a forked child with a deadline, so a
 // hang fails the test with a message instead of hanging ctest.
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -17,8 +17,10 @@
 #include <thread>
 #include <vector>
 
+#include "prof/sampled_heap.h"
 #include "prof/thread_state.h"
 #include "support/forked_child.h"
+#include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/live_blocks.h"
 
 namespace syncscope::prof {
@@ -53,6 +55,10 @@ bool blocked_in_futex(pid_t tid) {
   return n > 0 && std::strncmp(buf, "202 ", 4) == 0;  // SYS_futex on x86-64
 }
 
+// Opaque to the optimizer, so a malloc/free pair is not elided.
+__attribute__((noipa)) void* call_malloc(std::size_t n) { return std::malloc(n); }
+__attribute__((noipa)) void call_free(void* p) { std::free(p); }
+
 __attribute__((noinline)) void allocate_with_a_new_stack(int depth) {
   if (depth > 0) return allocate_with_a_new_stack(depth - 1);
   auto block = std::make_unique<std::vector<int>>(64, depth);
@@ -75,9 +81,7 @@ int hold_loader_lock_then_allocate(dl_phdr_info*, std::size_t, void* data) {
   wait_for(scene->holder_go, milliseconds(10000));
   // An allocation under the loader lock (what our symbolizer's module
   // callback does): with the table frozen it waits in the hook until thaw.
-  void* p = std::malloc(200);
-  asm volatile("" : : "r"(p) : "memory");
-  std::free(p);
+  call_free(call_malloc(200));
   return 1;  // one module is enough
 }
 
@@ -110,7 +114,11 @@ int loader_lock_against_freeze() {
   wait_for(scene.holding, milliseconds(10000));
   // release: pairs with the allocator's wait_for.
   scene.allocator_go.store(true, std::memory_order_release);
-  const pid_t tid = scene.allocator_tid.load(std::memory_order_acquire);  // acquire: set before go
+  pid_t tid = 0;
+  // acquire: pairs with the allocator's release of its tid.
+  for (int i = 0; i < 2000 && (tid = scene.allocator_tid.load(std::memory_order_acquire)) == 0; ++i) {
+    usleep(1000);
+  }
   for (int i = 0; i < 2000 && !blocked_in_futex(tid); ++i) usleep(1000);
   scene.freezer_go.store(true, std::memory_order_release);  // release: as above
   wait_for(scene.frozen, milliseconds(5000));
@@ -144,12 +152,12 @@ int fork_while_another_thread_freezes() {
   wait_for(frozen, milliseconds(5000));
   const auto child = run_in_child(
       [&] {
-        void* tracked = std::malloc(123);  // recorded: the child's table is not frozen
+        void* tracked = call_malloc(123);  // recorded: the child's table is not frozen
         if (!table.freeze()) return 4;     // nothing of the parent's holds the child's freeze up
         const LiveBlock* b = table.find_containing(reinterpret_cast<std::uintptr_t>(tracked));
         const bool listed = b != nullptr && b->size == 123;
         table.thaw();
-        std::free(tracked);
+        call_free(tracked);
         return listed ? 0 : 5;
       },
       milliseconds(5000));
@@ -172,16 +180,15 @@ TEST(LiveBlockTableFreeze, ForkWhileAnotherThreadFreezes_ChildAllocatesAndFreeze
 int freeze_with_a_stuck_hook() {
   LiveBlockTable& table = LiveBlockTable::instance();
   table.set_enabled(true);
-  void* tracked = std::malloc(64);
+  void* tracked = call_malloc(64);
   internal::CounterSlot& stuck = internal::counter_slots()[internal::kCounterSlots - 1];
   stuck.busy.fetch_add(1, std::memory_order_seq_cst);  // seq_cst: as a hook does
   const bool frozen = table.freeze(milliseconds(100));
   const std::size_t listed = table.block_count();
   stuck.busy.fetch_sub(1, std::memory_order_seq_cst);  // seq_cst: as a hook does
   table.thaw();  // idempotent after a failed freeze
-  std::free(tracked);  // would wait forever if the failed freeze left the table frozen
-  void* again = std::malloc(64);
-  std::free(again);
+  call_free(tracked);  // would wait forever if the failed freeze left the table frozen
+  call_free(call_malloc(64));
   const bool now = table.freeze();
   table.thaw();
   table.set_enabled(false);
@@ -192,6 +199,31 @@ int freeze_with_a_stuck_hook() {
 
 TEST(LiveBlockTableFreeze, HookStuckInBusySection_FreezeTimesOutAndThaws) {
   const auto out = run_in_child(freeze_with_a_stuck_hook, kChildDeadline);
+  EXPECT_TRUE(out.exited_with(0)) << out.describe();
+}
+
+// Sampling is not frozen, so a thread the freezer has stopped may hold the
+// sampled heap's lock (simulated here by holding it): the freezer's free of
+// a sampled block must not wait for it.
+int freezer_frees_sampled_block_while_lock_held() {
+  LiveBlockTable& table = LiveBlockTable::instance();
+  HeapProfiler::set_sample_rate(1);
+  HeapProfiler::start();
+  table.set_enabled(true);
+  void* sampled = call_malloc(64);
+  HeapProfiler::stop();
+  if (HeapProfiler::counters().samples == 0) return 3;
+  if (!table.freeze()) return 2;
+  internal::SampledHeap::instance().lock_for_fork();  // "a paused thread holds it"
+  call_free(sampled);  // the freezer's own free; hung before
+  internal::SampledHeap::instance().unlock_after_fork();
+  table.thaw();
+  table.set_enabled(false);
+  return 0;
+}
+
+TEST(LiveBlockTableFreeze, FreezerFreesSampledBlock_DoesNotWaitForSampledHeapLock) {
+  const auto out = run_in_child(freezer_frees_sampled_block_while_lock_held, kChildDeadline);
   EXPECT_TRUE(out.exited_with(0)) << out.describe();
 }
 
