@@ -11,6 +11,7 @@
 
 #include <gtest/gtest.h>
 #include <malloc.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -353,6 +354,37 @@ TEST(ProfUnderFaults, ProfileWriteWithEachAllocationFailing_ErrorNeverCrash) {
       kChildDeadline);
   EXPECT_TRUE(out.exited_with(0)) << out.describe() << " (9: an exception escaped the writer)";
   EXPECT_TRUE(std::filesystem::exists(path));
+}
+
+// libdw exits the process when its own allocator runs out of memory (its
+// default OOM handler). The symbolizer turns that into std::bad_alloc: fail
+// every request of libdw's block size (a page less 4 pointers) while a cold
+// symbolizer resolves a pc; it must name the function once memory is back.
+int symbolizer_with_libdw_out_of_memory() {
+  const auto pc = reinterpret_cast<std::uintptr_t>(&profiled_site) + 4;
+  const std::size_t libdw_block = static_cast<std::size_t>(sysconf(_SC_PAGESIZE)) - 4 * sizeof(void*);
+  int outcome = 0;
+  std::uint64_t injected = 0;
+  {
+    fi::ScopedFault fault({.failures = fi::kUnlimited, .size = libdw_block});
+    try {
+      (void)Symbolizer::instance().symbolize(pc);
+      outcome = 1;
+    } catch (const std::bad_alloc&) {
+      outcome = 2;
+    }
+    injected = fault.injected();
+  }
+  const std::vector<SymbolFrame> frames = Symbolizer::instance().symbolize(pc);
+  const bool named = !frames.empty() && frames.back().function.find("profiled_site") != std::string::npos;
+  if (injected == 0) return 3;  // nothing of that size was requested: the test proves nothing
+  if (outcome == 0) return 5;
+  return named ? 0 : 4;
+}
+
+TEST(ProfUnderFaults, LibdwOutOfMemory_SymbolizerThrowsInsteadOfExiting) {
+  const auto out = run_in_child(symbolizer_with_libdw_out_of_memory, kChildDeadline);
+  EXPECT_TRUE(out.exited_with(0)) << out.describe() << " (1: libdw exited the process)";
 }
 
 }  // namespace
