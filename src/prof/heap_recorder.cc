@@ -66,9 +66,10 @@ void reset_sampler(ThreadState& t) noexcept {
 
 namespace {
 
-// Enters the recording slow path. The freezing thread never waits on its own
-// freeze: while the table is frozen every other hook is held out (frozen and
-// drained), so the freezer mutates the shards alone and needs no busy count.
+// Enters the busy section (an exact-table insert or erase; nothing else runs
+// inside it). The freezing thread never waits on its own freeze: while the
+// table is frozen every other hook is held out (frozen and drained), so the
+// freezer mutates the shards alone and needs no busy count.
 // Returns whether busy was raised (leave_busy must then be called).
 bool enter_busy(ThreadState& t, CounterSlot& s) noexcept {
   if (t.freezer) return false;
@@ -103,8 +104,8 @@ __attribute__((noinline)) void record_alloc_slow(ThreadState& t, CounterSlot& s,
                                                  std::size_t size, bool sample,
                                                  bool exact) noexcept {
   // The freezer's own allocations (its snapshot buffers) are not recorded:
-  // unwinding here could wait for the loader lock that a thread held in the
-  // hook until thaw() owns.
+  // unwinding could wait for the loader lock, which a thread held in the hook
+  // until thaw() may own.
   if (sample) t.bytes_until_sample = draw_distance(t, g_rate.load(std::memory_order_relaxed));
   if (t.freezer) return;
   ++t.hook_depth;
