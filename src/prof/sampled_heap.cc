@@ -81,6 +81,16 @@ void SampledHeap::erase_slot_locked(std::size_t i) noexcept {
 
 void SampledHeap::record_free(std::uintptr_t addr) noexcept {
   SpinLockGuard guard(lock_);
+  record_free_locked(addr);
+}
+
+void SampledHeap::try_record_free(std::uintptr_t addr) noexcept {
+  if (!lock_.try_lock()) return;
+  record_free_locked(addr);
+  lock_.unlock();
+}
+
+void SampledHeap::record_free_locked(std::uintptr_t addr) noexcept {
   if (!mapped_.load(std::memory_order_relaxed)) return;  // relaxed: we hold lock_
   std::size_t i = slot_of(addr);
   while (blocks_[i].addr != 0 && blocks_[i].addr != addr) i = (i + 1) & (kCapacity - 1);

@@ -56,6 +56,10 @@ class SampledHeap {
 
   // Removes addr if it is a sampled live block and books it as freed.
   void record_free(std::uintptr_t addr) noexcept;
+  // Same, unless the lock is held (then nothing: the entry stays stale and is
+  // booked freed when its address is sampled again). For the thread holding
+  // the live-block table frozen: a thread it stopped may hold the lock.
+  void try_record_free(std::uintptr_t addr) noexcept;
 
   // Copies the estimates of stacks 1..max_stack into out[1..] (out[0] unused).
   // Never allocates; takes lock_. Returns the number of sampled live blocks.
@@ -91,6 +95,7 @@ class SampledHeap {
     return static_cast<std::size_t>(((addr >> 4) * 0xc2b2ae3d27d4eb4full) >> (64 - kFilterBits));
   }
   void erase_slot_locked(std::size_t i) noexcept;
+  void record_free_locked(std::uintptr_t addr) noexcept;
 
   SpinLock lock_;
   Block* blocks_ = nullptr;          // guarded by lock_

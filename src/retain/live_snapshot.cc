@@ -95,6 +95,7 @@ struct Capture {
   int caller_frames = 0;
   bool maps_ok = false;
   // Heap walk only.
+  bool freeze_failed = false;  // exact table: freeze() timed out or could not map its snapshot
   internal::HeapWalkPrep walk_prep;
   internal::HeapWalkResult walk;
   MmapBuffer<std::uintptr_t> label_hints;  // per block (block_labels.h)
@@ -328,7 +329,12 @@ struct CaptureHolder {
 bool capture_frozen(Capture& c, prof::LiveBlockTable& table, const Options& options, int signal,
                     SnapshotStats& stats) {
   const auto freeze_start = std::chrono::steady_clock::now();
-  table.freeze();
+  // Bounded: false when a hook did not leave its busy section in time or the
+  // table's snapshot could not be mapped (the table is thawed then).
+  if (!table.freeze()) {
+    c.freeze_failed = true;
+    return false;
+  }
   const auto live = table.sorted_blocks();
   bool ok = c.blocks.reserve(live.size() + 1) && c.excluded.reserve(4);
   if (ok) {
@@ -436,7 +442,7 @@ RetentionSnapshot build_snapshot(CaptureHolder& capture, const Options& options,
   stats.threads_unresponsive = c.stop.abandoned;
   stats.bytes_scanned = c.scan.bytes_scanned;
   stats.scanner_memory_bytes = c.memory_bytes();
-  stats.truncated = c.scan.truncated;
+  stats.truncated = stats.truncated || c.scan.truncated;
   auto threads = thread_infos(c);
   std::vector<ModuleRef> modules;
   auto impl = std::make_unique<RetentionSnapshot::Impl>();
@@ -504,8 +510,16 @@ absl::StatusOr<RetentionSnapshot> take_snapshot_from(const Options& options, std
   stats.block_source = source;
   const bool captured = source == BlockSource::kHeapWalk ? capture_walked(c, options, signal, stats)
                                                          : capture_frozen(c, table, options, signal, stats);
+  if (c.freeze_failed) {
+    return absl::UnavailableError(
+        "live-block table: an allocating thread did not leave the hook in time, or no memory for the "
+        "table's snapshot");
+  }
   if (!captured || c.stop.slots == nullptr) {
     return absl::ResourceExhaustedError("cannot map scanner memory or install the stop signal");
+  }
+  if (source == BlockSource::kExactTable && prof::LiveBlockTable::instance().dropped_blocks() != 0) {
+    stats.truncated = true;  // the table could not grow at some point: blocks are missing
   }
   if (!c.maps_ok) return absl::InternalError("cannot read /proc/self/maps");
   if (source == BlockSource::kHeapWalk) {
