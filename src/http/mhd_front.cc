@@ -1,6 +1,8 @@
 #include "http/mhd_front.h"
 
 #include <microhttpd.h>
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -233,6 +235,12 @@ absl::Status MhdFront::start(int listen_fd) {
     ::close(listen_fd);
     return absl::ResourceExhaustedError("cannot allocate the debug server's responses");
   }
+  // The server's threads take no asynchronous signals: the program's
+  // handlers (and its EINTR expectations) belong to the program's threads.
+  // Threads inherit the creator's mask, so block all around their creation.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
   const std::size_t workers = static_cast<std::size_t>(o.max_concurrency);
   impl_->workers = std::make_unique<BoundedTaskQueue>(workers, 4 * workers);
   impl_->daemon = MHD_start_daemon(
@@ -246,6 +254,7 @@ absl::Status MhdFront::start(int listen_fd) {
       MHD_OPTION_URI_LOG_CALLBACK, &on_request_line, impl_.get(),
       MHD_OPTION_NOTIFY_COMPLETED, &on_completed, nullptr,
       MHD_OPTION_END);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (impl_->daemon == nullptr) {
     ::close(listen_fd);
     impl_->workers->shutdown_for(std::chrono::seconds(1));
