@@ -33,7 +33,7 @@ std::string preload_object() {
 std::map<std::string, std::string> preload_env(const testing::TempDir& dir, int port) {
   return {{"LD_PRELOAD", preload_object()},
           {"SYNCSCOPE_HTTP", "127.0.0.1:" + std::to_string(port)},
-          {"SYNCSCOPE_PROFILE_RATE", "4096"},
+          {"SYNCSCOPE_PROFILE_RATE", "1"},  // every allocation: a long exit dump
           {"SYNCSCOPE_PROFILE_OUT", (dir.path() / "heap-%p.pb.gz").string()}};
 }
 

@@ -187,7 +187,7 @@ TEST_F(HostileClients, Symbol_UnmappedAddressesGetNoName) {
                   "Content-Length: " + std::to_string(addrs.size()) +
                   "\r\nConnection: close\r\n\r\n" + addrs);
   EXPECT_EQ(status_of(got), 200);
-  EXPECT_EQ(body_of(got), "num_symbols: 1\n") << "no name, and no loader base, for unmapped pcs";
+  EXPECT_EQ(body_of(got).substr(0, 200), "num_symbols: 1\n") << "no name, no loader base, for unmapped pcs";
 }
 
 }  // namespace
