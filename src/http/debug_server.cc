@@ -51,10 +51,10 @@ absl::Status check_options(const Options& o) {
     return absl::InvalidArgumentError("max_header_bytes must be in 4096..1048576");
   }
   if (o.max_headers < 8 || o.max_connections < 1 || o.max_connections_per_client < 1 ||
-      o.idle_timeout_s < 1) {
+      o.idle_timeout_s < 1 || o.header_timeout_s < 1) {
     return absl::InvalidArgumentError(
-        "max_headers must be >= 8; max_connections, max_connections_per_client and "
-        "idle_timeout_s must be >= 1");
+        "max_headers must be >= 8; max_connections, max_connections_per_client, "
+        "idle_timeout_s and header_timeout_s must be >= 1");
   }
   if (o.require_token && o.token.empty()) {
     return absl::InvalidArgumentError("require_token is set but the token is empty");

@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "http/auth.h"
 #include "http/bounded_task_queue.h"
+#include "http/header_deadlines.h"
 #include "http/responses.h"
 
 namespace syncscope::http::internal {
@@ -40,6 +41,7 @@ struct MhdFront::Impl {
   MHD_Daemon* daemon = nullptr;            // non-null between start() and a successful stop
   MHD_Response* refusal = nullptr;         // static 503 for the stopping phase
   std::unique_ptr<BoundedTaskQueue> workers;
+  std::unique_ptr<HeaderDeadlines> deadlines;  // one entry per open connection
   // Set once by stop_within(); read by the loop for every request.
   // release/acquire: nothing is published with it; the loop only needs to
   // see it soon, and a request that misses it is drained like any other.
@@ -168,9 +170,34 @@ void* on_request_line(void* cls, const char* uri, MHD_Connection* connection) {
   return x;
 }
 
-void on_completed(void*, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
+HeaderDeadlines::Entry* deadline_of(MHD_Connection* connection) {
+  const MHD_ConnectionInfo* ci =
+      MHD_get_connection_info(connection, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+  return ci == nullptr ? nullptr : static_cast<HeaderDeadlines::Entry*>(ci->socket_context);
+}
+
+void on_connection(void* cls, MHD_Connection* connection, void** socket_context,
+                   MHD_ConnectionNotificationCode code) {
+  auto* front = static_cast<MhdFront::Impl*>(cls);
+  if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+    const MHD_ConnectionInfo* ci =
+        MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci != nullptr) *socket_context = front->deadlines->add(ci->connect_fd);
+  } else if (*socket_context != nullptr) {  // CLOSED: comes before the fd is closed
+    front->deadlines->remove(static_cast<HeaderDeadlines::Entry*>(*socket_context));
+    *socket_context = nullptr;
+  }
+}
+
+void on_completed(void* cls, MHD_Connection* connection, void** con_cls,
+                  MHD_RequestTerminationCode code) {
   delete static_cast<Exchange*>(*con_cls);
   *con_cls = nullptr;
+  // The connection stays open for the next request: its head is due anew.
+  auto* front = static_cast<MhdFront::Impl*>(cls);
+  if (code == MHD_REQUEST_TERMINATED_COMPLETED_OK) {
+    if (HeaderDeadlines::Entry* e = deadline_of(connection)) front->deadlines->arm(e);
+  }
 }
 
 void run_on_worker(Exchange* x) {
@@ -191,7 +218,8 @@ MHD_Result on_access(void* cls, MHD_Connection* connection, const char* url, con
   auto* x = static_cast<Exchange*>(*con_cls);
   if (x == nullptr) return MHD_NO;  // no request line seen: cannot happen
   if (!x->checked) {
-    x->checked = true;
+    x->checked = true;  // the whole head is in
+    if (HeaderDeadlines::Entry* e = deadline_of(connection)) front->deadlines->disarm(e);
     if (!pre_checks(*x, url, method)) return queue(*x);
     return MHD_YES;  // body (if any) follows
   }
@@ -243,6 +271,7 @@ absl::Status MhdFront::start(int listen_fd) {
   pthread_sigmask(SIG_SETMASK, &all, &old);
   const std::size_t workers = static_cast<std::size_t>(o.max_concurrency);
   impl_->workers = std::make_unique<BoundedTaskQueue>(workers, 4 * workers);
+  impl_->deadlines = std::make_unique<HeaderDeadlines>(std::chrono::seconds(o.header_timeout_s));
   impl_->daemon = MHD_start_daemon(
       MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME, 0, nullptr,
       nullptr, &on_access, impl_.get(),
@@ -252,12 +281,14 @@ absl::Status MhdFront::start(int listen_fd) {
       MHD_OPTION_PER_IP_CONNECTION_LIMIT, static_cast<unsigned>(o.max_connections_per_client),
       MHD_OPTION_CONNECTION_TIMEOUT, static_cast<unsigned>(o.idle_timeout_s),
       MHD_OPTION_URI_LOG_CALLBACK, &on_request_line, impl_.get(),
-      MHD_OPTION_NOTIFY_COMPLETED, &on_completed, nullptr,
+      MHD_OPTION_NOTIFY_COMPLETED, &on_completed, impl_.get(),
+      MHD_OPTION_NOTIFY_CONNECTION, &on_connection, impl_.get(),
       MHD_OPTION_END);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
   if (impl_->daemon == nullptr) {
     ::close(listen_fd);
     impl_->workers->shutdown_for(std::chrono::seconds(1));
+    impl_->deadlines.reset();
     return absl::InternalError("libmicrohttpd could not start the debug server's event loop");
   }
   return absl::OkStatus();
@@ -272,10 +303,12 @@ bool MhdFront::stop_within(std::chrono::milliseconds limit) {
   impl_->ctx.canceller.cancel();
   if (!impl_->workers->shutdown_for(limit)) {
     (void)impl_->workers.release();  // detached workers still use it: leaked on purpose
+    (void)impl_->deadlines.release();  // the loop keeps running and still reports to it
     return false;
   }
   MHD_stop_daemon(impl_->daemon);  // closes every connection, joins the loop
   impl_->daemon = nullptr;
+  impl_->deadlines.reset();  // every entry was removed by the CLOSED notifications
   impl_->stopped = true;
   return true;
 }

@@ -17,6 +17,8 @@
 //   Range                    not implemented: every answer is the full 200
 //   connections              Options::max_connections in total and
 //                            Options::max_connections_per_client per address
+//   slow request heads       closed when the head is not complete within
+//                            Options::header_timeout_s (header_deadlines.h)
 //   idle connections         closed after Options::idle_timeout_s without a byte
 //   handlers                 Options::max_concurrency threads; 4 x that many
 //                            waiting; beyond: 503

@@ -34,7 +34,8 @@ Options hostile_options() {
   o.max_concurrency = 2;
   o.max_connections = 2 * kPerClient;
   o.max_connections_per_client = kPerClient;
-  o.idle_timeout_s = 1;  // production default is 10 s; tests never wait that out
+  o.idle_timeout_s = 1;    // production defaults are 10 s; tests never wait that out
+  o.header_timeout_s = 1;
   return o;
 }
 
@@ -167,6 +168,23 @@ TEST_F(HostileClients, SlowAndIdleClients_DoNotStarveProbes) {
     EXPECT_EQ(::recv(fd, &c, 1, 0), 0) << "idle connection not closed by the server";
     ::close(fd);
   }
+}
+
+TEST_F(HostileClients, TrickledHead_IsCutAtTheHeaderDeadline) {
+  // A byte every 200 ms never trips the 1 s idle timeout; the head deadline
+  // (1 s here) closes the connection anyway.
+  const int fd = testing::connect_loopback(port());
+  ASSERT_GE(fd, 0);
+  bool closed = false;
+  testing::send_all(fd, "GET /metrics HTTP/1.1\r\n");
+  for (int n = 0; n < 25 && !closed; ++n) {  // 5 s at most
+    closed = !testing::send_all(fd, "X");
+    char c;
+    if (!closed && ::recv(fd, &c, 1, MSG_DONTWAIT) == 0) closed = true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  ::close(fd);
+  EXPECT_TRUE(closed) << "a head trickled for 5 s was still being read";
 }
 
 TEST_F(HostileClients, ConnectionsPerClient_AreCapped) {

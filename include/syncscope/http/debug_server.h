@@ -26,8 +26,9 @@
 //
 // Hostile clients: one event-loop thread (libmicrohttpd, epoll) holds every
 // connection, so slow or idle clients cost a bounded slot, never a worker;
-// request line, headers, header count, body (after chunked decoding; encoded
-// bodies are refused), connections and idle time are bounded by the Options
+// request line, headers, header count, time to send the head, body (after
+// chunked decoding; encoded bodies are refused), connections and idle time
+// are bounded by the Options
 // below before the token is checked; Range is not implemented (full answers
 // only); the token is compared byte-exact. The server never changes the
 // process's signal dispositions and never writes to stderr.
@@ -79,6 +80,10 @@ struct Options {
   // A connection that sends or accepts no byte for this long is closed
   // (idle keep-alive, slow headers, slow body, stalled reader).
   int idle_timeout_s = 10;
+  // The request line and every header must arrive within this long of the
+  // connection opening (or of the previous answer on a kept-alive
+  // connection), however steadily the bytes trickle in (slowloris).
+  int header_timeout_s = 10;
   // Upper bound for ?seconds=N (delta heap profiles, traces). Larger -> 400.
   int max_seconds = 60;
   // Largest request body accepted, counted after chunked decoding (only
