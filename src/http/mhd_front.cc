@@ -84,11 +84,35 @@ MHD_Result queue(Exchange& x) {
   return ok;
 }
 
+// True when libmicrohttpd cut a header value at a NUL byte the client sent.
+// HAZARD (issue 14): libmicrohttpd 0.9.75 (Debian 12) measures values with
+// strlen, so "Bearer <token>\0junk" arrives as "Bearer <token>". It parses
+// the head in place, so the bytes after the value are still in its read
+// buffer: the value's terminator, then the rest of the line up to the line
+// end, which it overwrote with NUL (or left as CR/LF). Any other byte there
+// means the value went on past a NUL. A client that ends lines with a bare
+// LF looks the same when another header follows, so such a client's
+// Authorization is refused unless it is the last header; every common
+// client sends CRLF. libmicrohttpd 1.0 refuses NULs in headers itself.
+bool value_was_cut_at_nul(const char* value, size_t value_size) {
+  const char next = value[value_size + 1];  // in the read buffer: see above
+  return next != '\0' && next != '\r' && next != '\n';
+}
+
+struct HeaderSink {
+  Request* request;
+  bool authorization_cut = false;  // an Authorization value went on past a NUL
+};
+
 MHD_Result collect_header(void* cls, MHD_ValueKind, const char* key, size_t key_size,
                           const char* value, size_t value_size) {
-  auto* req = static_cast<Request*>(cls);
-  req->headers.emplace(std::string(key, key_size),
-                       value ? std::string(value, value_size) : std::string());
+  auto* sink = static_cast<HeaderSink*>(cls);
+  const std::string name(key, key_size);
+  if (value != nullptr && absl::EqualsIgnoreCase(name, "Authorization") &&
+      value_was_cut_at_nul(value, value_size)) {
+    sink->authorization_cut = true;
+  }
+  sink->request->headers.emplace(name, value ? std::string(value, value_size) : std::string());
   return MHD_YES;
 }
 
@@ -125,8 +149,9 @@ bool pre_checks(Exchange& x, const char* url, const char* method) {
     reply_error(res, 414, absl::StrCat("request target over ", kMaxTargetBytes, " bytes"));
     return false;
   }
+  HeaderSink sink{&req};
   const int n_headers =
-      MHD_get_connection_values_n(x.connection, MHD_HEADER_KIND, collect_header, &req);
+      MHD_get_connection_values_n(x.connection, MHD_HEADER_KIND, collect_header, &sink);
   if (n_headers > o.max_headers) {
     reply_error(res, 431, absl::StrCat("more than ", o.max_headers, " header fields"));
     return false;
@@ -149,7 +174,7 @@ bool pre_checks(Exchange& x, const char* url, const char* method) {
     }
   }
   const bool need_token = o.require_token || !o.token.empty();
-  if (need_token && !bearer_token_matches(req, o.token)) {
+  if (need_token && (sink.authorization_cut || !bearer_token_matches(req, o.token))) {
     res.set_header("WWW-Authenticate", "Bearer realm=\"syncscope\"");
     reply_error(res, 401, "unauthorized: send 'Authorization: Bearer <token>'");
     return false;

@@ -147,10 +147,15 @@ TEST(BadInput, TokenMode_RejectsMissingOrWrongToken) {
       {"two headers", get("/metrics", "Authorization: Bearer s3cret-token\r\n"
                                       "Authorization: Bearer s3cret-token\r\n"), 401},
       {"token in query", get("/metrics?token=s3cret-token"), 401},
-      // Byte-exact comparison: no percent-decoding (issue 14).
+      // Byte-exact comparison: no percent-decoding, no cut at NUL (issue 14).
       {"percent-encoded space", get("/metrics", "Authorization: Bearer%20s3cret-token\r\n"), 401},
       {"percent-encoded byte", get("/metrics", "Authorization: Bearer %733cret-token\r\n"), 401},
+      {"NUL and junk after token",
+       get("/metrics", std::string("Authorization: Bearer s3cret-token\0junk\r\n", 41)), 401},
       {"right token", get("/metrics", "Authorization: Bearer s3cret-token\r\n"), 200},
+      {"right token, last header, bare LF",
+       "GET /metrics HTTP/1.1\nHost: x\nConnection: close\nAuthorization: Bearer s3cret-token\n\n",
+       200},
       {"scheme case-insensitive", get("/debug/pprof/", "Authorization: bearer s3cret-token\r\n"), 200},
   };
   for (const Case& c : cases) {
