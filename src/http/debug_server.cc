@@ -33,6 +33,7 @@ struct DebugServer::Impl {
   std::unique_ptr<internal::Router> router;
   std::unique_ptr<internal::MhdFront> front;
   std::atomic<int> port{0};  // bound port; 0 when stopped
+  pid_t owner_pid = 0;       // guarded by mu; the process whose threads serve
 };
 
 namespace {
@@ -138,6 +139,7 @@ absl::Status DebugServer::start() {
   impl_->ctx = std::move(ctx);
   impl_->router = std::move(router);
   impl_->front = std::move(front);
+  impl_->owner_pid = ::getpid();
   // relaxed: port is a plain value; readers need no other data with it.
   impl_->port.store(port, std::memory_order_relaxed);
   return absl::OkStatus();
@@ -148,6 +150,15 @@ bool DebugServer::stop_within(std::chrono::milliseconds limit) {
   if (!impl_->front) return true;
   // relaxed: see start().
   impl_->port.store(0, std::memory_order_relaxed);
+  if (::getpid() != impl_->owner_pid) {
+    // A fork()ed child: the serving threads stayed in the parent, so there
+    // is nothing to drain or join here, and the parent's state must not be
+    // torn down under it (it shares nothing with us but the bytes).
+    (void)impl_->front.release();
+    (void)impl_->router.release();
+    (void)impl_->ctx.release();
+    return true;
+  }
   if (!impl_->front->stop_within(limit)) {
     // Handlers still run on detached workers: leak what they use.
     (void)impl_->front.release();

@@ -114,6 +114,22 @@ TEST(HostProcess, ServingLeavesSigpipeDispositionAlone) {
   EXPECT_TRUE(out.exited_with(0)) << out.describe() << " (1 = SIGPIPE disposition changed)";
 }
 
+// The exit path stops the server; in a fork()ed child the server's threads
+// do not exist, so stopping must not wait for them (every `$(...)` subshell
+// of a preloaded shell exits through this path).
+TEST(HostProcess, StopInForkedChild_ReturnsWithoutWaitingForParentThreads) {
+  Options o;
+  DebugServer server(o);
+  ASSERT_TRUE(server.start().ok());
+  const test_support::ChildOutcome out = test_support::run_in_child(
+      [&server] { return server.stop_within(std::chrono::hours(1)) ? 0 : 1; }, 20s);
+  EXPECT_TRUE(out.exited_with(0)) << out.describe();
+  EXPECT_EQ(testing::status_of(testing::raw_exchange(
+                server.port(), "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")),
+            200)
+      << "the parent still serves";
+}
+
 TEST(HostProcess, PreloadedShellPipeline_ChildrenStillDieOfSigpipe) {
   SKIP_WITHOUT_PRELOAD();
   testing::TempDir dir;

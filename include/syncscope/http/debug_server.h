@@ -116,7 +116,9 @@ class DebugServer {
   // paths). Requests arriving meanwhile get 503. Returns false when a handler
   // was still running at the deadline: its thread stays detached, the
   // server's state is leaked (never freed under it), and the event loop
-  // keeps refusing until the process ends.
+  // keeps refusing until the process ends. In a fork()ed child of the
+  // process that started the server (whose threads stayed in the parent) it
+  // returns true at once and only forgets the server.
   bool stop_within(std::chrono::milliseconds limit);
 
   bool running() const;
