@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
 namespace syncscope::http::internal {
 
@@ -50,6 +51,10 @@ void HeaderDeadlines::remove(Entry* e) {
     entries_.erase(e);
   }
   delete e;
+}
+
+void HeaderDeadlines::close_fds_in_child_locked() {
+  for (Entry* e : entries_) ::close(e->fd);  // the child's copies; the parent keeps its own
 }
 
 void HeaderDeadlines::run() {

@@ -43,6 +43,12 @@ class HeaderDeadlines {
   // The connection is closing; `e` is deleted. Must come before close(fd).
   void remove(Entry* e);
 
+  // fork() support (fork_participants.h): hold the lock across fork(), and
+  // in the child close every connection's fd copy before releasing it.
+  void lock_for_fork() { mu_.lock(); }
+  void unlock_after_fork() { mu_.unlock(); }
+  void close_fds_in_child_locked();
+
  private:
   void run();
 

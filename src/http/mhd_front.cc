@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "http/auth.h"
 #include "http/bounded_task_queue.h"
+#include "http/fork_participants.h"
 #include "http/header_deadlines.h"
 #include "http/responses.h"
 
@@ -35,7 +36,7 @@ struct Exchange {
                            // read by the loop after it (MHD's resume mutex orders them)
 };
 
-struct MhdFront::Impl {
+struct MhdFront::Impl final : ForkParticipant {
   ServerContext& ctx;
   const Router& router;
   MHD_Daemon* daemon = nullptr;            // non-null between start() and a successful stop
@@ -47,8 +48,22 @@ struct MhdFront::Impl {
   // see it soon, and a request that misses it is drained like any other.
   std::atomic<bool> refusing{false};
   bool stopped = false;                    // stop_within() returned true
+  // Set by start() before this registers for fork(); constant while registered.
+  int listen_fd = -1;
+  int epoll_fd = -1;
 
   Impl(ServerContext& c, const Router& r) : ctx(c), router(r) {}
+
+  // A fork()ed child keeps no copy of the port, the epoll set or a client's
+  // connection (see fork_participants.h).
+  void before_fork() override { deadlines->lock_for_fork(); }
+  void after_fork_in_parent() override { deadlines->unlock_after_fork(); }
+  void after_fork_in_child() override {
+    ::close(listen_fd);
+    if (epoll_fd >= 0) ::close(epoll_fd);
+    deadlines->close_fds_in_child_locked();
+    deadlines->unlock_after_fork();
+  }
 };
 
 namespace {
@@ -316,11 +331,19 @@ absl::Status MhdFront::start(int listen_fd) {
     impl_->deadlines.reset();
     return absl::InternalError("libmicrohttpd could not start the debug server's event loop");
   }
+  impl_->listen_fd = listen_fd;
+  if (const MHD_DaemonInfo* di = MHD_get_daemon_info(impl_->daemon, MHD_DAEMON_INFO_EPOLL_FD)) {
+    impl_->epoll_fd = di->epoll_fd;
+  }
+  add_fork_participant(impl_.get());
   return absl::OkStatus();
 }
 
 bool MhdFront::stop_within(std::chrono::milliseconds limit) {
   if (impl_->stopped || impl_->daemon == nullptr) return true;
+  // From here on a fork() leaves this server's fds to the child (they are
+  // about to close, and must never be closed in a child once reused).
+  remove_fork_participant(impl_.get());
   // release: see Impl::refusing.
   impl_->refusing.store(true, std::memory_order_release);
   const MHD_socket listen_fd = MHD_quiesce_daemon(impl_->daemon);

@@ -4,11 +4,14 @@
 // should); only the first process serves and children stay quiet. Real
 // programs (Debian's sleep, sh, seq, head, env) under LD_PRELOAD, each run
 // with a deadline; in-process checks run in a forked child.
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <chrono>
 #include <filesystem>
 #include <string>
@@ -124,6 +127,44 @@ TEST(HostProcess, StopInForkedChild_ReturnsWithoutWaitingForParentThreads) {
   const test_support::ChildOutcome out = test_support::run_in_child(
       [&server] { return server.stop_within(std::chrono::hours(1)) ? 0 : 1; }, 20s);
   EXPECT_TRUE(out.exited_with(0)) << out.describe();
+  EXPECT_EQ(testing::status_of(testing::raw_exchange(
+                server.port(), "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")),
+            200)
+      << "the parent still serves";
+}
+
+// Sockets of this process bound to local port `port` (the listening socket
+// and every connection the server accepted on it).
+int sockets_on_local_port(int port) {
+  int n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/fd")) {
+    const int fd = std::atoi(entry.path().filename().c_str());
+    sockaddr_storage ss{};
+    socklen_t len = sizeof ss;
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) continue;
+    if (ss.ss_family == AF_INET &&
+        ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port) == port) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+// A child that forks without exec must not hold the port (it would stay
+// bound, unserved, after the parent exits) nor clients' connections.
+TEST(HostProcess, ForkedChild_KeepsNoServerSocket) {
+  Options o;
+  DebugServer server(o);
+  ASSERT_TRUE(server.start().ok());
+  const int client = testing::connect_loopback(server.port());  // a kept-alive connection
+  ASSERT_GE(client, 0);
+  testing::send_all(client, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+  ASSERT_EQ(testing::status_of(testing::read_response(client)), 200);
+  ASSERT_GE(sockets_on_local_port(server.port()), 2) << "listening socket and the connection";
+  const test_support::ChildOutcome out = test_support::run_in_child(
+      [&server] { return sockets_on_local_port(server.port()); }, 20s);
+  EXPECT_TRUE(out.exited_with(0)) << out.describe() << " (status = sockets the child kept)";
+  ::close(client);
   EXPECT_EQ(testing::status_of(testing::raw_exchange(
                 server.port(), "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")),
             200)
