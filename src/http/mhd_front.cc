@@ -43,9 +43,8 @@ struct MhdFront::Impl final : ForkParticipant {
   MHD_Response* refusal = nullptr;         // static 503 for the stopping phase
   std::unique_ptr<BoundedTaskQueue> workers;
   std::unique_ptr<HeaderDeadlines> deadlines;  // one entry per open connection
-  // Set once by stop_within(); read by the loop for every request.
-  // release/acquire: nothing is published with it; the loop only needs to
-  // see it soon, and a request that misses it is drained like any other.
+  // Set once by stop_within() (never reset); read by the loop for every
+  // request, which then answers with `refusal` alone.
   std::atomic<bool> refusing{false};
   bool stopped = false;                    // stop_within() returned true
   // Set by start() before this registers for fork(); constant while registered.
@@ -250,9 +249,10 @@ MHD_Result on_access(void* cls, MHD_Connection* connection, const char* url, con
                      const char*, const char* upload_data, size_t* upload_data_size,
                      void** con_cls) {
   auto* front = static_cast<MhdFront::Impl*>(cls);
-  // acquire: see Impl::refusing. Touches no C++ state but the prebuilt
+  // relaxed: a stop request that publishes no data; a request that misses
+  // it is drained like any other. This branch touches no C++ state but the prebuilt
   // refusal, so it is safe while the process exits.
-  if (front->refusing.load(std::memory_order_acquire)) {
+  if (front->refusing.load(std::memory_order_relaxed)) {
     return MHD_queue_response(connection, MHD_HTTP_SERVICE_UNAVAILABLE, front->refusal);
   }
   auto* x = static_cast<Exchange*>(*con_cls);
@@ -344,8 +344,8 @@ bool MhdFront::stop_within(std::chrono::milliseconds limit) {
   // From here on a fork() leaves this server's fds to the child (they are
   // about to close, and must never be closed in a child once reused).
   remove_fork_participant(impl_.get());
-  // release: see Impl::refusing.
-  impl_->refusing.store(true, std::memory_order_release);
+  // relaxed: see the load in on_access().
+  impl_->refusing.store(true, std::memory_order_relaxed);
   const MHD_socket listen_fd = MHD_quiesce_daemon(impl_->daemon);
   if (listen_fd != MHD_INVALID_SOCKET) ::close(listen_fd);
   impl_->ctx.canceller.cancel();
