@@ -10,7 +10,7 @@ namespace syncscope::http::internal {
 namespace {
 
 // ?format=json|text; `fallback` when absent.
-absl::StatusOr<bool> wants_json(const httplib::Request& req, bool fallback) {
+absl::StatusOr<bool> wants_json(const Request& req, bool fallback) {
   absl::StatusOr<std::optional<std::string>> f = string_param(req, "format");
   if (!f.ok()) return f.status();
   if (!f->has_value()) return fallback;
@@ -19,7 +19,7 @@ absl::StatusOr<bool> wants_json(const httplib::Request& req, bool fallback) {
   return absl::InvalidArgumentError("invalid value for \"format\": want json or text");
 }
 
-void retain(const httplib::Request& req, httplib::Response& res) {
+void retain(const Request& req, Response& res) {
   absl::StatusOr<bool> json = wants_json(req, true);
   if (!json.ok()) return reply_status(res, json.status());
   RetainQuery q;
@@ -48,14 +48,14 @@ void retain(const httplib::Request& req, httplib::Response& res) {
   q.json ? reply_json(res, *std::move(body)) : reply_text(res, *std::move(body));
 }
 
-void maps(const httplib::Request& req, httplib::Response& res) {
+void maps(const Request& req, Response& res) {
   absl::StatusOr<bool> json = wants_json(req, true);
   if (!json.ok()) return reply_status(res, json.status());
   if (!parts_present().map) return reply_not_built(res, "map");
   *json ? reply_json(res, maps_json()) : reply_text(res, maps_text());
 }
 
-void summary(const httplib::Request& req, httplib::Response& res) {
+void summary(const Request& req, Response& res) {
   absl::StatusOr<std::optional<std::int64_t>> top = int_param(req, "top", 0, 100);
   if (!top.ok()) return reply_status(res, top.status());
   reply_json(res, summary_json(static_cast<int>(top->value_or(10))));
@@ -63,7 +63,7 @@ void summary(const httplib::Request& req, httplib::Response& res) {
 
 }  // namespace
 
-void add_debug_routes(httplib::Server& s, ServerContext&) {
+void add_debug_routes(Router& s, ServerContext&) {
   s.Get("/debug/retain", retain);
   s.Get("/debug/maps", maps);
   s.Get("/debug/api/summary", summary);
