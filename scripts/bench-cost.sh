@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# The price of the preloaded heap profiler, as a new user sees it (issue 16):
+# whole-process wall time and peak RSS of ordinary commands, each run without
+# a preload and with libsyncscope_preload.so at its default settings, the
+# configurations alternated A B A B within one run; medians and ratios
+# against the run without a preload measured in that same run. Columns for
+# jemalloc (plain vs prof:true,lg_prof_sample:19) when libjemalloc is
+# installed, and heaptrack when HEAPTRACK=1 and it is installed (slow).
+#
+# Usage: scripts/bench-cost.sh [BUILD_DIR]      (default: build)
+#   needs BUILD_DIR/lib/libsyncscope_preload.so and, for the churn rows,
+#   BUILD_DIR/bin/prof_churn_workload (-DSYNCSCOPE_BUILD_BENCH=ON).
+# Env: REPS (rounds, default 7), ROWS (space-separated subset of
+#      "churn2 churn1 gxx ls pypass pythreads sort"), CHURN_OPS (per thread,
+#      default 1000000), HEAPTRACK=1, PRELOAD (another preload object to
+#      measure instead of BUILD_DIR's), PYTHON (default /usr/bin/python3).
+set -euo pipefail
+build=${1:-build}
+export BENCH_PRELOAD=${PRELOAD:-$(realpath "$build/lib/libsyncscope_preload.so")}
+export BENCH_BIN=$(realpath "$build/bin")
+export REPS=${REPS:-7}
+export ROWS=${ROWS:-"churn2 churn1 gxx ls pypass pythreads sort"}
+export CHURN_OPS=${CHURN_OPS:-1000000}
+export HEAPTRACK=${HEAPTRACK:-0}
+export BENCH_PYTHON=${PYTHON:-/usr/bin/python3}
+[ -e "$BENCH_PRELOAD" ] || { echo "missing $BENCH_PRELOAD" >&2; exit 2; }
+exec "$BENCH_PYTHON" - <<'PY'
+import glob, os, shutil, statistics, subprocess, sys, tempfile, time
+
+preload = os.environ["BENCH_PRELOAD"]
+binary = os.environ["BENCH_BIN"]
+reps = int(os.environ["REPS"])
+rows = os.environ["ROWS"].split()
+ops = os.environ["CHURN_OPS"]
+python = os.environ["BENCH_PYTHON"]
+tmp = tempfile.mkdtemp(prefix="bench-cost.")
+
+def find_jemalloc():
+    for pat in ("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/*/libjemalloc.so*",
+                "/usr/lib64/libjemalloc.so*", "/usr/local/lib/libjemalloc.so*"):
+        hits = sorted(glob.glob(pat))
+        if hits:
+            return hits[0]
+    return None
+
+jemalloc = find_jemalloc()
+gnu_time = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+rss_file = os.path.join(tmp, "rss")
+heaptrack = shutil.which("heaptrack") if os.environ["HEAPTRACK"] == "1" else None
+
+# Inputs of the rows.
+cxx_file = os.path.join(tmp, "unit.cc")
+with open(cxx_file, "w") as f:
+    f.write("#include <map>\n#include <string>\n#include <vector>\n#include <algorithm>\n"
+            "struct Item { std::string name; int weight; };\n"
+            "static bool lighter(const Item& a, const Item& b) { return a.weight < b.weight; }\n"
+            "std::map<std::string, int> tally(const std::vector<Item>& items) {\n"
+            "  std::map<std::string, int> out;\n"
+            "  for (const Item& i : items) out[i.name] += i.weight;\n"
+            "  return out;\n}\n"
+            "std::vector<Item> sorted(std::vector<Item> items) {\n"
+            "  std::sort(items.begin(), items.end(), lighter);\n"
+            "  return items;\n}\n"
+            "int heaviest(const std::vector<Item>& items) {\n"
+            "  int best = 0;\n"
+            "  for (const Item& i : items) best = std::max(best, i.weight);\n"
+            "  return best;\n}\n"
+            "std::string names(const std::vector<Item>& items) {\n"
+            "  std::string s;\n"
+            "  for (const Item& i : items) { s += i.name; s += ','; }\n"
+            "  return s;\n}\n"
+            "int main() {\n"
+            "  std::vector<Item> v{{\"a\", 3}, {\"b\", 1}, {\"a\", 2}};\n"
+            "  auto t = tally(sorted(v));\n"
+            "  return heaviest(v) + static_cast<int>(t.size() + names(v).size());\n}\n")
+sort_input = os.path.join(tmp, "numbers.txt")
+if "sort" in rows:
+    import random
+    rnd = random.Random(16)
+    with open(sort_input, "w") as f:
+        f.write("\n".join(str(rnd.randrange(10**9)) for _ in range(2 * 10**6)))
+        f.write("\n")
+py_threads = ("import threading\n"
+              "def work(seed):\n"
+              "    keep = [None] * 4096\n"
+              "    for i in range(400000):\n"
+              "        keep[(i * 2654435761 + seed) % 4096] = bytearray(1024 + (i * 7919) % 1024)\n"
+              "ts = [threading.Thread(target=work, args=(s,)) for s in (1, 2)]\n"
+              "[t.start() for t in ts]; [t.join() for t in ts]\n")
+
+commands = {
+    "churn2":    ("C++ churn (strings + hash map), 2 threads", [f"{binary}/prof_churn_workload", "2", ops]),
+    "churn1":    ("C++ churn, 1 thread", [f"{binary}/prof_churn_workload", "1", ops]),
+    "gxx":       ("g++ -O1 -c of a 30-line C++ file", ["g++", "-O1", "-c", cxx_file, "-o", os.path.join(tmp, "unit.o")]),
+    "ls":        ("ls", ["ls", "/usr/bin"]),
+    "pypass":    ("python3 -c pass", [python, "-c", "pass"]),
+    "pythreads": ("python3, 2 threads allocating 1-2 KiB objects", [python, "-c", py_threads]),
+    "sort":      ("sort --parallel=2 -n, 2*10^6 lines", ["sort", "--parallel=2", "-n", "-S", "64M", "-T", tmp, sort_input]),
+}
+
+# Configurations: name -> extra environment (None: not available).
+configs = {"none": {}}
+configs["syncscope"] = {"LD_PRELOAD": preload,
+                        "SYNCSCOPE_PROFILE_OUT": os.path.join(tmp, "heap.%p.pb.gz")}
+if jemalloc:
+    configs["jemalloc"] = {"LD_PRELOAD": jemalloc}
+    configs["jemalloc-prof"] = {"LD_PRELOAD": jemalloc,
+                                "MALLOC_CONF": f"prof:true,lg_prof_sample:19,prof_prefix:{tmp}/jeprof"}
+if heaptrack:
+    configs["heaptrack"] = "heaptrack"
+
+def run_once(argv, extra):
+    env = dict(os.environ)
+    for k in ("LD_PRELOAD", "MALLOC_CONF"):
+        env.pop(k, None)
+    if extra == "heaptrack":
+        argv = [heaptrack, "-o", os.path.join(tmp, "ht")] + argv
+        extra = {}
+    env.update(extra)
+    # Peak RSS through GNU time: Linux keeps a process's maxrss across exec, so
+    # a child forked from this Python would report at least Python's own.
+    if gnu_time:
+        argv = [gnu_time, "-f", "%M", "-o", rss_file] + argv
+    t0 = time.perf_counter()
+    p = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+    wall = time.perf_counter() - t0
+    if status != 0:
+        sys.exit(f"bench-cost: {argv[0]} exited with status {status} under {extra}")
+    kib = int(open(rss_file).read().split()[-1]) if gnu_time else ru.ru_maxrss
+    return wall, kib / 1024.0  # seconds, MiB
+
+print(f"bench-cost: {reps} rounds, configurations alternated per round; medians", flush=True)
+print(f"  preload   {preload}")
+print(f"  jemalloc  {jemalloc or 'not installed (no jemalloc columns)'}")
+print(f"  RSS       {'/usr/bin/time %M' if gnu_time else 'wait4 (includes this Python: install GNU time)'}")
+print(f"  ncpu      {os.cpu_count()}")
+results = {}
+for row in rows:
+    label, argv = commands[row]
+    run_once(argv, {})  # warm the page cache
+    samples = {c: [] for c in configs}
+    for _ in range(reps):
+        for c, extra in configs.items():
+            samples[c].append(run_once(argv, extra))
+    results[row] = samples
+
+def med(xs):
+    return statistics.median(xs)
+
+hdr = f"{'row':<10} {'config':<14} {'wall ms':>9} {'ratio':>7} {'RSS MiB':>8} {'+RSS MiB':>9}  vs"
+print(hdr)
+for row in rows:
+    s = results[row]
+    for c in configs:
+        base = "jemalloc" if c == "jemalloc-prof" else "none"
+        w = med([x[0] for x in s[c]]); r = med([x[1] for x in s[c]])
+        bw = med([x[0] for x in s[base]]); br = med([x[1] for x in s[base]])
+        print(f"{row:<10} {c:<14} {w*1e3:9.1f} {w/bw:7.3f} {r:8.1f} {r-br:+9.1f}  {base}")
+print("per-process cost (syncscope - none, median wall):",
+      ", ".join(f"{row} {1e3*(med([x[0] for x in results[row]['syncscope']]) - med([x[0] for x in results[row]['none']])):+.1f} ms"
+                for row in rows if row in ("ls", "pypass")))
+shutil.rmtree(tmp, ignore_errors=True)
+PY
