@@ -11,7 +11,7 @@
 #   needs BUILD_DIR/lib/libsyncscope_preload.so and, for the churn rows,
 #   BUILD_DIR/bin/prof_churn_workload (-DSYNCSCOPE_BUILD_BENCH=ON).
 # Env: REPS (rounds, default 7), ROWS (space-separated subset of
-#      "churn2 churn1 gxx ls pypass pythreads sort"), CHURN_OPS (per thread,
+#      "churn2 churn1 gxx ls lsbig pypass pythreads sort"), CHURN_OPS (per thread,
 #      default 1000000), HEAPTRACK=1, PRELOAD (another preload object to
 #      measure instead of BUILD_DIR's), PYTHON (default /usr/bin/python3).
 set -euo pipefail
@@ -19,7 +19,7 @@ build=${1:-build}
 export BENCH_PRELOAD=${PRELOAD:-$(realpath "$build/lib/libsyncscope_preload.so")}
 export BENCH_BIN=$(realpath "$build/bin")
 export REPS=${REPS:-7}
-export ROWS=${ROWS:-"churn2 churn1 gxx ls pypass pythreads sort"}
+export ROWS=${ROWS:-"churn2 churn1 gxx ls lsbig pypass pythreads sort"}
 export CHURN_OPS=${CHURN_OPS:-1000000}
 export HEAPTRACK=${HEAPTRACK:-0}
 export BENCH_PYTHON=${PYTHON:-/usr/bin/python3}
@@ -92,7 +92,8 @@ commands = {
     "churn2":    ("C++ churn (strings + hash map), 2 threads", [f"{binary}/prof_churn_workload", "2", ops]),
     "churn1":    ("C++ churn, 1 thread", [f"{binary}/prof_churn_workload", "1", ops]),
     "gxx":       ("g++ -O1 -c of a 30-line C++ file", ["g++", "-O1", "-c", cxx_file, "-o", os.path.join(tmp, "unit.o")]),
-    "ls":        ("ls", ["ls", "/usr/bin"]),
+    "ls":        ("ls (a small directory)", ["ls", tmp]),
+    "lsbig":     ("ls /usr/bin (allocates past one sampling period)", ["ls", "/usr/bin"]),
     "pypass":    ("python3 -c pass", [python, "-c", "pass"]),
     "pythreads": ("python3, 2 threads allocating 1-2 KiB objects", [python, "-c", py_threads]),
     "sort":      ("sort --parallel=2 -n, 2*10^6 lines", ["sort", "--parallel=2", "-n", "-S", "64M", "-T", tmp, sort_input]),
@@ -159,6 +160,6 @@ for row in rows:
         print(f"{row:<10} {c:<14} {w*1e3:9.1f} {w/bw:7.3f} {r:8.1f} {r-br:+9.1f}  {base}")
 print("per-process cost (syncscope - none, median wall):",
       ", ".join(f"{row} {1e3*(med([x[0] for x in results[row]['syncscope']]) - med([x[0] for x in results[row]['none']])):+.1f} ms"
-                for row in rows if row in ("ls", "pypass")))
+                for row in rows if row in ("ls", "lsbig", "pypass")))
 shutil.rmtree(tmp, ignore_errors=True)
 PY

@@ -136,13 +136,16 @@ TEST_F(PreloadTest, ForkChildrenThatRecordNoSample_WriteNoProfile) {
           "'") + "bash -c 'for i in {1..20}; do x=$(echo); done; echo $$'",
       &status);
   ASSERT_EQ(status, 0) << out;
+  // Nor bash itself: since issue 16 a process that recorded no sample writes
+  // nothing at exit (it would only load the profile writer to write an
+  // empty profile).
   const std::vector<std::string> written = files_starting(dir_.path(), "heap.");
-  ASSERT_EQ(written.size(), 1u) << "profiles: " << ::testing::PrintToString(written) << "\n" << out;
-  EXPECT_EQ(written[0], "heap." + out.substr(0, out.find('\n')) + ".pb.gz");  // bash's own
+  EXPECT_TRUE(written.empty()) << "profiles: " << ::testing::PrintToString(written) << "\n" << out;
 }
 
 // A fork child that did allocate (a sample since the fork) still writes its
-// own profile; its quiet sibling does not.
+// own profile; its quiet sibling does not (nor, almost always, the parent:
+// a process that recorded no sample writes nothing at exit, issue 16).
 TEST_F(PreloadTest, ForkChildThatSamples_WritesItsProfile) {
   int status = 0;
   const std::string out = run_command(
@@ -153,7 +156,8 @@ TEST_F(PreloadTest, ForkChildThatSamples_WritesItsProfile) {
   ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(busy=(\d+) quiet=(\d+))"))) << out;
   EXPECT_TRUE(std::filesystem::exists(dir_.file("heap." + m[1].str() + ".pb.gz"))) << out;
   EXPECT_FALSE(std::filesystem::exists(dir_.file("heap." + m[2].str() + ".pb.gz"))) << out;
-  EXPECT_EQ(files_starting(dir_.path(), "heap.").size(), 2u);  // the parent's and the busy child's
+  // The busy child's, and the parent's only if its few allocations drew a sample.
+  EXPECT_LE(files_starting(dir_.path(), "heap.").size(), 2u);
 }
 
 // Issue 14: the default path was the program's current directory (it showed
@@ -202,6 +206,21 @@ TEST_F(PreloadTest, Sigusr2_DumpsWhileRunning) {
   const std::string top = go_pprof(dir_, "-top -focus=_site", path, &status);
   ASSERT_EQ(status, 0) << top;
   EXPECT_THAT(top, HasSubstr("big_site"));
+}
+
+// Issue 16, item 1: every process that starts with the preload pays for what
+// it maps. The profile writer (protobuf, libdw) and the debug server
+// (libmicrohttpd, gnutls, absl) come in only when a profile is written or
+// SYNCSCOPE_HTTP is set; a process that did neither has none of them mapped.
+TEST_F(PreloadTest, StartMapsNoWriterNorServerLibraries) {
+  int status = 0;
+  const std::string out = run_command(
+      env("SYNCSCOPE_PROFILE_OUT='" + dir_.file("heap.%p.pb.gz") + "'") +
+          "grep -E 'lib(protobuf|dw|microhttpd|gnutls|absl|syncscope_preload_ext)' /proc/self/maps",
+      &status);
+  EXPECT_NE(status, 0) << "mapped at start:\n" << out;  // grep: 1 = no line matched
+  EXPECT_EQ(out.find("syncscope_preload_ext"), std::string::npos) << out;
+  EXPECT_EQ(out.find("libprotobuf"), std::string::npos) << out;
 }
 
 TEST_F(PreloadTest, BadEnvironment_ReportsAndKeepsRunning) {

@@ -2,13 +2,18 @@
 //
 //   LD_PRELOAD=build/lib/libsyncscope_preload.so SYNCSCOPE_PROFILE_OUT=heap.%p.pb.gz prog
 //
-// The interposers come from syncscope::prof (linked in whole via its -u link
-// options). This file only configures the profiler from the environment and
-// decides when to dump: at exit (destructor of this object, after the
-// program's static destructors), every SYNCSCOPE_PROFILE_INTERVAL_S seconds,
-// and on SIGUSR2. Signals and timers only wake a dumper thread through a pipe;
-// the profile is never written from a signal handler. A fork child that
-// never exec'd and recorded no sample since the fork writes nothing at exit.
+// This object holds the interposers and the profiler's state (the core
+// objects of syncscope::prof). It configures the profiler from the
+// environment and decides when to dump; writing a profile (protobuf, the
+// symbolizer) and the debug server live in libsyncscope_preload_ext.so, next
+// to this file, dlopen'ed on first need: a process that writes no profile and
+// has no SYNCSCOPE_HTTP never loads them (issue 16, item 1). Dumps happen
+// at exit (destructor of this object, after the program's static
+// destructors), every SYNCSCOPE_PROFILE_INTERVAL_S seconds, and on SIGUSR2.
+// Signals and timers only wake a dumper thread through a pipe; the profile is
+// never written from a signal handler. A process that recorded no sample
+// (a fork child: none since the fork) writes nothing at exit.
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -20,6 +25,7 @@
 #include <cstdlib>
 #include <exception>
 #include <mutex>
+#include <string>
 
 #include "prof/preload/preload_config.h"
 #include "prof/thread_state.h"
@@ -36,23 +42,67 @@ pid_t g_owner_pid = 0;          // the process that loaded us (not a fork child)
 int g_wake_pipe[2] = {-1, -1};  // [1] written by signal handler / requests
 constinit std::mutex g_dump_mu;  // serializes dumps (dumper thread vs exit)
 // Samples recorded in the process up to the last fork() (written in the
-// child, single-threaded then). A fork child that recorded none since, and
-// never exec'd (an exec runs preload_init anew), skips the exit dump: `$(cmd)`
-// subshells and fork-then-exec children would otherwise each symbolize and
-// write a profile of the parent's heap (issue 14: 100 subshells took 7.7 s).
+// child, single-threaded then); 0 in the process that loaded us. A process
+// that recorded none since (an exec runs preload_init anew) skips the exit
+// dump: `$(cmd)` subshells and fork-then-exec children would otherwise each
+// symbolize and write a profile of the parent's heap (issue 14: 100 subshells
+// took 7.7 s), and a short command (`ls`, a shell's children) would load the
+// profile writer only to write an empty profile (issue 16, item 1).
 std::uint64_t g_samples_at_fork = 0;
 bool g_path_announced = false;  // guarded by g_dump_mu; reset in a fork child
+
+// Any function of this object, for dladdr.
+void self_anchor() {}
+
+// The heavy half (libsyncscope_preload_ext.so). g_ext_path is set once by
+// preload_init; the handle is loaded once, under g_ext_mu, and never closed.
+std::string* g_ext_path = nullptr;
+constinit std::mutex g_ext_mu;
+void* g_ext = nullptr;          // guarded by g_ext_mu
+bool g_ext_failed = false;      // guarded by g_ext_mu: reported once
+
+// The path of the extension: this object's own directory, made absolute at
+// load time (LD_PRELOAD may name us relative to a directory the program
+// leaves).
+std::string* extension_path() {
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(&self_anchor), &info) == 0 ||
+      info.dli_fname == nullptr) {
+    return nullptr;
+  }
+  char* real = realpath(info.dli_fname, nullptr);
+  std::string self = real != nullptr ? real : info.dli_fname;
+  std::free(real);
+  const std::size_t slash = self.rfind('/');
+  return new std::string((slash == std::string::npos ? std::string(".") : self.substr(0, slash)) +
+                         "/libsyncscope_preload_ext.so");
+}
+
+// A symbol of the extension, loading it on first use; nullptr (reported
+// once on stderr) when it cannot be loaded.
+void* extension_symbol(const char* name) {
+  HookGuard guard;  // the loader's allocations are ours, not the program's
+  std::lock_guard<std::mutex> lock(g_ext_mu);
+  if (g_ext == nullptr && !g_ext_failed && g_ext_path != nullptr) {
+    g_ext = dlopen(g_ext_path->c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (g_ext == nullptr) {
+      g_ext_failed = true;
+      const char* why = dlerror();
+      std::fprintf(stderr, "syncscope: cannot load %s: %s\n", g_ext_path->c_str(),
+                   why != nullptr ? why : "unknown error");
+    }
+  }
+  return g_ext != nullptr ? dlsym(g_ext, name) : nullptr;
+}
 
 void after_fork_in_child() {
   g_samples_at_fork = HeapProfiler::counters().samples;
   g_path_announced = false;
 }
 
-// A fork child that "allocated little": no sample since the fork, i.e. on
-// average less than one sampling period (SYNCSCOPE_PROFILE_RATE bytes).
-bool quiet_fork_child() {
-  return getpid() != g_owner_pid && HeapProfiler::counters().samples == g_samples_at_fork;
-}
+// A process that "allocated little": no sample since it started or forked,
+// i.e. on average less than one sampling period (SYNCSCOPE_PROFILE_RATE bytes).
+bool quiet_process() { return HeapProfiler::counters().samples == g_samples_at_fork; }
 
 void dump_or_throw(const char* why) {
   if (g_config == nullptr) return;
@@ -61,10 +111,13 @@ void dump_or_throw(const char* why) {
   if (!per_pid && getpid() != g_owner_pid) return;
   HookGuard guard;
   std::lock_guard<std::mutex> lock(g_dump_mu);
-  std::string error;
+  using WriteFn = int (*)(const char*, char*, std::size_t);
+  auto write = reinterpret_cast<WriteFn>(extension_symbol("syncscope_preload_ext_write_profile"));
+  if (write == nullptr) return;  // reported by extension_symbol
+  char error[512] = "";
   const std::string path = expand_output_path(g_config->out, getpid());
-  if (!HeapProfiler::write_heap_profile(path, &error)) {
-    std::fprintf(stderr, "syncscope: heap profile (%s) not written: %s\n", why, error.c_str());
+  if (write(path.c_str(), error, sizeof error) != 0) {
+    std::fprintf(stderr, "syncscope: heap profile (%s) not written: %s\n", why, error);
   } else if (g_config->out_is_default && !g_path_announced) {
     g_path_announced = true;
     std::fprintf(stderr, "syncscope: heap profile written to %s (SYNCSCOPE_PROFILE_OUT sets the path)\n",
@@ -135,12 +188,20 @@ __attribute__((constructor)) void preload_init() {
     HeapProfiler::start();
   }
   pthread_atfork(nullptr, nullptr, after_fork_in_child);
+  g_ext_path = extension_path();
   start_dumper();
-  if (syncscope_preload_start_extensions != nullptr) syncscope_preload_start_extensions();
+  // The debug server is the only extension started at load time.
+  const char* http = getenv("SYNCSCOPE_HTTP");
+  if (http != nullptr && *http != '\0') {
+    using StartFn = void (*)();
+    if (auto start = reinterpret_cast<StartFn>(extension_symbol("syncscope_preload_start_extensions"))) {
+      start();
+    }
+  }
 }
 
 __attribute__((destructor)) void preload_fini() {
-  if (!quiet_fork_child()) dump("exit");
+  if (!quiet_process()) dump("exit");
 }
 
 }  // namespace

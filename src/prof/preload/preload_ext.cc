@@ -1,0 +1,28 @@
+// libsyncscope_preload_ext.so: the heavy half of the LD_PRELOAD object,
+// loaded by libsyncscope_preload.so (dlopen, from its own directory) only
+// when it writes a profile or SYNCSCOPE_HTTP asks for the debug server, so a
+// process that does neither never maps protobuf, libdw or the server
+// (issue 16, item 1). The profiler's state (hooks, sampled heap, stack table)
+// lives in the first object; this one resolves against it.
+#include <cstddef>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "syncscope/prof/heap_profiler.h"
+
+extern "C" __attribute__((visibility("default"))) int syncscope_preload_ext_write_profile(
+    const char* path, char* error, std::size_t error_cap) noexcept {
+  std::string why;
+  bool ok = false;
+  try {
+    ok = syncscope::prof::HeapProfiler::write_heap_profile(path, &why);
+  } catch (const std::exception& e) {  // out of memory: the host program goes on
+    why = e.what();
+  }
+  if (!ok && error != nullptr && error_cap > 0) {
+    std::strncpy(error, why.c_str(), error_cap - 1);
+    error[error_cap - 1] = '\0';
+  }
+  return ok ? 0 : -1;
+}
