@@ -11,7 +11,9 @@
 // runs with UNW_CACHE_NONE; docs/prof.md, "The loader lock").
 #include <benchmark/benchmark.h>
 
+#include <cstdlib>
 #include <random>
+#include <vector>
 
 #include "alloc_workload.h"
 
@@ -64,6 +66,75 @@ void BM_AllocFree_Hooks(benchmark::State& state) {
 BENCHMARK(BM_AllocFree_Hooks<Mode::kOff>)->Name("BM_AllocFree_HooksOff")->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_AllocFree_Hooks<Mode::kSample>)->Name("BM_AllocFree_Sample512K")->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_AllocFree_Hooks<Mode::kExact>)->Name("BM_AllocFree_Exact")->Threads(1)->Threads(2)->UseRealTime();
+
+// The hook fast path against glibc in the same run (issue 16, item 3).
+// Glibc/*: the loop calls glibc's allocator directly (__libc_malloc and
+// __libc_free, what the interposers forward to), so no hook runs. Hooked/*:
+// the same loop through malloc/free with the profiler running, at a 1 GiB
+// sampling period (arg 0: no allocation is sampled, so this is the unsampled
+// fast path alone) or at the default 512 KiB (arg 1: sampling amortized).
+// Two loops: one 64-byte block allocated and freed (everything in L1), and
+// the alloc_workload window (4096 live blocks of 8..4096 bytes, random
+// replacement). The per-operation difference Hooked - Glibc is the hooks' cost.
+extern "C" void* __libc_malloc(std::size_t);
+extern "C" void __libc_free(void*);
+
+struct GlibcDirect {
+  static void* alloc(std::size_t n) { return __libc_malloc(n); }
+  static void release(void* p) { __libc_free(p); }
+};
+struct ThroughHooks {
+  static void* alloc(std::size_t n) { return std::malloc(n); }
+  static void release(void* p) { std::free(p); }
+};
+
+template <class A>
+void fast_loop(benchmark::State& state, bool window) {
+  std::vector<void*> blocks(kWindow, nullptr);
+  std::uint64_t x = 0x9e3779b97f4a7c15ull, sum = 0;
+  for (auto _ : state) {
+    for (std::int64_t i = 0; i < kOpsPerIteration; ++i) {
+      if (!window) {
+        void* p = A::alloc(64);
+        benchmark::DoNotOptimize(p);
+        A::release(p);
+        continue;
+      }
+      x ^= x << 13;
+      x ^= x >> 7;
+      x ^= x << 17;
+      const std::size_t slot = x % kWindow;
+      A::release(blocks[slot]);
+      auto* p = static_cast<unsigned char*>(A::alloc(8 + (x >> 20) % 4089));
+      p[0] = static_cast<unsigned char>(i);
+      sum += p[0];
+      blocks[slot] = p;
+    }
+  }
+  for (void* p : blocks) A::release(p);
+  benchmark::DoNotOptimize(sum);
+  state.SetItemsProcessed(state.iterations() * kOpsPerIteration);
+}
+
+void BM_FastPath_Glibc(benchmark::State& state) {
+  HeapProfiler::stop();
+  fast_loop<GlibcDirect>(state, state.range(0) == 1);
+}
+void BM_FastPath_Hooked(benchmark::State& state) {
+  HeapProfiler::set_sample_rate(state.range(1) == 0 ? std::int64_t{1} << 30
+                                                    : HeapProfiler::kDefaultSampleRate);
+  HeapProfiler::start();
+  fast_loop<ThroughHooks>(state, state.range(0) == 1);
+  HeapProfiler::stop();
+  HeapProfiler::set_sample_rate(HeapProfiler::kDefaultSampleRate);
+}
+// Alternated A B A B; args: {window, sampled}.
+BENCHMARK(BM_FastPath_Glibc)->Args({0, 0});
+BENCHMARK(BM_FastPath_Hooked)->Args({0, 0});
+BENCHMARK(BM_FastPath_Hooked)->Args({0, 1});
+BENCHMARK(BM_FastPath_Glibc)->Args({1, 0});
+BENCHMARK(BM_FastPath_Hooked)->Args({1, 0});
+BENCHMARK(BM_FastPath_Hooked)->Args({1, 1});
 
 // 10^5 distinct stacks of depth 24 drawn from real code addresses of this
 // binary (so symbolization does real work), built and gzipped.
