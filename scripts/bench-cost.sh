@@ -117,7 +117,9 @@ def run_once(argv, extra):
     if extra == "heaptrack":
         argv = [heaptrack, "-o", os.path.join(tmp, "ht")] + argv
         extra = {}
-    env.update(extra)
+    # The variables reach only the measured command: GNU time runs it
+    # through env(1), so the time wrapper itself is never preloaded.
+    argv = ["env"] + [f"{k}={v}" for k, v in extra.items()] + argv
     # Peak RSS through GNU time: Linux keeps a process's maxrss across exec, so
     # a child forked from this Python would report at least Python's own.
     if gnu_time:

@@ -13,6 +13,7 @@
 #include <link.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -24,6 +25,15 @@
 
 namespace syncscope::prof {
 namespace {
+
+// relaxed: a setting read once when the symbolizer's Dwfl is created.
+constinit std::atomic<bool> g_separate_debuginfo{true};
+
+// find_debuginfo callback that finds none: only the object's own sections.
+int no_separate_debuginfo(Dwfl_Module*, void**, const char*, Dwarf_Addr, const char*, const char*,
+                          GElf_Word, char**) {
+  return -1;
+}
 
 std::string demangle(const char* name) {
   if (name == nullptr) return "??";
@@ -189,7 +199,17 @@ class DwflSymbolizer final : public Symbolizer {
         .section_address = nullptr,
         .debuginfo_path = nullptr,
     };
-    if (dwfl_ == nullptr) dwfl_ = dwfl_begin(&kCallbacks);
+    static const Dwfl_Callbacks kOwnSectionsOnly = {
+        .find_elf = dwfl_linux_proc_find_elf,
+        .find_debuginfo = no_separate_debuginfo,
+        .section_address = nullptr,
+        .debuginfo_path = nullptr,
+    };
+    if (dwfl_ == nullptr) {
+      // relaxed: see g_separate_debuginfo.
+      dwfl_ = dwfl_begin(g_separate_debuginfo.load(std::memory_order_relaxed) ? &kCallbacks
+                                                                               : &kOwnSectionsOnly);
+    }
     if (dwfl_ == nullptr) return;
     dwfl_report_begin(dwfl_);
     dwfl_linux_proc_report(dwfl_, getpid());
@@ -289,5 +309,9 @@ std::vector<SymbolFrame> Symbolizer::symbolize(std::uintptr_t pc) {
 }
 
 std::vector<LoadedModule> Symbolizer::modules() { return DwflSymbolizer::modules_impl(); }
+
+void Symbolizer::set_separate_debuginfo(bool on) noexcept {
+  g_separate_debuginfo.store(on, std::memory_order_relaxed);  // relaxed: see the flag
+}
 
 }  // namespace syncscope::prof

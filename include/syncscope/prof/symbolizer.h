@@ -36,6 +36,16 @@ class Symbolizer {
   // so libraries dlopen'ed later are found).
   static Symbolizer& instance();
 
+  // Whether symbolization may read separate debug files (found by build id
+  // or .gnu_debuglink under /usr/lib/debug, e.g. libc6-dbg). On (default):
+  // inline frames and lines for system libraries, at the price of reading and
+  // inflating their compressed DWARF (about 150 ms and 20 MiB for libc, paid
+  // by the first profile a process writes). Off: those libraries are named
+  // from their own .symtab/.dynsym; objects carrying their DWARF in the file
+  // itself keep lines. Takes effect for symbolizers created after the call:
+  // set it before the first profile is built.
+  static void set_separate_debuginfo(bool on) noexcept;
+
   // Frames for one return address. `pc` is used as is; callers pass
   // return addresses minus one when they want the call site's line.
   std::vector<SymbolFrame> symbolize(std::uintptr_t pc);

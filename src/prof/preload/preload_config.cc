@@ -43,6 +43,10 @@ PreloadConfig parse_preload_config(const std::function<const char*(const char*)>
   std::int64_t exact = 0;
   read_int(getenv, "SYNCSCOPE_EXACT", 0, 1, &exact, &c.errors);
   c.exact = exact == 1;
+  const char* http = getenv("SYNCSCOPE_HTTP");
+  std::int64_t debuginfo = http != nullptr && *http != '\0' ? 1 : 0;
+  read_int(getenv, "SYNCSCOPE_PROFILE_DEBUGINFO", 0, 1, &debuginfo, &c.errors);
+  c.separate_debuginfo = debuginfo == 1;
   c.out = default_output_path(getenv("TMPDIR"));
   if (const char* out = getenv("SYNCSCOPE_PROFILE_OUT")) {
     if (*out == '\0') {

@@ -10,9 +10,16 @@
 #include <string>
 
 #include "syncscope/prof/heap_profiler.h"
+#include "syncscope/prof/symbolizer.h"
 
 extern "C" __attribute__((visibility("default"))) int syncscope_preload_ext_write_profile(
-    const char* path, char* error, std::size_t error_cap) noexcept {
+    const char* path, int separate_debuginfo, char* error, std::size_t error_cap) noexcept {
+  // Read by the symbolizer once, when it is created: set before the first profile.
+  static const bool configured = [&] {
+    syncscope::prof::Symbolizer::set_separate_debuginfo(separate_debuginfo != 0);
+    return true;
+  }();
+  (void)configured;
   std::string why;
   bool ok = false;
   try {

@@ -111,12 +111,12 @@ void dump_or_throw(const char* why) {
   if (!per_pid && getpid() != g_owner_pid) return;
   HookGuard guard;
   std::lock_guard<std::mutex> lock(g_dump_mu);
-  using WriteFn = int (*)(const char*, char*, std::size_t);
+  using WriteFn = int (*)(const char*, int, char*, std::size_t);
   auto write = reinterpret_cast<WriteFn>(extension_symbol("syncscope_preload_ext_write_profile"));
   if (write == nullptr) return;  // reported by extension_symbol
   char error[512] = "";
   const std::string path = expand_output_path(g_config->out, getpid());
-  if (write(path.c_str(), error, sizeof error) != 0) {
+  if (write(path.c_str(), g_config->separate_debuginfo ? 1 : 0, error, sizeof error) != 0) {
     std::fprintf(stderr, "syncscope: heap profile (%s) not written: %s\n", why, error);
   } else if (g_config->out_is_default && !g_path_announced) {
     g_path_announced = true;
