@@ -13,7 +13,9 @@
 # Env: REPS (rounds, default 7), ROWS (space-separated subset of
 #      "churn2 churn1 gxx ls lsbig pypass pythreads sort"), CHURN_OPS (per thread,
 #      default 1000000), HEAPTRACK=1, PRELOAD (another preload object to
-#      measure instead of BUILD_DIR's), PYTHON (default /usr/bin/python3).
+#      measure instead of BUILD_DIR's), OLD_PRELOAD (a second preload object,
+#      e.g. an older build, measured in the same rounds as "syncscope-old"),
+#      PYTHON (default /usr/bin/python3).
 set -euo pipefail
 build=${1:-build}
 export BENCH_PRELOAD=${PRELOAD:-$(realpath "$build/lib/libsyncscope_preload.so")}
@@ -22,6 +24,7 @@ export REPS=${REPS:-7}
 export ROWS=${ROWS:-"churn2 churn1 gxx ls lsbig pypass pythreads sort"}
 export CHURN_OPS=${CHURN_OPS:-1000000}
 export HEAPTRACK=${HEAPTRACK:-0}
+export OLD_PRELOAD=${OLD_PRELOAD:-}
 export BENCH_PYTHON=${PYTHON:-/usr/bin/python3}
 [ -e "$BENCH_PRELOAD" ] || { echo "missing $BENCH_PRELOAD" >&2; exit 2; }
 exec "$BENCH_PYTHON" - <<'PY'
@@ -103,6 +106,9 @@ commands = {
 configs = {"none": {}}
 configs["syncscope"] = {"LD_PRELOAD": preload,
                         "SYNCSCOPE_PROFILE_OUT": os.path.join(tmp, "heap.%p.pb.gz")}
+if os.environ["OLD_PRELOAD"]:
+    configs["syncscope-old"] = {"LD_PRELOAD": os.environ["OLD_PRELOAD"],
+                                "SYNCSCOPE_PROFILE_OUT": os.path.join(tmp, "heap-old.%p.pb.gz")}
 if jemalloc:
     configs["jemalloc"] = {"LD_PRELOAD": jemalloc}
     configs["jemalloc-prof"] = {"LD_PRELOAD": jemalloc,
@@ -135,6 +141,8 @@ def run_once(argv, extra):
 
 print(f"bench-cost: {reps} rounds, configurations alternated per round; medians", flush=True)
 print(f"  preload   {preload}")
+if os.environ["OLD_PRELOAD"]:
+    print(f"  old       {os.environ['OLD_PRELOAD']}")
 print(f"  jemalloc  {jemalloc or 'not installed (no jemalloc columns)'}")
 print(f"  RSS       {'/usr/bin/time %M' if gnu_time else 'wait4 (includes this Python: install GNU time)'}")
 print(f"  ncpu      {os.cpu_count()}")

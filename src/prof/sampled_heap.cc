@@ -15,24 +15,20 @@ bool SampledHeap::ensure_mapped_locked() noexcept {
   // relaxed: we hold lock_, the only writer.
   if (mapped_.load(std::memory_order_relaxed)) return true;
   const std::size_t est_bytes = sizeof(SiteEstimate) * (StackTable::kCapacity + 1);
-  const std::size_t bits_bytes = (std::size_t{1} << kFilterBits) / 8;
   const std::size_t counts_bytes = sizeof(std::uint32_t) << kFilterBits;
   auto* blocks = static_cast<Block*>(map_pages(sizeof(Block) * kCapacity));
   auto* estimates = static_cast<SiteEstimate*>(map_pages(est_bytes));
-  auto* bits = static_cast<std::atomic<std::uint64_t>*>(map_pages(bits_bytes));
   auto* counts = static_cast<std::uint32_t*>(map_pages(counts_bytes));
-  if (blocks == nullptr || estimates == nullptr || bits == nullptr || counts == nullptr) {
+  if (blocks == nullptr || estimates == nullptr || counts == nullptr) {
     unmap_pages(blocks, sizeof(Block) * kCapacity);
     unmap_pages(estimates, est_bytes);
-    unmap_pages(bits, bits_bytes);
     unmap_pages(counts, counts_bytes);
     return false;
   }
   blocks_ = blocks;
   estimates_ = estimates;
-  filter_bits_ = bits;  // zero pages are valid zero atomics
   filter_counts_ = counts;
-  // release: maybe_sampled() may read filter_ once it sees true.
+  // release: readers that see true may use the three regions.
   mapped_.store(true, std::memory_order_release);
   return true;
 }

@@ -46,9 +46,9 @@ class SampledHeap {
   // Cheap, lock-free pre-check for free(): false means addr is surely not a
   // sampled live block.
   bool maybe_sampled(std::uintptr_t addr) const noexcept {
-    // acquire: filter_bits_ is valid once mapped_ is true (pairs with the release
-    // in ensure_mapped_locked()).
-    if (!mapped_.load(std::memory_order_acquire)) return false;
+    // The bitmap is part of this constant-initialized object (zero = nothing
+    // sampled), so the check is one load at a link-time offset: no "mapped"
+    // flag, no pointer to chase (issue 16, item 3).
     const std::size_t h = filter_of(addr);
     // relaxed: see the invariant at filter_bits_.
     return (filter_bits_[h / 64].load(std::memory_order_relaxed) >> (h % 64) & 1) != 0;
@@ -104,9 +104,10 @@ class SampledHeap {
   // Written under lock_ with relaxed RMW, read without it in maybe_sampled():
   // a block's bit is set before the program can free that block (the free
   // happens-after the malloc that set it, by the program's own ordering).
-  std::atomic<std::uint64_t>* filter_bits_ = nullptr;  // 2^kFilterBits bits
+  // 2^kFilterBits bits (32 KiB of .bss: pages never written stay unbacked).
+  std::atomic<std::uint64_t> filter_bits_[(std::size_t{1} << kFilterBits) / 64] = {};
   std::uint32_t* filter_counts_ = nullptr;              // guarded by lock_
-  // Set once (release) after all three regions are mapped.
+  // Set once (release) after the three regions are mapped.
   std::atomic<bool> mapped_{false};
 };
 

@@ -4,11 +4,11 @@
 // (SYNCSCOPE_PROFILE_RATE, SYNCSCOPE_PROFILE_OUT, SYNCSCOPE_PROFILE_INTERVAL_S;
 // see docs/prof.md) in a constructor that runs before the program's own.
 // When SYNCSCOPE_HTTP is set (non-empty), it then loads its extension object,
-// libsyncscope_preload_ext.so from its own directory, and calls that object's
+// libsyncscope_preload_http.so from its own directory, and calls that object's
 // syncscope_preload_start_extensions() once. The debug server plugs in here:
-// define the function in a source added to the syncscope_preload_ext target,
+// define the function in a source added to the syncscope_preload_http target,
 // read SYNCSCOPE_HTTP there and start the server thread. Without
-// SYNCSCOPE_HTTP the extension is loaded only when a profile is written, so a
+// SYNCSCOPE_HTTP only the profile writer (libsyncscope_preload_ext.so) is loaded, when a profile is written, so a
 // preloaded process that does neither maps none of its libraries (issue 16).
 //
 // The function runs on the main thread during dynamic-loader initialization:

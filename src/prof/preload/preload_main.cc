@@ -54,17 +54,22 @@ bool g_path_announced = false;  // guarded by g_dump_mu; reset in a fork child
 // Any function of this object, for dladdr.
 void self_anchor() {}
 
-// The heavy half (libsyncscope_preload_ext.so). g_ext_path is set once by
-// preload_init; the handle is loaded once, under g_ext_mu, and never closed.
+// The heavy half, from this object's directory: libsyncscope_preload_http.so
+// (profile writer and debug server) when SYNCSCOPE_HTTP is set, else
+// libsyncscope_preload_ext.so (the profile writer alone, a quarter of the
+// libraries to map). One of them per process, never both: each carries its
+// own copy of the generated profile.proto code, which libprotobuf registers
+// once per process. g_ext_path is set once by preload_init; the handle is
+// loaded once, under g_ext_mu, and never closed.
 std::string* g_ext_path = nullptr;
 constinit std::mutex g_ext_mu;
 void* g_ext = nullptr;          // guarded by g_ext_mu
 bool g_ext_failed = false;      // guarded by g_ext_mu: reported once
 
-// The path of the extension: this object's own directory, made absolute at
-// load time (LD_PRELOAD may name us relative to a directory the program
-// leaves).
-std::string* extension_path() {
+// The path of extension object `file`: this object's own directory, made
+// absolute at load time (LD_PRELOAD may name us relative to a directory the
+// program leaves).
+std::string* extension_path(const char* file) {
   Dl_info info{};
   if (dladdr(reinterpret_cast<void*>(&self_anchor), &info) == 0 ||
       info.dli_fname == nullptr) {
@@ -75,7 +80,7 @@ std::string* extension_path() {
   std::free(real);
   const std::size_t slash = self.rfind('/');
   return new std::string((slash == std::string::npos ? std::string(".") : self.substr(0, slash)) +
-                         "/libsyncscope_preload_ext.so");
+                         "/" + file);
 }
 
 // A symbol of the extension, loading it on first use; nullptr (reported
@@ -188,11 +193,12 @@ __attribute__((constructor)) void preload_init() {
     HeapProfiler::start();
   }
   pthread_atfork(nullptr, nullptr, after_fork_in_child);
-  g_ext_path = extension_path();
+  const char* http = getenv("SYNCSCOPE_HTTP");
+  const bool serve = http != nullptr && *http != '\0';
+  g_ext_path = extension_path(serve ? "libsyncscope_preload_http.so" : "libsyncscope_preload_ext.so");
   start_dumper();
   // The debug server is the only extension started at load time.
-  const char* http = getenv("SYNCSCOPE_HTTP");
-  if (http != nullptr && *http != '\0') {
+  if (serve) {
     using StartFn = void (*)();
     if (auto start = reinterpret_cast<StartFn>(extension_symbol("syncscope_preload_start_extensions"))) {
       start();
