@@ -8,8 +8,9 @@
 // syncscope_preload_start_extensions() once. The debug server plugs in here:
 // define the function in a source added to the syncscope_preload_http target,
 // read SYNCSCOPE_HTTP there and start the server thread. Without
-// SYNCSCOPE_HTTP only the profile writer (libsyncscope_preload_ext.so) is loaded, when a profile is written, so a
-// preloaded process that does neither maps none of its libraries (issue 16).
+// SYNCSCOPE_HTTP only the profile writer (libsyncscope_preload_ext.so) is
+// loaded, when a profile is written, so a preloaded process that does
+// neither maps none of their libraries (issue 16).
 //
 // The function runs on the main thread during dynamic-loader initialization:
 // keep it short (start a thread, return), do not call dlopen, and do not
