@@ -7,8 +7,8 @@ namespace syncscope::prof::internal {
 
 constinit SampledHeap g_sampled_heap;
 
-std::size_t SampledHeap::slot_of(std::uintptr_t addr) noexcept {
-  return static_cast<std::size_t>(((addr >> 4) * 0x9e3779b97f4a7c15ull) >> 44) & (kCapacity - 1);
+std::size_t SampledHeap::slot_of(std::uintptr_t addr, std::size_t capacity) noexcept {
+  return static_cast<std::size_t>(((addr >> 4) * 0x9e3779b97f4a7c15ull) >> 44) & (capacity - 1);
 }
 
 bool SampledHeap::ensure_mapped_locked() noexcept {
@@ -16,16 +16,17 @@ bool SampledHeap::ensure_mapped_locked() noexcept {
   if (mapped_.load(std::memory_order_relaxed)) return true;
   const std::size_t est_bytes = sizeof(SiteEstimate) * (StackTable::kCapacity + 1);
   const std::size_t counts_bytes = sizeof(std::uint32_t) << kFilterBits;
-  auto* blocks = static_cast<Block*>(map_pages(sizeof(Block) * kCapacity));
+  auto* blocks = static_cast<Block*>(map_pages(sizeof(Block) * kInitialCapacity));
   auto* estimates = static_cast<SiteEstimate*>(map_pages(est_bytes));
   auto* counts = static_cast<std::uint32_t*>(map_pages(counts_bytes));
   if (blocks == nullptr || estimates == nullptr || counts == nullptr) {
-    unmap_pages(blocks, sizeof(Block) * kCapacity);
+    unmap_pages(blocks, sizeof(Block) * kInitialCapacity);
     unmap_pages(estimates, est_bytes);
     unmap_pages(counts, counts_bytes);
     return false;
   }
   blocks_ = blocks;
+  capacity_ = kInitialCapacity;
   estimates_ = estimates;
   filter_counts_ = counts;
   // release: readers that see true may use the three regions.
@@ -33,12 +34,32 @@ bool SampledHeap::ensure_mapped_locked() noexcept {
   return true;
 }
 
+// Doubles the table (new mapping, every block re-inserted, old one unmapped).
+// False at kMaxCapacity or when the mapping fails: the caller drops the sample.
+bool SampledHeap::grow_locked() noexcept {
+  if (capacity_ >= kMaxCapacity) return false;
+  const std::size_t cap = capacity_ * 2;
+  auto* blocks = static_cast<Block*>(map_pages(sizeof(Block) * cap));
+  if (blocks == nullptr) return false;
+  for (std::size_t j = 0; j < capacity_; ++j) {
+    if (blocks_[j].addr == 0) continue;
+    std::size_t i = slot_of(blocks_[j].addr, cap);
+    while (blocks[i].addr != 0) i = (i + 1) & (cap - 1);
+    blocks[i] = blocks_[j];
+  }
+  unmap_pages(blocks_, sizeof(Block) * capacity_);
+  blocks_ = blocks;
+  capacity_ = cap;
+  return true;
+}
+
 bool SampledHeap::record_alloc(std::uintptr_t addr, std::size_t size, std::uint32_t stack,
                                double weight) noexcept {
   SpinLockGuard guard(lock_);
-  if (!ensure_mapped_locked() || live_ * 4 >= kCapacity * 3) return false;
-  std::size_t i = slot_of(addr);
-  while (blocks_[i].addr != 0 && blocks_[i].addr != addr) i = (i + 1) & (kCapacity - 1);
+  if (!ensure_mapped_locked()) return false;
+  if ((live_ + 1) * 4 > capacity_ * 3 && !grow_locked()) return false;
+  std::size_t i = slot_of(addr, capacity_);
+  while (blocks_[i].addr != 0 && blocks_[i].addr != addr) i = (i + 1) & (capacity_ - 1);
   if (blocks_[i].addr == addr) {
     // A stale entry (block freed behind our back, e.g. by the freezer thread): book it freed.
     SiteEstimate& old = estimates_[blocks_[i].stack];
@@ -62,9 +83,9 @@ bool SampledHeap::record_alloc(std::uintptr_t addr, std::size_t size, std::uint3
 void SampledHeap::erase_slot_locked(std::size_t i) noexcept {
   // Backward-shift deletion keeps probe chains intact without tombstones.
   std::size_t hole = i;
-  for (std::size_t j = (i + 1) & (kCapacity - 1); blocks_[j].addr != 0;
-       j = (j + 1) & (kCapacity - 1)) {
-    const std::size_t home = slot_of(blocks_[j].addr);
+  for (std::size_t j = (i + 1) & (capacity_ - 1); blocks_[j].addr != 0;
+       j = (j + 1) & (capacity_ - 1)) {
+    const std::size_t home = slot_of(blocks_[j].addr, capacity_);
     // Move j into the hole when its home is not in (hole, j] cyclically.
     const bool stays = hole <= j ? (hole < home && home <= j) : (hole < home || home <= j);
     if (!stays) {
@@ -88,8 +109,8 @@ void SampledHeap::try_record_free(std::uintptr_t addr) noexcept {
 
 void SampledHeap::record_free_locked(std::uintptr_t addr) noexcept {
   if (!mapped_.load(std::memory_order_relaxed)) return;  // relaxed: we hold lock_
-  std::size_t i = slot_of(addr);
-  while (blocks_[i].addr != 0 && blocks_[i].addr != addr) i = (i + 1) & (kCapacity - 1);
+  std::size_t i = slot_of(addr, capacity_);
+  while (blocks_[i].addr != 0 && blocks_[i].addr != addr) i = (i + 1) & (capacity_ - 1);
   if (blocks_[i].addr != addr) return;
   SiteEstimate& e = estimates_[blocks_[i].stack];
   e.free_objects += blocks_[i].weight;
@@ -114,7 +135,7 @@ std::size_t SampledHeap::copy_live_blocks(LiveBlock* out, std::size_t cap) noexc
   SpinLockGuard guard(lock_);
   if (!mapped_.load(std::memory_order_relaxed)) return 0;  // relaxed: we hold lock_
   std::size_t n = 0;
-  for (std::size_t i = 0; i < kCapacity && n < cap && n < live_; ++i) {
+  for (std::size_t i = 0; i < capacity_ && n < cap && n < live_; ++i) {
     const Block& b = blocks_[i];
     if (b.addr != 0) out[n++] = LiveBlock{b.addr, static_cast<std::size_t>(b.size), b.stack};
   }

@@ -75,6 +75,13 @@ class SampledHeap {
     return live_;
   }
 
+  // Bytes mapped for the block table (takes lock_): grows with the number of
+  // sampled live blocks, from kInitialCapacity slots.
+  std::size_t table_bytes() noexcept {
+    SpinLockGuard guard(lock_);
+    return capacity_ * sizeof(Block);
+  }
+
   void lock_for_fork() noexcept { lock_.lock(); }
   void unlock_after_fork() noexcept { lock_.unlock(); }
 
@@ -86,11 +93,18 @@ class SampledHeap {
     std::uint32_t stack;    // StackTable id (0 = unknown)
     std::uint32_t pad;
   };
-  static constexpr std::size_t kCapacity = 1u << 20;  // slots; load <= 3/4
+  // Slots; load <= 3/4. The table starts small and doubles (under lock_)
+  // up to kMaxCapacity: its slots are touched at random, so a table mapped at
+  // full size would make every sampled block cost a resident page (32 MiB
+  // for the first few thousand samples; issue 16, item 4).
+  static constexpr std::size_t kInitialCapacity = 1u << 12;  // 128 KiB
+  static constexpr std::size_t kMaxCapacity = 1u << 20;      // 32 MiB
   static constexpr std::size_t kFilterBits = 18;
 
   bool ensure_mapped_locked() noexcept;
-  static std::size_t slot_of(std::uintptr_t addr) noexcept;
+  // Home slot of addr in a table of `capacity` (a power of two) slots.
+  static std::size_t slot_of(std::uintptr_t addr, std::size_t capacity) noexcept;
+  bool grow_locked() noexcept;
   static std::size_t filter_of(std::uintptr_t addr) noexcept {
     return static_cast<std::size_t>(((addr >> 4) * 0xc2b2ae3d27d4eb4full) >> (64 - kFilterBits));
   }
@@ -98,7 +112,8 @@ class SampledHeap {
   void record_free_locked(std::uintptr_t addr) noexcept;
 
   SpinLock lock_;
-  Block* blocks_ = nullptr;          // guarded by lock_
+  Block* blocks_ = nullptr;          // guarded by lock_; capacity_ slots
+  std::size_t capacity_ = 0;         // guarded by lock_; a power of two once mapped
   SiteEstimate* estimates_ = nullptr;  // guarded by lock_; indexed by stack id
   std::size_t live_ = 0;             // guarded by lock_: occupied slots
   // Written under lock_ with relaxed RMW, read without it in maybe_sampled():
