@@ -5,13 +5,13 @@
 // This object holds the interposers and the profiler's state (the core
 // objects of syncscope::prof). It configures the profiler from the
 // environment and decides when to dump; writing a profile (protobuf, the
-// symbolizer) and the debug server live in libsyncscope_preload_ext.so, next
-// to this file, dlopen'ed on first need: a process that writes no profile and
-// has no SYNCSCOPE_HTTP never loads them (issue 16, item 1). Dumps happen
-// at exit (destructor of this object, after the program's static
-// destructors), every SYNCSCOPE_PROFILE_INTERVAL_S seconds, and on SIGUSR2.
-// Signals and timers only wake a dumper thread through a pipe; the profile is
-// never written from a signal handler. A process that recorded no sample
+// symbolizer) and the debug server live in extension objects next to this
+// file (see g_ext_path), dlopen'ed on first need: a process that writes no
+// profile and has no SYNCSCOPE_HTTP never loads them (issue 16, item 1).
+// Dumps happen at exit (destructor of this object, after the program's
+// static destructors), every SYNCSCOPE_PROFILE_INTERVAL_S seconds, and on
+// SIGUSR2. Signals and timers only wake a dumper thread through a pipe; the
+// profile is never written from a signal handler. A process that recorded no sample
 // (a fork child: none since the fork) writes nothing at exit.
 #include <dlfcn.h>
 #include <fcntl.h>
