@@ -13,6 +13,7 @@
 #include <link.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -173,7 +174,7 @@ class DwflSymbolizer final : public Symbolizer {
     std::vector<SymbolFrame> frames;
     try {
       Dwfl_Module* mod = find_module_locked(pc);
-      if (mod != nullptr) frames = resolve_locked(mod, pc);
+      if (mod != nullptr) frames = resolve_locked(mod, pc, symbol_of_locked(mod, pc));
     } catch (...) {
       abandon_dwfl_locked();
       throw;
@@ -211,6 +212,7 @@ class DwflSymbolizer final : public Symbolizer {
                                                                                : &kOwnSectionsOnly);
     }
     if (dwfl_ == nullptr) return;
+    symbols_.clear();  // modules may go (dlclose) and their addresses be reused
     dwfl_report_begin(dwfl_);
     dwfl_linux_proc_report(dwfl_, getpid());
     dwfl_report_end(dwfl_, nullptr, nullptr);
@@ -237,9 +239,60 @@ class DwflSymbolizer final : public Symbolizer {
   // A Dwfl whose libdw state an exception may have cut short: leaked on
   // purpose (dwfl_end could trip over half-built data or a held lock); the
   // next lookup reports the modules afresh. Happens only when out of memory.
-  void abandon_dwfl_locked() { dwfl_ = nullptr; }
+  void abandon_dwfl_locked() {
+    dwfl_ = nullptr;
+    symbols_.clear();
+  }
 
-  static std::vector<SymbolFrame> resolve_locked(Dwfl_Module* mod, std::uintptr_t pc) {
+  // One function or object symbol of a module, by address (names point into
+  // libelf's copy of the string table, valid while dwfl_ lives).
+  struct Symbol {
+    GElf_Addr start;
+    GElf_Xword size;
+    const char* name;
+  };
+
+  // The name of the symbol covering pc (the nearest one below it when only
+  // sizeless symbols precede it), from the module's .symtab or .dynsym,
+  // sorted once per module. dwfl_module_addrname scans the whole table on
+  // every call: a profile of a large stripped program (cc1plus) spent most of
+  // its exit dump there (issue 16, item 2).
+  const char* symbol_of_locked(Dwfl_Module* mod, std::uintptr_t pc) {
+    auto [it, fresh] = symbols_.try_emplace(mod);
+    std::vector<Symbol>& table = it->second;
+    if (fresh) {
+      const int n = dwfl_module_getsymtab(mod);
+      for (int i = 1; i < n; ++i) {
+        GElf_Sym sym;
+        GElf_Addr addr = 0;
+        const char* name = dwfl_module_getsym_info(mod, i, &sym, &addr, nullptr, nullptr, nullptr);
+        const int type = GELF_ST_TYPE(sym.st_info);
+        if (name == nullptr || *name == '\0' || addr == 0 || sym.st_shndx == SHN_UNDEF ||
+            (type != STT_FUNC && type != STT_GNU_IFUNC && type != STT_OBJECT && type != STT_NOTYPE)) {
+          continue;
+        }
+        table.push_back(Symbol{addr, sym.st_size, name});
+      }
+      std::sort(table.begin(), table.end(), [](const Symbol& a, const Symbol& b) {
+        return a.start != b.start ? a.start < b.start : a.size > b.size;
+      });
+    }
+    auto above = std::upper_bound(table.begin(), table.end(), pc,
+                                  [](std::uintptr_t v, const Symbol& s) { return v < s.start; });
+    if (above == table.begin()) return nullptr;
+    // Sized symbols may nest or overlap: look back for one that covers pc.
+    constexpr int kLookBack = 16;
+    auto s = above;
+    for (int i = 0; i < kLookBack && s != table.begin(); ++i) {
+      --s;
+      if (s->size != 0 && pc < s->start + s->size) return s->name;
+    }
+    const Symbol& nearest = *(above - 1);
+    return nearest.size == 0 ? nearest.name : nullptr;
+  }
+
+  static std::vector<SymbolFrame> resolve_locked(Dwfl_Module* mod, std::uintptr_t pc,
+                                                 const char* symbol) {
     Dwarf_Addr dwarf_bias = 0;
     if (Dwarf* dwarf = dwfl_module_getdwarf(mod, &dwarf_bias)) {
       dwarf_new_oom_handler(dwarf, libdw_out_of_memory);
@@ -250,7 +303,6 @@ class DwflSymbolizer final : public Symbolizer {
     if (Dwfl_Line* l = dwfl_module_getsrc(mod, pc)) {
       if (const char* f = dwfl_lineinfo(l, nullptr, &line, nullptr, nullptr, nullptr)) file = f;
     }
-    const char* symbol = dwfl_module_addrname(mod, pc);
     Dwarf_Addr bias = 0;
     Dwarf_Die* cu = dwfl_module_addrdie(mod, pc, &bias);
     Dwarf_Die* scopes = nullptr;
@@ -291,6 +343,7 @@ class DwflSymbolizer final : public Symbolizer {
   std::mutex mu_;
   Dwfl* dwfl_ = nullptr;  // guarded by mu_; created on first use
   std::unordered_map<std::uintptr_t, std::vector<SymbolFrame>> cache_;  // guarded by mu_
+  std::unordered_map<Dwfl_Module*, std::vector<Symbol>> symbols_;        // guarded by mu_
 };
 
 }  // namespace
