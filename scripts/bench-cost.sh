@@ -146,6 +146,9 @@ if os.environ["OLD_PRELOAD"]:
 print(f"  jemalloc  {jemalloc or 'not installed (no jemalloc columns)'}")
 print(f"  RSS       {'/usr/bin/time %M' if gnu_time else 'wait4 (includes this Python: install GNU time)'}")
 print(f"  ncpu      {os.cpu_count()}")
+if not os.access(f"{binary}/prof_churn_workload", os.X_OK):
+    print(f"  (no {binary}/prof_churn_workload: churn rows skipped; build with -DSYNCSCOPE_BUILD_BENCH=ON)")
+    rows = [r for r in rows if not r.startswith("churn")]
 results = {}
 for row in rows:
     label, argv = commands[row]

@@ -14,6 +14,8 @@ packages=(
   liburcu-dev
   # real clients and peers used by tests and benchmarks
   golang-go prometheus heaptrack valgrind chromium python3 curl
+  # scripts/bench-cost.sh: jemalloc's profiler to compare with, GNU time for peak RSS
+  libjemalloc2 time
 )
 
 missing=()
