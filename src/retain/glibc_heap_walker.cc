@@ -400,16 +400,11 @@ struct GlibcHeapWalker::Walk {
   }
 };
 
-HeapWalkResult GlibcHeapWalker::walk(const MemoryImage& image, std::span<const Range> arena_search,
-                                     std::span<const Range> not_mmapped,
-                                     MmapBuffer<GraphBlock>& out) noexcept {
+HeapWalkResult GlibcHeapWalker::list_arenas(const MemoryImage& image, std::span<const Range> arena_search) noexcept {
   HeapWalkResult result;
-  Walk w{*this, layout_, image, out, result};
+  MmapBuffer<GraphBlock> unused;
+  Walk w{*this, layout_, image, unused, result};
   arenas_.clear();
-  free_chunks_.clear();
-  tcache_structs_.clear();
-  arena_heaps_.clear();
-  out.clear();
   std::uintptr_t main = 0;
   if (!w.find_main_arena(arena_search, main)) {
     w.fail("no malloc_state of glibc's main arena in libc's data");
@@ -434,6 +429,20 @@ HeapWalkResult GlibcHeapWalker::walk(const MemoryImage& image, std::span<const R
     a = load(state + layout_.arena_next);
   } while (a != main && arenas_.size() < kMaxArenas);
   result.stats.arenas = arenas_.size();
+  return result;
+}
+
+HeapWalkResult GlibcHeapWalker::walk(const MemoryImage& image, std::span<const Range> arena_search,
+                                     std::span<const Range> not_mmapped,
+                                     MmapBuffer<GraphBlock>& out) noexcept {
+  out.clear();
+  HeapWalkResult result = list_arenas(image, arena_search);
+  if (result.status != WalkStatus::kOk) return result;
+  Walk w{*this, layout_, image, out, result};
+  free_chunks_.clear();
+  tcache_structs_.clear();
+  arena_heaps_.clear();
+  const std::uintptr_t main = main_arena_;
   bool ok = w.walk_main_heap(main);
   for (std::size_t i = 0; ok && i < arenas_.size(); ++i) {
     ok = w.collect_fastbins(arenas_[i], i) && (i == 0 || w.walk_arena_heaps(arenas_[i], i));

@@ -146,13 +146,19 @@ TEST_F(LiveRetention, KnownChain_EveryHopAndSiteFromThreadStack) {
 
 // The same chain through the glibc heap walk instead of the exact table:
 // the same hops and offsets; sizes are usable sizes (malloc's rounding).
-TEST_F(LiveRetention, KnownChain_HeapWalkFindsTheSameHops) {
+// Both ways of running the walk: in a copy-on-write child (the default: the
+// program resumes after the fork) and inside the pause.
+class LiveRetentionWalk : public LiveRetention, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(LiveRetentionWalk, KnownChain_HeapWalkFindsTheSameHops) {
   const volatile std::uintptr_t hidden = build_chain();
   Options options;
   options.block_source = BlockSource::kHeapWalk;
+  options.scan_in_child = GetParam();
   absl::StatusOr<RetentionSnapshot> snap = take_snapshot(options);
   ASSERT_TRUE(snap.ok()) << snap.status();
   EXPECT_EQ(snap->stats().block_source, BlockSource::kHeapWalk);
+  EXPECT_EQ(snap->stats().scanned_in_child, GetParam());
   EXPECT_GT(snap->stats().heap_bytes_walked, 0u);
   const std::uintptr_t target = hidden ^ kHide;
   const RetentionPath p = snap->path_to(target + 100);
@@ -176,6 +182,9 @@ TEST_F(LiveRetention, KnownChain_HeapWalkFindsTheSameHops) {
   EXPECT_GE(p.hops[5].size, sizeof(Target));
   EXPECT_EQ(p.hops[5].offset, 100u);
 }
+
+INSTANTIATE_TEST_SUITE_P(ScanPlaces, LiveRetentionWalk, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "InChild" : "InPause"; });
 
 // "Why is my Value alive?" by type, with exact mode off: make_shared's
 // control block names its T through the vtable.

@@ -79,6 +79,14 @@ struct Options {
   // Heap walk: a stop that finds an arena locked (a thread paused inside
   // malloc) resumes the world and tries again, at most this many times.
   int walk_attempts = 50;
+  // Heap walk: stop the threads only to capture their registers and fork;
+  // the walk and the scan run in the copy-on-write child while the program
+  // goes on (its pause is the stop plus the page-table copy). The price is
+  // copy-on-write: pages the program writes while the child scans are
+  // copied. Off: walk and scan inside the pause.
+  bool scan_in_child = true;
+  // Bounded wait for that child; it is killed (by pid) past it.
+  std::chrono::milliseconds scan_timeout{120'000};
   // Bounded wait for all threads to acknowledge the stop signal.
   std::chrono::milliseconds pause_timeout{1000};
   // Signal used to pause threads; 0 = SIGRTMAX - 3.
@@ -175,6 +183,7 @@ struct SnapshotStats {
   std::uint64_t heap_bytes_walked = 0;
   std::uint64_t stop_attempts = 0;    // stops taken (more than 1: an arena was locked)
   std::uint64_t sampled_blocks = 0;   // blocks named by a heap-profile sample
+  bool scanned_in_child = false;      // walk and scan ran in a copy-on-write child (pause_ns excludes them)
 };
 
 // "exact live-block table" / "glibc heap walk".
