@@ -5,12 +5,10 @@
 //   #include "syncscope/retain/retention.h"
 //   namespace rt = syncscope::retain;
 //
-//   // Once, early (blocks allocated before this are invisible to the scan):
-//   syncscope::prof::LiveBlockTable::instance().set_enabled(true);
-//   ...
 //   absl::StatusOr<rt::RetentionSnapshot> snap = rt::take_snapshot();
 //   if (!snap.ok()) { std::cerr << snap.status() << "\n"; return; }
-//   std::cout << rt::to_text(snap->paths_to_site("make_session"));  // why alive?
+//   std::cout << rt::to_text(snap->paths_to_type("Session"));      // why alive? (by type)
+//   std::cout << rt::to_text(snap->paths_to_site("make_session"));  // (by allocation site)
 //   std::cout << rt::to_text(snap->path_to(reinterpret_cast<std::uintptr_t>(p)));
 //   std::cout << rt::to_text(snap->top_retainers(10));           // leak suspects
 //   std::cout << rt::to_text(snap->leaked_tasks());              // never woken
@@ -18,21 +16,25 @@
 //   // later: rt::growth(*before, *after) -> sites whose live bytes grew
 //
 //   // HTTP-style, one call from query parameters to a text/JSON body:
-//   absl::StatusOr<std::string> body = rt::retention_report({.site = "Node"});
+//   absl::StatusOr<std::string> body = rt::retention_report({.type = "Session"});
 //
-// What take_snapshot does (DESIGN §3):
-//   1. freezes the exact-mode live-block table (allocating threads wait in the
-//      allocation hook), copies the blocks into memory reserved with mmap;
+// What take_snapshot does (DESIGN §3, docs/retain.md):
+//   1. takes the live blocks from a block source: by default glibc's own
+//      heap, walked (no per-allocation cost; unsampled blocks named by type
+//      or size), or the exact-mode live-block table (every block with its
+//      allocation site; frozen while the world is stopped);
 //   2. stops every other thread with a signal (bounded wait; threads that do
 //      not answer in time are reported, never waited for) and captures each
-//      one's registers, stack pointer and thread pointer;
+//      one's registers, stack pointer and thread pointer; with the heap walk
+//      it then forks a copy-on-write child and resumes the program at once,
+//      and steps 1 and 3 run in the child;
 //   3. scans conservatively: every aligned pointer-sized word of a root
 //      (thread stacks from the stack pointer to the top of the stack mapping,
 //      saved registers, writable data segments of every loaded module, static
 //      TLS) or of a live block that points into a live block (interior
 //      pointers included) is an edge;
-//   4. resumes the threads, thaws the table, and only then allocates: builds
-//      the ObjectGraph, the shortest-path tree and the dominator tree.
+//   4. resumes the threads and only then allocates: builds the ObjectGraph,
+//      the shortest-path tree and the dominator tree.
 //   Nothing allocates through the hooked allocator while threads are paused.
 //
 // Security: reports name allocation sites, sizes, offsets, thread names and
@@ -40,8 +42,9 @@
 //
 // Limits (see docs/retain.md): conservative scanning may find false edges
 // (an integer that looks like a pointer) and so over-report retention, never
-// under-report it among scanned roots; blocks allocated while exact mode was
-// off are not nodes, so chains through them are cut; TLS of dlopen'ed modules
+// under-report it among scanned roots; with the exact table, blocks allocated
+// while exact mode was off are not nodes, so chains through them are cut
+// (the heap walk sees every block); TLS of dlopen'ed modules
 // is only covered where it lives in tracked heap blocks.
 //
 // Thread safety: take_snapshot may be called from any thread; concurrent
