@@ -124,12 +124,17 @@ struct GlibcHeapWalker::Walk {
   // --- lists of free chunks that look in use ----------------------------------
 
   bool collect_fastbins(std::uintptr_t arena, std::size_t arena_index) noexcept {
+    // A list cannot hold more chunks than the arena has room for: a longer
+    // one loops.
+    std::uintptr_t system_mem = 0;
+    peek(arena + L.arena_system_mem, system_mem);
+    const std::size_t max_length = std::min<std::size_t>(kMaxListLength, system_mem / L.min_chunk + 1);
     for (std::size_t i = 0; i < L.fastbin_count; ++i) {
       std::uintptr_t p;
       if (!peek(arena + L.arena_fastbins + 8 * i, p)) return fail("arena #%zu unreadable", arena_index);
       for (std::size_t n = 0; p != 0; ++n) {
         std::uintptr_t raw, stored;
-        if (n >= kMaxListLength || p % L.alignment != 0 || !peek(p + 8, raw) || !peek(p + 16, stored))
+        if (n >= max_length || p % L.alignment != 0 || !peek(p + 8, raw) || !peek(p + 16, stored))
           return fail("arena #%zu fastbin %zu: entry %zu is not a chunk", arena_index, i, n);
         if ((raw & ~std::uintptr_t{7}) != L.min_chunk + L.alignment * i)
           return fail("arena #%zu fastbin %zu: entry %zu has size %#lx", arena_index, i, n,
