@@ -257,23 +257,23 @@ RootNamer make_root_namer(const ObjectGraph* graph,
   return [graph, threads = std::move(threads), modules = std::move(modules)](std::size_t r,
                                                                                std::uint64_t off) {
     const Root& root = graph->root(r);
-    switch (root.kind) {
-      case RootKind::kStack: {
-        const std::string fn =
-            internal::frame_function((*threads)[static_cast<std::size_t>(root.thread)], root.begin + off);
-        return fn.empty() ? root.name : root.name + ", frame " + fn;
-      }
-      case RootKind::kRegister: {
-        const int index = static_cast<int>(off / sizeof(std::uintptr_t));
-        return thread_label((*threads)[static_cast<std::size_t>(root.thread)]) + " register " +
-               (root.thread == kCallerThread ? callee_saved_name(index)
-                                             : internal::WorldStopper::register_name(index));
-      }
-      case RootKind::kGlobal:
-        return "global " + internal::global_name(root.begin + off, modules[r].path, modules[r].base);
-      default:
-        return root.name;
+    RootDetail d;
+    if (root.kind == RootKind::kGlobal) {
+      d.module = modules[r].path.empty() ? "main executable" : internal::basename_of(modules[r].path);
+      d.symbol = internal::global_symbol(root.begin + off, modules[r].path, modules[r].base);
+      return d;
     }
+    if (root.thread < 0) return d;
+    const internal::ThreadInfo& t = (*threads)[static_cast<std::size_t>(root.thread)];
+    d.thread_id = t.tid;
+    d.thread_name = t.name;
+    if (root.kind == RootKind::kStack) d.frame = internal::frame_function(t, root.begin + off);
+    if (root.kind == RootKind::kRegister) {
+      const int index = static_cast<int>(off / sizeof(std::uintptr_t));
+      d.register_name = root.thread == kCallerThread ? callee_saved_name(index)
+                                                     : internal::WorldStopper::register_name(index);
+    }
+    return d;
   };
 }
 

@@ -27,12 +27,12 @@ namespace {
 
 constexpr std::size_t kSiteFrames = 4;
 
+}  // namespace
+
 std::string basename_of(const std::string& path) {
   const auto slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
 }
-
-}  // namespace
 
 bool is_allocator_plumbing(std::string_view f, std::string_view file) noexcept {
   if (file.find("/c++/") != std::string_view::npos) return true;  // libstdc++/libc++ headers
@@ -198,10 +198,9 @@ std::string data_symbol(const std::string& elf_path, std::uintptr_t offset) {
   return s->name + off;
 }
 
-std::string global_name(std::uintptr_t addr, const std::string& module, std::uintptr_t base) {
-  const std::string mod = module.empty() ? "main executable" : basename_of(module);
+std::string global_symbol(std::uintptr_t addr, const std::string& module, std::uintptr_t base) {
   const std::string sym = data_symbol(module.empty() ? "/proc/self/exe" : module, addr - base);
-  if (!sym.empty()) return sym + " (" + mod + ")";
+  if (!sym.empty()) return sym;
   Dl_info info{};
   void* sym_entry = nullptr;
   // dladdr1 gives the symbol's size, so a word past the end of the nearest
@@ -213,10 +212,10 @@ std::string global_name(std::uintptr_t addr, const std::string& module, std::uin
     if (addr >= start && addr < start + entry->st_size) {
       char off[32];
       std::snprintf(off, sizeof off, "+0x%" PRIxPTR, addr - start);
-      return std::string(info.dli_sname) + off + " (" + mod + ")";
+      return std::string(info.dli_sname) + (addr == start ? "" : off);
     }
   }
-  return "data of " + mod;
+  return "";
 }
 
 }  // namespace syncscope::retain::internal

@@ -151,8 +151,12 @@ TEST_F(PreloadRetain, ByType_PathFromNamedGlobalThroughEveryHop) {
   const auto names = hop_names(p);
   ASSERT_EQ(names.size(), 3u) << p.dump(2);  // global -> vector buffer -> Session
   EXPECT_NE(names[0].find("g_sessions"), std::string::npos) << p.dump(2);
+  EXPECT_EQ(p["path"][0].value("symbol", ""), "g_sessions") << p.dump(2);
+  EXPECT_EQ(p["path"][0].value("module", ""), "main executable") << p.dump(2);
   EXPECT_NE(names[1].find("-byte block"), std::string::npos) << p.dump(2);
   EXPECT_EQ(names[2], "app::Session") << p.dump(2);
+  EXPECT_EQ(p["path"][2].value("type", ""), "app::Session") << p.dump(2);
+  EXPECT_EQ(p["path"][2].value("site_is_allocation", true), false) << p.dump(2);
 
   // Through a type-erased callable: the deque's block holds std::function
   // objects whose manager names the lambda; the capture holds the payload.
@@ -169,6 +173,8 @@ TEST_F(PreloadRetain, ByType_PathFromNamedGlobalThroughEveryHop) {
   const auto bn = hop_names(blobs[0]);
   EXPECT_NE(bn.front().find("stack"), std::string::npos) << blobs[0].dump(2);
   EXPECT_NE(bn.front().find("hold_blobs_on_stack"), std::string::npos) << blobs[0].dump(2);
+  EXPECT_EQ(blobs[0]["path"][0].value("frame", ""), "hold_blobs_on_stack") << blobs[0].dump(2);
+  EXPECT_GT(blobs[0]["path"][0].value("thread_id", 0), 0) << blobs[0].dump(2);
   EXPECT_EQ(bn.back(), "app::Blob (make_shared)") << blobs[0].dump(2);
 }
 
@@ -183,6 +189,7 @@ TEST_F(PreloadRetain, BySite_SampledBufferPathAndRetainedProfile) {
   EXPECT_NE(names[0].find("g_sessions"), std::string::npos) << paths[0].dump(2);
   EXPECT_EQ(names[2], "app::Session") << paths[0].dump(2);
   EXPECT_EQ(names[3], "allocate_session_buffer") << paths[0].dump(2);
+  EXPECT_EQ(paths[0]["path"][3].value("site_is_allocation", false), true) << paths[0].dump(2);
 
   const std::map<std::string, std::string> env = {{"HOME", dir_.path().string()},
                                                   {"PPROF_TMPDIR", dir_.path().string()}};

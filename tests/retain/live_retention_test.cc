@@ -235,12 +235,19 @@ TEST_F(LiveRetention, GlobalVersusStack_ShortestPathChosen) {
   EXPECT_EQ(pa.hops[0].root_kind, RootKind::kGlobal);
   EXPECT_NE(pa.hops[0].name.find("g_direct_holder"), std::string::npos) << to_text(pa);
   EXPECT_NE(pa.hops[0].name.find("g_direct_holder ("), std::string::npos);  // at the symbol start
+  // The same as fields: what scripts read instead of the display name.
+  EXPECT_EQ(pa.hops[0].root.symbol, "syncscope::retain::(anonymous namespace)::g_direct_holder");
+  EXPECT_EQ(pa.hops[0].root.module, "main executable");
+  EXPECT_EQ(pa.hops[0].root.thread_id, 0);
 
   const RetentionPath pb = snap->path_to(near_stack ^ kHide);
   ASSERT_TRUE(pb.reachable) << to_text(pb);
   ASSERT_EQ(pb.hops.size(), 2u) << to_text(pb);
   EXPECT_EQ(pb.hops[0].root_kind, RootKind::kStack) << to_text(pb);
   EXPECT_NE(pb.hops[0].name.find("retain-stack"), std::string::npos) << to_text(pb);
+  EXPECT_EQ(pb.hops[0].root.thread_name, "retain-stack");
+  EXPECT_GT(pb.hops[0].root.thread_id, 0);
+  EXPECT_EQ(pb.hops[0].name, render_root(RootKind::kStack, pb.hops[0].root)) << "display is rendered from fields";
 }
 
 TEST_F(LiveRetention, UnreferencedBlock_ReportedUnreachable) {

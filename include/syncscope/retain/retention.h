@@ -105,13 +105,35 @@ struct Options {
   bool compute_dominators = true;
 };
 
+// Who a root is, field by field; its display name is render_root(kind,
+// detail), a pure function of these fields. Empty fields are unknown.
+struct RootDetail {
+  std::int64_t thread_id = 0;  // stack, register, TLS roots: the Linux thread id (0 = none)
+  std::string thread_name;     // the thread's name (comm)
+  std::string frame;           // stack roots: function of the frame whose slot holds the pointer
+  std::string register_name;   // register roots: "rax", "r12", ...
+  std::string module;          // global roots: module file name, "main executable" for the program
+  std::string symbol;          // global roots: the data symbol holding the pointer ("g_cache", "g_map+0x10")
+};
+// "thread 'worker' (tid 12) stack, frame run_worker", "global g_cache
+// (libapp.so)", ... (a thread_id of 0 is left out).
+std::string render_root(RootKind kind, const RootDetail& detail);
+
 // One hop of a retention path, root first.
 struct PathHop {
   bool is_root = false;
   RootKind root_kind = RootKind::kOther;  // when is_root
-  // Root: "thread 'worker' (tid 12) stack, frame run_worker()",
-  //       "global g_cache (libapp.so)". Block: the allocation site's function.
+  RootDetail root;                        // when is_root: structured; `name` renders it
+  // Display name. Root: render_root(root_kind, root) ("thread 'worker' (tid
+  // 12) stack, frame run_worker", "global g_cache (libapp.so)"); a root of a
+  // synthetic graph without details keeps its own name. Block: the
+  // allocation site's function when known, else the block's type or size.
   std::string name;
+  // Block: its C++ type when its first word is a vtable pointer ("" unknown).
+  std::string type;
+  // Block: `site` is an allocation site (sampled, or the exact table), not a
+  // type or size label of the heap walk.
+  bool site_is_allocation = false;
   // Block: top frames of the allocation site, "function file:line",
   // innermost first, allocator plumbing (operator new, std::allocator, ...)
   // skipped. Empty for roots.
