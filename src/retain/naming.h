@@ -14,13 +14,6 @@
 
 namespace syncscope::retain::internal {
 
-// True for frames that are allocator or standard-library plumbing rather
-// than the code that decided to allocate (operator new, std::allocator,
-// make_shared internals, vector growth, syncscope's own hooks...), judged by
-// the function name and, for inlined library code whose DWARF name is
-// unqualified ("allocate"), by its source file being a C++ library header.
-bool is_allocator_plumbing(std::string_view function, std::string_view file = {}) noexcept;
-
 // Site description from return addresses (innermost first).
 SiteDescription describe_pcs(const std::vector<std::uintptr_t>& pcs);
 // Site description of a live-block-table site id.
