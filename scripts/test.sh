@@ -9,7 +9,7 @@
 # ctest entries, and, last, one line "syncscope: N passed, M failed, K skipped".
 # N counts a test once per stage that ran it (the sanitizer stages rerun
 # tests of the normal stage under other builds): it is not a number of
-# distinct checks (README, "Tests").
+# distinct checks (README: what the stages are).
 # A GTEST_SKIP() is a skip, not a pass: ctest marks it "Skipped", and the
 # counts come from ctest's JUnit file. A provisioned machine has every tool
 # (install-deps.sh), so with CI=true any skip fails the run.
@@ -95,7 +95,7 @@ if [[ $skip != *" fuzz "* && -x scripts/fuzz.sh ]]; then
   fi
 fi
 
-echo "==> per stage (the same tests rerun under each build; README, \"Tests\"):"
+echo "==> per stage (the same tests rerun under each build; README says what each stage is):"
 for l in "${stage_lines[@]}"; do echo "    $l"; done
 if ((${#junit_files[@]} > 0)); then
   echo "==> distinct ctest entries over all stages: $(cat "${junit_files[@]}" |
