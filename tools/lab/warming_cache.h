@@ -2,7 +2,7 @@
 // adds one new key every `fill_every` until `capacity` keys are cached (the
 // heap climbs during the lab's warm-up), then only replaces existing values
 // round-robin. Replaced values die; nothing else holds them. The detector
-// must read "no leak" (DESIGN §6: the lab's false positives).
+// must read "no leak".
 #pragma once
 
 #include <atomic>
