@@ -262,6 +262,26 @@ __attribute__((noinline)) void capture_own_stack_copy(StackCopy* out, unsigned c
   asm volatile("" ::: "memory");  // keep this frame (no tail call): the copy describes it
 }
 
+bool copy_stack_of_blocked_thread(std::uintptr_t sp, std::uintptr_t pc, StackCopy* out,
+                                  unsigned char* buffer, std::size_t capacity) noexcept {
+  out->valid = false;
+  if (!vm_readv_works() || buffer == nullptr || capacity == 0 || sp <= kRedZone) return false;
+  std::memset(out->regs, 0, sizeof out->regs);
+#if defined(__x86_64__)
+  out->regs[UNW_X86_64_RSP] = sp;
+  out->regs[UNW_X86_64_RIP] = pc;
+#elif defined(__aarch64__)
+  out->regs[31] = sp;
+  out->regs[32] = pc;
+#endif
+  out->sp = sp;
+  out->pc = pc;
+  out->begin = sp - kRedZone;
+  out->size = static_cast<std::uint32_t>(copy_readable(buffer, out->begin, capacity));
+  out->valid = out->size > kRedZone;
+  return out->valid;
+}
+
 int unwind_stack_copy(const StackCopy& copy, const unsigned char* buffer, std::uintptr_t* pc,
                       std::uintptr_t* sp, int max_frames) noexcept {
   if (!copy.valid || pc == nullptr || max_frames <= 0) return 0;

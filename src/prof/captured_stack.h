@@ -68,6 +68,14 @@ void capture_stack_copy(const ucontext_t* context, StackCopy* out, unsigned char
 // take the loader lock to capture itself). Not for signal handlers.
 void capture_own_stack_copy(StackCopy* out, unsigned char* buffer, std::size_t capacity) noexcept;
 
+// For a thread of this process that is not running (blocked in a system
+// call): a copy from the stack and instruction pointers the kernel reports
+// for it, the other registers unknown (zero). Frames whose canonical frame
+// address depends on an unknown register end the unwind. Needs
+// process_vm_readv (returns false without it). Not for signal handlers.
+bool copy_stack_of_blocked_thread(std::uintptr_t sp, std::uintptr_t pc, StackCopy* out,
+                                  unsigned char* buffer, std::size_t capacity) noexcept;
+
 // Frames of a captured stack, innermost first: pc[0] is the interrupted pc.
 // `sp` may be null. Returns the number written (0 when nothing was captured).
 // Not async-signal-safe; thread-safe.

@@ -3,6 +3,8 @@
 // Implementation notes
 //   dumper                                   target thread (signal handler)
 //   slots[i].tid = tid_i  (preallocated)
+//   threads blocked in a system call: copied from outside, done = 1
+//     (blocked_thread_capture.h), never signalled
 //   open the dump signal (borrowed)
 //   g_session = &session        [D1] ---->   in_handler++               [H1]
 //   send(tid_i) unless it blocks             s = g_session              [H2]
@@ -46,6 +48,7 @@
 #include "prof/signal_channel.h"
 #include "syncscope/prof/stack_trace.h"
 #include "syncscope/task/task_registry.h"
+#include "task/blocked_thread_capture.h"
 #include "task/symbolize_util.h"
 
 namespace syncscope::task {
@@ -166,7 +169,8 @@ void collect(Slot* slots, std::vector<ThreadStack>& out, const ThreadDumpOptions
   std::vector<std::size_t> pending;  // signalled, not answered yet
   std::vector<std::size_t> blocked;  // blocking the signal, within the grace period
   for (std::size_t i = 0; i < out.size(); ++i) {
-    if (out[i].is_caller) continue;
+    // relaxed: set by this thread before the session was published.
+    if (out[i].is_caller || slots[i].done.load(std::memory_order_relaxed) != 0) continue;
     const prof::internal::ThreadSignalState st = prof::internal::read_thread_signal_state(out[i].tid, sig);
     if (st.blocked) {
       out[i].status = CaptureStatus::kSignalBlocked;
@@ -254,6 +258,15 @@ std::vector<ThreadStack> dump_all_threads(const ThreadDumpOptions& options) {
     out[i].is_caller = tids[i] == self;
     slots[i].stack = stacks.at(i);
     slots[i].tid.store(tids[i], std::memory_order_relaxed);  // relaxed: published by [D1]
+  }
+  // Threads blocked in a system call are read from outside: not signalled,
+  // so their poll/nanosleep/... never see EINTR because of us. Done before
+  // the session is published, so no (late) handler writes these slots.
+  for (std::size_t i = 0; i < tids.size(); ++i) {
+    if (!out[i].is_caller && internal::capture_blocked_thread(tids[i], &slots[i].copy, slots[i].stack,
+                                                              slots[i].stack != nullptr ? kStackCopyBytes : 0)) {
+      slots[i].done.store(1, std::memory_order_relaxed);  // relaxed: published by [D1]
+    }
   }
   const bool have_signal = g_channel.open(0, thread_dump_signal()) != 0;
   Session session{slots.get(), tids.size()};

@@ -25,15 +25,18 @@ using namespace std::chrono_literals;
 
 inline pid_t gettid_now() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
 
-// Threads that sleep 1 ms at a time and count their rounds.
+// Threads that count their rounds and either sleep 1 ms per round (mostly
+// blocked in nanosleep) or spin (always runnable: a dump must signal them).
 class Sleepers {
  public:
-  explicit Sleepers(int n) {
+  enum Mode { kSleep, kSpin };
+  explicit Sleepers(int n, Mode mode = kSleep) {
     for (int i = 0; i < n; ++i) {
-      threads_.emplace_back([this] {
+      threads_.emplace_back([this, mode] {
         while (!stop_.load()) {
           rounds_.fetch_add(1);
-          std::this_thread::sleep_for(1ms);
+          if (mode == kSleep) std::this_thread::sleep_for(1ms);
+          else std::this_thread::yield();
         }
       });
     }
@@ -51,7 +54,7 @@ class Sleepers {
 };
 
 // A thread parked inside a dl_iterate_phdr callback: it holds the loader's
-// lock until released.
+// lock until released. It stays runnable (yields), so a dump signals it.
 class LoaderLockHolder {
  public:
   LoaderLockHolder()
@@ -60,7 +63,7 @@ class LoaderLockHolder {
               [](dl_phdr_info*, std::size_t, void* arg) {
                 auto* state = static_cast<std::atomic<int>*>(arg);
                 state->store(1);
-                while (state->load() != 2) ::usleep(1000);
+                while (state->load() != 2) std::this_thread::yield();
                 return 1;
               },
               &state_);
