@@ -59,8 +59,9 @@ bool vm_readv_works() noexcept {
 }
 
 // Copies [begin, begin + capacity) chunk by chunk until the first unreadable
-// chunk; returns the bytes copied. Async-signal-safe.
-std::size_t copy_readable(unsigned char* to, std::uintptr_t begin, std::size_t capacity) noexcept {
+// chunk; returns the bytes copied. Async-signal-safe. Reads other frames'
+// memory on purpose (ASan's red zones included, in the fallback).
+__attribute__((no_sanitize("address"))) std::size_t copy_readable(unsigned char* to, std::uintptr_t begin, std::size_t capacity) noexcept {
   if (!vm_readv_works()) {
     // Without process_vm_readv only the chunk holding the stack pointer is
     // known to be mapped: copy up to its end.
@@ -117,11 +118,11 @@ struct UnwindSource {
 };
 
 // Reads one word of a loaded module (unwind tables, code).
-bool read_module_word(UnwindSource& src, std::uintptr_t addr, unw_word_t* value) {
+__attribute__((no_sanitize("address"))) bool read_module_word(UnwindSource& src, std::uintptr_t addr, unw_word_t* value) {
   dl_find_object found;
   if (_dl_find_object(reinterpret_cast<void*>(addr), &found) != 0) return false;
   const auto end = reinterpret_cast<std::uintptr_t>(found.dlfo_map_end);
-  if (addr + sizeof(unw_word_t) > end) return false;
+  if (addr > end || end - addr < sizeof(unw_word_t)) return false;
   if (!src.use_vm_readv) {
     // The module may be unloaded between the lookup and this read; without
     // process_vm_readv that window is accepted (documented in the header).
@@ -150,7 +151,9 @@ int access_mem(unw_addr_space_t, unw_word_t addr, unw_word_t* value, int write, 
   auto& src = *static_cast<UnwindSource*>(arg);
   if (write) return -UNW_EREADONLYREG;
   const StackCopy& c = *src.copy;
-  if (addr >= c.begin && addr + sizeof(unw_word_t) <= c.begin + c.size) {
+  // Written without addr + 8, which wraps for the garbage addresses an
+  // unwind through a stale frame can compute.
+  if (addr >= c.begin && c.size >= sizeof(unw_word_t) && addr - c.begin <= c.size - sizeof(unw_word_t)) {
     std::memcpy(value, src.stack + (addr - c.begin), sizeof *value);
     return 0;
   }
