@@ -398,8 +398,10 @@ void WorldStopper::unwind_frames(const StopResult& stopped) noexcept {
     if ((st != kPaused && st != kDone) || s.captured_gen != stopped.gen || s.gen != stopped.gen) continue;
     s.frame_count = prof::internal::unwind_stack_copy(s.unwind, s.stack_copy, s.frame_pc, s.frame_sp,
                                                       kMaxCapturedFrames);
-    // The copy has served its purpose: give its pages back.
+    // The copy has served its purpose: give its pages back, and make a
+    // second call keep these frames instead of unwinding the emptied copy.
     if (s.stack_copy != nullptr) ::madvise(s.stack_copy, kStackCopyBytes, MADV_DONTNEED);
+    s.captured_gen = 0;
   }
 }
 

@@ -122,7 +122,7 @@ class WorldStopper {
   static void resume(const StopResult& stopped) noexcept;
   // After resume() and outside any allocation freeze (it allocates): fills
   // frame_pc/frame_sp/frame_count of every slot paused by `stopped` from its
-  // stack copy. Valid until the next stop().
+  // stack copy. Valid until the next stop(); a second call changes nothing.
   static void unwind_frames(const StopResult& stopped) noexcept;
   static int default_signal() noexcept;  // SIGRTMAX - 3
   // Names of registers for reports ("rax", ...); "reg<i>" past the table.
