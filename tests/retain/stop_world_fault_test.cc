@@ -33,8 +33,8 @@ using namespace std::chrono_literals;
 using namespace test_support;
 
 constexpr int kRounds = 20;
-constexpr int kTracedRounds = 5;      // the debugger lets go after these
-constexpr auto kStopTimeout = 150ms;
+constexpr int kTracedRounds = 3;      // the debugger lets go after these
+constexpr auto kStopTimeout = 400ms;
 constexpr int kSleepers = 3;
 
 // Background threads that each do one kind of damage until stopped.

