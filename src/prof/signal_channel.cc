@@ -146,28 +146,41 @@ int SignalChannel::open(int requested, int preferred) noexcept {
     if (requested == 0 || requested == signal_) return signal_;
     if (!close()) return 0;
   }
-  int chosen = requested;
-  if (chosen == 0) {
+  // One channel per signal, even when two channels open at once (a dump and
+  // a stop from different threads): a signal is taken by a CAS on its entry.
+  auto claim = [this](int s) {
+    SignalChannel* none = nullptr;
+    // acq_rel: orders against the other channel's claim/release of s.
+    return g_channel_for[s].compare_exchange_strong(none, this, std::memory_order_acq_rel);
+  };
+  int chosen = 0;
+  if (requested != 0) {
+    if (requested <= 0 || requested >= _NSIG || !claim(requested)) return 0;
+    chosen = requested;
+  } else {
     sigset_t blocked;
     pthread_sigmask(SIG_BLOCK, nullptr, &blocked);
-    auto usable = [&](int s) {
+    auto unused = [&](int s) {
       struct sigaction cur;
-      return s >= SIGRTMIN && s <= SIGRTMAX &&
-             g_channel_for[s].load(std::memory_order_relaxed) == nullptr &&  // relaxed: ours, serialized
-             ::sigaction(s, nullptr, &cur) == 0 && is_default(cur) && sigismember(&blocked, s) == 0;
+      return s >= SIGRTMIN && s <= SIGRTMAX && ::sigaction(s, nullptr, &cur) == 0 && is_default(cur) &&
+             sigismember(&blocked, s) == 0;
     };
-    if (usable(preferred)) chosen = preferred;
+    if (unused(preferred) && claim(preferred)) chosen = preferred;
     for (int s = SIGRTMAX; chosen == 0 && s >= SIGRTMIN; --s)
-      if (usable(s)) chosen = s;
-    if (chosen == 0) chosen = preferred;  // every one is in use: share
+      if (unused(s) && claim(s)) chosen = s;
+    // Every real-time signal is in use: share the preferred one.
+    if (chosen == 0 && preferred > 0 && preferred < _NSIG && claim(preferred)) chosen = preferred;
+    if (chosen == 0) return 0;
   }
-  if (chosen <= 0 || chosen >= _NSIG) return 0;
-  // relaxed: callers serialize open/close; see [C1] for the handler side.
-  if (g_channel_for[chosen].load(std::memory_order_relaxed) != nullptr) return 0;
-  if (::sigaction(chosen, nullptr, &previous_) != 0) return 0;
+  if (::sigaction(chosen, nullptr, &previous_) != 0) {
+    g_channel_for[chosen].store(nullptr, std::memory_order_relaxed);  // relaxed: never installed
+    return 0;
+  }
   signal_ = chosen;
   shared_ = !is_default(previous_) && !((previous_.sa_flags & SA_SIGINFO) == 0 && previous_.sa_handler == SIG_IGN);
-  g_channel_for[chosen].store(this, std::memory_order_release);  // [C1]
+  // release: [C1] republished after signal_/previous_ were written, before
+  // the handler is installed.
+  g_channel_for[chosen].store(this, std::memory_order_release);
   struct sigaction sa;
   std::memset(&sa, 0, sizeof sa);
   sa.sa_sigaction = signal_channel_trampoline;
@@ -242,9 +255,10 @@ bool SignalChannel::close() noexcept {
       cur.sa_sigaction == signal_channel_trampoline) {
     ::sigaction(signal_, &previous_, nullptr);
   }  // else the program installed its own handler meanwhile: leave it
-  // relaxed: the handler is no longer installed; a handler still running
-  // that loads null does nothing.
-  g_channel_for[signal_].store(nullptr, std::memory_order_relaxed);
+  // release: the signal is free for another channel's claim (acq_rel CAS)
+  // only after our disposition was put back. A handler still running that
+  // loads null does nothing.
+  g_channel_for[signal_].store(nullptr, std::memory_order_release);
   installed_ = false;
   unanswered_ = false;
   return true;

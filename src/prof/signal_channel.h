@@ -26,8 +26,9 @@
 //     signal; see docs/task.md. Callers signal as few threads as they can.
 //
 // Thread safety: one operation per channel at a time (callers serialize);
-// distinct channels never share a signal (open() refuses one held by another
-// channel). The handler side is async-signal-safe.
+// distinct channels may open concurrently and never share a signal (each
+// takes its signal with a CAS; open() refuses a requested signal another
+// channel holds). The handler side is async-signal-safe.
 //
 // When not to use: for signals the program itself is meant to handle.
 #pragma once

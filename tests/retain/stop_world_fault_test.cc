@@ -146,5 +146,41 @@ TEST(StopWorldFaults, ExitsForksDlopenBlockedAndTracedThreads_EveryStopBoundedAn
   EXPECT_TRUE(out.exited_with(0)) << out.describe();
 }
 
+// A dump and a stop at the same time, from two threads, while the program
+// handles both preferred signals: both look for a free signal at once and
+// must never end up on the same one (a stop signal routed to the dump's
+// handler would be forwarded to the program's disposition).
+int run_dump_and_stop_at_once() {
+  struct sigaction sa {};
+  sa.sa_handler = program_handler;
+  ::sigaction(WorldStopper::default_signal(), &sa, nullptr);
+  ::sigaction(task::thread_dump_signal(), &sa, nullptr);
+  Sleepers spinners(2, Sleepers::kSpin);
+  std::atomic<int> bad_dumps{0};
+  std::thread dumper([&] {
+    for (int i = 0; i < 30; ++i) {
+      for (const task::ThreadStack& t : task::dump_all_threads({.timeout = 2000ms}))
+        if (t.status != task::CaptureStatus::kOk) bad_dumps.fetch_add(1);
+    }
+  });
+  int bad_stops = 0;
+  for (int i = 0; i < 30; ++i) {
+    const StopResult r = WorldStopper::stop(0, 2000ms, false);
+    WorldStopper::resume(r);
+    bad_stops += r.slots == nullptr || r.paused < 2 ? 1 : 0;  // the spinners at least
+  }
+  dumper.join();
+  if (bad_stops != 0 || bad_dumps.load() != 0) {
+    std::fprintf(stderr, "%d failed stops, %d threads not dumped\n", bad_stops, bad_dumps.load());
+    return 1;
+  }
+  return g_program_received.load() == 0 ? 0 : 2;  // none of ours reached the program
+}
+
+TEST(StopWorldFaults, DumpAndStopAtOnce_NeverShareASignal) {
+  const auto out = run_in_child(run_dump_and_stop_at_once, 60s);
+  EXPECT_TRUE(out.exited_with(0)) << out.describe();
+}
+
 }  // namespace
 }  // namespace syncscope::retain::internal
