@@ -112,6 +112,8 @@ struct UnwindSource {
   const unsigned char* stack;
   pid_t tid;                       // reader thread for process_vm_readv
   bool use_vm_readv;
+  std::uintptr_t module_begin = 0;  // the module of the last lookup
+  std::uintptr_t module_end = 0;
   std::uintptr_t page_base[kCachedPages] = {};  // 0 = empty
   unsigned char page[kCachedPages][kChunk];
   int next_victim = 0;
@@ -119,9 +121,13 @@ struct UnwindSource {
 
 // Reads one word of a loaded module (unwind tables, code).
 __attribute__((no_sanitize("address"))) bool read_module_word(UnwindSource& src, std::uintptr_t addr, unw_word_t* value) {
-  dl_find_object found;
-  if (_dl_find_object(reinterpret_cast<void*>(addr), &found) != 0) return false;
-  const auto end = reinterpret_cast<std::uintptr_t>(found.dlfo_map_end);
+  if (addr < src.module_begin || addr >= src.module_end) {
+    dl_find_object found;
+    if (_dl_find_object(reinterpret_cast<void*>(addr), &found) != 0) return false;
+    src.module_begin = reinterpret_cast<std::uintptr_t>(found.dlfo_map_start);
+    src.module_end = reinterpret_cast<std::uintptr_t>(found.dlfo_map_end);
+  }
+  const std::uintptr_t end = src.module_end;
   if (addr > end || end - addr < sizeof(unw_word_t)) return false;
   if (!src.use_vm_readv) {
     // The module may be unloaded between the lookup and this read; without
