@@ -25,9 +25,17 @@ namespace {
 using prof::internal::kStackCopyBytes;
 
 constexpr std::size_t kMaxSlots = 8192;
-// Stack copies are mapped in chunks of this many slots, on first use.
+// One mapping holds the slots and, after them, one stack copy per slot. The
+// copies are reserved PROT_NONE and made writable a chunk of this many slots
+// at a time, on first use: address space only until a stop needs them. One
+// range, so whoever must keep away from our memory (the heap walk's search
+// for mmapped chunks) excludes slots_begin()/slots_bytes() and is done.
 constexpr std::size_t kChunkSlots = 256;
 constexpr std::size_t kChunks = kMaxSlots / kChunkSlots;
+constexpr std::size_t kPage = 4096;
+constexpr std::size_t kSlotBytes = (kMaxSlots * sizeof(ThreadSlot) + kPage - 1) / kPage * kPage;
+constexpr std::size_t kRegionBytes = kSlotBytes + kMaxSlots * kStackCopyBytes;
+static_assert(kStackCopyBytes % kPage == 0, "chunks are made writable with mprotect");
 // How often threads that block the signal are looked at again: glibc blocks
 // every signal in a thread while it starts or exits, so a blocked mask is
 // often transient.
@@ -51,8 +59,8 @@ std::atomic<std::size_t> g_slot_count{0};
 std::atomic<bool> g_unwind{false};
 // Slot region, mapped once and never unmapped (late handlers stay safe).
 ThreadSlot* g_slots = nullptr;
-// Stack-copy chunks, mapped on first use and never unmapped. Scanner only.
-unsigned char* g_stack_chunks[kChunks] = {};
+// Which stack-copy chunks are writable yet. Scanner only.
+bool g_chunk_ready[kChunks] = {};
 std::size_t g_high_water = 0;       // scanner only: slots ever used are below
 std::uint32_t g_last_gen = 0;       // scanner only
 
@@ -148,22 +156,27 @@ void on_stop_signal(siginfo_t*, void* context) {
 
 bool ensure_slots() noexcept {
   if (g_slots != nullptr) return true;
-  void* p = ::mmap(nullptr, kMaxSlots * sizeof(ThreadSlot), PROT_READ | PROT_WRITE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  void* p = ::mmap(nullptr, kRegionBytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p == MAP_FAILED) return false;
+  if (::mprotect(p, kSlotBytes, PROT_READ | PROT_WRITE) != 0) {
+    ::munmap(p, kRegionBytes);
+    return false;
+  }
   g_slots = static_cast<ThreadSlot*>(p);  // zero pages: every state is kFree
   return true;
 }
 
 unsigned char* stack_copy_for(std::size_t slot) noexcept {
-  unsigned char*& chunk = g_stack_chunks[slot / kChunkSlots];
-  if (chunk == nullptr) {
-    void* p = ::mmap(nullptr, kChunkSlots * kStackCopyBytes, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-    if (p == MAP_FAILED) return nullptr;
-    chunk = static_cast<unsigned char*>(p);
+  unsigned char* copies = reinterpret_cast<unsigned char*>(g_slots) + kSlotBytes;
+  const std::size_t chunk = slot / kChunkSlots;
+  if (!g_chunk_ready[chunk]) {
+    if (::mprotect(copies + chunk * kChunkSlots * kStackCopyBytes, kChunkSlots * kStackCopyBytes,
+                   PROT_READ | PROT_WRITE) != 0) {
+      return nullptr;
+    }
+    g_chunk_ready[chunk] = true;
   }
-  return chunk + (slot % kChunkSlots) * kStackCopyBytes;
+  return copies + slot * kStackCopyBytes;
 }
 
 // A slot whose handler may still write to it (claimed in an earlier stop).
@@ -418,7 +431,7 @@ const char* WorldStopper::register_name(int index) noexcept {
 }
 
 std::uintptr_t WorldStopper::slots_begin() noexcept { return reinterpret_cast<std::uintptr_t>(g_slots); }
-std::size_t WorldStopper::slots_bytes() noexcept { return g_slots ? kMaxSlots * sizeof(ThreadSlot) : 0; }
+std::size_t WorldStopper::slots_bytes() noexcept { return g_slots ? kRegionBytes : 0; }
 
 int capture_own_frames(std::uintptr_t* pc, std::uintptr_t* sp, int max) noexcept {
   void* buffer = ::mmap(nullptr, kStackCopyBytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);

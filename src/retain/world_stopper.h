@@ -127,7 +127,8 @@ class WorldStopper {
   static int default_signal() noexcept;  // SIGRTMAX - 3
   // Names of registers for reports ("rax", ...); "reg<i>" past the table.
   static const char* register_name(int index) noexcept;
-  // The slot region (scanned as register roots, excluded otherwise).
+  // The slot region, stack copies included (registers are scanned as roots
+  // from it; exclude it from everything else).
   static std::uintptr_t slots_begin() noexcept;
   static std::size_t slots_bytes() noexcept;
 };
