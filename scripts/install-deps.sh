@@ -10,7 +10,7 @@ packages=(
   # libraries the project links
   libgtest-dev libgmock-dev libbenchmark-dev libabsl-dev libtbb-dev
   libcuckoo-dev libunwind-dev libdw-dev libelf-dev protobuf-compiler
-  libprotobuf-dev zlib1g-dev libcpp-httplib-dev libcli11-dev nlohmann-json3-dev
+  libprotobuf-dev zlib1g-dev libcpp-httplib-dev libcli11-dev nlohmann-json3-dev libmicrohttpd-dev
   liburcu-dev
   # real clients and peers used by tests and benchmarks
   golang-go prometheus heaptrack valgrind chromium python3 curl

@@ -1,11 +1,14 @@
 // Retention scan cost on a synthetic heap (docs/retain.md):
-//   BM_Snapshot/<blocks>/<bytes per block>: take_snapshot() over a heap of
-//     random-graph blocks (3 pointers per block, the rest non-pointer data),
-//     reporting pause time, scan throughput per core (the scan is one
-//     thread), analysis time and the scanner's memory per live block.
+//   BM_Snapshot/<blocks>/<bytes per block>/<source>: take_snapshot() over a
+//     heap of random-graph blocks (3 pointers per block, the rest
+//     non-pointer data), with the blocks from the exact live-block table
+//     (source 0) or the glibc heap walk (source 1), reporting pause time,
+//     scan throughput per core (the scan is one thread), the walk's time and
+//     header throughput, analysis time and the scanner's memory per block.
 //   BM_Dominators/<nodes>: the dominator tree alone on a synthetic graph.
 #include <benchmark/benchmark.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <random>
@@ -22,8 +25,8 @@ namespace rt = syncscope::retain;
 // Heap blocks; reachable from this global vector (itself a block).
 std::vector<char*>* g_heap = nullptr;
 
-void build_heap(std::size_t blocks, std::size_t bytes) {
-  syncscope::prof::LiveBlockTable::instance().set_enabled(true);
+void build_heap(std::size_t blocks, std::size_t bytes, bool exact) {
+  syncscope::prof::LiveBlockTable::instance().set_enabled(exact);
   g_heap = new std::vector<char*>();
   g_heap->reserve(blocks);
   std::mt19937_64 rng(42);
@@ -54,11 +57,18 @@ void free_heap() {
 void BM_Snapshot(benchmark::State& state) {
   const auto blocks = static_cast<std::size_t>(state.range(0));
   const auto bytes = static_cast<std::size_t>(state.range(1));
-  build_heap(blocks, bytes);
+  const bool walk = state.range(2) == 1;
+  build_heap(blocks, bytes, !walk);
+  rt::Options options;
+  options.block_source = walk ? rt::BlockSource::kHeapWalk : rt::BlockSource::kExactTable;
   double pause_ns = 0, scanned = 0, analysis_ns = 0, scanner_bytes = 0, graph_bytes = 0, n = 0;
-  double nodes = 0, pause_cpu_ns = 0;
+  double nodes = 0, pause_cpu_ns = 0, walk_ns = 0, walked = 0, stops = 0, wall_ns = 0;
   for (auto _ : state) {
-    absl::StatusOr<rt::RetentionSnapshot> snap = rt::take_snapshot();
+    const auto t0 = std::chrono::steady_clock::now();
+    absl::StatusOr<rt::RetentionSnapshot> snap = rt::take_snapshot(options);
+    wall_ns += static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                       std::chrono::steady_clock::now() - t0)
+                                       .count());
     if (!snap.ok()) {
       state.SkipWithError(std::string(snap.status().message()).c_str());
       break;
@@ -71,6 +81,9 @@ void BM_Snapshot(benchmark::State& state) {
     scanner_bytes += static_cast<double>(s.scanner_memory_bytes);
     graph_bytes += static_cast<double>(snap->graph().memory_bytes());
     nodes += static_cast<double>(s.blocks);
+    walk_ns += static_cast<double>(s.walk_ns);
+    walked += static_cast<double>(s.heap_bytes_walked);
+    stops += static_cast<double>(s.stop_attempts);
     n += 1;
   }
   if (n > 0) {
@@ -85,13 +98,23 @@ void BM_Snapshot(benchmark::State& state) {
     state.counters["analysis_ms"] = analysis_ns / n / 1e6;
     state.counters["scanner_B_per_block"] = scanner_bytes / nodes;
     state.counters["graph_B_per_block"] = graph_bytes / nodes;
+    state.counters["snapshot_ms"] = wall_ns / n / 1e6;
+    state.counters["snapshot_ms_per_GiB"] = wall_ns / 1e6 / (scanned / (1u << 30));
+    if (walk) {
+      state.counters["walk_ms"] = walk_ns / n / 1e6;
+      state.counters["walk_GB_per_s"] = walked / walk_ns;  // chunk headers of every arena heap
+      state.counters["stops"] = stops / n;
+    }
   }
   free_heap();
 }
 BENCHMARK(BM_Snapshot)
-    ->Args({100000, 256})
-    ->Args({1000000, 256})
-    ->Args({1000000, 1024})
+    ->Args({100000, 256, 0})
+    ->Args({100000, 256, 1})
+    ->Args({1000000, 256, 0})
+    ->Args({1000000, 256, 1})
+    ->Args({1000000, 1024, 0})
+    ->Args({1000000, 1024, 1})
     ->Iterations(3)
     ->Unit(benchmark::kMillisecond);
 

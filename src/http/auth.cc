@@ -29,7 +29,7 @@ bool constant_time_equal(std::string_view a, std::string_view b) noexcept {
   return result == 0;
 }
 
-bool bearer_token_matches(const httplib::Request& req, std::string_view token) {
+bool bearer_token_matches(const Request& req, std::string_view token) {
   if (req.get_header_value_count("Authorization") != 1) return false;
   const std::string value = req.get_header_value("Authorization");
   constexpr std::string_view kScheme = "bearer ";

@@ -5,7 +5,7 @@
 
 #include <string_view>
 
-#include <httplib.h>
+#include "http/message.h"
 
 namespace syncscope::http::internal {
 
@@ -14,7 +14,9 @@ namespace syncscope::http::internal {
 bool constant_time_equal(std::string_view a, std::string_view b) noexcept;
 
 // True when the request carries "Authorization: Bearer <token>" with exactly
-// `token` (case-insensitive scheme, one header only).
-bool bearer_token_matches(const httplib::Request& req, std::string_view token);
+// `token` (case-insensitive scheme, one header only). Byte-exact: the value
+// arrives undecoded (a "%20" stays three bytes) and whole (an embedded NUL
+// and what follows it are part of the compared value).
+bool bearer_token_matches(const Request& req, std::string_view token);
 
 }  // namespace syncscope::http::internal

@@ -9,32 +9,40 @@ namespace syncscope::http::internal {
 BoundedTaskQueue::BoundedTaskQueue(std::size_t workers, std::size_t max_queued)
     : max_queued_(max_queued) {
   workers_.reserve(workers);
+  live_workers_ = workers;
   for (std::size_t i = 0; i < workers; ++i) {
     workers_.emplace_back([this] { work(); });
   }
 }
 
-BoundedTaskQueue::~BoundedTaskQueue() { shutdown(); }
+BoundedTaskQueue::~BoundedTaskQueue() { shutdown_for(std::chrono::hours(1)); }
 
-void BoundedTaskQueue::enqueue(std::function<void()> fn) {
-  std::unique_lock lock(mu_);
-  not_full_.wait(lock, [&] { return shutting_down_ || jobs_.size() < max_queued_; });
-  if (shutting_down_) return;
-  jobs_.push_back(std::move(fn));
-  lock.unlock();
-  not_empty_.notify_one();
-}
-
-void BoundedTaskQueue::shutdown() {
+bool BoundedTaskQueue::try_enqueue(std::function<void()> fn) {
   {
     std::lock_guard lock(mu_);
-    shutting_down_ = true;
+    if (shutting_down_ || jobs_.size() >= max_queued_) return false;
+    jobs_.push_back(std::move(fn));
   }
-  not_empty_.notify_all();
-  not_full_.notify_all();
+  not_empty_.notify_one();
+  return true;
+}
+
+bool BoundedTaskQueue::shutdown_for(std::chrono::milliseconds limit) {
+  {
+    std::unique_lock lock(mu_);
+    shutting_down_ = true;
+    not_empty_.notify_all();
+    if (!worker_exited_.wait_for(lock, limit, [&] { return live_workers_ == 0; })) {
+      for (std::thread& t : workers_) {
+        if (t.joinable()) t.detach();
+      }
+      return false;
+    }
+  }
   for (std::thread& t : workers_) {
     if (t.joinable()) t.join();
   }
+  return true;
 }
 
 void BoundedTaskQueue::work() {
@@ -45,13 +53,16 @@ void BoundedTaskQueue::work() {
     {
       std::unique_lock lock(mu_);
       not_empty_.wait(lock, [&] { return shutting_down_ || !jobs_.empty(); });
-      // Drain queued connections even when shutting down: each holds an
-      // accepted socket that the job closes.
-      if (jobs_.empty()) return;
+      // Drain queued jobs even when shutting down: each one resumes a
+      // suspended connection, which must happen before the loop stops.
+      if (jobs_.empty()) {
+        --live_workers_;
+        worker_exited_.notify_all();
+        return;
+      }
       job = std::move(jobs_.front());
       jobs_.pop_front();
     }
-    not_full_.notify_one();
     job();
   }
 }

@@ -1,10 +1,12 @@
-// BoundedTaskQueue: the worker pool behind DebugServer. cpp-httplib's own
-// ThreadPool queues accepted connections without limit; this one holds at
-// most `max_queued` and then makes the accept thread wait, so a flood of
-// connections backs up into the kernel's listen backlog instead of into our
-// heap. Workers are named "syncscope-http" so thread dumps show who they are.
+// BoundedTaskQueue: the worker pool that runs the debug server's handlers.
+// The event loop (mhd_front.h) only parses and writes; every handler runs
+// here, so a slow handler never stalls other connections. At most
+// `max_queued` jobs wait; try_enqueue() refuses more (the request gets a 503)
+// instead of growing the heap. Workers are named "syncscope-http" so thread
+// dumps show who they are.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <deque>
@@ -13,22 +15,26 @@
 #include <thread>
 #include <vector>
 
-#include <httplib.h>
-
 namespace syncscope::http::internal {
 
-class BoundedTaskQueue final : public httplib::TaskQueue {
+class BoundedTaskQueue {
  public:
   // PRECONDITION: workers >= 1, max_queued >= 1.
   BoundedTaskQueue(std::size_t workers, std::size_t max_queued);
-  ~BoundedTaskQueue() override;
+  // PRECONDITION: shutdown_for() returned true (joined), or it was never
+  // called and no job is running. A queue whose drain timed out is leaked by
+  // its owner, never destroyed.
+  ~BoundedTaskQueue();
+  BoundedTaskQueue(const BoundedTaskQueue&) = delete;
+  BoundedTaskQueue& operator=(const BoundedTaskQueue&) = delete;
 
-  // Blocks while the queue is full (back-pressure on the accept loop).
-  // After shutdown() the job is dropped, which closes nothing: httplib only
-  // enqueues before it calls shutdown().
-  void enqueue(std::function<void()> fn) override;
-  // Runs every queued job, then joins the workers. Idempotent.
-  void shutdown() override;
+  // False when `max_queued` jobs already wait or shutdown has begun.
+  bool try_enqueue(std::function<void()> fn);
+  // Runs every queued job, then joins the workers, waiting at most `limit`.
+  // True when every worker has exited and been joined; false when a job was
+  // still running at the deadline (the workers are then detached and this
+  // object must be leaked). Idempotent after a true.
+  bool shutdown_for(std::chrono::milliseconds limit);
 
  private:
   void work();
@@ -36,10 +42,11 @@ class BoundedTaskQueue final : public httplib::TaskQueue {
   const std::size_t max_queued_;
   std::mutex mu_;
   std::condition_variable not_empty_;        // signalled on push and shutdown
-  std::condition_variable not_full_;         // signalled on pop
+  std::condition_variable worker_exited_;    // signalled when a worker returns
   std::deque<std::function<void()>> jobs_;   // guarded by mu_; size <= max_queued_
   bool shutting_down_ = false;               // guarded by mu_; never reset
-  std::vector<std::thread> workers_;         // joined by shutdown()
+  std::size_t live_workers_ = 0;             // guarded by mu_; workers not yet returned
+  std::vector<std::thread> workers_;         // joined (or detached) by shutdown_for()
 };
 
 }  // namespace syncscope::http::internal

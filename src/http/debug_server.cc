@@ -1,20 +1,21 @@
-// DebugServer lifecycle: option checks, cpp-httplib setup (bounded worker
-// pool, timeouts, size limits), the authentication and path filter that runs
-// before routing, and graceful shutdown.
+// DebugServer lifecycle: option checks, the listening socket (close-on-exec,
+// no SO_REUSEPORT), the route table and the libmicrohttpd front
+// (mhd_front.h), and a bounded shutdown.
 #include "syncscope/http/debug_server.h"
 
-#include <chrono>
-#include <mutex>
-#include <thread>
-
-#include <httplib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <mutex>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "http/auth.h"
-#include "http/bounded_task_queue.h"
-#include "http/responses.h"
+#include "http/mhd_front.h"
+#include "http/router.h"
 #include "http/routes.h"
 #include "http/server_context.h"
 #include "http/sources.h"
@@ -25,11 +26,14 @@ using internal::ServerContext;
 
 struct DebugServer::Impl {
   Options options;
-  std::mutex mu;                         // serializes start() and stop()
-  std::unique_ptr<ServerContext> ctx;    // guarded by mu; non-null while running
-  std::unique_ptr<httplib::Server> server;  // guarded by mu
-  std::thread listener;                  // runs listen_after_bind(); joined by stop()
-  std::atomic<int> port{0};              // bound port; 0 when stopped
+  std::mutex mu;  // serializes start() and stop()
+  // The three below are non-null while running (guarded by mu). A stop whose
+  // drain timed out leaks them: detached handlers still use them.
+  std::unique_ptr<ServerContext> ctx;
+  std::unique_ptr<internal::Router> router;
+  std::unique_ptr<internal::MhdFront> front;
+  std::atomic<int> port{0};  // bound port; 0 when stopped
+  pid_t owner_pid = 0;       // guarded by mu; the process whose threads serve
 };
 
 namespace {
@@ -44,6 +48,15 @@ absl::Status check_options(const Options& o) {
   if (o.max_seconds < 1 || o.max_seconds > 3600) {
     return absl::InvalidArgumentError("max_seconds must be in 1..3600");
   }
+  if (o.max_header_bytes < 4096 || o.max_header_bytes > (1 << 20)) {
+    return absl::InvalidArgumentError("max_header_bytes must be in 4096..1048576");
+  }
+  if (o.max_headers < 8 || o.max_connections < 1 || o.max_connections_per_client < 1 ||
+      o.idle_timeout_s < 1 || o.header_timeout_s < 1) {
+    return absl::InvalidArgumentError(
+        "max_headers must be >= 8; max_connections, max_connections_per_client, "
+        "idle_timeout_s and header_timeout_s must be >= 1");
+  }
   if (o.require_token && o.token.empty()) {
     return absl::InvalidArgumentError("require_token is set but the token is empty");
   }
@@ -56,85 +69,44 @@ absl::Status check_options(const Options& o) {
   return absl::OkStatus();
 }
 
-// Rejects paths that try to escape (/../), hide (//, backslash) or carry
-// control bytes. httplib has already percent-decoded req.path.
-bool path_is_sane(const std::string& path) {
-  if (path.empty() || path[0] != '/') return false;
-  for (unsigned char c : path) {
-    if (c < 0x20 || c == 0x7f || c == '\\') return false;
+// A listening TCP socket on address:port (close-on-exec, so exec'd children
+// never hold the port), or an error. *bound_port receives the port.
+absl::StatusOr<int> listen_on(const std::string& address, int port, int* bound_port) {
+  sockaddr_storage ss{};
+  socklen_t len = 0;
+  const std::string host = address == "localhost" ? "127.0.0.1" : address;
+  auto* v4 = reinterpret_cast<sockaddr_in*>(&ss);
+  auto* v6 = reinterpret_cast<sockaddr_in6*>(&ss);
+  if (inet_pton(AF_INET, host.c_str(), &v4->sin_addr) == 1) {
+    v4->sin_family = AF_INET;
+    v4->sin_port = htons(static_cast<std::uint16_t>(port));
+    len = sizeof *v4;
+  } else if (inet_pton(AF_INET6, host.c_str(), &v6->sin6_addr) == 1) {
+    v6->sin6_family = AF_INET6;
+    v6->sin6_port = htons(static_cast<std::uint16_t>(port));
+    len = sizeof *v6;
+  } else {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot listen on ", address, ": not a numeric IPv4/IPv6 address"));
   }
-  return !absl::StrContains(path, "/../") && !absl::EndsWith(path, "/..") &&
-         !absl::StrContains(path, "/./") && !absl::StrContains(path, "//");
-}
-
-void install_filters(httplib::Server& s, ServerContext& ctx) {
-  using HR = httplib::Server::HandlerResponse;
-  s.set_pre_routing_handler([&ctx](const httplib::Request& req, httplib::Response& res) {
-    const Options& o = ctx.options;
-    const bool need_token = o.require_token || !o.token.empty();
-    if (need_token && !internal::bearer_token_matches(req, o.token)) {
-      res.set_header("WWW-Authenticate", "Bearer realm=\"syncscope\"");
-      internal::reply_error(res, 401, "unauthorized: send 'Authorization: Bearer <token>'");
-      return HR::Handled;
-    }
-    if (!path_is_sane(req.path)) {
-      internal::reply_error(res, 400, "malformed path");
-      return HR::Handled;
-    }
-    return HR::Unhandled;
-  });
-  s.set_post_routing_handler([](const httplib::Request&, httplib::Response& res) {
-    res.set_header("X-Content-Type-Options", "nosniff");
-    res.set_header("Cache-Control", "no-store");
-  });
-  s.set_error_handler(httplib::Server::HandlerWithResponse(
-      [](const httplib::Request& req, httplib::Response& res) -> HR {
-    // Called for every status >= 400; only fill in a body where none was set.
-    if (!res.body.empty()) return HR::Unhandled;
-    const std::string reason = res.status == 404
-        ? absl::StrCat("404 page not found: ", req.path)
-        : absl::StrCat("HTTP status ", res.status);
-    internal::reply_error(res, res.status, reason);
-    res.set_header("X-Content-Type-Options", "nosniff");
-    return HR::Handled;
-  }));
-  s.set_exception_handler(
-      [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
-        std::string what = "unknown exception";
-        try {
-          std::rethrow_exception(ep);
-        } catch (const std::exception& e) {
-          what = e.what();
-        } catch (...) {
-        }
-        internal::reply_error(res, 500, absl::StrCat("internal error: ", what));
-      });
-  s.set_logger([&ctx](const httplib::Request&, const httplib::Response& res) {
-    const int cls = res.status / 100;
-    // relaxed: a statistics counter; it publishes nothing.
-    if (cls >= 1 && cls <= 5) ctx.counters.by_class[cls].fetch_add(1, std::memory_order_relaxed);
-  });
-}
-
-void configure_limits(httplib::Server& s, const Options& o) {
-  // SO_REUSEADDR only: httplib's default also sets SO_REUSEPORT, which would
-  // let a second server silently share (and steal requests from) our port.
-  s.set_socket_options([](socket_t sock) {
-    int yes = 1;
-    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
-  });
-  const std::size_t workers = static_cast<std::size_t>(o.max_concurrency);
-  s.new_task_queue = [workers] { return new internal::BoundedTaskQueue(workers, 4 * workers); };
-  // Headers and body go out in separate writes; with Nagle on, the body
-  // waits for the client's delayed ACK (~40 ms per keep-alive request).
-  s.set_tcp_nodelay(true);
-  s.set_payload_max_length(o.max_body_bytes);
-  s.set_read_timeout(5, 0);
-  // Long profiles are written after the wait; allow slow readers a while.
-  s.set_write_timeout(30, 0);
-  // Short keep-alive so stop() does not wait long on idle connections.
-  s.set_keep_alive_timeout(2);
-  s.set_keep_alive_max_count(100);
+  const int fd = ::socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return absl::UnavailableError(absl::StrCat("socket: ", std::strerror(errno)));
+  // SO_REUSEADDR only: SO_REUSEPORT would let a second server silently
+  // share (and steal requests from) our port.
+  int yes = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&ss), len) != 0 || ::listen(fd, 64) != 0) {
+    const int err = errno;
+    ::close(fd);
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address, ":", port, " (",
+                                               std::strerror(err), ")"));
+  }
+  if (::getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+    ::close(fd);
+    return absl::UnavailableError("getsockname failed");
+  }
+  *bound_port = ntohs(ss.ss_family == AF_INET ? v4->sin_port : v6->sin6_port);
+  return fd;
 }
 
 }  // namespace
@@ -147,60 +119,63 @@ DebugServer::~DebugServer() { stop(); }
 
 absl::Status DebugServer::start() {
   std::lock_guard lock(impl_->mu);
-  if (impl_->server) return absl::FailedPreconditionError("debug server already started");
+  if (impl_->front) return absl::FailedPreconditionError("debug server already started");
   if (absl::Status st = check_options(impl_->options); !st.ok()) return st;
 
   auto ctx = std::make_unique<ServerContext>();
   ctx->options = impl_->options;
-  auto server = std::make_unique<httplib::Server>();
-  configure_limits(*server, ctx->options);
-  install_filters(*server, *ctx);
-  internal::add_pprof_routes(*server, *ctx);
-  internal::add_debug_routes(*server, *ctx);
-  internal::add_metrics_route(*server, *ctx);
-  internal::add_dashboard_route(*server, *ctx);
+  auto router = std::make_unique<internal::Router>();
+  internal::add_pprof_routes(*router, *ctx);
+  internal::add_debug_routes(*router, *ctx);
+  internal::add_metrics_route(*router, *ctx);
+  internal::add_dashboard_route(*router, *ctx);
 
-  const Options& o = ctx->options;
-  if (o.start_heap_profiler) internal::start_heap_profiler();
-  int port = o.port;
-  if (port == 0) {
-    port = server->bind_to_any_port(o.address);
-  } else if (!server->bind_to_port(o.address, port)) {
-    port = -1;
-  }
-  if (port <= 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", o.address, ":", o.port,
-                                               " (address invalid or port in use)"));
-  }
-  httplib::Server* raw = server.get();
-  impl_->listener = std::thread([raw] { raw->listen_after_bind(); });
-  // The socket is bound and listening already; wait until the accept loop
-  // runs so stop() right after start() cannot race it.
-  for (int i = 0; i < 5000 && !raw->is_running(); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  if (!raw->is_running()) {
-    raw->stop();
-    impl_->listener.join();
-    return absl::InternalError("debug server accept loop did not start");
-  }
+  int port = 0;
+  absl::StatusOr<int> fd = listen_on(ctx->options.address, ctx->options.port, &port);
+  if (!fd.ok()) return fd.status();
+  if (ctx->options.start_heap_profiler) internal::start_heap_profiler();
+  auto front = std::make_unique<internal::MhdFront>(*ctx, *router);
+  if (absl::Status st = front->start(*fd); !st.ok()) return st;
   impl_->ctx = std::move(ctx);
-  impl_->server = std::move(server);
+  impl_->router = std::move(router);
+  impl_->front = std::move(front);
+  impl_->owner_pid = ::getpid();
   // relaxed: port is a plain value; readers need no other data with it.
   impl_->port.store(port, std::memory_order_relaxed);
   return absl::OkStatus();
 }
 
-void DebugServer::stop() {
+bool DebugServer::stop_within(std::chrono::milliseconds limit) {
   std::lock_guard lock(impl_->mu);
-  if (!impl_->server) return;
-  impl_->ctx->canceller.cancel();  // long requests return early
-  impl_->server->stop();           // closes the listening socket
-  if (impl_->listener.joinable()) impl_->listener.join();  // joins the workers too
-  impl_->server.reset();
-  impl_->ctx.reset();
+  if (!impl_->front) return true;
   // relaxed: see start().
   impl_->port.store(0, std::memory_order_relaxed);
+  if (::getpid() != impl_->owner_pid) {
+    // A fork()ed child: the serving threads stayed in the parent, so there
+    // is nothing to drain or join here, and the parent's state must not be
+    // torn down under it (it shares nothing with us but the bytes).
+    (void)impl_->front.release();
+    (void)impl_->router.release();
+    (void)impl_->ctx.release();
+    return true;
+  }
+  if (!impl_->front->stop_within(limit)) {
+    // Handlers still run on detached workers: leak what they use.
+    (void)impl_->front.release();
+    (void)impl_->router.release();
+    (void)impl_->ctx.release();
+    return false;
+  }
+  impl_->front.reset();
+  impl_->router.reset();
+  impl_->ctx.reset();
+  return true;
+}
+
+void DebugServer::stop() {
+  // Long requests are cancelled, so handlers end within about a second; the
+  // bound only keeps a wedged handler from hanging the caller forever.
+  stop_within(std::chrono::seconds(impl_->options.max_seconds + 30));
 }
 
 bool DebugServer::running() const {

@@ -1,6 +1,6 @@
 #include "http/metrics.h"
 
-#include <httplib.h>
+#include "http/router.h"
 
 #include "http/process_stats.h"
 #include "http/prometheus_writer.h"
@@ -135,8 +135,8 @@ std::string render_metrics(const ServerContext& ctx) {
   return w.take();
 }
 
-void add_metrics_route(httplib::Server& s, ServerContext& ctx) {
-  s.Get("/metrics", [&ctx](const httplib::Request&, httplib::Response& res) {
+void add_metrics_route(Router& s, ServerContext& ctx) {
+  s.Get("/metrics", [&ctx](const Request&, Response& res) {
     res.set_content(render_metrics(ctx), "text/plain; version=0.0.4; charset=utf-8");
   });
 }

@@ -6,7 +6,7 @@
 
 namespace syncscope::http::internal {
 
-absl::StatusOr<std::optional<std::string>> string_param(const httplib::Request& req,
+absl::StatusOr<std::optional<std::string>> string_param(const Request& req,
                                                         std::string_view name) {
   const std::string key(name);
   const std::size_t n = req.get_param_value_count(key);
@@ -15,7 +15,7 @@ absl::StatusOr<std::optional<std::string>> string_param(const httplib::Request& 
   return std::optional<std::string>(req.get_param_value(key));
 }
 
-absl::StatusOr<std::optional<std::int64_t>> int_param(const httplib::Request& req,
+absl::StatusOr<std::optional<std::int64_t>> int_param(const Request& req,
                                                       std::string_view name,
                                                       std::int64_t min, std::int64_t max) {
   absl::StatusOr<std::optional<std::string>> raw = string_param(req, name);
@@ -36,7 +36,7 @@ absl::StatusOr<std::optional<std::int64_t>> int_param(const httplib::Request& re
   return std::optional<std::int64_t>(value);
 }
 
-absl::StatusOr<ProfileParams> profile_params(const httplib::Request& req, int max_debug,
+absl::StatusOr<ProfileParams> profile_params(const Request& req, int max_debug,
                                              int max_seconds) {
   ProfileParams p;
   absl::StatusOr<std::optional<std::int64_t>> debug = int_param(req, "debug", 0, max_debug);

@@ -8,7 +8,7 @@
 #include <string>
 #include <string_view>
 
-#include <httplib.h>
+#include "http/message.h"
 
 #include "absl/status/statusor.h"
 
@@ -23,17 +23,17 @@ struct ProfileParams {
 
 // A decimal integer in [min, max]. Rejects signs other than '-', spaces,
 // trailing garbage, overflow and repeated parameters.
-absl::StatusOr<std::optional<std::int64_t>> int_param(const httplib::Request& req,
+absl::StatusOr<std::optional<std::int64_t>> int_param(const Request& req,
                                                       std::string_view name,
                                                       std::int64_t min, std::int64_t max);
 
 // debug in [0, max_debug]; seconds in [1, max_seconds]; seconds together with
 // debug is an error (as in Go: "seconds and debug params are incompatible").
-absl::StatusOr<ProfileParams> profile_params(const httplib::Request& req, int max_debug,
+absl::StatusOr<ProfileParams> profile_params(const Request& req, int max_debug,
                                              int max_seconds);
 
 // A plain string parameter (first value); error when given more than once.
-absl::StatusOr<std::optional<std::string>> string_param(const httplib::Request& req,
+absl::StatusOr<std::optional<std::string>> string_param(const Request& req,
                                                         std::string_view name);
 
 }  // namespace syncscope::http::internal

@@ -6,7 +6,7 @@
 
 namespace syncscope::http::internal {
 
-void reply_error(httplib::Response& res, int status, std::string_view reason) {
+void reply_error(Response& res, int status, std::string_view reason) {
   std::string line(reason);
   std::replace_if(line.begin(), line.end(), [](char c) { return c == '\n' || c == '\r'; }, ' ');
   res.status = status;
@@ -15,7 +15,7 @@ void reply_error(httplib::Response& res, int status, std::string_view reason) {
   res.set_content(line + "\n", kTextPlain);
 }
 
-void reply_status(httplib::Response& res, const absl::Status& status) {
+void reply_status(Response& res, const absl::Status& status) {
   int code = 500;
   switch (status.code()) {
     case absl::StatusCode::kInvalidArgument:
@@ -39,7 +39,7 @@ void reply_status(httplib::Response& res, const absl::Status& status) {
   reply_error(res, code, std::string(status.message()));
 }
 
-void reply_profile(httplib::Response& res, std::string bytes, std::string_view name,
+void reply_profile(Response& res, std::string bytes, std::string_view name,
                    bool delta) {
   res.status = 200;
   res.set_header("Content-Disposition",
@@ -47,17 +47,17 @@ void reply_profile(httplib::Response& res, std::string bytes, std::string_view n
   res.set_content(std::move(bytes), kOctetStream);
 }
 
-void reply_text(httplib::Response& res, std::string body) {
+void reply_text(Response& res, std::string body) {
   res.status = 200;
   res.set_content(std::move(body), kTextPlain);
 }
 
-void reply_json(httplib::Response& res, std::string body) {
+void reply_json(Response& res, std::string body) {
   res.status = 200;
   res.set_content(std::move(body), kJson);
 }
 
-void reply_not_built(httplib::Response& res, std::string_view part) {
+void reply_not_built(Response& res, std::string_view part) {
   reply_error(res, 501,
               absl::StrCat("not implemented: this build of syncscope has no '", std::string(part),
                            "' part (link syncscope::", std::string(part),

@@ -1,19 +1,19 @@
 // Route tables of the debug server, one function per group of endpoints.
 #pragma once
 
-#include <httplib.h>
+#include "http/router.h"
 
 #include "http/server_context.h"
 
 namespace syncscope::http::internal {
 
 // /debug/pprof/ index, heap, allocs, goroutine, trace, retained, cmdline, symbol.
-void add_pprof_routes(httplib::Server& server, ServerContext& ctx);
+void add_pprof_routes(Router& server, ServerContext& ctx);
 // /debug/retain, /debug/maps, /debug/api/summary.
-void add_debug_routes(httplib::Server& server, ServerContext& ctx);
+void add_debug_routes(Router& server, ServerContext& ctx);
 // /metrics.
-void add_metrics_route(httplib::Server& server, ServerContext& ctx);
+void add_metrics_route(Router& server, ServerContext& ctx);
 // /debug/ (the dashboard page).
-void add_dashboard_route(httplib::Server& server, ServerContext& ctx);
+void add_dashboard_route(Router& server, ServerContext& ctx);
 
 }  // namespace syncscope::http::internal

@@ -10,7 +10,7 @@ namespace syncscope::http::internal {
 namespace {
 
 // ?format=json|text; `fallback` when absent.
-absl::StatusOr<bool> wants_json(const httplib::Request& req, bool fallback) {
+absl::StatusOr<bool> wants_json(const Request& req, bool fallback) {
   absl::StatusOr<std::optional<std::string>> f = string_param(req, "format");
   if (!f.ok()) return f.status();
   if (!f->has_value()) return fallback;
@@ -19,42 +19,43 @@ absl::StatusOr<bool> wants_json(const httplib::Request& req, bool fallback) {
   return absl::InvalidArgumentError("invalid value for \"format\": want json or text");
 }
 
-void retain(const httplib::Request& req, httplib::Response& res) {
+void retain(const Request& req, Response& res) {
   absl::StatusOr<bool> json = wants_json(req, true);
   if (!json.ok()) return reply_status(res, json.status());
   RetainQuery q;
   q.json = *json;
-  absl::StatusOr<std::optional<std::string>> site = string_param(req, "site");
-  if (!site.ok()) return reply_status(res, site.status());
-  absl::StatusOr<std::optional<std::string>> addr = string_param(req, "addr");
-  if (!addr.ok()) return reply_status(res, addr.status());
+  // Exactly one of site, type, addr (or none: top retainers).
+  const char* const kKeys[] = {"site", "type", "addr"};
+  std::optional<std::string> values[3];
+  int given = 0;
+  for (int i = 0; i < 3; ++i) {
+    absl::StatusOr<std::optional<std::string>> v = string_param(req, kKeys[i]);
+    if (!v.ok()) return reply_status(res, v.status());
+    if (v->has_value() && (*v)->empty()) return reply_error(res, 400, std::string("\"") + kKeys[i] + "\" must not be empty");
+    if (v->has_value() && (*v)->size() > 256) return reply_error(res, 400, std::string("\"") + kKeys[i] + "\" is longer than 256 bytes");
+    given += v->has_value() ? 1 : 0;
+    values[i] = *std::move(v);
+  }
+  if (given > 1) return reply_error(res, 400, "give one of \"site\", \"type\" or \"addr\", not several");
   absl::StatusOr<std::optional<std::int64_t>> max_paths = int_param(req, "max_paths", 1, 100);
   if (!max_paths.ok()) return reply_status(res, max_paths.status());
-  if ((site->has_value() && (*site)->empty()) || (addr->has_value() && (*addr)->empty())) {
-    return reply_error(res, 400, "\"site\" and \"addr\" must not be empty");
-  }
-  if (site->has_value() && (*site)->size() > 256) {
-    return reply_error(res, 400, "\"site\" is longer than 256 bytes");
-  }
-  if (site->has_value() && addr->has_value()) {
-    return reply_error(res, 400, "give either \"site\" or \"addr\", not both");
-  }
-  q.site = *site;
-  q.addr = *addr;
+  q.site = values[0];
+  q.type = values[1];
+  q.addr = values[2];
   q.max_paths = static_cast<int>(max_paths->value_or(10));
   absl::StatusOr<std::string> body = retention_report(q);
   if (!body.ok()) return reply_status(res, body.status());
   q.json ? reply_json(res, *std::move(body)) : reply_text(res, *std::move(body));
 }
 
-void maps(const httplib::Request& req, httplib::Response& res) {
+void maps(const Request& req, Response& res) {
   absl::StatusOr<bool> json = wants_json(req, true);
   if (!json.ok()) return reply_status(res, json.status());
   if (!parts_present().map) return reply_not_built(res, "map");
   *json ? reply_json(res, maps_json()) : reply_text(res, maps_text());
 }
 
-void summary(const httplib::Request& req, httplib::Response& res) {
+void summary(const Request& req, Response& res) {
   absl::StatusOr<std::optional<std::int64_t>> top = int_param(req, "top", 0, 100);
   if (!top.ok()) return reply_status(res, top.status());
   reply_json(res, summary_json(static_cast<int>(top->value_or(10))));
@@ -62,7 +63,7 @@ void summary(const httplib::Request& req, httplib::Response& res) {
 
 }  // namespace
 
-void add_debug_routes(httplib::Server& s, ServerContext&) {
+void add_debug_routes(Router& s, ServerContext&) {
   s.Get("/debug/retain", retain);
   s.Get("/debug/maps", maps);
   s.Get("/debug/api/summary", summary);

@@ -86,8 +86,8 @@ std::string index_html() {
 }
 
 // heap and allocs share everything but the default sample type.
-httplib::Server::Handler heap_handler(ServerContext& ctx, HeapView view, const char* name) {
-  return [&ctx, view, name](const httplib::Request& req, httplib::Response& res) {
+Handler heap_handler(ServerContext& ctx, HeapView view, const char* name) {
+  return [&ctx, view, name](const Request& req, Response& res) {
     absl::StatusOr<ProfileParams> p = profile_params(req, 1, ctx.options.max_seconds);
     if (!p.ok()) return reply_status(res, p.status());
     if (p->gc) res.set_header("X-Syncscope-Note", "gc ignored: C++ has no garbage collector");
@@ -105,7 +105,7 @@ httplib::Server::Handler heap_handler(ServerContext& ctx, HeapView view, const c
   };
 }
 
-void goroutine(const httplib::Request& req, httplib::Response& res, ServerContext& ctx) {
+void goroutine(const Request& req, Response& res, ServerContext& ctx) {
   absl::StatusOr<ProfileParams> p = profile_params(req, 2, ctx.options.max_seconds);
   if (!p.ok()) return reply_status(res, p.status());
   if (p->seconds) return reply_error(res, 400, "goroutine profile does not support seconds");
@@ -115,7 +115,7 @@ void goroutine(const httplib::Request& req, httplib::Response& res, ServerContex
   reply_profile(res, *std::move(prof), "goroutine", false);
 }
 
-void trace(const httplib::Request& req, httplib::Response& res, ServerContext& ctx) {
+void trace(const Request& req, Response& res, ServerContext& ctx) {
   absl::StatusOr<ProfileParams> p = profile_params(req, 0, ctx.options.max_seconds);
   if (!p.ok()) return reply_status(res, p.status());
   if (req.has_param("debug")) return reply_error(res, 400, "trace does not take debug");
@@ -127,7 +127,7 @@ void trace(const httplib::Request& req, httplib::Response& res, ServerContext& c
   reply_json(res, *std::move(json));
 }
 
-void retained(const httplib::Request& req, httplib::Response& res, ServerContext& ctx) {
+void retained(const Request& req, Response& res, ServerContext& ctx) {
   absl::StatusOr<ProfileParams> p = profile_params(req, 0, ctx.options.max_seconds);
   if (!p.ok()) return reply_status(res, p.status());
   if (p->seconds) return reply_error(res, 400, "retained profile does not support seconds");
@@ -136,7 +136,7 @@ void retained(const httplib::Request& req, httplib::Response& res, ServerContext
   reply_profile(res, *std::move(prof), "retained", false);
 }
 
-void cmdline(const httplib::Request&, httplib::Response& res) {
+void cmdline(const Request&, Response& res) {
   std::ifstream in("/proc/self/cmdline", std::ios::binary);
   std::string args((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   if (!args.empty() && args.back() == '\0') args.pop_back();
@@ -145,7 +145,7 @@ void cmdline(const httplib::Request&, httplib::Response& res) {
 
 // Go's protocol: GET -> "num_symbols: 1"; POST body (or GET query)
 // "0xA+0xB" -> "num_symbols: 1\n0xA name\n..." for every address found.
-void symbol(const httplib::Request& req, httplib::Response& res) {
+void symbol(const Request& req, Response& res) {
   std::string input = req.method == "POST" ? req.body : "";
   if (req.method != "POST") {
     const std::size_t q = req.target.find('?');
@@ -166,26 +166,27 @@ void symbol(const httplib::Request& req, httplib::Response& res) {
 
 }  // namespace
 
-void add_pprof_routes(httplib::Server& s, ServerContext& ctx) {
-  s.Get("/debug/pprof", [](const httplib::Request&, httplib::Response& res) {
+void add_pprof_routes(Router& s, ServerContext& ctx) {
+  s.Get("/debug/pprof", [](const Request&, Response& res) {
     res.set_redirect("/debug/pprof/", 301);
   });
-  s.Get("/debug/pprof/", [](const httplib::Request&, httplib::Response& res) {
+  s.Get("/debug/pprof/", [](const Request&, Response& res) {
     res.set_content(index_html(), kHtml);
   });
   s.Get("/debug/pprof/heap", heap_handler(ctx, HeapView::kInuse, "heap"));
   s.Get("/debug/pprof/allocs", heap_handler(ctx, HeapView::kAllocs, "allocs"));
   s.Get("/debug/pprof/goroutine",
-        [&ctx](const httplib::Request& q, httplib::Response& r) { goroutine(q, r, ctx); });
+        [&ctx](const Request& q, Response& r) { goroutine(q, r, ctx); });
   s.Get("/debug/pprof/trace",
-        [&ctx](const httplib::Request& q, httplib::Response& r) { trace(q, r, ctx); });
+        [&ctx](const Request& q, Response& r) { trace(q, r, ctx); });
   s.Get("/debug/pprof/retained",
-        [&ctx](const httplib::Request& q, httplib::Response& r) { retained(q, r, ctx); });
+        [&ctx](const Request& q, Response& r) { retained(q, r, ctx); });
   s.Get("/debug/pprof/cmdline", cmdline);
   s.Get("/debug/pprof/symbol", symbol);
   s.Post("/debug/pprof/symbol", symbol);
-  s.Get("/debug/pprof/(.+)", [](const httplib::Request& req, httplib::Response& res) {
-    reply_error(res, 404, absl::StrCat("Unknown profile: ", req.matches[1].str().substr(0, 64)));
+  s.GetPrefix("/debug/pprof/", [](const Request& req, Response& res) {
+    const std::string name = req.path.substr(std::string_view("/debug/pprof/").size());
+    reply_error(res, 404, absl::StrCat("Unknown profile: ", name.substr(0, 64)));
   });
 }
 

@@ -3,6 +3,8 @@
 #include <dlfcn.h>
 
 #include <cstdlib>
+#include <mutex>
+#include <unordered_set>
 
 #include "http/sources.h"
 
@@ -117,11 +119,54 @@ absl::StatusOr<std::vector<SiteFigure>> top_allocation_sites(std::size_t) { retu
 
 #endif
 
+namespace {
+
+// Bounds what /debug/pprof/symbol can make the prof symbolizer remember:
+// prof::Symbolizer caches every pc it is asked about for the process's
+// lifetime, so a client posting fresh addresses would grow it without end.
+// The endpoint hands it at most kMaxSymbolizedPcs distinct pcs (the ones a
+// profile names repeat, so real clients stay far below); the rest are
+// answered by dladdr alone, which caches nothing.
+// TODO(#14): bound the cache inside prof::Symbolizer itself.
+class SymbolizerBudget {
+ public:
+  static constexpr std::size_t kMaxSymbolizedPcs = 4096;  // 4096 x ~100 B of cache at most
+
+  bool admit(std::uintptr_t pc) {
+    std::lock_guard lock(mu_);
+    if (pcs_.count(pc) != 0) return true;
+    if (pcs_.size() >= kMaxSymbolizedPcs) return false;
+    pcs_.insert(pc);
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  std::unordered_set<std::uintptr_t> pcs_;  // guarded by mu_; size <= kMaxSymbolizedPcs
+};
+
+SymbolizerBudget& symbolizer_budget() {
+  // Leaked on purpose: the server may still answer while static destructors run.
+  static SymbolizerBudget* budget = new SymbolizerBudget;
+  return *budget;
+}
+
+}  // namespace
+
 std::optional<std::string> symbol_name(std::uintptr_t pc) {
+  // Only addresses inside a loaded object get a name: an unmapped address
+  // must not come back as "<first object>+0x<offset>", which reveals where
+  // that object (the dynamic loader) is mapped.
+  Dl_info info{};
+  if (dladdr(reinterpret_cast<void*>(pc), &info) == 0 || info.dli_fbase == nullptr) {
+    return std::nullopt;
+  }
 #ifdef SYNCSCOPE_HTTP_HAVE_PROF
-  std::vector<prof::SymbolFrame> frames = prof::Symbolizer::instance().symbolize(pc);
-  // The last frame is the real (non-inlined) function holding pc.
-  if (!frames.empty() && frames.back().function != "??") return frames.back().function;
+  if (symbolizer_budget().admit(pc)) {
+    std::vector<prof::SymbolFrame> frames = prof::Symbolizer::instance().symbolize(pc);
+    // The last frame is the real (non-inlined) function holding pc.
+    if (!frames.empty() && frames.back().function != "??") return frames.back().function;
+  }
 #endif
   return dladdr_name(pc);
 }

@@ -18,13 +18,11 @@ absl::StatusOr<std::string> retention_profile() {
 }
 
 absl::StatusOr<std::string> retention_report(const RetainQuery& query) {
-  if (query.site && query.addr) {
-    return absl::InvalidArgumentError("give either \"site\" or \"addr\", not both");
-  }
   retain::ReportQuery q;
   q.json = query.json;
   q.max_paths = static_cast<std::size_t>(query.max_paths);
   if (query.site) q.site = *query.site;
+  if (query.type) q.type = *query.type;
   if (query.addr) {
     absl::StatusOr<std::uintptr_t> a = retain::parse_address(*query.addr);
     if (!a.ok()) return a.status();

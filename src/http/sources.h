@@ -51,7 +51,9 @@ struct SiteFigure {
 absl::StatusOr<std::vector<SiteFigure>> top_allocation_sites(std::size_t n);
 
 // Function name of a code address, for /debug/pprof/symbol (dladdr when the
-// prof symbolizer is not in the build).
+// prof symbolizer is not in the build). nullopt for an address outside every
+// loaded object. Bounded: at most 4096 distinct pcs ever reach the prof
+// symbolizer's cache through here; later ones are named by dladdr only.
 std::optional<std::string> symbol_name(std::uintptr_t pc);
 
 // ---- tasks (task) ----------------------------------------------------------
@@ -81,6 +83,7 @@ absl::StatusOr<std::string> trace_json(int seconds, const Canceller& canceller);
 absl::StatusOr<std::string> retention_profile();
 struct RetainQuery {
   std::optional<std::string> site;
+  std::optional<std::string> type;
   std::optional<std::string> addr;
   bool json = true;
   int max_paths = 10;

@@ -1,13 +1,16 @@
 // HeapProfiler: configuration, counters and snapshots of the sampled heap.
 #include "syncscope/prof/heap_profiler.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <cerrno>
+#include <exception>
 
 #include "prof/heap_recorder.h"
 #include "prof/live_block_store.h"
@@ -57,6 +60,7 @@ HeapCounters HeapProfiler::counters() noexcept {
   c.live_objects =
       c.allocated_objects >= c.freed_objects ? c.allocated_objects - c.freed_objects : 0;
   c.samples = internal::samples_taken();
+  c.samples_dropped = internal::samples_dropped();
   return c;
 }
 
@@ -93,17 +97,47 @@ std::string HeapProfiler::heap_profile_bytes() {
 
 bool HeapProfiler::write_heap_profile(const std::string& path, std::string* error) {
   HookGuard guard;
-  const std::string bytes = heap_profile_bytes();
-  const std::string tmp = path + ".tmp." + std::to_string(getpid());
-  FILE* f = std::fopen(tmp.c_str(), "wb");
-  bool ok = f != nullptr && std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  if (f != nullptr) ok = (std::fclose(f) == 0) && ok;
-  if (ok) ok = std::rename(tmp.c_str(), path.c_str()) == 0;
-  if (!ok) {
-    if (error != nullptr) *error = "cannot write heap profile to " + path + ": " + std::strerror(errno);
-    std::remove(tmp.c_str());
+  auto fail = [&](const std::string& why) {
+    if (error != nullptr) *error = "cannot write heap profile to " + path + ": " + why;
+    return false;
+  };
+  std::string bytes;
+  try {
+    bytes = heap_profile_bytes();
+  } catch (const std::exception& e) {  // out of memory while building: the samples stay
+    return fail(e.what());
   }
-  return ok;
+  // The temporary file is created, never reused: in a shared directory such
+  // as /tmp a planted file or symlink with that name makes the write fail
+  // instead of redirecting it. The rename replaces `path` itself, not a
+  // file a symlink there points to. Owner-only: profiles name the program's
+  // code and addresses.
+  std::string tmp;
+  try {
+    // relaxed: a unique number only; concurrent writers get distinct files.
+    static std::atomic<std::uint64_t> g_writes{0};
+    tmp = path + ".tmp." + std::to_string(getpid()) + "." +
+          std::to_string(g_writes.fetch_add(1, std::memory_order_relaxed));
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) return fail(std::strerror(errno));
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    done += static_cast<std::size_t>(n);
+  }
+  int saved = done == bytes.size() ? 0 : (errno != 0 ? errno : EIO);
+  if (close(fd) != 0 && saved == 0) saved = errno;
+  if (saved == 0 && std::rename(tmp.c_str(), path.c_str()) != 0) saved = errno;
+  if (saved != 0) {
+    unlink(tmp.c_str());
+    return fail(std::strerror(saved));
+  }
+  return true;
 }
 
 }  // namespace syncscope::prof

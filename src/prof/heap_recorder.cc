@@ -24,6 +24,7 @@ namespace {
 constinit std::atomic<std::int64_t> g_rate{512 * 1024};
 constinit std::atomic<bool> g_sampling{false};
 constinit std::atomic<std::uint64_t> g_samples{0};  // statistics only
+constinit std::atomic<std::uint64_t> g_samples_dropped{0};  // statistics only
 constinit std::atomic<bool> g_fork_handlers{false};
 
 std::uint64_t next_random(ThreadState& t) noexcept {
@@ -65,9 +66,10 @@ void reset_sampler(ThreadState& t) noexcept {
 
 namespace {
 
-// Enters the recording slow path. The freezing thread never waits on its own
-// freeze: while the table is frozen every other hook is held out (frozen and
-// drained), so the freezer mutates the shards alone and needs no busy count.
+// Enters the busy section (an exact-table insert or erase; nothing else runs
+// inside it). The freezing thread never waits on its own freeze: while the
+// table is frozen every other hook is held out (frozen and drained), so the
+// freezer mutates the shards alone and needs no busy count.
 // Returns whether busy was raised (leave_busy must then be called).
 bool enter_busy(ThreadState& t, CounterSlot& s) noexcept {
   if (t.freezer) return false;
@@ -92,12 +94,21 @@ void leave_busy(CounterSlot& s) noexcept {
 
 }  // namespace
 
+// The stack is captured and interned before the busy section: unwinding may
+// take the dynamic loader's lock (dl_iterate_phdr on an unwind-cache miss),
+// and a thread inside a dl_iterate_phdr callback that allocates waits for
+// thaw() while holding that lock. Inside the busy section there are only the
+// live-block shard locks and mmap (never held by a thread waiting on frozen),
+// so freeze() waits for a bounded amount of work (issue 13, item 1).
 __attribute__((noinline)) void record_alloc_slow(ThreadState& t, CounterSlot& s, void* p,
                                                  std::size_t size, bool sample,
                                                  bool exact) noexcept {
-  ++t.hook_depth;
+  // The freezer's own allocations (its snapshot buffers) are not recorded:
+  // unwinding could wait for the loader lock, which a thread held in the hook
+  // until thaw() may own.
   if (sample) t.bytes_until_sample = draw_distance(t, g_rate.load(std::memory_order_relaxed));
-  const bool busy = enter_busy(t, s);
+  if (t.freezer) return;
+  ++t.hook_depth;
   std::uintptr_t pcs[kMaxStackDepth];
   const int depth = capture_stack(pcs, kMaxStackDepth, kHookFrames);
   const std::uint32_t id = StackTable::instance().intern(pcs, depth);
@@ -105,12 +116,18 @@ __attribute__((noinline)) void record_alloc_slow(ThreadState& t, CounterSlot& s,
   if (sample) {
     // relaxed: the rate is a statistic input; a concurrent change is fine.
     const double w = sample_weight(size, g_rate.load(std::memory_order_relaxed));
+    // relaxed (both): statistics.
     if (SampledHeap::instance().record_alloc(addr, size, id, w)) {
-      g_samples.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+      g_samples.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      g_samples_dropped.fetch_add(1, std::memory_order_relaxed);
     }
   }
-  if (exact) LiveBlockStore::instance().insert(addr, size, id);
-  if (busy) leave_busy(s);
+  if (exact) {
+    const bool busy = enter_busy(t, s);
+    LiveBlockStore::instance().insert(addr, size, id);
+    if (busy) leave_busy(s);
+  }
   --t.hook_depth;
 }
 
@@ -118,12 +135,22 @@ __attribute__((noinline)) void record_free_slow(ThreadState& t, CounterSlot& s,
                                                 std::uintptr_t addr, bool sampled,
                                                 bool exact) noexcept {
   ++t.hook_depth;
-  // The freezer's own frees (it should make none while frozen) still leave
-  // the shards, so the table never lists freed memory after the thaw.
-  const bool busy = enter_busy(t, s);
-  if (sampled) SampledHeap::instance().record_free(addr);
-  if (exact) LiveBlockStore::instance().erase(addr);
-  if (busy) leave_busy(s);
+  if (sampled) {
+    // Sampling is not frozen: while the freezer has the world stopped, a
+    // paused thread may hold the sampled heap's lock. The freezer never waits for it.
+    if (t.freezer) {
+      SampledHeap::instance().try_record_free(addr);
+    } else {
+      SampledHeap::instance().record_free(addr);
+    }
+  }
+  if (exact) {
+    // The freezer's own frees (it should make none while frozen) still leave
+    // the shards, so the table never lists freed memory after the thaw.
+    const bool busy = enter_busy(t, s);
+    LiveBlockStore::instance().erase(addr);
+    if (busy) leave_busy(s);
+  }
   --t.hook_depth;
 }
 
@@ -145,9 +172,25 @@ void fork_release() {
 
 // In the child only the forking thread exists, and it is not inside a hook:
 // slots owned or marked busy by the parent's other threads are released, so
-// a later freeze() in the child does not wait for threads that do not exist.
+// a later freeze() in the child does not wait for threads that do not exist,
+// and a freeze held by another parent thread is lifted.
 void fork_child() {
   fork_release();
+  // A freeze by another thread of the parent would never be thawed here (that
+  // thread does not exist in the child): every allocation of the child would
+  // wait for it. The parent's freezer owns its snapshot; the child starts
+  // thawed. A child forked by the freezer itself keeps its freeze and thaws
+  // it as the parent would have.
+  if (!tls_state.freezer) {
+    // relaxed: single-threaded child; nothing to order against.
+    LiveBlockStore::instance().frozen.store(false, std::memory_order_relaxed);
+  }
+  // Every child inherits the parent's distance to its next sample and its
+  // random state, so all children of a parent about to sample would sample
+  // the same allocation. Draw afresh (the exponential distance is
+  // memoryless, so this keeps the estimates unbiased).
+  tls_state.rng = 0;
+  tls_state.sampler_generation = 0;
   CounterSlot* mine = tls_state.slot;
   CounterSlot* slots = counter_slots();
   for (std::size_t i = 0; i < kCounterSlots; ++i) {
@@ -177,6 +220,9 @@ void set_sampling(bool on, std::int64_t rate) noexcept {
 bool sampling() noexcept { return g_sampling.load(std::memory_order_relaxed); }  // relaxed: flag
 std::int64_t sample_rate() noexcept { return g_rate.load(std::memory_order_relaxed); }  // relaxed: value
 std::uint64_t samples_taken() noexcept { return g_samples.load(std::memory_order_relaxed); }  // relaxed: stat
+std::uint64_t samples_dropped() noexcept {
+  return g_samples_dropped.load(std::memory_order_relaxed);  // relaxed: statistics
+}
 
 void set_exact_mode(bool on) noexcept {
   if (on) install_fork_handlers();
@@ -191,8 +237,10 @@ void install_fork_handlers() noexcept {
   // acq_rel: exactly one caller registers.
   if (g_fork_handlers.exchange(true, std::memory_order_acq_rel)) return;
   ++tls_state.hook_depth;  // pthread_atfork may allocate
-  pthread_atfork(fork_prepare, fork_release, fork_child);
+  const bool ok = pthread_atfork(fork_prepare, fork_release, fork_child) == 0;
   --tls_state.hook_depth;
+  // relaxed: out of memory; a later call (any thread) tries again.
+  if (!ok) g_fork_handlers.store(false, std::memory_order_relaxed);
 }
 
 bool hooks_linked() noexcept { return &syncscope_prof_malloc_hooks_anchor != nullptr; }

@@ -86,6 +86,9 @@ bool sampling() noexcept;
 std::int64_t sample_rate() noexcept;
 void set_exact_mode(bool on) noexcept;
 std::uint64_t samples_taken() noexcept;
+// Sampled allocations the sampled heap could not hold (its table full or
+// unmappable): the profile under-reports them.
+std::uint64_t samples_dropped() noexcept;
 // pthread_atfork handlers for every lock of the hook path (idempotent).
 void install_fork_handlers() noexcept;
 // Whether the interposers are linked in (false in sanitizer builds).

@@ -39,9 +39,15 @@ class LiveBlockStore {
   std::atomic<bool> enabled{false};
   // Exact mode was ever on: frees must look the block up.
   std::atomic<bool> ever_enabled{false};
+  // Inserts that found their shard full with no memory to grow (statistics,
+  // relaxed): the table is missing that many blocks.
+  std::atomic<std::uint64_t> dropped{0};
 
   // Freeze side. Requires every hook to be out (frozen and drained).
-  void build_sorted() noexcept;
+  // False when the snapshot's memory could not be mapped.
+  bool build_sorted() noexcept;
+  // An empty snapshot (freeze() gave up waiting for the hooks).
+  void clear_sorted() noexcept;
   const LiveBlock* sorted() const noexcept { return sorted_; }
   std::size_t sorted_count() const noexcept { return sorted_count_; }
 
@@ -53,7 +59,7 @@ class LiveBlockStore {
     SpinLock lock;
     LiveBlock* slots = nullptr;  // guarded by lock; address 0 = empty
     std::size_t capacity = 0;    // guarded by lock; power of two or 0
-    std::size_t count = 0;       // guarded by lock; load <= 1/2
+    std::size_t count = 0;       // guarded by lock; load <= 1/2 (<= 15/16 when growth failed)
   };
   static constexpr std::size_t kShards = 64;
 

@@ -3,6 +3,7 @@
 #include "syncscope/prof/live_blocks.h"
 
 #include <sched.h>
+#include <time.h>
 
 #include <algorithm>
 
@@ -48,7 +49,15 @@ bool LiveBlockStore::grow_locked(Shard& sh) noexcept {
 void LiveBlockStore::insert(std::uintptr_t addr, std::size_t size, SiteId site) noexcept {
   Shard& sh = shard_of(*this, addr);
   SpinLockGuard guard(sh.lock);
-  if ((sh.count + 1) * 2 > sh.capacity && !grow_locked(sh)) return;
+  if ((sh.count + 1) * 2 > sh.capacity && !grow_locked(sh)) {
+    // No memory to grow: keep filling the current table up to 15/16 (longer
+    // probes, nothing lost); past that the block cannot be recorded.
+    if ((sh.count + 1) * 16 > sh.capacity * 15) {
+      // relaxed: statistics; publishes nothing.
+      dropped.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+  }
   const std::size_t mask = sh.capacity - 1;
   std::size_t i = hash_addr(addr, 20) & mask;
   while (sh.slots[i].address != 0 && sh.slots[i].address != addr) i = (i + 1) & mask;
@@ -78,7 +87,7 @@ void LiveBlockStore::erase(std::uintptr_t addr) noexcept {
   sh.slots[hole] = LiveBlock{};
 }
 
-void LiveBlockStore::build_sorted() noexcept {
+bool LiveBlockStore::build_sorted() noexcept {
   std::size_t total = 0;
   for (Shard& sh : shards_) total += sh.count;
   const std::size_t need = sizeof(LiveBlock) * (total + 1);
@@ -89,7 +98,7 @@ void LiveBlockStore::build_sorted() noexcept {
     sorted_bytes_ = sorted_ != nullptr ? bytes : 0;
   }
   sorted_count_ = 0;
-  if (sorted_ == nullptr) return;
+  if (sorted_ == nullptr) return false;
   for (Shard& sh : shards_) {
     for (std::size_t i = 0; i < sh.capacity; ++i) {
       if (sh.slots[i].address != 0) sorted_[sorted_count_++] = sh.slots[i];
@@ -98,7 +107,10 @@ void LiveBlockStore::build_sorted() noexcept {
   // std::sort is in place (introsort): no allocation while the world is stopped.
   std::sort(sorted_, sorted_ + sorted_count_,
             [](const LiveBlock& a, const LiveBlock& b) { return a.address < b.address; });
+  return true;
 }
+
+void LiveBlockStore::clear_sorted() noexcept { sorted_count_ = 0; }
 
 void LiveBlockStore::lock_all_for_fork() noexcept {
   for (Shard& sh : shards_) sh.lock.lock();
@@ -124,17 +136,47 @@ bool LiveBlockTable::enabled() const noexcept {
   return LiveBlockStore::instance().enabled.load(std::memory_order_relaxed);
 }
 
-void LiveBlockTable::freeze() noexcept {
-  LiveBlockStore& store = LiveBlockStore::instance();
-  internal::tls_state.freezer = true;
-  // seq_cst: the freeze side of the Dekker handshake (see live_block_store.h).
-  store.frozen.store(true, std::memory_order_seq_cst);
+namespace {
+
+std::int64_t monotonic_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
+// Waits until no hook is inside the busy section, at most until `deadline_ns`.
+// A busy section is a few shard-lock operations (or one table growth) and
+// never waits for another thread, so only a descheduled or stopped thread
+// makes this wait long.
+bool wait_for_hooks_to_drain(std::int64_t deadline_ns) noexcept {
   internal::CounterSlot* slots = internal::counter_slots();
   for (std::size_t i = 0; i < internal::kCounterSlots; ++i) {
     // seq_cst: pairs with the hooks' seq_cst busy increment + frozen load.
-    while (slots[i].busy.load(std::memory_order_seq_cst) != 0) sched_yield();
+    for (unsigned spins = 0; slots[i].busy.load(std::memory_order_seq_cst) != 0; ++spins) {
+      if (spins % 64 == 63 && monotonic_ns() > deadline_ns) return false;
+      sched_yield();
+    }
   }
-  store.build_sorted();
+  return true;
+}
+
+}  // namespace
+
+bool LiveBlockTable::freeze(std::chrono::milliseconds timeout) noexcept {
+  LiveBlockStore& store = LiveBlockStore::instance();
+  // A fork() while frozen must reset the child's copy of `frozen` (issue 13, item 2).
+  internal::install_fork_handlers();
+  const std::int64_t deadline = monotonic_ns() + static_cast<std::int64_t>(timeout.count()) * 1'000'000;
+  internal::tls_state.freezer = true;
+  // seq_cst: the freeze side of the Dekker handshake (see live_block_store.h).
+  store.frozen.store(true, std::memory_order_seq_cst);
+  // Either failure leaves an empty snapshot and the table thawed.
+  if (!wait_for_hooks_to_drain(deadline) || !store.build_sorted()) {
+    store.clear_sorted();
+    thaw();
+    return false;
+  }
+  return true;
 }
 
 void LiveBlockTable::thaw() noexcept {
@@ -142,6 +184,11 @@ void LiveBlockTable::thaw() noexcept {
   // (pairs with the hooks' frozen load).
   LiveBlockStore::instance().frozen.store(false, std::memory_order_release);
   internal::tls_state.freezer = false;
+}
+
+std::uint64_t LiveBlockTable::dropped_blocks() const noexcept {
+  // relaxed: statistics.
+  return LiveBlockStore::instance().dropped.load(std::memory_order_relaxed);
 }
 
 std::size_t LiveBlockTable::block_count() const noexcept {

@@ -7,10 +7,14 @@
 
 #include <cstddef>
 
+#include "prof/fault_point.h"
+
 namespace syncscope::prof::internal {
 
-// Zero-filled pages, or nullptr when the kernel refuses.
+// Zero-filled pages, or nullptr when the kernel refuses (or a test's fault
+// plan for Target::kProfilerPages says so).
 inline void* map_pages(std::size_t bytes) noexcept {
+  if (should_inject(fault_injection::Target::kProfilerPages, bytes)) return nullptr;
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   return p == MAP_FAILED ? nullptr : p;

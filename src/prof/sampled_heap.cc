@@ -81,6 +81,16 @@ void SampledHeap::erase_slot_locked(std::size_t i) noexcept {
 
 void SampledHeap::record_free(std::uintptr_t addr) noexcept {
   SpinLockGuard guard(lock_);
+  record_free_locked(addr);
+}
+
+void SampledHeap::try_record_free(std::uintptr_t addr) noexcept {
+  if (!lock_.try_lock()) return;
+  record_free_locked(addr);
+  lock_.unlock();
+}
+
+void SampledHeap::record_free_locked(std::uintptr_t addr) noexcept {
   if (!mapped_.load(std::memory_order_relaxed)) return;  // relaxed: we hold lock_
   std::size_t i = slot_of(addr);
   while (blocks_[i].addr != 0 && blocks_[i].addr != addr) i = (i + 1) & (kCapacity - 1);
@@ -102,6 +112,17 @@ std::size_t SampledHeap::copy_estimates(SiteEstimate* out, std::uint32_t max_sta
   if (!mapped_.load(std::memory_order_relaxed)) return 0;  // relaxed: we hold lock_
   for (std::uint32_t id = 0; id <= max_stack; ++id) out[id] = estimates_[id];
   return live_;
+}
+
+std::size_t SampledHeap::copy_live_blocks(LiveBlock* out, std::size_t cap) noexcept {
+  SpinLockGuard guard(lock_);
+  if (!mapped_.load(std::memory_order_relaxed)) return 0;  // relaxed: we hold lock_
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < kCapacity && n < cap && n < live_; ++i) {
+    const Block& b = blocks_[i];
+    if (b.addr != 0) out[n++] = LiveBlock{b.addr, static_cast<std::size_t>(b.size), b.stack};
+  }
+  return n;
 }
 
 }  // namespace syncscope::prof::internal

@@ -22,6 +22,7 @@
 #include <cstdint>
 
 #include "prof/spin_lock.h"
+#include "syncscope/prof/live_blocks.h"
 
 namespace syncscope::prof::internal {
 
@@ -55,10 +56,24 @@ class SampledHeap {
 
   // Removes addr if it is a sampled live block and books it as freed.
   void record_free(std::uintptr_t addr) noexcept;
+  // Same, unless the lock is held (then nothing: the entry stays stale and is
+  // booked freed when its address is sampled again). For the thread holding
+  // the live-block table frozen: a thread it stopped may hold the lock.
+  void try_record_free(std::uintptr_t addr) noexcept;
 
   // Copies the estimates of stacks 1..max_stack into out[1..] (out[0] unused).
   // Never allocates; takes lock_. Returns the number of sampled live blocks.
   std::size_t copy_estimates(SiteEstimate* out, std::uint32_t max_stack) noexcept;
+
+  // Copies up to `cap` sampled live blocks as (address, requested size,
+  // stack id) into `out`, in table order; returns how many. Takes lock_;
+  // never allocates.
+  std::size_t copy_live_blocks(LiveBlock* out, std::size_t cap) noexcept;
+  // Sampled blocks still live (takes lock_).
+  std::size_t live_count() noexcept {
+    SpinLockGuard guard(lock_);
+    return live_;
+  }
 
   void lock_for_fork() noexcept { lock_.lock(); }
   void unlock_after_fork() noexcept { lock_.unlock(); }
@@ -80,6 +95,7 @@ class SampledHeap {
     return static_cast<std::size_t>(((addr >> 4) * 0xc2b2ae3d27d4eb4full) >> (64 - kFilterBits));
   }
   void erase_slot_locked(std::size_t i) noexcept;
+  void record_free_locked(std::uintptr_t addr) noexcept;
 
   SpinLock lock_;
   Block* blocks_ = nullptr;          // guarded by lock_

@@ -27,6 +27,12 @@ class SpinLock {
       }
     }
   }
+  // Takes the lock only if it is free now; never waits.
+  bool try_lock() noexcept {
+    // relaxed: a cheap pre-check; the exchange orders. acquire: as in lock().
+    return !locked_.load(std::memory_order_relaxed) &&
+           !locked_.exchange(true, std::memory_order_acquire);
+  }
   void unlock() noexcept {
     // release: publishes the critical section's writes to the next holder.
     locked_.store(false, std::memory_order_release);

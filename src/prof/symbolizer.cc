@@ -17,6 +17,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+#include <new>
 #include <unordered_map>
 
 #include "prof/thread_state.h"
@@ -103,8 +104,28 @@ std::string self_exe() {
   return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
 }
 
-int collect_module(dl_phdr_info* info, size_t, void* data) {
-  auto* out = static_cast<std::vector<LoadedModule>*>(data);
+void add_modules_of(dl_phdr_info* info, std::vector<LoadedModule>* out);
+
+struct ModuleList {
+  std::vector<LoadedModule> modules;
+  bool out_of_memory = false;
+};
+
+// Never throws: an exception out of a dl_iterate_phdr callback would leave
+// the loader lock held by this thread for good (glibc does not unlock on
+// unwind), and every later dlopen/dl_iterate_phdr of the process would hang.
+int collect_module(dl_phdr_info* info, size_t, void* data) noexcept {
+  auto* list = static_cast<ModuleList*>(data);
+  try {
+    add_modules_of(info, &list->modules);
+    return 0;
+  } catch (const std::bad_alloc&) {
+    list->out_of_memory = true;
+    return 1;  // stops the iteration
+  }
+}
+
+void add_modules_of(dl_phdr_info* info, std::vector<LoadedModule>* out) {
   for (int i = 0; i < info->dlpi_phnum; ++i) {
     const ElfW(Phdr)& ph = info->dlpi_phdr[i];
     if (ph.p_type != PT_LOAD || (ph.p_flags & PF_X) == 0) continue;
@@ -118,7 +139,6 @@ int collect_module(dl_phdr_info* info, size_t, void* data) {
     m.build_id = build_id_of(info);
     out->push_back(std::move(m));
   }
-  return 0;
 }
 
 class DwflSymbolizer final : public Symbolizer {
@@ -136,19 +156,29 @@ class DwflSymbolizer final : public Symbolizer {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = cache_.find(pc);
     if (it != cache_.end()) return it->second;
-    Dwfl_Module* mod = find_module_locked(pc);
-    std::vector<SymbolFrame> frames = mod != nullptr ? resolve_locked(mod, pc)
-                                                     : std::vector<SymbolFrame>{};
+    // Out of memory while resolving: elfutils reports it as "not found" (or,
+    // inside libdw, through our OOM handler as std::bad_alloc), so a result
+    // computed while an allocation of this thread failed is not cached.
+    const std::uint64_t failures_before = internal::tls_state.failed_allocations;
+    std::vector<SymbolFrame> frames;
+    try {
+      Dwfl_Module* mod = find_module_locked(pc);
+      if (mod != nullptr) frames = resolve_locked(mod, pc);
+    } catch (...) {
+      abandon_dwfl_locked();
+      throw;
+    }
     if (frames.empty()) frames.push_back(SymbolFrame{"??", "", 0, false});
-    cache_.emplace(pc, frames);
+    if (internal::tls_state.failed_allocations == failures_before) cache_.emplace(pc, frames);
     return frames;
   }
 
   static std::vector<LoadedModule> modules_impl() {
     internal::HookGuard guard;  // the profiler's own memory, as in symbolize_impl
-    std::vector<LoadedModule> out;
-    dl_iterate_phdr(collect_module, &out);
-    return out;
+    ModuleList list;
+    dl_iterate_phdr(collect_module, &list);
+    if (list.out_of_memory) throw std::bad_alloc();
+    return std::move(list.modules);
   }
 
  private:
@@ -178,7 +208,22 @@ class DwflSymbolizer final : public Symbolizer {
     return mod;
   }
 
+  // libdw's default reaction to a failed allocation is to print a message
+  // and exit the process; ours unwinds to symbolize_impl instead (libdw has
+  // unwind tables; the failed allocation left its obstack unchanged, and the
+  // whole Dwfl is then abandoned, never touched again).
+  [[noreturn]] static void libdw_out_of_memory() { throw std::bad_alloc(); }
+
+  // A Dwfl whose libdw state an exception may have cut short: leaked on
+  // purpose (dwfl_end could trip over half-built data or a held lock); the
+  // next lookup reports the modules afresh. Happens only when out of memory.
+  void abandon_dwfl_locked() { dwfl_ = nullptr; }
+
   static std::vector<SymbolFrame> resolve_locked(Dwfl_Module* mod, std::uintptr_t pc) {
+    Dwarf_Addr dwarf_bias = 0;
+    if (Dwarf* dwarf = dwfl_module_getdwarf(mod, &dwarf_bias)) {
+      dwarf_new_oom_handler(dwarf, libdw_out_of_memory);
+    }
     std::vector<SymbolFrame> frames;
     std::string file;
     int line = 0;

@@ -46,6 +46,10 @@ struct ThreadState {
   std::int64_t bytes_until_sample;  // allocation bytes left before the next sample
   std::uint64_t rng;            // xorshift state; 0 = unseeded
   std::uint32_t sampler_generation;  // the generation bytes_until_sample was drawn for
+  // Allocations of this thread that returned nullptr (or threw), real or
+  // injected; only ever increases. The symbolizer does not cache a result
+  // computed while it rose.
+  std::uint64_t failed_allocations;
 };
 
 extern __thread ThreadState tls_state __attribute__((tls_model("initial-exec")));

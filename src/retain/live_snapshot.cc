@@ -19,9 +19,14 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "retain/block_labels.h"
+#include "retain/glibc_heap_walker.h"
 #include "retain/heap_scanner.h"
+#include "retain/live_heap_source.h"
+#include "retain/memory_image.h"
 #include "retain/naming.h"
 #include "retain/proc_maps.h"
+#include "retain/scan_child.h"
 #include "retain/snapshot_impl.h"
 #include "retain/world_stopper.h"
 #include "syncscope/prof/live_blocks.h"
@@ -46,7 +51,8 @@ constexpr int kCalleeSaved = 12;                // callee-saved registers captur
 std::mutex g_snapshot_mu;  // one snapshot at a time
 
 struct Modules {
-  MmapBuffer<RawRoot> segments;
+  MmapBuffer<RawRoot> segments;               // writable: global roots
+  MmapBuffer<internal::ModuleRange> ranges;   // every PT_LOAD segment: what block labels point into
   std::uint64_t static_tls_bytes = 0;
 };
 
@@ -55,6 +61,10 @@ int collect_module(dl_phdr_info* info, std::size_t, void* data) {
   for (int i = 0; i < info->dlpi_phnum; ++i) {
     const ElfW(Phdr)& ph = info->dlpi_phdr[i];
     if (ph.p_type == PT_TLS) m->static_tls_bytes += ph.p_memsz + ph.p_align;
+    if (ph.p_type == PT_LOAD && ph.p_memsz != 0) {
+      const std::uintptr_t begin = info->dlpi_addr + ph.p_vaddr;
+      m->ranges.push_back(internal::ModuleRange{begin, begin + ph.p_memsz, (ph.p_flags & PF_X) != 0});
+    }
     if (ph.p_type != PT_LOAD || (ph.p_flags & PF_W) == 0 || ph.p_memsz == 0) continue;
     RawRoot r;
     r.kind = RootKind::kGlobal;
@@ -85,6 +95,11 @@ struct Capture {
   std::uintptr_t caller_frame_sp[internal::kMaxCapturedFrames];
   int caller_frames = 0;
   bool maps_ok = false;
+  // Heap walk only.
+  bool freeze_failed = false;  // exact table: freeze() timed out or could not map its snapshot
+  internal::HeapWalkPrep walk_prep;
+  internal::HeapWalkResult walk;
+  MmapBuffer<std::uintptr_t> label_hints;  // per block (block_labels.h)
 
   std::size_t memory_bytes() const {
     return modules.segments.mapped_bytes() + blocks.mapped_bytes() + index.memory_bytes() +
@@ -125,9 +140,9 @@ void add_thread_roots(Capture& c, const Options& o, std::int32_t thread, std::ui
   }
 }
 
-// Runs with the world stopped: roots, then the scan. No malloc.
+// Runs with the world stopped, /proc/self/maps read: roots, then the scan.
+// No malloc.
 void collect_and_scan(Capture& c, const Options& o) {
-  c.maps_ok = internal::read_proc_maps(c.maps_text, c.maps);
   if (!c.maps_ok) return;
   // The scanning thread: from the public entry's frame up (the scanner's own
   // frames below it may hold stale words), plus the callee-saved registers
@@ -315,7 +330,12 @@ struct CaptureHolder {
 bool capture_frozen(Capture& c, prof::LiveBlockTable& table, const Options& options, int signal,
                     SnapshotStats& stats) {
   const auto freeze_start = std::chrono::steady_clock::now();
-  table.freeze();
+  // Bounded: false when a hook did not leave its busy section in time or the
+  // table's snapshot could not be mapped (the table is thawed then).
+  if (!table.freeze()) {
+    c.freeze_failed = true;
+    return false;
+  }
   const auto live = table.sorted_blocks();
   bool ok = c.blocks.reserve(live.size() + 1) && c.excluded.reserve(4);
   if (ok) {
@@ -328,7 +348,10 @@ bool capture_frozen(Capture& c, prof::LiveBlockTable& table, const Options& opti
   const std::uint64_t cpu_start = thread_cpu_ns();
   if (ok) {
     c.stop = internal::WorldStopper::stop(signal, options.pause_timeout, options.name_frames);
+    c.maps_ok = internal::read_proc_maps(c.maps_text, c.maps);
     collect_and_scan(c, options);
+    internal::capture_label_hints(c.blocks.data(), c.blocks.size(), c.modules.ranges.data(),
+                                  c.modules.ranges.size(), c.label_hints);
     internal::WorldStopper::resume(c.stop);
   }
   stats.pause_ns = ns_since(pause_start);
@@ -338,14 +361,150 @@ bool capture_frozen(Capture& c, prof::LiveBlockTable& table, const Options& opti
   return ok;
 }
 
+// The walker keeps its scratch and the main arena's address across
+// snapshots (serialized by g_snapshot_mu).
+internal::GlibcHeapWalker& heap_walker() {
+  static internal::GlibcHeapWalker* walker = new internal::GlibcHeapWalker();
+  return *walker;
+}
+
+// Walk, index, scan and name-hint: the work on a stopped image (the stopped
+// process itself, or the copy-on-write child). No malloc.
+bool walk_and_scan(Capture& c, const Options& options, const internal::LiveMemoryImage& image,
+                   SnapshotStats& stats) {
+  const internal::Range slots{internal::WorldStopper::slots_begin(),
+                              internal::WorldStopper::slots_begin() + internal::WorldStopper::slots_bytes()};
+  const auto walk_start = std::chrono::steady_clock::now();
+  c.walk = heap_walker().walk(image, {c.walk_prep.libc_data.data(), c.walk_prep.libc_data.size()},
+                              {&slots, 1}, c.blocks);
+  stats.walk_ns = ns_since(walk_start);
+  if (c.walk.status != internal::WalkStatus::kOk) return true;  // reported through c.walk
+  if (!c.index.build(c.blocks.data(), c.blocks.size())) return false;
+  collect_and_scan(c, options);
+  internal::capture_label_hints(c.blocks.data(), c.blocks.size(), c.modules.ranges.data(), c.modules.ranges.size(),
+                                c.label_hints);
+  return true;
+}
+
+// What the copy-on-write child hands back, in this order, ending with kEndMarker.
+constexpr std::uint64_t kEndMarker = 0x5359'4e43'5343'414eull;  // proves the child finished writing
+
+[[noreturn]] void scan_in_child(Capture& c, const Options& options, const internal::LiveMemoryImage& image,
+                                int fd) {
+  SnapshotStats stats;
+  const bool ok = walk_and_scan(c, options, image, stats);
+  internal::ResultWriter w(fd);
+  w.put(ok);
+  w.put(c.walk);
+  w.put(stats.walk_ns);
+  w.put_buffer(c.blocks);
+  w.put_buffer(c.roots);
+  w.put_buffer(c.paused_slots);
+  w.put_buffer(c.scan.root_begin);
+  w.put_buffer(c.scan.root_edges);
+  w.put_buffer(c.scan.block_begin);
+  w.put_buffer(c.scan.block_edges);
+  w.put(c.scan.bytes_scanned);
+  w.put(c.scan.truncated);
+  w.put_buffer(c.label_hints);
+  w.put(kEndMarker);
+  internal::exit_child(w.ok() ? 0 : 3);
+}
+
+// Parent: the child's results into `c`; "" on success, else why not.
+std::string read_child_results(Capture& c, int fd, SnapshotStats& stats) {
+  internal::ResultReader r;
+  bool ok = false;
+  std::uint64_t end = 0;
+  const bool read = r.open(fd) && r.get(ok) && r.get(c.walk) && r.get(stats.walk_ns) && r.get_buffer(c.blocks) &&
+                    r.get_buffer(c.roots) && r.get_buffer(c.paused_slots) && r.get_buffer(c.scan.root_begin) &&
+                    r.get_buffer(c.scan.root_edges) && r.get_buffer(c.scan.block_begin) &&
+                    r.get_buffer(c.scan.block_edges) && r.get(c.scan.bytes_scanned) && r.get(c.scan.truncated) &&
+                    r.get_buffer(c.label_hints) && r.get(end);
+  if (!read || end != kEndMarker) return "the scan process's results are incomplete";
+  return ok ? "" : "the scan process ran out of scanner memory";
+}
+
+// Stop, walk glibc's heap, scan, resume. A stop that finds an arena locked
+// (a thread paused inside malloc) resumes at once and tries again after
+// letting the threads run for a moment, at most options.walk_attempts times.
+// With options.scan_in_child the walk and the scan run in a copy-on-write
+// child and the program resumes right after the fork (scan_child.h); when
+// the kernel refuses the fork, they run in the pause as before.
+// Nothing in here allocates through malloc while the world is stopped.
+bool capture_walked(Capture& c, const Options& options, int signal, SnapshotStats& stats, std::string& error) {
+  const auto pause_start = std::chrono::steady_clock::now();
+  const std::uint64_t cpu_start = thread_cpu_ns();
+  internal::ResultChannel channel;
+  const bool fork_scan = options.scan_in_child && channel.open();
+  bool ok = true;
+  pid_t child = -1;
+  for (int attempt = 0; attempt < std::max(1, options.walk_attempts); ++attempt) {
+    if (attempt > 0) {
+      const timespec let_threads_run{0, 2'000'000};  // 2 ms
+      ::nanosleep(&let_threads_run, nullptr);
+    }
+    ++stats.stop_attempts;
+    c.stop = internal::WorldStopper::stop(signal, options.pause_timeout, options.name_frames);
+    if (c.stop.slots == nullptr) return false;
+    c.maps_ok = internal::read_proc_maps(c.maps_text, c.maps);
+    if (!c.maps_ok) break;
+    const internal::LiveMemoryImage image(c.maps);
+    // A locked arena means a stopped thread is inside malloc: its chunks
+    // (and, for the fork, glibc's own fork bookkeeping) are mid-change.
+    c.walk = heap_walker().list_arenas(image, {c.walk_prep.libc_data.data(), c.walk_prep.libc_data.size()});
+    if (c.walk.status == internal::WalkStatus::kBusy) {
+      internal::WorldStopper::resume(c.stop);
+      continue;
+    }
+    if (c.walk.status != internal::WalkStatus::kOk) break;
+    child = fork_scan ? internal::fork_without_handlers() : -1;
+    if (child == 0) scan_in_child(c, options, image, channel.fd());
+    if (child < 0) ok = walk_and_scan(c, options, image, stats);
+    break;
+  }
+  if (c.walk.status != internal::WalkStatus::kBusy) internal::WorldStopper::resume(c.stop);
+  stats.pause_ns = ns_since(pause_start);
+  stats.pause_cpu_ns = thread_cpu_ns() - cpu_start;
+  if (child > 0) {
+    stats.scanned_in_child = true;
+    error = internal::wait_for_child(child, options.scan_timeout);
+    if (error.empty()) error = read_child_results(c, channel.fd(), stats);
+    ok = error.empty();
+  }
+  stats.heap_bytes_walked = c.walk.stats.heap_bytes;
+  return ok;
+}
+
+// After resume: blocks that the heap profiler sampled get their allocation
+// site. A sample whose block was freed and reused after the stop could name
+// the new block wrongly; it must at least fit in it.
+void name_sampled_blocks(MmapBuffer<GraphBlock>& blocks, SnapshotStats& stats) {
+  const std::vector<prof::LiveBlock> samples = prof::sampled_live_blocks();
+  for (const prof::LiveBlock& s : samples) {
+    GraphBlock* b = std::lower_bound(blocks.begin(), blocks.end(), s.address,
+                                     [](const GraphBlock& g, std::uintptr_t a) { return g.address < a; });
+    if (b != blocks.end() && b->address == s.address && s.size <= b->size) {
+      b->site = s.site;
+      ++stats.sampled_blocks;
+    }
+  }
+}
+
 // After thaw: the graph, names, tasks and analyses.
 RetentionSnapshot build_snapshot(CaptureHolder& capture, const Options& options, SnapshotStats stats) {
   Capture& c = *capture.capture;
+  // Heap walk: blocks nobody sampled are named by type or size (label ids).
+  auto labels = std::make_shared<internal::LabelNames>();
+  std::vector<std::uint32_t> block_types;
+  *labels = internal::label_blocks(c.blocks.data(), c.blocks.size(),
+                                   c.label_hints.size() == c.blocks.size() ? c.label_hints.data() : nullptr,
+                                   c.modules.ranges.data(), c.modules.ranges.size(), block_types);
   stats.threads_paused = c.stop.paused;
   stats.threads_unresponsive = c.stop.abandoned;
   stats.bytes_scanned = c.scan.bytes_scanned;
   stats.scanner_memory_bytes = c.memory_bytes();
-  stats.truncated = c.scan.truncated;
+  stats.truncated = stats.truncated || c.scan.truncated;
   auto threads = thread_infos(c);
   std::vector<ModuleRef> modules;
   auto impl = std::make_unique<RetentionSnapshot::Impl>();
@@ -353,7 +512,14 @@ RetentionSnapshot build_snapshot(CaptureHolder& capture, const Options& options,
                             to_vector(c.scan.block_begin), to_vector(c.scan.block_edges),
                             to_vector(c.scan.root_begin), to_vector(c.scan.root_edges));
   capture.reset();  // unmap the scanner memory
-  impl->describe = internal::describe_live_site;
+  impl->block_types = std::move(block_types);
+  impl->describe = [labels](std::uint32_t site) {
+    if (internal::is_label(site)) {
+      const auto it = labels->find(site);
+      return SiteDescription{it != labels->end() ? it->second : "unknown block", {}};
+    }
+    return internal::describe_live_site(site);
+  };
   impl->name_root = make_root_namer(&impl->graph, threads, std::move(modules));
   attach_tasks(*impl, *threads);
   impl = analyse(std::move(impl), options.compute_dominators);
@@ -366,14 +532,23 @@ RetentionSnapshot build_snapshot(CaptureHolder& capture, const Options& options,
   return RetentionSnapshot(std::move(impl));
 }
 
+absl::Status resolve_source(const Options& options, const prof::LiveBlockTable& table, BlockSource& source) {
+  source = options.block_source;
+  if (source == BlockSource::kAuto) source = table.enabled() ? BlockSource::kExactTable : BlockSource::kHeapWalk;
+  if (source == BlockSource::kExactTable && !table.enabled()) {
+    return absl::FailedPreconditionError(
+        "exact mode is off: call syncscope::prof::HeapProfiler::set_exact_mode(true) early, or set "
+        "SYNCSCOPE_EXACT=1 (blocks allocated before that are invisible to the exact table); the default "
+        "block source, the heap walk, needs neither");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<RetentionSnapshot> take_snapshot_from(const Options& options, std::uintptr_t stack_from,
                                                      const std::uintptr_t* caller_regs) {
   prof::LiveBlockTable& table = prof::LiveBlockTable::instance();
-  if (!table.enabled()) {
-    return absl::FailedPreconditionError(
-        "exact mode is off: call syncscope::prof::LiveBlockTable::instance().set_enabled(true) "
-        "early (blocks allocated before that are invisible to the retention scan)");
-  }
+  BlockSource source;
+  if (absl::Status s = resolve_source(options, table, source); !s.ok()) return s;
   const int signal = options.signal != 0 ? options.signal : SIGRTMAX - 3;
   if (signal < SIGRTMIN || signal > SIGRTMAX) {
     return absl::InvalidArgumentError("Options::signal must be a real-time signal");
@@ -384,19 +559,45 @@ absl::StatusOr<RetentionSnapshot> take_snapshot_from(const Options& options, std
   Capture& c = *capture.capture;
   c.caller_stack_from = stack_from;
   std::copy(caller_regs, caller_regs + kCalleeSaved, c.caller_regs);
-  // Before the freeze: these may take the loader lock (not while threads are paused).
+  // Before the stop: these may take the loader lock (not while threads are paused).
+  if (source == BlockSource::kHeapWalk) {
+    if (absl::Status s = internal::prepare_heap_walk(c.walk_prep); !s.ok()) return s;
+  }
   dl_iterate_phdr(collect_module, &c.modules);
+  std::sort(c.modules.ranges.begin(), c.modules.ranges.end(),
+            [](const internal::ModuleRange& a, const internal::ModuleRange& b) { return a.begin < b.begin; });
   c.caller_frames = internal::capture_own_frames(c.caller_frame_pc, c.caller_frame_sp,
                                                  internal::kMaxCapturedFrames);
   SnapshotStats stats;
-  if (!capture_frozen(c, table, options, signal, stats) || c.stop.slots == nullptr) {
+  stats.block_source = source;
+  std::string child_error;
+  const bool captured = source == BlockSource::kHeapWalk ? capture_walked(c, options, signal, stats, child_error)
+                                                         : capture_frozen(c, table, options, signal, stats);
+  if (!child_error.empty()) return absl::InternalError("retention scan: " + child_error);
+  if (c.freeze_failed) {
+    return absl::UnavailableError(
+        "live-block table: an allocating thread did not leave the hook in time, or no memory for the "
+        "table's snapshot");
+  }
+  if (!captured || c.stop.slots == nullptr) {
     return absl::ResourceExhaustedError("cannot map scanner memory or install the stop signal");
   }
+  if (source == BlockSource::kExactTable && prof::LiveBlockTable::instance().dropped_blocks() != 0) {
+    stats.truncated = true;  // the table could not grow at some point: blocks are missing
+  }
   if (!c.maps_ok) return absl::InternalError("cannot read /proc/self/maps");
+  if (source == BlockSource::kHeapWalk) {
+    if (c.walk.status == internal::WalkStatus::kBusy) {
+      return absl::UnavailableError("every stop found a malloc arena locked (" +
+                                    std::to_string(stats.stop_attempts) + " attempts): " + c.walk.message);
+    }
+    if (c.walk.status != internal::WalkStatus::kOk) return absl::InternalError(c.walk.message);
+  }
   // The snapshot's own memory stays out of the live-block table: a snapshot
   // kept for a later comparison is not the program's, and must not become
   // nodes (and a top retainer) of the next scan.
   const prof::UntrackedScope untracked;
+  if (source == BlockSource::kHeapWalk) name_sampled_blocks(c.blocks, stats);
   return build_snapshot(capture, options, stats);
 }
 

@@ -65,6 +65,7 @@ class MmapBuffer {
   std::size_t mapped_bytes() const noexcept { return mapped_; }
   T& operator[](std::size_t i) noexcept { return data_[i]; }
   const T& operator[](std::size_t i) const noexcept { return data_[i]; }
+  T& back() noexcept { return data_[size_ - 1]; }  // PRECONDITION: size() > 0
   T* begin() noexcept { return data_; }
   T* end() noexcept { return data_ + size_; }
   const T* begin() const noexcept { return data_; }

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <string_view>
 
 namespace syncscope::retain::internal {
 namespace {
@@ -20,6 +21,25 @@ const char* parse_hex(const char* p, const char* end, std::uintptr_t& v) noexcep
     v = (v << 4) | d;
   }
   return p;
+}
+
+const char* skip_field(const char* p, const char* end) noexcept {
+  while (p < end && *p == ' ') ++p;
+  while (p < end && *p != ' ') ++p;
+  return p;
+}
+
+// "offset dev inode   path": anonymous when the inode is 0 and the path is
+// empty or a kernel label ("[heap]", "[stack]", "[anon:name]").
+void parse_tail(const char* p, const char* end, Mapping& m) noexcept {
+  p = skip_field(skip_field(p, end), end);  // offset, dev
+  while (p < end && *p == ' ') ++p;
+  bool inode_zero = true;
+  for (; p < end && *p != ' '; ++p) inode_zero = inode_zero && *p == '0';
+  while (p < end && *p == ' ') ++p;
+  const std::string_view path(p, static_cast<std::size_t>(end - p));
+  m.anonymous = inode_zero && (path.empty() || path.front() == '[');
+  m.brk_heap = path == "[heap]";
 }
 
 }  // namespace
@@ -50,6 +70,7 @@ bool read_proc_maps(MmapBuffer<char>& text, MmapBuffer<Mapping>& out) noexcept {
     if (q + 3 < eol) {
       m.readable = q[1] == 'r';
       m.writable = q[2] == 'w';
+      parse_tail(q + 5, eol, m);
     }
     if (m.end > m.start && !out.push_back(m)) return false;
     p = eol + 1;

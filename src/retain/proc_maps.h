@@ -12,11 +12,15 @@
 
 namespace syncscope::retain::internal {
 
+// One line of /proc/self/maps (or one segment of a core): the region type of
+// every memory image (memory_image.h).
 struct Mapping {
   std::uintptr_t start = 0;
   std::uintptr_t end = 0;
   bool readable = false;
   bool writable = false;
+  bool anonymous = false;  // no file behind it (inode 0): heaps, stacks, mmap'ed chunks
+  bool brk_heap = false;   // the kernel's "[heap]": the program break's region
 };
 
 // Mappings sorted by address (as the kernel lists them). false on I/O error.

@@ -66,7 +66,7 @@ nlohmann::json path_json(const RetentionPath& p) {
 }  // namespace
 
 std::string to_text(const RetentionPath& p) {
-  if (!p.found) return "address is not inside a live block (or exact mode was off when it was allocated)\n";
+  if (!p.found) return "address is not inside a live block\n";
   std::string out = "target " + p.target_site_name + " (" + human_bytes(p.target_size) + ")";
   if (p.retained_bytes) out += ", retains " + human_bytes(p.retained_bytes);
   if (!p.reachable) return out + ": UNREACHABLE from every root (leaked)\n";

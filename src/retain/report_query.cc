@@ -25,8 +25,8 @@ absl::StatusOr<std::uintptr_t> parse_address(std::string_view text) {
 }
 
 absl::StatusOr<std::string> retention_report(const ReportQuery& query, const Options& options) {
-  if (!query.site.empty() && query.address) {
-    return absl::InvalidArgumentError("give either site or addr, not both");
+  if (int{!query.site.empty()} + int{!query.type.empty()} + int{query.address.has_value()} > 1) {
+    return absl::InvalidArgumentError("give one of site, type or addr, not several");
   }
   absl::StatusOr<RetentionSnapshot> snap = take_snapshot(options);
   if (!snap.ok()) return snap.status();
@@ -34,8 +34,9 @@ absl::StatusOr<std::string> retention_report(const ReportQuery& query, const Opt
     const RetentionPath p = snap->path_to(*query.address);
     return query.json ? to_json(p) : to_text(p);
   }
-  if (!query.site.empty()) {
-    const auto paths = snap->paths_to_site(query.site, query.max_paths);
+  if (!query.site.empty() || !query.type.empty()) {
+    const auto paths = query.site.empty() ? snap->paths_to_type(query.type, query.max_paths)
+                                          : snap->paths_to_site(query.site, query.max_paths);
     return query.json ? to_json(paths) : to_text(paths);
   }
   const auto top = snap->top_retainers(query.top);

@@ -6,9 +6,19 @@
 #include <unordered_map>
 #include <utility>
 
+#include "retain/block_labels.h"
 #include "retain/snapshot_impl.h"
 
 namespace syncscope::retain {
+
+const char* block_source_name(BlockSource source) {
+  switch (source) {
+    case BlockSource::kExactTable: return "exact live-block table";
+    case BlockSource::kHeapWalk: return "glibc heap walk";
+    case BlockSource::kAuto: break;
+  }
+  return "auto";
+}
 
 const SiteDescription& RetentionSnapshot::Impl::site(std::uint32_t id) const {
   {
@@ -111,6 +121,26 @@ bool site_matches(const SiteDescription& d, std::string_view needle) {
 
 }  // namespace
 
+namespace {
+
+// Paths to `hits`: reachable first, cheapest path first, then larger blocks.
+std::vector<RetentionPath> paths_to_nodes(const RetentionSnapshot::Impl& impl, std::vector<NodeId> hits,
+                                          std::size_t max_paths) {
+  const ObjectGraph& g = impl.graph;
+  const ShortestPathTree& t = impl.paths;
+  std::sort(hits.begin(), hits.end(), [&](NodeId a, NodeId b) {
+    if (t.cost[a] != t.cost[b]) return t.cost[a] < t.cost[b];
+    if (g.block(a).size != g.block(b).size) return g.block(a).size > g.block(b).size;
+    return a < b;
+  });
+  if (hits.size() > max_paths) hits.resize(max_paths);
+  std::vector<RetentionPath> out;
+  for (NodeId n : hits) out.push_back(impl.path_for(n, 0));
+  return out;
+}
+
+}  // namespace
+
 std::vector<RetentionPath> RetentionSnapshot::paths_to_site(std::string_view function_substring,
                                                             std::size_t max_paths) const {
   const ObjectGraph& g = impl_->graph;
@@ -122,17 +152,21 @@ std::vector<RetentionPath> RetentionSnapshot::paths_to_site(std::string_view fun
     if (it == matches.end()) it = matches.emplace(s, site_matches(impl_->site(s), function_substring)).first;
     if (it->second) hits.push_back(n);
   }
-  // Reachable first, cheapest path first, then larger blocks first.
-  const ShortestPathTree& t = impl_->paths;
-  std::sort(hits.begin(), hits.end(), [&](NodeId a, NodeId b) {
-    if (t.cost[a] != t.cost[b]) return t.cost[a] < t.cost[b];
-    if (g.block(a).size != g.block(b).size) return g.block(a).size > g.block(b).size;
-    return a < b;
-  });
-  if (hits.size() > max_paths) hits.resize(max_paths);
-  std::vector<RetentionPath> out;
-  for (NodeId n : hits) out.push_back(impl_->path_for(n, 0));
-  return out;
+  return paths_to_nodes(*impl_, std::move(hits), max_paths);
+}
+
+std::vector<RetentionPath> RetentionSnapshot::paths_to_type(std::string_view type, std::size_t max_paths) const {
+  const std::vector<std::uint32_t>& types = impl_->block_types;
+  std::unordered_map<std::uint32_t, bool> matches;
+  std::vector<NodeId> hits;
+  for (NodeId n = 0; n < types.size(); ++n) {
+    if (types[n] == 0) continue;
+    auto it = matches.find(types[n]);
+    if (it == matches.end())
+      it = matches.emplace(types[n], internal::type_matches(impl_->site(types[n]).name, type)).first;
+    if (it->second) hits.push_back(n);
+  }
+  return paths_to_nodes(*impl_, std::move(hits), max_paths);
 }
 
 std::vector<std::pair<std::uint32_t, RetentionSnapshot::SiteTotals>>

@@ -43,6 +43,9 @@ struct RetentionSnapshot::Impl {
   SiteDescriber describe;  // never empty after construction
   RootNamer name_root;     // never empty after construction
   std::vector<TaskRecord> tasks;
+  // [blocks] the label id of each block's C++ type, found through its
+  // vtable pointer (0 = unknown); names through `describe`.
+  std::vector<std::uint32_t> block_types;
 
   // Cached description of a site (thread-safe).
   const SiteDescription& site(std::uint32_t id) const;

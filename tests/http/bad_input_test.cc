@@ -100,10 +100,11 @@ std::vector<Case> hostile_cases() {
       {"path NUL byte", get("/debug/pprof/heap%00.txt"), 400},
       {"unknown path", get("/etc/passwd"), 404},
       {"unknown profile", get("/debug/pprof/threadcreate"), 404},
-      {"oversized header", get("/metrics", "X-Big: " + std::string(20000, 'a') + "\r\n"), 400},
+      {"oversized header", get("/metrics", "X-Big: " + std::string(20000, 'a') + "\r\n"), 431},
       {"oversized URI", get("/metrics?q=" + std::string(10000, 'a')), 414},
-      {"garbage request line", "GARBAGE\r\n\r\n", 400},
-      {"unknown method", "BREW /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 400},
+      // libmicrohttpd closes the connection on a request line it cannot parse.
+      {"garbage request line", "GARBAGE\r\n\r\n", 0},
+      {"unknown method", "BREW /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", 405},
       {"body too large", "POST /debug/pprof/symbol HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n"
                          "Connection: close\r\n\r\n" + std::string(100000, '1'), 413},
   };
@@ -146,7 +147,15 @@ TEST(BadInput, TokenMode_RejectsMissingOrWrongToken) {
       {"two headers", get("/metrics", "Authorization: Bearer s3cret-token\r\n"
                                       "Authorization: Bearer s3cret-token\r\n"), 401},
       {"token in query", get("/metrics?token=s3cret-token"), 401},
+      // Byte-exact comparison: no percent-decoding, no cut at NUL (issue 14).
+      {"percent-encoded space", get("/metrics", "Authorization: Bearer%20s3cret-token\r\n"), 401},
+      {"percent-encoded byte", get("/metrics", "Authorization: Bearer %733cret-token\r\n"), 401},
+      {"NUL and junk after token",
+       get("/metrics", std::string("Authorization: Bearer s3cret-token\0junk\r\n", 41)), 401},
       {"right token", get("/metrics", "Authorization: Bearer s3cret-token\r\n"), 200},
+      {"right token, last header, bare LF",
+       "GET /metrics HTTP/1.1\nHost: x\nConnection: close\nAuthorization: Bearer s3cret-token\n\n",
+       200},
       {"scheme case-insensitive", get("/debug/pprof/", "Authorization: bearer s3cret-token\r\n"), 200},
   };
   for (const Case& c : cases) {

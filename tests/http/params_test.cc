@@ -6,8 +6,8 @@
 namespace syncscope::http::internal {
 namespace {
 
-httplib::Request request(std::initializer_list<std::pair<const char*, const char*>> params) {
-  httplib::Request r;
+Request request(std::initializer_list<std::pair<const char*, const char*>> params) {
+  Request r;
   for (const auto& [k, v] : params) r.params.emplace(k, v);
   return r;
 }

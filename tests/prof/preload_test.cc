@@ -13,6 +13,7 @@
 #include <fstream>
 #include <regex>
 #include <thread>
+#include <vector>
 
 #include "prof/pprof_tool.h"
 
@@ -42,6 +43,29 @@ int main(int argc, char** argv) {
 }
 )C";
 
+// Forks two children that never exec: one allocates 8 MiB (surely sampled at
+// the default 512 KiB rate), one allocates nothing. Prints their pids.
+constexpr const char* kForkProgram = R"C(
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+char* volatile keep;
+int main(void) {
+  fflush(stdout);
+  pid_t busy = fork();
+  if (busy == 0) { keep = malloc(8 << 20); memset(keep, 1, 8 << 20); exit(keep[100] == 1 ? 0 : 1); }
+  pid_t quiet = fork();
+  if (quiet == 0) exit(0);
+  int st = 0;
+  waitpid(busy, &st, 0);
+  waitpid(quiet, &st, 0);
+  printf("busy=%d quiet=%d\n", (int)busy, (int)quiet);
+  return 0;
+}
+)C";
+
 // Set by tests/prof/CMakeLists.txt to the built libsyncscope_preload.so.
 std::string preload_path() { return SYNCSCOPE_PRELOAD_PATH; }
 
@@ -55,6 +79,19 @@ class PreloadTest : public ::testing::Test {
         "cc -g -O1 -fno-omit-frame-pointer -o '" + dir_.file("prog") + "' '" + dir_.file("prog.c") + "'",
         &status);
     ASSERT_EQ(status, 0) << out;
+    std::ofstream(dir_.file("forker.c")) << kForkProgram;
+    const std::string out2 = run_command(
+        "cc -O1 -o '" + dir_.file("forker") + "' '" + dir_.file("forker.c") + "'", &status);
+    ASSERT_EQ(status, 0) << out2;
+  }
+  // Names in `dir` that start with `prefix`.
+  static std::vector<std::string> files_starting(const std::string& dir, const std::string& prefix) {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(dir)) {
+      const std::string name = e.path().filename().string();
+      if (name.rfind(prefix, 0) == 0) names.push_back(name);
+    }
+    return names;
   }
   std::string env(const std::string& extra) const {
     return "LD_PRELOAD='" + preload_path() + "' " + extra + " ";
@@ -85,6 +122,59 @@ TEST_F(PreloadTest, CProgram_ProfileNamesAllocationSitesWithWeights) {
   // strdup's block was freed: it is in alloc_space, not inuse_space.
   const std::string allocs = go_pprof(dir_, "-top -nodefraction=0 -sample_index=alloc_space", profile, &status);
   EXPECT_THAT(allocs, HasSubstr("strdup"));
+}
+
+// Issue 14: with %p in the path, every `$(echo)` subshell (a fork child that
+// never execs) symbolized and wrote a profile of its parent's heap at exit.
+TEST_F(PreloadTest, ForkChildrenThatRecordNoSample_WriteNoProfile) {
+  int status = 0;
+  // A 1 GiB sampling period: no subshell can record a sample, so none may
+  // write (at the default 512 KiB one in fifty or so draws a sample and
+  // rightly writes its profile).
+  const std::string out = run_command(
+      env("SYNCSCOPE_PROFILE_RATE=1073741824 SYNCSCOPE_PROFILE_OUT='" + dir_.file("heap.%p.pb.gz") +
+          "'") + "bash -c 'for i in {1..20}; do x=$(echo); done; echo $$'",
+      &status);
+  ASSERT_EQ(status, 0) << out;
+  const std::vector<std::string> written = files_starting(dir_.path(), "heap.");
+  ASSERT_EQ(written.size(), 1u) << "profiles: " << ::testing::PrintToString(written) << "\n" << out;
+  EXPECT_EQ(written[0], "heap." + out.substr(0, out.find('\n')) + ".pb.gz");  // bash's own
+}
+
+// A fork child that did allocate (a sample since the fork) still writes its
+// own profile; its quiet sibling does not.
+TEST_F(PreloadTest, ForkChildThatSamples_WritesItsProfile) {
+  int status = 0;
+  const std::string out = run_command(
+      env("SYNCSCOPE_PROFILE_OUT='" + dir_.file("heap.%p.pb.gz") + "'") + dir_.file("forker"),
+      &status);
+  ASSERT_EQ(status, 0) << out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(busy=(\d+) quiet=(\d+))"))) << out;
+  EXPECT_TRUE(std::filesystem::exists(dir_.file("heap." + m[1].str() + ".pb.gz"))) << out;
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("heap." + m[2].str() + ".pb.gz"))) << out;
+  EXPECT_EQ(files_starting(dir_.path(), "heap.").size(), 2u);  // the parent's and the busy child's
+}
+
+// Issue 14: the default path was the program's current directory (it showed
+// up in `git status`). Now it is $TMPDIR, and the path is printed once.
+TEST_F(PreloadTest, DefaultPath_IsInTmpdirAndPrintedOnce) {
+  std::filesystem::create_directory(dir_.file("cwd"));
+  std::filesystem::create_directory(dir_.file("tmp"));
+  int status = 0;
+  const std::string out = run_command(
+      "cd '" + dir_.file("cwd") + "' && " +
+          env("TMPDIR='" + dir_.file("tmp") + "' SYNCSCOPE_PROFILE_INTERVAL_S=1") + "exec " +
+          dir_.file("prog") + " 2",
+      &status);
+  ASSERT_EQ(status, 0) << out;
+  EXPECT_TRUE(std::filesystem::is_empty(dir_.file("cwd"))) << out;
+  const std::vector<std::string> written = files_starting(dir_.file("tmp"), "syncscope-heap.");
+  ASSERT_EQ(written.size(), 1u) << out;
+  EXPECT_TRUE(std::regex_match(written[0], std::regex(R"(syncscope-heap\.\d+\.pb\.gz)"))) << written[0];
+  const std::string line = "syncscope: heap profile written to " + dir_.file("tmp") + "/" + written[0];
+  EXPECT_THAT(out, HasSubstr(line));
+  EXPECT_EQ(out.find("syncscope:"), out.rfind("syncscope:")) << "printed more than once:\n" << out;
 }
 
 TEST_F(PreloadTest, Sigusr2_DumpsWhileRunning) {

@@ -144,6 +144,68 @@ TEST_F(LiveRetention, KnownChain_EveryHopAndSiteFromThreadStack) {
   EXPECT_EQ(to_json(p).find(hex), std::string::npos);
 }
 
+// The same chain through the glibc heap walk instead of the exact table:
+// the same hops and offsets; sizes are usable sizes (malloc's rounding).
+// Both ways of running the walk: in a copy-on-write child (the default: the
+// program resumes after the fork) and inside the pause.
+class LiveRetentionWalk : public LiveRetention, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(LiveRetentionWalk, KnownChain_HeapWalkFindsTheSameHops) {
+  const volatile std::uintptr_t hidden = build_chain();
+  Options options;
+  options.block_source = BlockSource::kHeapWalk;
+  options.scan_in_child = GetParam();
+  absl::StatusOr<RetentionSnapshot> snap = take_snapshot(options);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  EXPECT_EQ(snap->stats().block_source, BlockSource::kHeapWalk);
+  EXPECT_EQ(snap->stats().scanned_in_child, GetParam());
+  EXPECT_GT(snap->stats().heap_bytes_walked, 0u);
+  const std::uintptr_t target = hidden ^ kHide;
+  const RetentionPath p = snap->path_to(target + 100);
+  const std::string text = to_text(p);
+  std::cout << text;
+  ASSERT_TRUE(p.found);
+  ASSERT_TRUE(p.reachable) << text;
+  ASSERT_EQ(p.hops.size(), 6u) << text;
+  EXPECT_EQ(p.hops[0].root_kind, RootKind::kStack) << text;
+  EXPECT_NE(p.hops[0].name.find("retain-holder"), std::string::npos) << text;
+  EXPECT_TRUE(p.hops[1].offset == 8 || p.hops[1].offset == 16) << text;
+  // Unsampled blocks are named by their vtable's type, or by size.
+  EXPECT_EQ(p.hops[1].name, "std::thread state of syncscope::retain::(anonymous namespace)::spawn_holder") << text;
+  EXPECT_EQ(p.hops[2].name, "syncscope::retain::(anonymous namespace)::Value (make_shared)") << text;
+  EXPECT_EQ(p.hops[2].offset, 16u + offsetof(Value, nodes)) << text;
+  EXPECT_EQ(p.hops[3].name, std::to_string(p.hops[3].size) + "-byte block") << text;
+  EXPECT_GE(p.hops[3].size, 8 * sizeof(Node*));
+  EXPECT_EQ(p.hops[3].offset, 3 * sizeof(Node*)) << text;
+  EXPECT_GE(p.hops[4].size, sizeof(Node));
+  EXPECT_EQ(p.hops[4].offset, offsetof(Node, target)) << text;
+  EXPECT_GE(p.hops[5].size, sizeof(Target));
+  EXPECT_EQ(p.hops[5].offset, 100u);
+}
+
+INSTANTIATE_TEST_SUITE_P(ScanPlaces, LiveRetentionWalk, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "InChild" : "InPause"; });
+
+// "Why is my Value alive?" by type, with exact mode off: make_shared's
+// control block names its T through the vtable.
+TEST_F(LiveRetention, PathsToType_HeapWalkFindsMakeSharedValue) {
+  const volatile std::uintptr_t hidden = build_chain();
+  (void)hidden;
+  Options options;
+  options.block_source = BlockSource::kHeapWalk;
+  absl::StatusOr<RetentionSnapshot> snap = take_snapshot(options);
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  const std::vector<RetentionPath> paths = snap->paths_to_type("Value", 50);
+  ASSERT_FALSE(paths.empty());
+  const std::string text = to_text(paths);
+  const RetentionPath& p = paths.front();
+  ASSERT_TRUE(p.reachable) << text;
+  ASSERT_EQ(p.hops.size(), 3u) << text;  // holder's stack -> thread state -> Value's block
+  EXPECT_NE(p.hops[0].name.find("retain-holder"), std::string::npos) << text;
+  EXPECT_EQ(p.hops[2].name, "syncscope::retain::(anonymous namespace)::Value (make_shared)") << text;
+  EXPECT_TRUE(snap->paths_to_type("alue").empty()) << "a type matches whole names only";
+}
+
 TEST_F(LiveRetention, GlobalVersusStack_ShortestPathChosen) {
   volatile std::uintptr_t near_global = 0, near_stack = 0;
   const int ready = g_holders_ready.load();

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "retain/snapshot_impl.h"
+#include "retain/block_labels.h"
 #include "syncscope/retain/retention.h"
 
 namespace syncscope::retain {
@@ -205,4 +206,28 @@ TEST(ParseAddress, AcceptsHexAndDecimal_RejectsGarbage) {
 }
 
 }  // namespace
+
+TEST(BlockLabels, TypeMatches_WholeQualifiedNamesAndSharedPtrForms) {
+  using internal::type_matches;
+  EXPECT_TRUE(type_matches("app::Session", "Session"));
+  EXPECT_TRUE(type_matches("Session", "Session"));
+  EXPECT_TRUE(type_matches("app::Session (make_shared)", "Session"));
+  EXPECT_TRUE(type_matches("shared_ptr control block of app::Session", "app::Session"));
+  EXPECT_FALSE(type_matches("app::SessionManager", "Session"));
+  EXPECT_FALSE(type_matches("app::MySession", "Session"));
+  EXPECT_FALSE(type_matches("app::Session", ""));
+}
+
+TEST(BlockLabels, DisplayType_NamesWhatSharedPtrAndThreadBlocksHold) {
+  using internal::display_type;
+  EXPECT_EQ(display_type("std::_Sp_counted_ptr_inplace<app::Session, std::allocator<void>, "
+                         "(__gnu_cxx::_Lock_policy)2>"),
+            "app::Session (make_shared)");
+  EXPECT_EQ(display_type("std::_Sp_counted_ptr<app::Node*, (__gnu_cxx::_Lock_policy)2>"),
+            "shared_ptr control block of app::Node*");
+  EXPECT_EQ(display_type("std::thread::_State_impl<std::thread::_Invoker<std::tuple<app::run()::{lambda()#1}> > >"),
+            "std::thread state of app::run");  // the function that defines the callable
+  EXPECT_EQ(display_type("app::Session"), "app::Session");
+}
+
 }  // namespace syncscope::retain

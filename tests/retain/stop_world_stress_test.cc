@@ -97,10 +97,14 @@ TEST(StopWorldStress, ThreadBlockingTheSignal_AbandonedNotWaitedFor) {
   EXPECT_TRUE(take_snapshot().ok());
 }
 
-TEST(StopWorldStress, ExactModeOff_FailedPrecondition) {
+TEST(StopWorldStress, ExactTableAskedWithExactModeOff_FailedPreconditionAndAutoWalksTheHeap) {
   prof::LiveBlockTable::instance().set_enabled(false);
-  absl::StatusOr<RetentionSnapshot> snap = take_snapshot();
-  EXPECT_EQ(snap.status().code(), absl::StatusCode::kFailedPrecondition);
+  Options exact;
+  exact.block_source = BlockSource::kExactTable;
+  EXPECT_EQ(take_snapshot(exact).status().code(), absl::StatusCode::kFailedPrecondition);
+  absl::StatusOr<RetentionSnapshot> walked = take_snapshot();
+  ASSERT_TRUE(walked.ok()) << walked.status();
+  EXPECT_EQ(walked->stats().block_source, BlockSource::kHeapWalk);
   Options o;
   o.signal = SIGSEGV;
   prof::LiveBlockTable::instance().set_enabled(true);

@@ -6,7 +6,8 @@
 //   EXPECT_TRUE(out.exited_with(0)) << out.describe();
 //
 // The child runs `body` and `_exit`s with its return value (no static
-// destructors, no gtest teardown in the child). A child still running at the
+// destructors, no gtest teardown in the child), or with kChildThrew when
+// `body` throws. A child still running at the
 // deadline is killed with SIGKILL and reported as timed out.
 #pragma once
 
@@ -19,6 +20,8 @@
 #include <thread>
 
 namespace syncscope::test_support {
+
+inline constexpr int kChildThrew = 125;  // exit status of a child whose body threw
 
 struct ChildOutcome {
   bool started = false;    // fork() succeeded
@@ -46,7 +49,16 @@ ChildOutcome run_in_child(Body&& body, std::chrono::milliseconds deadline) {
   ChildOutcome out;
   const pid_t child = ::fork();
   if (child < 0) return out;
-  if (child == 0) ::_exit(static_cast<int>(body()));
+  if (child == 0) {
+    // An exception must not unwind into gtest in the child (it would go on
+    // running the rest of the suite as a second process).
+    int code = kChildThrew;
+    try {
+      code = static_cast<int>(body());
+    } catch (...) {
+    }
+    ::_exit(code);
+  }
   out.started = true;
   const auto until = std::chrono::steady_clock::now() + deadline;
   for (;;) {

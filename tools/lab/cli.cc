@@ -29,6 +29,9 @@ ParseOutcome parse_command_line(int argc, char** argv) {
   app.add_option("--seconds", o.seconds, "how long each scenario's workload runs (0 < N <= 600)")
       ->capture_default_str()
       ->check(CLI::Range(0.0, 600.0));
+  app.add_flag("--exact", o.exact,
+               "track every block (exact mode) so each retention hop names its allocation site; the default "
+               "walks glibc's heap and names unsampled blocks by type or size");
   app.add_flag("--serve", o.serve, "keep the debug server (and the last workload) up until Ctrl-C");
   app.add_option("--port", o.port, "debug server port on 127.0.0.1 (0 = any free port)")
       ->capture_default_str()

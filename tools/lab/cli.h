@@ -1,5 +1,5 @@
 // Command line of syncscope-lab (DESIGN §6):
-//   syncscope-lab <scenario|all|compare> [--out DIR] [--seconds N] [--serve] [--port N]
+//   syncscope-lab <scenario|all|compare> [--out DIR] [--seconds N] [--serve] [--port N] [--exact]
 // Parsing is separate from running so that tests can check every rejection.
 #pragma once
 
@@ -14,6 +14,7 @@ struct CliOptions {
   std::string out = "lab-out";
   double seconds = 6;               // per scenario
   bool serve = false;
+  bool exact = false;               // exact live-block table instead of the heap walk
   int port = 6060;
 };
 

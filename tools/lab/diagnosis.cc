@@ -187,6 +187,11 @@ static std::vector<std::pair<std::uint32_t, SiteBytes>> grown(
     const std::int64_t dobj = static_cast<std::int64_t>(t.objects) -
                               static_cast<std::int64_t>(it == before.end() ? 0 : it->second.objects);
     if (db <= 0) continue;
+    // The heap walk groups unsampled blocks by type or exact size, so one
+    // buffer that grew (a vector's reallocation, the lab's own bookkeeping,
+    // which the walk cannot tell from the workload's) is a group of its own;
+    // a leak grows in count.
+    if (after.stats().block_source == rt::BlockSource::kHeapWalk && dobj < 2) continue;
     out.push_back({site, {"", db, dobj}});
   }
   std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.second.bytes > y.second.bytes; });
@@ -213,6 +218,7 @@ void RetentionProbe::take_after(Diagnosis& d) {
   }
   state_->after.emplace(std::move(*s));
   const rt::RetentionSnapshot& after = *state_->after;
+  d.retention_block_source = rt::block_source_name(after.stats().block_source);
   if (after.stats().truncated) d.notes.push_back("retention scan truncated: scanner memory ran out");
   if (after.stats().threads_unresponsive > 0) {
     d.notes.push_back(absl::StrCat(after.stats().threads_unresponsive,

@@ -12,14 +12,14 @@
 
 namespace syncscope::lab::heap {
 
-void init(std::int64_t sample_rate) {
+void init(std::int64_t sample_rate, bool exact) {
 #if SYNCSCOPE_LAB_HAVE_PROF
   using syncscope::prof::HeapProfiler;
   HeapProfiler::set_sample_rate(sample_rate);
-  HeapProfiler::set_exact_mode(true);
+  HeapProfiler::set_exact_mode(exact);
   HeapProfiler::start();
 #else
-  (void)sample_rate;
+  (void)sample_rate, (void)exact;
 #endif
 }
 

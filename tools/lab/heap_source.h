@@ -17,9 +17,10 @@
 
 namespace syncscope::lab::heap {
 
-// Starts sampling (mean `sample_rate` bytes between samples) and exact mode
-// (every live block tracked, for the retention scan). Call once, early.
-void init(std::int64_t sample_rate);
+// Starts sampling (mean `sample_rate` bytes between samples) and, with
+// `exact`, exact mode (every live block tracked with its site, for the
+// retention scan; without it the scan walks glibc's heap). Call once, early.
+void init(std::int64_t sample_rate, bool exact);
 
 // While one is alive, the calling thread's allocations are the lab's own
 // (diagnosis, reports, heap samples): kept out of the heap profile's sites

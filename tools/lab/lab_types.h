@@ -77,6 +77,7 @@ struct Diagnosis {
   std::vector<TaskGroup> resident;    // tasks older than the resident threshold
   double resident_threshold_s = 0;
   std::vector<Hop> retention_path;    // root first
+  std::string retention_block_source; // where the scan's blocks came from ("glibc heap walk", ...)
   std::string retention_target;       // site of the path's last hop
   std::string retention_root_task;    // task running on the path's root thread, if any
   std::string retention_root_task_site;

@@ -64,7 +64,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "syncscope-lab: %s\n", err.c_str());
     return 2;
   }
-  heap::init(kSampleRate);
+  heap::init(kSampleRate, o.exact);
   // Load the symbolizer's debug information once, here, so that every
   // scenario process inherits it instead of growing its heap mid-run.
   (void)heap::top_sites(1);

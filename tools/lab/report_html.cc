@@ -50,7 +50,8 @@ void path_table(std::string& h, const Diagnosis& d) {
     absl::StrAppend(&h, "<p class=\"muted\">no path (no growth, or the retention step was unavailable)</p>");
     return;
   }
-  absl::StrAppend(&h, "<table><tr><th>#</th><th>kind</th><th>root / allocation site</th><th>offset</th>"
+  absl::StrAppend(&h, "<p class=\"muted\">Blocks from the ", esc(d.retention_block_source), ".</p>");
+  absl::StrAppend(&h, "<table><tr><th>#</th><th>kind</th><th>root / allocation site / type</th><th>offset</th>"
                       "<th>size</th></tr>");
   int i = 0;
   for (const Hop& x : d.retention_path) {

@@ -34,7 +34,8 @@ void tasks(std::string& out, const Diagnosis& d) {
 
 void path(std::string& out, const Diagnosis& d) {
   if (d.retention_path.empty()) return;
-  absl::StrAppend(&out, "retention path to a block of the site that grew most (root first):\n");
+  absl::StrAppend(&out, "retention path to a block of the site that grew most (root first; blocks from the ",
+                  d.retention_block_source, "):\n");
   for (const Hop& h : d.retention_path) {
     absl::StrAppendFormat(&out, "  %-5s %s  [+%d of %s]\n", h.kind, h.site, h.offset,
                           format_bytes(static_cast<double>(h.size)));

@@ -38,6 +38,7 @@ std::string verdict_json(const ScenarioResult& r) {
   j["seconds"] = r.seconds;
   j["warmup_s"] = d.warmup_s;
   j["growth_bytes"] = v.growth_bytes;
+  j["block_source"] = d.retention_block_source;
   j["slope_bytes_per_s"] = v.slope_bytes_per_s;
   j["tolerance_bytes"] = v.tolerance_bytes;
   j["heap_source"] = d.heap_source;

@@ -24,15 +24,27 @@
 // requests (?seconds=N) are bounded by Options::max_seconds and end early when
 // the server stops.
 //
-// Thread safety: start(), stop() and the destructor must not race each other;
-// port() and running() may be called from any thread. Handlers run on the
-// server's own worker threads (Options::max_concurrency of them).
+// Hostile clients: one event-loop thread (libmicrohttpd, epoll) holds every
+// connection, so slow or idle clients cost a bounded slot, never a worker;
+// request line, headers, header count, time to send the head, body (after
+// chunked decoding; encoded bodies are refused), connections and idle time
+// are bounded by the Options
+// below before the token is checked; Range is not implemented (full answers
+// only); the token is compared byte-exact. The server never changes the
+// process's signal dispositions and never writes to stderr.
+//
+// Thread safety: start(), stop(), stop_within() and the destructor must not
+// race each other; port() and running() may be called from any thread.
+// Handlers run on the server's own worker threads (Options::max_concurrency
+// of them); the event loop is one more thread.
 //
 // When not to use: this is a diagnosis port, not an application server. Keep
 // it on loopback (or behind an authenticating proxy); profiles reveal code
 // layout, symbol names and memory contents' shape.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -52,12 +64,30 @@ struct Options {
   // Require the token even on loopback (for tests, and for hosts where other
   // local users are not trusted). Needs a non-empty token.
   bool require_token = false;
-  // Worker threads = requests served at once. Further connections wait in the
-  // kernel's listen backlog and a bounded queue (4 x this), never unbounded.
+  // Worker threads = handlers run at once. Up to 4 x this complete requests
+  // wait for a worker; beyond that a request gets 503 at once.
   int max_concurrency = 4;
+  // Request line plus all header bytes of one request (libmicrohttpd's
+  // per-connection memory pool; 414/431 past it). 4096..1048576.
+  std::size_t max_header_bytes = 16 * 1024;
+  // Header fields per request (431 past it).
+  int max_headers = 64;
+  // Open connections in total, and from one client address. On loopback
+  // every local client shares 127.0.0.1, so keep the per-client limit below
+  // the total: one local client can then never take every slot.
+  int max_connections = 32;
+  int max_connections_per_client = 16;
+  // A connection that sends or accepts no byte for this long is closed
+  // (idle keep-alive, slow headers, slow body, stalled reader).
+  int idle_timeout_s = 10;
+  // The request line and every header must arrive within this long of the
+  // connection opening (or of the previous answer on a kept-alive
+  // connection), however steadily the bytes trickle in (slowloris).
+  int header_timeout_s = 10;
   // Upper bound for ?seconds=N (delta heap profiles, traces). Larger -> 400.
   int max_seconds = 60;
-  // Largest request body accepted (only /debug/pprof/symbol takes a body).
+  // Largest request body accepted, counted after chunked decoding (only
+  // /debug/pprof/symbol takes a body); 413 past it.
   std::size_t max_body_bytes = 64 * 1024;
   // Start heap sampling (prof::HeapProfiler::start) when the server starts,
   // so /debug/pprof/heap has data as in Go, where sampling is always on.
@@ -81,6 +111,15 @@ class DebugServer {
   // Graceful shutdown: stops accepting, cancels long requests (seconds=N),
   // lets in-flight requests finish, joins every thread. Idempotent.
   void stop();
+
+  // stop() that waits at most `limit` for handlers in flight (for exit
+  // paths). Requests arriving meanwhile get 503. Returns false when a handler
+  // was still running at the deadline: its thread stays detached, the
+  // server's state is leaked (never freed under it), and the event loop
+  // keeps refusing until the process ends. In a fork()ed child of the
+  // process that started the server (whose threads stayed in the parent) it
+  // returns true at once and only forgets the server.
+  bool stop_within(std::chrono::milliseconds limit);
 
   bool running() const;
   // The bound port (meaningful after a successful start()); 0 otherwise.

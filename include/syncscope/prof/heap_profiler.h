@@ -39,6 +39,10 @@ struct HeapCounters {
   std::uint64_t live_bytes = 0;    // allocated_bytes - freed_bytes (0 if a racy read went negative)
   std::uint64_t live_objects = 0;  // allocated_objects - freed_objects (same)
   std::uint64_t samples = 0;       // sampled allocations recorded so far
+  // Sampled allocations that could not be recorded (the profiler's tables
+  // were full or could not be mapped): non-zero means the profile
+  // under-reports, an error to surface, not a crash.
+  std::uint64_t samples_dropped = 0;
 };
 
 // One stack of the sampled heap with its estimates.

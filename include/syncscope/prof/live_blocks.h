@@ -5,6 +5,7 @@
 // could hold while paused (see LiveBlockTable::freeze()).
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -39,15 +40,30 @@ class LiveBlockTable {
   bool enabled() const noexcept;
 
   // Blocks every mutation of the table (allocating threads wait in the hook)
-  // until thaw(); after freeze() returns, iteration and lookup see a stable
-  // table. Call before stopping the world so no paused thread holds the lock.
-  // freeze() waits for hooks already recording to finish, then builds the
-  // address-sorted snapshot in mmap'ed memory. The calling thread is exempt:
-  // it may allocate while frozen (those blocks are not recorded) but must not
-  // free tracked blocks before thaw() (the free could not be recorded).
-  // Only one thread may hold the table frozen at a time.
-  void freeze() noexcept;
+  // until thaw(); after freeze() returns true, iteration and lookup see a
+  // stable table. Call before stopping the world so no paused thread holds
+  // the lock. freeze() waits for hooks already recording to finish (a few
+  // lock operations: stacks are captured before, so no hook waits on the
+  // dynamic loader's lock while it holds the freeze up), then builds the
+  // address-sorted snapshot in mmap'ed memory. The wait is bounded by
+  // `timeout`: when a hook stays inside longer (a stopped or starved
+  // thread), or when the snapshot's memory cannot be mapped, freeze() thaws
+  // again and returns false with an empty snapshot.
+  // The calling thread is exempt: it may allocate while frozen (those blocks
+  // are not recorded) but must not free tracked blocks before thaw() (the
+  // free could not be recorded). Only one thread may hold the table frozen
+  // at a time. A fork() child of another thread than the freezer starts
+  // thawed (the freezer does not exist there); a fork() child of the freezer
+  // stays frozen until it calls thaw() itself.
+  static constexpr std::chrono::milliseconds kDefaultFreezeTimeout{2000};
+  bool freeze(std::chrono::milliseconds timeout = kDefaultFreezeTimeout) noexcept;
+  // Idempotent: also valid after freeze() returned false.
   void thaw() noexcept;
+
+  // Dropped-insert count: blocks that exact mode could not record (every
+  // table slot full and no memory to grow). Non-zero means the table
+  // misses live blocks: report the snapshot as incomplete.
+  std::uint64_t dropped_blocks() const noexcept;
 
   // Requires freeze(). Never allocates.
   std::size_t block_count() const noexcept;
@@ -68,6 +84,12 @@ class LiveBlockTable {
  private:
   LiveBlockTable() = default;
 };
+
+// The sampled live blocks (the heap profiler's samples still allocated):
+// address, requested size and allocation site, sorted by address. Any time,
+// from any thread; allocates the result, so not while the world is stopped.
+// The heap walk names its blocks from these.
+std::vector<LiveBlock> sampled_live_blocks();
 
 template <class F>
 void LiveBlockTable::for_each(F&& f) const {

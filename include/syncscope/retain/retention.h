@@ -5,12 +5,10 @@
 //   #include "syncscope/retain/retention.h"
 //   namespace rt = syncscope::retain;
 //
-//   // Once, early (blocks allocated before this are invisible to the scan):
-//   syncscope::prof::LiveBlockTable::instance().set_enabled(true);
-//   ...
 //   absl::StatusOr<rt::RetentionSnapshot> snap = rt::take_snapshot();
 //   if (!snap.ok()) { std::cerr << snap.status() << "\n"; return; }
-//   std::cout << rt::to_text(snap->paths_to_site("make_session"));  // why alive?
+//   std::cout << rt::to_text(snap->paths_to_type("Session"));      // why alive? (by type)
+//   std::cout << rt::to_text(snap->paths_to_site("make_session"));  // (by allocation site)
 //   std::cout << rt::to_text(snap->path_to(reinterpret_cast<std::uintptr_t>(p)));
 //   std::cout << rt::to_text(snap->top_retainers(10));           // leak suspects
 //   std::cout << rt::to_text(snap->leaked_tasks());              // never woken
@@ -18,21 +16,25 @@
 //   // later: rt::growth(*before, *after) -> sites whose live bytes grew
 //
 //   // HTTP-style, one call from query parameters to a text/JSON body:
-//   absl::StatusOr<std::string> body = rt::retention_report({.site = "Node"});
+//   absl::StatusOr<std::string> body = rt::retention_report({.type = "Session"});
 //
-// What take_snapshot does (DESIGN §3):
-//   1. freezes the exact-mode live-block table (allocating threads wait in the
-//      allocation hook), copies the blocks into memory reserved with mmap;
+// What take_snapshot does (DESIGN §3, docs/retain.md):
+//   1. takes the live blocks from a block source: by default glibc's own
+//      heap, walked (no per-allocation cost; unsampled blocks named by type
+//      or size), or the exact-mode live-block table (every block with its
+//      allocation site; frozen while the world is stopped);
 //   2. stops every other thread with a signal (bounded wait; threads that do
 //      not answer in time are reported, never waited for) and captures each
-//      one's registers, stack pointer and thread pointer;
+//      one's registers, stack pointer and thread pointer; with the heap walk
+//      it then forks a copy-on-write child and resumes the program at once,
+//      and steps 1 and 3 run in the child;
 //   3. scans conservatively: every aligned pointer-sized word of a root
 //      (thread stacks from the stack pointer to the top of the stack mapping,
 //      saved registers, writable data segments of every loaded module, static
 //      TLS) or of a live block that points into a live block (interior
 //      pointers included) is an edge;
-//   4. resumes the threads, thaws the table, and only then allocates: builds
-//      the ObjectGraph, the shortest-path tree and the dominator tree.
+//   4. resumes the threads and only then allocates: builds the ObjectGraph,
+//      the shortest-path tree and the dominator tree.
 //   Nothing allocates through the hooked allocator while threads are paused.
 //
 // Security: reports name allocation sites, sizes, offsets, thread names and
@@ -40,8 +42,9 @@
 //
 // Limits (see docs/retain.md): conservative scanning may find false edges
 // (an integer that looks like a pointer) and so over-report retention, never
-// under-report it among scanned roots; blocks allocated while exact mode was
-// off are not nodes, so chains through them are cut; TLS of dlopen'ed modules
+// under-report it among scanned roots; with the exact table, blocks allocated
+// while exact mode was off are not nodes, so chains through them are cut
+// (the heap walk sees every block); TLS of dlopen'ed modules
 // is only covered where it lives in tracked heap blocks.
 //
 // Thread safety: take_snapshot may be called from any thread; concurrent
@@ -66,7 +69,27 @@
 
 namespace syncscope::retain {
 
+// Where the snapshot's blocks come from.
+enum class BlockSource {
+  kAuto,        // the exact live-block table when exact mode is on, else the heap walk
+  kExactTable,  // every block the hooks recorded since exact mode went on (full sites)
+  kHeapWalk,    // glibc's own heap, walked while the world is stopped (no per-allocation
+                // cost; sites only for sampled blocks, types from vtables)
+};
+
 struct Options {
+  BlockSource block_source = BlockSource::kAuto;
+  // Heap walk: a stop that finds an arena locked (a thread paused inside
+  // malloc) resumes the world and tries again, at most this many times.
+  int walk_attempts = 50;
+  // Heap walk: stop the threads only to capture their registers and fork;
+  // the walk and the scan run in the copy-on-write child while the program
+  // goes on (its pause is the stop plus the page-table copy). The price is
+  // copy-on-write: pages the program writes while the child scans are
+  // copied. Off: walk and scan inside the pause.
+  bool scan_in_child = true;
+  // Bounded wait for that child; it is killed (by pid) past it.
+  std::chrono::milliseconds scan_timeout{120'000};
   // Bounded wait for all threads to acknowledge the stop signal.
   std::chrono::milliseconds pause_timeout{1000};
   // Signal used to pause threads; 0 = SIGRTMAX - 3.
@@ -157,7 +180,17 @@ struct SnapshotStats {
   std::uint64_t analysis_ns = 0;           // graph + BFS + dominators
   std::uint64_t scanner_memory_bytes = 0;  // mmap'd during the stop
   bool truncated = false;  // scanner memory ran out: some edges are missing
+  BlockSource block_source = BlockSource::kAuto;  // the one used (never kAuto after a snapshot)
+  // Heap walk only:
+  std::uint64_t walk_ns = 0;          // the walk itself, inside the pause
+  std::uint64_t heap_bytes_walked = 0;
+  std::uint64_t stop_attempts = 0;    // stops taken (more than 1: an arena was locked)
+  std::uint64_t sampled_blocks = 0;   // blocks named by a heap-profile sample
+  bool scanned_in_child = false;      // walk and scan ran in a copy-on-write child (pause_ns excludes them)
 };
+
+// "exact live-block table" / "glibc heap walk".
+const char* block_source_name(BlockSource source);
 
 // Describes an allocation site for reports: display name and top frames.
 struct SiteDescription {
@@ -189,6 +222,11 @@ class RetentionSnapshot {
   // reachable ones.
   std::vector<RetentionPath> paths_to_site(std::string_view function_substring,
                                            std::size_t max_paths = 10) const;
+  // Shortest paths to blocks of C++ type `type` (found through the block's
+  // vtable pointer, so for polymorphic types and make_shared control
+  // blocks): "Session" matches "app::Session" and make_shared<app::Session>'s
+  // block, not "app::SessionManager". Ordered as paths_to_site.
+  std::vector<RetentionPath> paths_to_type(std::string_view type, std::size_t max_paths = 10) const;
   // Sites by retained bytes, largest first.
   std::vector<SiteRetainer> top_retainers(std::size_t n = 10) const;
   // Tasks that can never be woken (needs the task registry; empty otherwise).
@@ -218,8 +256,12 @@ class RetentionSnapshot {
   std::unique_ptr<Impl> impl_;
 };
 
-// Stops the world, scans, resumes, analyses. Errors: FailedPrecondition if
-// exact mode is off; ResourceExhausted if scanner memory cannot be mapped.
+// Stops the world, scans, resumes, analyses. Errors: FailedPrecondition when
+// kExactTable is asked for with exact mode off, or when the heap walk cannot
+// serve this process (another allocator, an unknown glibc); Unavailable when
+// every stop found an arena locked; Internal "heap layout not recognised:
+// ..." when the walk met a header it does not understand; ResourceExhausted
+// if scanner memory cannot be mapped.
 absl::StatusOr<RetentionSnapshot> take_snapshot(const Options& options = {});
 
 // Sites whose live bytes grew from `before` to `after`, largest growth first.
@@ -240,10 +282,11 @@ std::string to_json(std::span<const SiteGrowth> growth);
 std::string to_json(std::span<const LeakedTask> tasks);
 
 // One call for the HTTP endpoint /debug/retain and the lab: takes a snapshot
-// and answers one query. Exactly one of `site`, `address` may be set; with
-// neither, reports top retainers and leaked tasks.
+// and answers one query. At most one of `site`, `type`, `address` may be
+// set; with none, reports top retainers and leaked tasks.
 struct ReportQuery {
   std::string site;                      // allocation-site substring
+  std::string type;                      // C++ type (see paths_to_type)
   std::optional<std::uintptr_t> address;
   std::size_t max_paths = 10;
   std::size_t top = 10;

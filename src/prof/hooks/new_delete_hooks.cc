@@ -4,6 +4,7 @@
 // the recorder and the user's `new` expression is the same for every form.
 #include <new>
 
+#include "prof/fault_point.h"
 #include "prof/heap_recorder.h"
 #include "prof/hooks/glibc_real.h"
 
@@ -24,8 +25,15 @@ __attribute__((noinline)) void* new_slow(std::size_t size, std::size_t alignment
   }
 }
 
+// glibc's allocation, or nullptr when fault injection fails this request
+// (then new_slow runs the new-handler or throws, as for a real failure).
 void* raw_alloc(std::size_t size, std::size_t alignment) noexcept {
-  return alignment != 0 ? __libc_memalign(alignment, size) : __libc_malloc(size);
+  using syncscope::prof::fault_injection::Target;
+  void* p = syncscope::prof::internal::should_inject(Target::kHeap, size)
+                ? nullptr
+                : (alignment != 0 ? __libc_memalign(alignment, size) : __libc_malloc(size));
+  if (p == nullptr) syncscope::prof::internal::note_failed_allocation();
+  return p;
 }
 
 void* nothrow_slow(std::size_t size, std::size_t alignment) noexcept {

@@ -29,15 +29,27 @@ void read_int(const std::function<const char*(const char*)>& getenv, const char*
 
 }  // namespace
 
+std::string default_output_path(const char* tmpdir) {
+  std::string dir = tmpdir != nullptr && tmpdir[0] == '/' ? tmpdir : "/tmp";
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  if (dir != "/") dir += '/';
+  return dir + "syncscope-heap.%p.pb.gz";
+}
+
 PreloadConfig parse_preload_config(const std::function<const char*(const char*)>& getenv) {
   PreloadConfig c;
   read_int(getenv, "SYNCSCOPE_PROFILE_RATE", 0, std::int64_t{1} << 40, &c.rate, &c.errors);
   read_int(getenv, "SYNCSCOPE_PROFILE_INTERVAL_S", 0, 86400 * 365, &c.interval_s, &c.errors);
+  std::int64_t exact = 0;
+  read_int(getenv, "SYNCSCOPE_EXACT", 0, 1, &exact, &c.errors);
+  c.exact = exact == 1;
+  c.out = default_output_path(getenv("TMPDIR"));
   if (const char* out = getenv("SYNCSCOPE_PROFILE_OUT")) {
     if (*out == '\0') {
       c.errors.push_back("SYNCSCOPE_PROFILE_OUT is empty; using " + c.out);
     } else {
       c.out = out;
+      c.out_is_default = false;
     }
   }
   return c;

@@ -12,15 +12,29 @@
 
 namespace syncscope::prof::internal {
 
+// "<tmpdir>/syncscope-heap.%p.pb.gz" for $TMPDIR = `tmpdir` (nullptr, empty
+// or relative: /tmp).
+std::string default_output_path(const char* tmpdir);
+
 struct PreloadConfig {
   // SYNCSCOPE_PROFILE_RATE: mean bytes between samples; 1 = every
   // allocation; 0 = hooks count only, no sampling. Default 512 KiB.
   std::int64_t rate = 512 * 1024;
-  // SYNCSCOPE_PROFILE_OUT: output path; "%p" becomes the pid.
-  std::string out = "syncscope-heap.%p.pb.gz";
+  // SYNCSCOPE_PROFILE_OUT: output path; "%p" becomes the pid. Unset: a
+  // per-process file in the temporary directory ($TMPDIR when it is an
+  // absolute path, else /tmp), never the program's current directory.
+  std::string out = default_output_path(nullptr);
+  // True when `out` is that default: the path is printed to stderr once, at
+  // the process's first write (the user did not choose it).
+  bool out_is_default = true;
   // SYNCSCOPE_PROFILE_INTERVAL_S: also dump every N seconds (0 = only at exit
   // and on SIGUSR2).
   std::int64_t interval_s = 0;
+  // SYNCSCOPE_EXACT=1: exact mode from the preload's start (every live block
+  // tracked with its site, for retention paths with full allocation sites;
+  // costs every allocation a table insert). 0 (default): retention walks the
+  // glibc heap instead.
+  bool exact = false;
   // Messages about rejected values, for stderr.
   std::vector<std::string> errors;
 };

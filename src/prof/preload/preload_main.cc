@@ -7,7 +7,8 @@
 // decides when to dump: at exit (destructor of this object, after the
 // program's static destructors), every SYNCSCOPE_PROFILE_INTERVAL_S seconds,
 // and on SIGUSR2. Signals and timers only wake a dumper thread through a pipe;
-// the profile is never written from a signal handler.
+// the profile is never written from a signal handler. A fork child that
+// never exec'd and recorded no sample since the fork writes nothing at exit.
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
@@ -17,6 +18,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <mutex>
 
 #include "prof/preload/preload_config.h"
@@ -33,8 +35,26 @@ PreloadConfig* g_config = nullptr;
 pid_t g_owner_pid = 0;          // the process that loaded us (not a fork child)
 int g_wake_pipe[2] = {-1, -1};  // [1] written by signal handler / requests
 constinit std::mutex g_dump_mu;  // serializes dumps (dumper thread vs exit)
+// Samples recorded in the process up to the last fork() (written in the
+// child, single-threaded then). A fork child that recorded none since, and
+// never exec'd (an exec runs preload_init anew), skips the exit dump: `$(cmd)`
+// subshells and fork-then-exec children would otherwise each symbolize and
+// write a profile of the parent's heap (issue 14: 100 subshells took 7.7 s).
+std::uint64_t g_samples_at_fork = 0;
+bool g_path_announced = false;  // guarded by g_dump_mu; reset in a fork child
 
-void dump(const char* why) {
+void after_fork_in_child() {
+  g_samples_at_fork = HeapProfiler::counters().samples;
+  g_path_announced = false;
+}
+
+// A fork child that "allocated little": no sample since the fork, i.e. on
+// average less than one sampling period (SYNCSCOPE_PROFILE_RATE bytes).
+bool quiet_fork_child() {
+  return getpid() != g_owner_pid && HeapProfiler::counters().samples == g_samples_at_fork;
+}
+
+void dump_or_throw(const char* why) {
   if (g_config == nullptr) return;
   const bool per_pid = g_config->out.find("%p") != std::string::npos;
   // A fork child writing to the parent's fixed path would clobber its profile.
@@ -45,6 +65,18 @@ void dump(const char* why) {
   const std::string path = expand_output_path(g_config->out, getpid());
   if (!HeapProfiler::write_heap_profile(path, &error)) {
     std::fprintf(stderr, "syncscope: heap profile (%s) not written: %s\n", why, error.c_str());
+  } else if (g_config->out_is_default && !g_path_announced) {
+    g_path_announced = true;
+    std::fprintf(stderr, "syncscope: heap profile written to %s (SYNCSCOPE_PROFILE_OUT sets the path)\n",
+                 path.c_str());
+  }
+}
+
+void dump(const char* why) noexcept {
+  try {
+    dump_or_throw(why);
+  } catch (const std::exception& e) {  // out of memory: the host program goes on
+    std::fprintf(stderr, "syncscope: heap profile (%s) not written: %s\n", why, e.what());
   }
 }
 
@@ -97,15 +129,19 @@ __attribute__((constructor)) void preload_init() {
   g_owner_pid = getpid();
   g_config = new PreloadConfig(parse_preload_config([](const char* n) { return getenv(n); }));
   for (const std::string& e : g_config->errors) std::fprintf(stderr, "syncscope: %s\n", e.c_str());
+  if (g_config->exact) HeapProfiler::set_exact_mode(true);
   if (g_config->rate > 0) {
     HeapProfiler::set_sample_rate(g_config->rate);
     HeapProfiler::start();
   }
+  pthread_atfork(nullptr, nullptr, after_fork_in_child);
   start_dumper();
   if (syncscope_preload_start_extensions != nullptr) syncscope_preload_start_extensions();
 }
 
-__attribute__((destructor)) void preload_fini() { dump("exit"); }
+__attribute__((destructor)) void preload_fini() {
+  if (!quiet_fork_child()) dump("exit");
+}
 
 }  // namespace
 }  // namespace syncscope::prof::internal

@@ -64,15 +64,35 @@ TEST(LabScenarios, RangeSpawnIsALeakHeldByWaitingTasks) {
   // The retention scan is part of every build that has the lab's test: a
   // scenario that lost it (crash or watchdog, then rerun without it) fails.
   ASSERT_TRUE(have_part(v, "retention")) << v["unavailable"].dump(2);
-  // The article's chain: a waiting task's stack -> its closure -> the
-  // captured value -> the value's payload.
+  // The article's chain, from the default heap walk (no exact mode): a
+  // waiting task's stack -> its closure -> the captured value (named by its
+  // make_shared control block's type) -> the value's 64 KiB payload (named
+  // by its site when the profiler sampled it, by its size otherwise).
+  EXPECT_EQ(v["block_source"], "glibc heap walk");
   ASSERT_FALSE(v["retention_path"].empty()) << v.dump(2);
   EXPECT_EQ(v["retention_path"][0]["kind"], "root");
   EXPECT_TRUE(contains(v["retention_path"][0]["site"].get<std::string>(), "refresh check"))
       << v["retention_path"].dump(2);
+  EXPECT_TRUE(path_passes(v, "syncscope::lab::CacheValue (make_shared)")) << v["retention_path"].dump(2);
+  const nlohmann::json& target = v["retention_path"].back();
+  EXPECT_TRUE(contains(target["site"].get<std::string>(), "allocate_cache_payload") ||
+              target["size"].get<std::uint64_t>() >= 64 * 1024)
+      << v["retention_path"].dump(2);
+  EXPECT_TRUE(contains(v["cause"].get<std::string>(), "refresh check")) << v["cause"];
+}
+
+// --exact: every hop names its allocation site.
+TEST(LabScenarios, RangeSpawnExact_EveryHopNamedByItsAllocationSite) {
+  TempDir out;
+  run_lab("range-spawn", kSeconds, out.path(), "--exact");
+  const nlohmann::json v = read_verdict(out.path(), "range-spawn");
+  EXPECT_EQ(v["leak"], true) << v.dump(2);
+  EXPECT_EQ(v["block_source"], "exact live-block table");
+  ASSERT_FALSE(v["retention_path"].empty()) << v.dump(2);
+  EXPECT_TRUE(contains(v["retention_path"][0]["site"].get<std::string>(), "refresh check"))
+      << v["retention_path"].dump(2);
   EXPECT_TRUE(path_passes(v, "make_cache_value")) << v["retention_path"].dump(2);
   EXPECT_TRUE(path_passes(v, "allocate_cache_payload")) << v["retention_path"].dump(2);
-  EXPECT_TRUE(contains(v["cause"].get<std::string>(), "refresh check")) << v["cause"];
 }
 
 TEST(LabScenarios, ThreeLevelChainIsALeakThroughWrapperAndPayload) {
@@ -84,8 +104,10 @@ TEST(LabScenarios, ThreeLevelChainIsALeakThroughWrapperAndPayload) {
   // scenario that lost it (crash or watchdog, then rerun without it) fails.
   ASSERT_TRUE(have_part(v, "retention")) << v["unavailable"].dump(2);
   ASSERT_FALSE(v["retention_path"].empty()) << v.dump(2);
-  EXPECT_TRUE(path_passes(v, "make_wrapper")) << v["retention_path"].dump(2);
-  EXPECT_TRUE(path_passes(v, "make_payload")) << v["retention_path"].dump(2);
+  // Heap walk: the wrapper named by its make_shared type; the path goes on
+  // through the items vector and a Payload to one of its byte buffers.
+  EXPECT_TRUE(path_passes(v, "syncscope::lab::Wrapper (make_shared)")) << v["retention_path"].dump(2);
+  EXPECT_GE(v["retention_path"].size(), 5u) << v["retention_path"].dump(2);
   EXPECT_TRUE(contains(v["retention_path"][0]["site"].get<std::string>(), "audit recorder"))
       << v["retention_path"].dump(2);
   if (have_part(v, "resident tasks")) {

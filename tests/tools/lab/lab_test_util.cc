@@ -42,9 +42,10 @@ std::string lab_binary() {
   return (fs::read_symlink("/proc/self/exe", ec).parent_path() / "syncscope-lab").string();
 }
 
-Result run_lab(const std::string& scenario, double seconds, const std::string& out) {
+Result run_lab(const std::string& scenario, double seconds, const std::string& out, const std::string& extra_args) {
   std::ostringstream cmd;
-  cmd << quote(lab_binary()) << " " << scenario << " --seconds " << seconds << " --out " << quote(out);
+  cmd << quote(lab_binary()) << " " << scenario << " --seconds " << seconds << " --out " << quote(out) << " "
+      << extra_args;
   Result r = run(cmd.str());
   EXPECT_EQ(r.rc, 0) << cmd.str() << "\nstdout:\n" << r.out << "\nstderr:\n" << r.err;
   return r;

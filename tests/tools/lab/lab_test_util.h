@@ -25,8 +25,9 @@ using syncscope::prof::test_util::read_file;
 
 // build/bin/syncscope-lab of the build under test.
 std::string lab_binary();
-// Runs `lab <scenario> --seconds <s> --out <out>`; fails the test on rc != 0.
-Result run_lab(const std::string& scenario, double seconds, const std::string& out);
+// Runs `lab <scenario> --seconds <s> --out <out> [extra]`; fails the test on rc != 0.
+Result run_lab(const std::string& scenario, double seconds, const std::string& out,
+               const std::string& extra_args = "");
 nlohmann::json read_verdict(const std::string& out, const std::string& scenario);
 bool have_program(const std::string& name);
 // Shell-quotes `s` with single quotes.

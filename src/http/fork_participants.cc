@@ -1,0 +1,60 @@
+#include "http/fork_participants.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+#include <mutex>
+#include <vector>
+
+namespace syncscope::http::internal {
+namespace {
+
+struct Registry {
+  std::mutex mu;  // held from the prepare handler to the parent/child handler
+  std::vector<ForkParticipant*> participants;  // guarded by mu
+};
+
+Registry& registry() {
+  // Leaked on purpose: fork() may run during static destruction.
+  static Registry* r = new Registry;
+  return *r;
+}
+
+void prepare() {
+  Registry& r = registry();
+  r.mu.lock();
+  for (ForkParticipant* p : r.participants) p->before_fork();
+}
+
+void in_parent() {
+  Registry& r = registry();
+  for (ForkParticipant* p : r.participants) p->after_fork_in_parent();
+  r.mu.unlock();
+}
+
+void in_child() {
+  // The child's only thread is the one that forked, which holds r.mu.
+  Registry& r = registry();
+  for (ForkParticipant* p : r.participants) p->after_fork_in_child();
+  r.participants.clear();  // the servers' threads stayed in the parent
+  r.mu.unlock();
+}
+
+}  // namespace
+
+void add_fork_participant(ForkParticipant* p) {
+  static std::once_flag installed;
+  std::call_once(installed, [] { pthread_atfork(prepare, in_parent, in_child); });
+  Registry& r = registry();
+  std::lock_guard lock(r.mu);
+  r.participants.push_back(p);
+}
+
+void remove_fork_participant(ForkParticipant* p) {
+  Registry& r = registry();
+  std::lock_guard lock(r.mu);
+  r.participants.erase(std::remove(r.participants.begin(), r.participants.end(), p),
+                       r.participants.end());
+}
+
+}  // namespace syncscope::http::internal

@@ -1,0 +1,193 @@
+// Block labels from vtables and code pointers (see block_labels.h).
+#include "retain/block_labels.h"
+
+#include <cxxabi.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "retain/naming.h"
+#include "syncscope/prof/symbolizer.h"
+
+namespace syncscope::retain::internal {
+namespace {
+
+constexpr std::size_t kHintWords = 4;          // words of a block looked at for a code pointer
+constexpr std::size_t kMaxTypeName = 1024;     // longest mangled type name read
+constexpr std::ptrdiff_t kMaxOffsetToTop = 1 << 20;  // |offset-to-top| of a plausible vtable
+
+const ModuleRange* range_of(const ModuleRange* ranges, std::size_t n, std::uintptr_t addr) noexcept {
+  const ModuleRange* it = std::upper_bound(ranges, ranges + n, addr,
+                                           [](std::uintptr_t a, const ModuleRange& r) { return a < r.begin; });
+  if (it == ranges) return nullptr;
+  --it;
+  return addr < it->end ? it : nullptr;
+}
+
+// Reads this process' memory without faulting: false when unmapped.
+bool safe_read(std::uintptr_t addr, void* out, std::size_t len) {
+  iovec local{out, len};
+  iovec remote{reinterpret_cast<void*>(addr), len};
+  return ::process_vm_readv(::getpid(), &local, 1, &remote, 1, 0) == static_cast<ssize_t>(len);
+}
+
+bool safe_word(std::uintptr_t addr, std::uintptr_t& out) { return safe_read(addr, &out, sizeof out); }
+
+// A NUL-terminated mangled type name: [A-Za-z0-9_$.], read in pieces so the
+// end of a mapping does not fail the read of a short name before it.
+std::string read_type_name(std::uintptr_t addr) {
+  std::string name;
+  char chunk[64];
+  while (name.size() < kMaxTypeName) {
+    const std::size_t to_page_end = 4096 - (addr % 4096);
+    const std::size_t n = std::min(sizeof chunk, to_page_end);
+    if (!safe_read(addr, chunk, n)) return "";
+    for (std::size_t i = 0; i < n; ++i) {
+      const char c = chunk[i];
+      if (c == '\0') return name;
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                      c == '$' || c == '.';
+      if (!ok) return "";
+      name += c;
+    }
+    addr += n;
+  }
+  return "";
+}
+
+std::string demangle_type(const std::string& mangled) {
+  int status = 0;
+  std::unique_ptr<char, decltype(&std::free)> out(abi::__cxa_demangle(mangled.c_str(), nullptr, nullptr, &status),
+                                                   &std::free);
+  return status == 0 && out != nullptr ? std::string(out.get()) : "";
+}
+
+// The first template argument of "prefix<ARG, ...>" when `type` starts with prefix.
+std::string first_template_argument(const std::string& type, std::string_view prefix) {
+  if (type.compare(0, prefix.size(), prefix) != 0) return "";
+  int depth = 0;
+  for (std::size_t i = prefix.size(); i < type.size(); ++i) {
+    const char c = type[i];
+    if (c == '<' || c == '(') ++depth;
+    if (c == '>' || c == ')') {
+      if (depth == 0) return type.substr(prefix.size(), i - prefix.size());
+      --depth;
+    }
+    if (c == ',' && depth == 0) return type.substr(prefix.size(), i - prefix.size());
+  }
+  return "";
+}
+
+std::uint32_t label_id(const std::string& name) {
+  std::uint32_t h = 2166136261u;  // FNV-1a: stable across snapshots and runs
+  for (unsigned char c : name) h = (h ^ c) * 16777619u;
+  return h | kLabelBit;
+}
+
+}  // namespace
+
+void capture_label_hints(const GraphBlock* blocks, std::size_t count, const ModuleRange* ranges,
+                         std::size_t range_count, MmapBuffer<std::uintptr_t>& hints) noexcept {
+  hints.clear();
+  if (!hints.reserve(count)) return;
+  for (std::size_t i = 0; i < count; ++i) {
+    const auto* words = reinterpret_cast<const std::uintptr_t*>(blocks[i].address);
+    const std::size_t n = std::min<std::size_t>(kHintWords, blocks[i].size / sizeof(std::uintptr_t));
+    std::uintptr_t hint = 0;
+    if (n > 0 && range_of(ranges, range_count, words[0]) != nullptr) hint = words[0];
+    for (std::size_t w = 1; hint == 0 && w < n; ++w) {
+      const ModuleRange* r = range_of(ranges, range_count, words[w]);
+      if (r != nullptr && r->executable) hint = words[w];
+    }
+    hints.push_back(hint);
+  }
+}
+
+std::string type_from_vtable(std::uintptr_t vptr) {
+  // vptr[-2]: offset to top; vptr[-1]: &typeinfo; typeinfo[1]: mangled name.
+  std::uintptr_t offset_to_top = 0, typeinfo = 0, name = 0;
+  if (vptr % alignof(std::uintptr_t) != 0 || !safe_word(vptr - 16, offset_to_top) ||
+      !safe_word(vptr - 8, typeinfo) || typeinfo == 0 || !safe_word(typeinfo + 8, name) || name == 0)
+    return "";
+  const auto top = static_cast<std::ptrdiff_t>(offset_to_top);
+  if (top > 0 || top < -kMaxOffsetToTop) return "";
+  // GCC marks types with internal linkage (anonymous namespaces) with a
+  // leading '*' (compare typeinfos by address): skip it.
+  std::uintptr_t first = 0;
+  if (safe_read(name, &first, 1) && static_cast<char>(first & 0xff) == '*') ++name;
+  const std::string mangled = read_type_name(name);
+  return mangled.empty() ? "" : demangle_type(mangled);
+}
+
+std::string display_type(const std::string& type) {
+  if (std::string t = first_template_argument(type, "std::_Sp_counted_ptr_inplace<"); !t.empty())
+    return t + " (make_shared)";
+  if (std::string t = first_template_argument(type, "std::_Sp_counted_ptr<"); !t.empty())
+    return "shared_ptr control block of " + t;
+  if (std::string t = first_template_argument(type, "std::_Sp_counted_deleter<"); !t.empty())
+    return "shared_ptr control block of " + t;
+  if (std::string t = first_template_argument(type, "std::thread::_State_impl<std::thread::_Invoker<std::tuple<");
+      !t.empty())
+    return "std::thread state of " + short_function(t);
+  return short_function(type);
+}
+
+LabelNames label_blocks(GraphBlock* blocks, std::size_t count, const std::uintptr_t* hints,
+                        const ModuleRange* ranges, std::size_t range_count, std::vector<std::uint32_t>& types) {
+  LabelNames names;
+  types.assign(count, 0);
+  struct HintLabel {
+    std::uint32_t id = 0;
+    bool is_type = false;
+  };
+  std::unordered_map<std::uintptr_t, HintLabel> by_hint;  // hint word -> its label (id 0 = none)
+  for (std::size_t i = 0; i < count; ++i) {
+    GraphBlock& b = blocks[i];
+    HintLabel label;
+    if (const std::uintptr_t hint = hints != nullptr ? hints[i] : 0; hint != 0) {
+      auto [it, fresh] = by_hint.try_emplace(hint);
+      if (fresh) {
+        const ModuleRange* r = range_of(ranges, range_count, hint);
+        std::string name;
+        if (r != nullptr && !r->executable) {
+          if (std::string type = type_from_vtable(hint); !type.empty()) name = display_type(type);
+          it->second.is_type = !name.empty();
+        } else if (r != nullptr) {
+          const auto frames = prof::Symbolizer::instance().symbolize(hint);
+          if (!frames.empty() && frames.back().function != "??")
+            name = "holds " + short_function(frames.back().function);
+        }
+        if (!name.empty()) {
+          it->second.id = label_id(name);
+          names.emplace(it->second.id, std::move(name));
+        }
+      }
+      label = it->second;
+    }
+    if (label.is_type) types[i] = label.id;
+    if (b.site != 0) continue;  // a sampled block keeps its allocation site
+    if (label.id == 0) {
+      std::string name = std::to_string(b.size) + "-byte block";
+      label.id = label_id(name);
+      names.emplace(label.id, std::move(name));
+    }
+    b.site = label.id;
+  }
+  return names;
+}
+
+bool type_matches(std::string_view name, std::string_view type) {
+  constexpr std::string_view kControlBlock = "shared_ptr control block of ";
+  constexpr std::string_view kMakeShared = " (make_shared)";
+  if (name.substr(0, kControlBlock.size()) == kControlBlock) name.remove_prefix(kControlBlock.size());
+  if (name.size() > kMakeShared.size() && name.substr(name.size() - kMakeShared.size()) == kMakeShared)
+    name.remove_suffix(kMakeShared.size());
+  if (type.empty() || name.size() < type.size() || name.substr(name.size() - type.size()) != type) return false;
+  return name.size() == type.size() || name.substr(0, name.size() - type.size()).ends_with("::");
+}
+
+}  // namespace syncscope::retain::internal
