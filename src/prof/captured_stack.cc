@@ -6,6 +6,7 @@
 
 #include <dlfcn.h>
 #include <libunwind.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -291,19 +292,26 @@ bool copy_stack_of_blocked_thread(std::uintptr_t sp, std::uintptr_t pc, StackCop
   return out->valid;
 }
 
-int unwind_stack_copy(const StackCopy& copy, const unsigned char* buffer, std::uintptr_t* pc,
-                      std::uintptr_t* sp, int max_frames) noexcept {
-  if (!copy.valid || pc == nullptr || max_frames <= 0) return 0;
-  static unw_accessors_t accessors = make_accessors();
-  unw_addr_space_t as = unw_create_addr_space(&accessors, 0);
-  if (as == nullptr) return 0;
-  unw_set_caching_policy(as, UNW_CACHE_NONE);
-  // The page cache is 32 KiB: too large for the stacks of small threads.
-  auto* src = new (std::nothrow) UnwindSource{&copy, buffer, static_cast<pid_t>(::syscall(SYS_gettid)),
-                                              vm_readv_works()};
+struct StackUnwinder {
+  unw_addr_space_t as;
+  UnwindSource* source;  // mmap'ed: 32 KiB of page cache is too much for a small thread's stack
+};
+
+namespace {
+
+int run_unwind(StackUnwinder& u, const StackCopy& copy, const unsigned char* buffer, std::uintptr_t* pc,
+               std::uintptr_t* sp, int max_frames) noexcept {
+  UnwindSource& src = *u.source;
+  src.copy = &copy;
+  src.stack = buffer;
+  src.tid = static_cast<pid_t>(::syscall(SYS_gettid));
+  src.use_vm_readv = vm_readv_works();
+  src.module_begin = src.module_end = 0;
+  std::memset(src.page_base, 0, sizeof src.page_base);
+  src.next_victim = 0;
   int n = 0;
   unw_cursor_t cursor;
-  if (src != nullptr && unw_init_remote(&cursor, as, src) == 0) {
+  if (unw_init_remote(&cursor, u.as, &src) == 0) {
     while (n < max_frames) {
       unw_word_t ip = 0, s = 0;
       if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0 || ip == 0) break;
@@ -314,8 +322,47 @@ int unwind_stack_copy(const StackCopy& copy, const unsigned char* buffer, std::u
       if (unw_step(&cursor) <= 0) break;
     }
   }
-  delete src;
-  unw_destroy_addr_space(as);
+  return n;
+}
+
+void destroy(StackUnwinder* u) noexcept {
+  if (u->source != nullptr) ::munmap(u->source, sizeof(UnwindSource));
+  if (u->as != nullptr) unw_destroy_addr_space(u->as);
+  delete u;
+}
+
+}  // namespace
+
+StackUnwinder* create_stack_unwinder() noexcept {
+  static unw_accessors_t accessors = make_accessors();
+  auto* u = new (std::nothrow) StackUnwinder{nullptr, nullptr};
+  if (u == nullptr) return nullptr;
+  u->as = unw_create_addr_space(&accessors, 0);
+  void* p = ::mmap(nullptr, sizeof(UnwindSource), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  u->source = p == MAP_FAILED ? nullptr : new (p) UnwindSource{};
+  if (u->as == nullptr || u->source == nullptr) {
+    destroy(u);
+    return nullptr;
+  }
+  unw_set_caching_policy(u->as, UNW_CACHE_NONE);
+  // libunwind initializes itself on its first unwind: do it now, while
+  // allocating is still fine.
+  StackCopy none;
+  std::memset(none.regs, 0, sizeof none.regs);
+  none.valid = true;
+  std::uintptr_t pc;
+  run_unwind(*u, none, nullptr, &pc, nullptr, 1);
+  return u;
+}
+
+int unwind_stack_copy(const StackCopy& copy, const unsigned char* buffer, std::uintptr_t* pc,
+                      std::uintptr_t* sp, int max_frames, StackUnwinder* unwinder) noexcept {
+  if (!copy.valid || pc == nullptr || max_frames <= 0) return 0;
+  if (unwinder != nullptr) return run_unwind(*unwinder, copy, buffer, pc, sp, max_frames);
+  StackUnwinder* own = create_stack_unwinder();
+  if (own == nullptr) return 0;
+  const int n = run_unwind(*own, copy, buffer, pc, sp, max_frames);
+  destroy(own);
   return n;
 }
 

@@ -76,10 +76,18 @@ void capture_own_stack_copy(StackCopy* out, unsigned char* buffer, std::size_t c
 bool copy_stack_of_blocked_thread(std::uintptr_t sp, std::uintptr_t pc, StackCopy* out,
                                   unsigned char* buffer, std::size_t capacity) noexcept;
 
+// What an unwind needs besides the copy (libunwind's address space, a page
+// cache), set up once. create_stack_unwinder() allocates (call it where that
+// is fine); unwinding with the result allocates nothing, so it may run while
+// the allocator is frozen. One user at a time; never destroyed.
+struct StackUnwinder;
+StackUnwinder* create_stack_unwinder() noexcept;
+
 // Frames of a captured stack, innermost first: pc[0] is the interrupted pc.
 // `sp` may be null. Returns the number written (0 when nothing was captured).
-// Not async-signal-safe; thread-safe.
+// With `unwinder` null a private one is created and freed (allocates).
+// Not async-signal-safe; thread-safe when each thread has its own unwinder.
 int unwind_stack_copy(const StackCopy& copy, const unsigned char* buffer, std::uintptr_t* pc,
-                      std::uintptr_t* sp, int max_frames) noexcept;
+                      std::uintptr_t* sp, int max_frames, StackUnwinder* unwinder = nullptr) noexcept;
 
 }  // namespace syncscope::prof::internal

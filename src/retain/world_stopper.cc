@@ -395,6 +395,8 @@ void WorldStopper::resume(const StopResult& stopped) noexcept {
   // release: [G2] ends the stop; parked handlers return.
   g_gen.store(0, std::memory_order_release);
   futex_wake_all(&g_gen);
+  // The threads run again; the copies are ours until the next stop.
+  unwind_frames(stopped);
   const std::int64_t deadline = now_ns() + 1000LL * 1000 * 1000;
   for (std::size_t i = 0; i < stopped.count; ++i) {
     // acquire: pairs with [D1].
@@ -404,13 +406,18 @@ void WorldStopper::resume(const StopResult& stopped) noexcept {
 }
 
 void WorldStopper::unwind_frames(const StopResult& stopped) noexcept {
+  // Created at the first resume, after the threads were released (it
+  // allocates once); unwinding with it allocates nothing, so resume() may
+  // run while the live-block table is frozen. Scanner only.
+  static prof::internal::StackUnwinder* unwinder = prof::internal::create_stack_unwinder();
+  if (unwinder == nullptr) return;
   for (std::size_t i = 0; i < stopped.count; ++i) {
     ThreadSlot& s = stopped.slots[i];
     // acquire: pairs with [P1]; kDone follows kPaused in the same handler.
     const std::uint32_t st = s.state.load(std::memory_order_acquire);
     if ((st != kPaused && st != kDone) || s.captured_gen != stopped.gen || s.gen != stopped.gen) continue;
     s.frame_count = prof::internal::unwind_stack_copy(s.unwind, s.stack_copy, s.frame_pc, s.frame_sp,
-                                                      kMaxCapturedFrames);
+                                                      kMaxCapturedFrames, unwinder);
     // The copy has served its purpose: give its pages back, and make a
     // second call keep these frames instead of unwinding the emptied copy.
     if (s.stack_copy != nullptr) ::madvise(s.stack_copy, kStackCopyBytes, MADV_DONTNEED);

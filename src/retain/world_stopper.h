@@ -1,10 +1,12 @@
 // Stop-the-world for the retention scanner: pauses every other thread of the
 // process in a signal handler that records the thread's registers, stack
 // pointer, thread pointer and a bounded copy of the top of its stack, and
-// keeps it parked until resume(). Nothing here allocates through malloc, and
-// the handler never calls into the dynamic loader: frames are unwound from
-// the copies after resume() (unwind_frames), so a thread paused while it
-// holds the loader lock blocks nobody (issue 13 item 5).
+// keeps it parked until resume(). Nothing here allocates through malloc
+// while threads are paused (the first resume() sets up the unwinder once,
+// after releasing them), and the handler never calls into the dynamic
+// loader: frames are unwound from the copies in resume(), once the threads
+// run again, so a thread paused while it holds the loader lock blocks nobody
+// (issue 13 item 5).
 //
 // Protocol (g_gen is the stop generation, 0 = no stop in progress; a stop
 // uses the slots [base, base + count) of one never-unmapped region):
@@ -19,8 +21,8 @@
 //   poll until kPaused/gone/timeout  <------- state = kPaused
 //   ... scan ...                              futex_wait(g_gen) while g_gen == G
 //   g_gen = 0; futex_wake(g_gen) -----------> state = kDone; return
+//   unwind the copies (frame_pc/frame_sp; nothing allocated)
 //   wait (bounded) for kDone
-//   after thaw: unwind_frames (fills frame_pc/frame_sp from the copies)
 //
 // A thread that does not answer before the deadline is abandoned: its slot is
 // CASed kRequested->kAbandoned, so a late handler finds nothing to do and
@@ -117,12 +119,13 @@ class WorldStopper {
   // when free; any other = that signal, shared with a program handler found
   // there. `unwind`: copy stacks for unwind_frames(). Never allocates.
   static StopResult stop(int signal, std::chrono::milliseconds timeout, bool unwind) noexcept;
-  // Releases every parked thread, waits (bounded) until they left the
-  // handler, and gives the signal back to the program.
+  // Releases every parked thread, fills frame_pc/frame_sp/frame_count of
+  // every slot paused by `stopped` from its stack copy (unwind_frames; the
+  // frames stay valid until the next stop()), waits (bounded) until the
+  // threads left the handler, and gives the signal back to the program.
+  // Allocates only on its first call (the unwinder), after the threads run.
   static void resume(const StopResult& stopped) noexcept;
-  // After resume() and outside any allocation freeze (it allocates): fills
-  // frame_pc/frame_sp/frame_count of every slot paused by `stopped` from its
-  // stack copy. Valid until the next stop(); a second call changes nothing.
+  // The unwinding part of resume(); a second call changes nothing.
   static void unwind_frames(const StopResult& stopped) noexcept;
   static int default_signal() noexcept;  // SIGRTMAX - 3
   // Names of registers for reports ("rax", ...); "reg<i>" past the table.
