@@ -92,14 +92,19 @@ struct Options {
   std::chrono::milliseconds scan_timeout{120'000};
   // Bounded wait for all threads to acknowledge the stop signal.
   std::chrono::milliseconds pause_timeout{1000};
-  // Signal used to pause threads; 0 = SIGRTMAX - 3.
+  // Signal used to pause threads. 0: a real-time signal the program neither
+  // handles nor blocks (SIGRTMAX - 3 when free), borrowed for the stop and
+  // its disposition restored after. Another value: that signal, shared with
+  // the program's handler if it has one (the program still receives its own
+  // signals).
   int signal = 0;
   bool scan_stacks = true;
   bool scan_registers = true;
   bool scan_globals = true;
   bool scan_tls = true;
-  // Unwind each paused thread (in its own signal handler) to name the frame
-  // that holds a stack root.
+  // Name the frame that holds a stack root: each paused thread's handler
+  // copies its registers and a bounded slice of its stack, unwound after the
+  // threads resume (the handler never takes the loader lock).
   bool name_frames = true;
   // Compute the dominator tree (retained sizes, top_retainers, profile).
   bool compute_dominators = true;
