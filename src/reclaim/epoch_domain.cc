@@ -20,6 +20,8 @@
 // sides instead; the argument is the same with real fences.
 #include "syncscope/reclaim/epoch_domain.h"
 
+#include "reclaim/epoch_domain_test_seam.h"
+
 #include <linux/membarrier.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -57,6 +59,11 @@ std::string thread_name_of(int tid) {
   std::getline(comm, name);
   return name.empty() ? "?" : name;
 }
+
+long membarrier_syscall(int cmd) noexcept { return syscall(__NR_membarrier, cmd, 0, 0); }
+
+// The membarrier(2) call heavy_barrier() makes; replaced only by tests.
+std::atomic<internal::MembarrierFn> g_membarrier{membarrier_syscall};
 
 bool register_membarrier() {
 #if defined(SYNCSCOPE_TSAN)
@@ -132,7 +139,10 @@ struct EpochDomain::Impl {
     if (domain->asymmetric_) {
       // [F-advance] a full fence on every running thread of the process,
       // pairs with the compiler-only [F-reader].
-      if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
+      // relaxed: a test seam set before the barrier is needed.
+      if (g_membarrier.load(std::memory_order_relaxed)(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) {
+        return;
+      }
     }
     // [F-advance] pairs with the seq_cst [F-reader] of the symmetric mode.
     std::atomic_thread_fence(std::memory_order_seq_cst);
@@ -531,5 +541,22 @@ std::vector<PinnedReader> EpochDomain::pinned_readers(std::chrono::nanoseconds m
             [](const PinnedReader& a, const PinnedReader& b) { return a.pinned_for > b.pinned_for; });
   return out;
 }
+
+ThreadRecordCount EpochDomain::thread_records() const noexcept {
+  ThreadRecordCount n;
+  impl_->for_each_record([&](ColdRecord& c) {
+    ++n.total;
+    // relaxed: a count for diagnostics.
+    if (c.in_use.load(std::memory_order_relaxed)) ++n.in_use;
+  });
+  return n;
+}
+
+namespace internal {
+void set_membarrier_for_testing(MembarrierFn fn) noexcept {
+  // relaxed: set by a test before the barrier it wants to affect.
+  g_membarrier.store(fn != nullptr ? fn : membarrier_syscall, std::memory_order_relaxed);
+}
+}  // namespace internal
 
 }  // namespace syncscope::reclaim

@@ -52,6 +52,13 @@ struct Backlog {
   std::uint64_t bytes = 0;
 };
 
+// The domain's per-thread records: every thread that ever pinned or retired
+// claims one; a thread's exit releases it for the next thread to reuse.
+struct ThreadRecordCount {
+  std::size_t total = 0;   // records ever created (they are recycled, never freed)
+  std::size_t in_use = 0;  // records claimed by a thread right now
+};
+
 // A thread currently inside a pinned (read-side) section.
 struct PinnedReader {
   int tid = 0;                         // Linux thread id
@@ -209,6 +216,10 @@ class EpochDomain {
     // relaxed: informational.
     return global_epoch_.load(std::memory_order_relaxed);
   }
+
+  // Records claimed and created so far (diagnostics; every epoch advance
+  // scans all `total` of them).
+  ThreadRecordCount thread_records() const noexcept;
 
   // True when pin() uses the compiler-only fence (membarrier available).
   bool uses_asymmetric_fences() const noexcept { return asymmetric_; }
