@@ -73,7 +73,6 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "syncscope/map/concurrent_map.h"
 #include "syncscope/map/internal/map_counters.h"
@@ -96,10 +95,9 @@ class ReadMostlyMap {
       : name_(std::move(options.name)),
         domain_(reclaim::EpochDomain::global()),
         account_(reclaim::ReclaimAccount::create()) {
-    Table* t = new Table();
-    t->reserve(options.initial_capacity);
     // relaxed: not yet shared with any other thread.
-    read_.store(tag(t, false), std::memory_order_relaxed);
+    read_.store(tag(make_table(options.initial_capacity).release(), false),
+                std::memory_order_relaxed);
     registration_.attach(name_, [this] { return stats(); });
   }
 
@@ -110,18 +108,15 @@ class ReadMostlyMap {
   // the domain are freed by it later; everything still linked is freed now.
   ~ReadMostlyMap() {
     registration_.detach();
-    absl::flat_hash_set<Entry*> entries;
+    std::vector<Entry*> entries;
     std::unique_ptr<Table> dirty;
     ReadView r;
     {
       std::lock_guard lk(mu_);  // orders this against the last users' writes
       r = read_view();
-      for (const auto& [k, e] : *r.table) entries.insert(e);
-      if (dirty_ != nullptr) {
-        for (const auto& [k, e] : *dirty_) entries.insert(e);
-        dirty.reset(dirty_);
-        dirty_ = nullptr;
-      }
+      entries = all_entries_locked();  // a bad_alloc here ends the program (noexcept)
+      dirty.reset(dirty_);
+      dirty_ = nullptr;
     }
     // Destructors of keys and values run without mu_ (see the class comment).
     dirty.reset();
@@ -325,12 +320,8 @@ class ReadMostlyMap {
     std::lock_guard lk(mu_);
     const ReadView r = read_view();
     if (r.table->empty() && dirty_ == nullptr) return;
-    absl::flat_hash_set<Entry*> entries;
-    for (const auto& [k, e] : *r.table) entries.insert(e);
-    if (dirty_ != nullptr) {
-      for (const auto& [k, e] : *dirty_) entries.insert(e);
-    }
     // Everything that can fail comes before the first change.
+    const std::vector<Entry*> entries = all_entries_locked();
     auto empty = std::make_unique<Table>();
     domain_.reserve_retires(2 * entries.size() + 1);
     // release: publishes the empty table [pairs with the acquire in read_view].
@@ -469,6 +460,29 @@ class ReadMostlyMap {
     std::unique_ptr<ValueBox> box;   // a box that lost its race, never published
     typename Table::node_type node;  // a key extracted from dirty_
   };
+
+  // A table with room for `elements` keys, allocated in one step. absl's
+  // reserve() and in-place growth set the new capacity before allocating,
+  // so a bad_alloc there leaves a table that crashes when destroyed (absl
+  // 20220623, raw_hash_set::resize); a constructor that throws leaves no
+  // table at all. Sized as absl's reserve() sizes (GrowthToLowerboundCapacity).
+  static std::unique_ptr<Table> make_table(std::size_t elements) {
+    return std::make_unique<Table>(elements == 0 ? 0 : elements + (elements - 1) / 7);
+  }
+
+  // Requires mu_. Every entry of the snapshot and of dirty_, once each.
+  std::vector<Entry*> all_entries_locked() const {
+    const ReadView r = read_view();
+    std::vector<Entry*> entries;
+    entries.reserve(r.table->size() + (dirty_ != nullptr ? dirty_->size() : 0));
+    for (const auto& [k, e] : *r.table) entries.push_back(e);
+    if (dirty_ != nullptr) {
+      for (const auto& [k, e] : *dirty_) entries.push_back(e);
+    }
+    std::sort(entries.begin(), entries.end());
+    entries.erase(std::unique(entries.begin(), entries.end()), entries.end());
+    return entries;
+  }
 
   // Retires one operation makes besides a promotion's (delete_impl: the
   // entry and its box); a promotion reserves room for these too, since it
@@ -760,9 +774,8 @@ class ReadMostlyMap {
     const std::size_t capacity = dirty_->capacity();
     const std::size_t growth = capacity - capacity / 8;  // absl's maximum load
     if (dirty_->size() + 1 <= growth) return;
-    auto bigger = std::make_unique<Table>();
+    auto bigger = make_table(2 * (dirty_->size() + 1));  // see make_table
     try {
-      bigger->reserve(2 * (dirty_->size() + 1));
       for (const auto& [k, e] : *dirty_) bigger->emplace(k, e);
     } catch (...) {
       after.table = std::move(bigger);
@@ -776,10 +789,11 @@ class ReadMostlyMap {
   void dirty_locked(Unlocked& after) const {
     if (dirty_ != nullptr) return;
     const ReadView r = read_view();
-    auto dirty = std::make_unique<Table>();
+    // Room for every snapshot key (some are expunged instead), so that no
+    // emplace below grows the table in place (see make_table).
+    auto dirty = make_table(std::max<std::size_t>(r.table->size(), 8));
     const std::size_t expunged_before = expunged_.size();
     try {
-      dirty->reserve(std::max<std::size_t>(size(), 8));
       expunged_.reserve(expunged_before + r.table->size());
       for (const auto& [k, e] : *r.table) {
         if (try_expunge_locked(e)) {
