@@ -414,31 +414,40 @@ TYPED_TEST(MapExceptionSafetyTest, Regression_LoadAndDelete_ThrowingValueCopy_Si
 
 // Allocation failure inside ReadMostlyMap's promotion (reached from a load
 // miss). Seen: the promotion published the new snapshot, then a retire
-// failed to grow this thread's list and threw out of load(); the expunged
-// entries already retired stayed listed, and the next promotion retired them
-// again (a double free at reclaim). Now a promotion reserves its retires
-// first and a lookup never throws for want of memory. A pinned reader on
-// another thread keeps the retired list growing, so its growth points land
-// in promotions again and again.
+// failed to grow this thread's retired list and threw out of load(); the
+// expunged entries already retired stayed listed, and the next promotion
+// retired them again (a double free at reclaim). Now a promotion reserves
+// its retires first and a lookup never throws for want of memory. A pinned
+// reader on another thread keeps the retired list growing, and each round's
+// promotion retires twice as many expunged entries as the last, so the
+// list's growth points land inside promotions.
 TYPED_TEST(MapExceptionSafetyTest, Regression_AllocationFailureInPromotion_RetiresOnce) {
   auto m = TypeParam::template make<std::int64_t, ThrowingValue, ThrowingHash, ThrowingEq>();
   std::latch pinned(1), leave(1);
   std::thread reader([&] {
-    m->visit(0, [&](const ThrowingValue&) {});  // registers with the domain
-    reclaim::EpochDomain& d = reclaim::EpochDomain::global();
-    auto guard = d.pin();
+    auto guard = reclaim::EpochDomain::global().pin();
     pinned.count_down();
     leave.wait();
   });
   pinned.wait();
   long load_throws = 0;
-  const long rounds = scaled(3000, 600);
-  m->store(0, ThrowingValue(0));
-  for (long i = 1; i <= rounds; ++i) {
-    m->store(i, ThrowingValue(i));  // a new key: dirty rebuilt, deleted keys expunged
-    m->erase(i);                     // deleted (after the promotion below: from the snapshot)
-    for (int j = 0; j < 6; ++j) {    // misses until the dirty map is promoted
-      if (j % 2 == 0) fail_nth_allocation(1);
+  Key next = 0;
+  std::size_t live = 0;
+  for (long n = scaled(500, 200); n <= scaled(8000, 1600); n *= 2) {
+    // n keys to delete, and n + 1 that stay, so that deletes never reach
+    // half the snapshot (which would compact it on the delete path instead).
+    const Key first = next;
+    for (; next < first + 2 * n + 1; ++next) m->store(next, ThrowingValue(next));
+    live += static_cast<std::size_t>(n) + 1;
+    for (std::size_t j = 0; j < 2 * live + 4; ++j) (void)m->load(-1);  // promoted
+    for (Key k = first; k < first + n; ++k) m->erase(k);  // deleted in the snapshot
+    m->store(next, ThrowingValue(next));                    // dirty rebuilt: n expunged
+    ++next;
+    ++live;
+    // Misses until the dirty map (every live key) is promoted, retiring the
+    // n expunged entries; every miss may fail its first allocation.
+    for (std::size_t j = 0; j < live + 4; ++j) {
+      fail_nth_allocation(1);
       try {
         (void)m->load(-1);
       } catch (const std::bad_alloc&) {
@@ -446,12 +455,13 @@ TYPED_TEST(MapExceptionSafetyTest, Regression_AllocationFailureInPromotion_Retir
       }
       fail_nth_allocation(0);
     }
+    for (std::size_t j = 0; j < live + 4; ++j) (void)m->load(-1);  // promoted for sure
   }
   leave.count_down();
   reader.join();
   EXPECT_EQ(load_throws, 0) << "a lookup threw std::bad_alloc from a promotion";
   if constexpr (requires { m->reclaim_now(); }) m->reclaim_now();  // frees every retire once
-  expect_self_consistent(*m, 1);
+  expect_self_consistent(*m, live);
   m.reset();
 }
 
