@@ -402,7 +402,10 @@ struct EpochDomain::Impl {
   // allocator's own fork handlers), so a lock the fork caught held by a
   // vanished thread is re-created, and the data it guarded — possibly
   // half-updated — is abandoned to the child (leaked there, never freed
-  // twice).
+  // twice). Allocates nothing: an allocator hook's own child handler may
+  // not have run yet. A released record keeps its retired objects; they are
+  // freed by drain() or by the thread that claims the record next (its
+  // later retires carry later epochs, so the list stays in epoch order).
   void after_fork_in_child() noexcept {
     internal::ThreadRecord* mine = internal::tls_record;
     reset_if_abandoned(registry_mu, [] {});
@@ -430,9 +433,12 @@ struct EpochDomain::Impl {
         c.tid = static_cast<int>(gettid());
         return;
       }
-      // relaxed: single-threaded child.
+      // relaxed (all): single-threaded child.
       if (!c.in_use.load(std::memory_order_relaxed)) return;
-      release_record(&c);  // its retired objects become orphans, freed by any reclaim
+      c.hot->nesting = 0;
+      c.hot->state.store(0, std::memory_order_relaxed);
+      c.next_trigger = c.retired.size() + EpochDomain::kReclaimBatch;
+      c.in_use.store(false, std::memory_order_relaxed);
     });
   }
 
