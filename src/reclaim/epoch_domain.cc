@@ -97,10 +97,11 @@ struct ColdRecord {
   std::atomic<std::uint64_t> pending_objects{0};
   std::atomic<std::uint64_t> pending_bytes{0};
   std::size_t next_trigger = EpochDomain::kReclaimBatch;  // guarded by retired_mu
-  // Retires the owner can make without `retired` allocating (its spare
-  // capacity, a lower bound: other threads only shrink `retired`, and keep
-  // this much spare when they trim its capacity). Written by the owner under
-  // retired_mu; read by the owner without it, by others under it.
+  // Retires the owner reserved (reserve_retires) and has not made yet:
+  // `retired` has room for this many more without allocating. Other threads
+  // only remove from `retired`, and keep this much room when they trim its
+  // capacity. Written by the owner under retired_mu; read by the owner
+  // without it, by others under it.
   std::size_t guaranteed_retires = 0;
 
   // Stall observation; guarded by Impl::scan_mu.
@@ -555,9 +556,11 @@ void EpochDomain::reserve_retires(std::size_t n) {
   if (hot == nullptr) hot = register_current_thread();
   auto* cold = static_cast<ColdRecord*>(hot->cold);
   if (cold->guaranteed_retires >= n) return;  // owner-only read (see the field)
+  // Reserve a batch at once, so that most calls return above.
+  const std::size_t want = std::max(n, kReclaimBatch);
   std::lock_guard lk(cold->retired_mu);
-  cold->retired.reserve(cold->retired.size() + std::max(n, kReclaimBatch));
-  cold->guaranteed_retires = cold->retired.capacity() - cold->retired.size();
+  cold->retired.reserve(cold->retired.size() + want);
+  cold->guaranteed_retires = want;
 }
 
 void EpochDomain::reclaim_deferred() noexcept {
@@ -593,7 +596,7 @@ void EpochDomain::retire(void* object, Deleter deleter, std::size_t bytes,
       if (account != nullptr) account->discharge(bytes);  // not retired after all
       throw;
     }
-    cold->guaranteed_retires = cold->retired.capacity() - cold->retired.size();
+    if (cold->guaranteed_retires > 0) --cold->guaranteed_retires;
     Impl::adjust(cold->pending_objects, cold->pending_bytes, 1, static_cast<std::int64_t>(bytes));
     trigger = cold->retired.size() >= cold->next_trigger;
   }
