@@ -101,6 +101,7 @@ class LockBasedMap {
     store(key, V(value));
   }
   void store(const K& key, V&& value) {
+    reserve_node();
     Shard& s = shard_for(key);
     std::optional<V> replaced;  // destroyed after the lock is released
     ReentrancyCheck::Scope held(this);
@@ -118,6 +119,7 @@ class LockBasedMap {
   std::optional<V> swap(const K& key, V value)
     requires std::copy_constructible<V>
   {
+    reserve_node();
     Shard& s = shard_for(key);
     ReentrancyCheck::Scope held(this);
     std::unique_lock lk(s.mu);
@@ -143,6 +145,7 @@ class LockBasedMap {
       if (it != s.table.end()) return {it->second, true};
     }
     V copy(value);  // before touching the table (see store)
+    reserve_node();
     std::unique_lock lk(s.mu);
     auto [it, inserted] = s.table.try_emplace(key, std::move(copy));
     if (inserted) counters_.add_live(+1);
@@ -295,6 +298,22 @@ class LockBasedMap {
   // keys and emptied, its slot arrays would stay. Rehash to fit once the
   // table is under a quarter full; the next shrink needs another 3/4 of the
   // entries gone, so this is amortized O(1) per erase.
+  // TODO(#13): a table that must grow for an insert grows in place, and
+  // absl 20220623's raw_hash_set::resize sets the new capacity before it
+  // allocates: a std::bad_alloc there leaves a table that crashes when
+  // destroyed. Growing through a constructor (as ReadMostlyMap's make_table
+  // does) needs an element transfer that survives a throwing Hash.
+  //
+  // Node-based tables claim a slot before they allocate its node: a node
+  // allocation that failed there would leave a phantom entry. Their
+  // allocators keep one node per thread allocated ahead; this refills it
+  // before an insert (may throw std::bad_alloc, before any change).
+  static void reserve_node() {
+    if constexpr (requires { Table::allocator_type::reserve_node(); }) {
+      Table::allocator_type::reserve_node();
+    }
+  }
+
   static void maybe_shrink_locked(Shard& s) {
     constexpr std::size_t kMinCapacity = 64;
     if (s.table.capacity() > kMinCapacity && s.table.size() * 4 < s.table.capacity()) {
