@@ -210,5 +210,30 @@ TEST_F(PreloadRetain, ExactFromEnvironment_EveryHopHasASite) {
   EXPECT_EQ(names[2], "open_sessions") << paths[0].dump(2);
 }
 
+// Another allocator serves malloc: the heap walk says which, by name, and
+// does not guess (exact mode would still work there).
+TEST_F(PreloadRetain, JemallocServesMalloc_AnswerNamesIt) {
+  const std::string jemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+  ASSERT_TRUE(std::filesystem::exists(jemalloc)) << "libjemalloc2 missing: run scripts/install-deps.sh";
+  port_ = testing::free_loopback_port();
+  testing::ChildProcess child({exe_.string()}, dir_.path() / "leaker.log",
+                              {{"LD_PRELOAD", jemalloc + ":" + so_},
+                               {"SYNCSCOPE_HTTP", "127.0.0.1:" + std::to_string(port_)}});
+  httplib::Client c("127.0.0.1", port_);
+  c.set_read_timeout(60, 0);
+  int status = 0;
+  std::string body;
+  for (int i = 0; i < 300 && status == 0; ++i) {
+    if (testing::read_file(dir_.path() / "leaker.log").find("ready") != std::string::npos) {
+      if (auto r = c.Get("/debug/retain?type=Session&format=text")) status = r->status, body = r->body;
+    }
+    if (status == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_NE(status, 0) << testing::read_file(dir_.path() / "leaker.log");
+  EXPECT_EQ(status, 503) << body;
+  EXPECT_NE(body.find("jemalloc"), std::string::npos) << body;
+  EXPECT_NE(body.find("exact mode still works"), std::string::npos) << body;
+}
+
 }  // namespace
 }  // namespace syncscope::http
