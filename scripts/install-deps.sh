@@ -11,11 +11,13 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev libabsl-dev libtbb-dev
   libcuckoo-dev libunwind-dev libdw-dev libelf-dev protobuf-compiler
   libprotobuf-dev zlib1g-dev libcpp-httplib-dev libcli11-dev nlohmann-json3-dev libmicrohttpd-dev
+  # another allocator, for the test that the heap walk names it instead of guessing
+  libjemalloc2
   liburcu-dev
   # real clients and peers used by tests and benchmarks
   golang-go prometheus heaptrack valgrind chromium python3 curl
-  # scripts/bench-cost.sh: jemalloc's profiler to compare with, GNU time for peak RSS
-  libjemalloc2 time
+  # scripts/bench-cost.sh: GNU time for peak RSS (and libjemalloc2 above)
+  time
 )
 
 missing=()

@@ -60,20 +60,13 @@ std::int64_t HeapSnapshot::total_inuse_bytes() const {
 namespace {
 
 // Frames that describe the allocator or the standard library, not the site.
-bool is_plumbing(const SymbolFrame& f) {
-  auto starts = [&](const char* p) { return f.function.rfind(p, 0) == 0; };
-  return starts("std::") || starts("__gnu_cxx::") || starts("operator new") ||
-         starts("void* std::") || starts("void std::") || f.function == "??" ||
-         f.file.rfind("/usr/include/", 0) == 0;
-}
-
 // The first non-plumbing frame of a stack (inlined frames included).
 SymbolFrame site_frame(const std::vector<std::uintptr_t>& pcs) {
   SymbolFrame fallback{"??", "", 0, false};
   for (std::uintptr_t pc : pcs) {
     for (SymbolFrame& f : Symbolizer::instance().symbolize(pc > 0 ? pc - 1 : pc)) {
       if (fallback.function == "??") fallback = f;
-      if (!is_plumbing(f)) return f;
+      if (!is_allocator_plumbing(f)) return f;
     }
   }
   return fallback;

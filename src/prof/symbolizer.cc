@@ -3,6 +3,8 @@
 // inlined calls, abi::__cxa_demangle turns linkage names into C++ names.
 // Module lists for pprof mappings come from dl_iterate_phdr, which also gives
 // the build ids (NT_GNU_BUILD_ID notes) without opening any file.
+#include <array>
+#include <string_view>
 #include "syncscope/prof/symbolizer.h"
 
 #include <cxxabi.h>
@@ -365,6 +367,31 @@ std::vector<LoadedModule> Symbolizer::modules() { return DwflSymbolizer::modules
 
 void Symbolizer::set_separate_debuginfo(bool on) noexcept {
   g_separate_debuginfo.store(on, std::memory_order_relaxed);  // relaxed: see the flag
+}
+
+bool is_allocator_plumbing(std::string_view f, std::string_view file) noexcept {
+  if (file.find("/c++/") != std::string_view::npos) return true;  // libstdc++/libc++ headers
+  static constexpr std::array<std::string_view, 33> kPrefixes = {
+      "operator new", "operator delete", "malloc", "calloc", "realloc", "posix_memalign",
+      "aligned_alloc", "memalign", "valloc", "pvalloc", "__libc_", "syncscope::prof::internal::",
+      "std::allocator", "std::__new_allocator", "__gnu_cxx::new_allocator", "__gnu_cxx::__aligned",
+      "std::allocator_traits", "std::__allocated_ptr", "std::_Sp_", "std::__shared_count",
+      "std::__shared_ptr", "std::shared_ptr<", "std::make_shared", "std::allocate_shared",
+      "std::__allocate_shared", "std::__make_shared", "std::_Vector_base", "std::vector<",
+      "std::unique_ptr", "std::make_unique", "std::_Hashtable", "std::__detail::", "std::_Rb_tree"};
+  static constexpr std::array<std::string_view, 8> kMore = {
+      "std::__cxx11::basic_string", "std::basic_string", "std::thread::_S_make_state",
+      "std::thread::thread", "std::_Function_base", "std::function<", "std::_Deque_base", "std::deque<"};
+  for (std::string_view p : kPrefixes)
+    if (f.substr(0, p.size()) == p) return true;
+  for (std::string_view p : kMore)
+    if (f.substr(0, p.size()) == p) return true;
+  return false;
+}
+
+bool is_allocator_plumbing(const SymbolFrame& frame) noexcept {
+  if (frame.function == "??") return true;
+  return is_allocator_plumbing(frame.function, frame.inlined ? std::string_view(frame.file) : std::string_view());
 }
 
 }  // namespace syncscope::prof

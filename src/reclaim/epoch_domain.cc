@@ -20,15 +20,21 @@
 // sides instead; the argument is the same with real fences.
 #include "syncscope/reclaim/epoch_domain.h"
 
+#include "reclaim/epoch_domain_test_seam.h"
+
 #include <linux/membarrier.h>
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <new>
 #include <string>
 
 namespace syncscope::reclaim {
@@ -58,6 +64,11 @@ std::string thread_name_of(int tid) {
   return name.empty() ? "?" : name;
 }
 
+long membarrier_syscall(int cmd) noexcept { return syscall(__NR_membarrier, cmd, 0, 0); }
+
+// The membarrier(2) call heavy_barrier() makes; replaced only by tests.
+std::atomic<internal::MembarrierFn> g_membarrier{membarrier_syscall};
+
 bool register_membarrier() {
 #if defined(SYNCSCOPE_TSAN)
   return false;  // TSan cannot see the barrier's effect on other threads
@@ -86,6 +97,12 @@ struct ColdRecord {
   std::atomic<std::uint64_t> pending_objects{0};
   std::atomic<std::uint64_t> pending_bytes{0};
   std::size_t next_trigger = EpochDomain::kReclaimBatch;  // guarded by retired_mu
+  // Retires the owner reserved (reserve_retires) and has not made yet:
+  // `retired` has room for this many more without allocating. Other threads
+  // only remove from `retired`, and keep this much room when they trim its
+  // capacity. Written by the owner under retired_mu; read by the owner
+  // without it, by others under it.
+  std::size_t guaranteed_retires = 0;
 
   // Stall observation; guarded by Impl::scan_mu.
   std::uint64_t observed_sequence = 0;
@@ -132,11 +149,28 @@ struct EpochDomain::Impl {
     if (domain->asymmetric_) {
       // [F-advance] a full fence on every running thread of the process,
       // pairs with the compiler-only [F-reader].
-      if (syscall(__NR_membarrier, MEMBARRIER_CMD_PRIVATE_EXPEDITED, 0, 0) == 0) return;
+      // relaxed: a test seam set before the barrier is needed.
+      if (g_membarrier.load(std::memory_order_relaxed)(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) {
+        return;
+      }
+      // Readers pinned with a compiler-only fence: a local fence here pairs
+      // with nothing on their side, and freeing on the strength of it could
+      // free memory a reader is about to read. Registration succeeded, so
+      // this is a kernel or sandbox change under a running process.
+      membarrier_failed(errno);
     }
     // [F-advance] pairs with the seq_cst [F-reader] of the symmetric mode.
     std::atomic_thread_fence(std::memory_order_seq_cst);
 #endif
+  }
+
+  [[noreturn]] static void membarrier_failed(int err) noexcept {
+    std::fprintf(stderr,
+                 "syncscope: membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) failed after "
+                 "registration (%s); epoch readers rely on it, no other barrier is valid. "
+                 "Set SYNCSCOPE_RECLAIM_FENCES=symmetric to run without membarrier.\n",
+                 std::strerror(err));
+    std::abort();
   }
 
   template <class F>
@@ -180,12 +214,12 @@ struct EpochDomain::Impl {
   // `out`. A thread's retires read a non-decreasing epoch (coherence of
   // global_epoch_), so the safe entries are a prefix of its list.
   static void take_safe_prefix(std::vector<Retired>& list, std::uint64_t g,
-                               std::vector<Retired>& out) {
+                               std::vector<Retired>& out, std::size_t keep_spare) {
     auto first_unsafe = std::find_if(list.begin(), list.end(),
                                      [g](const Retired& r) { return r.epoch + kGrace > g; });
     out.insert(out.end(), list.begin(), first_unsafe);
     list.erase(list.begin(), first_unsafe);
-    shrink_if_sparse(list);
+    shrink_if_sparse(list, keep_spare);
   }
 
   // Orphan lists merge several threads' lists, so they are not sorted.
@@ -196,14 +230,23 @@ struct EpochDomain::Impl {
     });
     out.insert(out.end(), keep_end, list.end());
     list.erase(keep_end, list.end());
-    shrink_if_sparse(list);
+    shrink_if_sparse(list, 0);
   }
 
-  static void shrink_if_sparse(std::vector<Retired>& list) {
+  // Keeps room for `keep_spare` more entries (the owner's reservation).
+  static void shrink_if_sparse(std::vector<Retired>& list, std::size_t keep_spare) {
     // A list that once held a stalled reader's backlog keeps its peak
-    // capacity; give it back once it is mostly empty.
-    if (list.capacity() > 4 * std::max(list.size(), EpochDomain::kReclaimBatch)) {
-      std::vector<Retired>(list.begin(), list.end()).swap(list);
+    // capacity; give it back once it is mostly empty. Best effort: a failed
+    // allocation keeps the old capacity.
+    const std::size_t want = list.size() + keep_spare;
+    if (list.capacity() > 4 * std::max(want, EpochDomain::kReclaimBatch)) {
+      try {
+        std::vector<Retired> smaller;
+        smaller.reserve(want);
+        smaller.assign(list.begin(), list.end());
+        smaller.swap(list);
+      } catch (const std::bad_alloc&) {
+      }
     }
   }
 
@@ -259,7 +302,7 @@ struct EpochDomain::Impl {
   // Requires c.retired_mu.
   static void take_from_record(ColdRecord& c, std::uint64_t g, std::vector<Retired>& out) {
     const std::size_t before = out.size();
-    take_safe_prefix(c.retired, g, out);
+    take_safe_prefix(c.retired, g, out, c.guaranteed_retires);
     adjust(c.pending_objects, c.pending_bytes, -static_cast<std::int64_t>(out.size() - before),
            -bytes_of(out, before));
   }
@@ -300,6 +343,16 @@ struct EpochDomain::Impl {
     free_all(victims);
   }
 
+  // reclaim_for, for callers that have already taken ownership of a retired
+  // object and so must not throw: a failed allocation skips this round (the
+  // next trigger tries again).
+  void reclaim_quietly(ColdRecord& c) noexcept {
+    try {
+      reclaim_for(c);
+    } catch (const std::bad_alloc&) {
+    }
+  }
+
   ColdRecord* claim_record() {
     std::lock_guard lk(registry_mu);
     for (ColdRecord* c = head.load(std::memory_order_relaxed); c != nullptr; c = c->next) {
@@ -332,6 +385,7 @@ struct EpochDomain::Impl {
       adjust(c->pending_objects, c->pending_bytes, -objects, -bytes);
       adjust(orphan_objects, orphan_bytes, objects, bytes);
       c->next_trigger = EpochDomain::kReclaimBatch;
+      c->guaranteed_retires = 0;
     }
     c->hot->nesting = 0;
     // release: a thread still pinned at exit is a bug, but never leave the
@@ -340,22 +394,83 @@ struct EpochDomain::Impl {
     // release: pairs with the acquire claim in claim_record.
     c->in_use.store(false, std::memory_order_release);
   }
+
+  // pthread_atfork child handler. Only the forking thread exists in the
+  // child; every other record's owner is gone, and a record left pinned
+  // would keep the child's epoch from ever advancing. Such records are
+  // released. No prepare handler holds the domain's locks across fork()
+  // (a thread allocating under retired_mu could then deadlock against an
+  // allocator's own fork handlers), so a lock the fork caught held by a
+  // vanished thread is re-created, and the data it guarded — possibly
+  // half-updated — is abandoned to the child (leaked there, never freed
+  // twice). Allocates nothing: an allocator hook's own child handler may
+  // not have run yet. A released record keeps its retired objects; they are
+  // freed by drain() or by the thread that claims the record next (its
+  // later retires carry later epochs, so the list stays in epoch order).
+  void after_fork_in_child() noexcept {
+    internal::ThreadRecord* mine = internal::tls_record;
+    reset_if_abandoned(registry_mu, [] {});
+    reset_if_abandoned(scan_mu, [] {});
+    reset_if_abandoned(orphan_mu, [&] {
+      new (&orphans) std::vector<Retired>();
+      // relaxed (both): single-threaded child.
+      orphan_objects.store(0, std::memory_order_relaxed);
+      orphan_bytes.store(0, std::memory_order_relaxed);
+    });
+    reset_if_abandoned(accounts_mu, [&] {
+      new (&released_accounts) std::vector<ReclaimAccount*>();
+      // relaxed: single-threaded child.
+      released_account_count.store(0, std::memory_order_relaxed);
+    });
+    for_each_record([&](ColdRecord& c) {
+      reset_if_abandoned(c.retired_mu, [&] {
+        new (&c.retired) std::vector<Retired>();
+        // relaxed (both): single-threaded child.
+        c.pending_objects.store(0, std::memory_order_relaxed);
+        c.pending_bytes.store(0, std::memory_order_relaxed);
+        c.guaranteed_retires = 0;
+      });
+      if (c.hot == mine) {
+        c.tid = static_cast<int>(gettid());
+        return;
+      }
+      // relaxed (all): single-threaded child.
+      if (!c.in_use.load(std::memory_order_relaxed)) return;
+      c.hot->nesting = 0;
+      c.hot->state.store(0, std::memory_order_relaxed);
+      c.next_trigger = c.retired.size() + EpochDomain::kReclaimBatch;
+      c.in_use.store(false, std::memory_order_relaxed);
+    });
+  }
+
+  // In a fork()ed child: if `mu` was held at fork() (by a thread that does
+  // not exist here), re-creates it unlocked and runs `abandon` to reset the
+  // data it guarded.
+  template <class Abandon>
+  static void reset_if_abandoned(std::mutex& mu, Abandon&& abandon) noexcept {
+    if (mu.try_lock()) {
+      mu.unlock();
+      return;
+    }
+    new (&mu) std::mutex();  // the old one can never be unlocked
+    abandon();
+  }
 };
 
 namespace {
 
-// Releases the calling thread's record when the thread exits.
-struct RecordOwner {
-  EpochDomain::Impl* impl = nullptr;
-  ColdRecord* record = nullptr;
-  ~RecordOwner() {
-    if (record != nullptr) {
-      impl->release_record(record);
-      internal::tls_record = nullptr;
-    }
-  }
-};
-thread_local RecordOwner tls_owner;
+// Releases the calling thread's record when the thread exits. A pthread-key
+// destructor, not a C++ thread_local: glibc runs key destructors after every
+// thread_local destructor, so a thread_local whose destructor pins (uses a
+// map) has finished by then. A key destructor that pins again re-sets the
+// key, and glibc runs the destructors another round.
+pthread_key_t g_record_key;
+EpochDomain::Impl* g_impl = nullptr;  // the global domain's; set once by its constructor
+
+void release_at_thread_exit(void* record) noexcept {
+  g_impl->release_record(static_cast<ColdRecord*>(record));
+  internal::tls_record = nullptr;
+}
 
 }  // namespace
 
@@ -412,7 +527,15 @@ Backlog ReclaimAccount::backlog() const noexcept {
 // ---------------------------------------------------------------------------
 // EpochDomain
 
-EpochDomain::EpochDomain() : asymmetric_(register_membarrier()), impl_(new Impl{this}) {}
+EpochDomain::EpochDomain() : asymmetric_(register_membarrier()), impl_(new Impl{this}) {
+  g_impl = impl_;
+  if (const int err = pthread_key_create(&g_record_key, release_at_thread_exit); err != 0) {
+    // Records then outlive their threads (a leak, not a fault): say so.
+    std::fprintf(stderr, "syncscope: pthread_key_create failed (%s); epoch records of exited "
+                 "threads will not be reused\n", std::strerror(err));
+  }
+  pthread_atfork(nullptr, nullptr, [] { g_impl->after_fork_in_child(); });
+}
 
 EpochDomain& EpochDomain::global() {
   static EpochDomain* domain = new EpochDomain();  // never destroyed: threads may pin at exit
@@ -421,10 +544,30 @@ EpochDomain& EpochDomain::global() {
 
 internal::ThreadRecord* EpochDomain::register_current_thread() {
   ColdRecord* c = impl_->claim_record();
-  tls_owner.impl = impl_;
-  tls_owner.record = c;
+  // Fails only when the key could not be created (reported then); the
+  // record is then never released.
+  (void)pthread_setspecific(g_record_key, c);
   internal::tls_record = c->hot;
   return c->hot;
+}
+
+void EpochDomain::reserve_retires(std::size_t n) {
+  internal::ThreadRecord* hot = internal::tls_record;
+  if (hot == nullptr) hot = register_current_thread();
+  auto* cold = static_cast<ColdRecord*>(hot->cold);
+  if (cold->guaranteed_retires >= n) return;  // owner-only read (see the field)
+  // Reserve a batch at once, so that most calls return above.
+  const std::size_t want = std::max(n, kReclaimBatch);
+  std::lock_guard lk(cold->retired_mu);
+  cold->retired.reserve(cold->retired.size() + want);
+  cold->guaranteed_retires = want;
+}
+
+void EpochDomain::reclaim_deferred() noexcept {
+  internal::tls_reclaim_pending = false;
+  if (internal::ThreadRecord* hot = internal::tls_record) {
+    impl_->reclaim_quietly(*static_cast<ColdRecord*>(hot->cold));
+  }
 }
 
 void EpochDomain::retire(void* object, Deleter deleter, std::size_t bytes,
@@ -440,19 +583,29 @@ void EpochDomain::retire(void* object, Deleter deleter, std::size_t bytes,
   // relaxed: ordered by the fence above.
   const std::uint64_t e = global_epoch_.load(std::memory_order_relaxed);
 #endif
-  if (account != nullptr) account->charge(bytes);
-
   internal::ThreadRecord* hot = internal::tls_record;
   if (hot == nullptr) hot = register_current_thread();
   auto* cold = static_cast<ColdRecord*>(hot->cold);
+  if (account != nullptr) account->charge(bytes);
   bool trigger = false;
   {
     std::lock_guard lk(cold->retired_mu);
-    cold->retired.push_back({object, deleter, bytes, account, e});
+    try {
+      cold->retired.push_back({object, deleter, bytes, account, e});  // the only throw
+    } catch (...) {
+      if (account != nullptr) account->discharge(bytes);  // not retired after all
+      throw;
+    }
+    if (cold->guaranteed_retires > 0) --cold->guaranteed_retires;
     Impl::adjust(cold->pending_objects, cold->pending_bytes, 1, static_cast<std::int64_t>(bytes));
     trigger = cold->retired.size() >= cold->next_trigger;
   }
-  if (trigger) impl_->reclaim_for(*cold);
+  if (!trigger) return;
+  if (internal::tls_reclaim_deferrals > 0) {
+    internal::tls_reclaim_pending = true;  // runs when the deferral closes
+    return;
+  }
+  impl_->reclaim_quietly(*cold);
 }
 
 void EpochDomain::try_reclaim() {
@@ -531,5 +684,22 @@ std::vector<PinnedReader> EpochDomain::pinned_readers(std::chrono::nanoseconds m
             [](const PinnedReader& a, const PinnedReader& b) { return a.pinned_for > b.pinned_for; });
   return out;
 }
+
+ThreadRecordCount EpochDomain::thread_records() const noexcept {
+  ThreadRecordCount n;
+  impl_->for_each_record([&](ColdRecord& c) {
+    ++n.total;
+    // relaxed: a count for diagnostics.
+    if (c.in_use.load(std::memory_order_relaxed)) ++n.in_use;
+  });
+  return n;
+}
+
+namespace internal {
+void set_membarrier_for_testing(MembarrierFn fn) noexcept {
+  // relaxed: set by a test before the barrier it wants to affect.
+  g_membarrier.store(fn != nullptr ? fn : membarrier_syscall, std::memory_order_relaxed);
+}
+}  // namespace internal
 
 }  // namespace syncscope::reclaim

@@ -124,12 +124,17 @@ struct GlibcHeapWalker::Walk {
   // --- lists of free chunks that look in use ----------------------------------
 
   bool collect_fastbins(std::uintptr_t arena, std::size_t arena_index) noexcept {
+    // A list cannot hold more chunks than the arena has room for: a longer
+    // one loops.
+    std::uintptr_t system_mem = 0;
+    peek(arena + L.arena_system_mem, system_mem);
+    const std::size_t max_length = std::min<std::size_t>(kMaxListLength, system_mem / L.min_chunk + 1);
     for (std::size_t i = 0; i < L.fastbin_count; ++i) {
       std::uintptr_t p;
       if (!peek(arena + L.arena_fastbins + 8 * i, p)) return fail("arena #%zu unreadable", arena_index);
       for (std::size_t n = 0; p != 0; ++n) {
         std::uintptr_t raw, stored;
-        if (n >= kMaxListLength || p % L.alignment != 0 || !peek(p + 8, raw) || !peek(p + 16, stored))
+        if (n >= max_length || p % L.alignment != 0 || !peek(p + 8, raw) || !peek(p + 16, stored))
           return fail("arena #%zu fastbin %zu: entry %zu is not a chunk", arena_index, i, n);
         if ((raw & ~std::uintptr_t{7}) != L.min_chunk + L.alignment * i)
           return fail("arena #%zu fastbin %zu: entry %zu has size %#lx", arena_index, i, n,
@@ -400,16 +405,11 @@ struct GlibcHeapWalker::Walk {
   }
 };
 
-HeapWalkResult GlibcHeapWalker::walk(const MemoryImage& image, std::span<const Range> arena_search,
-                                     std::span<const Range> not_mmapped,
-                                     MmapBuffer<GraphBlock>& out) noexcept {
+HeapWalkResult GlibcHeapWalker::list_arenas(const MemoryImage& image, std::span<const Range> arena_search) noexcept {
   HeapWalkResult result;
-  Walk w{*this, layout_, image, out, result};
+  MmapBuffer<GraphBlock> unused;
+  Walk w{*this, layout_, image, unused, result};
   arenas_.clear();
-  free_chunks_.clear();
-  tcache_structs_.clear();
-  arena_heaps_.clear();
-  out.clear();
   std::uintptr_t main = 0;
   if (!w.find_main_arena(arena_search, main)) {
     w.fail("no malloc_state of glibc's main arena in libc's data");
@@ -434,6 +434,20 @@ HeapWalkResult GlibcHeapWalker::walk(const MemoryImage& image, std::span<const R
     a = load(state + layout_.arena_next);
   } while (a != main && arenas_.size() < kMaxArenas);
   result.stats.arenas = arenas_.size();
+  return result;
+}
+
+HeapWalkResult GlibcHeapWalker::walk(const MemoryImage& image, std::span<const Range> arena_search,
+                                     std::span<const Range> not_mmapped,
+                                     MmapBuffer<GraphBlock>& out) noexcept {
+  out.clear();
+  HeapWalkResult result = list_arenas(image, arena_search);
+  if (result.status != WalkStatus::kOk) return result;
+  Walk w{*this, layout_, image, out, result};
+  free_chunks_.clear();
+  tcache_structs_.clear();
+  arena_heaps_.clear();
+  const std::uintptr_t main = main_arena_;
   bool ok = w.walk_main_heap(main);
   for (std::size_t i = 0; ok && i < arenas_.size(); ++i) {
     ok = w.collect_fastbins(arenas_[i], i) && (i == 0 || w.walk_arena_heaps(arenas_[i], i));

@@ -85,6 +85,11 @@ class GlibcHeapWalker {
   HeapWalkResult walk(const MemoryImage& image, std::span<const Range> arena_search,
                       std::span<const Range> not_mmapped, MmapBuffer<GraphBlock>& out) noexcept;
 
+  // Finds the main arena and every arena on its list, and checks that none
+  // is locked (kBusy otherwise): the first step of walk(), cheap enough to
+  // decide, while the world is stopped, whether a walk can start now.
+  HeapWalkResult list_arenas(const MemoryImage& image, std::span<const Range> arena_search) noexcept;
+
   // The main arena found by the last successful walk (0 before): the next
   // walk validates it first instead of searching.
   std::uintptr_t main_arena() const noexcept { return main_arena_; }

@@ -26,6 +26,7 @@
 #include "retain/memory_image.h"
 #include "retain/naming.h"
 #include "retain/proc_maps.h"
+#include "retain/scan_child.h"
 #include "retain/snapshot_impl.h"
 #include "retain/world_stopper.h"
 #include "syncscope/prof/live_blocks.h"
@@ -256,23 +257,23 @@ RootNamer make_root_namer(const ObjectGraph* graph,
   return [graph, threads = std::move(threads), modules = std::move(modules)](std::size_t r,
                                                                                std::uint64_t off) {
     const Root& root = graph->root(r);
-    switch (root.kind) {
-      case RootKind::kStack: {
-        const std::string fn =
-            internal::frame_function((*threads)[static_cast<std::size_t>(root.thread)], root.begin + off);
-        return fn.empty() ? root.name : root.name + ", frame " + fn;
-      }
-      case RootKind::kRegister: {
-        const int index = static_cast<int>(off / sizeof(std::uintptr_t));
-        return thread_label((*threads)[static_cast<std::size_t>(root.thread)]) + " register " +
-               (root.thread == kCallerThread ? callee_saved_name(index)
-                                             : internal::WorldStopper::register_name(index));
-      }
-      case RootKind::kGlobal:
-        return "global " + internal::global_name(root.begin + off, modules[r].path, modules[r].base);
-      default:
-        return root.name;
+    RootDetail d;
+    if (root.kind == RootKind::kGlobal) {
+      d.module = modules[r].path.empty() ? "main executable" : internal::basename_of(modules[r].path);
+      d.symbol = internal::global_symbol(root.begin + off, modules[r].path, modules[r].base);
+      return d;
     }
+    if (root.thread < 0) return d;
+    const internal::ThreadInfo& t = (*threads)[static_cast<std::size_t>(root.thread)];
+    d.thread_id = t.tid;
+    d.thread_name = t.name;
+    if (root.kind == RootKind::kStack) d.frame = internal::frame_function(t, root.begin + off);
+    if (root.kind == RootKind::kRegister) {
+      const int index = static_cast<int>(off / sizeof(std::uintptr_t));
+      d.register_name = root.thread == kCallerThread ? callee_saved_name(index)
+                                                     : internal::WorldStopper::register_name(index);
+    }
+    return d;
   };
 }
 
@@ -367,17 +368,77 @@ internal::GlibcHeapWalker& heap_walker() {
   return *walker;
 }
 
+// Walk, index, scan and name-hint: the work on a stopped image (the stopped
+// process itself, or the copy-on-write child). No malloc.
+bool walk_and_scan(Capture& c, const Options& options, const internal::LiveMemoryImage& image,
+                   SnapshotStats& stats) {
+  const internal::Range slots{internal::WorldStopper::slots_begin(),
+                              internal::WorldStopper::slots_begin() + internal::WorldStopper::slots_bytes()};
+  const auto walk_start = std::chrono::steady_clock::now();
+  c.walk = heap_walker().walk(image, {c.walk_prep.libc_data.data(), c.walk_prep.libc_data.size()},
+                              {&slots, 1}, c.blocks);
+  stats.walk_ns = ns_since(walk_start);
+  if (c.walk.status != internal::WalkStatus::kOk) return true;  // reported through c.walk
+  if (!c.index.build(c.blocks.data(), c.blocks.size())) return false;
+  collect_and_scan(c, options);
+  internal::capture_label_hints(c.blocks.data(), c.blocks.size(), c.modules.ranges.data(), c.modules.ranges.size(),
+                                c.label_hints);
+  return true;
+}
+
+// What the copy-on-write child hands back, in this order, ending with kEndMarker.
+constexpr std::uint64_t kEndMarker = 0x5359'4e43'5343'414eull;  // proves the child finished writing
+
+[[noreturn]] void scan_in_child(Capture& c, const Options& options, const internal::LiveMemoryImage& image,
+                                int fd) {
+  SnapshotStats stats;
+  const bool ok = walk_and_scan(c, options, image, stats);
+  internal::ResultWriter w(fd);
+  w.put(ok);
+  w.put(c.walk);
+  w.put(stats.walk_ns);
+  w.put_buffer(c.blocks);
+  w.put_buffer(c.roots);
+  w.put_buffer(c.paused_slots);
+  w.put_buffer(c.scan.root_begin);
+  w.put_buffer(c.scan.root_edges);
+  w.put_buffer(c.scan.block_begin);
+  w.put_buffer(c.scan.block_edges);
+  w.put(c.scan.bytes_scanned);
+  w.put(c.scan.truncated);
+  w.put_buffer(c.label_hints);
+  w.put(kEndMarker);
+  internal::exit_child(w.ok() ? 0 : 3);
+}
+
+// Parent: the child's results into `c`; "" on success, else why not.
+std::string read_child_results(Capture& c, int fd, SnapshotStats& stats) {
+  internal::ResultReader r;
+  bool ok = false;
+  std::uint64_t end = 0;
+  const bool read = r.open(fd) && r.get(ok) && r.get(c.walk) && r.get(stats.walk_ns) && r.get_buffer(c.blocks) &&
+                    r.get_buffer(c.roots) && r.get_buffer(c.paused_slots) && r.get_buffer(c.scan.root_begin) &&
+                    r.get_buffer(c.scan.root_edges) && r.get_buffer(c.scan.block_begin) &&
+                    r.get_buffer(c.scan.block_edges) && r.get(c.scan.bytes_scanned) && r.get(c.scan.truncated) &&
+                    r.get_buffer(c.label_hints) && r.get(end);
+  if (!read || end != kEndMarker) return "the scan process's results are incomplete";
+  return ok ? "" : "the scan process ran out of scanner memory";
+}
+
 // Stop, walk glibc's heap, scan, resume. A stop that finds an arena locked
 // (a thread paused inside malloc) resumes at once and tries again after
 // letting the threads run for a moment, at most options.walk_attempts times.
-// Nothing in here allocates through malloc.
-bool capture_walked(Capture& c, const Options& options, int signal, SnapshotStats& stats) {
+// With options.scan_in_child the walk and the scan run in a copy-on-write
+// child and the program resumes right after the fork (scan_child.h); when
+// the kernel refuses the fork, they run in the pause as before.
+// Nothing in here allocates through malloc while the world is stopped.
+bool capture_walked(Capture& c, const Options& options, int signal, SnapshotStats& stats, std::string& error) {
   const auto pause_start = std::chrono::steady_clock::now();
   const std::uint64_t cpu_start = thread_cpu_ns();
-  internal::GlibcHeapWalker& walker = heap_walker();
-  const internal::Range slots{internal::WorldStopper::slots_begin(),
-                              internal::WorldStopper::slots_begin() + internal::WorldStopper::slots_bytes()};
+  internal::ResultChannel channel;
+  const bool fork_scan = options.scan_in_child && channel.open();
   bool ok = true;
+  pid_t child = -1;
   for (int attempt = 0; attempt < std::max(1, options.walk_attempts); ++attempt) {
     if (attempt > 0) {
       const timespec let_threads_run{0, 2'000'000};  // 2 ms
@@ -389,27 +450,28 @@ bool capture_walked(Capture& c, const Options& options, int signal, SnapshotStat
     c.maps_ok = internal::read_proc_maps(c.maps_text, c.maps);
     if (!c.maps_ok) break;
     const internal::LiveMemoryImage image(c.maps);
-    const auto walk_start = std::chrono::steady_clock::now();
-    c.walk = walker.walk(image, {c.walk_prep.libc_data.data(), c.walk_prep.libc_data.size()}, {&slots, 1},
-                         c.blocks);
-    stats.walk_ns = ns_since(walk_start);
+    // A locked arena means a stopped thread is inside malloc: its chunks
+    // (and, for the fork, glibc's own fork bookkeeping) are mid-change.
+    c.walk = heap_walker().list_arenas(image, {c.walk_prep.libc_data.data(), c.walk_prep.libc_data.size()});
     if (c.walk.status == internal::WalkStatus::kBusy) {
       internal::WorldStopper::resume(c.stop);
       continue;
     }
-    if (c.walk.status == internal::WalkStatus::kOk) {
-      ok = c.index.build(c.blocks.data(), c.blocks.size());
-      if (ok) collect_and_scan(c, options);
-      if (ok) {
-        internal::capture_label_hints(c.blocks.data(), c.blocks.size(), c.modules.ranges.data(),
-                                      c.modules.ranges.size(), c.label_hints);
-      }
-    }
+    if (c.walk.status != internal::WalkStatus::kOk) break;
+    child = fork_scan ? internal::fork_without_handlers() : -1;
+    if (child == 0) scan_in_child(c, options, image, channel.fd());
+    if (child < 0) ok = walk_and_scan(c, options, image, stats);
     break;
   }
   if (c.walk.status != internal::WalkStatus::kBusy) internal::WorldStopper::resume(c.stop);
   stats.pause_ns = ns_since(pause_start);
   stats.pause_cpu_ns = thread_cpu_ns() - cpu_start;
+  if (child > 0) {
+    stats.scanned_in_child = true;
+    error = internal::wait_for_child(child, options.scan_timeout);
+    if (error.empty()) error = read_child_results(c, channel.fd(), stats);
+    ok = error.empty();
+  }
   stats.heap_bytes_walked = c.walk.stats.heap_bytes;
   return ok;
 }
@@ -508,8 +570,10 @@ absl::StatusOr<RetentionSnapshot> take_snapshot_from(const Options& options, std
                                                  internal::kMaxCapturedFrames);
   SnapshotStats stats;
   stats.block_source = source;
-  const bool captured = source == BlockSource::kHeapWalk ? capture_walked(c, options, signal, stats)
+  std::string child_error;
+  const bool captured = source == BlockSource::kHeapWalk ? capture_walked(c, options, signal, stats, child_error)
                                                          : capture_frozen(c, table, options, signal, stats);
+  if (!child_error.empty()) return absl::InternalError("retention scan: " + child_error);
   if (c.freeze_failed) {
     return absl::UnavailableError(
         "live-block table: an allocating thread did not leave the hook in time, or no memory for the "

@@ -27,31 +27,11 @@ namespace {
 
 constexpr std::size_t kSiteFrames = 4;
 
+}  // namespace
+
 std::string basename_of(const std::string& path) {
   const auto slash = path.rfind('/');
   return slash == std::string::npos ? path : path.substr(slash + 1);
-}
-
-}  // namespace
-
-bool is_allocator_plumbing(std::string_view f, std::string_view file) noexcept {
-  if (file.find("/c++/") != std::string_view::npos) return true;  // libstdc++/libc++ headers
-  static constexpr std::array<std::string_view, 33> kPrefixes = {
-      "operator new", "operator delete", "malloc", "calloc", "realloc", "posix_memalign",
-      "aligned_alloc", "memalign", "valloc", "pvalloc", "__libc_", "syncscope::prof::",
-      "std::allocator", "std::__new_allocator", "__gnu_cxx::new_allocator", "__gnu_cxx::__aligned",
-      "std::allocator_traits", "std::__allocated_ptr", "std::_Sp_", "std::__shared_count",
-      "std::__shared_ptr", "std::shared_ptr<", "std::make_shared", "std::allocate_shared",
-      "std::__allocate_shared", "std::__make_shared", "std::_Vector_base", "std::vector<",
-      "std::unique_ptr", "std::make_unique", "std::_Hashtable", "std::__detail::", "std::_Rb_tree"};
-  static constexpr std::array<std::string_view, 8> kMore = {
-      "std::__cxx11::basic_string", "std::basic_string", "std::thread::_S_make_state",
-      "std::thread::thread", "std::_Function_base", "std::function<", "std::_Deque_base", "std::deque<"};
-  for (std::string_view p : kPrefixes)
-    if (f.substr(0, p.size()) == p) return true;
-  for (std::string_view p : kMore)
-    if (f.substr(0, p.size()) == p) return true;
-  return false;
 }
 
 namespace {
@@ -111,7 +91,7 @@ SiteDescription describe_pcs(const std::vector<std::uintptr_t>& pcs) {
         shown += " " + basename_of(f.file) + ":" + std::to_string(f.line);
       }
       if (first.empty()) first = short_function(f.function);
-      if (is_allocator_plumbing(f.function, f.inlined ? std::string_view(f.file) : std::string_view())) continue;
+      if (prof::is_allocator_plumbing(f)) continue;
       if (d.name.empty()) d.name = short_function(f.function);
       if (d.frames.size() < kSiteFrames) d.frames.push_back(std::move(shown));
     }
@@ -198,10 +178,9 @@ std::string data_symbol(const std::string& elf_path, std::uintptr_t offset) {
   return s->name + off;
 }
 
-std::string global_name(std::uintptr_t addr, const std::string& module, std::uintptr_t base) {
-  const std::string mod = module.empty() ? "main executable" : basename_of(module);
+std::string global_symbol(std::uintptr_t addr, const std::string& module, std::uintptr_t base) {
   const std::string sym = data_symbol(module.empty() ? "/proc/self/exe" : module, addr - base);
-  if (!sym.empty()) return sym + " (" + mod + ")";
+  if (!sym.empty()) return sym;
   Dl_info info{};
   void* sym_entry = nullptr;
   // dladdr1 gives the symbol's size, so a word past the end of the nearest
@@ -213,10 +192,10 @@ std::string global_name(std::uintptr_t addr, const std::string& module, std::uin
     if (addr >= start && addr < start + entry->st_size) {
       char off[32];
       std::snprintf(off, sizeof off, "+0x%" PRIxPTR, addr - start);
-      return std::string(info.dli_sname) + off + " (" + mod + ")";
+      return std::string(info.dli_sname) + (addr == start ? "" : off);
     }
   }
-  return "data of " + mod;
+  return "";
 }
 
 }  // namespace syncscope::retain::internal

@@ -14,13 +14,6 @@
 
 namespace syncscope::retain::internal {
 
-// True for frames that are allocator or standard-library plumbing rather
-// than the code that decided to allocate (operator new, std::allocator,
-// make_shared internals, vector growth, syncscope's own hooks...), judged by
-// the function name and, for inlined library code whose DWARF name is
-// unqualified ("allocate"), by its source file being a C++ library header.
-bool is_allocator_plumbing(std::string_view function, std::string_view file = {}) noexcept;
-
 // Site description from return addresses (innermost first).
 SiteDescription describe_pcs(const std::vector<std::uintptr_t>& pcs);
 // Site description of a live-block-table site id.
@@ -36,9 +29,12 @@ struct ThreadInfo {
 
 // "fn" of the frame that owns stack address `addr`, or "" when unknown.
 std::string frame_function(const ThreadInfo& thread, std::uintptr_t addr);
-// "symbol+0x10 (libfoo.so)" for a global address in the module loaded at
-// `base` (path "" = the main executable), or "data of <module>".
-std::string global_name(std::uintptr_t addr, const std::string& module, std::uintptr_t base);
+// "symbol" or "symbol+0x10" for a global address in the module loaded at
+// `base` (path "" = the main executable): .symtab first, then the dynamic
+// symbols; "" when no symbol covers it.
+std::string global_symbol(std::uintptr_t addr, const std::string& module, std::uintptr_t base);
+// "libfoo.so" of "/usr/lib/libfoo.so".
+std::string basename_of(const std::string& path);
 
 // The data symbol (STT_OBJECT/STT_TLS) covering `offset` (address minus load
 // bias) in the ELF file's .symtab, demangled, with "+0x.." when not at its

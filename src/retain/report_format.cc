@@ -46,9 +46,21 @@ std::string hop_kind(const PathHop& hop) { return hop.is_root ? to_string(hop.ro
 nlohmann::json hop_json(const PathHop& hop) {
   nlohmann::json j{{"kind", hop_kind(hop)}, {"site", hop.name}, {"size", hop.size},
                    {"offset", hop.offset}};
-  if (!hop.is_root) {
+  const auto put = [&j](const char* key, const std::string& v) {
+    if (!v.empty()) j[key] = v;
+  };
+  if (hop.is_root) {
+    if (hop.root.thread_id != 0) j["thread_id"] = hop.root.thread_id;
+    put("thread_name", hop.root.thread_name);
+    put("frame", hop.root.frame);
+    put("register", hop.root.register_name);
+    put("module", hop.root.module);
+    put("symbol", hop.root.symbol);
+  } else {
     j["site_id"] = hop.site;
+    j["site_is_allocation"] = hop.site_is_allocation;
     j["frames"] = hop.site_frames;
+    put("type", hop.type);
   }
   return j;
 }
@@ -64,6 +76,20 @@ nlohmann::json path_json(const RetentionPath& p) {
 }
 
 }  // namespace
+
+std::string render_root(RootKind kind, const RootDetail& d) {
+  if (kind == RootKind::kGlobal) {
+    return "global " + (d.symbol.empty() ? "data of " + d.module : d.symbol + " (" + d.module + ")");
+  }
+  if (kind == RootKind::kOther) return "root";
+  std::string who = "thread '" + d.thread_name + "'";
+  if (d.thread_id != 0) who += " (tid " + std::to_string(d.thread_id) + ")";
+  switch (kind) {
+    case RootKind::kStack: return who + " stack" + (d.frame.empty() ? "" : ", frame " + d.frame);
+    case RootKind::kRegister: return who + " register " + d.register_name;
+    default: return who + " thread-local storage";
+  }
+}
 
 std::string to_text(const RetentionPath& p) {
   if (!p.found) return "address is not inside a live block\n";

@@ -20,12 +20,13 @@ namespace {
 
 // Root frames aggregate by thread name, not by thread id: a thousand leaked
 // workers of one kind are one frame.
-std::string without_tid(std::string name) {
-  const auto open = name.find(" (tid ");
-  if (open == std::string::npos) return name;
-  const auto close = name.find(')', open);
-  if (close != std::string::npos) name.erase(open, close - open + 1);
-  return name;
+// A root's name without its thread id, so that the stacks of many threads
+// running the same code are one frame of the profile.
+std::string root_frame_name(const RetentionSnapshot::Impl& s, std::size_t root, std::uint64_t offset) {
+  RootDetail d = s.name_root(root, offset);
+  const bool detailed = d.thread_id != 0 || !d.module.empty() || !d.thread_name.empty();
+  d.thread_id = 0;
+  return detailed ? render_root(s.graph.root(root).kind, d) : s.graph.root(root).name;
 }
 
 constexpr std::size_t kMaxChainFrames = 48;
@@ -72,9 +73,8 @@ std::string RetentionSnapshot::retention_profile() const {
     std::uint32_t parent;
     if (dom.idom[v] == DominatorTree::kSuperRootDominator) {
       const auto steps = path_steps(s.paths, v);
-      std::string name = "root: " + without_tid(s.name_root(
-                                                static_cast<std::size_t>(steps.front().root),
-                                                steps.front().offset));
+      std::string name =
+          "root: " + root_frame_name(s, static_cast<std::size_t>(steps.front().root), steps.front().offset);
       auto [it, inserted] = root_index.emplace(name, static_cast<std::uint32_t>(root_names.size()));
       if (inserted) root_names.push_back(std::move(name));
       parent = table.intern(kNoChain, it->second, true);

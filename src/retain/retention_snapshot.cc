@@ -48,7 +48,10 @@ RetentionPath RetentionSnapshot::Impl::path_for(NodeId n, std::uint64_t target_o
       const Root& root = graph.root(static_cast<std::size_t>(step.root));
       hop.is_root = true;
       hop.root_kind = root.kind;
-      hop.name = name_root(static_cast<std::size_t>(step.root), step.offset);
+      hop.root = name_root(static_cast<std::size_t>(step.root), step.offset);
+      const RootDetail& d = hop.root;
+      const bool detailed = d.thread_id != 0 || !d.module.empty() || !d.thread_name.empty();
+      hop.name = detailed ? render_root(root.kind, d) : root.name;
       hop.size = root.size;
     } else {
       const GraphBlock& b = graph.block(step.block);
@@ -56,6 +59,8 @@ RetentionPath RetentionSnapshot::Impl::path_for(NodeId n, std::uint64_t target_o
       hop.name = d.name;
       hop.site_frames = d.frames;
       hop.site = b.site;
+      hop.site_is_allocation = b.site != 0 && !internal::is_label(b.site);
+      if (step.block < block_types.size() && block_types[step.block] != 0) hop.type = site(block_types[step.block]).name;
       hop.size = b.size;
     }
     path.hops.push_back(std::move(hop));
@@ -73,8 +78,7 @@ std::unique_ptr<RetentionSnapshot::Impl> analyse(std::unique_ptr<RetentionSnapsh
     };
   }
   if (!impl->name_root) {
-    const ObjectGraph* graph = &impl->graph;  // Impl is heap-allocated: stable
-    impl->name_root = [graph](std::size_t r, std::uint64_t) { return graph->root(r).name; };
+    impl->name_root = [](std::size_t, std::uint64_t) { return RootDetail{}; };
   }
   impl->paths = shortest_paths(impl->graph);
   if (compute_dominators) impl->dominators = retain::compute_dominators(impl->graph);

@@ -15,8 +15,9 @@
 
 namespace syncscope::retain {
 
-// Names one word of a root: (root index, byte offset in the root) -> name.
-using RootNamer = std::function<std::string(std::size_t root, std::uint64_t offset)>;
+// Describes one word of a root: (root index, byte offset in the root) ->
+// its fields (thread, frame, register, module, symbol).
+using RootNamer = std::function<RootDetail(std::size_t root, std::uint64_t offset)>;
 
 // A task as the registry reported it at snapshot time, reduced to what the
 // leaked-task query needs.

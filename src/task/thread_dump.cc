@@ -3,21 +3,32 @@
 // Implementation notes
 //   dumper                                   target thread (signal handler)
 //   slots[i].tid = tid_i  (preallocated)
+//   threads blocked in a system call: copied from outside, done = 1
+//     (blocked_thread_capture.h), never signalled
+//   open the dump signal (borrowed)
 //   g_session = &session        [D1] ---->   in_handler++               [H1]
-//   tgkill(tid_i)                            s = g_session              [H2]
-//   poll slots[i].done (acquire) <-------    fill slot; done = 1 (release)
+//   send(tid_i) unless it blocks             s = g_session              [H2]
+//     the signal or has it pending           copy registers + stack slice
+//   poll slots[i].done (acquire) <-------    done = 1 (release)
 //   g_session = nullptr         [D2]         in_handler--               [H3]
 //   wait in_handler == 0        [D3]
-//   read slots, free them
+//   close the signal (give it back)
+//   unwind each copy, read slots, free them
 // All of D1..D3 and H1..H3 are seq_cst: a handler that loaded a non-null
 // session (H2) incremented in_handler before (H1), so D3 cannot see zero
 // until it has finished writing; a handler that runs after D2 sees null and
 // touches nothing. Late signals (a thread that answered after the timeout)
 // therefore never write freed memory.
+//
+// The handler only copies: it never unwinds. libunwind's local unwinder
+// calls dl_iterate_phdr, whose loader lock an interrupted thread may hold
+// (issue 13 item 5); the copies are unwound after D3 with
+// prof::internal::unwind_stack_copy, which does not take that lock.
 #include "syncscope/task/thread_dump.h"
 
 #include <dirent.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -33,19 +44,23 @@
 #include <sstream>
 #include <thread>
 
+#include "prof/captured_stack.h"
+#include "prof/signal_channel.h"
 #include "syncscope/prof/stack_trace.h"
 #include "syncscope/task/task_registry.h"
-#include "task/stack_capture.h"
+#include "task/blocked_thread_capture.h"
 #include "task/symbolize_util.h"
 
 namespace syncscope::task {
 namespace {
 
+using prof::internal::kStackCopyBytes;
+
 struct Slot {
   std::atomic<pid_t> tid{0};   // set before the session is published; read by handlers
   std::atomic<int> done{0};    // 0 pending, 1 captured (release by the handler)
-  int depth = 0;               // written by the handler before done
-  std::uintptr_t pcs[prof::kMaxStackDepth];
+  prof::internal::StackCopy copy;  // written by the handler before done
+  unsigned char* stack = nullptr;  // kStackCopyBytes in the session's mapping
 };
 
 struct Session {
@@ -56,8 +71,7 @@ struct Session {
 std::atomic<Session*> g_session{nullptr};
 std::atomic<int> g_in_handler{0};
 
-void dump_handler(int, siginfo_t*, void* context) {
-  const int saved_errno = errno;
+void dump_handler(siginfo_t*, void* context) {
   g_in_handler.fetch_add(1, std::memory_order_seq_cst);        // [H1]
   Session* s = g_session.load(std::memory_order_seq_cst);     // [H2]
   if (s != nullptr) {
@@ -67,26 +81,38 @@ void dump_handler(int, siginfo_t*, void* context) {
       // relaxed: tid was published by [D1]'s seq_cst store; done is only
       // ever set by this thread's handler.
       if (slot.tid.load(std::memory_order_relaxed) != me || slot.done.load(std::memory_order_relaxed) != 0) continue;
-      slot.depth = prof::capture_stack_from_context(static_cast<const ucontext_t*>(context), slot.pcs,
-                                                    prof::kMaxStackDepth);
+      prof::internal::capture_stack_copy(static_cast<const ucontext_t*>(context), &slot.copy, slot.stack,
+                                         slot.stack != nullptr ? kStackCopyBytes : 0);
       slot.done.store(1, std::memory_order_release);  // pairs with the dumper's acquire poll
       break;
     }
   }
   g_in_handler.fetch_sub(1, std::memory_order_seq_cst);       // [H3]
-  errno = saved_errno;
 }
 
-void install_handler() {
-  static std::once_flag once;
-  std::call_once(once, [] {
-    struct sigaction sa = {};
-    sa.sa_sigaction = dump_handler;
-    sa.sa_flags = SA_SIGINFO | SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(thread_dump_signal(), &sa, nullptr);
-  });
-}
+// Serialized by dump_mu; the handler side is async-signal-safe.
+prof::internal::SignalChannel g_channel(dump_handler, /*block_all_in_handler=*/false);
+
+// The session's stack copies: one mapping, so a dump of many threads costs
+// no heap and gives every page back at the end.
+class StackCopies {
+ public:
+  explicit StackCopies(std::size_t count) : bytes_(count * kStackCopyBytes) {
+    void* p = bytes_ == 0 ? MAP_FAILED
+                          : ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    base_ = p == MAP_FAILED ? nullptr : static_cast<unsigned char*>(p);
+  }
+  ~StackCopies() {
+    if (base_ != nullptr) ::munmap(base_, bytes_);
+  }
+  StackCopies(const StackCopies&) = delete;
+  StackCopies& operator=(const StackCopies&) = delete;
+  unsigned char* at(std::size_t i) const { return base_ != nullptr ? base_ + i * kStackCopyBytes : nullptr; }
+
+ private:
+  std::size_t bytes_;
+  unsigned char* base_;
+};
 
 std::vector<pid_t> list_threads() {
   std::vector<pid_t> tids;
@@ -113,18 +139,6 @@ std::string thread_name(pid_t tid) {
   return name;
 }
 
-// True when /proc says the thread blocks `sig` (it would never answer).
-bool blocks_signal(pid_t tid, int sig) {
-  std::ifstream in(thread_file(tid, "status"));
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.rfind("SigBlk:", 0) != 0) continue;
-    const unsigned long long mask = std::strtoull(line.c_str() + 7, nullptr, 16);
-    return ((mask >> (sig - 1)) & 1ULL) != 0;
-  }
-  return false;
-}
-
 bool thread_alive(pid_t tid) {
   return ::syscall(SYS_tgkill, ::getpid(), tid, 0) == 0 || errno != ESRCH;
 }
@@ -135,27 +149,33 @@ bool thread_alive(pid_t tid) {
 // reported as kSignalBlocked.
 constexpr auto kBlockedGrace = std::chrono::milliseconds(50);
 
-// Sends the dump signal to out[i]'s thread; returns true when it is now pending.
-bool signal_thread(std::vector<ThreadStack>& out, std::size_t i) {
-  if (::syscall(SYS_tgkill, ::getpid(), out[i].tid, thread_dump_signal()) == 0) {
+// Sends the dump signal to out[i]'s thread unless it already has one
+// pending; returns true when an answer is due.
+bool signal_thread(std::vector<ThreadStack>& out, std::size_t i, bool pending) {
+  const int err = pending ? 0 : g_channel.send(out[i].tid);
+  if (err == 0) {
     out[i].status = CaptureStatus::kTimedOut;  // until it answers
     return true;
   }
-  out[i].status = errno == ESRCH ? CaptureStatus::kExited : CaptureStatus::kError;
+  out[i].status = err == ESRCH ? CaptureStatus::kExited
+                  : err == EAGAIN ? CaptureStatus::kQueueFull
+                                  : CaptureStatus::kError;
   return false;
 }
 
 // Signals every slot's thread and waits for answers; fills statuses.
 void collect(Slot* slots, std::vector<ThreadStack>& out, const ThreadDumpOptions& options) {
-  const int sig = thread_dump_signal();
+  const int sig = g_channel.signal();
   std::vector<std::size_t> pending;  // signalled, not answered yet
   std::vector<std::size_t> blocked;  // blocking the signal, within the grace period
   for (std::size_t i = 0; i < out.size(); ++i) {
-    if (out[i].is_caller) continue;
-    if (blocks_signal(out[i].tid, sig)) {
+    // relaxed: set by this thread before the session was published.
+    if (out[i].is_caller || slots[i].done.load(std::memory_order_relaxed) != 0) continue;
+    const prof::internal::ThreadSignalState st = prof::internal::read_thread_signal_state(out[i].tid, sig);
+    if (st.blocked) {
       out[i].status = CaptureStatus::kSignalBlocked;
       blocked.push_back(i);
-    } else if (signal_thread(out, i)) {
+    } else if (signal_thread(out, i, st.pending)) {
       pending.push_back(i);
     }
   }
@@ -167,7 +187,7 @@ void collect(Slot* slots, std::vector<ThreadStack>& out, const ThreadDumpOptions
     const bool check = now >= next_check;
     if (check) next_check = now + std::chrono::milliseconds(5);
     std::erase_if(pending, [&](std::size_t i) {
-      // acquire: pairs with the handler's release; the slot's pcs are visible.
+      // acquire: pairs with the handler's release; the slot's copy is visible.
       if (slots[i].done.load(std::memory_order_acquire) != 0) return true;
       if (check && !thread_alive(out[i].tid)) {
         out[i].status = CaptureStatus::kExited;
@@ -181,8 +201,9 @@ void collect(Slot* slots, std::vector<ThreadStack>& out, const ThreadDumpOptions
           out[i].status = CaptureStatus::kExited;
           return true;
         }
-        if (!blocks_signal(out[i].tid, sig)) {
-          if (signal_thread(out, i)) pending.push_back(i);
+        const prof::internal::ThreadSignalState st = prof::internal::read_thread_signal_state(out[i].tid, sig);
+        if (!st.blocked) {
+          if (signal_thread(out, i, st.pending)) pending.push_back(i);
           return true;
         }
         return now - start > kBlockedGrace;  // stays kSignalBlocked
@@ -190,6 +211,21 @@ void collect(Slot* slots, std::vector<ThreadStack>& out, const ThreadDumpOptions
     }
     if (!pending.empty() || !blocked.empty()) std::this_thread::sleep_for(std::chrono::microseconds(200));
   }
+  // A thread signalled but not heard from may still receive it later: the
+  // signal is given back only once no thread has it pending.
+  if (!pending.empty()) g_channel.note_unanswered();
+}
+
+// Frames of the dumping thread, without the loader lock (another thread may
+// hold it: the point of a dump is often to find out who).
+std::vector<std::uintptr_t> own_frames() {
+  StackCopies buffer(1);
+  prof::internal::StackCopy copy;
+  prof::internal::capture_own_stack_copy(&copy, buffer.at(0), buffer.at(0) != nullptr ? kStackCopyBytes : 0);
+  std::uintptr_t pcs[prof::kMaxStackDepth + 1];
+  const int n = prof::internal::unwind_stack_copy(copy, buffer.at(0), pcs, nullptr, prof::kMaxStackDepth + 1);
+  // pcs[0] is inside capture_own_stack_copy; from pcs[1] on, return addresses.
+  return n > 1 ? std::vector<std::uintptr_t>(pcs + 1, pcs + n) : std::vector<std::uintptr_t>{};
 }
 
 }  // namespace
@@ -202,30 +238,43 @@ const char* to_string(CaptureStatus status) noexcept {
     case CaptureStatus::kExited: return "exited";
     case CaptureStatus::kTimedOut: return "timed out";
     case CaptureStatus::kSignalBlocked: return "signal blocked";
+    case CaptureStatus::kQueueFull: return "signal queue full";
     case CaptureStatus::kError: return "error";
   }
   return "unknown";
 }
 
 std::vector<ThreadStack> dump_all_threads(const ThreadDumpOptions& options) {
-  static std::mutex dump_mu;  // one dump at a time: slots are per session
+  static std::mutex dump_mu;  // one dump at a time: slots and the channel are per session
   std::lock_guard guard(dump_mu);
-  install_handler();
   const pid_t self = static_cast<pid_t>(::syscall(SYS_gettid));
   const std::vector<pid_t> tids = list_threads();
   std::vector<ThreadStack> out(tids.size());
   auto slots = std::make_unique<Slot[]>(tids.size());
+  const StackCopies stacks(tids.size());
   for (std::size_t i = 0; i < tids.size(); ++i) {
     out[i].tid = tids[i];
     out[i].name = thread_name(tids[i]);
     out[i].is_caller = tids[i] == self;
+    slots[i].stack = stacks.at(i);
     slots[i].tid.store(tids[i], std::memory_order_relaxed);  // relaxed: published by [D1]
   }
+  // Threads blocked in a system call are read from outside: not signalled,
+  // so their poll/nanosleep/... never see EINTR because of us. Done before
+  // the session is published, so no (late) handler writes these slots.
+  for (std::size_t i = 0; i < tids.size(); ++i) {
+    if (!out[i].is_caller && internal::capture_blocked_thread(tids[i], &slots[i].copy, slots[i].stack,
+                                                              slots[i].stack != nullptr ? kStackCopyBytes : 0)) {
+      slots[i].done.store(1, std::memory_order_relaxed);  // relaxed: published by [D1]
+    }
+  }
+  const bool have_signal = g_channel.open(0, thread_dump_signal()) != 0;
   Session session{slots.get(), tids.size()};
   g_session.store(&session, std::memory_order_seq_cst);  // [D1]
-  collect(slots.get(), out, options);
+  if (have_signal) collect(slots.get(), out, options);
   g_session.store(nullptr, std::memory_order_seq_cst);   // [D2]
   while (g_in_handler.load(std::memory_order_seq_cst) != 0) std::this_thread::yield();  // [D3]
+  g_channel.close();
 
   std::map<pid_t, TaskInfo> on_thread;
   for (TaskInfo& t : TaskRegistry::instance().live_tasks()) {
@@ -234,12 +283,13 @@ std::vector<ThreadStack> dump_all_threads(const ThreadDumpOptions& options) {
   for (std::size_t i = 0; i < out.size(); ++i) {
     ThreadStack& t = out[i];
     if (t.is_caller) {
-      std::uintptr_t pcs[prof::kMaxStackDepth];
-      const int n = internal::capture_here(pcs, prof::kMaxStackDepth, 0);
-      t.pcs.assign(pcs, pcs + std::max(n, 0));
+      t.pcs = own_frames();
       t.status = CaptureStatus::kOk;
     } else if (slots[i].done.load(std::memory_order_acquire) != 0) {  // acquire: see collect()
-      t.pcs.assign(slots[i].pcs, slots[i].pcs + std::max(slots[i].depth, 0));
+      std::uintptr_t pcs[prof::kMaxStackDepth];
+      const int n = prof::internal::unwind_stack_copy(slots[i].copy, slots[i].stack, pcs, nullptr,
+                                                      prof::kMaxStackDepth);
+      t.pcs.assign(pcs, pcs + n);
       t.status = CaptureStatus::kOk;
     }
     if (auto it = on_thread.find(t.tid); it != on_thread.end()) {

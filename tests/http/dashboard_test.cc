@@ -60,7 +60,7 @@ TEST(Dashboard, PageIsSelfContainedHtml) {
 }
 
 TEST(Dashboard, HeadlessChromium_RendersLiveData) {
-  if (!testing::have_program(kChromium)) GTEST_SKIP() << "chromium not installed";
+  if (!testing::have_program(kChromium)) FAIL() << "chromium not installed: scripts/install-deps.sh provides it";
 #ifdef SYNCSCOPE_HTTP_HAVE_MAP
   std::atomic<std::uint64_t> hits{0};
   const std::uint64_t handle = map::MapRegistry::instance().register_map("dashboard_map", [&] {

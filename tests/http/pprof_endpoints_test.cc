@@ -69,7 +69,7 @@ class HeapEndpoints : public ::testing::Test {
 };
 
 TEST_F(HeapEndpoints, GoToolPprofTop_ReadsHeapProfile) {
-  if (!have_go()) GTEST_SKIP() << "go not installed";
+  if (!have_go()) FAIL() << "go not installed: scripts/install-deps.sh provides it";
   ASSERT_TRUE(prof::HeapProfiler::hooks_installed());
   auto server = testing::start_server();
   ASSERT_NE(server, nullptr);
@@ -109,7 +109,7 @@ TEST_F(HeapEndpoints, Debug1_IsGoLegacyText) {
 }
 
 TEST_F(HeapEndpoints, SecondsN_GivesDeltaWithDeltaFilename) {
-  if (!have_go()) GTEST_SKIP() << "go not installed";
+  if (!have_go()) FAIL() << "go not installed: scripts/install-deps.sh provides it";
   auto server = testing::start_server();
   ASSERT_NE(server, nullptr);
   httplib::Client c("127.0.0.1", server->port());
@@ -174,7 +174,7 @@ class GoroutineEndpoints : public ::testing::Test {
 };
 
 TEST_F(GoroutineEndpoints, GoToolPprofTop_ReadsGoroutineProfile) {
-  if (!have_go()) GTEST_SKIP() << "go not installed";
+  if (!have_go()) FAIL() << "go not installed: scripts/install-deps.sh provides it";
   auto server = testing::start_server();
   ASSERT_NE(server, nullptr);
   const CommandResult r = pprof_top(server->url() + "/debug/pprof/goroutine");

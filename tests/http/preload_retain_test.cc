@@ -151,8 +151,12 @@ TEST_F(PreloadRetain, ByType_PathFromNamedGlobalThroughEveryHop) {
   const auto names = hop_names(p);
   ASSERT_EQ(names.size(), 3u) << p.dump(2);  // global -> vector buffer -> Session
   EXPECT_NE(names[0].find("g_sessions"), std::string::npos) << p.dump(2);
+  EXPECT_EQ(p["path"][0].value("symbol", ""), "g_sessions") << p.dump(2);
+  EXPECT_EQ(p["path"][0].value("module", ""), "main executable") << p.dump(2);
   EXPECT_NE(names[1].find("-byte block"), std::string::npos) << p.dump(2);
   EXPECT_EQ(names[2], "app::Session") << p.dump(2);
+  EXPECT_EQ(p["path"][2].value("type", ""), "app::Session") << p.dump(2);
+  EXPECT_EQ(p["path"][2].value("site_is_allocation", true), false) << p.dump(2);
 
   // Through a type-erased callable: the deque's block holds std::function
   // objects whose manager names the lambda; the capture holds the payload.
@@ -169,6 +173,8 @@ TEST_F(PreloadRetain, ByType_PathFromNamedGlobalThroughEveryHop) {
   const auto bn = hop_names(blobs[0]);
   EXPECT_NE(bn.front().find("stack"), std::string::npos) << blobs[0].dump(2);
   EXPECT_NE(bn.front().find("hold_blobs_on_stack"), std::string::npos) << blobs[0].dump(2);
+  EXPECT_EQ(blobs[0]["path"][0].value("frame", ""), "hold_blobs_on_stack") << blobs[0].dump(2);
+  EXPECT_GT(blobs[0]["path"][0].value("thread_id", 0), 0) << blobs[0].dump(2);
   EXPECT_EQ(bn.back(), "app::Blob (make_shared)") << blobs[0].dump(2);
 }
 
@@ -183,6 +189,7 @@ TEST_F(PreloadRetain, BySite_SampledBufferPathAndRetainedProfile) {
   EXPECT_NE(names[0].find("g_sessions"), std::string::npos) << paths[0].dump(2);
   EXPECT_EQ(names[2], "app::Session") << paths[0].dump(2);
   EXPECT_EQ(names[3], "allocate_session_buffer") << paths[0].dump(2);
+  EXPECT_EQ(paths[0]["path"][3].value("site_is_allocation", false), true) << paths[0].dump(2);
 
   const std::map<std::string, std::string> env = {{"HOME", dir_.path().string()},
                                                   {"PPROF_TMPDIR", dir_.path().string()}};
@@ -201,6 +208,31 @@ TEST_F(PreloadRetain, ExactFromEnvironment_EveryHopHasASite) {
   const auto names = hop_names(paths[0]);
   ASSERT_EQ(names.size(), 3u) << paths[0].dump(2);
   EXPECT_EQ(names[2], "open_sessions") << paths[0].dump(2);
+}
+
+// Another allocator serves malloc: the heap walk says which, by name, and
+// does not guess (exact mode would still work there).
+TEST_F(PreloadRetain, JemallocServesMalloc_AnswerNamesIt) {
+  const std::string jemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
+  ASSERT_TRUE(std::filesystem::exists(jemalloc)) << "libjemalloc2 missing: run scripts/install-deps.sh";
+  port_ = testing::free_loopback_port();
+  testing::ChildProcess child({exe_.string()}, dir_.path() / "leaker.log",
+                              {{"LD_PRELOAD", jemalloc + ":" + so_},
+                               {"SYNCSCOPE_HTTP", "127.0.0.1:" + std::to_string(port_)}});
+  httplib::Client c("127.0.0.1", port_);
+  c.set_read_timeout(60, 0);
+  int status = 0;
+  std::string body;
+  for (int i = 0; i < 300 && status == 0; ++i) {
+    if (testing::read_file(dir_.path() / "leaker.log").find("ready") != std::string::npos) {
+      if (auto r = c.Get("/debug/retain?type=Session&format=text")) status = r->status, body = r->body;
+    }
+    if (status == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  ASSERT_NE(status, 0) << testing::read_file(dir_.path() / "leaker.log");
+  EXPECT_EQ(status, 503) << body;
+  EXPECT_NE(body.find("jemalloc"), std::string::npos) << body;
+  EXPECT_NE(body.find("exact mode still works"), std::string::npos) << body;
 }
 
 }  // namespace

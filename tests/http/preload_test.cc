@@ -36,8 +36,8 @@ std::string preload_object() {
 
 TEST(Preload, SyncscopeHttp_ServesPprofFromUnmodifiedProgram) {
   const std::string so = preload_object();
-  if (!std::filesystem::exists(so)) GTEST_SKIP() << "no preload object at " << so;
-  if (testing::run_command({"go", "version"}).exit_code != 0) GTEST_SKIP() << "go not installed";
+  if (!std::filesystem::exists(so)) FAIL() << "no preload object at " << so << ": the build has no syncscope_preload target";
+  if (testing::run_command({"go", "version"}).exit_code != 0) FAIL() << "go not installed: scripts/install-deps.sh provides it";
   testing::TempDir dir;
   const auto src = dir.path() / "leaky.c";
   const auto exe = dir.path() / "leaky";
@@ -83,7 +83,7 @@ TEST(Preload, SyncscopeHttp_ServesPprofFromUnmodifiedProgram) {
 
 TEST(Preload, BadSyncscopeHttp_ReportsAndProgramStillRuns) {
   const std::string so = preload_object();
-  if (!std::filesystem::exists(so)) GTEST_SKIP() << "no preload object at " << so;
+  if (!std::filesystem::exists(so)) FAIL() << "no preload object at " << so << ": the build has no syncscope_preload target";
   const testing::CommandResult r = testing::run_command(
       {"/bin/true"}, {{"LD_PRELOAD", so}, {"SYNCSCOPE_HTTP", "not-an-address"}});
   EXPECT_EQ(r.exit_code, 0) << r.err;

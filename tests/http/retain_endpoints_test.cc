@@ -66,7 +66,7 @@ TEST_F(RetainEndpoints, BadAddress_Is400) {
 }
 
 TEST_F(RetainEndpoints, GoToolPprofTop_ReadsRetainedProfile) {
-  if (testing::run_command({"go", "version"}).exit_code != 0) GTEST_SKIP() << "go not installed";
+  if (testing::run_command({"go", "version"}).exit_code != 0) FAIL() << "go not installed: scripts/install-deps.sh provides it";
   auto server = testing::start_server();
   ASSERT_NE(server, nullptr);
   testing::TempDir home;

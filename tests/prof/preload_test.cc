@@ -25,7 +25,8 @@ using ::syncscope::prof::test_util::ScratchDir;
 using ::testing::HasSubstr;
 
 // Allocates 3:1 bytes from two known functions, keeps them live, and
-// optionally waits for SIGUSR2 handling before exiting.
+// optionally sleeps argv[1] seconds before exiting (time to take SIGUSR2),
+// creating the file argv[2] once its allocations are done.
 constexpr const char* kProgram = R"C(
 #include <stdlib.h>
 #include <string.h>
@@ -33,11 +34,13 @@ constexpr const char* kProgram = R"C(
 void* keep[4000];
 __attribute__((noinline)) void big_site(int i) { keep[i] = malloc(3000); memset(keep[i], 1, 3000); }
 __attribute__((noinline)) void small_site(int i) { keep[i] = calloc(1, 1000); }
+#include <fcntl.h> /* here, so that big_site stays on line 6 */
 int main(int argc, char** argv) {
   for (int i = 0; i < 1000; ++i) big_site(i);
   for (int i = 1000; i < 2000; ++i) small_site(i);
   char* s = strdup("transient");
   free(s);
+  if (argc > 2) close(open(argv[2], O_WRONLY | O_CREAT, 0600));
   if (argc > 1) sleep(atoi(argv[1]));
   return 0;
 }
@@ -183,25 +186,38 @@ TEST_F(PreloadTest, DefaultPath_IsInTmpdirAndPrintedOnce) {
 
 TEST_F(PreloadTest, Sigusr2_DumpsWhileRunning) {
   const std::string path = dir_.file("signal.pb.gz");
+  const std::string ready = dir_.file("allocated");
+  // Sleeps 60 s: the test ends it with SIGTERM, so no exit dump can stand in
+  // for the signal's.
   const std::string cmd = env("SYNCSCOPE_PROFILE_RATE=1 SYNCSCOPE_PROFILE_OUT='" + path + "'") +
-                          "exec " + dir_.file("prog") + " 5";
+                          "exec " + dir_.file("prog") + " 60 '" + ready + "'";
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {
     execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
     _exit(127);
   }
-  // Give the program time to allocate and reach sleep(), then ask for a dump.
+  // Waits until the program says its allocations are done (the preload's
+  // handler is installed before main), asks for one dump, and waits for the
+  // profile (written whole: renamed into place). Bounded polls, not a guess
+  // at how long the program takes.
+  auto wait_for_file = [](const std::string& f) {
+    for (int i = 0; i < 3000; ++i) {  // at most 30 s
+      if (std::filesystem::exists(f)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return false;
+  };
   bool written = false;
-  for (int i = 0; i < 40 && !written; ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (i >= 5) kill(pid, SIGUSR2);
-    written = std::filesystem::exists(path);
+  if (wait_for_file(ready)) {
+    kill(pid, SIGUSR2);
+    written = wait_for_file(path);
   }
   kill(pid, SIGTERM);  // exits without running destructors: only the signal dump exists
   int wstatus = 0;
   waitpid(pid, &wstatus, 0);
-  ASSERT_TRUE(written);
+  ASSERT_TRUE(written) << (std::filesystem::exists(ready) ? "no profile 30 s after SIGUSR2"
+                                                           : "the program never finished allocating");
   int status = 0;
   const std::string top = go_pprof(dir_, "-top -focus=_site", path, &status);
   ASSERT_EQ(status, 0) << top;

@@ -98,6 +98,25 @@ Box* volatile g_box = nullptr;  // global -> Box -> Value(nodes) -> Node -> targ
 
 __attribute__((noinline)) Box* make_box(Value* v) { return new Box{v}; }
 
+// The path to the chain's target (queried at +100) and its text; asserts
+// the shape every block source must give: found, reachable, six hops, the
+// holder thread's stack as root.
+RetentionPath chain_path(const RetentionSnapshot& snap, std::uintptr_t target, std::string& text) {
+  RetentionPath p = snap.path_to(target + 100);
+  text = to_text(p);
+  std::cout << text;
+  EXPECT_TRUE(p.found);
+  EXPECT_TRUE(p.reachable) << text;
+  if (p.hops.size() != 6u) {
+    ADD_FAILURE() << "want 6 hops: " << text;
+    return {};
+  }
+  EXPECT_TRUE(p.hops[0].is_root);
+  EXPECT_EQ(p.hops[0].root_kind, RootKind::kStack) << text;
+  EXPECT_NE(p.hops[0].name.find("retain-holder"), std::string::npos) << text;
+  return p;
+}
+
 class LiveRetention : public ::testing::Test {
  protected:
   static void SetUpTestSuite() { prof::LiveBlockTable::instance().set_enabled(true); }
@@ -110,16 +129,9 @@ TEST_F(LiveRetention, KnownChain_EveryHopAndSiteFromThreadStack) {
   ASSERT_TRUE(snap.ok()) << snap.status();
   EXPECT_GE(snap->stats().threads_paused, 1u);
   const std::uintptr_t target = hidden ^ kHide;
-  const RetentionPath p = snap->path_to(target + 100);
-  const std::string text = to_text(p);
-  std::cout << text;
-  ASSERT_TRUE(p.found);
-  ASSERT_TRUE(p.reachable) << text;
-  ASSERT_EQ(p.hops.size(), 6u) << text;
-  // root: the holder thread's stack.
-  EXPECT_TRUE(p.hops[0].is_root);
-  EXPECT_EQ(p.hops[0].root_kind, RootKind::kStack) << text;
-  EXPECT_NE(p.hops[0].name.find("retain-holder"), std::string::npos) << text;
+  std::string text;
+  const RetentionPath p = chain_path(*snap, target, text);
+  ASSERT_EQ(p.hops.size(), 6u);
   // closure (std::thread state) allocated in spawn_holder; the shared_ptr in it.
   EXPECT_EQ(p.hops[1].name, "syncscope::retain::(anonymous namespace)::spawn_holder") << text;
   EXPECT_TRUE(p.hops[1].offset == 8 || p.hops[1].offset == 16) << text;
@@ -146,23 +158,23 @@ TEST_F(LiveRetention, KnownChain_EveryHopAndSiteFromThreadStack) {
 
 // The same chain through the glibc heap walk instead of the exact table:
 // the same hops and offsets; sizes are usable sizes (malloc's rounding).
-TEST_F(LiveRetention, KnownChain_HeapWalkFindsTheSameHops) {
+// Both ways of running the walk: in a copy-on-write child (the default: the
+// program resumes after the fork) and inside the pause.
+class LiveRetentionWalk : public LiveRetention, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(LiveRetentionWalk, KnownChain_HeapWalkFindsTheSameHops) {
   const volatile std::uintptr_t hidden = build_chain();
   Options options;
   options.block_source = BlockSource::kHeapWalk;
+  options.scan_in_child = GetParam();
   absl::StatusOr<RetentionSnapshot> snap = take_snapshot(options);
   ASSERT_TRUE(snap.ok()) << snap.status();
   EXPECT_EQ(snap->stats().block_source, BlockSource::kHeapWalk);
+  EXPECT_EQ(snap->stats().scanned_in_child, GetParam());
   EXPECT_GT(snap->stats().heap_bytes_walked, 0u);
-  const std::uintptr_t target = hidden ^ kHide;
-  const RetentionPath p = snap->path_to(target + 100);
-  const std::string text = to_text(p);
-  std::cout << text;
-  ASSERT_TRUE(p.found);
-  ASSERT_TRUE(p.reachable) << text;
-  ASSERT_EQ(p.hops.size(), 6u) << text;
-  EXPECT_EQ(p.hops[0].root_kind, RootKind::kStack) << text;
-  EXPECT_NE(p.hops[0].name.find("retain-holder"), std::string::npos) << text;
+  std::string text;
+  const RetentionPath p = chain_path(*snap, hidden ^ kHide, text);
+  ASSERT_EQ(p.hops.size(), 6u);
   EXPECT_TRUE(p.hops[1].offset == 8 || p.hops[1].offset == 16) << text;
   // Unsampled blocks are named by their vtable's type, or by size.
   EXPECT_EQ(p.hops[1].name, "std::thread state of syncscope::retain::(anonymous namespace)::spawn_holder") << text;
@@ -176,6 +188,9 @@ TEST_F(LiveRetention, KnownChain_HeapWalkFindsTheSameHops) {
   EXPECT_GE(p.hops[5].size, sizeof(Target));
   EXPECT_EQ(p.hops[5].offset, 100u);
 }
+
+INSTANTIATE_TEST_SUITE_P(ScanPlaces, LiveRetentionWalk, ::testing::Values(true, false),
+                         [](const ::testing::TestParamInfo<bool>& p) { return p.param ? "InChild" : "InPause"; });
 
 // "Why is my Value alive?" by type, with exact mode off: make_shared's
 // control block names its T through the vtable.
@@ -226,12 +241,19 @@ TEST_F(LiveRetention, GlobalVersusStack_ShortestPathChosen) {
   EXPECT_EQ(pa.hops[0].root_kind, RootKind::kGlobal);
   EXPECT_NE(pa.hops[0].name.find("g_direct_holder"), std::string::npos) << to_text(pa);
   EXPECT_NE(pa.hops[0].name.find("g_direct_holder ("), std::string::npos);  // at the symbol start
+  // The same as fields: what scripts read instead of the display name.
+  EXPECT_EQ(pa.hops[0].root.symbol, "syncscope::retain::(anonymous namespace)::g_direct_holder");
+  EXPECT_EQ(pa.hops[0].root.module, "main executable");
+  EXPECT_EQ(pa.hops[0].root.thread_id, 0);
 
   const RetentionPath pb = snap->path_to(near_stack ^ kHide);
   ASSERT_TRUE(pb.reachable) << to_text(pb);
   ASSERT_EQ(pb.hops.size(), 2u) << to_text(pb);
   EXPECT_EQ(pb.hops[0].root_kind, RootKind::kStack) << to_text(pb);
   EXPECT_NE(pb.hops[0].name.find("retain-stack"), std::string::npos) << to_text(pb);
+  EXPECT_EQ(pb.hops[0].root.thread_name, "retain-stack");
+  EXPECT_GT(pb.hops[0].root.thread_id, 0);
+  EXPECT_EQ(pb.hops[0].name, render_root(RootKind::kStack, pb.hops[0].root)) << "display is rendered from fields";
 }
 
 TEST_F(LiveRetention, UnreferencedBlock_ReportedUnreachable) {

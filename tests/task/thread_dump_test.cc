@@ -164,15 +164,16 @@ TEST(ThreadDump, ThreadsExitingDuringDump_NeitherHangNorCrash) {
 
 TEST(ThreadDump, ThreadBlockingTheSignal_IsReportedNotAwaited) {
   std::atomic<pid_t> tid{0};
-  test::Gate gate;
+  std::atomic<bool> stop{false};
+  // Runnable (not blocked in a system call, whose stack a dump reads without
+  // a signal), so only the signal could reach it.
   std::thread t([&] {
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, thread_dump_signal());
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     tid = static_cast<pid_t>(::syscall(SYS_gettid));
-    std::unique_lock lock(gate.mu);
-    gate.cv.wait(lock, [&] { return gate.is_open; });
+    while (!stop.load()) std::this_thread::yield();
   });
   ASSERT_TRUE(test::eventually([&] { return tid.load() != 0; }));
   // kSignalBlocked (not kTimedOut) shows it was never signalled nor awaited.
@@ -180,7 +181,7 @@ TEST(ThreadDump, ThreadBlockingTheSignal_IsReportedNotAwaited) {
   auto it = std::find_if(dump.begin(), dump.end(), [&](const ThreadStack& s) { return s.tid == tid.load(); });
   ASSERT_NE(it, dump.end());
   EXPECT_EQ(it->status, CaptureStatus::kSignalBlocked);
-  gate.open();
+  stop = true;
   t.join();
 }
 

@@ -37,6 +37,31 @@ double slope(const std::vector<HeapSample>& s) {
   return den > 0 ? num / den : 0;
 }
 
+// Medians of the judged samples' first, middle and last thirds (by index).
+struct Thirds {
+  double first = 0;
+  double middle = 0;
+  double last = 0;
+};
+
+Thirds thirds(const std::vector<HeapSample>& s) {
+  const std::size_t n = s.size();
+  auto part = [&](std::size_t begin, std::size_t end) {
+    std::vector<double> v;
+    for (std::size_t i = begin; i < end; ++i) v.push_back(static_cast<double>(s[i].live_bytes));
+    return median(std::move(v));
+  };
+  return {part(0, n / 3), part(n / 3, 2 * n / 3), part(2 * n / 3, n)};
+}
+
+std::string cause_of_levelled_off(const Verdict& v, double last_third_growth) {
+  return absl::StrFormat(
+      "live heap grew %s after warm-up, then levelled off (%s in the last third, tolerance %s): "
+      "bounded growth, not a leak",
+      format_bytes(static_cast<double>(v.growth_bytes)), format_bytes(last_third_growth),
+      format_bytes(static_cast<double>(v.tolerance_bytes)));
+}
+
 std::string cause_of_leak(const Diagnosis& d, const Verdict& v) {
   const std::string growth = absl::StrFormat("live heap grew %s after warm-up (%s/s)",
                                              format_bytes(static_cast<double>(v.growth_bytes)),
@@ -126,8 +151,16 @@ Verdict judge(const Diagnosis& d) {
   v.slope_bytes_per_s = slope(judged);
   v.tolerance_bytes =
       static_cast<std::uint64_t>(std::max(kMinToleranceBytes, kRelativeTolerance * start));
-  v.leak = end - start > static_cast<double>(v.tolerance_bytes) && v.slope_bytes_per_s > 0;
-  v.cause = v.leak ? cause_of_leak(d, v) : cause_of_no_leak(d, v);
+  const Thirds t = thirds(judged);
+  const double sustained = static_cast<double>(v.tolerance_bytes) / 4;
+  const bool grew = end - start > static_cast<double>(v.tolerance_bytes) && v.slope_bytes_per_s > 0;
+  // Still growing: a step, a cache filling up to its bound or a warm-up that
+  // ran late grows in one third only; a leak grows in both halves.
+  const bool kept_growing = t.middle - t.first > sustained && t.last - t.middle > sustained;
+  v.leak = grew && kept_growing;
+  v.cause = v.leak ? cause_of_leak(d, v)
+            : grew ? cause_of_levelled_off(v, t.last - t.middle)
+                   : cause_of_no_leak(d, v);
   return v;
 }
 

@@ -1,7 +1,6 @@
 #include "diagnosis.h"
 
 #include <algorithm>
-#include <cctype>
 #include <cstdlib>
 #include <optional>
 #include <string_view>
@@ -64,16 +63,13 @@ std::string block_site(const rt::PathHop& h) {
   return h.site_frames.empty() ? h.name : h.site_frames.front();
 }
 
-// The root's name without thread ids and frame, so that the stacks of many
-// threads running the same code count as one holder.
+// The root without thread id and frame, so that the stacks of many threads
+// running the same code count as one holder.
 std::string holder_signature(const rt::RetentionPath& p) {
-  std::string sig;
-  if (p.hops.empty()) return sig;
-  const std::string& root = p.hops.front().name;
-  for (char c : root.substr(0, root.find(", frame"))) {
-    if (std::isdigit(static_cast<unsigned char>(c)) == 0) sig.push_back(c);
-  }
-  return sig;
+  if (p.hops.empty()) return "";
+  const rt::PathHop& root = p.hops.front();
+  return absl::StrCat(rt::to_string(root.root_kind), "|", root.root.thread_name, "|", root.root.module, "|",
+                      root.root.symbol);
 }
 
 // Paths looked at per site: enough to see every holder of a leak of a few
@@ -130,13 +126,6 @@ rt::Options snapshot_options() {
   const char* env = std::getenv("SYNCSCOPE_LAB_NAME_FRAMES");
   if (env != nullptr && std::string_view(env) == "0") o.name_frames = false;
   return o;
-}
-
-// The Linux thread id in a root name such as "thread 'x' (tid 12) stack".
-int root_tid(const std::string& root) {
-  const auto at = root.find("(tid ");
-  if (at == std::string::npos) return 0;
-  return std::atoi(root.c_str() + at + 5);
 }
 
 }  // namespace
@@ -248,7 +237,7 @@ void RetentionProbe::take_after(Diagnosis& d) {
   d.retention_target = d.retention_path.empty() ? "" : d.retention_path.back().site;
   d.retention_target_retained = path->retained_bytes;
 #if SYNCSCOPE_LAB_HAVE_TASK
-  if (const int tid = root_tid(path->hops.front().name); tid != 0) {
+  if (const auto tid = static_cast<int>(path->hops.front().root.thread_id); tid != 0) {
     const auto tasks = syncscope::task::TaskRegistry::instance().tasks_on_thread(tid);
     if (!tasks.empty()) {
       d.retention_root_task = tasks.back().name;

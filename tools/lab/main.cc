@@ -91,7 +91,9 @@ int main(int argc, char** argv) {
 
   std::vector<const ScenarioSpec*> todo;
   if (o.what == "all") {
-    for (const ScenarioSpec& s : scenarios()) todo.push_back(&s);
+    for (const ScenarioSpec& s : scenarios()) {
+      if (!s.control) todo.push_back(&s);
+    }
   } else if (o.what != "compare") {
     todo.push_back(find_scenario(o.what));
   }

@@ -1,8 +1,10 @@
 #include "scenarios.h"
 
+#include "bounded_journal.h"
 #include "cache_service.h"
 #include "stalled_reader.h"
 #include "three_level.h"
+#include "warming_cache.h"
 
 namespace syncscope::lab {
 
@@ -34,6 +36,24 @@ const std::vector<ScenarioSpec>& scenarios() {
        "range-spawn's capturing task, run on a bounded executor whose deadline cancels a wait that takes "
        "too long, which releases the captured value.",
        [] { return std::make_unique<CacheService>(SweepStyle::kBoundedPool); }},
+      {"warm-cache", "control: a cache that warms up, then plateaus",
+       "A cache fills one key at a time up to its capacity, then only replaces values. Replaced values die: "
+       "the heap climbs while warming and then stays flat.",
+       [] { return std::make_unique<WarmingCache>(); }, true},
+      {"three-level-copied", "control: three-level's chain, the audit copies what it needs",
+       "three-level's catalog and writer, but the audit recorder copies each version's payload id and size "
+       "instead of keeping a pointer into the wrapper, so replaced wrappers die.",
+       [] { return std::make_unique<ThreeLevel>(ThreeLevelParams{.hold_pointer = false}); }, true},
+      {"stalled-reader-unpins", "control: the exporter waits inside range() with a deadline",
+       "stalled-reader's sessions and writer, but the exporter's slot wait inside the callback gives up after "
+       "100 ms, so the range ends, the pin is released and the retired values are freed.",
+       [] { return std::make_unique<StalledReader>(StalledReaderParams{
+            .stall_for = std::chrono::milliseconds(100), .counter_updates_per_write = 40}); },
+       true},
+      {"bounded-growth", "control: a journal that grows past the tolerance, then stops at its bound",
+       "A recorder appends 64 KiB records to an in-memory journal at about 4 MiB/s until it holds 150, then "
+       "replaces the oldest. Growth continues after warm-up but ends at the bound.",
+       [] { return std::make_unique<BoundedJournal>(); }, true},
   };
   return kAll;
 }

@@ -1,4 +1,5 @@
-// The lab's scenarios, in the order `all` runs them (DESIGN §6 names).
+// The lab's scenarios, in the order `all` runs them (DESIGN §6 names), then
+// the negative controls: workloads that are no leak and must read so.
 #pragma once
 
 #include <functional>
@@ -16,6 +17,8 @@ struct ScenarioSpec {
   std::string title;  // one line
   std::string story;  // what the code does, for the report
   std::function<std::unique_ptr<Workload>()> make;
+  // A negative control: run by name only, not by `all` (the lab's story).
+  bool control = false;
 };
 
 const std::vector<ScenarioSpec>& scenarios();

@@ -69,6 +69,11 @@ void ThreeLevel::writer_loop() {
 // root of the chain history -> Wrapper -> items -> Payload.
 void ThreeLevel::audit_loop() {
   std::vector<std::shared_ptr<const Payload>> history;
+  struct Record {  // what the audit needs, copied (hold_pointer == false)
+    std::uint64_t id = 0;
+    std::size_t size = 0;
+  };
+  std::vector<Record> records;
   absl::flat_hash_map<std::uint64_t, std::uint64_t> seen;  // key -> last version audited
   while (!released()) {
     std::vector<std::shared_ptr<const Wrapper>> fresh;
@@ -80,9 +85,13 @@ void ThreeLevel::audit_loop() {
       }
     });
     for (const auto& w : fresh) {
-      if (history.size() >= params_.max_history) break;
-      // Aliasing constructor: points at items[0], owns the whole wrapper.
-      history.emplace_back(w, w->items.front().get());
+      if (history.size() + records.size() >= params_.max_history) break;
+      if (params_.hold_pointer) {
+        // Aliasing constructor: points at items[0], owns the whole wrapper.
+        history.emplace_back(w, w->items.front().get());
+      } else {
+        records.push_back({w->items.front()->id, w->items.front()->size});
+      }
       kept_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
     }
     fresh.clear();
@@ -100,10 +109,10 @@ std::string ThreeLevel::summary() const {
   // relaxed loads: statistics.
   return absl::StrFormat(
       "%d catalog keys, wrappers of %d payloads (%d..%d KiB); %d wrappers replaced, the audit "
-      "recorder kept a pointer into %d of them (capped at %d)",
+      "recorder kept %s %d of them (capped at %d)",
       params_.keys, params_.items_per_wrapper, params_.item_unit / 1024,
       params_.items_per_wrapper * params_.item_unit / 1024, replaced_.load(std::memory_order_relaxed),
-      kept_.load(std::memory_order_relaxed), params_.max_history);
+      params_.hold_pointer ? "a pointer into" : "a copied record (no pointer) of", kept_.load(std::memory_order_relaxed), params_.max_history);
 }
 
 MapBacklog ThreeLevel::backlog() const {

@@ -43,6 +43,10 @@ struct ThreeLevelParams {
   std::size_t counter_updates_per_tick = 40;  // small stores that keep reclamation moving
   std::chrono::milliseconds audit_every{50};
   std::size_t max_history = 500;  // bound on versions the audit keeps
+  // true: the audit keeps an aliasing pointer per version (the leak);
+  // false: it copies the payload's id and size and holds no pointer (the
+  // negative control three-level-copied).
+  bool hold_pointer = true;
 };
 
 class ThreeLevel final : public Workload {

@@ -15,6 +15,22 @@
 //     returns. Capturing a reference (or a raw pointer) into a task that
 //     outlives the callback is the bug the lab reproduces.
 //   * size() is O(1) and approximate; exact_size() walks every entry (O(N)).
+//   * User code under a map's lock. What may run while a map holds one of
+//     its locks: Hash, Eq, copies and moves of keys and values (and, for
+//     the lock-based maps, visit()'s callback and range()'s callback for
+//     move-only values). None of these may call the same map: that would
+//     deadlock, and debug builds abort with a message instead (see
+//     internal/reentrancy_check.h). What never runs under a map's lock: the
+//     destructor of a value that leaves the map (erase, load_and_delete,
+//     compare_and_delete, clear) or is replaced (store, swap,
+//     compare_and_swap), and range()'s callback for copyable values. Such a
+//     destructor may call any method of the same map or of another map
+//     (a shared_ptr to a node that deregisters itself; two maps whose values
+//     refer to each other). ReadMostlyMap destroys removed keys unlocked
+//     too; the lock-based maps may destroy a removed key (and moved-from
+//     values) under the shard lock. A portable visit() callback does not
+//     call the map it visits; ReadMostlyMap's may (it holds no lock then).
+//   * Destructors of K and V must not throw (std::is_nothrow_destructible).
 //
 // Method summary (Go name in brackets):
 //   load [Load]                  std::optional<V>        copy of the value
@@ -36,6 +52,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <type_traits>
 
 #include "syncscope/map/map_stats.h"
 
@@ -78,6 +95,8 @@ concept ConcurrentMap = requires(M& m, const M& cm, const typename M::key_type& 
                                  const typename M::mapped_type& v) {
   typename M::key_type;
   typename M::mapped_type;
+  requires std::is_nothrow_destructible_v<typename M::key_type> &&
+               std::is_nothrow_destructible_v<typename M::mapped_type>;
   { m.load(k) } -> std::same_as<std::optional<typename M::mapped_type>>;
   { m.store(k, v) } -> std::same_as<void>;
   { m.load_or_store(k, v) } -> std::same_as<LoadOrStoreResult<typename M::mapped_type>>;

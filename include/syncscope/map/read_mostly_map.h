@@ -46,6 +46,17 @@
 //   Reclamation: old snapshots, expunged entries and replaced value boxes are
 //   retired into the global EpochDomain and freed once no reader can hold
 //   them. Every operation pins the domain while it touches shared objects.
+//
+//   No destructor of K or V runs under mu_ (the family contract): freeing a
+//   retired object runs them, so every operation that takes mu_ opens a
+//   ReclaimDeferral first (retires under mu_ only hand objects over; the
+//   reclaim they trigger runs after mu_ and the pin are released), and
+//   objects an operation drops under mu_ without retiring (an old dirty
+//   table, an extracted key, a box that lost a race) go into an Unlocked
+//   holder destroyed after mu_ is released. Retires after an irreversible
+//   step (a published snapshot) are reserved before it (reserve_retires), so
+//   an allocation failure can never leave an object retired twice or not at
+//   all.
 #pragma once
 
 #include <algorithm>
@@ -62,10 +73,10 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/hash/hash.h"
 #include "syncscope/map/concurrent_map.h"
 #include "syncscope/map/internal/map_counters.h"
+#include "syncscope/map/internal/reentrancy_check.h"
 #include "syncscope/map/internal/registration.h"
 #include "syncscope/map/map_events.h"
 #include "syncscope/map/map_stats.h"
@@ -84,10 +95,9 @@ class ReadMostlyMap {
       : name_(std::move(options.name)),
         domain_(reclaim::EpochDomain::global()),
         account_(reclaim::ReclaimAccount::create()) {
-    Table* t = new Table();
-    t->reserve(options.initial_capacity);
     // relaxed: not yet shared with any other thread.
-    read_.store(tag(t, false), std::memory_order_relaxed);
+    read_.store(tag(make_table(options.initial_capacity).release(), false),
+                std::memory_order_relaxed);
     registration_.attach(name_, [this] { return stats(); });
   }
 
@@ -98,14 +108,18 @@ class ReadMostlyMap {
   // the domain are freed by it later; everything still linked is freed now.
   ~ReadMostlyMap() {
     registration_.detach();
-    std::lock_guard lk(mu_);
-    absl::flat_hash_set<Entry*> entries;
-    const ReadView r = read_view();
-    for (const auto& [k, e] : *r.table) entries.insert(e);
-    if (dirty_ != nullptr) {
-      for (const auto& [k, e] : *dirty_) entries.insert(e);
-      delete dirty_;
+    std::vector<Entry*> entries;
+    std::unique_ptr<Table> dirty;
+    ReadView r;
+    {
+      std::lock_guard lk(mu_);  // orders this against the last users' writes
+      r = read_view();
+      entries = all_entries_locked();  // a bad_alloc here ends the program (noexcept)
+      dirty.reset(dirty_);
+      dirty_ = nullptr;
     }
+    // Destructors of keys and values run without mu_ (see the class comment).
+    dirty.reset();
     for (Entry* e : entries) delete e;
     delete r.table;
     account_->release();
@@ -160,25 +174,28 @@ class ReadMostlyMap {
     requires std::copy_constructible<V>
   {
     {
+      std::unique_ptr<ValueBox> spare;  // a box that lost a race; no lock held here
       auto guard = domain_.pin();
       const ReadView r = read_view();
       if (Entry* e = lookup(*r.table, key)) {
-        if (auto res = try_load_or_store(e, value)) return std::move(*res);
+        if (auto res = try_load_or_store(e, value, spare)) return std::move(*res);
       }
     }
+    Unlocked after(domain_);
     auto guard = domain_.pin();
+    ReentrancyCheck::Scope held(this);
     std::lock_guard lk(mu_);
     const ReadView r = read_view();
     if (Entry* e = lookup(*r.table, key)) {
-      revive_locked(key, e);
-      return *try_load_or_store(e, value);  // cannot fail: not expunged under mu_
+      revive_locked(key, e, after);
+      return *try_load_or_store(e, value, after.box);  // cannot fail: not expunged under mu_
     }
     if (Entry* e = dirty_ != nullptr ? lookup(*dirty_, key) : nullptr) {
-      auto res = *try_load_or_store(e, value);
+      auto res = *try_load_or_store(e, value, after.box);
       miss_locked();
       return res;
     }
-    insert_new_locked(key, std::make_unique<ValueBox>(value));
+    insert_new_locked(key, std::make_unique<ValueBox>(value), after);
     return {value, false};
   }
 
@@ -198,15 +215,22 @@ class ReadMostlyMap {
   bool compare_and_swap(const K& key, const V& old_value, const V& new_value)
     requires std::equality_comparable<V> && std::copy_constructible<V>
   {
+    domain_.reserve_retires(1);
+    Unlocked after(domain_);
     auto guard = domain_.pin();
     const ReadView r = read_view();
-    if (Entry* e = lookup(*r.table, key)) return try_compare_and_swap(e, old_value, new_value);
+    if (Entry* e = lookup(*r.table, key)) {
+      return try_compare_and_swap(e, old_value, new_value, after.box);
+    }
     if (!r.amended) return false;
+    ReentrancyCheck::Scope held(this);
     std::lock_guard lk(mu_);
     const ReadView r2 = read_view();
-    if (Entry* e = lookup(*r2.table, key)) return try_compare_and_swap(e, old_value, new_value);
+    if (Entry* e = lookup(*r2.table, key)) {
+      return try_compare_and_swap(e, old_value, new_value, after.box);
+    }
     if (Entry* e = dirty_ != nullptr ? lookup(*dirty_, key) : nullptr) {
-      const bool swapped = try_compare_and_swap(e, old_value, new_value);
+      const bool swapped = try_compare_and_swap(e, old_value, new_value, after.box);
       // The key set did not change; a promotion would make this faster next
       // time, so count it as a miss (as Go does).
       miss_locked();
@@ -218,13 +242,17 @@ class ReadMostlyMap {
   bool compare_and_delete(const K& key, const V& old_value)
     requires std::equality_comparable<V>
   {
+    domain_.reserve_retires(1);
+    Unlocked after(domain_);
     auto guard = domain_.pin();
     Entry* e = nullptr;
     bool from_read = true;
     const ReadView r = read_view();
     e = lookup(*r.table, key);
+    std::optional<ReentrancyCheck::Scope> held;  // open while lk is held
     std::unique_lock lk(mu_, std::defer_lock);
     if (e == nullptr && r.amended) {
+      held.emplace(this);
       lk.lock();
       const ReadView r2 = read_view();
       e = lookup(*r2.table, key);
@@ -245,6 +273,7 @@ class ReadMostlyMap {
                                      std::memory_order_acquire)) {
         on_deleted(p, from_read);
         if (lk.owns_lock()) lk.unlock();
+        held.reset();
         maybe_compact(from_read);
         return true;
       }
@@ -263,6 +292,8 @@ class ReadMostlyMap {
     ReadView r = read_view();
     if (r.amended) {
       // Promote first so the snapshot holds every key (O(1); Go does the same).
+      Unlocked after(domain_);
+      ReentrancyCheck::Scope held(this);
       std::lock_guard lk(mu_);
       r = read_view();
       if (r.amended) {
@@ -283,18 +314,19 @@ class ReadMostlyMap {
 
   // Removes every key present when clear() starts (Go's Clear).
   void clear() {
+    Unlocked after(domain_);
     auto guard = domain_.pin();
+    ReentrancyCheck::Scope held(this);
     std::lock_guard lk(mu_);
     const ReadView r = read_view();
     if (r.table->empty() && dirty_ == nullptr) return;
-    absl::flat_hash_set<Entry*> entries;
-    for (const auto& [k, e] : *r.table) entries.insert(e);
-    if (dirty_ != nullptr) {
-      for (const auto& [k, e] : *dirty_) entries.insert(e);
-    }
+    // Everything that can fail comes before the first change.
+    const std::vector<Entry*> entries = all_entries_locked();
+    auto empty = std::make_unique<Table>();
+    domain_.reserve_retires(2 * entries.size() + 1);
     // release: publishes the empty table [pairs with the acquire in read_view].
-    read_.store(tag(new Table(), false), std::memory_order_release);
-    delete dirty_;  // only ever reached under mu_
+    read_.store(tag(empty.release(), false), std::memory_order_release);
+    after.table.reset(dirty_);  // its keys are destroyed after mu_ is released
     dirty_ = nullptr;
     misses_ = 0;
     expunged_.clear();  // every entry is retired below, expunged ones included
@@ -326,6 +358,7 @@ class ReadMostlyMap {
   // counted. Prefer size() unless an exact count at quiescence is needed.
   std::size_t exact_size() const {
     auto guard = domain_.pin();
+    ReentrancyCheck::Scope held(this);
     std::lock_guard lk(mu_);
     const ReadView r = read_view();
     const Table& t = dirty_ != nullptr ? *dirty_ : *r.table;
@@ -371,6 +404,7 @@ class ReadMostlyMap {
 
  private:
   using Counter = internal::Counter;
+  using ReentrancyCheck = internal::ReentrancyCheck;
 
   struct ValueBox {
     template <class... Args>
@@ -412,6 +446,49 @@ class ReadMostlyMap {
     bool amended;
   };
 
+  // What an operation drops while it holds mu_, destroyed once it has
+  // released mu_ and its pin (it is declared before both): destructors of
+  // K and V are user code, and user code that may call this map (or another
+  // one) never runs under mu_. Its deferral closes last, so the reclaim that
+  // retires under mu_ came due for runs after everything else.
+  struct Unlocked {
+    explicit Unlocked(reclaim::EpochDomain& domain) noexcept
+        : deferral(domain.defer_reclaim()) {}
+    reclaim::EpochDomain::ReclaimDeferral deferral;
+    std::unique_ptr<Table> table;    // a replaced or half-built dirty table
+    std::unique_ptr<Entry> entry;    // an entry whose insert into dirty_ failed
+    std::unique_ptr<ValueBox> box;   // a box that lost its race, never published
+    typename Table::node_type node;  // a key extracted from dirty_
+  };
+
+  // A table with room for `elements` keys, allocated in one step. absl's
+  // reserve() and in-place growth set the new capacity before allocating,
+  // so a bad_alloc there leaves a table that crashes when destroyed (absl
+  // 20220623, raw_hash_set::resize); a constructor that throws leaves no
+  // table at all. Sized as absl's reserve() sizes (GrowthToLowerboundCapacity).
+  static std::unique_ptr<Table> make_table(std::size_t elements) {
+    return std::make_unique<Table>(elements == 0 ? 0 : elements + (elements - 1) / 7);
+  }
+
+  // Requires mu_. Every entry of the snapshot and of dirty_, once each.
+  std::vector<Entry*> all_entries_locked() const {
+    const ReadView r = read_view();
+    std::vector<Entry*> entries;
+    entries.reserve(r.table->size() + (dirty_ != nullptr ? dirty_->size() : 0));
+    for (const auto& [k, e] : *r.table) entries.push_back(e);
+    if (dirty_ != nullptr) {
+      for (const auto& [k, e] : *dirty_) entries.push_back(e);
+    }
+    std::sort(entries.begin(), entries.end());
+    entries.erase(std::unique(entries.begin(), entries.end()), entries.end());
+    return entries;
+  }
+
+  // Retires one operation makes besides a promotion's (delete_impl: the
+  // entry and its box); a promotion reserves room for these too, since it
+  // can run in the middle of the operation (miss_locked).
+  static constexpr std::size_t kOpRetires = 2;
+
   static ValueBox* expunged() noexcept {
     alignas(ValueBox) static unsigned char sentinel;
     return reinterpret_cast<ValueBox*>(&sentinel);
@@ -444,6 +521,8 @@ class ReadMostlyMap {
       return e;
     }
     if (!r.amended) return nullptr;
+    Unlocked after(domain_);  // the caller's pin outlives it: the entry stays readable
+    ReentrancyCheck::Scope held(this);
     std::lock_guard lk(mu_);
     const ReadView r2 = read_view();
     if (Entry* e = lookup(*r2.table, key)) return e;  // promoted meanwhile: no spurious miss
@@ -455,6 +534,7 @@ class ReadMostlyMap {
 
   // Swaps in `box`. Returns the previous value if asked.
   std::optional<V> swap_box(const K& key, std::unique_ptr<ValueBox> box, bool want_previous) {
+    domain_.reserve_retires(1);  // finish_swap's retire comes after the exchange
     {
       auto guard = domain_.pin();
       const ReadView r = read_view();
@@ -471,17 +551,19 @@ class ReadMostlyMap {
         }
       }
     }
+    Unlocked after(domain_);
     auto guard = domain_.pin();
+    ReentrancyCheck::Scope held(this);
     std::lock_guard lk(mu_);
     const ReadView r = read_view();
     Entry* e = lookup(*r.table, key);
     if (e != nullptr) {
-      revive_locked(key, e);
+      revive_locked(key, e, after);
     } else if (dirty_ != nullptr) {
       e = lookup(*dirty_, key);
     }
     if (e == nullptr) {
-      insert_new_locked(key, std::move(box));
+      insert_new_locked(key, std::move(box), after);
       return std::nullopt;
     }
     // acq_rel: as for the CAS above.
@@ -503,31 +585,36 @@ class ReadMostlyMap {
   }
 
   // Requires mu_. Adds a brand-new key to dirty_ (building it if needed).
-  void insert_new_locked(const K& key, std::unique_ptr<ValueBox> box) {
+  void insert_new_locked(const K& key, std::unique_ptr<ValueBox> box, Unlocked& after) {
     const ReadView r = read_view();
     if (!r.amended) {
       // First new key since the last promotion: rebuild dirty and mark the
       // snapshot amended.
-      dirty_locked();
+      dirty_locked(after);
       // release: publishes the amended bit with the same table [pairs with
       // read_view's acquire].
       read_.store(tag(r.table, true), std::memory_order_release);
     }
-    auto entry = std::make_unique<Entry>(box.release());  // the entry owns the box now
-    ensure_room_locked();
-    dirty_->emplace(key, entry.get());  // may throw: the entry (and box) are freed
-    entry.release();
+    after.entry = std::make_unique<Entry>(box.get());
+    box.release();  // the entry owns the box now
+    ensure_room_locked(after);
+    // May throw: the entry (and its box) are then freed after mu_ is released.
+    dirty_->emplace(key, after.entry.get());
+    after.entry.release();
     counters_.add_live(+1);
   }
 
   // Requires a pin. Deletes the value for `key`, passing it to `f` first.
   template <class F>
   bool delete_impl(const K& key, F&& f) {
+    domain_.reserve_retires(kOpRetires);
+    Unlocked after(domain_);
     auto guard = domain_.pin();
     const ReadView r = read_view();
     Entry* e = lookup(*r.table, key);
     bool from_read = true;
     if (e == nullptr && r.amended) {
+      ReentrancyCheck::Scope held(this);
       std::lock_guard lk(mu_);
       const ReadView r2 = read_view();
       e = lookup(*r2.table, key);
@@ -536,7 +623,7 @@ class ReadMostlyMap {
         auto it = dirty_->find(key);
         if (it != dirty_->end()) {
           e = it->second;
-          dirty_->erase(it);
+          after.node = dirty_->extract(it);  // the key is destroyed after mu_ is released
         }
         // Regardless of presence, record a miss: this key will take the slow
         // path until the dirty map is promoted.
@@ -586,57 +673,62 @@ class ReadMostlyMap {
     const ReadView r = read_view();
     const std::size_t table_size = r.table->size();
     if (table_size < 64 || size() * 2 > table_size) return;
+    Unlocked after(domain_);
+    ReentrancyCheck::Scope held(this);
     std::lock_guard lk(mu_);
     const ReadView r2 = read_view();
     if (r2.table->size() < 64 || size() * 2 > r2.table->size()) return;
-    if (!r2.amended) {
-      dirty_locked();
+    try {
+      if (!r2.amended) {
+        dirty_locked(after);
+      }
+      promote_locked();
+    } catch (const std::bad_alloc&) {
+      return;  // compaction is best effort, and the delete has happened
     }
-    promote_locked();
     counters_.add(Counter::kCompactions);
     emit(MapEventKind::kCompaction, read_view().table->size());
   }
 
-  // Requires e->p != kExpunged or mu_ (so it cannot become expunged).
-  std::optional<LoadOrStoreResult<V>> try_load_or_store(Entry* e, const V& value) {
+  // Requires e->p != kExpunged or mu_ (so it cannot become expunged). A box
+  // made but not published stays in `spare`, for the caller to destroy once
+  // it holds no lock.
+  std::optional<LoadOrStoreResult<V>> try_load_or_store(Entry* e, const V& value,
+                                                        std::unique_ptr<ValueBox>& spare) {
     ValueBox* p = e->p.load(std::memory_order_acquire);  // acquire: see visit()
     if (p == expunged()) return std::nullopt;
     if (is_live(p)) return LoadOrStoreResult<V>{p->value, true};
-    ValueBox* box = new ValueBox{value};
+    spare = std::make_unique<ValueBox>(value);
     while (true) {
       // acq_rel: release publishes the box; acquire lets us read a
       // competitor's box if we lose.
-      if (e->p.compare_exchange_weak(p, box, std::memory_order_acq_rel,
+      if (e->p.compare_exchange_weak(p, spare.get(), std::memory_order_acq_rel,
                                      std::memory_order_acquire)) {
+        spare.release();
         counters_.add_live(+1);
         return LoadOrStoreResult<V>{value, false};
       }
-      if (p == expunged()) {
-        delete box;
-        return std::nullopt;
-      }
-      if (is_live(p)) {
-        delete box;
-        return LoadOrStoreResult<V>{p->value, true};
-      }
+      if (p == expunged()) return std::nullopt;
+      if (is_live(p)) return LoadOrStoreResult<V>{p->value, true};
     }
   }
 
-  bool try_compare_and_swap(Entry* e, const V& old_value, const V& new_value) {
+  // Requires a reserved retire (reserve_retires). As try_load_or_store for
+  // `spare`.
+  bool try_compare_and_swap(Entry* e, const V& old_value, const V& new_value,
+                            std::unique_ptr<ValueBox>& spare) {
     ValueBox* p = e->p.load(std::memory_order_acquire);  // acquire: see visit()
     if (!is_live(p) || !(p->value == old_value)) return false;
-    ValueBox* box = new ValueBox{new_value};
+    spare = std::make_unique<ValueBox>(new_value);
     while (true) {
       // acq_rel: as in swap_box.
-      if (e->p.compare_exchange_weak(p, box, std::memory_order_acq_rel,
+      if (e->p.compare_exchange_weak(p, spare.get(), std::memory_order_acq_rel,
                                      std::memory_order_acquire)) {
+        spare.release();
         domain_.retire(p, account_);
         return true;
       }
-      if (!is_live(p) || !(p->value == old_value)) {
-        delete box;
-        return false;
-      }
+      if (!is_live(p) || !(p->value == old_value)) return false;
     }
   }
 
@@ -662,10 +754,10 @@ class ReadMostlyMap {
   // Requires mu_. If `e` (found in the snapshot under `key`) is expunged,
   // makes it "deleted" again and adds it back to dirty_ — or, if that insert
   // throws, re-expunges it so the invariant at Entry::p still holds.
-  void revive_locked(const K& key, Entry* e) {
+  void revive_locked(const K& key, Entry* e, Unlocked& after) {
     if (!unexpunge_locked(e)) return;
     try {
-      ensure_room_locked();
+      ensure_room_locked(after);
       (*dirty_)[key] = e;
     } catch (...) {
       try_expunge_locked(e);  // still listed in expunged_, still absent from dirty_
@@ -677,25 +769,31 @@ class ReadMostlyMap {
   // and a Hash that throws midway through that rehash loses elements (and so
   // leaks entries). Grow by copying into a new table instead: a throwing Hash
   // then leaves dirty_ untouched.
-  void ensure_room_locked() const {
+  // The old table (its keys) is destroyed after mu_ is released.
+  void ensure_room_locked(Unlocked& after) const {
     const std::size_t capacity = dirty_->capacity();
     const std::size_t growth = capacity - capacity / 8;  // absl's maximum load
     if (dirty_->size() + 1 <= growth) return;
-    auto bigger = std::make_unique<Table>();
-    bigger->reserve(2 * (dirty_->size() + 1));
-    for (const auto& [k, e] : *dirty_) bigger->emplace(k, e);
-    delete dirty_;
+    auto bigger = make_table(2 * (dirty_->size() + 1));  // see make_table
+    try {
+      for (const auto& [k, e] : *dirty_) bigger->emplace(k, e);
+    } catch (...) {
+      after.table = std::move(bigger);
+      throw;
+    }
+    after.table.reset(dirty_);
     dirty_ = bigger.release();
   }
 
   // Requires mu_. Builds dirty_ from the snapshot if it does not exist.
-  void dirty_locked() const {
+  void dirty_locked(Unlocked& after) const {
     if (dirty_ != nullptr) return;
     const ReadView r = read_view();
-    auto dirty = std::make_unique<Table>();
+    // Room for every snapshot key (some are expunged instead), so that no
+    // emplace below grows the table in place (see make_table).
+    auto dirty = make_table(std::max<std::size_t>(r.table->size(), 8));
     const std::size_t expunged_before = expunged_.size();
     try {
-      dirty->reserve(std::max<std::size_t>(size(), 8));
       expunged_.reserve(expunged_before + r.table->size());
       for (const auto& [k, e] : *r.table) {
         if (try_expunge_locked(e)) {
@@ -710,6 +808,7 @@ class ReadMostlyMap {
         unexpunge_locked(expunged_[i]);
       }
       expunged_.resize(expunged_before);
+      after.table = std::move(dirty);  // its key copies die after mu_ is released
       throw;
     }
     counters_.add(Counter::kExpunges, expunged_.size() - expunged_before);
@@ -722,11 +821,20 @@ class ReadMostlyMap {
   void miss_locked() const {
     counters_.add(Counter::kMisses);
     if (++misses_ < dirty_->size()) return;
-    promote_locked();
+    try {
+      promote_locked();
+    } catch (const std::bad_alloc&) {
+      // Promotion is an optimization and changed nothing: the next miss
+      // tries again. A lookup never fails for want of memory.
+    }
   }
 
-  // Requires mu_ and dirty_ != nullptr. dirty_ becomes the snapshot.
+  // Requires mu_ and dirty_ != nullptr. dirty_ becomes the snapshot. Throws
+  // only std::bad_alloc, and only before changing anything: the retires
+  // after the publication are reserved first, so an entry is retired
+  // exactly once (expunged_ is cleared with them).
   void promote_locked() const {
+    domain_.reserve_retires(expunged_.size() + 1 + kOpRetires);
     const ReadView old = read_view();
     // release: publishes dirty_'s contents as the new snapshot.
     read_.store(tag(dirty_, false), std::memory_order_release);

@@ -16,6 +16,7 @@
 #include "absl/container/node_hash_map.h"
 #include "absl/hash/hash.h"
 #include "syncscope/map/internal/lock_based_map.h"
+#include "syncscope/map/internal/node_pool.h"
 
 namespace syncscope::map {
 
@@ -23,11 +24,20 @@ struct ShardedMapOptions : MapOptions {
   std::size_t shards = 64;  // rounded up to a power of two
 };
 
+namespace internal {
+// Nodes come from std::allocator, one reserved ahead per thread (see
+// ReservingAllocator: an insert cannot fail after claiming its slot).
+template <class K, class V, class Hash, class Eq>
+using ShardedTable =
+    absl::node_hash_map<K, V, Hash, Eq,
+                        ReservingAllocator<std::pair<const K, V>, std::pair<const K, V>>>;
+}  // namespace internal
+
 template <class K, class V, class Hash = absl::Hash<K>, class Eq = std::equal_to<K>>
   requires MapKey<K, Hash, Eq>
 class ShardedMap
-    : public internal::LockBasedMap<K, V, Hash, Eq, absl::node_hash_map<K, V, Hash, Eq>> {
-  using Base = internal::LockBasedMap<K, V, Hash, Eq, absl::node_hash_map<K, V, Hash, Eq>>;
+    : public internal::LockBasedMap<K, V, Hash, Eq, internal::ShardedTable<K, V, Hash, Eq>> {
+  using Base = internal::LockBasedMap<K, V, Hash, Eq, internal::ShardedTable<K, V, Hash, Eq>>;
 
  public:
   explicit ShardedMap(ShardedMapOptions options = {})

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace syncscope::prof {
@@ -18,6 +19,18 @@ struct SymbolFrame {
   int line = 0;          // 0 when unknown
   bool inlined = false;  // true for every frame but the last of one pc
 };
+
+// The one rule for naming an allocation site, shared by heap profiles and
+// retention reports so a block has the same name in every report: true for
+// frames that are allocator or standard-library plumbing rather than the
+// code that decided to allocate (operator new, malloc, std::allocator,
+// make_shared internals, vector growth, syncscope's own hooks...), judged by
+// the function name and, for inlined library code whose DWARF name is
+// unqualified ("allocate"), by its source file being a C++ library header.
+bool is_allocator_plumbing(std::string_view function, std::string_view file = {}) noexcept;
+// The same for a symbolized frame: its file counts only when it is an
+// inlined frame; unknown functions ("??") are plumbing.
+bool is_allocator_plumbing(const SymbolFrame& frame) noexcept;
 
 // A loaded ELF object (the executable, shared libraries, vdso).
 struct LoadedModule {

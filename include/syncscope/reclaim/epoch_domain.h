@@ -30,7 +30,16 @@
 //                 then scan every record.
 //   With membarrier available the reader fence is a compiler-only fence: the
 //   cost moves to the (rare) epoch advance. Without it (old kernels, TSan
-//   builds) both sides use seq_cst fences.
+//   builds) both sides use seq_cst fences. The choice is made once: if the
+//   barrier ever fails after readers began relying on it, no local fence
+//   can stand in for it, and the process aborts with a message.
+//
+// Thread exit and fork(): a thread's record is released by a pthread-key
+// destructor, which runs after every C++ thread_local destructor — so a
+// thread_local whose destructor uses a map still gives its record back. In
+// a fork()ed child the records of the parent's other threads (which do not
+// exist there) are released, so a thread pinned at fork() cannot stall the
+// child's epoch.
 //
 // When not to use it: objects that must be freed at a precise moment
 // (destructors with side effects that users wait for). Retired objects are
@@ -50,6 +59,13 @@ namespace syncscope::reclaim {
 struct Backlog {
   std::uint64_t objects = 0;
   std::uint64_t bytes = 0;
+};
+
+// The domain's per-thread records: every thread that ever pinned or retired
+// claims one; a thread's exit releases it for the next thread to reuse.
+struct ThreadRecordCount {
+  std::size_t total = 0;   // records ever created (they are recycled, never freed)
+  std::size_t in_use = 0;  // records claimed by a thread right now
 };
 
 // A thread currently inside a pinned (read-side) section.
@@ -111,8 +127,14 @@ static_assert(sizeof(ThreadRecord) == 64,
               "a record must fill exactly one cache line so that pinning writes no line "
               "shared with another thread");
 
-// The calling thread's record in the global domain (null before its first pin).
+// The calling thread's record in the global domain (null before its first
+// pin, and again once the thread's exit has released it).
 inline thread_local ThreadRecord* tls_record = nullptr;
+
+// Open ReclaimDeferral scopes on this thread, and whether a retire inside
+// them reached its reclaim trigger (reclaim then runs when the last closes).
+inline thread_local std::uint32_t tls_reclaim_deferrals = 0;
+inline thread_local bool tls_reclaim_pending = false;
 
 }  // namespace internal
 
@@ -149,6 +171,30 @@ class EpochDomain {
     internal::ThreadRecord* record_;
   };
 
+  // RAII: while one is open on a thread, that thread's retire() only hands
+  // objects over and never frees any (freeing runs deleters, i.e. user
+  // destructors). Whatever reclaim came due runs when the outermost scope
+  // closes. A map opens one before taking its lock, so that no user
+  // destructor runs while the lock is held (re-entrant destructors would
+  // self-deadlock, destructors touching another map could deadlock ABBA).
+  class ReclaimDeferral {
+   public:
+    ReclaimDeferral(const ReclaimDeferral&) = delete;
+    ReclaimDeferral& operator=(const ReclaimDeferral&) = delete;
+    ~ReclaimDeferral() {
+      if (--internal::tls_reclaim_deferrals == 0 && internal::tls_reclaim_pending) {
+        domain_.reclaim_deferred();
+      }
+    }
+
+   private:
+    friend class EpochDomain;
+    explicit ReclaimDeferral(EpochDomain& domain) noexcept : domain_(domain) {
+      ++internal::tls_reclaim_deferrals;
+    }
+    EpochDomain& domain_;
+  };
+
   // The process-wide domain every ReadMostlyMap uses (maps keep a reference,
   // so this is not on any hot path). Never destroyed.
   static EpochDomain& global();
@@ -170,8 +216,12 @@ class EpochDomain {
       // store + [F-reader] fence.
       r->state.exchange((e << 1) | 1, std::memory_order_seq_cst);
 #else
-      // relaxed: made visible to scanners by the fence pairing [F-reader]/[F-advance].
-      r->state.store((e << 1) | 1, std::memory_order_relaxed);
+      // release: made visible to scanners by the fence pairing
+      // [F-reader]/[F-advance]; release (a plain store on x86) additionally
+      // orders this thread's earlier accesses before the pin, so that the
+      // proof in epoch_domain.cc holds in C++20's model, where a fence
+      // executed by membarrier(2) on this thread is not a C++ fence.
+      r->state.store((e << 1) | 1, std::memory_order_release);
       reader_fence();
 #endif
     }
@@ -180,8 +230,20 @@ class EpochDomain {
 
   // Hands `object` to the domain; `deleter(object)` runs once no reader can
   // hold it. `bytes` and `account` feed the backlog figures (account may be
-  // null). May free other retired objects on this thread.
+  // null). May free other retired objects on this thread (unless a
+  // ReclaimDeferral is open). Strong guarantee: if it throws (std::bad_alloc
+  // while growing this thread's list), the object was not retired and the
+  // caller still owns it; once it returns or frees, it never throws. Does
+  // not throw after reserve_retires(n) for the next n retires.
   void retire(void* object, Deleter deleter, std::size_t bytes, ReclaimAccount* account);
+
+  // Makes room so that this thread's next `n` retire() calls cannot fail.
+  // Callers that retire after an irreversible change (a published
+  // snapshot) call it before the change. O(1) when room is already there.
+  void reserve_retires(std::size_t n);
+
+  // Opens a ReclaimDeferral scope on the calling thread.
+  [[nodiscard]] ReclaimDeferral defer_reclaim() noexcept { return ReclaimDeferral(*this); }
 
   template <class T>
   void retire(T* object, ReclaimAccount* account) {
@@ -210,6 +272,10 @@ class EpochDomain {
     return global_epoch_.load(std::memory_order_relaxed);
   }
 
+  // Records claimed and created so far (diagnostics; every epoch advance
+  // scans all `total` of them).
+  ThreadRecordCount thread_records() const noexcept;
+
   // True when pin() uses the compiler-only fence (membarrier available).
   bool uses_asymmetric_fences() const noexcept { return asymmetric_; }
 
@@ -231,6 +297,8 @@ class EpochDomain {
   }
 
   internal::ThreadRecord* register_current_thread();
+  // The reclaim a ReclaimDeferral postponed; never throws.
+  void reclaim_deferred() noexcept;
 
   // The global epoch. Advanced (only) by advance() under Impl's scan lock.
   alignas(64) std::atomic<std::uint64_t> global_epoch_{3};

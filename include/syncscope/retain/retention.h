@@ -5,12 +5,10 @@
 //   #include "syncscope/retain/retention.h"
 //   namespace rt = syncscope::retain;
 //
-//   // Once, early (blocks allocated before this are invisible to the scan):
-//   syncscope::prof::LiveBlockTable::instance().set_enabled(true);
-//   ...
 //   absl::StatusOr<rt::RetentionSnapshot> snap = rt::take_snapshot();
 //   if (!snap.ok()) { std::cerr << snap.status() << "\n"; return; }
-//   std::cout << rt::to_text(snap->paths_to_site("make_session"));  // why alive?
+//   std::cout << rt::to_text(snap->paths_to_type("Session"));      // why alive? (by type)
+//   std::cout << rt::to_text(snap->paths_to_site("make_session"));  // (by allocation site)
 //   std::cout << rt::to_text(snap->path_to(reinterpret_cast<std::uintptr_t>(p)));
 //   std::cout << rt::to_text(snap->top_retainers(10));           // leak suspects
 //   std::cout << rt::to_text(snap->leaked_tasks());              // never woken
@@ -18,21 +16,25 @@
 //   // later: rt::growth(*before, *after) -> sites whose live bytes grew
 //
 //   // HTTP-style, one call from query parameters to a text/JSON body:
-//   absl::StatusOr<std::string> body = rt::retention_report({.site = "Node"});
+//   absl::StatusOr<std::string> body = rt::retention_report({.type = "Session"});
 //
-// What take_snapshot does (DESIGN §3):
-//   1. freezes the exact-mode live-block table (allocating threads wait in the
-//      allocation hook), copies the blocks into memory reserved with mmap;
+// What take_snapshot does (DESIGN §3, docs/retain.md):
+//   1. takes the live blocks from a block source: by default glibc's own
+//      heap, walked (no per-allocation cost; unsampled blocks named by type
+//      or size), or the exact-mode live-block table (every block with its
+//      allocation site; frozen while the world is stopped);
 //   2. stops every other thread with a signal (bounded wait; threads that do
 //      not answer in time are reported, never waited for) and captures each
-//      one's registers, stack pointer and thread pointer;
+//      one's registers, stack pointer and thread pointer; with the heap walk
+//      it then forks a copy-on-write child and resumes the program at once,
+//      and steps 1 and 3 run in the child;
 //   3. scans conservatively: every aligned pointer-sized word of a root
 //      (thread stacks from the stack pointer to the top of the stack mapping,
 //      saved registers, writable data segments of every loaded module, static
 //      TLS) or of a live block that points into a live block (interior
 //      pointers included) is an edge;
-//   4. resumes the threads, thaws the table, and only then allocates: builds
-//      the ObjectGraph, the shortest-path tree and the dominator tree.
+//   4. resumes the threads and only then allocates: builds the ObjectGraph,
+//      the shortest-path tree and the dominator tree.
 //   Nothing allocates through the hooked allocator while threads are paused.
 //
 // Security: reports name allocation sites, sizes, offsets, thread names and
@@ -40,8 +42,9 @@
 //
 // Limits (see docs/retain.md): conservative scanning may find false edges
 // (an integer that looks like a pointer) and so over-report retention, never
-// under-report it among scanned roots; blocks allocated while exact mode was
-// off are not nodes, so chains through them are cut; TLS of dlopen'ed modules
+// under-report it among scanned roots; with the exact table, blocks allocated
+// while exact mode was off are not nodes, so chains through them are cut
+// (the heap walk sees every block); TLS of dlopen'ed modules
 // is only covered where it lives in tracked heap blocks.
 //
 // Thread safety: take_snapshot may be called from any thread; concurrent
@@ -79,28 +82,63 @@ struct Options {
   // Heap walk: a stop that finds an arena locked (a thread paused inside
   // malloc) resumes the world and tries again, at most this many times.
   int walk_attempts = 50;
+  // Heap walk: stop the threads only to capture their registers and fork;
+  // the walk and the scan run in the copy-on-write child while the program
+  // goes on (its pause is the stop plus the page-table copy). The price is
+  // copy-on-write: pages the program writes while the child scans are
+  // copied. Off: walk and scan inside the pause.
+  bool scan_in_child = true;
+  // Bounded wait for that child; it is killed (by pid) past it.
+  std::chrono::milliseconds scan_timeout{120'000};
   // Bounded wait for all threads to acknowledge the stop signal.
   std::chrono::milliseconds pause_timeout{1000};
-  // Signal used to pause threads; 0 = SIGRTMAX - 3.
+  // Signal used to pause threads. 0: a real-time signal the program neither
+  // handles nor blocks (SIGRTMAX - 3 when free), borrowed for the stop and
+  // its disposition restored after. Another value: that signal, shared with
+  // the program's handler if it has one (the program still receives its own
+  // signals).
   int signal = 0;
   bool scan_stacks = true;
   bool scan_registers = true;
   bool scan_globals = true;
   bool scan_tls = true;
-  // Unwind each paused thread (in its own signal handler) to name the frame
-  // that holds a stack root.
+  // Name the frame that holds a stack root: each paused thread's handler
+  // copies its registers and a bounded slice of its stack, unwound after the
+  // threads resume (the handler never takes the loader lock).
   bool name_frames = true;
   // Compute the dominator tree (retained sizes, top_retainers, profile).
   bool compute_dominators = true;
 };
 
+// Who a root is, field by field; its display name is render_root(kind,
+// detail), a pure function of these fields. Empty fields are unknown.
+struct RootDetail {
+  std::int64_t thread_id = 0;  // stack, register, TLS roots: the Linux thread id (0 = none)
+  std::string thread_name;     // the thread's name (comm)
+  std::string frame;           // stack roots: function of the frame whose slot holds the pointer
+  std::string register_name;   // register roots: "rax", "r12", ...
+  std::string module;          // global roots: module file name, "main executable" for the program
+  std::string symbol;          // global roots: the data symbol holding the pointer ("g_cache", "g_map+0x10")
+};
+// "thread 'worker' (tid 12) stack, frame run_worker", "global g_cache
+// (libapp.so)", ... (a thread_id of 0 is left out).
+std::string render_root(RootKind kind, const RootDetail& detail);
+
 // One hop of a retention path, root first.
 struct PathHop {
   bool is_root = false;
   RootKind root_kind = RootKind::kOther;  // when is_root
-  // Root: "thread 'worker' (tid 12) stack, frame run_worker()",
-  //       "global g_cache (libapp.so)". Block: the allocation site's function.
+  RootDetail root;                        // when is_root: structured; `name` renders it
+  // Display name. Root: render_root(root_kind, root) ("thread 'worker' (tid
+  // 12) stack, frame run_worker", "global g_cache (libapp.so)"); a root of a
+  // synthetic graph without details keeps its own name. Block: the
+  // allocation site's function when known, else the block's type or size.
   std::string name;
+  // Block: its C++ type when its first word is a vtable pointer ("" unknown).
+  std::string type;
+  // Block: `site` is an allocation site (sampled, or the exact table), not a
+  // type or size label of the heap walk.
+  bool site_is_allocation = false;
   // Block: top frames of the allocation site, "function file:line",
   // innermost first, allocator plumbing (operator new, std::allocator, ...)
   // skipped. Empty for roots.
@@ -175,6 +213,7 @@ struct SnapshotStats {
   std::uint64_t heap_bytes_walked = 0;
   std::uint64_t stop_attempts = 0;    // stops taken (more than 1: an arena was locked)
   std::uint64_t sampled_blocks = 0;   // blocks named by a heap-profile sample
+  bool scanned_in_child = false;      // walk and scan ran in a copy-on-write child (pause_ns excludes them)
 };
 
 // "exact live-block table" / "glibc heap walk".

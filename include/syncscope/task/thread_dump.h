@@ -1,22 +1,32 @@
 // All-thread stack dump of the whole process, including threads syncscope did
 // not create (the runtime's, libraries', plain std::threads).
 //
-// How: enumerate /proc/self/task, send each thread a dedicated real-time
-// signal (thread_dump_signal()) with tgkill; its async-signal-safe handler
-// captures the interrupted stack with prof::capture_stack_from_context into
-// a slot preallocated by the dumper, then publishes it. The dumper waits at
-// most `timeout` overall. Threads that exit meanwhile are reported as
-// kExited; threads that block the signal or do not answer in time as
-// kSignalBlocked / kTimedOut. The calling thread captures itself directly.
+// How: enumerate /proc/self/task, send each thread a real-time signal with
+// rt_tgsigqueueinfo; its async-signal-safe handler copies the interrupted
+// registers and the top of the stack into a slot preallocated by the dumper
+// and publishes it; the dumper unwinds the copies afterwards (the handler
+// never calls into the dynamic loader, so a thread holding the loader lock
+// stops nobody). The dumper waits at most `timeout` overall. Threads that
+// exit meanwhile are reported as kExited; threads that block the signal
+// (read from /proc before signalling: they are never signalled, so no signal
+// queues up on them) as kSignalBlocked; threads that do not answer in time
+// as kTimedOut; a send refused because the per-user pending-signal limit is
+// reached as kQueueFull. The calling thread captures itself directly.
 //
-// Dumps are serialized (one at a time per process). The signal handler is
-// installed on first use and stays installed; a dump never interrupts a
-// thread's system call for good (SA_RESTART), but a thread inside a
-// non-restartable call (e.g. poll with timeout) may see EINTR, as with any
-// profiler signal.
+// Signals (the host program must not notice the dump): the signal is
+// borrowed for the dump only. thread_dump_signal() is used when the program
+// neither handles nor blocks it, else another real-time signal the program
+// does not use; the program's disposition is restored when the dump ends
+// (kept until no signal of ours is pending, if a thread did not answer). The
+// handler is installed with SA_RESTART, so interrupted read/write/wait-style
+// calls restart; calls the kernel never restarts after a handler (poll,
+// select, epoll_wait, nanosleep, clock_nanosleep, sigtimedwait, and socket
+// calls with SO_RCVTIMEO/SO_SNDTIMEO) return EINTR in each thread the dump
+// signals, as with any profiler signal. The dumping thread and threads that
+// block the signal are not signalled.
 //
-// The retention scanner's stop-the-world uses its own signal; the two must
-// differ: this one is SIGRTMIN + kThreadDumpSignalOffset.
+// Dumps are serialized (one at a time per process). The retention scanner's
+// stop-the-world borrows its own signal; the two never share one.
 #pragma once
 
 #include <sys/types.h>
@@ -31,7 +41,8 @@
 namespace syncscope::task {
 
 inline constexpr int kThreadDumpSignalOffset = 5;
-int thread_dump_signal() noexcept;  // SIGRTMIN + kThreadDumpSignalOffset
+// The dump's preferred signal, SIGRTMIN + kThreadDumpSignalOffset (see above).
+int thread_dump_signal() noexcept;
 
 enum class CaptureStatus : std::uint8_t {
   kOk,             // pcs hold the thread's stack
@@ -39,6 +50,7 @@ enum class CaptureStatus : std::uint8_t {
   kTimedOut,       // it did not answer within the timeout
   kSignalBlocked,  // it blocks the dump signal (per /proc status SigBlk)
   kError,          // signalling failed for another reason
+  kQueueFull,      // signalling failed: the per-user pending-signal limit (EAGAIN)
 };
 const char* to_string(CaptureStatus status) noexcept;
 

@@ -8,6 +8,14 @@
 // shard's entries under its shared lock and calls the callback with no lock
 // held (so the callback may call any method of the map, as Go requires);
 // clear() clears the shards one at a time.
+//
+// User code under a shard lock (the family contract, concurrent_map.h):
+// Hash, Eq, copies and moves of keys and values, and visit()'s callback
+// (and range()'s for move-only values) run under the lock; destructors of
+// values that leave the map never do. A removed or replaced value is moved
+// out and a cleared shard's table is swapped out, into locals declared
+// before the lock and destroyed after it is released. Under the lock only
+// moved-from values and the keys of removed entries are destroyed.
 #pragma once
 
 #include <bit>
@@ -24,6 +32,7 @@
 
 #include "syncscope/map/concurrent_map.h"
 #include "syncscope/map/internal/map_counters.h"
+#include "syncscope/map/internal/reentrancy_check.h"
 #include "syncscope/map/internal/registration.h"
 #include "syncscope/map/map_events.h"
 #include "syncscope/map/map_stats.h"
@@ -70,6 +79,7 @@ class LockBasedMap {
     requires VisitCallback<F, V>
   bool visit(const K& key, F&& f) const {
     const Shard& s = shard_for(key);
+    ReentrancyCheck::Scope held(this);
     std::shared_lock lk(s.mu);
     auto it = s.table.find(key);
     if (it == s.table.end()) {
@@ -77,7 +87,7 @@ class LockBasedMap {
       return false;
     }
     counters_.bump(Counter::kHits);
-    f(static_cast<const V&>(it->second));
+    f(static_cast<const V&>(it->second));  // under the lock: must not call this map
     return true;
   }
 
@@ -91,16 +101,27 @@ class LockBasedMap {
     store(key, V(value));
   }
   void store(const K& key, V&& value) {
+    reserve_node();
     Shard& s = shard_for(key);
+    std::optional<V> replaced;  // destroyed after the lock is released
+    ReentrancyCheck::Scope held(this);
     std::unique_lock lk(s.mu);
-    if (s.table.insert_or_assign(key, std::move(value)).second) counters_.add_live(+1);
+    auto [it, inserted] = s.table.try_emplace(key, std::move(value));
+    if (inserted) {
+      counters_.add_live(+1);
+    } else {
+      replaced.emplace(std::move(it->second));
+      it->second = std::move(value);
+    }
     maybe_shrink_locked(s);
   }
 
   std::optional<V> swap(const K& key, V value)
     requires std::copy_constructible<V>
   {
+    reserve_node();
     Shard& s = shard_for(key);
+    ReentrancyCheck::Scope held(this);
     std::unique_lock lk(s.mu);
     auto [it, inserted] = s.table.try_emplace(key, std::move(value));
     if (inserted) {
@@ -116,6 +137,7 @@ class LockBasedMap {
     requires std::copy_constructible<V>
   {
     Shard& s = shard_for(key);
+    ReentrancyCheck::Scope held(this);
     {
       // Hits (the common case in caches) need only the shared lock.
       std::shared_lock lk(s.mu);
@@ -123,6 +145,7 @@ class LockBasedMap {
       if (it != s.table.end()) return {it->second, true};
     }
     V copy(value);  // before touching the table (see store)
+    reserve_node();
     std::unique_lock lk(s.mu);
     auto [it, inserted] = s.table.try_emplace(key, std::move(copy));
     if (inserted) counters_.add_live(+1);
@@ -133,10 +156,11 @@ class LockBasedMap {
     requires std::copy_constructible<V>
   {
     Shard& s = shard_for(key);
+    ReentrancyCheck::Scope held(this);
     std::unique_lock lk(s.mu);
     auto it = s.table.find(key);
     if (it == s.table.end()) return std::nullopt;
-    std::optional<V> out(std::move(it->second));
+    std::optional<V> out(std::move(it->second));  // the caller destroys it, unlocked
     s.table.erase(it);
     counters_.add_live(-1);
     maybe_shrink_locked(s);
@@ -145,8 +169,13 @@ class LockBasedMap {
 
   bool erase(const K& key) {
     Shard& s = shard_for(key);
+    std::optional<V> removed;  // destroyed after the lock is released
+    ReentrancyCheck::Scope held(this);
     std::unique_lock lk(s.mu);
-    if (s.table.erase(key) == 0) return false;
+    auto it = s.table.find(key);
+    if (it == s.table.end()) return false;
+    removed.emplace(std::move(it->second));
+    s.table.erase(it);
     counters_.add_live(-1);
     maybe_shrink_locked(s);
     return true;
@@ -156,10 +185,13 @@ class LockBasedMap {
     requires std::equality_comparable<V> && std::copy_constructible<V>
   {
     Shard& s = shard_for(key);
+    std::optional<V> replaced;  // destroyed after the lock is released
+    ReentrancyCheck::Scope held(this);
     std::unique_lock lk(s.mu);
     auto it = s.table.find(key);
     if (it == s.table.end() || !(it->second == old_value)) return false;
     V copy(new_value);  // a throwing copy leaves the old value in place
+    replaced.emplace(std::move(it->second));
     it->second = std::move(copy);
     return true;
   }
@@ -168,9 +200,12 @@ class LockBasedMap {
     requires std::equality_comparable<V>
   {
     Shard& s = shard_for(key);
+    std::optional<V> removed;  // destroyed after the lock is released
+    ReentrancyCheck::Scope held(this);
     std::unique_lock lk(s.mu);
     auto it = s.table.find(key);
     if (it == s.table.end() || !(it->second == old_value)) return false;
+    removed.emplace(std::move(it->second));
     s.table.erase(it);
     counters_.add_live(-1);
     maybe_shrink_locked(s);
@@ -188,6 +223,7 @@ class LockBasedMap {
       if constexpr (std::is_copy_constructible_v<V>) {
         std::vector<std::pair<K, V>> copy;
         {
+          ReentrancyCheck::Scope held(this);
           std::shared_lock lk(s.mu);
           copy.reserve(s.table.size());
           for (const auto& [k, v] : s.table) copy.emplace_back(k, v);
@@ -196,6 +232,7 @@ class LockBasedMap {
           if (!invoke_range(f, k, v)) return;
         }
       } else {
+        ReentrancyCheck::Scope held(this);
         std::shared_lock lk(s.mu);
         for (const auto& [k, v] : s.table) {
           if (!invoke_range(f, k, v)) return;
@@ -207,9 +244,11 @@ class LockBasedMap {
   void clear() {
     for (std::size_t i = 0; i < shard_count_; ++i) {
       Shard& s = shards_[i];
+      Table removed;  // destroyed after the lock is released
+      ReentrancyCheck::Scope held(this);
       std::unique_lock lk(s.mu);
       counters_.add_live(-static_cast<std::int64_t>(s.table.size()));
-      s.table.clear();
+      removed.swap(s.table);
     }
     emit_map_event(MapEvent{MapEventKind::kClear, name_, 0});
   }
@@ -225,6 +264,7 @@ class LockBasedMap {
   std::size_t exact_size() const {
     std::size_t n = 0;
     for (std::size_t i = 0; i < shard_count_; ++i) {
+      ReentrancyCheck::Scope held(this);
       std::shared_lock lk(shards_[i].mu);
       n += shards_[i].table.size();
     }
@@ -258,6 +298,22 @@ class LockBasedMap {
   // keys and emptied, its slot arrays would stay. Rehash to fit once the
   // table is under a quarter full; the next shrink needs another 3/4 of the
   // entries gone, so this is amortized O(1) per erase.
+  // TODO(#13): a table that must grow for an insert grows in place, and
+  // absl 20220623's raw_hash_set::resize sets the new capacity before it
+  // allocates: a std::bad_alloc there leaves a table that crashes when
+  // destroyed. Growing through a constructor (as ReadMostlyMap's make_table
+  // does) needs an element transfer that survives a throwing Hash.
+  //
+  // Node-based tables claim a slot before they allocate its node: a node
+  // allocation that failed there would leave a phantom entry. Their
+  // allocators keep one node per thread allocated ahead; this refills it
+  // before an insert (may throw std::bad_alloc, before any change).
+  static void reserve_node() {
+    if constexpr (requires { Table::allocator_type::reserve_node(); }) {
+      Table::allocator_type::reserve_node();
+    }
+  }
+
   static void maybe_shrink_locked(Shard& s) {
     constexpr std::size_t kMinCapacity = 64;
     if (s.table.capacity() > kMinCapacity && s.table.size() * 4 < s.table.capacity()) {

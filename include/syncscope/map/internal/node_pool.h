@@ -12,7 +12,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <mutex>
+#include <memory>
 #include <new>
+#include <type_traits>
+#include <utility>
 
 namespace syncscope::map::internal {
 
@@ -38,7 +41,21 @@ class NodePool {
       return n;
     }
     c.bump(c.allocations);
+    if (void* spare = c.spare) {  // reserve_one() allocated it earlier
+      c.spare = nullptr;
+      return spare;
+    }
     return ::operator new(kBytes, kAlign);
+  }
+
+  // Makes the calling thread's next allocate() unable to fail: a table
+  // claims its slot before it allocates the node, so a node allocation that
+  // throws would leave a phantom entry. Called before a map takes its lock;
+  // may throw std::bad_alloc (then nothing changed).
+  static void reserve_one() {
+    Cache& c = cache();
+    if (c.head != nullptr || c.spare != nullptr) return;
+    c.spare = ::operator new(kBytes, kAlign);
   }
 
   static void deallocate(void* p) noexcept {
@@ -89,6 +106,7 @@ class NodePool {
   // by stats() from other threads.
   struct Cache {
     FreeNode* head = nullptr;
+    void* spare = nullptr;  // one node allocated ahead by reserve_one(); owner-only
     std::atomic<std::uint64_t> cached{0};
     std::atomic<std::uint64_t> reuses{0};
     std::atomic<std::uint64_t> allocations{0};
@@ -103,6 +121,7 @@ class NodePool {
       r.head = this;
     }
     ~Cache() {
+      if (spare != nullptr) ::operator delete(spare, kAlign);
       while (FreeNode* n = head) {
         head = n->next;
         ::operator delete(static_cast<void*>(n), kAlign);
@@ -165,6 +184,58 @@ struct PoolAllocator {
   template <class U>
   bool operator==(const PoolAllocator<U, Node>&) const noexcept {
     return true;
+  }
+
+  // See NodePool::reserve_one.
+  static void reserve_node() { NodePool<Node>::reserve_one(); }
+};
+
+// std::allocator, plus one node per thread allocated ahead (reserve_node),
+// so that a node-based table's insert, which claims its slot before it
+// allocates the node, cannot fail after the claim.
+template <class T, class Node>
+struct ReservingAllocator {
+  using value_type = T;
+  template <class U>
+  struct rebind {
+    using other = ReservingAllocator<U, Node>;
+  };
+
+  ReservingAllocator() noexcept = default;
+  template <class U>
+  ReservingAllocator(const ReservingAllocator<U, Node>&) noexcept {}  // NOLINT: implicit by design
+
+  T* allocate(std::size_t n) {
+    if constexpr (std::is_same_v<T, Node>) {
+      if (n == 1) {
+        if (Node* spare = std::exchange(spare_slot().node, nullptr)) return spare;
+      }
+    }
+    return std::allocator<T>{}.allocate(n);
+  }
+  void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>{}.deallocate(p, n); }
+
+  template <class U>
+  bool operator==(const ReservingAllocator<U, Node>&) const noexcept {
+    return true;
+  }
+
+  // May throw std::bad_alloc (then nothing changed). One node per thread.
+  static void reserve_node() {
+    Spare& s = spare_slot();
+    if (s.node == nullptr) s.node = std::allocator<Node>{}.allocate(1);
+  }
+
+ private:
+  struct Spare {
+    Node* node = nullptr;
+    ~Spare() {
+      if (node != nullptr) std::allocator<Node>{}.deallocate(node, 1);
+    }
+  };
+  static Spare& spare_slot() {
+    thread_local Spare s;
+    return s;
   }
 };
 

@@ -1,0 +1,149 @@
+// Workloads for tests of syncscope's signals against the host program:
+// sleeping threads, a thread holding the loader lock, a low pending-signal
+// limit, a program signal handler that counts, and the dispositions of all
+// real-time signals.
+#pragma once
+
+#include <link.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace syncscope::test_support {
+
+using namespace std::chrono_literals;
+
+inline pid_t gettid_now() { return static_cast<pid_t>(::syscall(SYS_gettid)); }
+
+// Threads that count their rounds and either sleep 1 ms per round (mostly
+// blocked in nanosleep) or spin (always runnable: a dump must signal them).
+class Sleepers {
+ public:
+  enum Mode { kSleep, kSpin };
+  // Returns once every thread runs (a thread still starting blocks every
+  // signal, and on a loaded machine may stay so for a while).
+  explicit Sleepers(int n, Mode mode = kSleep) {
+    for (int i = 0; i < n; ++i) {
+      threads_.emplace_back([this, mode] {
+        started_.fetch_add(1);
+        while (!stop_.load()) {
+          rounds_.fetch_add(1);
+          if (mode == kSleep) std::this_thread::sleep_for(1ms);
+          else std::this_thread::yield();
+        }
+      });
+    }
+    while (started_.load() < n) std::this_thread::sleep_for(1ms);
+  }
+  ~Sleepers() {
+    stop_.store(true);
+    for (auto& t : threads_) t.join();
+  }
+  std::uint64_t rounds() const { return rounds_.load(); }
+
+ private:
+  std::atomic<bool> stop_{false};
+  std::atomic<int> started_{0};
+  std::atomic<std::uint64_t> rounds_{0};
+  std::vector<std::thread> threads_;
+};
+
+// A thread parked inside a dl_iterate_phdr callback: it holds the loader's
+// lock until released. It stays runnable (yields), so a dump signals it.
+class LoaderLockHolder {
+ public:
+  LoaderLockHolder()
+      : thread_([this] {
+          dl_iterate_phdr(
+              [](dl_phdr_info*, std::size_t, void* arg) {
+                auto* state = static_cast<std::atomic<int>*>(arg);
+                state->store(1);
+                while (state->load() != 2) std::this_thread::yield();
+                return 1;
+              },
+              &state_);
+        }) {
+    while (state_.load() != 1) std::this_thread::sleep_for(1ms);
+  }
+  ~LoaderLockHolder() { release(); }
+  void release() {
+    state_.store(2);
+    if (thread_.joinable()) thread_.join();
+  }
+
+ private:
+  std::atomic<int> state_{0};
+  std::thread thread_;
+};
+
+inline int read_sigq() {
+  std::ifstream in("/proc/self/status");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("SigQ:", 0) == 0) return std::atoi(line.c_str() + 5);
+  return -1;
+}
+
+// Lets this process queue only `extra` more signals (per-user count).
+inline bool lower_pending_limit(rlim_t extra) {
+  const int queued = read_sigq();
+  if (queued < 0) return false;
+  rlimit lim{};
+  if (::getrlimit(RLIMIT_SIGPENDING, &lim) != 0) return false;
+  lim.rlim_cur = static_cast<rlim_t>(queued) + extra;
+  return ::setrlimit(RLIMIT_SIGPENDING, &lim) == 0;
+}
+
+// Sends `count` signals to the process one at a time, each awaited (bounded;
+// the first one lost ends the sending), while `work` runs on this thread;
+// returns how many the handler saw.
+inline std::atomic<int> g_program_received{0};
+inline void program_handler(int) { g_program_received.fetch_add(1); }
+
+template <class Work>
+int signals_received_during(int signal, int count, Work work) {
+  g_program_received.store(0);
+  std::atomic<bool> done{false};
+  std::thread sender([&] {
+    for (int i = 0; i < count; ++i) {
+      const int before = g_program_received.load();
+      ::kill(::getpid(), signal);
+      for (int w = 0; w < 2000 && g_program_received.load() == before; ++w) ::usleep(1000);
+      if (g_program_received.load() == before) break;  // lost: no point waiting for more
+    }
+    done.store(true);
+  });
+  while (!done.load()) work();
+  sender.join();
+  return g_program_received.load();
+}
+
+constexpr int kSaRestorer = 0x04000000;  // set by glibc's sigaction itself
+
+struct Disposition {
+  void* handler;
+  int flags;
+  bool operator==(const Disposition&) const = default;
+};
+
+inline std::vector<Disposition> realtime_dispositions() {
+  std::vector<Disposition> d;
+  for (int s = SIGRTMIN; s <= SIGRTMAX; ++s) {
+    struct sigaction sa {};
+    ::sigaction(s, nullptr, &sa);
+    d.push_back({reinterpret_cast<void*>(sa.sa_handler), sa.sa_flags & ~kSaRestorer});
+  }
+  return d;
+}
+
+}  // namespace syncscope::test_support
