@@ -407,6 +407,7 @@ constexpr std::uint64_t kEndMarker = 0x5359'4e43'5343'414eull;  // proves the ch
   w.put(c.scan.bytes_scanned);
   w.put(c.scan.truncated);
   w.put_buffer(c.label_hints);
+  w.put(internal::private_memory_bytes());
   w.put(kEndMarker);
   internal::exit_child(w.ok() ? 0 : 3);
 }
@@ -420,7 +421,7 @@ std::string read_child_results(Capture& c, int fd, SnapshotStats& stats) {
                     r.get_buffer(c.roots) && r.get_buffer(c.paused_slots) && r.get_buffer(c.scan.root_begin) &&
                     r.get_buffer(c.scan.root_edges) && r.get_buffer(c.scan.block_begin) &&
                     r.get_buffer(c.scan.block_edges) && r.get(c.scan.bytes_scanned) && r.get(c.scan.truncated) &&
-                    r.get_buffer(c.label_hints) && r.get(end);
+                    r.get_buffer(c.label_hints) && r.get(stats.child_private_bytes) && r.get(end);
   if (!read || end != kEndMarker) return "the scan process's results are incomplete";
   return ok ? "" : "the scan process ran out of scanner memory";
 }

@@ -2,6 +2,7 @@
 #include "retain/scan_child.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -17,6 +18,28 @@ pid_t fork_without_handlers() noexcept {
   // no lock taken in the parent on the child's behalf.
   const long r = ::syscall(SYS_clone, SIGCHLD, nullptr, nullptr, nullptr, nullptr);
   return static_cast<pid_t>(r);
+}
+
+std::uint64_t private_memory_bytes() noexcept {
+  const int fd = ::open("/proc/self/smaps_rollup", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  char text[4096];
+  std::size_t len = 0;
+  for (ssize_t n; len < sizeof text - 1 && (n = ::read(fd, text + len, sizeof text - 1 - len)) > 0;)
+    len += static_cast<std::size_t>(n);
+  ::close(fd);
+  text[len] = '\0';
+  std::uint64_t total_kb = 0;
+  for (const char* key : {"Private_Clean:", "Private_Dirty:"}) {
+    const char* at = std::strstr(text, key);
+    if (at == nullptr) continue;
+    at += std::strlen(key);
+    while (*at == ' ') ++at;
+    std::uint64_t kb = 0;
+    for (; *at >= '0' && *at <= '9'; ++at) kb = kb * 10 + static_cast<std::uint64_t>(*at - '0');
+    total_kb += kb;
+  }
+  return total_kb * 1024;
 }
 
 void exit_child(int code) noexcept {

@@ -27,6 +27,9 @@ namespace syncscope::retain::internal {
 
 // 0 in the child, the child's pid in the parent, -1 when the kernel refused.
 pid_t fork_without_handlers() noexcept;
+// This process' private memory in bytes (Private_Clean + Private_Dirty of
+// /proc/self/smaps_rollup), read without malloc; 0 when unavailable.
+std::uint64_t private_memory_bytes() noexcept;
 // Ends the child at once (no atexit, no destructors, no stdio flush).
 [[noreturn]] void exit_child(int code) noexcept;
 

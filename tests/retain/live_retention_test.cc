@@ -171,6 +171,7 @@ TEST_P(LiveRetentionWalk, KnownChain_HeapWalkFindsTheSameHops) {
   ASSERT_TRUE(snap.ok()) << snap.status();
   EXPECT_EQ(snap->stats().block_source, BlockSource::kHeapWalk);
   EXPECT_EQ(snap->stats().scanned_in_child, GetParam());
+  EXPECT_EQ(snap->stats().child_private_bytes > 0, GetParam()) << "the child reports what it cost in memory";
   EXPECT_GT(snap->stats().heap_bytes_walked, 0u);
   std::string text;
   const RetentionPath p = chain_path(*snap, hidden ^ kHide, text);

@@ -214,6 +214,10 @@ struct SnapshotStats {
   std::uint64_t stop_attempts = 0;    // stops taken (more than 1: an arena was locked)
   std::uint64_t sampled_blocks = 0;   // blocks named by a heap-profile sample
   bool scanned_in_child = false;      // walk and scan ran in a copy-on-write child (pause_ns excludes them)
+  // The child's private memory at its end (its scanner buffers plus the
+  // pages the program wrote meanwhile, copied on write): what the
+  // copy-on-write scan cost in memory. 0 when unknown.
+  std::uint64_t child_private_bytes = 0;
 };
 
 // "exact live-block table" / "glibc heap walk".
