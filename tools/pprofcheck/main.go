@@ -2,7 +2,10 @@
 // package that continuous-profiling scrapers (Parca, Pyroscope) and
 // `go tool pprof` use themselves (Debian's golang-github-google-pprof-dev).
 //
-// Usage: pprofcheck -kind KIND [-min-samples N] [-want-label key=value]... FILE...
+// Usage (flags: -min-samples N, -want-label k=v, -want-function NAME,
+// -sum-function NAME):
+//
+//	pprofcheck -kind KIND [flags] FILE...
 //
 // For every FILE (gzipped or not; "-" reads stdin) it
 //   - parses it with profile.Parse and runs Profile.CheckValid;
@@ -10,13 +13,18 @@
 //     a Location without one);
 //   - requires sample types, period type, period and the effective default
 //     sample type to be what Go's runtime/pprof writes for KIND;
-//   - optionally requires at least N samples and a sample carrying each
-//     wanted string label.
+//   - optionally requires at least N samples, a sample carrying each wanted
+//     string label, and a sample whose stack has a function whose name
+//     contains each wanted NAME;
+//   - with -sum-function NAME, prints "sum NAME <value> <unit>": the default
+//     sample type summed over samples whose stack has such a function.
+//
 // It prints one "ok ..." line per file, or the problems found, and exits 1
 // when any file fails, 2 on bad usage.
 //
 // Build offline from the Debian source tree (no module download):
-//   GO111MODULE=off GOPATH=/usr/share/gocode go build -o pprofcheck main.go
+//
+//	GO111MODULE=off GOPATH=/usr/share/gocode go build -o pprofcheck main.go
 package main
 
 import (
@@ -135,6 +143,36 @@ func hasLabel(p *profile.Profile, key, value string) bool {
 	return false
 }
 
+// stackHas reports whether a sample's stack has a function whose name
+// contains name.
+func stackHas(s *profile.Sample, name string) bool {
+	for _, loc := range s.Location {
+		for _, ln := range loc.Line {
+			if ln.Function != nil && strings.Contains(ln.Function.Name, name) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func sumFunction(p *profile.Profile, name string) (int64, string) {
+	idx := len(p.SampleType) - 1
+	want := effectiveDefault(p)
+	for i, st := range p.SampleType {
+		if st.Type == want {
+			idx = i
+		}
+	}
+	var sum int64
+	for _, s := range p.Sample {
+		if stackHas(s, name) {
+			sum += s.Value[idx]
+		}
+	}
+	return sum, p.SampleType[idx].Unit
+}
+
 func labelKeys(p *profile.Profile) string {
 	seen := map[string]bool{}
 	for _, s := range p.Sample {
@@ -150,7 +188,14 @@ func labelKeys(p *profile.Profile) string {
 	return strings.Join(keys, ",")
 }
 
-func checkFile(name string, want expectation, minSamples int, labels labelList) error {
+type checks struct {
+	minSamples int
+	labels     labelList
+	functions  labelList
+	sum        string
+}
+
+func checkFile(name string, want expectation, c checks) error {
 	var r io.Reader
 	if name == "-" {
 		r = os.Stdin
@@ -170,10 +215,19 @@ func checkFile(name string, want expectation, minSamples int, labels labelList) 
 		return fmt.Errorf("CheckValid: %v", err)
 	}
 	errs := append(checkKind(p, want), checkStructure(p)...)
-	if len(p.Sample) < minSamples {
-		errs = append(errs, fmt.Sprintf("%d samples, want at least %d", len(p.Sample), minSamples))
+	if len(p.Sample) < c.minSamples {
+		errs = append(errs, fmt.Sprintf("%d samples, want at least %d", len(p.Sample), c.minSamples))
 	}
-	for _, kv := range labels {
+	for _, fn := range c.functions {
+		found := false
+		for _, s := range p.Sample {
+			found = found || stackHas(s, fn)
+		}
+		if !found {
+			errs = append(errs, fmt.Sprintf("no sample's stack has a function named like %q", fn))
+		}
+	}
+	for _, kv := range c.labels {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || !hasLabel(p, k, v) {
 			errs = append(errs, fmt.Sprintf("no sample has label %s (label keys: %s)", kv, labelKeys(p)))
@@ -182,6 +236,10 @@ func checkFile(name string, want expectation, minSamples int, labels labelList) 
 	if len(errs) > 0 {
 		return fmt.Errorf("%s", strings.Join(errs, "; "))
 	}
+	if c.sum != "" && len(p.SampleType) > 0 {
+		v, unit := sumFunction(p, c.sum)
+		fmt.Printf("sum %s %d %s\n", c.sum, v, unit)
+	}
 	fmt.Printf("ok %s: %d samples, %d locations, %d mappings, label keys [%s]\n",
 		name, len(p.Sample), len(p.Location), len(p.Mapping), labelKeys(p))
 	return nil
@@ -189,9 +247,11 @@ func checkFile(name string, want expectation, minSamples int, labels labelList) 
 
 func main() {
 	kind := flag.String("kind", "", "profile kind: heap, allocs, goroutine, goroutineleak, cpu, mutex, block, retained")
-	minSamples := flag.Int("min-samples", 0, "fail when a profile has fewer samples")
-	var labels labelList
-	flag.Var(&labels, "want-label", "key=value a sample must carry (repeatable)")
+	var c checks
+	flag.IntVar(&c.minSamples, "min-samples", 0, "fail when a profile has fewer samples")
+	flag.Var(&c.labels, "want-label", "key=value a sample must carry (repeatable)")
+	flag.Var(&c.functions, "want-function", "a function name (substring) some sample's stack must have (repeatable)")
+	flag.StringVar(&c.sum, "sum-function", "", "print the default sample type summed over samples whose stack has this function")
 	flag.Parse()
 	want, ok := kinds[*kind]
 	if !ok || flag.NArg() == 0 {
@@ -200,7 +260,7 @@ func main() {
 	}
 	failed := false
 	for _, name := range flag.Args() {
-		if err := checkFile(name, want, *minSamples, labels); err != nil {
+		if err := checkFile(name, want, c); err != nil {
 			fmt.Printf("FAIL %s: %v\n", name, err)
 			failed = true
 		}
