@@ -1,5 +1,12 @@
 // The /debug/pprof paths a fleet scraper (Parca, Grafana Alloy) pulls besides
-// heap and goroutine: /debug/pprof/profile (CPU) and /debug/pprof/goroutineleak.
+// heap and goroutine: /debug/pprof/profile (CPU), /debug/pprof/mutex,
+// /debug/pprof/block and /debug/pprof/goroutineleak.
+//
+// /debug/pprof/mutex, /debug/pprof/block: Go's contention profiles
+//   (debug=0 pprof, debug=1 text, seconds=N delta), empty until
+//   prof::set_mutex_profile_fraction / set_block_profile_rate (or
+//   SYNCSCOPE_MUTEX_PROFILE_FRACTION / SYNCSCOPE_BLOCK_PROFILE_RATE) turn
+//   recording on, as in Go.
 //
 // /debug/pprof/profile?seconds=N&hz=H
 //   seconds: default 30 (Go's), 1..Options::max_seconds (400 beyond: Go
@@ -40,6 +47,24 @@ void cpu_profile_route(const Request& req, Response& res, ServerContext& ctx) {
   reply_profile(res, std::move(out.profile), "profile", /*delta=*/false);
 }
 
+Handler contention_route(ServerContext& ctx, Contention kind, const char* name) {
+  return [&ctx, kind, name](const Request& req, Response& res) {
+    absl::StatusOr<ProfileParams> p = profile_params(req, 1, ctx.options.max_seconds);
+    if (!p.ok()) return reply_status(res, p.status());
+    if (p->seconds) {
+      LongRequestSlot slot(ctx);
+      if (!slot.ok()) return reply_error(res, 503, "too many long-running requests; retry later");
+      absl::StatusOr<std::string> prof = contention_delta_profile(kind, *p->seconds, ctx.canceller);
+      if (!prof.ok()) return reply_status(res, prof.status());
+      return reply_profile(res, *std::move(prof), name, /*delta=*/true);
+    }
+    absl::StatusOr<std::string> prof = contention_profile(kind, p->debug);
+    if (!prof.ok()) return reply_status(res, prof.status());
+    if (p->debug > 0) return reply_text(res, *std::move(prof));
+    reply_profile(res, *std::move(prof), name, /*delta=*/false);
+  };
+}
+
 void goroutineleak_route(const Request& req, Response& res, ServerContext& ctx) {
   absl::StatusOr<ProfileParams> p = profile_params(req, 2, ctx.options.max_seconds);
   if (!p.ok()) return reply_status(res, p.status());
@@ -55,6 +80,9 @@ void goroutineleak_route(const Request& req, Response& res, ServerContext& ctx) 
 void add_fleet_routes(Router& s, ServerContext& ctx) {
   s.Get("/debug/pprof/profile",
         [&ctx](const Request& q, Response& r) { cpu_profile_route(q, r, ctx); });
+  s.Get("/debug/pprof/mutex", contention_route(ctx, Contention::kMutex, "mutex"));
+  s.Get("/debug/pprof/block", contention_route(ctx, Contention::kBlock, "block"));
+  connect_lock_contention();
   s.Get("/debug/pprof/goroutineleak",
         [&ctx](const Request& q, Response& r) { goroutineleak_route(q, r, ctx); });
 }

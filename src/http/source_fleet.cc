@@ -8,7 +8,11 @@
 #include "absl/strings/str_cat.h"
 
 #ifdef SYNCSCOPE_HTTP_HAVE_PROF
+#include "syncscope/prof/contention_profiler.h"
 #include "syncscope/prof/cpu_profiler.h"
+#endif
+#if defined(SYNCSCOPE_HTTP_HAVE_PROF) && defined(SYNCSCOPE_HTTP_HAVE_MAP)
+#include "syncscope/map/lock_contention.h"
 #endif
 #if defined(SYNCSCOPE_HTTP_HAVE_RETAIN) && defined(SYNCSCOPE_HTTP_HAVE_TASK)
 #include "syncscope/retain/retention.h"
@@ -45,12 +49,54 @@ CpuProfileOutcome cpu_profile(int seconds, int hz, const Canceller& canceller) {
   return out;
 }
 
+namespace {
+prof::ContentionKind to_prof(Contention kind) {
+  return kind == Contention::kMutex ? prof::ContentionKind::kMutex : prof::ContentionKind::kBlock;
+}
+}  // namespace
+
+absl::StatusOr<std::string> contention_profile(Contention kind, int debug) {
+  if (debug > 0) return prof::contention_profile_text(to_prof(kind));
+  return prof::contention_profile(to_prof(kind));
+}
+
+absl::StatusOr<std::string> contention_delta_profile(Contention kind, int seconds,
+                                                     const Canceller& canceller) {
+  const std::vector<prof::ContentionRecord> base = prof::contention_records(to_prof(kind));
+  if (!canceller.sleep_for(std::chrono::seconds(seconds))) {
+    return absl::CancelledError("server stopping: delta profile cut short");
+  }
+  return prof::contention_profile(to_prof(kind), &base);
+}
+
 #else
+
+absl::StatusOr<std::string> contention_profile(Contention, int) {
+  return absl::UnimplementedError(
+      "not implemented: this build of syncscope has no 'prof' part (link syncscope::prof)");
+}
+absl::StatusOr<std::string> contention_delta_profile(Contention kind, int, const Canceller&) {
+  return contention_profile(kind, 0);
+}
 
 CpuProfileOutcome cpu_profile(int, int, const Canceller&) {
   return {501, "not implemented: this build of syncscope has no 'prof' part (link syncscope::prof)", ""};
 }
 
+#endif
+
+#if defined(SYNCSCOPE_HTTP_HAVE_PROF) && defined(SYNCSCOPE_HTTP_HAVE_MAP)
+namespace {
+void on_map_lock_contended(std::int64_t wait_ns) noexcept {
+  if (prof::contention_profiling_on(prof::ContentionKind::kMutex)) {
+    prof::record_contention(prof::ContentionKind::kMutex, wait_ns);
+  }
+}
+}  // namespace
+
+void connect_lock_contention() { map::set_lock_contention_listener(&on_map_lock_contended); }
+#else
+void connect_lock_contention() {}
 #endif
 
 #if defined(SYNCSCOPE_HTTP_HAVE_RETAIN) && defined(SYNCSCOPE_HTTP_HAVE_TASK)

@@ -31,4 +31,15 @@ CpuProfileOutcome cpu_profile(int seconds, int hz, const Canceller& canceller);
 // "goroutineleak profile: total N".
 absl::StatusOr<std::string> goroutineleak_profile(int debug);
 
+// /debug/pprof/mutex and /debug/pprof/block (prof's contention profiles).
+enum class Contention { kMutex, kBlock };
+// Gzipped pprof (debug=0) or Go's debug=1 text.
+absl::StatusOr<std::string> contention_profile(Contention kind, int debug);
+// Delta over `seconds` (Go's ?seconds=N); cancelled when the server stops.
+absl::StatusOr<std::string> contention_delta_profile(Contention kind, int seconds,
+                                                     const Canceller& canceller);
+// Routes the maps' contended-lock waits to the mutex profile (installed when
+// the server starts; the profile records only with a fraction set).
+void connect_lock_contention();
+
 }  // namespace syncscope::http::internal

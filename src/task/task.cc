@@ -9,6 +9,7 @@
 #include <system_error>
 #include <thread>
 
+#include "syncscope/prof/contention_profiler.h"
 #include "syncscope/task/task_registry.h"
 #include "syncscope/task/wait.h"
 #include "task/deadline_watchdog.h"
@@ -266,17 +267,25 @@ BlockingScope::BlockingScope(std::string_view reason, const void* wait_object) n
 BlockingScope::~BlockingScope() {
   if (traced_) internal::trace_block_end();
   if (rec_ == nullptr) return;
-  std::lock_guard lock(rec_->mu);
-  if (nested_) {
-    rec_->reason = std::move(outer_reason_);
-    rec_->wait_object = outer_object_;
-    rec_->blocked_since_ns = outer_since_ns_;
-  } else {
-    rec_->reason.clear();
-    rec_->wait_object = 0;
-    rec_->blocked_since_ns = 0;
-    // relaxed: written under mu, paired with the reason fields (see above).
-    rec_->state.store(TaskState::kRunning, std::memory_order_relaxed);
+  std::int64_t waited_ns = 0;  // the whole (outermost) wait, for the block profile
+  {
+    std::lock_guard lock(rec_->mu);
+    if (nested_) {
+      rec_->reason = std::move(outer_reason_);
+      rec_->wait_object = outer_object_;
+      rec_->blocked_since_ns = outer_since_ns_;
+    } else {
+      waited_ns = internal::now_ns() - rec_->blocked_since_ns;
+      rec_->reason.clear();
+      rec_->wait_object = 0;
+      rec_->blocked_since_ns = 0;
+      // relaxed: written under mu, paired with the reason fields (see above).
+      rec_->state.store(TaskState::kRunning, std::memory_order_relaxed);
+    }
+  }
+  // /debug/pprof/block: charged to this stack (the wait wrapper's caller).
+  if (waited_ns > 0 && prof::contention_profiling_on(prof::ContentionKind::kBlock)) {
+    prof::record_contention(prof::ContentionKind::kBlock, waited_ns);
   }
 }
 

@@ -26,7 +26,7 @@ else()
 endif()
 
 syncscope_add_test(http_fleet_test
-  SOURCES fleet_validity_test.cc cpu_profile_test.cc pprofcheck_runner.cc
+  SOURCES fleet_validity_test.cc cpu_profile_test.cc contention_profile_test.cc pprofcheck_runner.cc
   LIBS syncscope_http_test_support
   LABELS integration TIMEOUT 120)
 if(TARGET pprofcheck)

@@ -128,6 +128,8 @@ TEST_F(FleetLinked, EveryProfileEndpoint_PassesPprofCheckValid) {
                     {"/debug/pprof/goroutine", "goroutine", {"-min-samples", "2"}},
                     {"/debug/pprof/goroutineleak", "goroutineleak", {"-min-samples", "1"}},
                     {"/debug/pprof/retained", "retained", {"-min-samples", "1"}},
+                    {"/debug/pprof/mutex", "mutex", {}},
+                    {"/debug/pprof/block", "block", {}},
                     {"/debug/pprof/profile?seconds=1", "cpu", {}}});
 }
 
@@ -214,6 +216,8 @@ TEST(FleetPreload, EveryProfileEndpoint_PassesPprofCheckValid) {
                           {"/debug/pprof/goroutine", "goroutine", {"-min-samples", "2"}},
                           {"/debug/pprof/goroutineleak", "goroutineleak", {}},
                           {"/debug/pprof/retained", "retained", {"-min-samples", "1"}},
+                          {"/debug/pprof/mutex", "mutex", {}},
+                          {"/debug/pprof/block", "block", {}},
                           {"/debug/pprof/profile?seconds=1", "cpu", {"-want-function", "fleet_c_spin"}}});
   child.stop();
 }
