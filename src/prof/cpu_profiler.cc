@@ -1,5 +1,5 @@
 // profile_cpu(): one CPU-profiling session. The calling thread arms the
-// timers, drains the handler's slots every kDrainEvery (unwinding each copied
+// timers, drains the handler's slots every 10..50 ms (unwinding each copied
 // stack and counting identical stacks), rescans /proc/self/task every
 // kThreadRescan, and builds the pprof profile at the end.
 #include "syncscope/prof/cpu_profiler.h"
@@ -22,7 +22,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr std::chrono::milliseconds kDrainEvery{20};
+// Drain interval: long when few slots filled since the last drain (fewer
+// wake-ups: the profiler's own cost), short when many did (no slot runs out).
+constexpr std::chrono::milliseconds kDrainSlowest{50};
+constexpr std::chrono::milliseconds kDrainFastest{10};
 constexpr std::chrono::milliseconds kThreadRescan{100};
 
 // True while a session runs; one session per process.
@@ -44,8 +47,9 @@ internal::CpuSampler& sampler() {
   return *s;
 }
 
+// Caches unwind rules across samples (flushed when each session starts).
 internal::StackUnwinder* unwinder() {
-  static internal::StackUnwinder* u = internal::create_stack_unwinder();
+  static internal::StackUnwinder* u = internal::create_stack_unwinder(/*cache_unwind_info=*/true);
   return u;
 }
 
@@ -53,8 +57,11 @@ internal::StackUnwinder* unwinder() {
 // so that every entry reads as a return address) -> expirations.
 using StackCounts = std::map<std::vector<std::uintptr_t>, std::int64_t>;
 
-void drain_into(StackCounts& counts, std::uint64_t& samples) {
+// Returns the number of slots drained.
+std::size_t drain_into(StackCounts& counts, std::uint64_t& samples) {
+  std::size_t drained = 0;
   sampler().drain([&](const internal::CpuSlot& slot) {
+    ++drained;
     std::uintptr_t pcs[kMaxStackDepth];
     const int n = internal::unwind_stack_copy(slot.copy, slot.stack, pcs, nullptr, kMaxStackDepth,
                                               unwinder());
@@ -68,6 +75,7 @@ void drain_into(StackCounts& counts, std::uint64_t& samples) {
     counts[std::move(key)] += slot.weight;
     samples += slot.weight;
   });
+  return drained;
 }
 
 std::string build_profile(const StackCounts& counts, long period_ns, std::int64_t start_unix_ns,
@@ -118,7 +126,7 @@ CpuProfileResult profile_cpu(const CpuProfileOptions& options) {
   if (!busy.acquired) return refuse(CpuProfileStatus::kBusy, "cpu profiling already in use");
   const long period_ns = 1'000'000'000L / options.hz;
   internal::CpuSampler& s = sampler();
-  unwinder();  // created before sampling: it allocates
+  internal::flush_unwind_cache(unwinder());  // created before sampling: it allocates
   switch (s.start(period_ns)) {
     case internal::CpuStartError::kNone: break;
     case internal::CpuStartError::kSignalInUse:
@@ -146,13 +154,19 @@ CpuProfileResult profile_cpu(const CpuProfileOptions& options) {
   std::uint64_t samples = 0;
   const auto deadline = start + options.duration;
   auto next_rescan = start + kThreadRescan;
+  std::chrono::milliseconds drain_every = kDrainFastest;
   for (auto now = Clock::now(); now < deadline; now = Clock::now()) {
     if (options.cancelled && options.cancelled()) break;
-    const auto wait = std::min<Clock::duration>(kDrainEvery, deadline - now);
+    const auto wait = std::min<Clock::duration>(drain_every, deadline - now);
     const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(wait).count();
     struct timespec ts {static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
     ::nanosleep(&ts, nullptr);  // EINTR (our own SIGPROF) just drains earlier
-    drain_into(counts, samples);
+    const std::size_t drained = drain_into(counts, samples);
+    if (drained > internal::kCpuSlots / 4) {
+      drain_every = kDrainFastest;
+    } else if (drained < internal::kCpuSlots / 16) {
+      drain_every = std::min(drain_every * 2, kDrainSlowest);
+    }
     if (Clock::now() >= next_rescan) {
       s.arm_new_threads(&failed);
       next_rescan += kThreadRescan;

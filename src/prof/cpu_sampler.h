@@ -44,7 +44,9 @@ namespace syncscope::prof::internal {
 // are cut at the copy's end and keep their innermost frames.
 inline constexpr std::size_t kCpuStackCopyBytes = 16 * 1024;
 // Slots the handler can fill before the session thread drains them (every
-// ~20 ms): 64 threads busy at 1000 Hz fill ~1300 per drain; 100 Hz, ~130.
+// 10 ms under load, up to 50 ms when idle): 10 ms of 50 threads busy at
+// 1000 Hz, or 50 ms of 100 threads at 100 Hz. Beyond, samples are lost
+// (counted, and shown as Go's lostProfileEvent frame).
 inline constexpr std::size_t kCpuSlots = 512;
 // Threads that can have a timer in one session; more are not sampled.
 inline constexpr std::size_t kMaxCpuTimers = 4096;

@@ -42,7 +42,7 @@ inline constexpr int kMaxCpuProfileHz = 1000;     // above this, signal cost dom
 struct CpuProfileOptions {
   int hz = kDefaultCpuProfileHz;                 // samples per CPU-second per thread, [1, kMaxCpuProfileHz]
   std::chrono::milliseconds duration{30'000};    // wall time to sample, > 0
-  std::function<bool()> cancelled;               // polled every ~20 ms; true ends the profile early
+  std::function<bool()> cancelled;               // polled every 10..50 ms; true ends the profile early
 };
 
 enum class CpuProfileStatus {
