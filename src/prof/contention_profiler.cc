@@ -2,6 +2,9 @@
 // table, and the pprof / Go-text writers. See contention_profiler.h.
 #include "syncscope/prof/contention_profiler.h"
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cinttypes>
@@ -13,6 +16,7 @@
 #include "syncscope/prof/profile_builder.h"
 #include "syncscope/prof/stack_trace.h"
 #include "syncscope/prof/symbolizer.h"
+#include "syncscope/prof/task_labels.h"
 
 namespace syncscope::prof {
 namespace {
@@ -24,7 +28,8 @@ struct Totals {
 
 struct Table {
   std::mutex mu;
-  std::map<std::vector<std::uintptr_t>, Totals> stacks;  // guarded by mu; at most kMaxContentionStacks
+  // (task label, stack) -> totals; guarded by mu; at most kMaxContentionStacks.
+  std::map<std::pair<std::uint32_t, std::vector<std::uintptr_t>>, Totals> stacks;
   std::atomic<std::uint64_t> overflow{0};  // events of new stacks dropped when full; relaxed counter
 };
 
@@ -108,10 +113,11 @@ __attribute__((noinline)) void record_contention(ContentionKind kind, std::int64
   }
   std::uintptr_t pcs[kMaxStackDepth];
   const int n = capture_stack(pcs, kMaxStackDepth, kSkipFrames);
+  const std::uint32_t label = thread_task_label(static_cast<pid_t>(::syscall(SYS_gettid)));
   Table& t = table(kind);
   try {
     std::lock_guard lock(t.mu);
-    std::vector<std::uintptr_t> key(pcs, pcs + std::max(n, 0));
+    std::pair<std::uint32_t, std::vector<std::uintptr_t>> key{label, {pcs, pcs + std::max(n, 0)}};
     auto it = t.stacks.find(key);
     if (it == t.stacks.end()) {
       if (t.stacks.size() >= kMaxContentionStacks) {
@@ -132,7 +138,7 @@ std::vector<ContentionRecord> contention_records(ContentionKind kind) {
   std::vector<ContentionRecord> out;
   std::lock_guard lock(t.mu);
   out.reserve(t.stacks.size());
-  for (const auto& [pcs, totals] : t.stacks) out.push_back({pcs, totals.count, totals.delay_ns});
+  for (const auto& [key, totals] : t.stacks) out.push_back({key.first, key.second, totals.count, totals.delay_ns});
   return out;
 }
 
@@ -143,10 +149,10 @@ std::uint64_t contention_overflow(ContentionKind kind) noexcept {
 std::string contention_profile(ContentionKind kind, const std::vector<ContentionRecord>* base) {
   std::vector<ContentionRecord> now = contention_records(kind);
   if (base != nullptr) {
-    std::map<std::vector<std::uintptr_t>, const ContentionRecord*> before;
-    for (const ContentionRecord& r : *base) before.emplace(r.pcs, &r);
+    std::map<std::pair<std::uint32_t, std::vector<std::uintptr_t>>, const ContentionRecord*> before;
+    for (const ContentionRecord& r : *base) before.emplace(std::make_pair(r.task_label, r.pcs), &r);
     for (ContentionRecord& r : now) {
-      auto it = before.find(r.pcs);
+      auto it = before.find({r.task_label, r.pcs});
       if (it == before.end()) continue;
       r.count -= it->second->count;
       r.delay_ns -= it->second->delay_ns;
@@ -161,10 +167,11 @@ std::string contention_profile(ContentionKind kind, const std::vector<Contention
   const NamedFrame unknown[] = {{"[unknown stack]", "", 0}};
   for (const ContentionRecord& r : now) {
     const std::int64_t values[] = {r.count, r.delay_ns};
+    const std::vector<SampleLabel> labels = task_sample_labels(r.task_label);
     if (r.pcs.empty()) {
-      b.add_named_sample(unknown, values);
+      b.add_named_sample(unknown, values, labels);
     } else {
-      b.add_sample(r.pcs, values);
+      b.add_sample(r.pcs, values, labels);
     }
   }
   return b.serialize_gzipped();

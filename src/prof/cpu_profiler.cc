@@ -16,6 +16,7 @@
 #include "prof/cpu_sampler.h"
 #include "syncscope/prof/profile_builder.h"
 #include "syncscope/prof/stack_trace.h"
+#include "syncscope/prof/task_labels.h"
 
 namespace syncscope::prof {
 namespace {
@@ -53,9 +54,10 @@ internal::StackUnwinder* unwinder() {
   return u;
 }
 
-// Stacks counted so far: pcs (innermost first, the leaf as interrupted pc+1
-// so that every entry reads as a return address) -> expirations.
-using StackCounts = std::map<std::vector<std::uintptr_t>, std::int64_t>;
+// Stacks counted so far: (task label, pcs innermost first with the leaf as
+// interrupted pc+1 so that every entry reads as a return address) ->
+// expirations.
+using StackCounts = std::map<std::pair<std::uint32_t, std::vector<std::uintptr_t>>, std::int64_t>;
 
 // Returns the number of slots drained.
 std::size_t drain_into(StackCounts& counts, std::uint64_t& samples) {
@@ -72,7 +74,7 @@ std::size_t drain_into(StackCounts& counts, std::uint64_t& samples) {
       // leaf is the interrupted instruction itself, so hand it over as +1.
       key[0] += 1;
     }
-    counts[std::move(key)] += slot.weight;
+    counts[{slot.task_label, std::move(key)}] += slot.weight;
     samples += slot.weight;
   });
   return drained;
@@ -87,12 +89,14 @@ std::string build_profile(const StackCounts& counts, long period_ns, std::int64_
   b.add_comment("syncscope CPU profile: per-thread CPU-time timers, period " +
                 std::to_string(period_ns) + " ns");
   const NamedFrame unknown[] = {{"[unknown stack]", "", 0}};
-  for (const auto& [pcs, count] : counts) {
+  for (const auto& [key, count] : counts) {
+    const auto& [label, pcs] = key;
     const std::int64_t values[] = {count, count * period_ns};
+    const std::vector<SampleLabel> labels = task_sample_labels(label);
     if (pcs.empty()) {
-      b.add_named_sample(unknown, values);
+      b.add_named_sample(unknown, values, labels);
     } else {
-      b.add_sample(pcs, values);
+      b.add_sample(pcs, values, labels);
     }
   }
   if (lost > 0) {

@@ -11,6 +11,7 @@
 #include <new>
 
 #include "prof/signal_channel.h"
+#include "syncscope/prof/task_labels.h"
 
 #ifndef sigev_notify_thread_id
 #define sigev_notify_thread_id _sigev_un._tid
@@ -55,6 +56,7 @@ void on_sigprof(int, siginfo_t* info, void* context) {
       continue;
     }
     s.tid = static_cast<pid_t>(::syscall(SYS_gettid));
+    s.task_label = thread_task_label(s.tid);  // lock-free, async-signal-safe
     s.weight = 1 + static_cast<std::uint32_t>(info->si_overrun > 0 ? info->si_overrun : 0);
     capture_stack_copy(static_cast<const ucontext_t*>(context), &s.copy, s.stack,
                        kCpuStackCopyBytes);

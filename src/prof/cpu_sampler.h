@@ -60,6 +60,7 @@ struct CpuSlot {
   // drain after its acquire load of kReady.
   pid_t tid = 0;
   std::uint32_t weight = 0;     // 1 + timer overruns (expirations this signal stands for)
+  std::uint32_t task_label = 0;  // prof::thread_task_label(tid) when sampled; 0 = none
   StackCopy copy;
   unsigned char* stack = nullptr;  // kCpuStackCopyBytes, set once at mapping time
 };

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "syncscope/prof/contention_profiler.h"
+#include "syncscope/prof/task_labels.h"
 #include "syncscope/task/task_registry.h"
 #include "syncscope/task/wait.h"
 #include "task/deadline_watchdog.h"
@@ -105,6 +106,10 @@ void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job, std::atomic<std:
   }
   const bool traced = tracing_on();
   if (traced) trace_task_begin(rec->id, rec->name);
+  // Labels task/task_site on CPU and contention samples taken while it runs.
+  const std::uint32_t outer_label = prof::set_thread_task_label(prof::intern_task_label(
+      rec->name, std::string(rec->site.file_name()) + ":" + std::to_string(rec->site.line()) + " " +
+                     rec->site.function_name()));
   try {
     job(rec->stop.get_token());
   } catch (const std::exception& e) {
@@ -117,6 +122,7 @@ void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job, std::atomic<std:
   // The closure (and what it captured) is released before the task counts
   // as done, so a joiner never sees a finished task still holding its captures.
   job = nullptr;
+  prof::set_thread_task_label(outer_label);
   if (completed != nullptr) completed->fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
   if (has_deadline) disarm_deadline(*rec);
   if (traced) trace_task_end(rec->id);

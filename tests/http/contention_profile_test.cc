@@ -2,7 +2,8 @@
 // HTTP: a writer held up by a reader of the same LockedMap shard shows in
 // the mutex profile at the writer's stack, a task waiting on a future shows
 // in the block profile, both with delays bounded by what the waiting thread
-// measured itself; off by default (nothing recorded without the knob).
+// measured itself and labelled with the waiting task; off by default
+// (nothing recorded without the knob).
 #include <httplib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -55,7 +56,7 @@ using Map = map::LockedMap<int, std::unique_ptr<int>>;  // move-only: visit() ho
 
 // Stores into `m` while another thread holds the shard's shared lock;
 // returns how long the call took (the oracle for the recorded delay).
-__attribute__((noinline)) std::int64_t fleet_mutex_test_blocked_store(Map& m) {
+__attribute__((noipa)) std::int64_t fleet_mutex_test_blocked_store(Map& m) {
   const auto start = std::chrono::steady_clock::now();
   m.store(1, std::make_unique<int>(2));
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
@@ -79,10 +80,11 @@ TEST(ContentionProfile, WriterHeldUpByReader_InMutexProfileAtWritersStack) {
   std::atomic<pid_t> writer_tid{0};
   std::atomic<bool> writer_slept{false};
   std::int64_t store_ns = 0;
-  std::thread writer;
+  task::TaskHandle writer;
   m.visit(1, [&](const std::unique_ptr<int>&) {
-    // The shard's shared lock is held here: the writer must wait for it.
-    writer = std::thread([&] {
+    // The shard's shared lock is held here: the writer (a task, so its
+    // samples carry task labels) must wait for it.
+    writer = task::spawn_detached("fleet-mutex-writer", [&] {
       writer_tid.store(static_cast<pid_t>(::syscall(SYS_gettid)), std::memory_order_release);  // release: pairs below
       store_ns = fleet_mutex_test_blocked_store(m);
     });
@@ -91,7 +93,7 @@ TEST(ContentionProfile, WriterHeldUpByReader_InMutexProfileAtWritersStack) {
     // relaxed: read after join below
     writer_slept.store(wait_until_sleeping(tid, 5s), std::memory_order_relaxed);
   });
-  writer.join();
+  ASSERT_TRUE(writer.join_for(10s));
   prof::set_mutex_profile_fraction(previous);
   ASSERT_TRUE(writer_slept.load(std::memory_order_relaxed)) << "the writer never blocked on the lock";
   int status = 0;
@@ -99,7 +101,8 @@ TEST(ContentionProfile, WriterHeldUpByReader_InMutexProfileAtWritersStack) {
   ASSERT_EQ(status, 200) << body;
   const testing::CommandResult check = testing::pprofcheck(
       body, "mutex",
-      {"-want-function", "fleet_mutex_test_blocked_store", "-sum-function", "fleet_mutex_test_blocked_store"});
+      {"-want-function", "fleet_mutex_test_blocked_store", "-sum-function", "fleet_mutex_test_blocked_store",
+       "-want-label", "task=fleet-mutex-writer"});
   ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
   const std::optional<std::int64_t> delay = testing::pprofcheck_sum(check, "fleet_mutex_test_blocked_store");
   ASSERT_TRUE(delay.has_value()) << check.out;
@@ -111,7 +114,7 @@ TEST(ContentionProfile, WriterHeldUpByReader_InMutexProfileAtWritersStack) {
   EXPECT_NE(text.find("fleet_mutex_test_blocked_store"), std::string::npos);
 }
 
-__attribute__((noinline)) std::int64_t fleet_block_test_wait(std::future<int>& f) {
+__attribute__((noipa)) std::int64_t fleet_block_test_wait(std::future<int>& f) {
   const auto start = std::chrono::steady_clock::now();
   task::wait(f, "fleet block test");
   return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
@@ -143,7 +146,9 @@ TEST(ContentionProfile, TaskWaitOnFuture_InBlockProfileAtWaitersStack) {
   const std::string body = get_body(server->port(), "/debug/pprof/block", &status);
   ASSERT_EQ(status, 200) << body;
   const testing::CommandResult check = testing::pprofcheck(
-      body, "block", {"-want-function", "fleet_block_test_wait", "-sum-function", "fleet_block_test_wait"});
+      body, "block",
+      {"-want-function", "fleet_block_test_wait", "-sum-function", "fleet_block_test_wait",
+       "-want-label", "task=fleet-block-waiter"});
   ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
   const std::optional<std::int64_t> delay = testing::pprofcheck_sum(check, "fleet_block_test_wait");
   ASSERT_TRUE(delay.has_value());

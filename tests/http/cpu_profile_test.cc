@@ -26,6 +26,10 @@
 #include "http/test_support.h"
 #include "support/forked_child.h"
 
+#ifdef SYNCSCOPE_HTTP_HAVE_TASK
+#include "syncscope/task/task.h"
+#endif
+
 namespace syncscope::http {
 namespace {
 
@@ -127,7 +131,10 @@ class CpuBurner {
 
 volatile double g_sink;
 
-__attribute__((noinline)) void fleet_cpu_test_spin(std::chrono::nanoseconds budget,
+// The spinning functions are noipa: GCC's identical code folding would merge
+// those with equal bodies, and the profile would name only one of them.
+
+__attribute__((noipa)) void fleet_cpu_test_spin(std::chrono::nanoseconds budget,
                                                    std::atomic<std::int64_t>* burnt) {
   const auto start = thread_cpu_now();
   double x = 0;
@@ -139,7 +146,7 @@ __attribute__((noinline)) void fleet_cpu_test_spin(std::chrono::nanoseconds budg
   burnt->store((thread_cpu_now() - start).count(), std::memory_order_release);
 }
 
-__attribute__((noinline)) void fleet_cpu_test_late_thread(std::chrono::nanoseconds budget,
+__attribute__((noipa)) void fleet_cpu_test_late_thread(std::chrono::nanoseconds budget,
                                                           std::atomic<std::int64_t>* burnt) {
   fleet_cpu_test_spin(budget, burnt);
   g_sink = g_sink + 1;  // not a tail call: keeps this frame on the stack
@@ -233,6 +240,55 @@ TEST(CpuProfile, ThreadCreatedDuringProfile_IsSampled) {
   EXPECT_GT(*sampled, 0) << "thread " << late_tid << " burnt " << burnt << " ns unsampled\n" << check.out;
   EXPECT_GE(*sampled, burnt - 150'000'000) << check.out;
 }
+
+#ifdef SYNCSCOPE_HTTP_HAVE_TASK
+__attribute__((noipa)) void fleet_cpu_test_task_spin(std::chrono::nanoseconds budget,
+                                                        std::atomic<std::int64_t>* burnt) {
+  fleet_cpu_test_spin(budget, burnt);
+  g_sink = g_sink + 1;  // not a tail call
+}
+
+__attribute__((noipa)) void fleet_cpu_test_untasked_spin(std::chrono::nanoseconds budget,
+                                                            std::atomic<std::int64_t>* burnt) {
+  fleet_cpu_test_spin(budget, burnt);
+  g_sink = g_sink + 1;  // not a tail call
+}
+
+// Go's profiler labels: samples taken inside a task carry task/task_site,
+// and `go tool pprof -tagfocus=task=NAME` keeps exactly those.
+TEST(CpuProfile, SamplesInsideTask_CarryTaskLabels_TagfocusSelectsThem) {
+  auto server = testing::start_server();
+  ASSERT_NE(server, nullptr);
+  Reply res;
+  std::thread request([&] { res = get(server->port(), "/debug/pprof/profile?seconds=2&hz=200"); });
+  const bool started = wait_for_sigprof_timer(0, 5s);
+  std::atomic<std::int64_t> task_burnt{0}, plain_burnt{0};
+  task::TaskHandle h;
+  if (started) {
+    h = task::spawn_detached("fleet-cpu-task", [&] { fleet_cpu_test_task_spin(300ms, &task_burnt); });
+    std::thread plain([&] { fleet_cpu_test_untasked_spin(300ms, &plain_burnt); });
+    plain.join();
+    EXPECT_TRUE(h.join_for(10s));
+  }
+  request.join();
+  ASSERT_TRUE(started) << "the profile never armed a timer";
+  ASSERT_TRUE(res);
+  ASSERT_EQ(res->status, 200) << res->body;
+  const testing::CommandResult check = testing::pprofcheck(
+      res->body, "cpu",
+      {"-want-label", "task=fleet-cpu-task", "-want-function", "fleet_cpu_test_untasked_spin"});
+  ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
+  testing::TempDir dir;
+  const std::string file = (dir.path() / "cpu.pb.gz").string();
+  { std::ofstream(file, std::ios::binary) << res->body; }
+  const testing::CommandResult top = testing::run_command(
+      {"go", "tool", "pprof", "-top", "-tagfocus=task=fleet-cpu-task", file},
+      {{"HOME", dir.path().string()}, {"PPROF_TMPDIR", dir.path().string()}}, 60s);
+  ASSERT_EQ(top.exit_code, 0) << top.out << top.err;
+  EXPECT_NE(top.out.find("fleet_cpu_test_task_spin"), std::string::npos) << top.out;
+  EXPECT_EQ(top.out.find("fleet_cpu_test_untasked_spin"), std::string::npos) << top.out;
+}
+#endif  // SYNCSCOPE_HTTP_HAVE_TASK
 
 TEST(CpuProfile, SecondConcurrentRequest_GetsGosBusyAnswer) {
   auto server = testing::start_server();

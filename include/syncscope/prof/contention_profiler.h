@@ -18,6 +18,8 @@
 //     a table of at most kMaxContentionStacks distinct stacks (later new
 //     stacks are counted in overflow()). It allocates: not for allocation
 //     hooks or signal handlers.
+//   - Samples taken inside a tracked task carry the labels task and
+//     task_site (task_labels.h), as Go's profiler labels.
 //   - The profile: gzipped profile.proto with sample types
 //     contentions/count and delay/nanoseconds, period type
 //     contentions/count, period 1 (Go's printCountCycleProfile). Unlike Go,
@@ -52,6 +54,7 @@ void record_contention(ContentionKind kind, std::int64_t delay_ns) noexcept;
 
 // Everything recorded so far, aggregated by stack.
 struct ContentionRecord {
+  std::uint32_t task_label = 0;     // task running the waiting thread (task_labels.h); 0 = none
   std::vector<std::uintptr_t> pcs;  // innermost first (return addresses)
   std::int64_t count = 0;           // scaled estimate
   std::int64_t delay_ns = 0;        // scaled estimate
