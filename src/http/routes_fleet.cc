@@ -9,13 +9,16 @@
 //   recording on, as in Go.
 //
 // /debug/pprof/profile?seconds=N&hz=H
-//   seconds: default 30 (Go's), 1..Options::max_seconds (400 beyond: Go
+//   seconds: default 30 (Go's; max_seconds when that is lower),
+//   1..Options::max_seconds (400 beyond: Go
 //   refuses a duration past its server's WriteTimeout the same way);
 //   hz: default 100, 1..1000. The answer is a gzipped pprof CPU profile named
 //   "profile" (Go's Content-Disposition). One at a time: a second request
 //   gets Go's 500 "Could not enable CPU profiling: cpu profiling already in
 //   use"; a program with its own SIGPROF handler or ITIMER_PROF gets a 409
 //   and is left alone.
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "http/params.h"
 #include "http/responses.h"

@@ -129,7 +129,8 @@ __attribute__((noinline)) void record_contention(ContentionKind kind, std::int64
     it->second.count += add.count;
     it->second.delay_ns += add.delay_ns;
   } catch (...) {
-    t.overflow.fetch_add(1, std::memory_order_relaxed);  // out of memory: counted, not recorded
+    // relaxed: a counter. Out of memory: the event is counted, not recorded.
+    t.overflow.fetch_add(1, std::memory_order_relaxed);
   }
 }
 

@@ -296,7 +296,7 @@ TEST(CpuProfile, SecondConcurrentRequest_GetsGosBusyAnswer) {
   std::atomic<bool> first_done{false};
   Reply first;
   std::thread request([&] {
-    first = get(server->port(), "/debug/pprof/profile?seconds=2");
+    first = get(server->port(), "/debug/pprof/profile?seconds=1");
     first_done.store(true, std::memory_order_release);  // release: `first` is set; pairs below
   });
   const bool running = wait_for_sigprof_timer(0, 5s);
