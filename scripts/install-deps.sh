@@ -15,11 +15,11 @@ packages=(
   libjemalloc2
   liburcu-dev
   # real clients and peers used by tests and benchmarks
-  golang-go prometheus heaptrack
-  # pprof's own profile package: tools/pprofcheck validates every profile we serve
-  golang-github-google-pprof-dev valgrind chromium python3 curl
+  golang-go prometheus heaptrack valgrind chromium python3 curl
   # scripts/bench-cost.sh: GNU time for peak RSS (and libjemalloc2 above)
   time
+  # pprof's own profile package: tools/pprofcheck validates every profile we serve
+  golang-github-google-pprof-dev
 )
 
 missing=()

@@ -78,9 +78,9 @@
 #include "syncscope/map/internal/map_counters.h"
 #include "syncscope/map/internal/reentrancy_check.h"
 #include "syncscope/map/internal/registration.h"
-#include "syncscope/map/lock_contention.h"
 #include "syncscope/map/map_events.h"
 #include "syncscope/map/map_stats.h"
+#include "syncscope/map/lock_contention.h"
 #include "syncscope/reclaim/epoch_domain.h"
 
 namespace syncscope::map {
