@@ -1,0 +1,236 @@
+// snapshot_core: a core file through the live snapshot's walk, scan, labels
+// and analysis (see core_snapshot.h).
+#include "retain/core_snapshot.h"
+
+#include <elf.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+
+#include "retain/block_labels.h"
+#include "retain/core_memory_image.h"
+#include "retain/heap_scanner.h"
+#include "retain/naming.h"
+#include "retain/proc_maps.h"
+#include "retain/snapshot_impl.h"
+
+namespace syncscope::retain::internal {
+namespace {
+
+constexpr std::uintptr_t kRedZone = 128;      // x86-64 ABI: leaf data below sp
+constexpr std::uintptr_t kTcbBytes = 4096;    // struct pthread and friends above tp (glibc)
+constexpr std::uintptr_t kTlsSurplus = 2048;  // glibc static TLS surplus below tp
+
+// A module's segments as its program headers, read from the core's copy of
+// its first page (dumped for every ELF mapping), describe them.
+struct ModuleSegments {
+  std::vector<RawRoot> writable;     // global roots
+  std::vector<ModuleRange> ranges;   // every PT_LOAD (what block labels point into)
+  std::uint64_t tls_bytes = 0;
+};
+
+void read_module_segments(const MemoryImage& image, const CoreModule& m, std::size_t module_index,
+                          ModuleSegments& out) {
+  const std::byte* eh_bytes = image.view(m.start, sizeof(Elf64_Ehdr));
+  if (eh_bytes == nullptr) return;
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, eh_bytes, sizeof eh);
+  if (std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 || eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum > 256)
+    return;
+  const std::byte* ph_bytes = image.view(m.start + eh.e_phoff, std::size_t{eh.e_phnum} * sizeof(Elf64_Phdr));
+  if (ph_bytes == nullptr) return;
+  std::vector<Elf64_Phdr> phdrs(eh.e_phnum);
+  std::memcpy(phdrs.data(), ph_bytes, phdrs.size() * sizeof(Elf64_Phdr));
+  std::uintptr_t bias = 0;
+  for (const Elf64_Phdr& ph : phdrs) {
+    if (ph.p_type == PT_LOAD) {
+      bias = m.start - (ph.p_vaddr & ~std::uintptr_t{4095});
+      break;
+    }
+  }
+  for (const Elf64_Phdr& ph : phdrs) {
+    if (ph.p_type == PT_TLS) out.tls_bytes += ph.p_memsz + ph.p_align;
+    if (ph.p_type != PT_LOAD || ph.p_memsz == 0) continue;
+    const std::uintptr_t begin = bias + ph.p_vaddr;
+    out.ranges.push_back(ModuleRange{begin, begin + ph.p_memsz, (ph.p_flags & PF_X) != 0});
+    if ((ph.p_flags & PF_W) == 0) continue;
+    RawRoot r;
+    r.kind = RootKind::kGlobal;
+    r.begin = begin;
+    r.size = ph.p_memsz;
+    r.module_base = module_index;  // index into CoreSymbols::modules() (not a load bias here)
+    out.writable.push_back(r);
+  }
+}
+
+std::uint64_t ns_since(std::chrono::steady_clock::time_point t) {
+  return static_cast<std::uint64_t>(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t).count());
+}
+
+// Where the walk looks for main_arena: libc's writable segments (the
+// program's own when no libc is loaded: static glibc).
+std::vector<Range> arena_search_ranges(const CoreSymbols& symbols, const std::vector<ModuleSegments>& segs) {
+  std::vector<Range> out;
+  const auto& modules = symbols.modules();
+  for (int pass = 0; pass < 2 && out.empty(); ++pass) {
+    for (std::size_t i = 0; i < modules.size(); ++i) {
+      const bool pick = pass == 0 ? modules[i].name.find("/libc.so") != std::string::npos ||
+                                        modules[i].name.find("/libc-") != std::string::npos
+                                  : modules[i].main_executable;
+      if (!pick) continue;
+      for (const RawRoot& r : segs[i].writable) out.push_back(Range{r.begin, r.begin + r.size});
+    }
+  }
+  std::sort(out.begin(), out.end(), [](const Range& a, const Range& b) { return a.begin < b.begin; });
+  return out;
+}
+
+struct Scan {
+  MmapBuffer<GraphBlock> blocks;
+  BlockIndex index;
+  MmapBuffer<RawRoot> roots;
+  ScanOutput out;
+  MmapBuffer<std::uintptr_t> label_hints;
+  std::vector<std::size_t> root_module;  // [roots] module index of a global root
+};
+
+void add_thread_roots(const CoreMemoryImage& image, const CoreThread& t, std::int32_t index,
+                      std::uint64_t tls_bytes, Scan& s) {
+  const auto add = [&](const RawRoot& r) {
+    add_root_pieces(r, image.maps(), s.blocks.data(), s.blocks.size(), nullptr, 0, s.roots);
+  };
+  const Mapping* stack = image.region_of(t.sp());
+  if (stack != nullptr) {
+    const std::uintptr_t begin = t.sp() - kRedZone > stack->start ? t.sp() - kRedZone : stack->start;
+    add(RawRoot{RootKind::kStack, begin, stack->end - begin, index, nullptr});
+  }
+  RawRoot regs{RootKind::kRegister, 0, sizeof t.regs, index, nullptr};
+  regs.local = reinterpret_cast<const std::byte*>(t.regs);
+  s.roots.push_back(regs);
+  const std::uintptr_t tp = t.fs_base();
+  const bool tls_in_stack = stack != nullptr && tp >= stack->start && tp < stack->end;
+  const Mapping* m = tp != 0 && !tls_in_stack ? image.region_of(tp) : nullptr;
+  if (m != nullptr) {
+    const std::uintptr_t below = tls_bytes + kTlsSurplus;
+    const std::uintptr_t begin = tp - m->start > below ? tp - below : m->start;
+    const std::uintptr_t end = m->end - tp > kTcbBytes ? tp + kTcbBytes : m->end;
+    add(RawRoot{RootKind::kTls, begin, end - begin, index, nullptr});
+  }
+}
+
+RootNamer make_root_namer(const ObjectGraph* graph, const CoreFile* core, const CoreSymbols* symbols,
+                          std::vector<std::size_t> root_module) {
+  return [graph, core, symbols, root_module = std::move(root_module)](std::size_t r, std::uint64_t off) {
+    const Root& root = graph->root(r);
+    RootDetail d;
+    if (root.kind == RootKind::kGlobal) {
+      const CoreModule& m = symbols->modules()[root_module[r]];
+      d.module = m.main_executable ? "main executable" : basename_of(m.name);
+      d.symbol = symbols->data_symbol(root.begin + off);
+      return d;
+    }
+    if (root.thread < 0) return d;
+    const CoreThread& t = core->threads()[static_cast<std::size_t>(root.thread)];
+    d.thread_id = t.tid;
+    d.thread_name = root.thread == 0 ? core->program_name() : "#" + std::to_string(root.thread);
+    if (root.kind == RootKind::kRegister) d.register_name = CoreThread::register_name(static_cast<int>(off / 8));
+    return d;
+  };
+}
+
+template <class T>
+std::vector<T> to_vector(const MmapBuffer<T>& b) {
+  return std::vector<T>(b.begin(), b.end());
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CoreSnapshot>> snapshot_core(const std::string& path,
+                                                             const CoreSnapshotOptions& options) {
+  auto result = std::make_unique<CoreSnapshot>();
+  auto core = CoreFile::open(path);
+  if (!core.ok()) return core.status();
+  result->core = std::move(*core);
+  auto symbols = CoreSymbols::open(*result->core, options.exe, options.sysroot);
+  if (!symbols.ok()) return symbols.status();
+  result->symbols = std::move(*symbols);
+  const CoreFile& cf = *result->core;
+  const CoreSymbols& syms = *result->symbols;
+  const CoreMemoryImage image(cf);
+
+  std::vector<ModuleSegments> segs(syms.modules().size());
+  std::uint64_t tls_bytes = 0;
+  std::vector<ModuleRange> ranges;
+  for (std::size_t i = 0; i < segs.size(); ++i) {
+    read_module_segments(image, syms.modules()[i], i, segs[i]);
+    tls_bytes += segs[i].tls_bytes;
+    ranges.insert(ranges.end(), segs[i].ranges.begin(), segs[i].ranges.end());
+  }
+  std::sort(ranges.begin(), ranges.end(), [](const ModuleRange& a, const ModuleRange& b) { return a.begin < b.begin; });
+  const std::vector<Range> arena_search = arena_search_ranges(syms, segs);
+  if (arena_search.empty()) return absl::InvalidArgumentError("cannot find glibc's data segment in the core");
+
+  Scan s;
+  const auto walk_start = std::chrono::steady_clock::now();
+  GlibcHeapWalker walker;
+  const HeapWalkResult walk = walker.walk(image, arena_search, {}, s.blocks);
+  result->walk_ns = ns_since(walk_start);
+  if (walk.status != WalkStatus::kOk) return absl::InternalError(walk.message);
+  result->walk = walk.stats;
+
+  const auto scan_start = std::chrono::steady_clock::now();
+  if (!s.index.build(s.blocks.data(), s.blocks.size())) return absl::ResourceExhaustedError("out of scanner memory");
+  for (std::size_t t = 0; t < cf.threads().size(); ++t) {
+    add_thread_roots(image, cf.threads()[t], static_cast<std::int32_t>(t), tls_bytes, s);
+  }
+  s.root_module.assign(s.roots.size(), 0);
+  for (std::size_t i = 0; i < segs.size(); ++i) {
+    for (const RawRoot& r : segs[i].writable) {
+      add_root_pieces(r, image.maps(), s.blocks.data(), s.blocks.size(), nullptr, 0, s.roots);
+      s.root_module.resize(s.roots.size(), i);
+    }
+  }
+  scan_all(image, s.roots.data(), s.roots.size(), s.blocks.data(), s.blocks.size(), s.index, s.out);
+  capture_label_hints(image, s.blocks.data(), s.blocks.size(), ranges.data(), ranges.size(), s.label_hints);
+  result->scan_ns = ns_since(scan_start);
+  result->memory_bytes = s.blocks.mapped_bytes() + s.index.memory_bytes() + s.roots.mapped_bytes() +
+                         s.out.root_edges.mapped_bytes() + s.out.block_edges.mapped_bytes() +
+                         s.out.block_begin.mapped_bytes() + s.label_hints.mapped_bytes();
+
+  auto labels = std::make_shared<LabelNames>();
+  std::vector<std::uint32_t> block_types;
+  *labels = label_blocks(s.blocks.data(), s.blocks.size(), s.label_hints.data(), ranges.data(), ranges.size(), syms,
+                         block_types);
+  std::vector<Root> roots;
+  roots.reserve(s.roots.size());
+  for (const RawRoot& r : s.roots) roots.push_back(Root{r.kind, "", r.begin, r.size, r.thread});
+  auto impl = std::make_unique<RetentionSnapshot::Impl>();
+  impl->graph = ObjectGraph(to_vector(s.blocks), std::move(roots), to_vector(s.out.block_begin),
+                            to_vector(s.out.block_edges), to_vector(s.out.root_begin), to_vector(s.out.root_edges));
+  impl->block_types = std::move(block_types);
+  impl->describe = [labels](std::uint32_t site) {
+    const auto it = labels->find(site);
+    return SiteDescription{it != labels->end() ? it->second : "unknown block", {}};
+  };
+  impl->name_root = make_root_namer(&impl->graph, &cf, &syms, std::move(s.root_module));
+  SnapshotStats stats;
+  stats.block_source = BlockSource::kHeapWalk;
+  stats.walk_ns = result->walk_ns;
+  stats.heap_bytes_walked = walk.stats.heap_bytes;
+  stats.bytes_scanned = s.out.bytes_scanned;
+  stats.scanner_memory_bytes = result->memory_bytes;
+  stats.truncated = s.out.truncated;
+  impl = analyse(std::move(impl), options.compute_dominators);
+  stats.analysis_ns = impl->stats.analysis_ns;
+  stats.blocks = impl->graph.block_count();
+  stats.edges = impl->graph.edge_count();
+  stats.roots = impl->graph.root_count();
+  stats.root_edges = impl->graph.root_edge_count();
+  impl->stats = stats;
+  result->snapshot.emplace(std::move(impl));
+  return result;
+}
+
+}  // namespace syncscope::retain::internal

@@ -1,0 +1,67 @@
+// The modules of a core file and their symbols, through libdwfl: which
+// files were loaded where (dwfl_core_file_report reads the core's link map
+// and NT_FILE note), each file found on disk (`--exe` for the program,
+// `--sysroot` prefixed to every other path) and checked against the build
+// id that the core's memory holds for it. A module whose file is missing or
+// differs keeps its address range but contributes no symbols, and says so
+// in `problem`.
+//
+// Implementation notes: libdwfl was chosen over reading the ELF files by
+// hand because it already pairs a core's modules with their files (link
+// map, NT_FILE, build-id notes in memory) and answers address -> symbol for
+// .symtab and .dynsymtab alike. Its elfutils release (0.188) has no sysroot
+// setting, so the find_elf callback applies the sysroot itself.
+//
+// Thread safety: not thread-safe (libdwfl's caches); one per core.
+#pragma once
+
+#include <elfutils/libdwfl.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "retain/core_file.h"
+#include "retain/symbol_source.h"
+
+namespace syncscope::retain::internal {
+
+struct CoreModule {
+  std::string name;          // the path the process had loaded
+  std::string file;          // the file whose symbols are used ("" none)
+  std::uintptr_t start = 0;  // address range of the module in the core
+  std::uintptr_t end = 0;
+  bool main_executable = false;
+  // "" when the symbols are used; else one line: "file missing",
+  // "build id differs (core 1a2b.., file 3c4d..)".
+  std::string problem;
+};
+
+class CoreSymbols final : public SymbolSource {
+ public:
+  // Errors: the core's modules cannot be read at all (InvalidArgument), or
+  // `exe` was given and does not exist (NotFound).
+  static absl::StatusOr<std::unique_ptr<CoreSymbols>> open(const CoreFile& core, const std::string& exe,
+                                                           const std::string& sysroot);
+  ~CoreSymbols() override;
+
+  const std::vector<CoreModule>& modules() const noexcept { return modules_; }
+  // The module whose range holds addr, or nullptr.
+  const CoreModule* module_of(std::uintptr_t addr) const noexcept;
+  // The data symbol covering addr: "g_bus", "g_table+0x10"; "" when none.
+  std::string data_symbol(std::uintptr_t addr) const;
+
+  std::string type_from_vtable(std::uintptr_t vptr) const override;
+  std::string function_at(std::uintptr_t pc) const override;
+
+ private:
+  CoreSymbols() = default;
+  Dwfl* dwfl_ = nullptr;      // owned; modules reported from the core
+  int core_fd_ = -1;          // owned; the core, for libelf
+  Elf* core_elf_ = nullptr;   // owned; libelf's view of the core
+  std::vector<CoreModule> modules_;  // sorted by start
+};
+
+}  // namespace syncscope::retain::internal
