@@ -103,10 +103,24 @@ int find_elf(Dwfl_Module* mod, void**, const char* modname, Dwarf_Addr, char** f
     return -1;
   }
   m.file = path;
+  m.symbols_used = true;
   ctx.verdicts[mod] = std::move(m);
   *file_name = ::strdup(path.c_str());
   *elfp = elf;
   return fd;
+}
+
+// The build id of the ELF file at `path` as hex ("" when none or unreadable).
+std::string file_build_id(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return "";
+  Elf* elf = elf_begin(fd, ELF_C_READ_MMAP, nullptr);
+  const void* id = nullptr;
+  const ssize_t len = elf != nullptr ? dwelf_elf_gnu_build_id(elf, &id) : -1;
+  std::string out = len > 0 ? hex(static_cast<const unsigned char*>(id), static_cast<std::size_t>(len)) : "";
+  if (elf != nullptr) elf_end(elf);
+  ::close(fd);
+  return out;
 }
 
 // Resolves every module's file now (libdwfl would do it lazily) and lists it.
@@ -123,6 +137,18 @@ int list_module(Dwfl_Module* mod, void**, const char* modname, Dwarf_Addr, void*
   dwfl_module_info(mod, nullptr, nullptr, nullptr, nullptr, nullptr, &mainfile, nullptr);
   if (have_elf) {
     m.file = mainfile != nullptr ? mainfile : m.name;
+    m.symbols_used = true;
+    // libdwfl opened the file the core names (its build id matched): an
+    // --exe of another build is reported, not used.
+    const unsigned char* core_id = nullptr;
+    GElf_Addr id_vaddr = 0;
+    const int core_len = dwfl_module_build_id(mod, &core_id, &id_vaddr);
+    if (m.main_executable && !ctx.exe.empty() && ctx.exe != m.file && core_len > 0) {
+      const std::string want = hex(core_id, static_cast<std::size_t>(core_len));
+      const std::string got = file_build_id(ctx.exe);
+      if (got != want)
+        m.problem = "build id differs (core " + want + ", " + ctx.exe + " " + (got.empty() ? "none" : got) + ")";
+    }
   } else if (m.name.empty() || m.name[0] == '[') {
     m.problem = "no file (" + (m.name.empty() ? std::string("anonymous") : m.name) + ")";
   } else {
@@ -172,6 +198,14 @@ CoreSymbols::~CoreSymbols() {
   if (dwfl_ != nullptr) dwfl_end(dwfl_);
   if (core_elf_ != nullptr) elf_end(core_elf_);
   if (core_fd_ >= 0) ::close(core_fd_);
+}
+
+std::string CoreModule::warning() const {
+  if (problem.empty()) return "";
+  const std::string base = name.substr(name.find_last_of('/') + 1);
+  return "warning: " + base + ": " + problem +
+         (symbols_used ? "; symbols from " + file + ", which the core names and whose build id matches"
+                       : "; its symbols are not used");
 }
 
 const CoreModule* CoreSymbols::module_of(std::uintptr_t addr) const noexcept {

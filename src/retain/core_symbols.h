@@ -34,9 +34,14 @@ struct CoreModule {
   std::uintptr_t start = 0;  // address range of the module in the core
   std::uintptr_t end = 0;
   bool main_executable = false;
-  // "" when the symbols are used; else one line: "file missing",
-  // "build id differs (core 1a2b.., file 3c4d..)".
+  // "" when all is well; else one line: "file missing (PATH)", "build id
+  // differs (core 1a2b.., PATH 3c4d..)".
   std::string problem;
+  // The symbols of `file` are used. Can be true with a problem: --exe names
+  // a different build, and the file the core names has the right one.
+  bool symbols_used = false;
+  // "warning: NAME: PROBLEM; ..." or "" (one line, no newline).
+  std::string warning() const;
 };
 
 class CoreSymbols final : public SymbolSource {

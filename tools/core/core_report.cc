@@ -74,16 +74,13 @@ std::string line(const char* fmt, auto... args) {
 
 unsigned long long ull(std::uint64_t v) { return static_cast<unsigned long long>(v); }
 
-std::uint64_t free_chunks(const CoreSnapshot& s) { return s.walk.fastbin_chunks + s.walk.tcache_chunks; }
 
 }  // namespace
 
 std::string module_warnings(const CoreSnapshot& s) {
   std::string out;
   for (const auto& m : s.symbols->modules()) {
-    if (m.problem.empty()) continue;
-    const std::string name = m.name.substr(m.name.find_last_of('/') + 1);
-    out += "warning: " + name + ": " + m.problem + "; its symbols are not used\n";
+    if (!m.problem.empty()) out += m.warning() + "\n";
   }
   return out;
 }
@@ -99,8 +96,9 @@ std::string summary_text(const CoreSnapshot& s, std::size_t top_groups) {
               ull(s.walk.heaps), ull(s.walk.heap_bytes));
   out += line("used:        %10llu blocks %14llu bytes (%llu mmapped chunks)\n", ull(t.blocks), ull(t.bytes),
               ull(s.walk.mmapped_chunks));
-  out += line("free:        %10llu chunks in fastbins and tcaches; %llu bytes of arena heaps not in use blocks\n",
-              ull(free_chunks(s)), ull(s.walk.heap_bytes > t.bytes ? s.walk.heap_bytes - t.bytes : 0));
+  out += line("free:        %10llu chunks %14llu bytes (%llu in fastbins, %llu in tcaches; plus %llu bytes of top chunks)\n",
+              ull(s.walk.free_chunks), ull(s.walk.free_bytes), ull(s.walk.fastbin_chunks), ull(s.walk.tcache_chunks),
+              ull(s.walk.top_bytes));
   out += line("reachable:   %10llu blocks %14llu bytes\n", ull(t.reachable_blocks), ull(t.reachable_bytes));
   out += line("unreachable: %10llu blocks %14llu bytes (leaked: no root reaches them)\n", ull(t.unreachable_blocks),
               ull(t.unreachable_bytes));
@@ -122,8 +120,11 @@ std::string summary_json(const CoreSnapshot& s, std::size_t top_groups) {
   j["threads"] = s.core->threads().size();
   j["heap"] = {{"arenas", s.walk.arenas}, {"heaps", s.walk.heaps}, {"heap_bytes", s.walk.heap_bytes}};
   j["used"] = {{"blocks", t.blocks}, {"bytes", t.bytes}, {"mmapped_chunks", s.walk.mmapped_chunks}};
-  j["free"] = {{"chunks", free_chunks(s)},
-               {"arena_bytes_not_in_use", s.walk.heap_bytes > t.bytes ? s.walk.heap_bytes - t.bytes : 0}};
+  j["free"] = {{"chunks", s.walk.free_chunks},
+               {"bytes", s.walk.free_bytes},
+               {"fastbin_chunks", s.walk.fastbin_chunks},
+               {"tcache_chunks", s.walk.tcache_chunks},
+               {"top_bytes", s.walk.top_bytes}};
   j["reachable"] = {{"blocks", t.reachable_blocks}, {"bytes", t.reachable_bytes}};
   j["unreachable"] = {{"blocks", t.unreachable_blocks}, {"bytes", t.unreachable_bytes}};
   nlohmann::json by = nlohmann::json::array();
@@ -133,7 +134,7 @@ std::string summary_json(const CoreSnapshot& s, std::size_t top_groups) {
   j["by_type"] = by;
   nlohmann::json mods = nlohmann::json::array();
   for (const auto& m : s.symbols->modules()) {
-    mods.push_back({{"name", m.name}, {"file", m.file}, {"problem", m.problem}});
+    mods.push_back({{"name", m.name}, {"file", m.file}, {"problem", m.problem}, {"symbols_used", m.symbols_used}});
   }
   j["modules"] = mods;
   return j.dump(2) + "\n";

@@ -71,7 +71,21 @@ std::vector<RetentionPath> paths_from_symbol(const CoreSnapshot& s, const std::s
     for (const syncscope::retain::Edge& e : g.root_edges(r)) {
       const std::string name = impl.name_root(r, e.offset).symbol;
       if (name != symbol && name.rfind(symbol + "+", 0) != 0) continue;
-      out.push_back(impl.path_for(e.target, 0));
+      // The path from this global (the shortest one may start elsewhere).
+      RetentionPath p = impl.path_for(e.target, 0);
+      syncscope::retain::PathHop root;
+      root.is_root = true;
+      root.root_kind = syncscope::retain::RootKind::kGlobal;
+      root.root = impl.name_root(r, e.offset);
+      root.name = syncscope::retain::render_root(root.root_kind, root.root);
+      root.size = g.root(r).size;
+      root.offset = e.offset;
+      if (!p.hops.empty()) {
+        syncscope::retain::PathHop target = p.hops.back();
+        p.hops = {root, target};
+        p.reachable = true;
+      }
+      out.push_back(std::move(p));
       if (out.size() == max) break;
     }
   }
@@ -129,10 +143,10 @@ int run_modules(const Args& a) {
     char range[64];
     std::snprintf(range, sizeof range, "%#lx-%#lx", static_cast<unsigned long>(m.start),
                   static_cast<unsigned long>(m.end));
-    j.push_back({{"name", m.name}, {"start", m.start}, {"end", m.end}, {"file", m.file}, {"problem", m.problem},
+    j.push_back({{"name", m.name}, {"start", m.start}, {"end", m.end}, {"file", m.file}, {"problem", m.problem}, {"symbols_used", m.symbols_used},
                  {"main_executable", m.main_executable}});
     text += std::string(range) + "  " + m.name + (m.main_executable ? "  (main executable)" : "") +
-            (m.problem.empty() ? "" : "  -- " + m.problem + "; its symbols are not used") + "\n";
+            (m.problem.empty() ? "" : "\n    " + m.warning()) + "\n";
   }
   print(a.json ? j.dump(2) + "\n" : text);
   return 0;

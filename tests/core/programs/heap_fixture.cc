@@ -16,14 +16,15 @@
 //   - g_big: a 256 KiB block (an mmapped chunk).
 //
 // The oracle (exact mode, on from the first constructor): line "tracked A S"
-// per live block the hooks recorded (address, requested size), and "pre A S"
-// per block that existed before exact mode went on (glibc's and
+// per live block the hooks recorded (address, requested size, usable size),
+// and "pre A S U" per block that existed before exact mode went on (glibc's and
 // libstdc++'s start-up allocations, listed by an in-process heap walk at
 // that moment): the only blocks a correct core walk may add to the tracked
 // ones, apart from each thread's tcache_perthread_struct (glibc allocates
 // it internally, past the hooks). Written with write(2) from the frozen
 // table's own memory: taking the oracle allocates nothing.
 #include <fcntl.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -89,10 +90,13 @@ __attribute__((constructor(101))) void start_exact_mode() {
   walker.walk(image, {prep.libc_data.data(), prep.libc_data.size()}, {}, g_pre);
 }
 
+// "<tag> <address hex> <requested size> <usable size>": malloc_usable_size
+// is the size a walk must report.
 void put(int fd, const char* tag, std::uintptr_t a, std::uint64_t s) {
-  char line[96];
-  const int n = std::snprintf(line, sizeof line, "%s %lx %lu\n", tag, static_cast<unsigned long>(a),
-                              static_cast<unsigned long>(s));
+  char line[128];
+  const std::size_t usable = malloc_usable_size(reinterpret_cast<void*>(a));
+  const int n = std::snprintf(line, sizeof line, "%s %lx %lu %lu\n", tag, static_cast<unsigned long>(a),
+                              static_cast<unsigned long>(s), static_cast<unsigned long>(usable));
   if (::write(fd, line, static_cast<std::size_t>(n)) != n) std::_Exit(3);
 }
 
