@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <memory>
 
 #include "retain/block_labels.h"
 #include "retain/core_memory_image.h"
@@ -122,7 +123,10 @@ void add_thread_roots(const CoreMemoryImage& image, const CoreThread& t, std::in
 
 RootNamer make_root_namer(const ObjectGraph* graph, const CoreFile* core, const CoreSymbols* symbols,
                           std::vector<std::size_t> root_module) {
-  return [graph, core, symbols, root_module = std::move(root_module)](std::size_t r, std::uint64_t off) {
+  // Each thread's frames, unwound once (libdwfl, the modules' CFI).
+  auto frames = std::make_shared<std::vector<std::vector<CoreFrame>>>();
+  for (const CoreThread& t : core->threads()) frames->push_back(symbols->frames(t.tid));
+  return [graph, core, symbols, frames, root_module = std::move(root_module)](std::size_t r, std::uint64_t off) {
     const Root& root = graph->root(r);
     RootDetail d;
     if (root.kind == RootKind::kGlobal) {
@@ -135,6 +139,8 @@ RootNamer make_root_namer(const ObjectGraph* graph, const CoreFile* core, const 
     const CoreThread& t = core->threads()[static_cast<std::size_t>(root.thread)];
     d.thread_id = t.tid;
     d.thread_name = root.thread == 0 ? core->program_name() : "#" + std::to_string(root.thread);
+    if (root.kind == RootKind::kStack)
+      d.frame = short_function(symbols->frame_function((*frames)[static_cast<std::size_t>(root.thread)], root.begin + off));
     if (root.kind == RootKind::kRegister) d.register_name = CoreThread::register_name(static_cast<int>(off / 8));
     return d;
   };

@@ -184,8 +184,10 @@ absl::StatusOr<std::unique_ptr<CoreSymbols>> CoreSymbols::open(const CoreFile& c
   FindContext ctx{exe, sysroot, core.auxv(3 /* AT_PHDR */), &core.mapped_files(), &s->modules_, {}};
   t_find = &ctx;
   const int reported = dwfl_core_file_report(s->dwfl_, s->core_elf_, exe.empty() ? nullptr : exe.c_str());
-  if (reported >= 0 && dwfl_report_end(s->dwfl_, nullptr, nullptr) == 0)
+  if (reported >= 0 && dwfl_report_end(s->dwfl_, nullptr, nullptr) == 0) {
     dwfl_getmodules(s->dwfl_, list_module, nullptr, 0);
+    s->attached_ = dwfl_core_file_attach(s->dwfl_, s->core_elf_) >= 0;
+  }
   t_find = nullptr;
   if (reported < 0)
     return absl::InvalidArgumentError("cannot list the modules of " + core.path() + ": " + dwfl_errmsg(-1));
@@ -258,6 +260,45 @@ std::string CoreSymbols::type_from_vtable(std::uintptr_t vptr) const {
   const std::string full = demangle(name);  // "vtable for X"
   constexpr std::string_view kPrefix = "vtable for ";
   return full.compare(0, kPrefix.size(), kPrefix) == 0 ? full.substr(kPrefix.size()) : "";
+}
+
+namespace {
+
+struct Unwind {
+  std::vector<CoreFrame>* out;
+  std::size_t max;
+};
+
+int collect_frame(Dwfl_Frame* state, void* arg) {
+  auto* u = static_cast<Unwind*>(arg);
+  CoreFrame f;
+  Dwarf_Addr pc = 0;
+  if (!dwfl_frame_pc(state, &pc, &f.activation)) return DWARF_CB_ABORT;
+  Dwarf_Word sp = 0;
+  constexpr unsigned kDwarfRsp = 7;  // x86-64 DWARF register number of rsp
+  if (dwfl_frame_reg(state, kDwarfRsp, &sp) != 0) return DWARF_CB_ABORT;
+  f.pc = pc;
+  f.sp = sp;
+  u->out->push_back(f);
+  return u->out->size() < u->max ? DWARF_CB_OK : DWARF_CB_ABORT;
+}
+
+}  // namespace
+
+std::vector<CoreFrame> CoreSymbols::frames(pid_t tid, std::size_t max) const {
+  std::vector<CoreFrame> out;
+  if (!attached_) return out;
+  Unwind u{&out, max};
+  dwfl_getthread_frames(dwfl_, tid, collect_frame, &u);  // stops at the first frame it cannot unwind
+  return out;
+}
+
+std::string CoreSymbols::frame_function(const std::vector<CoreFrame>& frames, std::uintptr_t addr) const {
+  if (frames.empty() || addr < frames.front().sp) return frames.empty() ? "" : function_at(frames.front().pc);
+  std::size_t i = 0;
+  while (i + 1 < frames.size() && frames[i + 1].sp <= addr) ++i;
+  if (i + 1 == frames.size() && i > 0 && addr - frames[i].sp > (std::uintptr_t{64} << 10)) return "";
+  return function_at(frames[i].activation ? frames[i].pc : frames[i].pc - 1);
 }
 
 std::string CoreSymbols::function_at(std::uintptr_t pc) const {

@@ -44,6 +44,13 @@ struct CoreModule {
   std::string warning() const;
 };
 
+// One frame of a thread, unwound from the core (innermost first).
+struct CoreFrame {
+  std::uintptr_t pc = 0;  // for a caller frame: the return address
+  std::uintptr_t sp = 0;  // the frame's stack pointer (its CFA side: its slots lie at and above it)
+  bool activation = false;  // pc is exact (innermost or signal frame), not a return address
+};
+
 class CoreSymbols final : public SymbolSource {
  public:
   // Errors: the core's modules cannot be read at all (InvalidArgument), or
@@ -58,6 +65,13 @@ class CoreSymbols final : public SymbolSource {
   // The data symbol covering addr: "g_bus", "g_table+0x10"; "" when none.
   std::string data_symbol(std::uintptr_t addr) const;
 
+  // The frames of thread `tid` (at most `max`), unwound with the modules'
+  // CFI; empty when the thread is unknown or nothing could be unwound.
+  std::vector<CoreFrame> frames(pid_t tid, std::size_t max = 64) const;
+  // The function of the frame whose slots hold stack address `addr` (frame
+  // i owns [sp[i], sp[i+1])), "" when unknown.
+  std::string frame_function(const std::vector<CoreFrame>& frames, std::uintptr_t addr) const;
+
   std::string type_from_vtable(std::uintptr_t vptr) const override;
   std::string function_at(std::uintptr_t pc) const override;
 
@@ -67,6 +81,7 @@ class CoreSymbols final : public SymbolSource {
   int core_fd_ = -1;          // owned; the core, for libelf
   Elf* core_elf_ = nullptr;   // owned; libelf's view of the core
   std::vector<CoreModule> modules_;  // sorted by start
+  bool attached_ = false;            // dwfl_core_file_attach succeeded: threads can be unwound
 };
 
 }  // namespace syncscope::retain::internal

@@ -116,6 +116,8 @@ TEST(CoreCli, WhyType_PathRunsFromTheHolderThreadsStack) {
   ASSERT_EQ(hops.size(), 2u) << r.out;
   EXPECT_EQ(hops[0]["kind"], "stack") << r.out;
   EXPECT_EQ(hops[0]["thread_id"], holder) << r.out;
+  // The frame, unwound from the core with the modules' CFI.
+  EXPECT_NE(hops[0]["frame"].get<std::string>().find("hold_on_stack"), std::string::npos) << r.out;
   EXPECT_EQ(hops[1]["type"], "fixture::StackHeld") << r.out;
 }
 
