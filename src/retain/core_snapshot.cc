@@ -7,7 +7,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <fstream>
 #include <memory>
+#include <optional>
 
 #include "retain/block_labels.h"
 #include "retain/core_memory_image.h"
@@ -90,7 +92,7 @@ std::vector<Range> arena_search_ranges(const CoreSymbols& symbols, const std::ve
 
 struct Scan {
   MmapBuffer<GraphBlock> blocks;
-  BlockIndex index;
+  std::optional<BlockIndex> index{std::in_place};  // reset once the scan is done
   MmapBuffer<RawRoot> roots;
   ScanOutput out;
   MmapBuffer<std::uintptr_t> label_hints;
@@ -146,6 +148,21 @@ RootNamer make_root_namer(const ObjectGraph* graph, const CoreFile* core, const 
   };
 }
 
+// RssAnon of this process in bytes (0 when unknown).
+std::uint64_t rss_anon_bytes() {
+  std::ifstream in("/proc/self/status");
+  std::string key;
+  std::uint64_t kib = 0;
+  while (in >> key) {
+    if (key == "RssAnon:") {
+      in >> kib;
+      return kib * 1024;
+    }
+    in.ignore(1 << 10, '\n');
+  }
+  return 0;
+}
+
 template <class T>
 std::vector<T> to_vector(const MmapBuffer<T>& b) {
   return std::vector<T>(b.begin(), b.end());
@@ -178,7 +195,8 @@ absl::StatusOr<std::unique_ptr<CoreSnapshot>> snapshot_core(const std::string& p
   const std::vector<Range> arena_search = arena_search_ranges(syms, segs);
   if (arena_search.empty()) return absl::InvalidArgumentError("cannot find glibc's data segment in the core");
 
-  Scan s;
+  auto scan = std::make_unique<Scan>();  // released once the graph holds its copy
+  Scan& s = *scan;
   const auto walk_start = std::chrono::steady_clock::now();
   GlibcHeapWalker walker;
   const HeapWalkResult walk = walker.walk(image, arena_search, {}, s.blocks);
@@ -187,7 +205,7 @@ absl::StatusOr<std::unique_ptr<CoreSnapshot>> snapshot_core(const std::string& p
   result->walk = walk.stats;
 
   const auto scan_start = std::chrono::steady_clock::now();
-  if (!s.index.build(s.blocks.data(), s.blocks.size())) return absl::ResourceExhaustedError("out of scanner memory");
+  if (!s.index->build(s.blocks.data(), s.blocks.size())) return absl::ResourceExhaustedError("out of scanner memory");
   for (std::size_t t = 0; t < cf.threads().size(); ++t) {
     add_thread_roots(image, cf.threads()[t], static_cast<std::int32_t>(t), tls_bytes, s);
   }
@@ -198,38 +216,56 @@ absl::StatusOr<std::unique_ptr<CoreSnapshot>> snapshot_core(const std::string& p
       s.root_module.resize(s.roots.size(), i);
     }
   }
-  scan_all(image, s.roots.data(), s.roots.size(), s.blocks.data(), s.blocks.size(), s.index, s.out);
+  scan_all(image, s.roots.data(), s.roots.size(), s.blocks.data(), s.blocks.size(), *s.index, s.out);
   capture_label_hints(image, s.blocks.data(), s.blocks.size(), ranges.data(), ranges.size(), s.label_hints);
   result->scan_ns = ns_since(scan_start);
-  result->memory_bytes = s.blocks.mapped_bytes() + s.index.memory_bytes() + s.roots.mapped_bytes() +
+  result->memory_bytes = s.blocks.mapped_bytes() + s.index->memory_bytes() + s.roots.mapped_bytes() +
                          s.out.root_edges.mapped_bytes() + s.out.block_edges.mapped_bytes() +
                          s.out.block_begin.mapped_bytes() + s.label_hints.mapped_bytes();
 
+  result->anon_peak_bytes = rss_anon_bytes();
+  s.index.reset();
   auto labels = std::make_shared<LabelNames>();
   std::vector<std::uint32_t> block_types;
   *labels = label_blocks(s.blocks.data(), s.blocks.size(), s.label_hints.data(), ranges.data(), ranges.size(), syms,
                          block_types);
+  s.label_hints.release();
   std::vector<Root> roots;
   roots.reserve(s.roots.size());
   for (const RawRoot& r : s.roots) roots.push_back(Root{r.kind, "", r.begin, r.size, r.thread});
+  // The graph takes copies: each scan buffer is unmapped as soon as it is
+  // copied, so the peak is one buffer above the larger of scan and graph.
+  const auto take = [](auto& buffer) {
+    auto v = to_vector(buffer);
+    buffer.release();
+    return v;
+  };
+  std::vector<GraphBlock> blocks = take(s.blocks);
+  std::vector<std::uint64_t> block_begin = take(s.out.block_begin);
+  std::vector<Edge> block_edges = take(s.out.block_edges);
   auto impl = std::make_unique<RetentionSnapshot::Impl>();
-  impl->graph = ObjectGraph(to_vector(s.blocks), std::move(roots), to_vector(s.out.block_begin),
-                            to_vector(s.out.block_edges), to_vector(s.out.root_begin), to_vector(s.out.root_edges));
+  impl->graph = ObjectGraph(std::move(blocks), std::move(roots), std::move(block_begin), std::move(block_edges),
+                            take(s.out.root_begin), take(s.out.root_edges));
+  SnapshotStats stats;
+  stats.bytes_scanned = s.out.bytes_scanned;
+  stats.truncated = s.out.truncated;
+  result->anon_peak_bytes = std::max(result->anon_peak_bytes, rss_anon_bytes());
+  std::vector<std::size_t> root_module = std::move(s.root_module);
+  scan.reset();
   impl->block_types = std::move(block_types);
   impl->describe = [labels](std::uint32_t site) {
     const auto it = labels->find(site);
     return SiteDescription{it != labels->end() ? it->second : "unknown block", {}};
   };
-  impl->name_root = make_root_namer(&impl->graph, &cf, &syms, std::move(s.root_module));
-  SnapshotStats stats;
+  impl->name_root = make_root_namer(&impl->graph, &cf, &syms, std::move(root_module));
   stats.block_source = BlockSource::kHeapWalk;
   stats.walk_ns = result->walk_ns;
   stats.heap_bytes_walked = walk.stats.heap_bytes;
-  stats.bytes_scanned = s.out.bytes_scanned;
   stats.scanner_memory_bytes = result->memory_bytes;
-  stats.truncated = s.out.truncated;
   impl = analyse(std::move(impl), options.compute_dominators);
+  result->anon_peak_bytes = std::max(result->anon_peak_bytes, rss_anon_bytes());
   stats.analysis_ns = impl->stats.analysis_ns;
+  result->analysis_ns = stats.analysis_ns;
   stats.blocks = impl->graph.block_count();
   stats.edges = impl->graph.edge_count();
   stats.roots = impl->graph.root_count();

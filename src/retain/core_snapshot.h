@@ -37,6 +37,13 @@ struct CoreSnapshot {
   std::uint64_t walk_ns = 0;
   std::uint64_t scan_ns = 0;
   std::uint64_t memory_bytes = 0;  // scanner buffers while the graph was built
+  std::uint64_t analysis_ns = 0;   // graph, shortest paths, dominators
+  // Largest private (anonymous) resident memory of this process seen at the
+  // analysis' peaks (scan buffers alive; graph built; analysed): what the
+  // analysis costs beyond the core's own pages, which are file-backed and
+  // reclaimable. Sampled from /proc/self/status, so a lower bound of the
+  // true peak by at most what happens between samples.
+  std::uint64_t anon_peak_bytes = 0;
   std::optional<RetentionSnapshot> snapshot;  // set on success
 };
 

@@ -137,6 +137,11 @@ std::string summary_json(const CoreSnapshot& s, std::size_t top_groups) {
     mods.push_back({{"name", m.name}, {"file", m.file}, {"problem", m.problem}, {"symbols_used", m.symbols_used}});
   }
   j["modules"] = mods;
+  j["cost"] = {{"walk_ns", s.walk_ns},
+               {"scan_ns", s.scan_ns},
+               {"analysis_ns", s.analysis_ns},
+               {"scanner_memory_bytes", s.memory_bytes},
+               {"anon_peak_bytes", s.anon_peak_bytes}};
   return j.dump(2) + "\n";
 }
 

@@ -50,8 +50,10 @@ int status_exit(const absl::Status& s) {
   return fail(std::string(s.message()), s.code() == absl::StatusCode::kInternal ? 1 : 2);
 }
 
-absl::StatusOr<std::unique_ptr<CoreSnapshot>> load(const std::string& path, const Args& a) {
+absl::StatusOr<std::unique_ptr<CoreSnapshot>> load(const std::string& path, const Args& a,
+                                                    bool dominators = true) {
   CoreSnapshotOptions o;
+  o.compute_dominators = dominators;
   o.exe = a.exe;
   o.sysroot = a.sysroot;
   auto s = syncscope::retain::internal::snapshot_core(path, o);
@@ -186,7 +188,9 @@ int main(int argc, char** argv) {
   if (diff->parsed()) return run_diff(a);
   if (a.core.empty()) return fail("give the core file first: syncscope-core CORE COMMAND", 2);
   if (app.got_subcommand("modules")) return run_modules(a);
-  auto loaded = load(a.core, a);
+  // summary and leaks need reachability only: no dominator tree.
+  const bool dominators = !app.got_subcommand("summary") && !app.got_subcommand("leaks");
+  auto loaded = load(a.core, a, dominators);
   if (!loaded.ok()) return status_exit(loaded.status());
   const CoreSnapshot& s = **loaded;
   if (why->parsed()) return run_why(s, a);
