@@ -124,7 +124,18 @@ int run_diff(const Args& a) {
   if (!before.ok()) return status_exit(before.status());
   auto after = load(cores[1], a);
   if (!after.ok()) return status_exit(after.status());
-  const auto g = syncscope::retain::growth(*(*before)->snapshot, *(*after)->snapshot, a.count);
+  auto g = syncscope::retain::growth(*(*before)->snapshot, *(*after)->snapshot, a.count);
+  // growth() explains the largest block of each site; of equal blocks (a
+  // list of one type) the one closest to a root reads better.
+  const auto& impl = (*after)->snapshot->impl();
+  for (auto& row : g) {
+    syncscope::retain::NodeId best = syncscope::retain::kNoNode;
+    for (syncscope::retain::NodeId n = 0; n < impl.graph.block_count(); ++n) {
+      if (impl.graph.block(n).site != row.site || !impl.paths.reachable(n)) continue;
+      if (best == syncscope::retain::kNoNode || impl.paths.depth[n] < impl.paths.depth[best]) best = n;
+    }
+    if (best != syncscope::retain::kNoNode) row.example_path = impl.path_for(best, 0);
+  }
   if (a.json) {
     print(syncscope::retain::to_json(g) + "\n");
   } else {
