@@ -367,7 +367,7 @@ struct GlibcHeapWalker::Walk {
         const Range* skip;
         std::uintptr_t skip_to = 0;
         if (contains(heaps, pos, &skip) || contains(not_mmapped, pos, &skip)) skip_to = skip->end;
-        if (skip_to != 0 || own_memory(pos, skip_to)) {
+        if (skip_to != 0 || (image.is_this_process() && own_memory(pos, skip_to))) {
           pos = (skip_to + page - 1) & ~(page - 1);
           continue;
         }

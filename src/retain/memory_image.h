@@ -41,6 +41,10 @@ class MemoryImage {
   virtual ~MemoryImage() = default;
   virtual std::span<const Mapping> regions() const noexcept = 0;
   virtual const std::byte* view(std::uintptr_t addr, std::size_t len) const noexcept = 0;
+  // true when the image is this process' own memory (the walker then skips
+  // its own scratch buffers, which are in it); false for a core file, whose
+  // addresses merely may coincide with ours.
+  virtual bool is_this_process() const noexcept { return false; }
   // Default: no window (ImageCursor then falls back to view()).
   virtual ImageWindow window(std::uintptr_t) const noexcept { return {}; }
   // PRECONDITION: addr page-aligned, [addr, addr + len) inside one region.
@@ -68,6 +72,7 @@ class LiveMemoryImage final : public MemoryImage {
   const std::byte* view(std::uintptr_t addr, std::size_t len) const noexcept override;
   ImageWindow window(std::uintptr_t addr) const noexcept override;
   bool resident(std::uintptr_t addr, std::size_t len, unsigned char* out) const noexcept override;
+  bool is_this_process() const noexcept override { return true; }
 
  private:
   const MmapBuffer<Mapping>& maps_;

@@ -121,6 +121,38 @@ TEST(CoreCli, WhyType_PathRunsFromTheHolderThreadsStack) {
   EXPECT_EQ(hops[1]["type"], "fixture::StackHeld") << r.out;
 }
 
+TEST(CoreCli, WhyAddress_ExplainsTheBlockHoldingIt) {
+  const FixtureCore& f = fixture_core();
+  REQUIRE_CORE(f);
+  // g_big's block, by the oracle: 256 KiB requested.
+  const auto big = std::find_if(f.tracked.begin(), f.tracked.end(),
+                                [](const auto& kv) { return kv.second.requested == 256 * 1024; });
+  ASSERT_NE(big, f.tracked.end());
+  char addr[32];
+  std::snprintf(addr, sizeof addr, "%#lx", static_cast<unsigned long>(big->first + 100));
+  const ToolRun r = run_tool(f.core + " why " + addr + " --json");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto paths = nlohmann::json::parse(r.out);
+  ASSERT_EQ(paths.size(), 1u) << r.out;
+  EXPECT_TRUE(paths[0]["found"].get<bool>()) << r.out;
+  EXPECT_TRUE(paths[0]["reachable"].get<bool>()) << r.out;
+  EXPECT_EQ(paths[0]["target"]["size"], big->second.usable) << r.out;
+  EXPECT_EQ(paths[0]["path"].back()["offset"], 100) << r.out;
+}
+
+TEST(CoreCli, Top_LargestRetainerIsTheBigBlock) {
+  const FixtureCore& f = fixture_core();
+  REQUIRE_CORE(f);
+  const ToolRun r = run_tool(f.core + " top --json -n 1");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j.size(), 1u) << r.out;
+  const auto big = std::find_if(f.tracked.begin(), f.tracked.end(),
+                                [](const auto& kv) { return kv.second.requested == 256 * 1024; });
+  ASSERT_NE(big, f.tracked.end());
+  EXPECT_EQ(j[0]["retained_bytes"], big->second.usable) << r.out;
+}
+
 TEST(CoreCli, Leaks_ReportsTheRecordsTheExitedThreadDropped) {
   const FixtureCore& f = fixture_core();
   REQUIRE_CORE(f);
