@@ -170,71 +170,79 @@ std::vector<T> to_vector(const MmapBuffer<T>& b) {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<CoreSnapshot>> snapshot_core(const std::string& path,
-                                                             const CoreSnapshotOptions& options) {
-  auto result = std::make_unique<CoreSnapshot>();
-  auto core = CoreFile::open(path);
-  if (!core.ok()) return core.status();
-  result->core = std::move(*core);
-  auto symbols = CoreSymbols::open(*result->core, options.exe, options.sysroot);
-  if (!symbols.ok()) return symbols.status();
-  result->symbols = std::move(*symbols);
-  const CoreFile& cf = *result->core;
-  const CoreSymbols& syms = *result->symbols;
-  const CoreMemoryImage image(cf);
+namespace {
 
-  std::vector<ModuleSegments> segs(syms.modules().size());
+// What the modules contribute: global roots, the ranges block labels point
+// into, the static TLS size, and where main_arena is.
+struct CoreModules {
+  std::vector<ModuleSegments> segments;  // [module]
+  std::vector<ModuleRange> ranges;       // sorted by begin
   std::uint64_t tls_bytes = 0;
-  std::vector<ModuleRange> ranges;
-  for (std::size_t i = 0; i < segs.size(); ++i) {
-    read_module_segments(image, syms.modules()[i], i, segs[i]);
-    tls_bytes += segs[i].tls_bytes;
-    ranges.insert(ranges.end(), segs[i].ranges.begin(), segs[i].ranges.end());
-  }
-  std::sort(ranges.begin(), ranges.end(), [](const ModuleRange& a, const ModuleRange& b) { return a.begin < b.begin; });
-  const std::vector<Range> arena_search = arena_search_ranges(syms, segs);
-  if (arena_search.empty()) return absl::InvalidArgumentError("cannot find glibc's data segment in the core");
+  std::vector<Range> arena_search;
+};
 
-  auto scan = std::make_unique<Scan>();  // released once the graph holds its copy
-  Scan& s = *scan;
+CoreModules collect_modules(const CoreMemoryImage& image, const CoreSymbols& syms) {
+  CoreModules m;
+  m.segments.resize(syms.modules().size());
+  for (std::size_t i = 0; i < m.segments.size(); ++i) {
+    read_module_segments(image, syms.modules()[i], i, m.segments[i]);
+    m.tls_bytes += m.segments[i].tls_bytes;
+    m.ranges.insert(m.ranges.end(), m.segments[i].ranges.begin(), m.segments[i].ranges.end());
+  }
+  std::sort(m.ranges.begin(), m.ranges.end(),
+            [](const ModuleRange& a, const ModuleRange& b) { return a.begin < b.begin; });
+  m.arena_search = arena_search_ranges(syms, m.segments);
+  return m;
+}
+
+// The walk, the roots and the scan: the live path's code over the core.
+absl::Status walk_and_scan(const CoreMemoryImage& image, const CoreFile& cf, const CoreModules& modules, Scan& s,
+                           CoreSnapshot& result) {
   const auto walk_start = std::chrono::steady_clock::now();
   GlibcHeapWalker walker;
-  const HeapWalkResult walk = walker.walk(image, arena_search, {}, s.blocks);
-  result->walk_ns = ns_since(walk_start);
+  const HeapWalkResult walk = walker.walk(image, modules.arena_search, {}, s.blocks);
+  result.walk_ns = ns_since(walk_start);
   if (walk.status != WalkStatus::kOk) return absl::InternalError(walk.message);
-  result->walk = walk.stats;
-
+  result.walk = walk.stats;
   const auto scan_start = std::chrono::steady_clock::now();
   if (!s.index->build(s.blocks.data(), s.blocks.size())) return absl::ResourceExhaustedError("out of scanner memory");
   for (std::size_t t = 0; t < cf.threads().size(); ++t) {
-    add_thread_roots(image, cf.threads()[t], static_cast<std::int32_t>(t), tls_bytes, s);
+    add_thread_roots(image, cf.threads()[t], static_cast<std::int32_t>(t), modules.tls_bytes, s);
   }
   s.root_module.assign(s.roots.size(), 0);
-  for (std::size_t i = 0; i < segs.size(); ++i) {
-    for (const RawRoot& r : segs[i].writable) {
+  for (std::size_t i = 0; i < modules.segments.size(); ++i) {
+    for (const RawRoot& r : modules.segments[i].writable) {
       add_root_pieces(r, image.maps(), s.blocks.data(), s.blocks.size(), nullptr, 0, s.roots);
       s.root_module.resize(s.roots.size(), i);
     }
   }
   scan_all(image, s.roots.data(), s.roots.size(), s.blocks.data(), s.blocks.size(), *s.index, s.out);
-  capture_label_hints(image, s.blocks.data(), s.blocks.size(), ranges.data(), ranges.size(), s.label_hints);
-  result->scan_ns = ns_since(scan_start);
-  result->memory_bytes = s.blocks.mapped_bytes() + s.index->memory_bytes() + s.roots.mapped_bytes() +
-                         s.out.root_edges.mapped_bytes() + s.out.block_edges.mapped_bytes() +
-                         s.out.block_begin.mapped_bytes() + s.label_hints.mapped_bytes();
+  capture_label_hints(image, s.blocks.data(), s.blocks.size(), modules.ranges.data(), modules.ranges.size(),
+                      s.label_hints);
+  result.scan_ns = ns_since(scan_start);
+  result.memory_bytes = s.blocks.mapped_bytes() + s.index->memory_bytes() + s.roots.mapped_bytes() +
+                        s.out.root_edges.mapped_bytes() + s.out.block_edges.mapped_bytes() +
+                        s.out.block_begin.mapped_bytes() + s.label_hints.mapped_bytes();
+  result.anon_peak_bytes = rss_anon_bytes();
+  return absl::OkStatus();
+}
 
-  result->anon_peak_bytes = rss_anon_bytes();
+// Labels, then the graph. The graph takes copies: each scan buffer is
+// unmapped as soon as it is copied, so the peak is one buffer above the
+// larger of scan and graph. `scan` is released.
+std::unique_ptr<RetentionSnapshot::Impl> build_graph(std::unique_ptr<Scan> scan, const CoreModules& modules,
+                                                     const CoreSymbols& syms, const CoreFile& cf,
+                                                     CoreSnapshot& result, SnapshotStats& stats) {
+  Scan& s = *scan;
   s.index.reset();
   auto labels = std::make_shared<LabelNames>();
   std::vector<std::uint32_t> block_types;
-  *labels = label_blocks(s.blocks.data(), s.blocks.size(), s.label_hints.data(), ranges.data(), ranges.size(), syms,
-                         block_types);
+  *labels = label_blocks(s.blocks.data(), s.blocks.size(), s.label_hints.data(), modules.ranges.data(),
+                         modules.ranges.size(), syms, block_types);
   s.label_hints.release();
   std::vector<Root> roots;
   roots.reserve(s.roots.size());
   for (const RawRoot& r : s.roots) roots.push_back(Root{r.kind, "", r.begin, r.size, r.thread});
-  // The graph takes copies: each scan buffer is unmapped as soon as it is
-  // copied, so the peak is one buffer above the larger of scan and graph.
   const auto take = [](auto& buffer) {
     auto v = to_vector(buffer);
     buffer.release();
@@ -246,10 +254,9 @@ absl::StatusOr<std::unique_ptr<CoreSnapshot>> snapshot_core(const std::string& p
   auto impl = std::make_unique<RetentionSnapshot::Impl>();
   impl->graph = ObjectGraph(std::move(blocks), std::move(roots), std::move(block_begin), std::move(block_edges),
                             take(s.out.root_begin), take(s.out.root_edges));
-  SnapshotStats stats;
   stats.bytes_scanned = s.out.bytes_scanned;
   stats.truncated = s.out.truncated;
-  result->anon_peak_bytes = std::max(result->anon_peak_bytes, rss_anon_bytes());
+  result.anon_peak_bytes = std::max(result.anon_peak_bytes, rss_anon_bytes());
   std::vector<std::size_t> root_module = std::move(s.root_module);
   scan.reset();
   impl->block_types = std::move(block_types);
@@ -258,9 +265,30 @@ absl::StatusOr<std::unique_ptr<CoreSnapshot>> snapshot_core(const std::string& p
     return SiteDescription{it != labels->end() ? it->second : "unknown block", {}};
   };
   impl->name_root = make_root_namer(&impl->graph, &cf, &syms, std::move(root_module));
+  return impl;
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CoreSnapshot>> snapshot_core(const std::string& path,
+                                                             const CoreSnapshotOptions& options) {
+  auto result = std::make_unique<CoreSnapshot>();
+  auto core = CoreFile::open(path);
+  if (!core.ok()) return core.status();
+  result->core = std::move(*core);
+  auto symbols = CoreSymbols::open(*result->core, options.exe, options.sysroot);
+  if (!symbols.ok()) return symbols.status();
+  result->symbols = std::move(*symbols);
+  const CoreMemoryImage image(*result->core);
+  const CoreModules modules = collect_modules(image, *result->symbols);
+  if (modules.arena_search.empty()) return absl::InvalidArgumentError("cannot find glibc's data segment in the core");
+  auto scan = std::make_unique<Scan>();
+  if (absl::Status st = walk_and_scan(image, *result->core, modules, *scan, *result); !st.ok()) return st;
+  SnapshotStats stats;
+  auto impl = build_graph(std::move(scan), modules, *result->symbols, *result->core, *result, stats);
   stats.block_source = BlockSource::kHeapWalk;
   stats.walk_ns = result->walk_ns;
-  stats.heap_bytes_walked = walk.stats.heap_bytes;
+  stats.heap_bytes_walked = result->walk.heap_bytes;
   stats.scanner_memory_bytes = result->memory_bytes;
   impl = analyse(std::move(impl), options.compute_dominators);
   result->anon_peak_bytes = std::max(result->anon_peak_bytes, rss_anon_bytes());
