@@ -230,6 +230,22 @@ TEST(CoreCli, Modules_ProgramFileGone_SaysFileMissingAndDropsItsSymbols) {
   EXPECT_EQ(r.out, "no block matches\n");  // no symbols: no global of that name
 }
 
+TEST(CoreCli, Sysroot_FindsTheProgramFileUnderIt) {
+  const FixtureCore& b = grown_core();
+  REQUIRE_CORE(b);
+  // The grown core's program was cache_dir()/heap_fixture_copy, now gone:
+  // put an identical build at the same path under a sysroot.
+  const std::string root = cache_dir() + "/sysroot." + std::to_string(::getpid());
+  const std::string cmd = "mkdir -p " + root + cache_dir() + " && cp " + fixture_program() + " " + root +
+                          cache_dir() + "/heap_fixture_copy";
+  ASSERT_EQ(std::system(cmd.c_str()), 0);
+  const ToolRun r = run_tool("--sysroot " + root + " " + b.core + " why --symbol g_session_list -n 1");
+  std::system(("rm -rf " + root).c_str());
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(r.err.find("heap_fixture_copy"), std::string::npos) << r.err;  // no warning about it
+  EXPECT_NE(r.out.find("root [global] global g_session_list (main executable)"), std::string::npos) << r.out;
+}
+
 TEST(CoreCli, Modules_OtherExecutable_SaysBuildIdDiffers) {
   const FixtureCore& f = fixture_core();
   REQUIRE_CORE(f);
