@@ -208,7 +208,7 @@ int main(int argc, char** argv) {
   if (retained->parsed()) {
     std::string error;
     if (!s.snapshot->write_retention_profile(a.output, &error)) return fail("retained: " + error, 2);
-    if (!a.json) print("wrote " + a.output + "\n");
+    print(a.json ? nlohmann::json{{"written", a.output}}.dump() + "\n" : "wrote " + a.output + "\n");
     return 0;
   }
   if (app.got_subcommand("summary")) print(a.json ? tool::summary_json(s, a.count) : tool::summary_text(s, a.count));
