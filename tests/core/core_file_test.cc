@@ -17,6 +17,7 @@
 
 #include "retain/core_file.h"
 #include "retain/core_memory_image.h"
+#include "retain/core_symbols.h"
 
 namespace syncscope::retain::internal {
 namespace {
@@ -107,14 +108,15 @@ struct CoreBuilder {
     if (patch) patch(out);
     return out;
   }
-  // Writes the core to a temporary file and opens it.
-  absl::StatusOr<std::unique_ptr<CoreFile>> open() const {
+  std::string path() const { return ::testing::TempDir() + "/synthetic." + std::to_string(::getpid()) + ".core"; }
+  // Writes the core to path() and opens it; `keep`: leave the file there
+  // (libdwfl opens it by name), else remove it (the mapping keeps it).
+  absl::StatusOr<std::unique_ptr<CoreFile>> open(bool keep = false) const {
     const std::vector<std::byte> bytes = build();
-    const std::string path = ::testing::TempDir() + "/synthetic." + std::to_string(::getpid()) + ".core";
-    std::ofstream(path, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()),
-                                                static_cast<std::streamsize>(bytes.size()));
-    auto core = CoreFile::open(path);
-    ::unlink(path.c_str());  // the mapping keeps it
+    std::ofstream(path(), std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    auto core = CoreFile::open(path());
+    if (!keep) ::unlink(path().c_str());
     return core;
   }
 };
@@ -259,8 +261,9 @@ TEST_P(SyntheticMalformedCore, RefusedWithOneLine) {
 
 // Random byte flips in the headers and notes (a bounded, seeded fuzz): open()
 // either refuses the core or hands out an image whose every region and
-// thread can be read without touching memory outside the file (ASan checks
-// that in the asan stage).
+// thread can be read, and that libdwfl reads for modules, symbols and
+// frames, without touching memory outside the file (ASan checks that in the
+// asan stage).
 TEST(SyntheticCore, RandomFlipsInHeadersAndNotes_RefusedOrReadableNeverACrash) {
   std::mt19937 rng(17);
   CoreBuilder b;
@@ -279,8 +282,9 @@ TEST(SyntheticCore, RandomFlipsInHeadersAndNotes_RefusedOrReadableNeverACrash) {
     mutated.patch = [edits](std::vector<std::byte>& out) {
       for (const auto& [at, v] : edits) out[at] = v;
     };
-    auto core = mutated.open();
+    auto core = mutated.open(/*keep=*/true);
     if (!core.ok()) {
+      ::unlink(mutated.path().c_str());
       ++refused;
       EXPECT_EQ(std::string(core.status().message()).find('\n'), std::string::npos);
       continue;
@@ -297,6 +301,13 @@ TEST(SyntheticCore, RandomFlipsInHeadersAndNotes_RefusedOrReadableNeverACrash) {
     }
     for (const CoreThread& t : (*core)->threads()) sum += t.sp();
     for (const CoreMappedFile& f : (*core)->mapped_files()) sum += f.path.size();
+    // libdwfl reads the same bytes for modules and symbols.
+    auto symbols = CoreSymbols::open(**core, "", "");
+    if (symbols.ok()) {
+      sum += (*symbols)->modules().size() + (*symbols)->data_symbol(0x1000'0000).size();
+      sum += (*symbols)->frames((*core)->threads()[0].tid).size();
+    }
+    ::unlink(mutated.path().c_str());
     volatile std::uint64_t sink = sum;  // the reads must happen
     (void)sink;
   }
