@@ -89,6 +89,9 @@ class LiveSymbols final : public SymbolSource {
     const auto frames = prof::Symbolizer::instance().symbolize(pc);
     return !frames.empty() && frames.back().function != "??" ? frames.back().function : "";
   }
+  std::vector<prof::SymbolFrame> symbolize(std::uintptr_t pc) const override {
+    return prof::Symbolizer::instance().symbolize(pc);
+  }
 };
 
 }  // namespace

@@ -10,9 +10,11 @@
 #include <fstream>
 #include <memory>
 #include <optional>
+#include <unordered_map>
 
 #include "retain/block_labels.h"
 #include "retain/core_memory_image.h"
+#include "retain/core_sampled_sites.h"
 #include "retain/heap_scanner.h"
 #include "retain/naming.h"
 #include "retain/proc_maps.h"
@@ -97,7 +99,36 @@ struct Scan {
   ScanOutput out;
   MmapBuffer<std::uintptr_t> label_hints;
   std::vector<std::size_t> root_module;  // [roots] module index of a global root
+  CoreSampledSites sites;                 // the heap profiler's samples, when the program ran it
+  std::unordered_map<std::uint32_t, SiteDescription> site_names;  // site id of a sampled block -> its site
 };
+
+// Blocks the heap profiler sampled get their allocation site, as
+// name_sampled_blocks does live; a sample must fit in its block. The site id
+// is a hash of the symbolized site (top bit clear: an allocation site, not a
+// label), not the process' stack id, so the same site has the same id in
+// cores of two runs and `diff` compares them.
+void name_sampled_blocks(MmapBuffer<GraphBlock>& blocks, const CoreSampledSites& sites, const CoreSymbols& syms,
+                         std::unordered_map<std::uint32_t, SiteDescription>& names, CoreSnapshot& result) {
+  std::unordered_map<std::uint32_t, std::uint32_t> stable;  // stack id -> site id
+  for (const auto& [stack, pcs] : sites.stacks) {
+    SiteDescription d = describe_pcs(pcs, syms);
+    std::string key = d.name;
+    for (const std::string& f : d.frames) key += "\n" + f;
+    std::uint32_t id = label_id(key) & ~kLabelBit;
+    if (id == 0) id = 1;
+    stable[stack] = id;
+    names.emplace(id, std::move(d));
+  }
+  for (const CoreSampledBlock& sb : sites.blocks) {
+    GraphBlock* b = std::lower_bound(blocks.begin(), blocks.end(), sb.address,
+                                     [](const GraphBlock& g, std::uintptr_t a) { return g.address < a; });
+    if (b != blocks.end() && b->address == sb.address && sb.size <= b->size && stable.count(sb.stack) != 0) {
+      b->site = stable[sb.stack];
+      ++result.sampled_blocks;
+    }
+  }
+}
 
 void add_thread_roots(const CoreMemoryImage& image, const CoreThread& t, std::int32_t index,
                       std::uint64_t tls_bytes, Scan& s) {
@@ -198,12 +229,15 @@ CoreModules collect_modules(const CoreMemoryImage& image, const CoreSymbols& sym
 // The walk, the roots and the scan: the live path's code over the core.
 absl::Status walk_and_scan(const CoreMemoryImage& image, const CoreFile& cf, const CoreModules& modules, Scan& s,
                            CoreSnapshot& result) {
+  s.sites = read_sampled_sites(image, *result.symbols);
+  result.sampled_note = s.sites.note;
   const auto walk_start = std::chrono::steady_clock::now();
   GlibcHeapWalker walker;
   const HeapWalkResult walk = walker.walk(image, modules.arena_search, {}, s.blocks);
   result.walk_ns = ns_since(walk_start);
   if (walk.status != WalkStatus::kOk) return absl::InternalError(walk.message);
   result.walk = walk.stats;
+  name_sampled_blocks(s.blocks, s.sites, *result.symbols, s.site_names, result);
   const auto scan_start = std::chrono::steady_clock::now();
   if (!s.index->build(s.blocks.data(), s.blocks.size())) return absl::ResourceExhaustedError("out of scanner memory");
   for (std::size_t t = 0; t < cf.threads().size(); ++t) {
@@ -258,9 +292,14 @@ std::unique_ptr<RetentionSnapshot::Impl> build_graph(std::unique_ptr<Scan> scan,
   stats.truncated = s.out.truncated;
   result.anon_peak_bytes = std::max(result.anon_peak_bytes, rss_anon_bytes());
   std::vector<std::size_t> root_module = std::move(s.root_module);
+  auto sites = std::make_shared<const std::unordered_map<std::uint32_t, SiteDescription>>(std::move(s.site_names));
   scan.reset();
   impl->block_types = std::move(block_types);
-  impl->describe = [labels](std::uint32_t site) {
+  impl->describe = [labels, sites](std::uint32_t site) {
+    if (!is_label(site)) {
+      const auto it = sites->find(site);
+      return it != sites->end() ? it->second : SiteDescription{"unknown site", {}};
+    }
     const auto it = labels->find(site);
     return SiteDescription{it != labels->end() ? it->second : "unknown block", {}};
   };
@@ -290,6 +329,7 @@ absl::StatusOr<std::unique_ptr<CoreSnapshot>> snapshot_core(const std::string& p
   stats.walk_ns = result->walk_ns;
   stats.heap_bytes_walked = result->walk.heap_bytes;
   stats.scanner_memory_bytes = result->memory_bytes;
+  stats.sampled_blocks = result->sampled_blocks;
   impl = analyse(std::move(impl), options.compute_dominators);
   result->anon_peak_bytes = std::max(result->anon_peak_bytes, rss_anon_bytes());
   stats.analysis_ns = impl->stats.analysis_ns;

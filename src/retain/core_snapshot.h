@@ -3,7 +3,9 @@
 // CoreMemoryImage instead of this process, with roots from the core (each
 // module's writable segments named by symbol, each thread's stack from its
 // saved stack pointer, its registers, its static TLS block) and names from
-// the modules' files on disk (CoreSymbols).
+// the modules' files on disk (CoreSymbols). When the program ran the heap
+// profiler, its sampled blocks are named by allocation site
+// (core_sampled_sites.h).
 //
 // When not to use: for a running process take_snapshot() needs no core.
 #pragma once
@@ -44,6 +46,10 @@ struct CoreSnapshot {
   // reclaimable. Sampled from /proc/self/status, so a lower bound of the
   // true peak by at most what happens between samples.
   std::uint64_t anon_peak_bytes = 0;
+  // Blocks named by a heap-profile sample (the program ran the profiler),
+  // and why the samples were not used when they were not ("" otherwise).
+  std::uint64_t sampled_blocks = 0;
+  std::string sampled_note;
   std::optional<RetentionSnapshot> snapshot;  // set on success
 };
 

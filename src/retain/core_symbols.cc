@@ -301,6 +301,51 @@ std::string CoreSymbols::frame_function(const std::vector<CoreFrame>& frames, st
   return function_at(frames[i].activation ? frames[i].pc : frames[i].pc - 1);
 }
 
+std::vector<prof::SymbolFrame> CoreSymbols::symbolize(std::uintptr_t pc) const {
+  prof::SymbolFrame f;
+  f.function = function_at(pc);
+  if (f.function.empty()) f.function = "??";
+  if (Dwfl_Module* mod = dwfl_addrmodule(dwfl_, pc); mod != nullptr) {
+    if (Dwfl_Line* line = dwfl_module_getsrc(mod, pc); line != nullptr) {
+      int lineno = 0;
+      const char* file = dwfl_lineinfo(line, nullptr, &lineno, nullptr, nullptr, nullptr);
+      if (file != nullptr) f.file = file;
+      f.line = lineno;
+    }
+  }
+  return {f};
+}
+
+namespace {
+
+struct SymbolSearch {
+  const std::string* name;
+  std::uintptr_t address = 0;
+};
+
+int find_symbol(Dwfl_Module* mod, void**, const char*, Dwarf_Addr, void* arg) {
+  auto* search = static_cast<SymbolSearch*>(arg);
+  const int n = dwfl_module_getsymtab(mod);
+  for (int i = 1; i < n; ++i) {
+    GElf_Sym sym;
+    GElf_Addr addr = 0;
+    const char* name = dwfl_module_getsym_info(mod, i, &sym, &addr, nullptr, nullptr, nullptr);
+    if (name != nullptr && sym.st_shndx != SHN_UNDEF && *search->name == name) {
+      search->address = addr;
+      return DWARF_CB_ABORT;
+    }
+  }
+  return DWARF_CB_OK;
+}
+
+}  // namespace
+
+std::uintptr_t CoreSymbols::symbol_address(const std::string& mangled) const {
+  SymbolSearch search{&mangled};
+  dwfl_getmodules(dwfl_, find_symbol, &search, 0);
+  return search.address;
+}
+
 std::string CoreSymbols::function_at(std::uintptr_t pc) const {
   Dwfl_Module* mod = dwfl_addrmodule(dwfl_, pc);
   if (mod == nullptr) return "";

@@ -74,6 +74,10 @@ class CoreSymbols final : public SymbolSource {
 
   std::string type_from_vtable(std::uintptr_t vptr) const override;
   std::string function_at(std::uintptr_t pc) const override;
+  std::vector<prof::SymbolFrame> symbolize(std::uintptr_t pc) const override;
+  // The run-time address of the symbol named `mangled` (.symtab or
+  // .dynsym of any module with symbols); 0 when none has it.
+  std::uintptr_t symbol_address(const std::string& mangled) const;
 
  private:
   CoreSymbols() = default;

@@ -8,6 +8,9 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "syncscope/prof/symbolizer.h"
 
 namespace syncscope::retain::internal {
 
@@ -19,6 +22,9 @@ class SymbolSource {
   virtual std::string type_from_vtable(std::uintptr_t vptr) const = 0;
   // The demangled function containing code address `pc` ("" when unknown).
   virtual std::string function_at(std::uintptr_t pc) const = 0;
+  // The frames of code address `pc` (inlined ones first when known), with
+  // file and line where debug information says; as prof::Symbolizer.
+  virtual std::vector<prof::SymbolFrame> symbolize(std::uintptr_t pc) const = 0;
 };
 
 // This process. Thread-safe; lives forever.

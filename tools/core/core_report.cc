@@ -102,7 +102,11 @@ std::string summary_text(const CoreSnapshot& s, std::size_t top_groups) {
   out += line("reachable:   %10llu blocks %14llu bytes\n", ull(t.reachable_blocks), ull(t.reachable_bytes));
   out += line("unreachable: %10llu blocks %14llu bytes (leaked: no root reaches them)\n", ull(t.unreachable_blocks),
               ull(t.unreachable_bytes));
-  out += "by type or size class (largest first):\n";
+  if (s.sampled_blocks != 0)
+    out += line("allocation sites: %llu blocks named by the heap profiler's samples in the core\n",
+                ull(s.sampled_blocks));
+  if (!s.sampled_note.empty()) out += "allocation sites: not used: " + s.sampled_note + "\n";
+  out += "by allocation site, type or size class (largest first):\n";
   for (std::size_t i = 0; i < gs.size() && i < top_groups; ++i) {
     out += line("  %14llu bytes %10llu blocks  %s\n", ull(gs[i].bytes), ull(gs[i].blocks),
                 impl.site(gs[i].label).name.c_str());
@@ -132,6 +136,8 @@ std::string summary_json(const CoreSnapshot& s, std::size_t top_groups) {
     by.push_back({{"name", impl.site(gs[i].label).name}, {"blocks", gs[i].blocks}, {"bytes", gs[i].bytes}});
   }
   j["by_type"] = by;
+  j["sampled_blocks"] = s.sampled_blocks;
+  j["sampled_note"] = s.sampled_note;
   nlohmann::json mods = nlohmann::json::array();
   for (const auto& m : s.symbols->modules()) {
     mods.push_back({{"name", m.name}, {"file", m.file}, {"problem", m.problem}, {"symbols_used", m.symbols_used}});

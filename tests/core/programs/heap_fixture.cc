@@ -15,6 +15,9 @@
 //     a 1000-byte buffer: a chain through a thread's stack;
 //   - g_big: a 256 KiB block (an mmapped chunk).
 //
+// The heap profiler samples every allocation (rate 1), so the core also
+// holds the sampled blocks and their stacks.
+//
 // The oracle (exact mode, on from the first constructor): line "tracked A S"
 // per live block the hooks recorded (address, requested size, usable size),
 // and "pre A S U" per block that existed before exact mode went on (glibc's and
@@ -80,6 +83,10 @@ int g_pipe[2] = {-1, -1};      // the holder thread waits on it
 
 __attribute__((constructor(101))) void start_exact_mode() {
   syncscope::prof::HeapProfiler::set_exact_mode(true);
+  // Every allocation sampled: the core holds the profiler's tables, and
+  // syncscope-core names the sampled blocks by allocation site.
+  syncscope::prof::HeapProfiler::set_sample_rate(1);
+  syncscope::prof::HeapProfiler::start();
   syncscope::retain::internal::HeapWalkPrep prep;
   if (!syncscope::retain::internal::prepare_heap_walk(prep).ok()) return;
   MmapBuffer<char> text;
