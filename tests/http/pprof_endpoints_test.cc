@@ -23,6 +23,7 @@
 #endif
 #ifdef SYNCSCOPE_HTTP_HAVE_TASK
 #include "syncscope/task/task.h"
+#include "syncscope/task/trace.h"
 #endif
 
 namespace syncscope::http {
@@ -234,17 +235,29 @@ TEST(TraceEndpoint, SecondsOne_IsChromeTraceJson) {
 }
 
 TEST(TraceEndpoint, StopDuringLongTrace_CancelsPromptly) {
+  // The trace handler turns the recorder on for its interval: tracing_enabled()
+  // going true is the sign that the 30-second trace is in progress, so stop()
+  // provably races a running trace instead of one that had not begun.
+  ASSERT_FALSE(task::tracing_enabled()) << "an earlier test left tracing on";
   auto server = testing::start_server();
   ASSERT_NE(server, nullptr);
   std::thread client([port = server->port()] {
     httplib::Client c("127.0.0.1", port);
     c.Get("/debug/pprof/trace?seconds=30");
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Bounded: a handler that never starts fails here rather than hanging.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!task::tracing_enabled() && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const bool trace_was_running = task::tracing_enabled();
   const auto t0 = std::chrono::steady_clock::now();
   server->stop();
   const auto took = std::chrono::steady_clock::now() - t0;
   client.join();
+  EXPECT_TRUE(trace_was_running) << "the trace request never started recording";
+  // The cancelled handler turned the recorder back off.
+  EXPECT_FALSE(task::tracing_enabled());
   // Behaviour, not speed: stop() must not wait out the 30-second trace.
   EXPECT_LT(took, std::chrono::seconds(15));
 }
