@@ -4,10 +4,17 @@
 // expression over the raw result lines, the iteration count the test fixed
 // with -benchtime=Nx, and the Go version's known gaps (sync.Map's
 // Swap/CompareAndSwap/CompareAndDelete arrived in Go 1.20).
+//
+// And the two harnesses run the same work: for four workloads, the Go
+// harness's own code over a counting map (go_opcount/opcount_test.go, copied
+// beside the harness) and the C++ port over a counting adapter give the same
+// calls, hits and distinct keys per operation kind, in setup and in N
+// iterations on one thread.
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <regex>
 #include <sstream>
 #include <string>
@@ -17,6 +24,8 @@
 #include <gtest/gtest.h>
 
 #include "go_harness.h"
+#include "ops.h"
+#include "workloads.h"
 
 namespace syncscope::mapbench {
 namespace {
@@ -136,6 +145,150 @@ TEST_F(GoBenchOutput, RealGoTestOutput_EveryResultLineBecomesItsRecord) {
     EXPECT_NE(r.note.find("Go 1.20"), std::string::npos) << r.note;
   }
   EXPECT_EQ(na, go_before_1_20 ? 1u : 0u) << bench.output;
+}
+
+// Operation counts of one phase of a workload: per kind, the calls, the
+// calls that found their key, and the distinct keys touched.
+struct KindCount {
+  long calls = 0, found = 0;
+  std::set<Key> keys;
+};
+using PhaseCounts = std::map<std::string, KindCount>;  // kind -> counts
+
+// The C++ side: an adapter over std::map that counts like the Go harness's
+// countingMap (tests/tools/mapbench/go_opcount/opcount_test.go).
+struct CountingAdapter {
+  static constexpr const char* kName = "counting";
+  static constexpr unsigned kOps = kAllOps & ~(kRange | kRangeWhileWriting);
+  std::map<Key, Value> m;
+  PhaseCounts counts;
+  void note(const char* kind, Key k, bool found) {
+    KindCount& c = counts[kind];
+    ++c.calls;
+    c.found += found;
+    c.keys.insert(k);
+  }
+  bool load(Key k, Value& out) {
+    const auto it = m.find(k);
+    if (it != m.end()) out = it->second;
+    note("load", k, it != m.end());
+    return it != m.end();
+  }
+  void store(Key k, Value v) {
+    m[k] = v;
+    note("store", k, false);
+  }
+  bool load_or_store(Key k, Value v, Value& actual) {
+    const auto [it, inserted] = m.emplace(k, v);
+    actual = it->second;
+    note("load_or_store", k, !inserted);
+    return !inserted;
+  }
+  bool load_and_delete(Key k, Value& out) {
+    const auto it = m.find(k);
+    const bool found = it != m.end();
+    if (found) {
+      out = it->second;
+      m.erase(it);
+    }
+    note("load_and_delete", k, found);
+    return found;
+  }
+  void erase(Key k) {
+    m.erase(k);
+    note("delete", k, false);
+  }
+  bool swap(Key k, Value v, Value& previous) {
+    const auto it = m.find(k);
+    const bool found = it != m.end();
+    if (found) previous = it->second;
+    m[k] = v;
+    note("swap", k, found);
+    return found;
+  }
+  bool compare_and_swap(Key k, Value old, Value nu) {
+    const auto it = m.find(k);
+    const bool swapped = it != m.end() && it->second == old;
+    if (swapped) it->second = nu;
+    note("compare_and_swap", k, swapped);
+    return swapped;
+  }
+  bool compare_and_delete(Key k, Value old) {
+    const auto it = m.find(k);
+    const bool deleted = it != m.end() && it->second == old;
+    if (deleted) m.erase(it);
+    note("compare_and_delete", k, deleted);
+    return deleted;
+  }
+};
+
+constexpr long kCountedIterations = 1000;
+
+// "<workload> <phase>" -> counts, from the C++ port on one thread.
+template <class W>
+void count_cpp(std::map<std::string, PhaseCounts>& out) {
+  CountingAdapter a;
+  W::setup(a);
+  out[std::string(W::kName) + " setup"] = std::move(a.counts);
+  a.counts.clear();
+  typename W::State state{};
+  for (std::int64_t i = 0; i < kCountedIterations; ++i) (void)W::step(a, i, state);
+  out[std::string(W::kName) + " timed"] = std::move(a.counts);
+}
+
+// Workloads with different kinds, hit/miss mixes and key ranges.
+constexpr const char* kCountedWorkloads =
+    "LoadOrStoreBalanced,LoadAndDeleteBalanced,SwapMostlyMisses,CompareAndDeleteMostlyHits";
+
+TEST_F(GoBenchOutput, OpCounts_GoAndCppRunTheSameMixOnTheSameKeys) {
+  // The harness plus the counting file, in a scratch copy.
+  const fs::path copy = tmp_ / "harness";
+  fs::create_directories(copy);
+  for (const auto& e : fs::directory_iterator(go_dir_)) fs::copy(e.path(), copy / e.path().filename());
+  const char* src = std::getenv("SYNCSCOPE_SOURCE_DIR");
+  fs::copy(fs::path(src) / "tests" / "tools" / "mapbench" / "go_opcount" / "opcount_test.go",
+           copy / "opcount_test.go");
+  const std::string n = std::to_string(kCountedIterations);
+  const Captured run = capture(
+      "cd '" + copy.string() + "' && env GOPATH='" + (tmp_ / "gopath").string() + "' GOCACHE='" +
+      (tmp_ / "gocache").string() + "' GOPROXY=off GOFLAGS= GOWORK=off OPCOUNT_WORKLOADS=" +
+      kCountedWorkloads + " go test -run '^$' -bench '^BenchmarkOpCount$' -cpu 1 -benchtime " + n +
+      "x .");
+  ASSERT_EQ(run.exit_code, 0) << run.output;
+
+  // Go's lines of the b.N == N run: "opcount <workload> <phase>@<N> <kind> calls found keys".
+  std::map<std::string, std::map<std::string, std::tuple<long, long, long>>> go;
+  std::istringstream in(run.output);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream f(line);
+    std::string tag, workload, phase, kind;
+    long calls = 0, found = 0, keys = 0;
+    if (!(f >> tag >> workload >> phase >> kind >> calls >> found >> keys) || tag != "opcount") continue;
+    const std::string suffix = "@" + n;
+    if (!phase.ends_with(suffix)) continue;
+    go[workload + " " + phase.substr(0, phase.size() - suffix.size())][kind] = {calls, found, keys};
+  }
+
+  std::map<std::string, PhaseCounts> cpp;
+  count_cpp<LoadOrStoreBalanced>(cpp);
+  count_cpp<LoadAndDeleteBalanced>(cpp);
+  count_cpp<SwapMostlyMisses>(cpp);
+  count_cpp<CompareAndDeleteMostlyHits>(cpp);
+  std::map<std::string, std::map<std::string, std::tuple<long, long, long>>> cpp_flat;
+  for (const auto& [phase, kinds] : cpp) {
+    for (const auto& [kind, c] : kinds) {
+      cpp_flat[phase][kind] = {c.calls, c.found, static_cast<long>(c.keys.size())};
+    }
+  }
+  EXPECT_EQ(go.size(), 8u) << "4 setups + 4 timed phases\n" << run.output;
+  EXPECT_EQ(go, cpp_flat) << run.output;
+  // The oracle is not vacuous: every timed phase did N operations' worth.
+  for (const char* w : {"LoadOrStoreBalanced", "LoadAndDeleteBalanced", "SwapMostlyMisses",
+                        "CompareAndDeleteMostlyHits"}) {
+    long calls = 0;
+    for (const auto& [kind, c] : cpp[std::string(w) + " timed"]) calls += c.calls;
+    EXPECT_GE(calls, kCountedIterations) << w;
+  }
 }
 
 }  // namespace
