@@ -66,7 +66,10 @@ std::uint32_t saturate(std::uint64_t v) {
 // `bytes` (the byte at `begin`), appending edges whose offset is relative to
 // `holder` (the range's own start). Words that pass the span filter are
 // looked up in batches so their cache misses overlap.
-std::uint64_t scan_range(const std::byte* bytes, std::uintptr_t begin, std::uint64_t size, std::uintptr_t holder,
+// Reads every word of thread stacks and blocks on purpose, as a conservative
+// scanner must: ASan's red zones included (not instrumented, or an ASan build
+// serving /debug/retain reports a stack-buffer-underflow here).
+__attribute__((no_sanitize("address"))) std::uint64_t scan_range(const std::byte* bytes, std::uintptr_t begin, std::uint64_t size, std::uintptr_t holder,
                          NodeId self, const BlockIndex& index, MmapBuffer<Edge>& edges,
                          bool& truncated) noexcept {
   constexpr std::uintptr_t kWord = sizeof(std::uintptr_t);
