@@ -850,12 +850,14 @@ class ReadMostlyMap {
     while (true) {
       if (p == expunged()) return std::nullopt;
       if (is_live(p)) {
-        std::optional<LoadOrStoreResult<V>> loaded;
-        if (p->read([&loaded](const V& v) { loaded.emplace(LoadOrStoreResult<V>{v, true}); })) {
-          return loaded;
+        if constexpr (kInPlace) {
+          V v;
+          if (p->load(v)) return LoadOrStoreResult<V>{v, true};
+          p = load_settled(e);  // killed meanwhile: the key is deleted
+          continue;
+        } else {
+          return LoadOrStoreResult<V>{p->value, true};
         }
-        p = load_settled(e);  // an in-place box killed meanwhile: the key is deleted
-        continue;
       }
       if (spare == nullptr) spare = std::make_unique<ValueBox>(value);
       // acq_rel: release publishes the box; acquire lets us read a

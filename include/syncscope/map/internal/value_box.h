@@ -65,6 +65,14 @@ class InPlaceValueBox {
   // dead (its key was deleted).
   template <class F>
   bool read(F&& f) const {
+    V v;
+    if (!load(v)) return false;
+    f(static_cast<const V&>(v));
+    return true;
+  }
+
+  // The current value into `out`; false if the box is dead.
+  bool load(V& out) const noexcept {
     // acquire [V1]: orders the state load below after this load; the value
     // itself is a scalar and publishes nothing (the box's construction is
     // published by the entry's pointer, release/acquire there).
@@ -72,7 +80,7 @@ class InPlaceValueBox {
     // acquire [V2]: pairs with the release [W2] of a kill: a reader that
     // does not see kDead read a value the box held while live.
     if ((state_.load(std::memory_order_acquire) & kDead) != 0) return false;
-    f(static_cast<const V&>(v));
+    out = v;
     return true;
   }
 
