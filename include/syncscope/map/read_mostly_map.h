@@ -234,13 +234,19 @@ class ReadMostlyMap {
     requires std::equality_comparable<V> && std::copy_constructible<V>
   {
     if constexpr (!kInPlace) domain_.reserve_retires(1);  // in place: nothing is retired
+    {
+      // Lock-free path: no mu_, so nothing needs an Unlocked holder (as in
+      // swap_box). A box that lost its race dies after the pin, unlocked.
+      std::unique_ptr<ValueBox> spare;
+      auto guard = domain_.pin();
+      const ReadView r = read_view();
+      if (Entry* e = lookup(*r.table, key)) {
+        return try_compare_and_swap(e, old_value, new_value, spare);
+      }
+      if (!r.amended) return false;
+    }
     Unlocked after(domain_);
     auto guard = domain_.pin();
-    const ReadView r = read_view();
-    if (Entry* e = lookup(*r.table, key)) {
-      return try_compare_and_swap(e, old_value, new_value, after.box);
-    }
-    if (!r.amended) return false;
     ReentrancyCheck::Scope held(this);
     std::lock_guard lk(mu_);
     const ReadView r2 = read_view();
@@ -878,6 +884,10 @@ class ReadMostlyMap {
     ValueBox* p = e->p.load(std::memory_order_acquire);  // acquire: see visit()
     if constexpr (kInPlace) {
       while (is_live(p)) {
+        // A value that differs fails without taking the box's writer bit:
+        // linearizable at the read, as for load().
+        V current;
+        if (p->load(current) && !(current == old_value)) return false;
         bool swapped = false;
         if (p->try_compare_and_swap(old_value, new_value, swapped)) return swapped;
         p = load_settled(e);  // killed meanwhile: the key is deleted
