@@ -750,6 +750,22 @@ class ReadMostlyMap {
   // Requires a pin. Deletes the value for `key`, passing it to `f` first.
   template <class F>
   bool delete_impl(const K& key, F&& f) {
+    {
+      // Lock-free path (the key is in the snapshot, or absent and the
+      // snapshot not amended): no mu_, so no Unlocked holder, and a retire
+      // reserved only when there is a value to retire.
+      auto guard = domain_.pin();
+      const ReadView r = read_view();
+      if (Entry* e = lookup(*r.table, key)) {
+        // acquire: see visit(). Deleted or expunged: the key is absent.
+        if (!is_live(e->p.load(std::memory_order_acquire))) return false;
+        domain_.reserve_retires(1);  // delete_value retires the box
+        const bool removed = delete_value(e, f, /*from_read=*/true);
+        if (removed) maybe_compact(/*from_read=*/true);
+        return removed;
+      }
+      if (!r.amended) return false;
+    }
     domain_.reserve_retires(kOpRetires);
     Unlocked after(domain_);
     auto guard = domain_.pin();
