@@ -19,7 +19,7 @@ namespace syncscope::prof::internal {
 
 // Frames between capture_stack's caller and the allocating user code:
 // record_alloc_slow and the interposed function (malloc, new, ...), into
-// which on_alloc is always inlined.
+// which take_sample and on_alloc are always inlined.
 inline constexpr int kHookFrames = 2;
 
 // Bumped (release) after every change of the sampling rate or on/off state;
@@ -44,22 +44,41 @@ inline std::size_t usable_size(const void* p) noexcept {
   return (head & 2) != 0 ? chunk - 2 * sizeof(std::size_t) : chunk - sizeof(std::size_t);
 }
 
-// After a successful allocation of `requested` bytes at p. Always inlined
-// into the interposer (kHookFrames counts on it).
-__attribute__((always_inline)) inline void on_alloc(void* p, std::size_t size) noexcept {
+// Before an allocation of `size` bytes: whether it is to be sampled. Counts
+// the request against the calling thread's sampling distance (not inside the
+// profiler: hook_depth > 0 never samples). A sampled request must be
+// allocated at sampled_alignment() and reported to on_alloc with
+// sample=true; the distance to the next sample is drawn there.
+__attribute__((always_inline)) inline bool take_sample(std::size_t size) noexcept {
   ThreadState& t = tls_state;
-  CounterSlot& s = counter_slot(t);
-  slot_add(s, &CounterSlot::alloc_bytes, &CounterSlot::alloc_objects, usable_size(p));
-  if (t.hook_depth != 0) return;
+  if (t.hook_depth != 0) return false;
   // relaxed: see g_sampler_generation.
   if (t.sampler_generation != g_sampler_generation.load(std::memory_order_relaxed)) {
     reset_sampler(t);
   }
   t.bytes_until_sample -= static_cast<std::int64_t>(size);
-  const bool sample = t.bytes_until_sample <= 0;
+  return t.bytes_until_sample <= 0;
+}
+
+// The alignment to ask glibc for: `alignment` (0 = malloc's own), raised to
+// SampledHeap::kSampledAlignment when the request is sampled, so free() can
+// rule out unsampled blocks by their address (sampled_heap.h).
+inline std::size_t sampled_alignment(bool sample, std::size_t alignment) noexcept {
+  if (!sample) return alignment;
+  return alignment > SampledHeap::kSampledAlignment ? alignment : SampledHeap::kSampledAlignment;
+}
+
+// After a successful allocation of `size` requested bytes at p; `sample`
+// is take_sample()'s answer for this request (p is then
+// kSampledAlignment-aligned). Always inlined into the interposer
+// (kHookFrames counts on it).
+__attribute__((always_inline)) inline void on_alloc(void* p, std::size_t size, bool sample) noexcept {
+  ThreadState& t = tls_state;
+  CounterSlot& s = counter_slot(t);
+  slot_add(s, &CounterSlot::alloc_bytes, &CounterSlot::alloc_objects, usable_size(p));
   // relaxed: a flag; allocations racing with the switch may or may not be tracked.
   const bool exact = g_live_block_store.enabled.load(std::memory_order_relaxed);
-  if (sample || exact) record_alloc_slow(t, s, p, size, sample, exact);
+  if ((sample || exact) && t.hook_depth == 0) record_alloc_slow(t, s, p, size, sample, exact);
 }
 
 // Before p (non-null) goes back to glibc. Always inlined, like on_alloc.
