@@ -92,7 +92,10 @@ class HeapProfiler {
   // False when the interposers are not linked (sanitizer builds).
   static bool hooks_installed() noexcept;
 
-  // Starts sampling at the current rate. Idempotent.
+  // Starts sampling at the current rate. Idempotent. The calling thread
+  // samples from its next allocation; every other thread within 256 KiB of
+  // its own allocations (its sampling countdown is read only when it runs
+  // out, which keeps the allocation fast path to a subtraction).
   static void start() noexcept;
   // Stops sampling new allocations; already sampled blocks are still
   // booked as freed when they are freed, so inuse stays accurate.
@@ -100,7 +103,8 @@ class HeapProfiler {
   static bool running() noexcept;
 
   // Mean bytes between samples; values < 1 are treated as 1 (every
-  // allocation). Takes effect at each thread's next allocation.
+  // allocation). Takes effect at the calling thread's next allocation, and
+  // at each other thread's next sample (or within 256 KiB while stopped).
   static void set_sample_rate(std::int64_t bytes) noexcept;
   static std::int64_t sample_rate() noexcept;
 
