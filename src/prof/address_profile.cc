@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <memory>
 #include <cstdint>
 #include <stdexcept>
@@ -104,14 +105,24 @@ class SymbolNames {
  public:
   explicit SymbolNames(const std::vector<LoadedModule>& modules)
       : modules_(modules), tables_(modules.size()) {}
-  // "" when the module has no file, no symbol table, or no symbol there.
+  // "" when the module has no file. Where its symbol tables have nothing
+  // (a stripped binary), "module+0xADDR" with the ELF address, as the
+  // in-process symbolizer names such frames (`addr2line -e module` resolves
+  // it later).
   std::string name_at(std::uint64_t mapping_id, std::uintptr_t addr) {
     if (mapping_id == 0) return "";
     const LoadedModule& m = modules_[mapping_id - 1];
     if (m.path.empty() || m.path[0] != '/') return "";  // the vdso has no file
     std::unique_ptr<ElfSymbols>& table = tables_[mapping_id - 1];
     if (table == nullptr) table = std::make_unique<ElfSymbols>(m.path);
-    return table->name_at(addr - m.load_bias);
+    std::string name = table->name_at(addr - m.load_bias);
+    if (name.empty()) {
+      char offset[32];
+      std::snprintf(offset, sizeof offset, "+0x%llx",
+                    static_cast<unsigned long long>(addr - m.load_bias));
+      name = m.path.substr(m.path.rfind('/') + 1) + offset;
+    }
+    return name;
   }
 
  private:
