@@ -55,6 +55,14 @@ std::int64_t draw_distance(ThreadState& t, std::int64_t rate) noexcept {
 
 constinit std::atomic<std::uint32_t> g_sampler_generation{1};
 
+bool align_samples() noexcept {
+  // relaxed: the rate is a setting; a sample racing with its change may take
+  // either form, and an unaligned one switches the address test off first.
+  if (g_rate.load(std::memory_order_relaxed) >= kAlignedSamplingMinRate) return true;
+  SampledHeap::instance().note_unaligned_sample();
+  return false;
+}
+
 void reset_sampler(ThreadState& t) noexcept {
   // acquire: pairs with the release in set_sampling(), so rate/on are current.
   t.sampler_generation = g_sampler_generation.load(std::memory_order_acquire);

@@ -70,11 +70,23 @@ __attribute__((always_inline)) inline bool take_sample(std::size_t size) noexcep
   return t.bytes_until_sample <= 0 && sample_due_slow(t, size);
 }
 
+// Whether a sampled request is allocated at SampledHeap::kSampledAlignment:
+// at sampling rates of kAlignedSamplingMinRate bytes and above. Below that
+// (rate 1 in tests, fixtures and exact-weight runs) nearly every request is
+// sampled, and memalign for each would split the heap into a layout the
+// program never has; those samples keep malloc's alignment, and the free
+// path's address test is switched off for good
+// (SampledHeap::note_unaligned_sample, called from here). Out of line: only
+// sampled requests ask.
+inline constexpr std::int64_t kAlignedSamplingMinRate = 4096;
+bool align_samples() noexcept;
+
 // The alignment to ask glibc for: `alignment` (0 = malloc's own), raised to
-// SampledHeap::kSampledAlignment when the request is sampled, so free() can
-// rule out unsampled blocks by their address (sampled_heap.h).
+// SampledHeap::kSampledAlignment when the request is sampled (and
+// align_samples()), so free() can rule out unsampled blocks by their address
+// (sampled_heap.h).
 inline std::size_t sampled_alignment(bool sample, std::size_t alignment) noexcept {
-  if (!sample) return alignment;
+  if (!sample || !align_samples()) return alignment;
   return alignment > SampledHeap::kSampledAlignment ? alignment : SampledHeap::kSampledAlignment;
 }
 

@@ -9,6 +9,14 @@ namespace syncscope::prof::internal {
 
 constinit SampledHeap g_sampled_heap;
 
+SampledHeap::CoreLayout SampledHeap::core_layout() noexcept {
+  const auto at = [](const void* field) {
+    return static_cast<std::size_t>(static_cast<const char*>(field) - reinterpret_cast<const char*>(&g_sampled_heap));
+  };
+  return CoreLayout{at(&g_sampled_heap.blocks_), at(&g_sampled_heap.capacity_), kMaxCapacity, sizeof(Block),
+                    offsetof(Block, addr), offsetof(Block, size), offsetof(Block, stack)};
+}
+
 std::size_t SampledHeap::slot_of(std::uintptr_t addr, std::size_t capacity) noexcept {
   return static_cast<std::size_t>(((addr >> 4) * 0x9e3779b97f4a7c15ull) >> 44) & (capacity - 1);
 }
@@ -57,7 +65,8 @@ bool SampledHeap::grow_locked() noexcept {
 
 bool SampledHeap::record_alloc(std::uintptr_t addr, std::size_t size, std::uint32_t stack,
                                double weight) noexcept {
-  assert(addr % kSampledAlignment == 0);  // else maybe_sampled() misses it
+  // relaxed: see the invariant at unaligned_samples_.
+  assert(addr % kSampledAlignment == 0 || unaligned_samples_.load(std::memory_order_relaxed));
   SpinLockGuard guard(lock_);
   if (!ensure_mapped_locked()) return false;
   if ((live_ + 1) * 4 > capacity_ * 3 && !grow_locked()) return false;

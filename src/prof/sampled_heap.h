@@ -62,13 +62,27 @@ class SampledHeap {
   // Cheap, lock-free pre-check for free(): false means addr is surely not a
   // sampled live block.
   bool maybe_sampled(std::uintptr_t addr) const noexcept {
-    if ((addr & (kSampledAlignment - 1)) != 0) return false;
+    // relaxed: see the invariant at unaligned_samples_.
+    if ((addr & (kSampledAlignment - 1)) != 0 &&
+        !unaligned_samples_.load(std::memory_order_relaxed)) {
+      return false;
+    }
     // The bitmap is part of this constant-initialized object (zero = nothing
     // sampled), so the check is one load at a link-time offset: no "mapped"
     // flag, no pointer to chase.
     const std::size_t h = filter_of(addr);
     // relaxed: see the invariant at filter_bits_.
     return (filter_bits_[h / 64].load(std::memory_order_relaxed) >> (h % 64) & 1) != 0;
+  }
+
+  // A sampled block is about to be allocated at malloc's own alignment (a
+  // sampling rate below kAlignedSamplingMinRate): from now on the address
+  // test in maybe_sampled() passes every block to the bitmap.
+  void note_unaligned_sample() noexcept {
+    // relaxed: see the invariant at unaligned_samples_.
+    if (!unaligned_samples_.load(std::memory_order_relaxed)) {
+      unaligned_samples_.store(true, std::memory_order_relaxed);
+    }
   }
 
   // Removes addr if it is a sampled live block and books it as freed.
@@ -101,6 +115,15 @@ class SampledHeap {
 
   void lock_for_fork() noexcept { lock_.lock(); }
   void unlock_after_fork() noexcept { lock_.unlock(); }
+
+  // Where a reader of a core file of a process with this build finds the
+  // sampled blocks inside g_sampled_heap (retain's syncscope-core): byte
+  // offsets of blocks_ and capacity_, the slot size and the fields of a slot.
+  struct CoreLayout {
+    std::size_t blocks_offset, capacity_offset, max_capacity;
+    std::size_t slot_bytes, slot_addr, slot_size, slot_stack;
+  };
+  static CoreLayout core_layout() noexcept;
 
  private:
   struct Block {
@@ -137,6 +160,11 @@ class SampledHeap {
   std::size_t capacity_ = 0;         // guarded by lock_; a power of two once mapped
   SiteEstimate* estimates_ = nullptr;  // guarded by lock_; indexed by stack id
   std::size_t live_ = 0;             // guarded by lock_: occupied slots
+  // Set (never cleared) before the first sampled block that is not
+  // kSampledAlignment-aligned is allocated, read by maybe_sampled() without
+  // a lock: like a filter bit, it is stored before the program can free that
+  // block (the free happens-after the malloc, by the program's own ordering).
+  std::atomic<bool> unaligned_samples_{false};
   // Written under lock_ with relaxed RMW, read without it in maybe_sampled():
   // a block's bit is set before the program can free that block (the free
   // happens-after the malloc that set it, by the program's own ordering).

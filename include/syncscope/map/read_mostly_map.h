@@ -80,6 +80,7 @@
 #include "syncscope/map/internal/registration.h"
 #include "syncscope/map/map_events.h"
 #include "syncscope/map/map_stats.h"
+#include "syncscope/map/lock_contention.h"
 #include "syncscope/reclaim/epoch_domain.h"
 
 namespace syncscope::map {
@@ -867,7 +868,7 @@ class ReadMostlyMap {
   // pin); stored only with mu_ held. The table it points to is immutable.
   mutable std::atomic<std::uintptr_t> read_{0};
 
-  mutable std::mutex mu_;
+  mutable internal::TimedMutex mu_;  // timed when contended (lock_contention.h)
   // Keys not yet in the snapshot plus every non-expunged snapshot entry
   // (when the snapshot is amended). nullptr right after a promotion; rebuilt
   // on the next new key. Guarded by mu_.

@@ -46,12 +46,17 @@ __attribute__((always_inline)) inline void* allocated(void* p, size_t size, bool
 // A sampled request goes to memalign (sampled blocks are aligned so that
 // free() recognizes unsampled ones by address; sampled_heap.h). Out of line:
 // about one request in 512 KiB of allocation takes it.
+// (At rates below kAlignedSamplingMinRate sampled_alignment() is 0 and the
+// request takes glibc's ordinary path.)
 __attribute__((noinline)) void* sampled_malloc(size_t size) noexcept {
-  return __libc_memalign(sampled_alignment(true, 0), size);
+  const size_t a = sampled_alignment(true, 0);
+  return a != 0 ? __libc_memalign(a, size) : __libc_malloc(size);
 }
 
-__attribute__((noinline)) void* sampled_calloc(size_t bytes) noexcept {
-  void* p = __libc_memalign(sampled_alignment(true, 0), bytes);
+__attribute__((noinline)) void* sampled_calloc(size_t n, size_t size, size_t bytes) noexcept {
+  const size_t a = sampled_alignment(true, 0);
+  if (a == 0) return __libc_calloc(n, size);
+  void* p = __libc_memalign(a, bytes);
   if (p != nullptr) std::memset(p, 0, bytes);
   return p;
 }
@@ -59,7 +64,9 @@ __attribute__((noinline)) void* sampled_calloc(size_t bytes) noexcept {
 // realloc into a new sampled (aligned) block: glibc's realloc cannot be
 // asked for an alignment. The old block is freed only when the new one exists.
 __attribute__((noinline)) void* sampled_realloc(void* old, size_t old_usable, size_t size) noexcept {
-  void* p = __libc_memalign(sampled_alignment(true, 0), size);
+  const size_t a = sampled_alignment(true, 0);
+  if (a == 0) return __libc_realloc(old, size);
+  void* p = __libc_memalign(a, size);
   if (p == nullptr) return nullptr;
   std::memcpy(p, old, old_usable < size ? old_usable : size);
   __libc_free(old);
@@ -92,7 +99,7 @@ void* calloc(size_t n, size_t size) noexcept {
   if (__builtin_mul_overflow(n, size, &bytes)) return allocated(__libc_calloc(n, size), 0, false);  // fails
   if (inject(bytes)) return failure();
   const bool sample = take_sample(bytes);
-  return allocated(sample ? sampled_calloc(bytes) : __libc_calloc(n, size), bytes, sample);
+  return allocated(sample ? sampled_calloc(n, size, bytes) : __libc_calloc(n, size), bytes, sample);
 }
 
 void* realloc(void* old, size_t size) noexcept {

@@ -34,6 +34,7 @@
 #include "syncscope/map/internal/map_counters.h"
 #include "syncscope/map/internal/reentrancy_check.h"
 #include "syncscope/map/internal/registration.h"
+#include "syncscope/map/lock_contention.h"
 #include "syncscope/map/map_events.h"
 #include "syncscope/map/map_stats.h"
 
@@ -290,7 +291,7 @@ class LockBasedMap {
 
  private:
   struct alignas(64) Shard {
-    mutable std::shared_mutex mu;
+    mutable TimedSharedMutex mu;  // timed when contended (lock_contention.h)
     Table table;  // guarded by mu
   };
 
