@@ -75,6 +75,12 @@ void reset_sampler(ThreadState& t) noexcept {
 __attribute__((noinline)) bool sample_due_slow(ThreadState& t, std::size_t size) noexcept {
   // relaxed: see g_sampler_generation.
   if (t.sampler_generation != g_sampler_generation.load(std::memory_order_relaxed)) {
+    // A new thread (or a fork child) claims its counter slot here, before
+    // its first allocation, rather than in count_object after it: the claim
+    // (pthread_setspecific) runs deep, and would leave copies of the new
+    // block's address in stack memory the thread's later frames reuse,
+    // which a conservative scan then finds in the wrong frame.
+    counter_slot(t);
     reset_sampler(t);
     t.bytes_until_sample -= static_cast<std::int64_t>(size);
     if (t.bytes_until_sample > 0) return false;
