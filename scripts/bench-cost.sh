@@ -3,7 +3,8 @@
 # whole-process wall time and peak RSS of ordinary commands, each run without
 # a preload and with libsyncscope_preload.so at its default settings, the
 # configurations alternated A B A B within one run; medians and ratios
-# against the run without a preload measured in that same run. Columns for
+# against the run without a preload measured in that same run; CPU time
+# (user + system) beside wall time, steadier on a shared machine. Columns for
 # jemalloc (plain vs prof:true,lg_prof_sample:19) when libjemalloc is
 # installed, and heaptrack when HEAPTRACK=1 and it is installed (slow).
 #
@@ -137,7 +138,10 @@ def run_once(argv, extra):
     if status != 0:
         sys.exit(f"bench-cost: {argv[0]} exited with status {status} under {extra}")
     kib = int(open(rss_file).read().split()[-1]) if gnu_time else ru.ru_maxrss
-    return wall, kib / 1024.0  # seconds, MiB
+    # CPU time of the command (wait4's rusage of GNU time includes the child it
+    # reaped): steadier than wall time on a machine shared with other work.
+    cpu = ru.ru_utime + ru.ru_stime
+    return wall, kib / 1024.0, cpu  # seconds, MiB, seconds
 
 print(f"bench-cost: {reps} rounds, configurations alternated per round; medians", flush=True)
 print(f"  preload   {preload}")
@@ -162,17 +166,21 @@ for row in rows:
 def med(xs):
     return statistics.median(xs)
 
-hdr = f"{'row':<10} {'config':<14} {'wall ms':>9} {'ratio':>7} {'RSS MiB':>8} {'+RSS MiB':>9}  vs"
+hdr = (f"{'row':<10} {'config':<14} {'wall ms':>9} {'ratio':>7} {'cpu ms':>9} {'ratio':>7} "
+       f"{'RSS MiB':>8} {'+RSS MiB':>9}  vs")
 print(hdr)
 for row in rows:
     s = results[row]
     for c in configs:
         base = "jemalloc" if c == "jemalloc-prof" else "none"
-        w = med([x[0] for x in s[c]]); r = med([x[1] for x in s[c]])
-        bw = med([x[0] for x in s[base]]); br = med([x[1] for x in s[base]])
-        print(f"{row:<10} {c:<14} {w*1e3:9.1f} {w/bw:7.3f} {r:8.1f} {r-br:+9.1f}  {base}")
-print("per-process cost (syncscope - none, median wall):",
-      ", ".join(f"{row} {1e3*(med([x[0] for x in results[row]['syncscope']]) - med([x[0] for x in results[row]['none']])):+.1f} ms"
-                for row in rows if row in ("ls", "lsbig", "pypass")))
+        w = med([x[0] for x in s[c]]); r = med([x[1] for x in s[c]]); u = med([x[2] for x in s[c]])
+        bw = med([x[0] for x in s[base]]); br = med([x[1] for x in s[base]]); bu = med([x[2] for x in s[base]])
+        print(f"{row:<10} {c:<14} {w*1e3:9.1f} {w/bw:7.3f} {u*1e3:9.1f} {u/bu if bu else 0:7.3f} "
+              f"{r:8.1f} {r-br:+9.1f}  {base}")
+def cost(row, i):
+    return 1e3 * (med([x[i] for x in results[row]['syncscope']]) - med([x[i] for x in results[row]['none']]))
+short = [row for row in rows if row in ("ls", "lsbig", "pypass")]
+print("per-process cost (syncscope - none, medians):",
+      ", ".join(f"{row} {cost(row, 0):+.1f} ms wall / {cost(row, 2):+.1f} ms cpu" for row in short))
 shutil.rmtree(tmp, ignore_errors=True)
 PY

@@ -18,6 +18,8 @@
 #include "alloc_workload.h"
 
 #ifdef SYNCSCOPE_BENCH_WITH_PROF
+#include "prof/address_profile.h"
+#include "prof/loaded_modules.h"
 #include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/profile_builder.h"
 #include "syncscope/prof/stack_trace.h"
@@ -161,6 +163,39 @@ void BM_WriteProfile_100kStacks(benchmark::State& state) {
   state.counters["profile_bytes"] = static_cast<double>(bytes);
 }
 BENCHMARK(BM_WriteProfile_100kStacks)->Unit(benchmark::kMillisecond)->Iterations(3);
+
+// The preload's dump of 1,000 sampled stacks (issue 16, item 2): depth 24,
+// pcs drawn from 4,000 real code addresses of this binary, as the profile
+// the LD_PRELOAD object writes at exit (arg 0: addresses, complete
+// mappings and symbol-table names; the module list and the symbol tables
+// are read afresh every iteration, as at exit) or as the symbolized writer
+// builds it (arg 1: libdw; warm after the first iteration, when its caches
+// hold every pc: a process's one exit dump pays the cold cost).
+void BM_Dump_1000Stacks(benchmark::State& state) {
+  const std::vector<LoadedModule> mods = internal::loaded_modules();
+  const LoadedModule& exe = mods.front();
+  std::mt19937_64 rng(2);
+  std::vector<std::uintptr_t> pool(4000);
+  for (auto& pc : pool) pc = exe.start + 1 + rng() % (exe.limit - exe.start - 1);
+  HeapSnapshot snap;
+  snap.sample_rate = 524288;
+  for (int s = 0; s < 1000; ++s) {
+    HeapSample hs;
+    hs.site = static_cast<std::uint32_t>(s + 1);
+    for (int d = 0; d < 24; ++d) hs.pcs.push_back(pool[rng() % pool.size()]);
+    hs.alloc_objects = hs.inuse_objects = 1;
+    hs.alloc_bytes = hs.inuse_bytes = 4096;
+    snap.samples.push_back(std::move(hs));
+  }
+  std::size_t bytes = 0;
+  for (auto _ : state) {
+    bytes = state.range(0) == 0 ? internal::address_profile_bytes(snap, internal::loaded_modules()).size()
+                                : snap.to_pprof().size();
+  }
+  state.counters["profile_bytes"] = static_cast<double>(bytes);
+  state.SetLabel(state.range(0) == 0 ? "addresses" : "symbolized");
+}
+BENCHMARK(BM_Dump_1000Stacks)->Arg(0)->Arg(1)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 __attribute__((noinline)) int capture_at_depth(int depth) {
   if (depth > 0) return capture_at_depth(depth - 1) + 1;

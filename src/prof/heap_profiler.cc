@@ -1,8 +1,17 @@
-// HeapProfiler: configuration and counters (snapshots and the file writer:
+// HeapProfiler: configuration, counters, snapshots and the address-only
+// profile; all of it in the LD_PRELOAD core object (the symbolized profile:
 // heap_profile_writer.cc).
 #include "syncscope/prof/heap_profiler.h"
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
+#include <cmath>
+#include <exception>
+
+#include "prof/address_profile.h"
+#include "prof/loaded_modules.h"
+#include "prof/profile_file.h"
 
 #include "prof/heap_recorder.h"
 #include "prof/live_block_store.h"
@@ -52,6 +61,50 @@ HeapCounters HeapProfiler::counters() noexcept {
   c.samples = internal::samples_taken();
   c.samples_dropped = internal::samples_dropped();
   return c;
+}
+
+HeapSnapshot HeapProfiler::snapshot() {
+  internal::HookGuard guard;  // our own allocations are not profiled
+  HeapSnapshot snap;
+  snap.sample_rate = internal::sample_rate();
+  snap.time_nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                        std::chrono::system_clock::now().time_since_epoch())
+                        .count();
+  internal::StackTable& stacks = internal::StackTable::instance();
+  const std::uint32_t n = stacks.size();
+  std::vector<internal::SiteEstimate> est(n + 1);  // allocated before taking the lock
+  internal::SampledHeap::instance().copy_estimates(est.data(), n);
+  for (std::uint32_t id = 0; id <= n; ++id) {
+    const internal::SiteEstimate& e = est[id];
+    if (e.alloc_objects <= 0) continue;
+    HeapSample s;
+    s.site = id;
+    if (const internal::StackRecord* r = stacks.get(id)) s.pcs.assign(r->pcs, r->pcs + r->depth);
+    s.alloc_objects = std::llround(e.alloc_objects);
+    s.alloc_bytes = std::llround(e.alloc_bytes);
+    s.inuse_objects = std::max<std::int64_t>(0, std::llround(e.alloc_objects - e.free_objects));
+    s.inuse_bytes = std::max<std::int64_t>(0, std::llround(e.alloc_bytes - e.free_bytes));
+    snap.samples.push_back(std::move(s));
+  }
+  return snap;
+}
+
+std::string HeapProfiler::address_profile_bytes() {
+  internal::HookGuard guard;
+  const HeapSnapshot snap = snapshot();
+  return internal::address_profile_bytes(snap, internal::loaded_modules());
+}
+
+bool HeapProfiler::write_address_profile(const std::string& path, std::string* error) {
+  internal::HookGuard guard;
+  std::string bytes;
+  try {
+    bytes = address_profile_bytes();
+  } catch (const std::exception& e) {  // out of memory while building: the samples stay
+    if (error != nullptr) *error = "cannot write heap profile to " + path + ": " + e.what();
+    return false;
+  }
+  return internal::write_profile_file(path, bytes, error);
 }
 
 }  // namespace syncscope::prof

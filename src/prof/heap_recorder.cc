@@ -55,13 +55,42 @@ std::int64_t draw_distance(ThreadState& t, std::int64_t rate) noexcept {
 
 constinit std::atomic<std::uint32_t> g_sampler_generation{1};
 
+bool align_samples() noexcept {
+  // relaxed: the rate is a setting; a sample racing with its change may take
+  // either form, and an unaligned one switches the address test off first.
+  if (g_rate.load(std::memory_order_relaxed) >= kAlignedSamplingMinRate) return true;
+  SampledHeap::instance().note_unaligned_sample();
+  return false;
+}
+
 void reset_sampler(ThreadState& t) noexcept {
   // acquire: pairs with the release in set_sampling(), so rate/on are current.
   t.sampler_generation = g_sampler_generation.load(std::memory_order_acquire);
   // relaxed: ordered by the acquire above.
   t.bytes_until_sample = g_sampling.load(std::memory_order_relaxed)
                              ? draw_distance(t, g_rate.load(std::memory_order_relaxed))
-                             : std::numeric_limits<std::int64_t>::max();
+                             : kSamplerRecheckBytes;
+}
+
+__attribute__((noinline)) bool sample_due_slow(ThreadState& t, std::size_t size) noexcept {
+  // relaxed: see g_sampler_generation.
+  if (t.sampler_generation != g_sampler_generation.load(std::memory_order_relaxed)) {
+    // A new thread (or a fork child) claims its counter slot here, before
+    // its first allocation, rather than in count_object after it: the claim
+    // (pthread_setspecific) runs deep, and would leave copies of the new
+    // block's address in stack memory the thread's later frames reuse,
+    // which a conservative scan then finds in the wrong frame.
+    counter_slot(t);
+    reset_sampler(t);
+    t.bytes_until_sample -= static_cast<std::int64_t>(size);
+    if (t.bytes_until_sample > 0) return false;
+  }
+  // relaxed: ordered by the acquire in reset_sampler for this generation.
+  if (!g_sampling.load(std::memory_order_relaxed)) {
+    t.bytes_until_sample = kSamplerRecheckBytes;
+    return false;
+  }
+  return true;  // record_alloc_slow draws the next distance
 }
 
 namespace {
@@ -191,6 +220,7 @@ void fork_child() {
   // memoryless, so this keeps the estimates unbiased).
   tls_state.rng = 0;
   tls_state.sampler_generation = 0;
+  tls_state.bytes_until_sample = 0;  // the next allocation re-draws (sample_due_slow)
   CounterSlot* mine = tls_state.slot;
   CounterSlot* slots = counter_slots();
   for (std::size_t i = 0; i < kCounterSlots; ++i) {
@@ -215,6 +245,8 @@ void set_sampling(bool on, std::int64_t rate) noexcept {
   g_sampling.store(on, std::memory_order_relaxed);
   // release: pairs with the acquire in reset_sampler().
   g_sampler_generation.fetch_add(1, std::memory_order_release);
+  // The calling thread follows at once; others when their countdown ends.
+  reset_sampler(tls_state);  // allocates nothing
 }
 
 bool sampling() noexcept { return g_sampling.load(std::memory_order_relaxed); }  // relaxed: flag

@@ -19,13 +19,14 @@ namespace syncscope::prof::internal {
 
 // Frames between capture_stack's caller and the allocating user code:
 // record_alloc_slow and the interposed function (malloc, new, ...), into
-// which on_alloc is always inlined.
+// which take_sample and on_alloc are always inlined.
 inline constexpr int kHookFrames = 2;
 
 // Bumped (release) after every change of the sampling rate or on/off state;
 // a thread whose ThreadState::sampler_generation differs re-draws its sample
-// distance. Read relaxed on the fast path (a stale value only delays the
-// re-draw by one allocation).
+// distance when its countdown next runs out (sample_due_slow; at most
+// kSamplerRecheckBytes later while sampling is off). Read relaxed there (a
+// stale value only delays the re-draw to the next countdown).
 extern std::atomic<std::uint32_t> g_sampler_generation;
 
 // The slow paths (recording), out of line so the fast path stays small.
@@ -34,6 +35,16 @@ void record_alloc_slow(ThreadState& t, CounterSlot& s, void* p, std::size_t size
 void record_free_slow(ThreadState& t, CounterSlot& s, std::uintptr_t addr, bool sampled,
                       bool exact) noexcept;
 void reset_sampler(ThreadState& t) noexcept;
+// The countdown of `t` ran out on a request of `size` bytes: whether to
+// sample it, after re-reading the sampler's settings if they changed since
+// the countdown was drawn (a new thread, a fork child, start/stop or a new
+// rate: the distance is drawn afresh for the current settings).
+bool sample_due_slow(ThreadState& t, std::size_t size) noexcept;
+
+// While sampling is off, a thread's countdown is this many bytes instead of
+// "never", so a later start() or rate change reaches every thread within
+// this much of its allocation (the thread that calls start() at once).
+inline constexpr std::int64_t kSamplerRecheckBytes = 256 * 1024;
 
 // glibc's malloc_usable_size for an in-use chunk, read from the chunk header
 // (the exported function is weak in libc and interposed by us).
@@ -44,29 +55,59 @@ inline std::size_t usable_size(const void* p) noexcept {
   return (head & 2) != 0 ? chunk - 2 * sizeof(std::size_t) : chunk - sizeof(std::size_t);
 }
 
-// After a successful allocation of `requested` bytes at p. Always inlined
-// into the interposer (kHookFrames counts on it).
-__attribute__((always_inline)) inline void on_alloc(void* p, std::size_t size) noexcept {
+// Before an allocation of `size` bytes: whether it is to be sampled. Counts
+// the request against the calling thread's sampling distance (not inside the
+// profiler: hook_depth > 0 never samples). A sampled request must be
+// allocated at sampled_alignment() and reported to on_alloc with
+// sample=true; the distance to the next sample is drawn there.
+// The fast path is a countdown on the thread's own state: the sampler's
+// settings (on/off, rate) are checked only when the countdown runs out
+// (sample_due_slow), as tcmalloc does.
+__attribute__((always_inline)) inline bool take_sample(std::size_t size) noexcept {
   ThreadState& t = tls_state;
-  CounterSlot& s = counter_slot(t);
-  slot_add(s, &CounterSlot::alloc_bytes, &CounterSlot::alloc_objects, usable_size(p));
-  if (t.hook_depth != 0) return;
-  // relaxed: see g_sampler_generation.
-  if (t.sampler_generation != g_sampler_generation.load(std::memory_order_relaxed)) {
-    reset_sampler(t);
-  }
+  if (t.hook_depth != 0) return false;
   t.bytes_until_sample -= static_cast<std::int64_t>(size);
-  const bool sample = t.bytes_until_sample <= 0;
+  return t.bytes_until_sample <= 0 && sample_due_slow(t, size);
+}
+
+// Whether a sampled request is allocated at SampledHeap::kSampledAlignment:
+// at sampling rates of kAlignedSamplingMinRate bytes and above. Below that
+// (rate 1 in tests, fixtures and exact-weight runs) nearly every request is
+// sampled, and memalign for each would split the heap into a layout the
+// program never has; those samples keep malloc's alignment, and the free
+// path's address test is switched off for good
+// (SampledHeap::note_unaligned_sample, called from here). Out of line: only
+// sampled requests ask.
+inline constexpr std::int64_t kAlignedSamplingMinRate = 4096;
+bool align_samples() noexcept;
+
+// The alignment to ask glibc for: `alignment` (0 = malloc's own), raised to
+// SampledHeap::kSampledAlignment when the request is sampled (and
+// align_samples()), so free() can rule out unsampled blocks by their address
+// (sampled_heap.h).
+inline std::size_t sampled_alignment(bool sample, std::size_t alignment) noexcept {
+  if (!sample || !align_samples()) return alignment;
+  return alignment > SampledHeap::kSampledAlignment ? alignment : SampledHeap::kSampledAlignment;
+}
+
+// After a successful allocation of `size` requested bytes at p; `sample`
+// is take_sample()'s answer for this request (p is then
+// kSampledAlignment-aligned). Always inlined into the interposer
+// (kHookFrames counts on it).
+__attribute__((always_inline)) inline void on_alloc(void* p, std::size_t size, bool sample) noexcept {
+  ThreadState& t = tls_state;
+  count_object(t, &CounterSlot::alloc_bytes, &CounterSlot::alloc_objects, usable_size(p));
   // relaxed: a flag; allocations racing with the switch may or may not be tracked.
   const bool exact = g_live_block_store.enabled.load(std::memory_order_relaxed);
-  if (sample || exact) record_alloc_slow(t, s, p, size, sample, exact);
+  if ((sample || exact) && t.hook_depth == 0) {
+    record_alloc_slow(t, counter_slot(t), p, size, sample, exact);
+  }
 }
 
 // Before p (non-null) goes back to glibc. Always inlined, like on_alloc.
 __attribute__((always_inline)) inline void on_free(void* p) noexcept {
   ThreadState& t = tls_state;
-  CounterSlot& s = counter_slot(t);
-  slot_add(s, &CounterSlot::free_bytes, &CounterSlot::free_objects, usable_size(p));
+  count_object(t, &CounterSlot::free_bytes, &CounterSlot::free_objects, usable_size(p));
   // No early return at hook_depth > 0 (unlike on_alloc): a block allocated
   // outside the profiler (so tracked) can be freed inside it — e.g. a cache
   // rehashed under a HookGuard — and must leave the tables, or the live-block
@@ -76,7 +117,7 @@ __attribute__((always_inline)) inline void on_free(void* p) noexcept {
   const bool sampled = g_sampled_heap.maybe_sampled(addr);
   // relaxed: a flag; see on_alloc.
   const bool exact = g_live_block_store.ever_enabled.load(std::memory_order_relaxed);
-  if (sampled || exact) record_free_slow(t, s, addr, sampled, exact);
+  if (sampled || exact) record_free_slow(t, counter_slot(t), addr, sampled, exact);
 }
 
 

@@ -1,5 +1,7 @@
 #include "prof/sampled_heap.h"
 
+#include <cassert>
+
 #include "prof/page_alloc.h"
 #include "prof/stack_table.h"
 
@@ -63,6 +65,8 @@ bool SampledHeap::grow_locked() noexcept {
 
 bool SampledHeap::record_alloc(std::uintptr_t addr, std::size_t size, std::uint32_t stack,
                                double weight) noexcept {
+  // relaxed: see the invariant at unaligned_samples_.
+  assert(addr % kSampledAlignment == 0 || unaligned_samples_.load(std::memory_order_relaxed));
   SpinLockGuard guard(lock_);
   if (!ensure_mapped_locked()) return false;
   if ((live_ + 1) * 4 > capacity_ * 3 && !grow_locked()) return false;

@@ -29,15 +29,36 @@ StackTable& StackTable::instance() noexcept {
 
 bool StackTable::ensure_mapped_locked() noexcept {
   if (records_ != nullptr) return true;
-  auto* index = static_cast<std::uint32_t*>(map_pages(sizeof(std::uint32_t) * kIndexSize));
+  auto* index = static_cast<std::uint32_t*>(map_pages(sizeof(std::uint32_t) * kInitialIndexSize));
   auto* records = static_cast<StackRecord*>(map_pages(sizeof(StackRecord) * (kCapacity + 1)));
   if (index == nullptr || records == nullptr) {
-    unmap_pages(index, sizeof(std::uint32_t) * kIndexSize);
+    unmap_pages(index, sizeof(std::uint32_t) * kInitialIndexSize);
     unmap_pages(records, sizeof(StackRecord) * (kCapacity + 1));
     return false;
   }
   index_ = index;
+  index_size_ = kInitialIndexSize;
   records_ = records;
+  return true;
+}
+
+// Doubles the index (new mapping, every id re-inserted by its record's hash,
+// old one unmapped). False at kMaxIndexSize or when the mapping fails.
+bool StackTable::grow_index_locked() noexcept {
+  if (index_size_ >= kMaxIndexSize) return false;
+  const std::uint32_t size = index_size_ * 2;
+  auto* index = static_cast<std::uint32_t*>(map_pages(sizeof(std::uint32_t) * size));
+  if (index == nullptr) return false;
+  // relaxed: count_ is only written under lock_, which we hold.
+  const std::uint32_t n = count_.load(std::memory_order_relaxed);
+  for (std::uint32_t id = 1; id <= n; ++id) {
+    std::uint32_t i = static_cast<std::uint32_t>(records_[id].hash) & (size - 1);
+    while (index[i] != 0) i = (i + 1) & (size - 1);
+    index[i] = id;
+  }
+  unmap_pages(index_, sizeof(std::uint32_t) * index_size_);
+  index_ = index;
+  index_size_ = size;
   return true;
 }
 
@@ -47,9 +68,14 @@ std::uint32_t StackTable::intern(const std::uintptr_t* pcs, int depth) noexcept 
   const std::uint64_t h = hash_stack(pcs, depth);
   SpinLockGuard guard(lock_);
   if (!ensure_mapped_locked()) return 0;
+  // relaxed: count_ is only written under lock_, which we hold.
+  if ((count_.load(std::memory_order_relaxed) + 1) * 2 > index_size_ && !grow_index_locked() &&
+      count_.load(std::memory_order_relaxed) + 1 >= index_size_) {
+    return 0;  // cannot grow and no room left: unknown site
+  }
+  const std::uint32_t mask = index_size_ - 1;
   const std::size_t bytes = sizeof(std::uintptr_t) * static_cast<std::size_t>(depth);
-  for (std::uint32_t i = static_cast<std::uint32_t>(h) & (kIndexSize - 1);;
-       i = (i + 1) & (kIndexSize - 1)) {
+  for (std::uint32_t i = static_cast<std::uint32_t>(h) & mask;; i = (i + 1) & mask) {
     const std::uint32_t id = index_[i];
     if (id == 0) {
       // relaxed: count_ is only written under lock_, which we hold.

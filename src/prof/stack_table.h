@@ -40,6 +40,13 @@ class StackTable {
   // Number of ids handed out (ids are 1..size()). Lock-free.
   std::uint32_t size() const noexcept;
 
+  // Bytes mapped for the hash index (takes lock_): grows with the number of
+  // stacks, from kInitialIndexSize slots.
+  std::size_t index_bytes() noexcept {
+    SpinLockGuard guard(lock_);
+    return sizeof(std::uint32_t) * index_size_;
+  }
+
   // Fork handlers (pthread_atfork): hold the lock across fork.
   void lock_for_fork() noexcept { lock_.lock(); }
   void unlock_after_fork() noexcept { lock_.unlock(); }
@@ -56,10 +63,18 @@ class StackTable {
   constexpr StackTable() = default;
   bool ensure_mapped_locked() noexcept;
 
-  static constexpr std::uint32_t kIndexSize = kCapacity * 2;  // load <= 1/2
+  // The index starts small and doubles (under lock_) to keep its load
+  // <= 1/2: it is probed at random, so an index mapped at its full size
+  // (kCapacity * 2 slots, 1 MiB) would make every new stack cost a resident
+  // page until all of it is (issue 16, item 4).
+  static constexpr std::uint32_t kInitialIndexSize = 1u << 12;  // 16 KiB
+  static constexpr std::uint32_t kMaxIndexSize = kCapacity * 2;
+  bool grow_index_locked() noexcept;
+
   SpinLock lock_;
   StackRecord* records_ = nullptr;  // written once under lock_, before count_ > 0
   std::uint32_t* index_ = nullptr;  // guarded by lock_; slot = id, 0 = empty
+  std::uint32_t index_size_ = 0;    // guarded by lock_; a power of two once mapped
   // Ids published so far. release-stored under lock_ after the record is
   // complete; acquire-loaded by readers.
   std::atomic<std::uint32_t> count_{0};

@@ -24,6 +24,7 @@
 #include <new>
 #include <unordered_map>
 
+#include "prof/loaded_modules.h"
 #include "prof/thread_state.h"
 
 namespace syncscope::prof {
@@ -79,81 +80,6 @@ void call_site(Dwarf_Die* inlined, Dwarf_Die* cu, std::string* file, int* line) 
   if (const char* f = dwarf_filesrc(files, value, nullptr, nullptr)) *file = f;
 }
 
-std::string hex(const unsigned char* bytes, size_t n) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string out;
-  out.reserve(n * 2);
-  for (size_t i = 0; i < n; ++i) {
-    out.push_back(kDigits[bytes[i] >> 4]);
-    out.push_back(kDigits[bytes[i] & 15]);
-  }
-  return out;
-}
-
-// NT_GNU_BUILD_ID of a loaded object, read from its PT_NOTE segments in memory.
-std::string build_id_of(const dl_phdr_info* info) {
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_NOTE) continue;
-    auto p = reinterpret_cast<const unsigned char*>(info->dlpi_addr + ph.p_vaddr);
-    const unsigned char* end = p + ph.p_memsz;
-    while (p + sizeof(ElfW(Nhdr)) <= end) {
-      auto* note = reinterpret_cast<const ElfW(Nhdr)*>(p);
-      const unsigned char* name = p + sizeof(ElfW(Nhdr));
-      const unsigned char* desc = name + ((note->n_namesz + 3) & ~3u);
-      if (note->n_type == NT_GNU_BUILD_ID && note->n_namesz == 4 &&
-          std::memcmp(name, "GNU", 4) == 0 && desc + note->n_descsz <= end) {
-        return hex(desc, note->n_descsz);
-      }
-      p = desc + ((note->n_descsz + 3) & ~3u);
-    }
-  }
-  return "";
-}
-
-std::string self_exe() {
-  char buf[4096];
-  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
-}
-
-void add_modules_of(dl_phdr_info* info, std::vector<LoadedModule>* out);
-
-struct ModuleList {
-  std::vector<LoadedModule> modules;
-  bool out_of_memory = false;
-};
-
-// Never throws: an exception out of a dl_iterate_phdr callback would leave
-// the loader lock held by this thread for good (glibc does not unlock on
-// unwind), and every later dlopen/dl_iterate_phdr of the process would hang.
-int collect_module(dl_phdr_info* info, size_t, void* data) noexcept {
-  auto* list = static_cast<ModuleList*>(data);
-  try {
-    add_modules_of(info, &list->modules);
-    return 0;
-  } catch (const std::bad_alloc&) {
-    list->out_of_memory = true;
-    return 1;  // stops the iteration
-  }
-}
-
-void add_modules_of(dl_phdr_info* info, std::vector<LoadedModule>* out) {
-  for (int i = 0; i < info->dlpi_phnum; ++i) {
-    const ElfW(Phdr)& ph = info->dlpi_phdr[i];
-    if (ph.p_type != PT_LOAD || (ph.p_flags & PF_X) == 0) continue;
-    LoadedModule m;
-    m.start = info->dlpi_addr + ph.p_vaddr;
-    m.limit = m.start + ph.p_memsz;
-    m.file_offset = ph.p_offset;
-    m.path = info->dlpi_name != nullptr ? info->dlpi_name : "";
-    // The loader reports the main executable (first entry) with an empty name.
-    if (m.path.empty() && out->empty()) m.path = self_exe();
-    m.build_id = build_id_of(info);
-    out->push_back(std::move(m));
-  }
-}
-
 class DwflSymbolizer final : public Symbolizer {
  public:
   DwflSymbolizer() = default;
@@ -184,14 +110,6 @@ class DwflSymbolizer final : public Symbolizer {
     if (frames.empty()) frames.push_back(SymbolFrame{"??", "", 0, false});
     if (internal::tls_state.failed_allocations == failures_before) cache_.emplace(pc, frames);
     return frames;
-  }
-
-  static std::vector<LoadedModule> modules_impl() {
-    internal::HookGuard guard;  // the profiler's own memory, as in symbolize_impl
-    ModuleList list;
-    dl_iterate_phdr(collect_module, &list);
-    if (list.out_of_memory) throw std::bad_alloc();
-    return std::move(list.modules);
   }
 
  private:
@@ -363,7 +281,7 @@ std::vector<SymbolFrame> Symbolizer::symbolize(std::uintptr_t pc) {
   return static_cast<DwflSymbolizer*>(this)->symbolize_impl(pc);
 }
 
-std::vector<LoadedModule> Symbolizer::modules() { return DwflSymbolizer::modules_impl(); }
+std::vector<LoadedModule> Symbolizer::modules() { return internal::loaded_modules(); }
 
 void Symbolizer::set_separate_debuginfo(bool on) noexcept {
   g_separate_debuginfo.store(on, std::memory_order_relaxed);  // relaxed: see the flag

@@ -19,7 +19,7 @@ pthread_key_t g_key;               // valid once g_key_state == 2
 void release_slot(void* p) {
   auto* slot = static_cast<CounterSlot*>(p);
   tls_state.exiting = true;
-  tls_state.slot = &g_slots[0];
+  tls_state.slot = nullptr;
   // release: the next owner's plain load+store continues from our totals
   // (pairs with the acquire CAS in claim_slot).
   slot->owner.store(0, std::memory_order_release);
@@ -64,16 +64,23 @@ CounterSlot* claim_slot() noexcept {
 CounterSlot* counter_slots() noexcept { return g_slots; }
 
 CounterSlot& counter_slot_slow(ThreadState& t) noexcept {
-  if (t.exiting || t.hook_depth > 0) return g_slots[0];
+  if (t.exiting || t.no_slot || t.hook_depth > 0) return g_slots[0];
   ++t.hook_depth;  // pthread_setspecific may allocate
   CounterSlot* slot = ensure_key() ? claim_slot() : nullptr;
   if (slot != nullptr && pthread_setspecific(g_key, slot) != 0) {
     slot->owner.store(0, std::memory_order_release);  // release: as in release_slot
     slot = nullptr;
   }
-  t.slot = slot != nullptr ? slot : &g_slots[0];
+  t.slot = slot;
+  t.no_slot = slot == nullptr;
   --t.hook_depth;
-  return *t.slot;
+  return slot != nullptr ? *slot : g_slots[0];
+}
+
+void count_object_slow(ThreadState& t, std::atomic<std::uint64_t> CounterSlot::*bytes_field,
+                       std::atomic<std::uint64_t> CounterSlot::*objects_field,
+                       std::uint64_t bytes) noexcept {
+  slot_add(counter_slot(t), bytes_field, objects_field, bytes);
 }
 
 }  // namespace syncscope::prof::internal

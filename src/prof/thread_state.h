@@ -42,7 +42,11 @@ struct ThreadState {
   int hook_depth;               // > 0: inside the profiler; nested allocations are not recorded
   bool exiting;                 // past the pthread-key destructor: use the shared slot
   bool freezer;                 // this thread called LiveBlockTable::freeze(); never blocks
-  CounterSlot* slot;            // nullptr until the first allocation
+  bool no_slot;                 // no slot could be claimed: use the shared slot for good
+  // The slot this thread owns, or nullptr: not claimed yet, none free
+  // (no_slot), or released at thread exit (exiting). Never the shared slot,
+  // so the counting fast path is "owned slot: plain add; else slow path".
+  CounterSlot* slot;
   std::int64_t bytes_until_sample;  // allocation bytes left before the next sample
   std::uint64_t rng;            // xorshift state; 0 = unseeded
   std::uint32_t sampler_generation;  // the generation bytes_until_sample was drawn for
@@ -54,8 +58,9 @@ struct ThreadState {
 
 extern __thread ThreadState tls_state __attribute__((tls_model("initial-exec")));
 
-// The slot of the calling thread (claims one on first use). Never allocates
-// except through pthread_setspecific, which runs with hook_depth raised.
+// The slot of the calling thread: its own (claimed on first use) or the
+// shared slot 0. Never allocates except through pthread_setspecific, which
+// runs with hook_depth raised.
 CounterSlot& counter_slot_slow(ThreadState& t) noexcept;
 inline CounterSlot& counter_slot(ThreadState& t) noexcept {
   return t.slot != nullptr ? *t.slot : counter_slot_slow(t);
@@ -77,6 +82,24 @@ inline void slot_add(CounterSlot& s, std::atomic<std::uint64_t> CounterSlot::*by
     b.store(b.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
     o.store(o.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
+}
+
+// Counts one object of `bytes` into a pair of the calling thread's counters
+// (alloc_* or free_*). The hooks' fast path: an owned slot is a plain
+// load+store on the thread's own line, with no test of the slot's kind.
+void count_object_slow(ThreadState& t, std::atomic<std::uint64_t> CounterSlot::*bytes_field,
+                       std::atomic<std::uint64_t> CounterSlot::*objects_field,
+                       std::uint64_t bytes) noexcept;
+__attribute__((always_inline)) inline void count_object(
+    ThreadState& t, std::atomic<std::uint64_t> CounterSlot::*bytes_field,
+    std::atomic<std::uint64_t> CounterSlot::*objects_field, std::uint64_t bytes) noexcept {
+  CounterSlot* s = t.slot;
+  if (__builtin_expect(s == nullptr, 0)) return count_object_slow(t, bytes_field, objects_field, bytes);
+  std::atomic<std::uint64_t>& b = (*s).*bytes_field;
+  std::atomic<std::uint64_t>& o = (*s).*objects_field;
+  // relaxed: only the owner writes this slot; readers tolerate a stale sum.
+  b.store(b.load(std::memory_order_relaxed) + bytes, std::memory_order_relaxed);
+  o.store(o.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 // All slots (for sums and for the freeze handshake).

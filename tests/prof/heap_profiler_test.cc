@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "prof/pprof_tool.h"
+#include "prof/sampled_heap.h"
 #include "syncscope/prof/stack_trace.h"
 #include "syncscope/prof/symbolizer.h"
 
@@ -283,6 +284,54 @@ TEST_F(HeapProfilerTest, DeltaSince_ReportsOnlyNewAllocations) {
   for (const HeapSample& s : delta.samples) alloc += s.alloc_bytes;
   EXPECT_GE(alloc, 77777);
   EXPECT_LT(alloc, 77777 + 65536);  // plus the snapshot's own bookkeeping at most
+}
+
+// Issue 16, item 3: free() rules out unsampled blocks by their address, so
+// every sampled block must be allocated at the sampled alignment, through
+// every entry point (realloc into a sampled block included), and the filter
+// must pass every sampled live block. The oracle is the sampled heap's own
+// table of sampled live blocks.
+TEST_F(HeapProfilerTest, FreeFilter_PassesEverySampledLiveBlock) {
+  using internal::SampledHeap;
+  HeapProfiler::set_sample_rate(4096);  // many samples, most requests still unsampled
+  HeapProfiler::start();
+  std::vector<void*> c_blocks, new_blocks, aligned_new_blocks;
+  std::mt19937 rng(16);
+  for (int i = 0; i < 3000; ++i) {
+    const std::size_t n = 8 + rng() % 3000;
+    switch (i % 8) {
+      case 0: c_blocks.push_back(escape(std::malloc(n))); break;
+      case 1: c_blocks.push_back(escape(std::calloc(1, n))); break;
+      case 2: c_blocks.push_back(escape(std::realloc(std::malloc(16), n))); break;
+      case 3: c_blocks.push_back(escape(memalign(64, n))); break;
+      case 4: {
+        void* p = nullptr;
+        ASSERT_EQ(posix_memalign(&p, 32, n), 0);
+        c_blocks.push_back(escape(p));
+        break;
+      }
+      case 5: c_blocks.push_back(escape(aligned_alloc(128, 128 * (1 + n / 128)))); break;
+      case 6: new_blocks.push_back(escape(new char[n])); break;
+      case 7: aligned_new_blocks.push_back(escape(::operator new(n, std::align_val_t{256}))); break;
+    }
+  }
+  HeapProfiler::stop();
+  std::vector<LiveBlock> sampled(SampledHeap::instance().live_count() + 64);
+  sampled.resize(SampledHeap::instance().copy_live_blocks(sampled.data(), sampled.size()));
+  std::size_t ours = 0;
+  for (const LiveBlock& b : sampled) {
+    const auto in = [&](const std::vector<void*>& v) {
+      return std::find(v.begin(), v.end(), reinterpret_cast<void*>(b.address)) != v.end();
+    };
+    if (in(c_blocks) || in(new_blocks) || in(aligned_new_blocks)) ++ours;
+    EXPECT_EQ(b.address % SampledHeap::kSampledAlignment, 0u) << std::hex << b.address;
+    EXPECT_TRUE(SampledHeap::instance().maybe_sampled(b.address)) << std::hex << b.address;
+  }
+  // About 3000 * 1.5 KiB / 4 KiB samples among this test's blocks.
+  EXPECT_GT(ours, 300u);
+  for (void* p : c_blocks) std::free(p);
+  for (void* p : new_blocks) delete[] static_cast<char*>(p);
+  for (void* p : aligned_new_blocks) ::operator delete(p, std::align_val_t{256});
 }
 
 }  // namespace

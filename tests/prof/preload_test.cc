@@ -239,6 +239,37 @@ TEST_F(PreloadTest, StartMapsNoWriterNorServerLibraries) {
   EXPECT_EQ(out.find("libprotobuf"), std::string::npos) << out;
 }
 
+// Issue 16, item 2: the exit dump holds addresses and complete mappings and
+// is written by the core object: neither the writer extension nor
+// libprotobuf or libdw is loaded (the loader's own log of what it opens is
+// the witness), and pprof still names the sites, from the binary.
+TEST_F(PreloadTest, ExitDump_AddressesOnly_LoadsNoWriterLibrary) {
+  const std::string profile = dir_.file("exit.pb.gz");
+  int status = 0;
+  const std::string out = run_command(
+      env("LD_DEBUG=files SYNCSCOPE_PROFILE_RATE=1 SYNCSCOPE_PROFILE_OUT='" + profile + "'") +
+          dir_.file("prog"),
+      &status);
+  ASSERT_EQ(status, 0) << out;
+  ASSERT_TRUE(std::filesystem::exists(profile)) << out;
+  EXPECT_THAT(out, HasSubstr("libsyncscope_preload.so"));  // the log does list what loads
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("libsyncscope_preload_ext")));
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("libprotobuf")));
+  EXPECT_THAT(out, ::testing::Not(HasSubstr("libdw")));
+  // As written (pprof flags a mapping [FN] once it has symbolized it).
+  const std::string raw = go_pprof(dir_, "-raw -symbolize=none", profile, &status);
+  ASSERT_EQ(status, 0) << raw;
+  // The program's mapping: its path and build id, and no [FN] flag (pprof
+  // is to symbolize it).
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(raw, m, std::regex("\\n1: 0x[0-9a-f]+/0x[0-9a-f]+/0x[0-9a-f]+ (\\S+) ([0-9a-f]{40})(.*)")))
+      << raw;
+  EXPECT_EQ(m[1].str(), dir_.file("prog"));
+  EXPECT_EQ(m[3].str().find("[FN]"), std::string::npos) << m[0].str();
+  const std::string top = go_pprof(dir_, "-top -unit=B -focus=_site", profile, &status);
+  EXPECT_TRUE(std::regex_search(top, std::regex(R"(3000000B\s+75\.0+%.*big_site)"))) << top;
+}
+
 TEST_F(PreloadTest, BadEnvironment_ReportsAndKeepsRunning) {
   int status = 0;
   const std::string out = run_command(
@@ -251,6 +282,8 @@ TEST_F(PreloadTest, BadEnvironment_ReportsAndKeepsRunning) {
   EXPECT_TRUE(std::filesystem::exists(dir_.file("bad.pb.gz")));  // defaults still profile
 }
 
+// Symbolized in process (SYNCSCOPE_PROFILE_SYMBOLIZE=1): a stripped binary's
+// frames get module+offset names.
 TEST_F(PreloadTest, DebianSort_ProfileNamesAllocationSites) {
   {
     std::ofstream input(dir_.file("input.txt"));
@@ -265,7 +298,8 @@ TEST_F(PreloadTest, DebianSort_ProfileNamesAllocationSites) {
   const std::string profile = dir_.file("sort.pb.gz");
   int status = 0;
   const std::string out = run_command(
-      env("SYNCSCOPE_PROFILE_RATE=4096 SYNCSCOPE_PROFILE_OUT='" + profile + "'") +
+      env("SYNCSCOPE_PROFILE_SYMBOLIZE=1 SYNCSCOPE_PROFILE_RATE=4096 SYNCSCOPE_PROFILE_OUT='" +
+          profile + "'") +
           "/usr/bin/sort --parallel=1 -S 8M -o '" + dir_.file("sorted.txt") + "' '" +
           dir_.file("input.txt") + "'",
       &status);

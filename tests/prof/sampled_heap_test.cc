@@ -3,6 +3,7 @@
 // findable across each growth. A private instance, so the process-wide
 // profiler is not involved.
 #include "prof/sampled_heap.h"
+#include "prof/stack_table.h"
 
 #include <gtest/gtest.h>
 
@@ -22,7 +23,7 @@ TEST(SampledHeapTest, TableStartsSmallAndGrowsWithLiveSamples) {
 
   constexpr std::size_t kBlocks = 20000;  // needs three doublings
   for (std::size_t i = 1; i < kBlocks; ++i) {
-    ASSERT_TRUE(heap.record_alloc(kBase + i * 64, 64, 1 + i % 7, 1.0)) << i;
+    ASSERT_TRUE(heap.record_alloc(kBase + i * SampledHeap::kSampledAlignment, 64, 1 + i % 7, 1.0)) << i;
   }
   EXPECT_EQ(heap.live_count(), kBlocks);
   EXPECT_GE(heap.table_bytes() / 32 * 3, kBlocks * 4);  // load <= 3/4
@@ -31,13 +32,40 @@ TEST(SampledHeapTest, TableStartsSmallAndGrowsWithLiveSamples) {
   std::vector<LiveBlock> blocks(kBlocks + 1);
   ASSERT_EQ(heap.copy_live_blocks(blocks.data(), blocks.size()), kBlocks);
   for (std::size_t i = 0; i < kBlocks; ++i) {
-    ASSERT_TRUE(heap.maybe_sampled(kBase + i * 64)) << i;
+    ASSERT_TRUE(heap.maybe_sampled(kBase + i * SampledHeap::kSampledAlignment)) << i;
   }
   // Every block is found again after the moves: freeing all empties the table.
-  for (std::size_t i = 0; i < kBlocks; ++i) heap.record_free(kBase + i * 64);
+  for (std::size_t i = 0; i < kBlocks; ++i) heap.record_free(kBase + i * SampledHeap::kSampledAlignment);
   EXPECT_EQ(heap.live_count(), 0u);
   for (std::size_t i = 0; i < kBlocks; ++i) {
-    ASSERT_FALSE(heap.maybe_sampled(kBase + i * 64)) << i;
+    ASSERT_FALSE(heap.maybe_sampled(kBase + i * SampledHeap::kSampledAlignment)) << i;
+  }
+}
+
+// The stack table's hash index (issue 16, item 4) starts at 16 KiB and
+// doubles with the number of stacks; every stack keeps its id across the
+// growths. The process-wide table: nothing else interns here (the profiler
+// is not started in this test).
+TEST(StackTableTest, IndexStartsSmallAndGrowsWithStacks_IdsStable) {
+  StackTable& table = StackTable::instance();
+  const std::uint32_t before = table.size();
+  EXPECT_LE(table.index_bytes(), std::size_t{16} << 10);
+  constexpr std::uint32_t kStacks = 20000;  // needs three doublings
+  std::vector<std::uint32_t> ids;
+  for (std::uint32_t i = 0; i < kStacks; ++i) {
+    const std::uintptr_t pcs[3] = {0x400000u + i, 0x500000u + i % 97, 0x600000u};
+    ids.push_back(table.intern(pcs, 3));
+    ASSERT_EQ(ids.back(), before + i + 1) << i;
+  }
+  EXPECT_GE(table.index_bytes(), std::size_t{kStacks} * 2 * sizeof(std::uint32_t));
+  EXPECT_LE(table.index_bytes(), std::size_t{256} << 10);  // not the 1 MiB maximum
+  for (std::uint32_t i = 0; i < kStacks; ++i) {
+    const std::uintptr_t pcs[3] = {0x400000u + i, 0x500000u + i % 97, 0x600000u};
+    ASSERT_EQ(table.intern(pcs, 3), ids[i]) << i;  // found again, same id
+    const StackRecord* r = table.get(ids[i]);
+    ASSERT_NE(r, nullptr);
+    ASSERT_EQ(r->depth, 3u);
+    ASSERT_EQ(r->pcs[0], pcs[0]);
   }
 }
 

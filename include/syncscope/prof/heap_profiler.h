@@ -92,7 +92,10 @@ class HeapProfiler {
   // False when the interposers are not linked (sanitizer builds).
   static bool hooks_installed() noexcept;
 
-  // Starts sampling at the current rate. Idempotent.
+  // Starts sampling at the current rate. Idempotent. The calling thread
+  // samples from its next allocation; every other thread within 256 KiB of
+  // its own allocations (its sampling countdown is read only when it runs
+  // out, which keeps the allocation fast path to a subtraction).
   static void start() noexcept;
   // Stops sampling new allocations; already sampled blocks are still
   // booked as freed when they are freed, so inuse stays accurate.
@@ -100,7 +103,8 @@ class HeapProfiler {
   static bool running() noexcept;
 
   // Mean bytes between samples; values < 1 are treated as 1 (every
-  // allocation). Takes effect at each thread's next allocation.
+  // allocation). Takes effect at the calling thread's next allocation, and
+  // at each other thread's next sample (or within 256 KiB while stopped).
   static void set_sample_rate(std::int64_t bytes) noexcept;
   static std::int64_t sample_rate() noexcept;
 
@@ -117,6 +121,16 @@ class HeapProfiler {
   // Writes heap_profile_bytes() to `path` (via a temporary file and rename).
   // False with *error set on failure.
   static bool write_heap_profile(const std::string& path, std::string* error = nullptr);
+
+  // The same profile without names, as the LD_PRELOAD object writes it:
+  // locations carry addresses, mappings carry each module's file, address
+  // range, file offset and build id with has_functions=false, so `go tool
+  // pprof` symbolizes it from the binaries. No symbolizer, no DWARF, no
+  // libprotobuf: cheap enough for a process's exit (issue 16, item 2). Use
+  // heap_profile_bytes() when the reader will not have the binaries.
+  static std::string address_profile_bytes();
+  // Writes address_profile_bytes() to `path` as write_heap_profile does.
+  static bool write_address_profile(const std::string& path, std::string* error = nullptr);
 
   // The `n` sites with the most estimated live bytes, largest first.
   static std::vector<SiteSummary> top_sites(std::size_t n);

@@ -37,6 +37,7 @@ struct LoadedModule {
   std::uintptr_t start = 0;        // first mapped address of the executable segment
   std::uintptr_t limit = 0;        // one past its last address
   std::uint64_t file_offset = 0;   // file offset of `start`
+  std::uintptr_t load_bias = 0;    // runtime address - the file's ELF virtual address
   std::string path;                // as the dynamic loader reports it
   std::string build_id;            // lowercase hex of NT_GNU_BUILD_ID, "" when absent
 };

@@ -6,6 +6,8 @@
 #include <malloc.h>
 #include <stdlib.h>
 
+#include <cstring>
+
 #include "prof/fault_point.h"
 #include "prof/heap_recorder.h"
 #include "prof/hooks/glibc_real.h"
@@ -13,6 +15,8 @@
 using syncscope::prof::internal::note_failed_allocation;
 using syncscope::prof::internal::on_alloc;
 using syncscope::prof::internal::on_free;
+using syncscope::prof::internal::sampled_alignment;
+using syncscope::prof::internal::take_sample;
 
 namespace {
 
@@ -30,12 +34,42 @@ inline void* failure() noexcept {
 }
 
 // Reports the outcome of a real allocation of `size` bytes at p.
-__attribute__((always_inline)) inline void* allocated(void* p, size_t size) noexcept {
+__attribute__((always_inline)) inline void* allocated(void* p, size_t size, bool sample) noexcept {
   if (p != nullptr) {
-    on_alloc(p, size);
+    on_alloc(p, size, sample);
   } else {
     note_failed_allocation();
   }
+  return p;
+}
+
+// A sampled request goes to memalign (sampled blocks are aligned so that
+// free() recognizes unsampled ones by address; sampled_heap.h). Out of line:
+// about one request in 512 KiB of allocation takes it.
+// (At rates below kAlignedSamplingMinRate sampled_alignment() is 0 and the
+// request takes glibc's ordinary path.)
+__attribute__((noinline)) void* sampled_malloc(size_t size) noexcept {
+  const size_t a = sampled_alignment(true, 0);
+  return a != 0 ? __libc_memalign(a, size) : __libc_malloc(size);
+}
+
+__attribute__((noinline)) void* sampled_calloc(size_t n, size_t size, size_t bytes) noexcept {
+  const size_t a = sampled_alignment(true, 0);
+  if (a == 0) return __libc_calloc(n, size);
+  void* p = __libc_memalign(a, bytes);
+  if (p != nullptr) std::memset(p, 0, bytes);
+  return p;
+}
+
+// realloc into a new sampled (aligned) block: glibc's realloc cannot be
+// asked for an alignment. The old block is freed only when the new one exists.
+__attribute__((noinline)) void* sampled_realloc(void* old, size_t old_usable, size_t size) noexcept {
+  const size_t a = sampled_alignment(true, 0);
+  if (a == 0) return __libc_realloc(old, size);
+  void* p = __libc_memalign(a, size);
+  if (p == nullptr) return nullptr;
+  std::memcpy(p, old, old_usable < size ? old_usable : size);
+  __libc_free(old);
   return p;
 }
 
@@ -50,7 +84,8 @@ const int syncscope_prof_malloc_hooks_anchor = 1;
 
 void* malloc(size_t size) noexcept {
   if (inject(size)) return failure();
-  return allocated(__libc_malloc(size), size);
+  const bool sample = take_sample(size);
+  return allocated(sample ? sampled_malloc(size) : __libc_malloc(size), size, sample);
 }
 
 void free(void* p) noexcept {
@@ -61,8 +96,10 @@ void free(void* p) noexcept {
 
 void* calloc(size_t n, size_t size) noexcept {
   size_t bytes = 0;
-  if (!__builtin_mul_overflow(n, size, &bytes) && inject(bytes)) return failure();
-  return allocated(__libc_calloc(n, size), bytes);  // overflow: glibc fails it
+  if (__builtin_mul_overflow(n, size, &bytes)) return allocated(__libc_calloc(n, size), 0, false);  // fails
+  if (inject(bytes)) return failure();
+  const bool sample = take_sample(bytes);
+  return allocated(sample ? sampled_calloc(n, size, bytes) : __libc_calloc(n, size), bytes, sample);
 }
 
 void* realloc(void* old, size_t size) noexcept {
@@ -70,12 +107,15 @@ void* realloc(void* old, size_t size) noexcept {
   if (size != 0 && inject(size)) return failure();  // the old block stays live and tracked
   const size_t old_usable = syncscope::prof::internal::usable_size(old);
   on_free(old);  // the old address may be reused by another thread at once
-  void* p = __libc_realloc(old, size);
+  const bool sample = size != 0 && take_sample(size);
+  void* p = sample ? sampled_realloc(old, old_usable, size) : __libc_realloc(old, size);
   if (p != nullptr) {
-    on_alloc(p, size);
+    on_alloc(p, size, sample);
   } else if (size != 0) {
     note_failed_allocation();
-    on_alloc(old, old_usable);  // failed: the old block is still live
+    // Failed: the old block is still live. Counted again, never sampled
+    // (its address need not have a sampled block's alignment).
+    on_alloc(old, old_usable, false);
   }
   return p;
 }
@@ -93,12 +133,14 @@ void* reallocarray(void* old, size_t n, size_t size) noexcept {
 
 void* memalign(size_t alignment, size_t size) noexcept {
   if (inject(size)) return failure();
-  return allocated(__libc_memalign(alignment, size), size);
+  const bool sample = take_sample(size);
+  return allocated(__libc_memalign(sampled_alignment(sample, alignment), size), size, sample);
 }
 
 void* aligned_alloc(size_t alignment, size_t size) noexcept {
   if (inject(size)) return failure();
-  return allocated(__libc_memalign(alignment, size), size);
+  const bool sample = take_sample(size);
+  return allocated(__libc_memalign(sampled_alignment(sample, alignment), size), size, sample);
 }
 
 int posix_memalign(void** out, size_t alignment, size_t size) noexcept {
@@ -106,24 +148,32 @@ int posix_memalign(void** out, size_t alignment, size_t size) noexcept {
   if (alignment % sizeof(void*) != 0 || (alignment & (alignment - 1)) != 0 || alignment == 0) {
     return EINVAL;
   }
-  void* p = inject(size) ? nullptr : __libc_memalign(alignment, size);
+  if (inject(size)) {
+    note_failed_allocation();
+    return ENOMEM;
+  }
+  const bool sample = take_sample(size);
+  void* p = __libc_memalign(sampled_alignment(sample, alignment), size);
   if (p == nullptr) {
     note_failed_allocation();
     return ENOMEM;
   }
-  on_alloc(p, size);
+  on_alloc(p, size, sample);
   *out = p;
   return 0;
 }
 
+// Page-aligned already: a page is a multiple of kSampledAlignment.
 void* valloc(size_t size) noexcept {
   if (inject(size)) return failure();
-  return allocated(__libc_valloc(size), size);
+  const bool sample = take_sample(size);
+  return allocated(__libc_valloc(size), size, sample);
 }
 
 void* pvalloc(size_t size) noexcept {
   if (inject(size)) return failure();
-  return allocated(__libc_pvalloc(size), size);
+  const bool sample = take_sample(size);
+  return allocated(__libc_pvalloc(size), size, sample);
 }
 
 size_t malloc_usable_size(void* p) noexcept {

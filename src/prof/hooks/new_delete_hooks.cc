@@ -10,6 +10,8 @@
 
 using syncscope::prof::internal::on_alloc;
 using syncscope::prof::internal::on_free;
+using syncscope::prof::internal::sampled_alignment;
+using syncscope::prof::internal::take_sample;
 
 namespace {
 
@@ -64,18 +66,23 @@ namespace {
 
 // The bodies are always inlined into each operator, so on_alloc is called
 // directly from the operator's frame (kHookFrames in heap_recorder.h).
+// A sampled request is allocated at the sampled alignment (sampled_heap.h).
 __attribute__((always_inline)) inline void* new_impl(std::size_t size, std::size_t alignment) {
+  const bool sample = take_sample(size);
+  alignment = sampled_alignment(sample, alignment);
   void* p = raw_alloc(size, alignment);
   if (p == nullptr) p = new_slow(size, alignment);
-  on_alloc(p, size);
+  on_alloc(p, size, sample);
   return p;
 }
 
 __attribute__((always_inline)) inline void* nothrow_new_impl(std::size_t size,
                                                              std::size_t alignment) noexcept {
+  const bool sample = take_sample(size);
+  alignment = sampled_alignment(sample, alignment);
   void* p = raw_alloc(size, alignment);
   if (p == nullptr) p = nothrow_slow(size, alignment);
-  if (p != nullptr) on_alloc(p, size);
+  if (p != nullptr) on_alloc(p, size, sample);
   return p;
 }
 

@@ -47,6 +47,9 @@ PreloadConfig parse_preload_config(const std::function<const char*(const char*)>
   std::int64_t debuginfo = http != nullptr && *http != '\0' ? 1 : 0;
   read_int(getenv, "SYNCSCOPE_PROFILE_DEBUGINFO", 0, 1, &debuginfo, &c.errors);
   c.separate_debuginfo = debuginfo == 1;
+  std::int64_t symbolize = 0;
+  read_int(getenv, "SYNCSCOPE_PROFILE_SYMBOLIZE", 0, 1, &symbolize, &c.errors);
+  c.symbolize = symbolize == 1;
   c.out = default_output_path(getenv("TMPDIR"));
   if (const char* out = getenv("SYNCSCOPE_PROFILE_OUT")) {
     if (*out == '\0') {

@@ -4,10 +4,12 @@
 //
 // This object holds the interposers and the profiler's state (the core
 // objects of syncscope::prof). It configures the profiler from the
-// environment and decides when to dump; writing a profile (protobuf, the
+// environment, decides when to dump, and writes the dumps itself as
+// addresses with complete mappings (pprof symbolizes them from the
+// binaries; issue 16, item 2). The symbolized writer (protobuf, the
 // symbolizer) and the debug server live in extension objects next to this
-// file (see g_ext_path), dlopen'ed on first need: a process that writes no
-// profile and has no SYNCSCOPE_HTTP never loads them (issue 16, item 1).
+// file (see g_ext_path), dlopen'ed on first need: only SYNCSCOPE_HTTP or
+// SYNCSCOPE_PROFILE_SYMBOLIZE=1 loads them (issue 16, item 1).
 // Dumps happen at exit (destructor of this object, after the program's
 // static destructors), every SYNCSCOPE_PROFILE_INTERVAL_S seconds, and on
 // SIGUSR2. Signals and timers only wake a dumper thread through a pipe; the
@@ -109,6 +111,26 @@ void after_fork_in_child() {
 // i.e. on average less than one sampling period (SYNCSCOPE_PROFILE_RATE bytes).
 bool quiet_process() { return HeapProfiler::counters().samples == g_samples_at_fork; }
 
+// Writes the profile to `path`: addresses with complete mappings, written by
+// this object (no symbolizer, no libprotobuf), unless SYNCSCOPE_PROFILE_SYMBOLIZE
+// asks for names in the file (the extension's writer). Reports failures.
+bool write_profile(const std::string& path, const char* why) {
+  std::string error;
+  bool ok = false;
+  if (!g_config->symbolize) {
+    ok = HeapProfiler::write_address_profile(path, &error);
+  } else {
+    using WriteFn = int (*)(const char*, int, char*, std::size_t);
+    auto write = reinterpret_cast<WriteFn>(extension_symbol("syncscope_preload_ext_write_profile"));
+    if (write == nullptr) return false;  // reported by extension_symbol
+    char buf[512] = "";
+    ok = write(path.c_str(), g_config->separate_debuginfo ? 1 : 0, buf, sizeof buf) == 0;
+    error = buf;
+  }
+  if (!ok) std::fprintf(stderr, "syncscope: heap profile (%s) not written: %s\n", why, error.c_str());
+  return ok;
+}
+
 void dump_or_throw(const char* why) {
   if (g_config == nullptr) return;
   const bool per_pid = g_config->out.find("%p") != std::string::npos;
@@ -116,14 +138,9 @@ void dump_or_throw(const char* why) {
   if (!per_pid && getpid() != g_owner_pid) return;
   HookGuard guard;
   std::lock_guard<std::mutex> lock(g_dump_mu);
-  using WriteFn = int (*)(const char*, int, char*, std::size_t);
-  auto write = reinterpret_cast<WriteFn>(extension_symbol("syncscope_preload_ext_write_profile"));
-  if (write == nullptr) return;  // reported by extension_symbol
-  char error[512] = "";
   const std::string path = expand_output_path(g_config->out, getpid());
-  if (write(path.c_str(), g_config->separate_debuginfo ? 1 : 0, error, sizeof error) != 0) {
-    std::fprintf(stderr, "syncscope: heap profile (%s) not written: %s\n", why, error);
-  } else if (g_config->out_is_default && !g_path_announced) {
+  if (!write_profile(path, why)) return;
+  if (g_config->out_is_default && !g_path_announced) {
     g_path_announced = true;
     std::fprintf(stderr, "syncscope: heap profile written to %s (SYNCSCOPE_PROFILE_OUT sets the path)\n",
                  path.c_str());
