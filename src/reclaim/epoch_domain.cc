@@ -97,6 +97,9 @@ struct ColdRecord {
   std::atomic<std::uint64_t> pending_objects{0};
   std::atomic<std::uint64_t> pending_bytes{0};
   std::size_t next_trigger = EpochDomain::kReclaimBatch;  // guarded by retired_mu
+  // now_ns() of the owner's last reclaim attempt (see kReclaimInterval);
+  // guarded by retired_mu.
+  std::int64_t last_reclaim_ns = 0;
   // Retires the owner reserved (reserve_retires) and has not made yet:
   // `retired` has room for this many more without allocating. Other threads
   // only remove from `retired`, and keep this much room when they trim its
@@ -338,6 +341,7 @@ struct EpochDomain::Impl {
       // backlog long after it has moved on.
       const bool stalled = advanced == 0 && victims.empty();
       c.next_trigger = c.retired.size() + (stalled ? 4 : 1) * EpochDomain::kReclaimBatch;
+      c.last_reclaim_ns = now_ns();
     }
     collect_orphans(g, victims);
     free_all(victims);
@@ -599,6 +603,10 @@ void EpochDomain::retire(void* object, Deleter deleter, std::size_t bytes,
     if (cold->guaranteed_retires > 0) --cold->guaranteed_retires;
     Impl::adjust(cold->pending_objects, cold->pending_bytes, 1, static_cast<std::int64_t>(bytes));
     trigger = cold->retired.size() >= cold->next_trigger;
+    if (!trigger && cold->retired.size() % kClockCheckEvery == 0) {
+      const std::int64_t interval = std::chrono::nanoseconds(kReclaimInterval).count();
+      trigger = now_ns() - cold->last_reclaim_ns >= interval;
+    }
   }
   if (!trigger) return;
   if (internal::tls_reclaim_deferrals > 0) {

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <latch>
 #include <thread>
 
@@ -122,6 +123,24 @@ TEST_F(EpochDomainTest, RetireBatches_FreeWithoutExplicitDrain) {
   }
   EXPECT_GE(g_deleted.load(), static_cast<int>(8 * EpochDomain::kReclaimBatch));
   EXPECT_LE(domain().backlog().objects, 4 * EpochDomain::kReclaimBatch);
+}
+
+TEST_F(EpochDomainTest, SlowRetires_AreFreedAfterAboutAnInterval_NotAfterABatch) {
+  // A thread that retires in small groups with pauses longer than
+  // kReclaimInterval: far fewer than kReclaimBatch objects in all, so the
+  // count trigger alone frees none of them. The clock check at each group's
+  // end advances the epoch once per group, so every group but the last few
+  // (kGrace = 3 advances) is freed while the thread goes on retiring.
+  constexpr std::size_t kGroups = 12;
+  constexpr std::size_t kGroup = EpochDomain::kClockCheckEvery;
+  static_assert(kGroups * kGroup < EpochDomain::kReclaimBatch, "the count trigger must not fire");
+  const auto pause = EpochDomain::kReclaimInterval + std::chrono::milliseconds(5);
+  for (std::size_t g = 0; g < kGroups; ++g) {
+    for (std::size_t i = 0; i < kGroup; ++i) domain().retire(new Tracked, nullptr);
+    std::this_thread::sleep_for(pause);  // time passing is what is under test
+  }
+  EXPECT_GE(g_deleted.load(), static_cast<int>((kGroups - 5) * kGroup));
+  EXPECT_LE(domain().backlog().objects, 5 * kGroup);
 }
 
 TEST_F(EpochDomainTest, AccountOutlivesItsOwner_WhileObjectsAreRetired) {

@@ -146,6 +146,16 @@ class EpochDomain {
   // the batch amortizes it to a few ns per retire; objects wait about three
   // batches, so a thread's backlog stays around 3 x kReclaimBatch.
   static constexpr std::size_t kReclaimBatch = 256;
+  // A thread that retires slowly would otherwise keep its objects for three
+  // batches however long that takes, and the count says nothing of what an
+  // object keeps alive: a map of shared_ptr values retires 24-byte boxes
+  // whose last reference may hold megabytes. So every kClockCheckEvery
+  // retires the thread also reads the clock and reclaims when its last
+  // attempt is older than kReclaimInterval: at most one extra barrier per
+  // interval per retiring thread, and a retired object waits about
+  // kReclaimInterval (plus the readers' pins) instead of an unbounded time.
+  static constexpr std::size_t kClockCheckEvery = 16;
+  static constexpr std::chrono::milliseconds kReclaimInterval{20};
 
   using Deleter = void (*)(void*) noexcept;
 
