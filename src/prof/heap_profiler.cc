@@ -79,7 +79,10 @@ HeapSnapshot HeapProfiler::snapshot() {
     if (e.alloc_objects <= 0) continue;
     HeapSample s;
     s.site = id;
-    if (const internal::StackRecord* r = stacks.get(id)) s.pcs.assign(r->pcs, r->pcs + r->depth);
+    if (const internal::StackRecord* r = stacks.get(id)) {
+      s.pcs.assign(r->pcs, r->pcs + r->depth);
+      s.task_label = r->task_label;
+    }
     s.alloc_objects = std::llround(e.alloc_objects);
     s.alloc_bytes = std::llround(e.alloc_bytes);
     s.inuse_objects = std::max<std::int64_t>(0, std::llround(e.alloc_objects - e.free_objects));

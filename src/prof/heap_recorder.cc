@@ -1,7 +1,9 @@
 #include "prof/heap_recorder.h"
 
 #include <pthread.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cmath>
@@ -12,6 +14,7 @@
 #include "prof/stack_table.h"
 #include "prof/thread_state.h"
 #include "syncscope/prof/stack_trace.h"
+#include "syncscope/prof/task_labels.h"
 
 // Defined by the interposer objects (src/prof/hooks/); absent in sanitizer builds.
 extern "C" __attribute__((weak)) const int syncscope_prof_malloc_hooks_anchor;
@@ -121,6 +124,20 @@ void leave_busy(CounterSlot& s) noexcept {
   s.busy.fetch_sub(1, std::memory_order_release);
 }
 
+// The bucket a sampled allocation's estimates go to: its stack interned
+// under the calling thread's task label (task_labels.h: a lock-free slot
+// read), so the heap profile can label it; `stack` itself outside a task or
+// when the table has no room. Only the sampled path asks (one gettid and,
+// inside a task, a second intern): the exact table and the retention views
+// keep the unlabelled id.
+std::uint32_t task_bucket(const std::uintptr_t* pcs, int depth, std::uint32_t stack) noexcept {
+  if (stack == 0) return 0;
+  const std::uint32_t label = thread_task_label(static_cast<pid_t>(::syscall(SYS_gettid)));
+  if (label == 0) return stack;
+  const std::uint32_t labelled = StackTable::instance().intern(pcs, depth, label);
+  return labelled != 0 ? labelled : stack;
+}
+
 }  // namespace
 
 // The stack is captured and interned before the busy section: unwinding may
@@ -146,7 +163,7 @@ __attribute__((noinline)) void record_alloc_slow(ThreadState& t, CounterSlot& s,
     // relaxed: the rate is a statistic input; a concurrent change is fine.
     const double w = sample_weight(size, g_rate.load(std::memory_order_relaxed));
     // relaxed (both): statistics.
-    if (SampledHeap::instance().record_alloc(addr, size, id, w)) {
+    if (SampledHeap::instance().record_alloc(addr, size, id, task_bucket(pcs, depth, id), w)) {
       g_samples.fetch_add(1, std::memory_order_relaxed);
     } else {
       g_samples_dropped.fetch_add(1, std::memory_order_relaxed);

@@ -7,6 +7,7 @@
 #include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/profile_builder.h"
 #include "syncscope/prof/symbolizer.h"
+#include "syncscope/prof/task_labels.h"
 
 namespace syncscope::prof {
 
@@ -24,10 +25,11 @@ std::string HeapSnapshot::to_pprof(const std::string& default_sample_type) const
   for (const HeapSample& s : samples) {
     const std::int64_t values[] = {s.alloc_objects, s.alloc_bytes, s.inuse_objects,
                                    s.inuse_bytes};
+    const std::vector<SampleLabel> labels = task_sample_labels(s.task_label);
     if (s.pcs.empty()) {
-      builder.add_named_sample(unknown, values);
+      builder.add_named_sample(unknown, values, labels);
     } else {
-      builder.add_sample(s.pcs, values);
+      builder.add_sample(s.pcs, values, labels);
     }
   }
   return builder.serialize_gzipped();

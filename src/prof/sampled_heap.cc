@@ -64,7 +64,7 @@ bool SampledHeap::grow_locked() noexcept {
 }
 
 bool SampledHeap::record_alloc(std::uintptr_t addr, std::size_t size, std::uint32_t stack,
-                               double weight) noexcept {
+                               std::uint32_t bucket, double weight) noexcept {
   // relaxed: see the invariant at unaligned_samples_.
   assert(addr % kSampledAlignment == 0 || unaligned_samples_.load(std::memory_order_relaxed));
   SpinLockGuard guard(lock_);
@@ -74,7 +74,7 @@ bool SampledHeap::record_alloc(std::uintptr_t addr, std::size_t size, std::uint3
   while (blocks_[i].addr != 0 && blocks_[i].addr != addr) i = (i + 1) & (capacity_ - 1);
   if (blocks_[i].addr == addr) {
     // A stale entry (block freed behind our back, e.g. by the freezer thread): book it freed.
-    SiteEstimate& old = estimates_[blocks_[i].stack];
+    SiteEstimate& old = estimates_[blocks_[i].bucket];
     old.free_objects += blocks_[i].weight;
     old.free_bytes += blocks_[i].weight * static_cast<double>(blocks_[i].size);
   } else {
@@ -85,8 +85,8 @@ bool SampledHeap::record_alloc(std::uintptr_t addr, std::size_t size, std::uint3
       filter_bits_[h / 64].fetch_or(std::uint64_t{1} << (h % 64), std::memory_order_relaxed);
     }
   }
-  blocks_[i] = Block{addr, size, weight, stack, 0};
-  SiteEstimate& e = estimates_[stack];
+  blocks_[i] = Block{addr, size, weight, stack, bucket};
+  SiteEstimate& e = estimates_[bucket];
   e.alloc_objects += weight;
   e.alloc_bytes += weight * static_cast<double>(size);
   return true;
@@ -124,7 +124,7 @@ void SampledHeap::record_free_locked(std::uintptr_t addr) noexcept {
   std::size_t i = slot_of(addr, capacity_);
   while (blocks_[i].addr != 0 && blocks_[i].addr != addr) i = (i + 1) & (capacity_ - 1);
   if (blocks_[i].addr != addr) return;
-  SiteEstimate& e = estimates_[blocks_[i].stack];
+  SiteEstimate& e = estimates_[blocks_[i].bucket];
   e.free_objects += blocks_[i].weight;
   e.free_bytes += blocks_[i].weight * static_cast<double>(blocks_[i].size);
   const std::size_t h = filter_of(addr);

@@ -41,11 +41,13 @@ class SampledHeap {
   static SampledHeap& instance() noexcept;
 
   // Records a sampled allocation (stack id from StackTable, requested size,
-  // weight 1/p). `addr` must be a multiple of kSampledAlignment (or
-  // maybe_sampled() would miss it). Returns false when the table is full or
-  // unmapped.
+  // weight 1/p). `bucket` is the StackTable id whose estimates it books: the
+  // same stack interned under the allocating task's label, or `stack`
+  // itself outside a task. `addr` must be a multiple of kSampledAlignment
+  // (or maybe_sampled() would miss it). Returns false when the table is
+  // full or unmapped.
   bool record_alloc(std::uintptr_t addr, std::size_t size, std::uint32_t stack,
-                    double weight) noexcept;
+                    std::uint32_t bucket, double weight) noexcept;
 
   // Every sampled block is allocated at this alignment (the interposers ask
   // glibc for it when they sample), so a block whose address is not a
@@ -92,7 +94,8 @@ class SampledHeap {
   // the live-block table frozen: a thread it stopped may hold the lock.
   void try_record_free(std::uintptr_t addr) noexcept;
 
-  // Copies the estimates of stacks 1..max_stack into out[1..] (out[0] unused).
+  // Copies the estimates of buckets (StackTable ids) 1..max_stack into
+  // out[1..] (out[0]: unknown stack).
   // Never allocates; takes lock_. Returns the number of sampled live blocks.
   std::size_t copy_estimates(SiteEstimate* out, std::uint32_t max_stack) noexcept;
 
@@ -130,8 +133,8 @@ class SampledHeap {
     std::uintptr_t addr;    // 0 = empty slot
     std::uint64_t size;     // requested bytes
     double weight;          // 1/p at sampling time
-    std::uint32_t stack;    // StackTable id (0 = unknown)
-    std::uint32_t pad;
+    std::uint32_t stack;    // StackTable id, no task label (0 = unknown)
+    std::uint32_t bucket;   // StackTable id booked in estimates_ (stack + task label)
   };
   // Slots; load <= 3/4. The table starts small and doubles (under lock_)
   // up to kMaxCapacity: its slots are touched at random, so a table mapped at
@@ -158,7 +161,7 @@ class SampledHeap {
   SpinLock lock_;
   Block* blocks_ = nullptr;          // guarded by lock_; capacity_ slots
   std::size_t capacity_ = 0;         // guarded by lock_; a power of two once mapped
-  SiteEstimate* estimates_ = nullptr;  // guarded by lock_; indexed by stack id
+  SiteEstimate* estimates_ = nullptr;  // guarded by lock_; indexed by Block::bucket
   std::size_t live_ = 0;             // guarded by lock_: occupied slots
   // Set (never cleared) before the first sampled block that is not
   // kSampledAlignment-aligned is allocated, read by maybe_sampled() without

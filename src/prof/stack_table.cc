@@ -7,8 +7,9 @@
 namespace syncscope::prof::internal {
 namespace {
 
-std::uint64_t hash_stack(const std::uintptr_t* pcs, int depth) noexcept {
-  std::uint64_t h = 0x9e3779b97f4a7c15ull ^ static_cast<std::uint64_t>(depth);
+std::uint64_t hash_stack(const std::uintptr_t* pcs, int depth, std::uint32_t task_label) noexcept {
+  std::uint64_t h = 0x9e3779b97f4a7c15ull ^ static_cast<std::uint64_t>(depth) ^
+                    (static_cast<std::uint64_t>(task_label) << 32);
   for (int i = 0; i < depth; ++i) {
     h ^= pcs[i];
     h *= 0xff51afd7ed558ccdull;
@@ -62,10 +63,10 @@ bool StackTable::grow_index_locked() noexcept {
   return true;
 }
 
-std::uint32_t StackTable::intern(const std::uintptr_t* pcs, int depth) noexcept {
+std::uint32_t StackTable::intern(const std::uintptr_t* pcs, int depth, std::uint32_t task_label) noexcept {
   if (depth <= 0) return 0;
   if (depth > kMaxStackDepth) depth = kMaxStackDepth;
-  const std::uint64_t h = hash_stack(pcs, depth);
+  const std::uint64_t h = hash_stack(pcs, depth, task_label);
   SpinLockGuard guard(lock_);
   if (!ensure_mapped_locked()) return 0;
   // relaxed: count_ is only written under lock_, which we hold.
@@ -84,6 +85,7 @@ std::uint32_t StackTable::intern(const std::uintptr_t* pcs, int depth) noexcept 
       StackRecord& r = records_[n + 1];
       r.hash = h;
       r.depth = static_cast<std::uint32_t>(depth);
+      r.task_label = task_label;
       std::memcpy(r.pcs, pcs, bytes);
       index_[i] = n + 1;
       // release: publishes record n+1 to lock-free readers (pairs with the
@@ -92,7 +94,7 @@ std::uint32_t StackTable::intern(const std::uintptr_t* pcs, int depth) noexcept 
       return n + 1;
     }
     const StackRecord& r = records_[id];
-    if (r.hash == h && r.depth == static_cast<std::uint32_t>(depth) &&
+    if (r.hash == h && r.depth == static_cast<std::uint32_t>(depth) && r.task_label == task_label &&
         std::memcmp(r.pcs, pcs, bytes) == 0) {
       return id;
     }

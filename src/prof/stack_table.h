@@ -21,8 +21,14 @@ namespace syncscope::prof::internal {
 struct StackRecord {
   std::uint64_t hash;
   std::uint32_t depth;
+  // Task label (task_labels.h) of the sampled allocations booked under this
+  // id; 0 = none. Part of the key: the same stack under two tasks gets two
+  // ids. Sits in what was padding, so the record's layout (read from cores
+  // by syncscope-core) keeps its size and pcs offset.
+  std::uint32_t task_label;
   std::uintptr_t pcs[kMaxStackDepth];  // innermost first
 };
+static_assert(offsetof(StackRecord, pcs) == 16, "core readers expect pcs at offset 16");
 
 class StackTable {
  public:
@@ -30,9 +36,10 @@ class StackTable {
 
   static StackTable& instance() noexcept;
 
-  // The id (>= 1) of this stack, adding it if new; 0 when full or out of
-  // memory. Never allocates (mmap only). Takes lock_ briefly.
-  std::uint32_t intern(const std::uintptr_t* pcs, int depth) noexcept;
+  // The id (>= 1) of this stack under `task_label` (0: no task), adding it
+  // if new; 0 when full or out of memory. Never allocates (mmap only). Takes
+  // lock_ briefly.
+  std::uint32_t intern(const std::uintptr_t* pcs, int depth, std::uint32_t task_label = 0) noexcept;
 
   // The record of an id returned by intern(), or nullptr. Lock-free.
   const StackRecord* get(std::uint32_t id) const noexcept;

@@ -1,10 +1,7 @@
-// Task labels: the interned (name, site) pairs and the per-tid slots.
+// Task labels: the interned (name, site) pairs (the per-tid slots:
+// thread_task_label.cc).
 #include "syncscope/prof/task_labels.h"
 
-#include <sys/syscall.h>
-#include <unistd.h>
-
-#include <atomic>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -25,17 +22,6 @@ Labels& labels() {
   return *l;
 }
 
-// Slot tid % kThreadLabelSlots: (tid << 32) | label, 0 = empty. Written by
-// the thread itself, read by anyone (a signal handler included).
-std::atomic<std::uint64_t> g_thread_label[kThreadLabelSlots];
-static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "read in signal handlers");
-
-pid_t own_tid() noexcept {
-  thread_local pid_t tid = 0;
-  if (tid == 0) tid = static_cast<pid_t>(::syscall(SYS_gettid));
-  return tid;
-}
-
 }  // namespace
 
 std::uint32_t intern_task_label(std::string_view task, std::string_view site) {
@@ -49,23 +35,6 @@ std::uint32_t intern_task_label(std::string_view task, std::string_view site) {
   const auto id = static_cast<std::uint32_t>(l.pairs.size());
   l.ids.emplace(std::move(key), id);
   return id;
-}
-
-std::uint32_t set_thread_task_label(std::uint32_t label) noexcept {
-  const pid_t tid = own_tid();
-  std::atomic<std::uint64_t>& slot = g_thread_label[static_cast<std::uint32_t>(tid) % kThreadLabelSlots];
-  const std::uint64_t mine = static_cast<std::uint64_t>(static_cast<std::uint32_t>(tid)) << 32;
-  // relaxed: the slot is read by samplers of this same thread (a handler
-  // running on it) or later; a stale read only mislabels nothing (tid check).
-  const std::uint64_t old = slot.exchange(label == 0 ? 0 : mine | label, std::memory_order_relaxed);
-  return (old >> 32) == static_cast<std::uint32_t>(tid) ? static_cast<std::uint32_t>(old) : 0;
-}
-
-std::uint32_t thread_task_label(pid_t tid) noexcept {
-  // relaxed: see set_thread_task_label.
-  const std::uint64_t v =
-      g_thread_label[static_cast<std::uint32_t>(tid) % kThreadLabelSlots].load(std::memory_order_relaxed);
-  return (v >> 32) == static_cast<std::uint32_t>(tid) ? static_cast<std::uint32_t>(v) : 0;
 }
 
 bool task_label_strings(std::uint32_t label, std::string* task, std::string* site) {

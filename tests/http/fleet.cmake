@@ -26,7 +26,8 @@ else()
 endif()
 
 syncscope_add_test(http_fleet_test
-  SOURCES fleet_validity_test.cc cpu_profile_test.cc contention_profile_test.cc fleet_docs_test.cc pprofcheck_runner.cc
+  SOURCES fleet_validity_test.cc cpu_profile_test.cc contention_profile_test.cc fleet_docs_test.cc
+    heap_labels_test.cc pprofcheck_runner.cc
   LIBS syncscope_http_test_support nlohmann_json::nlohmann_json
   LABELS integration TIMEOUT 120)
 if(TARGET pprofcheck)

@@ -17,13 +17,13 @@ constexpr std::uintptr_t kBase = 0x7f0000000000;
 
 TEST(SampledHeapTest, TableStartsSmallAndGrowsWithLiveSamples) {
   static SampledHeap heap;  // never destroyed, like the process-wide one
-  ASSERT_TRUE(heap.record_alloc(kBase, 64, 1, 1.0));
+  ASSERT_TRUE(heap.record_alloc(kBase, 64, 1, 1, 1.0));
   // A few samples keep a table of a few pages, not the 32 MiB maximum.
   EXPECT_LE(heap.table_bytes(), std::size_t{128} << 10);
 
   constexpr std::size_t kBlocks = 20000;  // needs three doublings
   for (std::size_t i = 1; i < kBlocks; ++i) {
-    ASSERT_TRUE(heap.record_alloc(kBase + i * SampledHeap::kSampledAlignment, 64, 1 + i % 7, 1.0)) << i;
+    ASSERT_TRUE(heap.record_alloc(kBase + i * SampledHeap::kSampledAlignment, 64, 1 + i % 7, 1 + i % 7, 1.0)) << i;
   }
   EXPECT_EQ(heap.live_count(), kBlocks);
   EXPECT_GE(heap.table_bytes() / 32 * 3, kBlocks * 4);  // load <= 3/4

@@ -47,7 +47,10 @@ struct HeapCounters {
 
 // One stack of the sampled heap with its estimates.
 struct HeapSample {
-  std::uint32_t site = 0;                // stack id (a SiteId in exact mode); 0 = unknown
+  // Stack id (a SiteId in exact mode when task_label is 0; inside a task the
+  // same stack has its own id per task label); 0 = unknown.
+  std::uint32_t site = 0;
+  std::uint32_t task_label = 0;          // allocating task (task_labels.h); 0 = none
   std::vector<std::uintptr_t> pcs;       // return addresses, innermost first
   std::int64_t alloc_objects = 0;        // estimated, cumulative
   std::int64_t alloc_bytes = 0;
@@ -63,7 +66,8 @@ struct HeapSnapshot {
 
   // The gzipped pprof profile: sample types alloc_objects/count,
   // alloc_space/bytes, inuse_objects/count, inuse_space/bytes (default
-  // inuse_space), period_type space/bytes, period = sample_rate.
+  // inuse_space), period_type space/bytes, period = sample_rate. Samples
+  // allocated inside a task carry the labels task and task_site.
   // `default_sample_type` is the view pprof opens with: "inuse_space" (the
   // heap profile) or "alloc_space" (Go's /debug/pprof/allocs).
   std::string to_pprof(const std::string& default_sample_type = "inuse_space") const;

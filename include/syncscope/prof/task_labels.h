@@ -1,7 +1,8 @@
 // Which task a thread is running, for the labels `task` and `task_site` on
-// CPU and contention samples (Go's profiler labels; `go tool pprof
+// CPU, contention and heap samples (Go's profiler labels; `go tool pprof
 // -tagfocus=task=NAME`). The task part sets it around every task it runs;
-// prof reads it when it records a sample, in a signal handler included.
+// prof reads it when it records a sample, in a signal handler or an
+// allocation hook's sampled path included.
 //
 // Contract
 //   - intern_task_label() maps (task name, spawn site) to a small id, at most
@@ -10,7 +11,8 @@
 //   - set_thread_task_label() (calling thread) and thread_task_label(tid)
 //     are lock-free and async-signal-safe: one table slot per tid (tid modulo
 //     kThreadLabelSlots) holding tid and id together, so a slot shared by two
-//     threads yields "unlabelled", never another thread's label.
+//     threads yields "unlabelled", never another thread's label. They
+//     allocate nothing (the hook core holds them: thread_task_label.cc).
 //
 // When not to use: for arbitrary key/value labels; only the task pair.
 #pragma once

@@ -1,0 +1,47 @@
+// Task labels, the per-thread part: which label each thread runs under, in a
+// lock-free table a signal handler or an allocation hook may read. In the
+// hook core (and the LD_PRELOAD object) with the rest of the hook path; the
+// interning of (name, site) pairs is task_labels.cc.
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "syncscope/prof/task_labels.h"
+
+namespace syncscope::prof {
+namespace {
+
+// Slot tid % kThreadLabelSlots: (tid << 32) | label, 0 = empty. Written by
+// the thread itself, read by anyone (a signal handler or an allocation hook
+// included).
+constinit std::atomic<std::uint64_t> g_thread_label[kThreadLabelSlots] = {};
+static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "read in signal handlers");
+
+pid_t own_tid() noexcept {
+  thread_local pid_t tid = 0;
+  if (tid == 0) tid = static_cast<pid_t>(::syscall(SYS_gettid));
+  return tid;
+}
+
+}  // namespace
+
+std::uint32_t set_thread_task_label(std::uint32_t label) noexcept {
+  const pid_t tid = own_tid();
+  std::atomic<std::uint64_t>& slot = g_thread_label[static_cast<std::uint32_t>(tid) % kThreadLabelSlots];
+  const std::uint64_t mine = static_cast<std::uint64_t>(static_cast<std::uint32_t>(tid)) << 32;
+  // relaxed: the slot is read by samplers of this same thread (a handler or
+  // an allocation hook running on it) or later; a stale read only mislabels
+  // nothing (tid check).
+  const std::uint64_t old = slot.exchange(label == 0 ? 0 : mine | label, std::memory_order_relaxed);
+  return (old >> 32) == static_cast<std::uint32_t>(tid) ? static_cast<std::uint32_t>(old) : 0;
+}
+
+std::uint32_t thread_task_label(pid_t tid) noexcept {
+  // relaxed: see set_thread_task_label.
+  const std::uint64_t v =
+      g_thread_label[static_cast<std::uint32_t>(tid) % kThreadLabelSlots].load(std::memory_order_relaxed);
+  return (v >> 32) == static_cast<std::uint32_t>(tid) ? static_cast<std::uint32_t>(v) : 0;
+}
+
+}  // namespace syncscope::prof
