@@ -27,7 +27,7 @@ void diagnose_tasks(Diagnosis& d, double threshold_s) {
   const auto older = std::chrono::duration_cast<st::Clock::duration>(
       std::chrono::duration<double>(threshold_s));
   for (const st::SiteGroup& g : st::TaskRegistry::instance().resident_by_site(older)) {
-    TaskGroup t;
+    ResidentGroup t;
     t.spawn_site = g.site_string;
     t.name = g.oldest.name;
     t.count = g.count;
@@ -37,7 +37,7 @@ void diagnose_tasks(Diagnosis& d, double threshold_s) {
   }
   // Largest groups first: they are what a leak hunt looks at.
   std::stable_sort(d.resident.begin(), d.resident.end(),
-                   [](const TaskGroup& a, const TaskGroup& b) { return a.count > b.count; });
+                   [](const ResidentGroup& a, const ResidentGroup& b) { return a.count > b.count; });
 #else
   d.unavailable.push_back("resident tasks by spawn site (task part not built)");
 #endif

@@ -52,7 +52,7 @@ std::string metrics_prom(const ScenarioResult& r) {
         sc, static_cast<double>(d.pinned_readers.size()));
   out += "# HELP syncscope_lab_resident_tasks Resident tasks by spawn site\n"
          "# TYPE syncscope_lab_resident_tasks gauge\n";
-  for (const TaskGroup& g : d.resident) {  // one group per spawn site
+  for (const ResidentGroup& g : d.resident) {  // one group per spawn site
     absl::StrAppendFormat(&out, "syncscope_lab_resident_tasks{%s,site=\"%s\",reason=\"%s\"} %d\n",
                           sc, label(g.spawn_site), label(g.blocking_reason), g.count);
   }
