@@ -282,7 +282,7 @@ std::vector<T> to_vector(const MmapBuffer<T>& b) {
   return std::vector<T>(b.begin(), b.end());
 }
 
-void attach_tasks(RetentionSnapshot::Impl& impl, const std::vector<internal::ThreadInfo>& threads) {
+void attach_tasks(SnapshotImpl& impl, const std::vector<internal::ThreadInfo>& threads) {
 #if SYNCSCOPE_RETAIN_HAVE_TASK
   const auto now = task::Clock::now();
   for (const task::TaskInfo& info : task::TaskRegistry::instance().live_tasks()) {
@@ -508,7 +508,7 @@ RetentionSnapshot build_snapshot(CaptureHolder& capture, const Options& options,
   stats.truncated = stats.truncated || c.scan.truncated;
   auto threads = thread_infos(c);
   std::vector<ModuleRef> modules;
-  auto impl = std::make_unique<RetentionSnapshot::Impl>();
+  auto impl = std::make_unique<SnapshotImpl>();
   impl->graph = ObjectGraph(to_vector(c.blocks), make_roots(c, *threads, modules),
                             to_vector(c.scan.block_begin), to_vector(c.scan.block_edges),
                             to_vector(c.scan.root_begin), to_vector(c.scan.root_edges));
@@ -530,7 +530,7 @@ RetentionSnapshot build_snapshot(CaptureHolder& capture, const Options& options,
   stats.roots = impl->graph.root_count();
   stats.root_edges = impl->graph.root_edge_count();
   impl->stats = stats;
-  return RetentionSnapshot(std::move(impl));
+  return internal::SnapshotAccess::make(std::move(impl));
 }
 
 absl::Status resolve_source(const Options& options, const prof::LiveBlockTable& table, BlockSource& source) {

@@ -22,7 +22,7 @@ namespace {
 // workers of one kind are one frame.
 // A root's name without its thread id, so that the stacks of many threads
 // running the same code are one frame of the profile.
-std::string root_frame_name(const RetentionSnapshot::Impl& s, std::size_t root, std::uint64_t offset) {
+std::string root_frame_name(const SnapshotImpl& s, std::size_t root, std::uint64_t offset) {
   RootDetail d = s.name_root(root, offset);
   const bool detailed = d.thread_id != 0 || !d.module.empty() || !d.thread_name.empty();
   d.thread_id = 0;

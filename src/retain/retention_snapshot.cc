@@ -69,8 +69,7 @@ RetentionPath RetentionSnapshot::Impl::path_for(NodeId n, std::uint64_t target_o
   return path;
 }
 
-std::unique_ptr<RetentionSnapshot::Impl> analyse(std::unique_ptr<RetentionSnapshot::Impl> impl,
-                                                 bool compute_dominators) {
+std::unique_ptr<SnapshotImpl> analyse(std::unique_ptr<SnapshotImpl> impl, bool compute_dominators) {
   const auto start = std::chrono::steady_clock::now();
   if (!impl->describe) {
     impl->describe = [](std::uint32_t id) {
@@ -128,7 +127,7 @@ bool site_matches(const SiteDescription& d, std::string_view needle) {
 namespace {
 
 // Paths to `hits`: reachable first, cheapest path first, then larger blocks.
-std::vector<RetentionPath> paths_to_nodes(const RetentionSnapshot::Impl& impl, std::vector<NodeId> hits,
+std::vector<RetentionPath> paths_to_nodes(const SnapshotImpl& impl, std::vector<NodeId> hits,
                                           std::size_t max_paths) {
   const ObjectGraph& g = impl.graph;
   const ShortestPathTree& t = impl.paths;
@@ -201,12 +200,12 @@ std::vector<SiteGrowth> growth(const RetentionSnapshot& before, const RetentionS
     if (totals.bytes <= prev_bytes) continue;
     SiteGrowth g;
     g.site = site;
-    g.site_name = after.impl().site(site).name;
+    g.site_name = internal::SnapshotAccess::impl(after).site(site).name;
     g.bytes_before = prev_bytes;
     g.bytes_after = totals.bytes;
     g.objects_before = it == old.end() ? 0 : it->second.objects;
     g.objects_after = totals.objects;
-    g.example_path = after.impl().path_for(totals.largest, 0);
+    g.example_path = internal::SnapshotAccess::impl(after).path_for(totals.largest, 0);
     out.push_back(std::move(g));
   }
   std::sort(out.begin(), out.end(), [](const SiteGrowth& a, const SiteGrowth& b) {

@@ -230,6 +230,10 @@ struct SiteDescription {
 };
 using SiteDescriber = std::function<SiteDescription(std::uint32_t site)>;
 
+namespace internal {
+struct SnapshotAccess;
+}  // namespace internal
+
 class RetentionSnapshot {
  public:
   // A snapshot over an existing graph (tests, offline analysis). Sites are
@@ -278,12 +282,14 @@ class RetentionSnapshot {
   bool write_retention_profile(const std::string& path,
                                std::string* error = nullptr) const;
 
-  // Implementation detail, public for the internal builders only.
-  struct Impl;
-  explicit RetentionSnapshot(std::unique_ptr<Impl> impl);
-  const Impl& impl() const { return *impl_; }
 
  private:
+  // The graph, its analyses and the naming caches (defined in the
+  // library's sources); its builders make and read one only through
+  // internal::SnapshotAccess.
+  friend struct internal::SnapshotAccess;
+  struct Impl;
+  explicit RetentionSnapshot(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 
