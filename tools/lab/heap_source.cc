@@ -2,9 +2,9 @@
 
 #include <malloc.h>
 
-#include <algorithm>
+#include <string>
 
-#include "absl/container/flat_hash_map.h"
+#include "syncscope/prof/site_growth.h"
 
 #if SYNCSCOPE_LAB_HAVE_PROF
 #include "syncscope/prof/heap_profiler.h"
@@ -71,17 +71,15 @@ std::vector<SiteBytes> top_sites(std::size_t n) {
 
 std::vector<SiteBytes> grown_sites(const std::vector<SiteBytes>& before,
                                    const std::vector<SiteBytes>& after, std::size_t n) {
-  absl::flat_hash_map<std::string, const SiteBytes*> old;
-  for (const SiteBytes& s : before) old.emplace(s.site, &s);
+  const auto figures = [](const std::vector<SiteBytes>& sites) {
+    prof::SiteFigures<std::string> out;
+    for (const SiteBytes& s : sites) out.push_back({s.site, {s.bytes, s.objects}});
+    return out;
+  };
   std::vector<SiteBytes> out;
-  for (const SiteBytes& s : after) {
-    const auto it = old.find(s.site);
-    const std::int64_t b0 = it == old.end() ? 0 : it->second->bytes;
-    const std::int64_t o0 = it == old.end() ? 0 : it->second->objects;
-    if (s.bytes > b0) out.push_back({s.site, s.bytes - b0, s.objects - o0});
+  for (const auto& g : prof::grown_sites(figures(before), figures(after), {.max_sites = n})) {
+    out.push_back({g.site, g.bytes_gained(), g.objects_gained()});
   }
-  std::sort(out.begin(), out.end(), [](const SiteBytes& a, const SiteBytes& b) { return a.bytes > b.bytes; });
-  if (out.size() > n) out.resize(n);
   return out;
 }
 

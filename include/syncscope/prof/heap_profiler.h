@@ -68,7 +68,8 @@ struct HeapSnapshot {
   // heap profile) or "alloc_space" (Go's /debug/pprof/allocs).
   std::string to_pprof(const std::string& default_sample_type = "inuse_space") const;
   // alloc_* since `base` (inuse_* stay this snapshot's), as Go's
-  // /debug/pprof/allocs?seconds=N computes it. Stacks with no change drop out.
+  // /debug/pprof/allocs?seconds=N computes it. Stacks that did not grow
+  // (prof::grown_sites over the alloc_* counters) drop out.
   HeapSnapshot delta_since(const HeapSnapshot& base) const;
   // Sum of inuse_bytes over all samples (the estimate of live bytes).
   std::int64_t total_inuse_bytes() const;

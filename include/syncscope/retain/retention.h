@@ -65,6 +65,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "syncscope/prof/site_growth.h"
 #include "syncscope/retain/object_graph.h"
 
 namespace syncscope::retain {
@@ -301,10 +302,15 @@ class RetentionSnapshot {
 // if scanner memory cannot be mapped.
 absl::StatusOr<RetentionSnapshot> take_snapshot(const Options& options = {});
 
-// Sites whose live bytes grew from `before` to `after`, largest growth first.
+// Sites whose live bytes grew from `before` to `after`, largest growth first
+// (prof::grown_sites over the snapshots' site_totals()).
 std::vector<SiteGrowth> growth(const RetentionSnapshot& before,
                                const RetentionSnapshot& after,
                                std::size_t n = 10);
+// The same from the site_totals() of an earlier snapshot, kept instead of the
+// snapshot itself, with prof::grown_sites's options.
+std::vector<SiteGrowth> growth(const std::vector<std::pair<std::uint32_t, RetentionSnapshot::SiteTotals>>& before,
+                               const RetentionSnapshot& after, const prof::GrowthOptions& options);
 
 // Human-readable reports (one hop per line) and JSON (nlohmann-json dump).
 std::string to_text(const RetentionPath& path);
