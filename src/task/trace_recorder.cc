@@ -11,6 +11,7 @@
 #include "syncscope/map/map_events.h"
 #include "syncscope/task/task_registry.h"
 #include "syncscope/task/trace.h"
+#include "task/heap_counter_track.h"
 #include "task/task_record.h"
 #include "task/trace_buffer.h"
 #include "task/trace_hooks.h"
@@ -260,10 +261,12 @@ void start_tracing(const TraceConfig& config) {
   // relaxed: see tracing_on(); the ring mutexes order event contents.
   internal::g_tracing_on.store(true, std::memory_order_relaxed);
   internal::trace_live_tasks(TaskRegistry::instance().live_count());
+  internal::start_heap_counter_track(config.heap_counter_interval);
 }
 
 void stop_tracing() {
   internal::g_tracing_on.store(false, std::memory_order_relaxed);  // relaxed: see tracing_on()
+  internal::stop_heap_counter_track();
 }
 
 bool tracing_enabled() noexcept { return internal::tracing_on(); }

@@ -6,9 +6,6 @@
 
 #include "heap_source.h"
 
-#if SYNCSCOPE_LAB_HAVE_TASK
-#include "syncscope/task/trace.h"
-#endif
 
 namespace syncscope::lab {
 
@@ -40,9 +37,6 @@ void HeapSampler::run(const std::stop_token& stop) {
       std::lock_guard lk(mu_);
       samples_.push_back(s);
     }
-#if SYNCSCOPE_LAB_HAVE_TASK
-    syncscope::task::record_counter("live heap bytes", static_cast<double>(s.live_bytes));
-#endif
     if (on_sample_) on_sample_(s);
     next += kInterval;
     std::unique_lock lk(sleep_mu);

@@ -1,5 +1,6 @@
 // Samples live heap bytes every 100 ms on a thread of its own while a
-// scenario runs, and feeds the trace's "live heap bytes" counter track.
+// scenario runs: the series the leak judge reads. (The trace's "live heap
+// bytes" track is the trace recorder's own.)
 #pragma once
 
 #include <functional>

@@ -8,8 +8,9 @@
 // - nested "blocked: <reason>" slices for blocking() scopes and waits;
 // - a flow arrow from the spawn point (a short "spawn <name>" slice on the
 //   spawner's track) to the start of the task's slice;
-// - counter tracks: "live tasks", and any record_counter(name, v) (the lab
-//   feeds "live heap bytes");
+// - counter tracks: "live tasks"; "live heap bytes", the heap profiler's
+//   live-byte counter sampled by the recorder every heap_counter_interval
+//   (when the allocation hooks are linked); any record_counter(name, v);
 // - instant events: map promotions / rebuilds / compactions / clears (via
 //   syncscope/map/map_events.h), deadline cancellations, record_instant().
 //
@@ -40,6 +41,9 @@ inline constexpr std::size_t kTraceNameMax = 38;  // bytes kept of each event na
 struct TraceConfig {
   std::size_t events_per_thread = 16384;  // ring size per thread (>= 64)
   std::size_t max_exited_threads = 256;   // rings of exited threads kept (oldest dropped)
+  // Period of the "live heap bytes" track, sampled on a thread of the
+  // recorder while tracing is on (0 = no such track).
+  std::chrono::milliseconds heap_counter_interval{100};
 };
 
 // Turns the recorder on (idempotent; a changed config applies to rings
@@ -62,7 +66,7 @@ bool write_trace_snapshot(const std::string& path, Clock::duration window = Cloc
 // early, with what it has, when `stop` is signalled. Blocks the caller.
 std::string trace_for(Clock::duration duration, std::stop_token stop = {});
 
-// Counter sample on track `name` (e.g. "live heap bytes"). Cheap; no-op
+// Counter sample on track `name` (e.g. "queue depth"). Cheap; no-op
 // when tracing is off (triggers still fire).
 void record_counter(std::string_view name, double value) noexcept;
 // Instant event on the calling thread's track.
