@@ -2,14 +2,14 @@
 // external resource) with the charts and tables of one scenario.
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/html_escape.h"
+#include "syncscope/http/html_escape.h"
 #include "detector.h"
 #include "report.h"
 
 namespace syncscope::lab {
 namespace {
 
-std::string esc(std::string_view s) { return tools::html_escape(s); }
+std::string esc(std::string_view s) { return http::html_escape(s); }
 
 std::string bytes(double b) { return esc(format_bytes(b)); }
 
