@@ -2,9 +2,6 @@
 // Kept apart from heap_profiler.cc (configuration and counters) because this
 // side needs the profile builder and the symbolizer (protobuf, libdw), which
 // the LD_PRELOAD object loads only when it writes or serves a profile.
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <atomic>
 #include <cerrno>
 #include <chrono>
@@ -17,6 +14,8 @@
 #include "prof/stack_table.h"
 #include "prof/heap_recorder.h"
 #include "prof/thread_state.h"
+#include "absl/strings/str_cat.h"
+#include "syncscope/prof/atomic_file.h"
 #include "syncscope/prof/heap_profiler.h"
 
 namespace syncscope::prof {
@@ -54,49 +53,14 @@ std::string HeapProfiler::heap_profile_bytes() {
   return snapshot().to_pprof();
 }
 
-bool HeapProfiler::write_heap_profile(const std::string& path, std::string* error) {
+absl::Status HeapProfiler::write_heap_profile(const std::string& path) {
   HookGuard guard;
-  auto fail = [&](const std::string& why) {
-    if (error != nullptr) *error = "cannot write heap profile to " + path + ": " + why;
-    return false;
-  };
-  std::string bytes;
   try {
-    bytes = heap_profile_bytes();
+    // Owner-only: profiles name the program's code and addresses.
+    return write_file_atomically(path, heap_profile_bytes(), 0600);
   } catch (const std::exception& e) {  // out of memory while building: the samples stay
-    return fail(e.what());
+    return absl::ResourceExhaustedError(absl::StrCat("cannot write heap profile to ", path, ": ", e.what()));
   }
-  // The temporary file is created, never reused: in a shared directory such
-  // as /tmp a planted file or symlink with that name makes the write fail
-  // instead of redirecting it. The rename replaces `path` itself, not a
-  // file a symlink there points to. Owner-only: profiles name the program's
-  // code and addresses.
-  std::string tmp;
-  try {
-    // relaxed: a unique number only; concurrent writers get distinct files.
-    static std::atomic<std::uint64_t> g_writes{0};
-    tmp = path + ".tmp." + std::to_string(getpid()) + "." +
-          std::to_string(g_writes.fetch_add(1, std::memory_order_relaxed));
-  } catch (const std::exception& e) {
-    return fail(e.what());
-  }
-  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return fail(std::strerror(errno));
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<std::size_t>(n);
-  }
-  int saved = done == bytes.size() ? 0 : (errno != 0 ? errno : EIO);
-  if (close(fd) != 0 && saved == 0) saved = errno;
-  if (saved == 0 && std::rename(tmp.c_str(), path.c_str()) != 0) saved = errno;
-  if (saved != 0) {
-    unlink(tmp.c_str());
-    return fail(std::strerror(saved));
-  }
-  return true;
 }
 
 }  // namespace syncscope::prof

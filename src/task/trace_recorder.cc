@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <fstream>
 #include <thread>
 
 #include "syncscope/map/map_events.h"
+#include "syncscope/prof/atomic_file.h"
 #include "syncscope/task/task_registry.h"
 #include "syncscope/task/trace.h"
 #include "task/heap_counter_track.h"
@@ -291,16 +291,8 @@ std::string trace_snapshot_json(Clock::duration window) {
   return internal::render_chrome_json(internal::collect_rings(since), end);
 }
 
-bool write_trace_snapshot(const std::string& path, Clock::duration window, std::string* error) {
-  const std::string json = trace_snapshot_json(window);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << json;
-  out.close();
-  if (!out) {
-    if (error != nullptr) *error = "cannot write trace to " + path;
-    return false;
-  }
-  return true;
+absl::Status write_trace_snapshot(const std::string& path, Clock::duration window) {
+  return prof::write_file_atomically(path, trace_snapshot_json(window));
 }
 
 std::string trace_for(Clock::duration duration, std::stop_token stop) {

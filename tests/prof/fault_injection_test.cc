@@ -314,7 +314,9 @@ int profile_writer_sweep(const std::string& path) {
     std::uint64_t injected = 0;
     {
       fi::ScopedFault fault({.skip = n});
-      ok = HeapProfiler::write_heap_profile(path, &error);
+      const absl::Status written = HeapProfiler::write_heap_profile(path);
+      ok = written.ok();
+      error = std::string(written.message());
       injected = fault.injected();
     }
     if (injected == 0) {
@@ -325,8 +327,7 @@ int profile_writer_sweep(const std::string& path) {
     errors += ok ? 0 : 1;
   }
   if (n == kMaxSweep || errors == 0) return 4;
-  std::string error;
-  if (!HeapProfiler::write_heap_profile(path, &error)) return 5;
+  if (!HeapProfiler::write_heap_profile(path).ok()) return 5;
   if (inuse_total(HeapProfiler::snapshot()) != inuse_before) return 6;
   const auto site = reinterpret_cast<std::uintptr_t>(&profiled_site);
   const std::vector<SymbolFrame> frames = Symbolizer::instance().symbolize(site + 4);

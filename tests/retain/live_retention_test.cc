@@ -279,8 +279,8 @@ TEST_F(LiveRetention, RetentionProfile_GoPprofTopEntryIsChainHolder) {
   prof::test_util::ScratchDir dir;
   ASSERT_FALSE(dir.path().empty());
   const std::string file = dir.file("retained.pb.gz");
-  std::string error;
-  ASSERT_TRUE(snap->write_retention_profile(file, &error)) << error;
+  const absl::Status written = snap->write_retention_profile(file);
+  ASSERT_TRUE(written.ok()) << written;
   int status = 0;
   const std::string out = prof::test_util::go_pprof(
       dir, "-top -cum -sample_index=retained_space -nodecount=20 -focus=retain-holder", file, &status);

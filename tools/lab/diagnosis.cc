@@ -232,12 +232,9 @@ void RetentionProbe::take_after(Diagnosis& d) {
 #endif
 }
 
-bool RetentionProbe::write_retention_profile(const std::string& path, std::string* error) const {
-  if (!state_->after) {
-    if (error != nullptr) *error = "no retention snapshot";
-    return false;
-  }
-  return state_->after->write_retention_profile(path, error);
+absl::Status RetentionProbe::write_retention_profile(const std::string& path) const {
+  if (!state_->after) return absl::FailedPreconditionError("no retention snapshot");
+  return state_->after->write_retention_profile(path);
 }
 
 #else  // !SYNCSCOPE_LAB_HAVE_RETAIN
@@ -250,9 +247,8 @@ void RetentionProbe::take_before(Diagnosis&) {}
 void RetentionProbe::take_after(Diagnosis& d) {
   d.unavailable.push_back("retention path and top retainers (retain part not built)");
 }
-bool RetentionProbe::write_retention_profile(const std::string&, std::string* error) const {
-  if (error != nullptr) *error = "retain part not built";
-  return false;
+absl::Status RetentionProbe::write_retention_profile(const std::string&) const {
+  return absl::UnimplementedError("retain part not built");
 }
 
 #endif

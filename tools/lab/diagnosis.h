@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "lab_types.h"
 
 namespace syncscope::lab {
@@ -32,7 +33,7 @@ class RetentionProbe {
   void take_before(Diagnosis& d);
   void take_after(Diagnosis& d);
   // Writes the retention profile (pprof) of the "after" snapshot.
-  bool write_retention_profile(const std::string& path, std::string* error) const;
+  absl::Status write_retention_profile(const std::string& path) const;
 
  private:
   struct State;

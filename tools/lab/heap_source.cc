@@ -44,13 +44,12 @@ std::string source_name() {
   return "glibc mallinfo2 in-use bytes (prof part not built: no per-site figures)";
 }
 
-bool write_profile(const std::string& path, std::string* error) {
+absl::Status write_profile(const std::string& path) {
 #if SYNCSCOPE_LAB_HAVE_PROF
-  if (have_profiles()) return syncscope::prof::HeapProfiler::write_heap_profile(path, error);
+  if (have_profiles()) return syncscope::prof::HeapProfiler::write_heap_profile(path);
 #endif
   (void)path;
-  if (error != nullptr) *error = "heap profiler unavailable (prof part not built)";
-  return false;
+  return absl::UnavailableError("heap profiler unavailable (prof part not built)");
 }
 
 std::vector<SiteBytes> top_sites(std::size_t n) {

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "lab_types.h"
 
 #if SYNCSCOPE_LAB_HAVE_PROF
@@ -44,8 +45,8 @@ std::uint64_t live_bytes();
 std::string source_name();
 bool have_profiles();
 
-// Writes the gzipped pprof heap profile; false with *error otherwise.
-bool write_profile(const std::string& path, std::string* error);
+// Writes the gzipped pprof heap profile.
+absl::Status write_profile(const std::string& path);
 
 // Allocation sites by estimated live bytes, largest first ("function
 // file:line"). Empty without the prof part.

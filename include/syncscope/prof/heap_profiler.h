@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+
 namespace syncscope::prof {
 
 // Process-wide allocation counters since the hooks were installed (process
@@ -115,9 +117,8 @@ class HeapProfiler {
   static HeapSnapshot snapshot();
   // snapshot().to_pprof().
   static std::string heap_profile_bytes();
-  // Writes heap_profile_bytes() to `path` (via a temporary file and rename).
-  // False with *error set on failure.
-  static bool write_heap_profile(const std::string& path, std::string* error = nullptr);
+  // Writes heap_profile_bytes() to `path` (write_file_atomically, owner-only).
+  static absl::Status write_heap_profile(const std::string& path);
 
   // The `n` sites with the most estimated live bytes, largest first.
   static std::vector<SiteSummary> top_sites(std::size_t n);

@@ -64,6 +64,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "syncscope/prof/site_growth.h"
 #include "syncscope/retain/object_graph.h"
@@ -280,8 +281,9 @@ class RetentionSnapshot {
   // retained_space/bytes of each block itself, so a frame's cumulative value
   // is what that holder retains. Empty string if dominators were not computed.
   std::string retention_profile() const;
-  bool write_retention_profile(const std::string& path,
-                               std::string* error = nullptr) const;
+  // Writes retention_profile() to `path` (write_file_atomically);
+  // FailedPrecondition without dominators.
+  absl::Status write_retention_profile(const std::string& path) const;
 
 
  private:

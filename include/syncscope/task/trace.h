@@ -32,6 +32,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/status/status.h"
 #include "syncscope/task/task_core.h"
 
 namespace syncscope::task {
@@ -58,8 +59,7 @@ void clear_trace();
 // Flight-recorder snapshot: the buffered events of the last `window`
 // (default: everything buffered) as a Chrome trace JSON document.
 std::string trace_snapshot_json(Clock::duration window = Clock::duration::max());
-bool write_trace_snapshot(const std::string& path, Clock::duration window = Clock::duration::max(),
-                          std::string* error = nullptr);
+absl::Status write_trace_snapshot(const std::string& path, Clock::duration window = Clock::duration::max());
 
 // Records for `duration` (turning the recorder on if it was off, and back
 // off afterwards) and returns the JSON of exactly that interval. Returns
