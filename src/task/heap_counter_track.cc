@@ -1,71 +1,38 @@
 #include "task/heap_counter_track.h"
 
-#include <pthread.h>
-
-#include <condition_variable>
-#include <mutex>
-#include <stop_token>
-#include <thread>
-#include <utility>
+#include <atomic>
 
 #include "syncscope/prof/heap_profiler.h"
-#include "syncscope/prof/untracked_scope.h"
 #include "syncscope/task/trace.h"
 
 namespace syncscope::task::internal {
 namespace {
 
-struct Track {
-  std::mutex mu;          // serializes start/stop
-  std::jthread sampler;   // guarded by mu; not joinable when no track is sampled
-};
-
-Track& track() {
-  static Track* t = new Track;  // leaked: tracing may stop during static destruction
-  return *t;
-}
-
-void sample_until_stopped(const std::stop_token& stop, std::chrono::milliseconds interval) {
-  pthread_setname_np(pthread_self(), "trace-heap");
-  const prof::UntrackedScope untracked;  // the recorder's own allocations are not the program's heap
-  std::mutex sleep_mu;
-  std::condition_variable_any sleep_cv;
-  auto next = std::chrono::steady_clock::now();
-  while (!stop.stop_requested()) {
-    if (tracing_enabled()) {
-      record_counter(kHeapCounterTrack, static_cast<double>(prof::HeapProfiler::counters().live_bytes));
-    }
-    next += interval;
-    std::unique_lock lock(sleep_mu);
-    sleep_cv.wait_until(lock, stop, next, [] { return false; });  // wakes at once on stop
-  }
-}
-
-// Caller holds t.mu.
-void stop_locked(Track& t) {
-  if (!t.sampler.joinable()) return;
-  t.sampler.request_stop();
-  t.sampler.join();
-}
+// Interval in ns; 0 = off. relaxed: a setting read on each event; the
+// sample it gates publishes nothing (the ring's mutex orders the event).
+std::atomic<std::int64_t> g_interval_ns{0};
+// When the last sample was taken (steady ns); claimed by compare-exchange so
+// concurrent events take at most one sample per interval. relaxed: the
+// claim orders nothing but itself.
+std::atomic<std::int64_t> g_last_ns{0};
 
 }  // namespace
 
-void start_heap_counter_track(std::chrono::milliseconds interval) {
-  Track& t = track();
-  std::lock_guard lock(t.mu);
-  stop_locked(t);
-  if (interval <= std::chrono::milliseconds::zero() || !prof::HeapProfiler::hooks_installed()) return;
-  try {
-    t.sampler = std::jthread([interval](const std::stop_token& stop) { sample_until_stopped(stop, interval); });
-  } catch (const std::system_error&) {
-    // No thread: the trace goes without its heap track rather than failing.
-  }
+void set_heap_counter_interval(std::chrono::milliseconds interval) noexcept {
+  const bool on = interval > std::chrono::milliseconds::zero() && prof::HeapProfiler::hooks_installed();
+  g_interval_ns.store(on ? std::chrono::duration_cast<std::chrono::nanoseconds>(interval).count() : 0,
+                      std::memory_order_relaxed);  // relaxed: see g_interval_ns
+  g_last_ns.store(0, std::memory_order_relaxed);  // relaxed: see g_last_ns; the next event samples
 }
 
-void stop_heap_counter_track() {
-  Track& t = track();
-  std::lock_guard lock(t.mu);
-  stop_locked(t);
+void sample_heap_counter_if_due(std::int64_t now_ns) noexcept {
+  const std::int64_t interval = g_interval_ns.load(std::memory_order_relaxed);  // relaxed: see g_interval_ns
+  if (interval == 0 || !tracing_enabled()) return;
+  std::int64_t last = g_last_ns.load(std::memory_order_relaxed);  // relaxed: see g_last_ns
+  if (last != 0 && now_ns - last < interval) return;
+  // relaxed: see g_last_ns; a failed claim means another event sampled.
+  if (!g_last_ns.compare_exchange_strong(last, now_ns, std::memory_order_relaxed)) return;
+  record_counter(kHeapCounterTrack, static_cast<double>(prof::HeapProfiler::counters().live_bytes));
 }
 
 }  // namespace syncscope::task::internal

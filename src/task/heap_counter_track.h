@@ -1,24 +1,23 @@
-// The trace's "live heap bytes" counter track: while tracing is on, a thread
-// of the recorder samples the heap profiler's live-byte counter at a fixed
-// interval and records it with record_counter (so counter triggers on that
-// track fire too). Nothing is recorded when the allocation hooks are not
-// linked (sanitizer builds): the counter would read zero.
-//
-// Thread safety: start and stop may be called from any thread; they are
-// serialized. stop() is bounded: the sampler wakes at once when asked to
-// stop and never blocks while sampling.
+// The trace's "live heap bytes" counter track: while tracing is on, the
+// recorder samples the heap profiler's live-byte counter at most once per
+// interval, whenever it records the "live tasks" counter (a task spawned or
+// finished, tracing started, a snapshot taken). No thread of its own: an
+// extra thread would itself change the heap it measures. Nothing is
+// recorded when the allocation hooks are not linked (sanitizer builds): the
+// counter would read zero.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 
 namespace syncscope::task::internal {
 
 inline constexpr char kHeapCounterTrack[] = "live heap bytes";
 
-// Starts (or restarts, with a new interval) the sampler; an interval of 0
-// stops it instead. The first sample is recorded at once.
-void start_heap_counter_track(std::chrono::milliseconds interval);
-// Stops the sampler and waits for its thread.
-void stop_heap_counter_track();
+// Sets the sampling interval (0 = no heap track). Called by start_tracing.
+void set_heap_counter_interval(std::chrono::milliseconds interval) noexcept;
+// Records a sample on the track if the interval has passed since the last.
+// Cheap: one relaxed load when not due; no allocation beyond the ring's.
+void sample_heap_counter_if_due(std::int64_t now_ns) noexcept;
 
 }  // namespace syncscope::task::internal

@@ -242,7 +242,9 @@ void trace_block_begin(std::string_view reason) noexcept {
 }
 void trace_block_end() noexcept { append(EventType::kBlockEnd, now_ns(), 0, 0, {}); }
 void trace_live_tasks(std::size_t live) noexcept {
-  append(EventType::kCounter, now_ns(), 0, static_cast<double>(live), "live tasks");
+  const std::int64_t now = now_ns();
+  append(EventType::kCounter, now, 0, static_cast<double>(live), "live tasks");
+  sample_heap_counter_if_due(now);
 }
 
 }  // namespace internal
@@ -259,14 +261,13 @@ void start_tracing(const TraceConfig& config) {
     internal::g_previous_map_listener.store(prev, std::memory_order_release);
   }
   // relaxed: see tracing_on(); the ring mutexes order event contents.
+  internal::set_heap_counter_interval(config.heap_counter_interval);
   internal::g_tracing_on.store(true, std::memory_order_relaxed);
   internal::trace_live_tasks(TaskRegistry::instance().live_count());
-  internal::start_heap_counter_track(config.heap_counter_interval);
 }
 
 void stop_tracing() {
   internal::g_tracing_on.store(false, std::memory_order_relaxed);  // relaxed: see tracing_on()
-  internal::stop_heap_counter_track();
 }
 
 bool tracing_enabled() noexcept { return internal::tracing_on(); }

@@ -9,8 +9,9 @@
 // - a flow arrow from the spawn point (a short "spawn <name>" slice on the
 //   spawner's track) to the start of the task's slice;
 // - counter tracks: "live tasks"; "live heap bytes", the heap profiler's
-//   live-byte counter sampled by the recorder every heap_counter_interval
-//   (when the allocation hooks are linked); any record_counter(name, v);
+//   live-byte counter, sampled by the recorder with the "live tasks" counter
+//   at most every heap_counter_interval (when the allocation hooks are
+//   linked); any record_counter(name, v);
 // - instant events: map promotions / rebuilds / compactions / clears (via
 //   syncscope/map/map_events.h), deadline cancellations, record_instant().
 //
@@ -42,8 +43,9 @@ inline constexpr std::size_t kTraceNameMax = 38;  // bytes kept of each event na
 struct TraceConfig {
   std::size_t events_per_thread = 16384;  // ring size per thread (>= 64)
   std::size_t max_exited_threads = 256;   // rings of exited threads kept (oldest dropped)
-  // Period of the "live heap bytes" track, sampled on a thread of the
-  // recorder while tracing is on (0 = no such track).
+  // Least period of the "live heap bytes" track: a sample goes with a "live
+  // tasks" event (task spawned or finished, tracing started, snapshot
+  // taken) once this much time has passed since the last (0 = no track).
   std::chrono::milliseconds heap_counter_interval{100};
 };
 
