@@ -11,18 +11,13 @@
 #include "absl/strings/str_cat.h"
 #include "syncscope/reclaim/epoch_domain.h"
 
-#if SYNCSCOPE_LAB_HAVE_TASK
 #include "syncscope/task/task_registry.h"
-#endif
-#if SYNCSCOPE_LAB_HAVE_RETAIN
 #include "syncscope/retain/retention.h"
-#endif
 
 namespace syncscope::lab {
 
 void diagnose_tasks(Diagnosis& d, double threshold_s) {
   d.resident_threshold_s = threshold_s;
-#if SYNCSCOPE_LAB_HAVE_TASK
   namespace st = syncscope::task;
   const auto older = std::chrono::duration_cast<st::Clock::duration>(
       std::chrono::duration<double>(threshold_s));
@@ -38,9 +33,6 @@ void diagnose_tasks(Diagnosis& d, double threshold_s) {
   // Largest groups first: they are what a leak hunt looks at.
   std::stable_sort(d.resident.begin(), d.resident.end(),
                    [](const ResidentGroup& a, const ResidentGroup& b) { return a.count > b.count; });
-#else
-  d.unavailable.push_back("resident tasks by spawn site (task part not built)");
-#endif
 }
 
 void diagnose_pinned_readers(Diagnosis& d, double min_age_s) {
@@ -53,7 +45,6 @@ void diagnose_pinned_readers(Diagnosis& d, double min_age_s) {
   }
 }
 
-#if SYNCSCOPE_LAB_HAVE_RETAIN
 namespace rt = syncscope::retain;
 
 namespace {
@@ -143,7 +134,6 @@ struct RetentionProbe::State {
 
 RetentionProbe::RetentionProbe() : state_(std::make_unique<State>()) {}
 RetentionProbe::~RetentionProbe() = default;
-bool RetentionProbe::available() { return true; }
 
 void RetentionProbe::take_before(Diagnosis& d) {
   absl::StatusOr<rt::RetentionSnapshot> s = rt::take_snapshot(snapshot_options());
@@ -221,7 +211,6 @@ void RetentionProbe::take_after(Diagnosis& d) {
   }
   d.retention_target = d.retention_path.empty() ? "" : d.retention_path.back().site;
   d.retention_target_retained = path->retained_bytes;
-#if SYNCSCOPE_LAB_HAVE_TASK
   if (const auto tid = static_cast<int>(path->hops.front().root.thread_id); tid != 0) {
     const auto tasks = syncscope::task::TaskRegistry::instance().tasks_on_thread(tid);
     if (!tasks.empty()) {
@@ -229,7 +218,6 @@ void RetentionProbe::take_after(Diagnosis& d) {
       d.retention_root_task_site = tasks.back().site_string();
     }
   }
-#endif
 }
 
 absl::Status RetentionProbe::write_retention_profile(const std::string& path) const {
@@ -237,20 +225,5 @@ absl::Status RetentionProbe::write_retention_profile(const std::string& path) co
   return state_->after->write_retention_profile(path);
 }
 
-#else  // !SYNCSCOPE_LAB_HAVE_RETAIN
-
-struct RetentionProbe::State {};
-RetentionProbe::RetentionProbe() = default;
-RetentionProbe::~RetentionProbe() = default;
-bool RetentionProbe::available() { return false; }
-void RetentionProbe::take_before(Diagnosis&) {}
-void RetentionProbe::take_after(Diagnosis& d) {
-  d.unavailable.push_back("retention path and top retainers (retain part not built)");
-}
-absl::Status RetentionProbe::write_retention_profile(const std::string&) const {
-  return absl::UnimplementedError("retain part not built");
-}
-
-#endif
 
 }  // namespace syncscope::lab

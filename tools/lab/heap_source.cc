@@ -6,55 +6,40 @@
 
 #include "syncscope/prof/site_growth.h"
 
-#if SYNCSCOPE_LAB_HAVE_PROF
 #include "syncscope/prof/heap_profiler.h"
-#endif
 
 namespace syncscope::lab::heap {
 
 void init(std::int64_t sample_rate, bool exact) {
-#if SYNCSCOPE_LAB_HAVE_PROF
   using syncscope::prof::HeapProfiler;
   HeapProfiler::set_sample_rate(sample_rate);
   HeapProfiler::set_exact_mode(exact);
   HeapProfiler::start();
-#else
-  (void)sample_rate, (void)exact;
-#endif
 }
 
 bool have_profiles() {
-#if SYNCSCOPE_LAB_HAVE_PROF
   return syncscope::prof::HeapProfiler::hooks_installed();
-#else
-  return false;
-#endif
 }
 
 std::uint64_t live_bytes() {
-#if SYNCSCOPE_LAB_HAVE_PROF
   if (have_profiles()) return syncscope::prof::HeapProfiler::counters().live_bytes;
-#endif
   const struct mallinfo2 mi = mallinfo2();
   return mi.uordblks + mi.hblkhd;
 }
 
 std::string source_name() {
   if (have_profiles()) return "syncscope::prof live bytes (every malloc/new seen by the hooks)";
-  return "glibc mallinfo2 in-use bytes (prof part not built: no per-site figures)";
+  return "glibc mallinfo2 in-use bytes (allocation hooks not installed: no per-site figures)";
 }
 
 absl::Status write_profile(const std::string& path) {
-#if SYNCSCOPE_LAB_HAVE_PROF
   if (have_profiles()) return syncscope::prof::HeapProfiler::write_heap_profile(path);
-#endif
   (void)path;
-  return absl::UnavailableError("heap profiler unavailable (prof part not built)");
+  return absl::UnavailableError("heap profiler unavailable (allocation hooks not installed)");
 }
 
 std::vector<SiteBytes> top_sites(std::size_t n) {
   std::vector<SiteBytes> out;
-#if SYNCSCOPE_LAB_HAVE_PROF
   if (!have_profiles()) return out;
   for (const auto& s : syncscope::prof::HeapProfiler::top_sites(n)) {
     if (s.live_bytes == 0) continue;  // sites whose blocks were all freed
@@ -62,9 +47,6 @@ std::vector<SiteBytes> top_sites(std::size_t n) {
     if (!s.location.empty()) name += " " + s.location;
     out.push_back({std::move(name), s.live_bytes, s.live_objects});
   }
-#else
-  (void)n;
-#endif
   return out;
 }
 

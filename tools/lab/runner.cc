@@ -18,10 +18,8 @@
 #include "output_dir.h"
 #include "syncscope/prof/atomic_file.h"
 
-#if SYNCSCOPE_LAB_HAVE_TASK
 #include "syncscope/task/goroutine_profile.h"
 #include "syncscope/task/trace.h"
-#endif
 
 namespace syncscope::lab {
 namespace {
@@ -43,14 +41,12 @@ bool skipped(const char* step) {
 }
 
 void start_trace() {
-#if SYNCSCOPE_LAB_HAVE_TASK
   syncscope::task::stop_tracing();
   syncscope::task::clear_trace();
   syncscope::task::TraceConfig c;
   c.events_per_thread = 4096;
   c.max_exited_threads = 64;
   syncscope::task::start_tracing(c);
-#endif
 }
 
 // The profile files, taken while the workload still runs.
@@ -64,7 +60,6 @@ void write_profiles(const StagedDir& dir, const RetentionProbe& probe, ScenarioR
     r.skipped.emplace_back("heap.pb.gz", std::string(written.message()));
     r.diagnosis.unavailable.push_back("heap profile: " + std::string(written.message()));
   }
-#if SYNCSCOPE_LAB_HAVE_TASK
   if (skipped("goroutine")) {
     r.skipped.emplace_back("goroutine.pb.gz", "skipped (SYNCSCOPE_LAB_SKIP)");
   } else if (written = syncscope::task::write_goroutine_profile(dir.path("goroutine.pb.gz")); written.ok()) {
@@ -79,12 +74,7 @@ void write_profiles(const StagedDir& dir, const RetentionProbe& probe, ScenarioR
   } else {
     r.skipped.emplace_back("trace.json", std::string(written.message()));
   }
-#else
-  r.skipped.emplace_back("goroutine.pb.gz", "task part not built");
-  r.skipped.emplace_back("trace.json", "task part not built");
-  r.diagnosis.unavailable.push_back("goroutine profile and trace (task part not built)");
-#endif
-  if (RetentionProbe::available() && probe.write_retention_profile(dir.path("retained.pb.gz")).ok()) {
+  if (probe.write_retention_profile(dir.path("retained.pb.gz")).ok()) {
     r.files.push_back("retained.pb.gz");
   }
 }
@@ -119,7 +109,7 @@ void diagnose_running(Workload& w, RetentionProbe& probe, bool retain, const std
   d.backlog_bytes = b.bytes;
   const std::vector<SiteBytes> sites_after = heap::top_sites(50);
   d.top_sites.assign(sites_after.begin(), sites_after.begin() + std::min<std::size_t>(10, sites_after.size()));
-  if (!heap::have_profiles()) d.unavailable.push_back("top allocation sites (prof part not built)");
+  if (!heap::have_profiles()) d.unavailable.push_back("top allocation sites (allocation hooks not installed)");
   if (retain) {
     probe.take_after(d);
   } else if (const char* crash = std::getenv("SYNCSCOPE_LAB_RETAIN_CRASHED"); crash != nullptr) {
@@ -200,9 +190,7 @@ RunOutcome run_scenario(const ScenarioSpec& spec, const RunOptions& options, boo
   sampler.stop();
   d.heap = std::move(judged);
   r.verdict = judge(d);
-#if SYNCSCOPE_LAB_HAVE_TASK
   syncscope::task::stop_tracing();
-#endif
   if (keep_running) {
     out.kept = std::move(w);
   } else {
