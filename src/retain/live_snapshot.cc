@@ -29,6 +29,7 @@
 #include "retain/scan_child.h"
 #include "retain/snapshot_impl.h"
 #include "retain/world_stopper.h"
+#include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/live_blocks.h"
 #include "syncscope/prof/untracked_scope.h"
 #if SYNCSCOPE_RETAIN_HAVE_TASK
@@ -533,10 +534,12 @@ RetentionSnapshot build_snapshot(CaptureHolder& capture, const Options& options,
   return internal::SnapshotAccess::make(std::move(impl));
 }
 
-absl::Status resolve_source(const Options& options, const prof::LiveBlockTable& table, BlockSource& source) {
+absl::Status resolve_source(const Options& options, BlockSource& source) {
   source = options.block_source;
-  if (source == BlockSource::kAuto) source = table.enabled() ? BlockSource::kExactTable : BlockSource::kHeapWalk;
-  if (source == BlockSource::kExactTable && !table.enabled()) {
+  if (source == BlockSource::kAuto) {
+    source = prof::HeapProfiler::exact_mode() ? BlockSource::kExactTable : BlockSource::kHeapWalk;
+  }
+  if (source == BlockSource::kExactTable && !prof::HeapProfiler::exact_mode()) {
     return absl::FailedPreconditionError(
         "exact mode is off: call syncscope::prof::HeapProfiler::set_exact_mode(true) early, or set "
         "SYNCSCOPE_EXACT=1 (blocks allocated before that are invisible to the exact table); the default "
@@ -549,7 +552,7 @@ absl::StatusOr<RetentionSnapshot> take_snapshot_from(const Options& options, std
                                                      const std::uintptr_t* caller_regs) {
   prof::LiveBlockTable& table = prof::LiveBlockTable::instance();
   BlockSource source;
-  if (absl::Status s = resolve_source(options, table, source); !s.ok()) return s;
+  if (absl::Status s = resolve_source(options, source); !s.ok()) return s;
   const int signal = options.signal != 0 ? options.signal : SIGRTMAX - 3;
   if (signal < SIGRTMIN || signal > SIGRTMAX) {
     return absl::InvalidArgumentError("Options::signal must be a real-time signal");

@@ -99,7 +99,7 @@ std::size_t table_blocks() {
 TEST(HeapStress, ThreadsChurnAndFork_CountersConsistent) {
   HeapProfiler::set_sample_rate(4096);
   HeapProfiler::start();
-  LiveBlockTable::instance().set_enabled(true);
+  HeapProfiler::set_exact_mode(true);
   std::vector<std::thread> threads;
   threads.reserve(kThreads);
   const std::size_t blocks_before = table_blocks();
@@ -132,7 +132,7 @@ TEST(HeapStress, ThreadsChurnAndFork_CountersConsistent) {
   const HeapCounters after = HeapProfiler::counters();
   const std::size_t blocks_after = table_blocks();
   const std::int64_t inuse_after = HeapProfiler::snapshot().total_inuse_bytes();
-  LiveBlockTable::instance().set_enabled(false);
+  HeapProfiler::set_exact_mode(false);
   HeapProfiler::stop();
   HeapProfiler::set_sample_rate(HeapProfiler::kDefaultSampleRate);
 

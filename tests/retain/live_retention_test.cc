@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "prof/pprof_tool.h"
+#include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/live_blocks.h"
 #include "syncscope/retain/retention.h"
 
@@ -119,7 +120,7 @@ RetentionPath chain_path(const RetentionSnapshot& snap, std::uintptr_t target, s
 
 class LiveRetention : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { prof::LiveBlockTable::instance().set_enabled(true); }
+  static void SetUpTestSuite() { prof::HeapProfiler::set_exact_mode(true); }
 };
 
 TEST_F(LiveRetention, KnownChain_EveryHopAndSiteFromThreadStack) {
