@@ -13,7 +13,7 @@
 # A GTEST_SKIP() is a skip, not a pass: ctest marks it "Skipped", and the
 # counts come from ctest's JUnit file. A provisioned machine has every tool
 # (install-deps.sh), so with CI=true any skip fails the run.
-# Environment: SYNCSCOPE_TEST_SKIP="tsan asan debug fuzz" skips stages (for local
+# Environment: SYNCSCOPE_TEST_SKIP="tsan asan debug thread-safety fuzz" skips stages (for local
 # iteration; CI runs everything), JOBS sets build parallelism.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -103,6 +103,21 @@ if [[ $skip != *" debug "* ]]; then
   unset stage_targets stage_tests stage_tests_exclude
 fi
 # --- end of the debug stage ---------------------------------------------------
+
+# --- thread-safety stage (issue 15, item 9) ------------------------------------
+# Clang's -Wthread-safety over the files whose lock-protected state carries
+# ABSL_GUARDED_BY annotations: compile-only (-fsyntax-only), so it costs
+# seconds. A file joins the list when its locks are annotated.
+thread_safety_files=(tools/lab/heap_sampler.cc)
+if [[ $skip != *" thread-safety "* ]]; then
+  echo "==> [thread-safety] clang -Wthread-safety -Werror, compile only"
+  ts_ok=1
+  for f in "${thread_safety_files[@]}"; do
+    clang++ -std=c++20 -fsyntax-only -Wthread-safety -Werror -Iinclude -Isrc -I"$(dirname "$f")" "$f" || ts_ok=0
+  done
+  if ((ts_ok)); then count_stage thread-safety 1 0 0; else status=1; count_stage thread-safety 0 1 0; fi
+fi
+# --- end of the thread-safety stage ---------------------------------------------
 
 if [[ $skip != *" fuzz "* && -x scripts/fuzz.sh ]]; then
   echo "==> [fuzz] bounded libFuzzer run"

@@ -21,7 +21,7 @@ void HeapSampler::stop() {
 }
 
 std::vector<HeapSample> HeapSampler::samples() const {
-  std::lock_guard lk(mu_);
+  const absl::MutexLock lock(&mu_);
   return samples_;
 }
 
@@ -34,7 +34,7 @@ void HeapSampler::run(const std::stop_token& stop) {
   while (!stop.stop_requested()) {
     const HeapSample s{std::chrono::duration<double>(Clock::now() - t0_).count(), heap::live_bytes()};
     {
-      std::lock_guard lk(mu_);
+      const absl::MutexLock lock(&mu_);
       samples_.push_back(s);
     }
     if (on_sample_) on_sample_(s);
