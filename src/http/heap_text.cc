@@ -1,5 +1,6 @@
 #include "http/heap_text.h"
 
+#ifdef SYNCSCOPE_HTTP_HAVE_PROF
 
 #include <algorithm>
 
@@ -63,3 +64,4 @@ std::string heap_profile_text(const prof::HeapSnapshot& snapshot,
 
 }  // namespace syncscope::http::internal
 
+#endif  // SYNCSCOPE_HTTP_HAVE_PROF

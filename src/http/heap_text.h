@@ -11,6 +11,7 @@
 // profiler's unbiased estimates, as in the binary profile.
 #pragma once
 
+#ifdef SYNCSCOPE_HTTP_HAVE_PROF
 
 #include <string>
 
@@ -23,3 +24,4 @@ std::string heap_profile_text(const prof::HeapSnapshot& snapshot,
 
 }  // namespace syncscope::http::internal
 
+#endif  // SYNCSCOPE_HTTP_HAVE_PROF

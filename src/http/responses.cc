@@ -57,4 +57,11 @@ void reply_json(Response& res, std::string body) {
   res.set_content(std::move(body), kJson);
 }
 
+void reply_not_built(Response& res, std::string_view part) {
+  reply_error(res, 501,
+              absl::StrCat("not implemented: this build of syncscope has no '", std::string(part),
+                           "' part (link syncscope::", std::string(part),
+                           " to enable this endpoint)"));
+}
+
 }  // namespace syncscope::http::internal

@@ -28,5 +28,7 @@ void reply_profile(Response& res, std::string bytes, std::string_view name,
                    bool delta);
 void reply_text(Response& res, std::string body);
 void reply_json(Response& res, std::string body);
+// 501 for an endpoint whose part is not in this build.
+void reply_not_built(Response& res, std::string_view part);
 
 }  // namespace syncscope::http::internal

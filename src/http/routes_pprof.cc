@@ -19,33 +19,44 @@ namespace {
 
 struct ProfileEntry {
   const char* name;
+  const char* part;  // "prof", "task", "retain"
   const char* description;
 };
 
 // The index page's rows, with Go's descriptions where the profile is Go's.
 constexpr ProfileEntry kProfiles[] = {
-    {"allocs",
+    {"allocs", "prof",
      "A sampling of all past memory allocations (default sample type alloc_space)."},
-    {"goroutine",
+    {"goroutine", "task",
      "Stack traces of all live tasks (spawn stacks) and all OS threads (current stacks). "
      "debug=1: aggregated text; debug=2: one block per task and thread."},
-    {"heap",
+    {"heap", "prof",
      "A sampling of memory allocations of live objects. ?seconds=N gives a delta profile; "
      "gc is accepted and ignored (C++ has no collector to run)."},
-    {"retained",
+    {"retained", "retain",
      "Retention profile: dominator chains root -> holder -> object, valued by retained bytes. "
      "Answers who holds memory. Stops the world briefly."},
-    {"trace",
+    {"trace", "task",
      "Execution trace for ?seconds=N (default 1) in Chrome trace-event JSON, not Go's binary "
      "format: open it in ui.perfetto.dev or chrome://tracing, not 'go tool trace'."},
-    {"cmdline", "The command line of the current program (NUL-separated)."},
-    {"symbol", "Go's symbol protocol: POST '0xADDR+0xADDR' -> one 'ADDR name' per line."},
+    {"cmdline", "", "The command line of the current program (NUL-separated)."},
+    {"symbol", "", "Go's symbol protocol: POST '0xADDR+0xADDR' -> one 'ADDR name' per line."},
 };
 
+bool part_present(const PartsPresent& p, std::string_view part) {
+  if (part == "prof") return p.prof;
+  if (part == "task") return p.task;
+  if (part == "retain") return p.retain;
+  return true;
+}
+
 std::string index_html() {
+  const PartsPresent parts = parts_present();
   std::string rows;
   for (const ProfileEntry& e : kProfiles) {
-    absl::StrAppend(&rows, "<tr><td><a href=\"", e.name, "?debug=1\">", e.name, "</a></td><td>",
+    const bool ok = part_present(parts, e.part);
+    absl::StrAppend(&rows, "<tr><td><a href=\"", e.name, "?debug=1\">", e.name, "</a>",
+                    ok ? "" : " <em>(not in this build: 501)</em>", "</td><td>",
                     html_escape(e.description), "</td></tr>\n");
   }
   return absl::StrCat(

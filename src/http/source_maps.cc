@@ -4,11 +4,14 @@
 #include "absl/strings/str_cat.h"
 #include "http/sources.h"
 
+#ifdef SYNCSCOPE_HTTP_HAVE_MAP
 #include "syncscope/map/map_registry.h"
+#endif
 
 namespace syncscope::http::internal {
 
 absl::StatusOr<std::vector<MapFigure>> map_figures() {
+#ifdef SYNCSCOPE_HTTP_HAVE_MAP
   std::vector<MapFigure> out;
   std::map<std::string, int> seen;  // name -> occurrences so far
   for (const map::NamedMapStats& m : map::MapRegistry::instance().snapshot()) {
@@ -34,6 +37,10 @@ absl::StatusOr<std::vector<MapFigure>> map_figures() {
     out.push_back(std::move(f));
   }
   return out;
+#else
+  return absl::UnimplementedError(
+      "not implemented: this build of syncscope has no 'map' part (link syncscope::map)");
+#endif
 }
 
 }  // namespace syncscope::http::internal

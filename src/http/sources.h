@@ -1,6 +1,8 @@
 // Adapters between the debug server and the parts it presents (prof, task,
-// retain, map; the http part requires all four): each source_*.cc reads one
-// part, so handlers see figures and statuses, never the parts' types.
+// retain, map). Each adapter is compiled against its part when that part is
+// in the build (SYNCSCOPE_HTTP_HAVE_<PART>) and otherwise returns
+// absl::UnimplementedError naming the part, which handlers turn into a 501.
+// Handlers therefore never #ifdef; only the source_*.cc files do.
 #pragma once
 
 #include <cstdint>
@@ -100,8 +102,7 @@ struct MapFigure {
 };
 absl::StatusOr<std::vector<MapFigure>> map_figures();
 
-// Which parts this build presents (the dashboard's and /metrics' build
-// info; every part since http requires them all).
+// Which parts this build presents (for the index page and the dashboard).
 struct PartsPresent {
   bool prof = false, task = false, retain = false, map = false;
 };

@@ -16,7 +16,9 @@
 #include "http/sources.h"
 #include "http/test_support.h"
 
+#ifdef SYNCSCOPE_HTTP_HAVE_MAP
 #include "syncscope/map/map_registry.h"
+#endif
 
 namespace syncscope::http {
 namespace {
@@ -42,6 +44,7 @@ double sample_value(const std::string& text, const std::string& series) {
   return -1;
 }
 
+#ifdef SYNCSCOPE_HTTP_HAVE_MAP
 // Registers a map named "http_test_map" with fixed stats for the test's life.
 class FakeMap {
  public:
@@ -60,6 +63,7 @@ class FakeMap {
  private:
   std::uint64_t handle_ = 0;
 };
+#endif
 
 TEST(PrometheusWriter, EscapesLabelsAndWritesHelpType) {
   PrometheusWriter w;
@@ -109,6 +113,7 @@ TEST(Metrics, PartSeries_PresentExactlyWhenPartIsBuilt) {
   EXPECT_EQ(text.find("# TYPE syncscope_heap_live_bytes gauge") != std::string::npos, p.prof);
   EXPECT_EQ(text.find("# TYPE syncscope_tasks_live gauge") != std::string::npos, p.task);
   EXPECT_EQ(text.find("# TYPE syncscope_maps_registered gauge") != std::string::npos, p.map);
+#ifdef SYNCSCOPE_HTTP_HAVE_MAP
   FakeMap fake;
   const std::string with_map = scrape(server->port());
   EXPECT_EQ(sample_value(with_map,
@@ -117,11 +122,14 @@ TEST(Metrics, PartSeries_PresentExactlyWhenPartIsBuilt) {
   EXPECT_EQ(sample_value(with_map,
                          "syncscope_map_entries{map=\"http_test_map\",kind=\"ReadMostlyMap\"}"),
             789);
+#endif
 }
 
 TEST(Metrics, PromtoolCheckMetrics_ReportsNoProblems) {
   if (!testing::have_program("/usr/bin/promtool")) FAIL() << "promtool not installed: scripts/install-deps.sh provides it";
+#ifdef SYNCSCOPE_HTTP_HAVE_MAP
   FakeMap fake;  // so the per-map families are linted too
+#endif
   auto server = testing::start_server();
   ASSERT_NE(server, nullptr);
   TempDir dir;
@@ -160,7 +168,9 @@ std::optional<double> query_prometheus(int prom_port, const std::string& query,
 
 TEST(Metrics, RealPrometheus_ScrapesOurSeries) {
   if (!testing::have_program("/usr/bin/prometheus")) FAIL() << "prometheus not installed: scripts/install-deps.sh provides it";
+#ifdef SYNCSCOPE_HTTP_HAVE_MAP
   FakeMap fake;
+#endif
   auto server = testing::start_server();
   ASSERT_NE(server, nullptr);
   TempDir dir;
@@ -190,9 +200,11 @@ TEST(Metrics, RealPrometheus_ScrapesOurSeries) {
       prom_port, "syncscope_http_responses_total{job=\"syncscope\",code=\"2xx\"} >= 1", 10s);
   ASSERT_TRUE(ok.has_value());
   EXPECT_GE(*ok, 1);
+#ifdef SYNCSCOPE_HTTP_HAVE_MAP
   const auto hits = query_prometheus(prom_port, "syncscope_map_hits_total{map=\"http_test_map\"}", 10s);
   ASSERT_TRUE(hits.has_value());
   EXPECT_EQ(*hits, 1234);
+#endif
   if (internal::parts_present().task) {
     const auto live = query_prometheus(prom_port, "syncscope_tasks_live{job=\"syncscope\"}", 10s);
     ASSERT_TRUE(live.has_value());

@@ -18,8 +18,12 @@
 #include "http/sources.h"
 #include "http/test_support.h"
 
+#ifdef SYNCSCOPE_HTTP_HAVE_PROF
 #include "syncscope/prof/heap_profiler.h"
+#endif
+#ifdef SYNCSCOPE_HTTP_HAVE_TASK
 #include "syncscope/task/task.h"
+#endif
 
 namespace syncscope::http {
 namespace {
@@ -42,6 +46,7 @@ CommandResult pprof_top(const std::string& url, const std::vector<std::string>& 
 
 bool have_go() { return testing::run_command({"go", "version"}).exit_code == 0; }
 
+#ifdef SYNCSCOPE_HTTP_HAVE_PROF
 // Blocks kept alive for the whole test binary, allocated by a function whose
 // name the heap profile must show.
 std::vector<std::unique_ptr<char[]>>* g_kept = nullptr;
@@ -130,7 +135,9 @@ TEST_F(HeapEndpoints, SecondsN_GivesDeltaWithDeltaFilename) {
   EXPECT_EQ(top.exit_code, 0) << top.out << top.err;
   EXPECT_NE(top.out.find("Type: alloc_space"), std::string::npos) << top.out;
 }
+#endif  // SYNCSCOPE_HTTP_HAVE_PROF
 
+#ifdef SYNCSCOPE_HTTP_HAVE_TASK
 // Three tasks blocked on a gate the fixture opens on teardown.
 class GoroutineEndpoints : public ::testing::Test {
  protected:
@@ -241,6 +248,7 @@ TEST(TraceEndpoint, StopDuringLongTrace_CancelsPromptly) {
   // Behaviour, not speed: stop() must not wait out the 30-second trace.
   EXPECT_LT(took, std::chrono::seconds(15));
 }
+#endif  // SYNCSCOPE_HTTP_HAVE_TASK
 
 }  // namespace
 }  // namespace syncscope::http

@@ -10,11 +10,14 @@
 
 #include "http/test_support.h"
 
+#ifdef SYNCSCOPE_HTTP_HAVE_RETAIN
 #include "syncscope/prof/heap_profiler.h"
+#endif
 
 namespace syncscope::http {
 namespace {
 
+#ifdef SYNCSCOPE_HTTP_HAVE_RETAIN
 struct HttpRetainHolder {
   char* payload = nullptr;
 };
@@ -74,6 +77,7 @@ TEST_F(RetainEndpoints, GoToolPprofTop_ReadsRetainedProfile) {
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("retained"), std::string::npos) << r.out;
 }
+#endif  // SYNCSCOPE_HTTP_HAVE_RETAIN
 
 }  // namespace
 }  // namespace syncscope::http
