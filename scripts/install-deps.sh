@@ -16,8 +16,12 @@ packages=(
   liburcu-dev
   # real clients and peers used by tests and benchmarks
   golang-go prometheus heaptrack valgrind chromium python3 curl
+  # syncscope-core tests: gcore takes the cores they read
+  gdb
   # scripts/bench-cost.sh: GNU time for peak RSS (and libjemalloc2 above)
   time
+  # pprof's own profile package: tools/pprofcheck validates every profile we serve
+  golang-github-google-pprof-dev
 )
 
 missing=()

@@ -3,7 +3,10 @@
 #   1. installs the dependencies (scripts/install-deps.sh, idempotent);
 #   2. normal build with warnings as errors, every ctest label;
 #   3. ThreadSanitizer and AddressSanitizer+UBSan builds of the parts whose
-#      tests run under sanitizers (reclaim, map, prof without hooks, task);
+#      tests run under sanitizers (reclaim, map, prof without hooks, task,
+#      the http debug server; ASan adds retain) and of syncscope-mapbench,
+#      with its unit tests and one two-thread quick run (the parts and tools
+#      per stage are chosen in CMakeLists.txt from SYNCSCOPE_SANITIZE);
 #   4. a bounded libFuzzer run of the map operation fuzzer (clang).
 # Prints each ctest summary, one count line per stage, the number of distinct
 # ctest entries, and, last, one line "syncscope: N passed, M failed, K skipped".

@@ -126,6 +126,7 @@ absl::Status DebugServer::start() {
   ctx->options = impl_->options;
   auto router = std::make_unique<internal::Router>();
   internal::add_pprof_routes(*router, *ctx);
+  internal::add_fleet_routes(*router, *ctx);
   internal::add_debug_routes(*router, *ctx);
   internal::add_metrics_route(*router, *ctx);
   internal::add_dashboard_route(*router, *ctx);

@@ -13,6 +13,8 @@ void add_pprof_routes(Router& server, ServerContext& ctx);
 void add_debug_routes(Router& server, ServerContext& ctx);
 // /metrics.
 void add_metrics_route(Router& server, ServerContext& ctx);
+// /debug/pprof/profile (CPU), /debug/pprof/goroutineleak (routes_fleet.cc).
+void add_fleet_routes(Router& server, ServerContext& ctx);
 // /debug/ (the dashboard page).
 void add_dashboard_route(Router& server, ServerContext& ctx);
 

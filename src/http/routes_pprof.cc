@@ -27,12 +27,24 @@ struct ProfileEntry {
 constexpr ProfileEntry kProfiles[] = {
     {"allocs", "prof",
      "A sampling of all past memory allocations (default sample type alloc_space)."},
+    {"block", "prof",
+     "Stack traces that led to waits of tasks (tasks API). Off until "
+     "prof::set_block_profile_rate (or SYNCSCOPE_BLOCK_PROFILE_RATE); ?seconds=N gives a delta."},
     {"goroutine", "task",
      "Stack traces of all live tasks (spawn stacks) and all OS threads (current stacks). "
      "debug=1: aggregated text; debug=2: one block per task and thread."},
+    {"goroutineleak", "retain",
+     "Tasks that can never be woken (Go 1.26's leaked goroutines): nothing that could "
+     "wake them can reach what they wait on. Stops the world briefly."},
     {"heap", "prof",
      "A sampling of memory allocations of live objects. ?seconds=N gives a delta profile; "
      "gc is accepted and ignored (C++ has no collector to run)."},
+    {"mutex", "prof",
+     "Stack traces of waits for the maps' locks. Off until prof::set_mutex_profile_fraction "
+     "(or SYNCSCOPE_MUTEX_PROFILE_FRACTION); ?seconds=N gives a delta."},
+    {"profile", "prof",
+     "CPU profile. ?seconds=N (default 30) and ?hz=H (default 100). One at a time. "
+     "After you get the profile file, use the go tool pprof command to investigate it."},
     {"retained", "retain",
      "Retention profile: dominator chains root -> holder -> object, valued by retained bytes. "
      "Answers who holds memory. Stops the world briefly."},
@@ -55,7 +67,10 @@ std::string index_html() {
   std::string rows;
   for (const ProfileEntry& e : kProfiles) {
     const bool ok = part_present(parts, e.part);
-    absl::StrAppend(&rows, "<tr><td><a href=\"", e.name, "?debug=1\">", e.name, "</a>",
+    // profile and trace take seconds, not debug (as in Go's index).
+    const std::string_view name = e.name;
+    const char* query = name == "profile" || name == "trace" ? "" : "?debug=1";
+    absl::StrAppend(&rows, "<tr><td><a href=\"", e.name, query, "\">", e.name, "</a>",
                     ok ? "" : " <em>(not in this build: 501)</em>", "</td><td>",
                     html_escape(e.description), "</td></tr>\n");
   }

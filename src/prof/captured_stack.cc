@@ -333,7 +333,7 @@ void destroy(StackUnwinder* u) noexcept {
 
 }  // namespace
 
-StackUnwinder* create_stack_unwinder() noexcept {
+StackUnwinder* create_stack_unwinder(bool cache_unwind_info) noexcept {
   static unw_accessors_t accessors = make_accessors();
   auto* u = new (std::nothrow) StackUnwinder{nullptr, nullptr};
   if (u == nullptr) return nullptr;
@@ -344,7 +344,7 @@ StackUnwinder* create_stack_unwinder() noexcept {
     destroy(u);
     return nullptr;
   }
-  unw_set_caching_policy(u->as, UNW_CACHE_NONE);
+  unw_set_caching_policy(u->as, cache_unwind_info ? UNW_CACHE_GLOBAL : UNW_CACHE_NONE);
   // libunwind initializes itself on its first unwind: do it now, while
   // allocating is still fine.
   StackCopy none;
@@ -353,6 +353,10 @@ StackUnwinder* create_stack_unwinder() noexcept {
   std::uintptr_t pc;
   run_unwind(*u, none, nullptr, &pc, nullptr, 1);
   return u;
+}
+
+void flush_unwind_cache(StackUnwinder* unwinder) noexcept {
+  if (unwinder != nullptr && unwinder->as != nullptr) unw_flush_cache(unwinder->as, 0, 0);
 }
 
 int unwind_stack_copy(const StackCopy& copy, const unsigned char* buffer, std::uintptr_t* pc,

@@ -1,7 +1,11 @@
 // ProfileBuilder: fills the protoc-generated perftools::profiles::Profile
 // (our own src/prof/profile.proto) and gzips it with protobuf's
 // GzipOutputStream. One string table, one Function per (name, file), one
-// Location per pc (or per named frame), one Mapping per loaded module.
+// Location per pc (or per named frame), one Mapping per loaded module, and
+// every Location has a Mapping (pprof's CheckValid does not demand it, but a
+// scraper's ingester has crashed on one without): named frames and pcs that
+// no loaded module holds get the synthetic "[syncscope]" mapping, which
+// pprof never tries to symbolize (its name starts with '[').
 #include "syncscope/prof/profile_builder.h"
 
 #include <google/protobuf/io/gzip_stream.h>
@@ -31,8 +35,10 @@ struct ProfileBuilder::Impl {
   std::map<std::pair<std::string, std::string>, std::uint64_t> functions;  // (name, file) -> id
   std::unordered_map<std::uintptr_t, std::uint64_t> pc_locations;          // pc -> location id
   std::map<std::tuple<std::string, std::string, int>, std::uint64_t> named_locations;
-  std::vector<LoadedModule> modules;  // sorted by start; index i is mapping id i+1
+  std::vector<LoadedModule> modules;  // index i is mapping id module_id_base+i+1
+  std::uint64_t module_id_base = 0;   // mappings added before the modules (the synthetic one)
   bool modules_loaded = false;
+  std::uint64_t synthetic_mapping = 0;  // id of "[syncscope]", 0 until first needed
 
   std::int64_t intern(std::string_view s) {
     auto [it, inserted] = strings.try_emplace(std::string(s), profile.string_table_size());
@@ -55,12 +61,13 @@ struct ProfileBuilder::Impl {
   void load_modules() {
     modules_loaded = true;
     modules = Symbolizer::instance().modules();
+    module_id_base = static_cast<std::uint64_t>(profile.mapping_size());
     // pprof treats the first mapping as the main binary; dl_iterate_phdr
     // lists the executable first, so keep that order for the ids.
     for (std::size_t i = 0; i < modules.size(); ++i) {
       const LoadedModule& m = modules[i];
       pb::Mapping* mp = profile.add_mapping();
-      mp->set_id(i + 1);
+      mp->set_id(module_id_base + i + 1);
       mp->set_memory_start(m.start);
       mp->set_memory_limit(m.limit);
       mp->set_file_offset(m.file_offset);
@@ -74,11 +81,27 @@ struct ProfileBuilder::Impl {
     }
   }
 
-  std::uint64_t mapping_for(std::uintptr_t pc) const {
+  // The mapping of named frames and of pcs outside every loaded module.
+  std::uint64_t synthetic_mapping_id() {
+    if (synthetic_mapping != 0) return synthetic_mapping;
+    // Modules first, so the executable stays mapping 1 (pprof's main binary).
+    if (!modules_loaded) load_modules();
+    synthetic_mapping = static_cast<std::uint64_t>(profile.mapping_size()) + 1;
+    pb::Mapping* mp = profile.add_mapping();
+    mp->set_id(synthetic_mapping);
+    mp->set_filename(intern("[syncscope]"));
+    mp->set_has_functions(true);
+    mp->set_has_filenames(true);
+    mp->set_has_line_numbers(true);
+    mp->set_has_inline_frames(true);
+    return synthetic_mapping;
+  }
+
+  std::uint64_t mapping_for(std::uintptr_t pc) {
     for (std::size_t i = 0; i < modules.size(); ++i) {
-      if (pc >= modules[i].start && pc < modules[i].limit) return i + 1;
+      if (pc >= modules[i].start && pc < modules[i].limit) return module_id_base + i + 1;
     }
-    return 0;
+    return synthetic_mapping_id();
   }
 
   std::uint64_t location_for_pc(std::uintptr_t pc) {
@@ -106,6 +129,7 @@ struct ProfileBuilder::Impl {
     if (inserted) {
       pb::Location* loc = profile.add_location();
       loc->set_id(it->second);
+      loc->set_mapping_id(synthetic_mapping_id());
       pb::Line* line = loc->add_line();
       line->set_function_id(function_id(f.function, f.file));
       line->set_line(f.line);

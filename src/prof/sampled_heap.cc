@@ -7,6 +7,14 @@ namespace syncscope::prof::internal {
 
 constinit SampledHeap g_sampled_heap;
 
+SampledHeap::CoreLayout SampledHeap::core_layout() noexcept {
+  const auto at = [](const void* field) {
+    return static_cast<std::size_t>(static_cast<const char*>(field) - reinterpret_cast<const char*>(&g_sampled_heap));
+  };
+  return CoreLayout{at(&g_sampled_heap.blocks_), at(&g_sampled_heap.capacity_), kMaxCapacity, sizeof(Block),
+                    offsetof(Block, addr), offsetof(Block, size), offsetof(Block, stack)};
+}
+
 std::size_t SampledHeap::slot_of(std::uintptr_t addr, std::size_t capacity) noexcept {
   return static_cast<std::size_t>(((addr >> 4) * 0x9e3779b97f4a7c15ull) >> 44) & (capacity - 1);
 }

@@ -85,6 +85,15 @@ class SampledHeap {
   void lock_for_fork() noexcept { lock_.lock(); }
   void unlock_after_fork() noexcept { lock_.unlock(); }
 
+  // Where a reader of a core file of a process with this build finds the
+  // sampled blocks inside g_sampled_heap (retain's syncscope-core): byte
+  // offsets of blocks_ and capacity_, the slot size and the fields of a slot.
+  struct CoreLayout {
+    std::size_t blocks_offset, capacity_offset, max_capacity;
+    std::size_t slot_bytes, slot_addr, slot_size, slot_stack;
+  };
+  static CoreLayout core_layout() noexcept;
+
  private:
   struct Block {
     std::uintptr_t addr;    // 0 = empty slot

@@ -73,6 +73,14 @@ std::uint32_t StackTable::intern(const std::uintptr_t* pcs, int depth) noexcept 
   }
 }
 
+StackTable::CoreLayout StackTable::core_layout() noexcept {
+  const StackTable& t = instance();
+  const auto at = [&t](const void* field) {
+    return static_cast<std::size_t>(static_cast<const char*>(field) - reinterpret_cast<const char*>(&t));
+  };
+  return CoreLayout{at(&t.records_), at(&t.count_)};
+}
+
 const StackRecord* StackTable::get(std::uint32_t id) const noexcept {
   // acquire: record `id` is complete once count_ >= id (pairs with intern()).
   if (id == 0 || id > count_.load(std::memory_order_acquire)) return nullptr;

@@ -44,6 +44,14 @@ class StackTable {
   void lock_for_fork() noexcept { lock_.lock(); }
   void unlock_after_fork() noexcept { lock_.unlock(); }
 
+  // Where a reader of a core file of a process with this build finds the
+  // records inside the instance (retain's syncscope-core): byte offsets of
+  // records_ and count_. Records are StackRecord, ids 1..count.
+  struct CoreLayout {
+    std::size_t records_offset, count_offset;
+  };
+  static CoreLayout core_layout() noexcept;
+
  private:
   constexpr StackTable() = default;
   bool ensure_mapped_locked() noexcept;

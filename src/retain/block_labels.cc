@@ -82,24 +82,45 @@ std::string first_template_argument(const std::string& type, std::string_view pr
   return "";
 }
 
+class LiveSymbols final : public SymbolSource {
+ public:
+  std::string type_from_vtable(std::uintptr_t vptr) const override { return internal::type_from_vtable(vptr); }
+  std::string function_at(std::uintptr_t pc) const override {
+    const auto frames = prof::Symbolizer::instance().symbolize(pc);
+    return !frames.empty() && frames.back().function != "??" ? frames.back().function : "";
+  }
+  std::vector<prof::SymbolFrame> symbolize(std::uintptr_t pc) const override {
+    return prof::Symbolizer::instance().symbolize(pc);
+  }
+};
+
+}  // namespace
+
 std::uint32_t label_id(const std::string& name) {
   std::uint32_t h = 2166136261u;  // FNV-1a: stable across snapshots and runs
   for (unsigned char c : name) h = (h ^ c) * 16777619u;
   return h | kLabelBit;
 }
 
-}  // namespace
+const SymbolSource& live_symbol_source() {
+  static const LiveSymbols* symbols = new LiveSymbols();  // never freed: used at exit too
+  return *symbols;
+}
 
-void capture_label_hints(const GraphBlock* blocks, std::size_t count, const ModuleRange* ranges,
-                         std::size_t range_count, MmapBuffer<std::uintptr_t>& hints) noexcept {
+void capture_label_hints(const MemoryImage& image, const GraphBlock* blocks, std::size_t count,
+                         const ModuleRange* ranges, std::size_t range_count,
+                         MmapBuffer<std::uintptr_t>& hints) noexcept {
   hints.clear();
   if (!hints.reserve(count)) return;
+  ImageCursor cursor(image);
   for (std::size_t i = 0; i < count; ++i) {
-    const auto* words = reinterpret_cast<const std::uintptr_t*>(blocks[i].address);
     const std::size_t n = std::min<std::size_t>(kHintWords, blocks[i].size / sizeof(std::uintptr_t));
+    const std::byte* bytes = n > 0 ? cursor.view(blocks[i].address, n * sizeof(std::uintptr_t)) : nullptr;
+    std::uintptr_t words[kHintWords] = {};
+    if (bytes != nullptr) std::memcpy(words, bytes, n * sizeof(std::uintptr_t));
     std::uintptr_t hint = 0;
-    if (n > 0 && range_of(ranges, range_count, words[0]) != nullptr) hint = words[0];
-    for (std::size_t w = 1; hint == 0 && w < n; ++w) {
+    if (bytes != nullptr && range_of(ranges, range_count, words[0]) != nullptr) hint = words[0];
+    for (std::size_t w = 1; bytes != nullptr && hint == 0 && w < n; ++w) {
       const ModuleRange* r = range_of(ranges, range_count, words[w]);
       if (r != nullptr && r->executable) hint = words[w];
     }
@@ -137,7 +158,8 @@ std::string display_type(const std::string& type) {
 }
 
 LabelNames label_blocks(GraphBlock* blocks, std::size_t count, const std::uintptr_t* hints,
-                        const ModuleRange* ranges, std::size_t range_count, std::vector<std::uint32_t>& types) {
+                        const ModuleRange* ranges, std::size_t range_count, const SymbolSource& symbols,
+                        std::vector<std::uint32_t>& types) {
   LabelNames names;
   types.assign(count, 0);
   struct HintLabel {
@@ -154,12 +176,10 @@ LabelNames label_blocks(GraphBlock* blocks, std::size_t count, const std::uintpt
         const ModuleRange* r = range_of(ranges, range_count, hint);
         std::string name;
         if (r != nullptr && !r->executable) {
-          if (std::string type = type_from_vtable(hint); !type.empty()) name = display_type(type);
+          if (std::string type = symbols.type_from_vtable(hint); !type.empty()) name = display_type(type);
           it->second.is_type = !name.empty();
         } else if (r != nullptr) {
-          const auto frames = prof::Symbolizer::instance().symbolize(hint);
-          if (!frames.empty() && frames.back().function != "??")
-            name = "holds " + short_function(frames.back().function);
+          if (std::string fn = symbols.function_at(hint); !fn.empty()) name = "holds " + short_function(fn);
         }
         if (!name.empty()) {
           it->second.id = label_id(name);

@@ -12,9 +12,10 @@
 // name: the same type has the same id in every snapshot (growth compares ids).
 //
 // Two phases: capture_label_hints runs while the world is stopped (reads
-// block memory, no malloc); label_blocks runs after resume (reads modules'
-// read-only data with process_vm_readv, so an unmapped address is an error,
-// never a fault; allocates; demangles and symbolizes).
+// block memory through the MemoryImage, no malloc); label_blocks runs after
+// resume and asks a SymbolSource for names (live: reads modules' read-only
+// data with process_vm_readv, so an unmapped address is an error, never a
+// fault; a core: the modules' symbol tables; allocates, demangles).
 #pragma once
 
 #include <cstddef>
@@ -24,7 +25,9 @@
 #include <unordered_map>
 #include <vector>
 
+#include "retain/memory_image.h"
 #include "retain/mmap_buffer.h"
+#include "retain/symbol_source.h"
 #include "syncscope/retain/object_graph.h"
 
 namespace syncscope::retain::internal {
@@ -45,15 +48,18 @@ using LabelNames = std::unordered_map<std::uint32_t, std::string>;
 // While stopped: for each block, the word that may name it: its first word
 // when that points into a module (a vtable, a function), else the first of
 // its next three words that points into executable code, else 0.
-// PRECONDITION: `ranges` sorted by begin; block memory readable.
-void capture_label_hints(const GraphBlock* blocks, std::size_t count, const ModuleRange* ranges,
+// A block the image cannot show gets hint 0. PRECONDITION: `ranges` sorted by begin.
+void capture_label_hints(const MemoryImage& image, const GraphBlock* blocks, std::size_t count, const ModuleRange* ranges,
                          std::size_t range_count, MmapBuffer<std::uintptr_t>& hints) noexcept;
 
 // After resume: gives every block with site 0 a label id, and fills
 // `types` ([count]) with each block's type label (0 when its first word is
 // no vtable pointer), sampled blocks included; returns the names of both.
 LabelNames label_blocks(GraphBlock* blocks, std::size_t count, const std::uintptr_t* hints,
-                        const ModuleRange* ranges, std::size_t range_count, std::vector<std::uint32_t>& types);
+                        const ModuleRange* ranges, std::size_t range_count, const SymbolSource& symbols,
+                        std::vector<std::uint32_t>& types);
+// The label id of a display name (stable across snapshots, runs and images).
+std::uint32_t label_id(const std::string& name);
 
 // Does a block type label's display name denote `type`? "Session" matches
 // "app::Session", "app::Session (make_shared)" and "shared_ptr control block

@@ -221,6 +221,7 @@ struct GlibcHeapWalker::Walk {
       const std::uintptr_t size = raw & ~std::uintptr_t{7};
       if (p == top) {
         if (size < L.min_chunk || p + size > end) return fail("arena #%zu: top chunk runs past its heap", arena_index);
+        result.stats.top_bytes += size;
         break;
       }
       if (size == 0) break;  // fencepost: end of an old heap
@@ -246,6 +247,9 @@ struct GlibcHeapWalker::Walk {
         return fail("arena #%zu: free chunk at heap+%#lx: footer %#lx, size %#lx", arena_index,
                     static_cast<unsigned long>(p - begin), static_cast<unsigned long>(at(next)),
                     static_cast<unsigned long>(size));
+      } else {
+        ++result.stats.free_chunks;
+        result.stats.free_bytes += size;
       }
       p = next;
     }
@@ -363,7 +367,7 @@ struct GlibcHeapWalker::Walk {
         const Range* skip;
         std::uintptr_t skip_to = 0;
         if (contains(heaps, pos, &skip) || contains(not_mmapped, pos, &skip)) skip_to = skip->end;
-        if (skip_to != 0 || own_memory(pos, skip_to)) {
+        if (skip_to != 0 || (image.is_this_process() && own_memory(pos, skip_to))) {
           pos = (skip_to + page - 1) & ~(page - 1);
           continue;
         }
@@ -395,8 +399,11 @@ struct GlibcHeapWalker::Walk {
     std::size_t kept = 0;
     for (std::size_t i = 0; i < out.size(); ++i) {
       const GraphBlock& b = out[i];
-      if (std::binary_search(self.free_chunks_.begin(), self.free_chunks_.end(), b.address - L.chunk_header))
+      if (std::binary_search(self.free_chunks_.begin(), self.free_chunks_.end(), b.address - L.chunk_header)) {
+        ++result.stats.free_chunks;
+        result.stats.free_bytes += b.size + 8;  // the chunk: usable size + its size field
         continue;
+      }
       out[kept++] = b;
       result.stats.in_use_bytes += b.size;
     }

@@ -58,6 +58,9 @@ struct HeapWalkStats {
   std::uint64_t tcache_chunks = 0;    // free, found in tcaches
   std::uint64_t mmapped_chunks = 0;
   std::uint64_t heap_bytes = 0;       // bytes of arena heaps walked (headers only)
+  std::uint64_t free_chunks = 0;      // free chunks of arena heaps (fastbin and tcache ones included)
+  std::uint64_t free_bytes = 0;       // their chunk sizes (headers included)
+  std::uint64_t top_bytes = 0;        // the top chunks' sizes (free space at each heap's end)
   bool tcache_key_known = false;
 };
 

@@ -4,6 +4,8 @@
 
 #include <cstring>
 
+#include "retain/memory_image.h"
+
 namespace syncscope::retain::internal {
 
 bool BlockIndex::add_run(std::size_t first, std::size_t end) noexcept {
@@ -60,10 +62,14 @@ std::uint32_t saturate(std::uint64_t v) {
   return v >= kOffsetSaturated ? kOffsetSaturated : static_cast<std::uint32_t>(v);
 }
 
-// Scans [begin, begin + size) (word-aligned inside), appending edges whose
-// offset is relative to `holder` (the range's own start). Words that pass
-// the span filter are looked up in batches so their cache misses overlap.
-std::uint64_t scan_range(std::uintptr_t begin, std::uint64_t size, std::uintptr_t holder,
+// Scans [begin, begin + size) (word-aligned inside), whose bytes are at
+// `bytes` (the byte at `begin`), appending edges whose offset is relative to
+// `holder` (the range's own start). Words that pass the span filter are
+// looked up in batches so their cache misses overlap.
+// Reads every word of thread stacks and blocks on purpose, as a conservative
+// scanner must: ASan's red zones included (not instrumented, or an ASan build
+// serving /debug/retain reports a stack-buffer-underflow here).
+__attribute__((no_sanitize("address"))) std::uint64_t scan_range(const std::byte* bytes, std::uintptr_t begin, std::uint64_t size, std::uintptr_t holder,
                          NodeId self, const BlockIndex& index, MmapBuffer<Edge>& edges,
                          bool& truncated) noexcept {
   constexpr std::uintptr_t kWord = sizeof(std::uintptr_t);
@@ -95,7 +101,7 @@ std::uint64_t scan_range(std::uintptr_t begin, std::uint64_t size, std::uintptr_
   const std::uintptr_t end = begin + size;
   for (; p + kWord <= end; p += kWord) {
     std::uintptr_t w;
-    std::memcpy(&w, reinterpret_cast<const void*>(p), kWord);
+    std::memcpy(&w, bytes + (p - begin), kWord);
     if (!index.in_span(w)) continue;
     word[pending] = w;
     at[pending] = p;
@@ -107,20 +113,27 @@ std::uint64_t scan_range(std::uintptr_t begin, std::uint64_t size, std::uintptr_
 
 }  // namespace
 
-void scan_all(const RawRoot* roots, std::size_t root_count, const GraphBlock* blocks,
+void scan_all(const MemoryImage& image, const RawRoot* roots, std::size_t root_count, const GraphBlock* blocks,
               std::size_t block_count, const BlockIndex& index, ScanOutput& out) noexcept {
   out.truncated = !out.root_begin.reserve(root_count + 1) || !out.block_begin.reserve(block_count + 1);
   if (out.truncated) return;
+  ImageCursor cursor(image);
   out.root_begin.push_back(0);
   for (std::size_t r = 0; r < root_count; ++r) {
-    out.bytes_scanned += scan_range(roots[r].begin, roots[r].size, roots[r].begin, kNoNode, index,
-                                    out.root_edges, out.truncated);
+    const RawRoot& root = roots[r];
+    const std::byte* bytes = root.local != nullptr ? root.local : cursor.view(root.begin, root.size);
+    if (bytes != nullptr) {
+      out.bytes_scanned +=
+          scan_range(bytes, root.begin, root.size, root.begin, kNoNode, index, out.root_edges, out.truncated);
+    }
     out.root_begin.push_back(out.root_edges.size());
   }
   out.block_begin.push_back(0);
   for (std::size_t b = 0; b < block_count; ++b) {
-    out.bytes_scanned += scan_range(blocks[b].address, blocks[b].size, blocks[b].address,
-                                    static_cast<NodeId>(b), index, out.block_edges, out.truncated);
+    if (const std::byte* bytes = cursor.view(blocks[b].address, blocks[b].size); bytes != nullptr) {
+      out.bytes_scanned += scan_range(bytes, blocks[b].address, blocks[b].size, blocks[b].address,
+                                      static_cast<NodeId>(b), index, out.block_edges, out.truncated);
+    }
     out.block_begin.push_back(out.block_edges.size());
   }
 }

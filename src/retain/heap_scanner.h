@@ -11,6 +11,8 @@
 
 namespace syncscope::retain::internal {
 
+class MemoryImage;  // memory_image.h
+
 // Address -> block lookup over blocks sorted by address. The blocks are cut
 // into runs wherever two neighbours are more than kRunGap apart (the main
 // heap, each malloc arena, stray mmap'ed chunks live gigabytes apart); each
@@ -102,6 +104,10 @@ struct RawRoot {
   std::int32_t thread = -1;   // index into the stop's slots; -2 = the scanning thread
   const char* module = nullptr;  // kGlobal: the module path (dl_iterate_phdr)
   std::uintptr_t module_base = 0;  // kGlobal: the module's load bias
+  // When set: the root's `size` bytes are here, in the scanner's own memory,
+  // not in the image at `begin` (a core's saved registers live in a note,
+  // outside the address space). Offsets stay relative to `begin`.
+  const std::byte* local = nullptr;
 };
 
 // Edges found by the scan, in CSR form (rows = roots, then blocks).
@@ -114,9 +120,11 @@ struct ScanOutput {
   bool truncated = false;  // an edge buffer could not grow: some edges dropped
 };
 
-// Scans every root range and every block. PRECONDITION: the memory of every
-// root and block is mapped and readable and stays so during the call.
-void scan_all(const RawRoot* roots, std::size_t root_count, const GraphBlock* blocks,
+// Scans every root range and every block, reading their bytes through
+// `image` (a root with `local` set is read there instead). A block or root
+// the image cannot show is skipped (no edges, not counted in
+// bytes_scanned). PRECONDITION: the image stays valid during the call.
+void scan_all(const MemoryImage& image, const RawRoot* roots, std::size_t root_count, const GraphBlock* blocks,
               std::size_t block_count, const BlockIndex& index, ScanOutput& out) noexcept;
 
 }  // namespace syncscope::retain::internal

@@ -162,7 +162,8 @@ void collect_and_scan(Capture& c, const Options& o) {
   if (o.scan_globals) {
     for (const RawRoot& seg : c.modules.segments) add_piece(c, seg);
   }
-  internal::scan_all(c.roots.data(), c.roots.size(), c.blocks.data(), c.blocks.size(), c.index, c.scan);
+  const internal::LiveMemoryImage image(c.maps);
+  internal::scan_all(image, c.roots.data(), c.roots.size(), c.blocks.data(), c.blocks.size(), c.index, c.scan);
 }
 
 std::uint64_t ns_since(std::chrono::steady_clock::time_point t) {
@@ -351,8 +352,8 @@ bool capture_frozen(Capture& c, prof::LiveBlockTable& table, const Options& opti
     c.stop = internal::WorldStopper::stop(signal, options.pause_timeout, options.name_frames);
     c.maps_ok = internal::read_proc_maps(c.maps_text, c.maps);
     collect_and_scan(c, options);
-    internal::capture_label_hints(c.blocks.data(), c.blocks.size(), c.modules.ranges.data(),
-                                  c.modules.ranges.size(), c.label_hints);
+    internal::capture_label_hints(internal::LiveMemoryImage(c.maps), c.blocks.data(), c.blocks.size(),
+                                  c.modules.ranges.data(), c.modules.ranges.size(), c.label_hints);
     internal::WorldStopper::resume(c.stop);
   }
   stats.pause_ns = ns_since(pause_start);
@@ -382,8 +383,8 @@ bool walk_and_scan(Capture& c, const Options& options, const internal::LiveMemor
   if (c.walk.status != internal::WalkStatus::kOk) return true;  // reported through c.walk
   if (!c.index.build(c.blocks.data(), c.blocks.size())) return false;
   collect_and_scan(c, options);
-  internal::capture_label_hints(c.blocks.data(), c.blocks.size(), c.modules.ranges.data(), c.modules.ranges.size(),
-                                c.label_hints);
+  internal::capture_label_hints(image, c.blocks.data(), c.blocks.size(), c.modules.ranges.data(),
+                                c.modules.ranges.size(), c.label_hints);
   return true;
 }
 
@@ -501,7 +502,8 @@ RetentionSnapshot build_snapshot(CaptureHolder& capture, const Options& options,
   std::vector<std::uint32_t> block_types;
   *labels = internal::label_blocks(c.blocks.data(), c.blocks.size(),
                                    c.label_hints.size() == c.blocks.size() ? c.label_hints.data() : nullptr,
-                                   c.modules.ranges.data(), c.modules.ranges.size(), block_types);
+                                   c.modules.ranges.data(), c.modules.ranges.size(),
+                                   internal::live_symbol_source(), block_types);
   stats.threads_paused = c.stop.paused;
   stats.threads_unresponsive = c.stop.abandoned;
   stats.bytes_scanned = c.scan.bytes_scanned;

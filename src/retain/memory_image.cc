@@ -30,6 +30,16 @@ const std::byte* LiveMemoryImage::view(std::uintptr_t addr, std::size_t len) con
   return m != nullptr && m->readable ? reinterpret_cast<const std::byte*>(addr) : nullptr;
 }
 
+ImageWindow LiveMemoryImage::window(std::uintptr_t addr) const noexcept {
+  const Mapping* m = region_of(addr);
+  if (m == nullptr || !m->readable) return {};
+  const Mapping* const last = maps_.data() + maps_.size();
+  const Mapping* first = m;
+  while (first > maps_.data() && (first - 1)->readable && (first - 1)->end == first->start) --first;
+  while (m + 1 < last && (m + 1)->readable && (m + 1)->start == m->end) ++m;
+  return ImageWindow{first->start, m->end, reinterpret_cast<const std::byte*>(first->start)};
+}
+
 bool LiveMemoryImage::resident(std::uintptr_t addr, std::size_t len, unsigned char* out) const noexcept {
   return ::mincore(reinterpret_cast<void*>(addr), len, out) == 0;
 }

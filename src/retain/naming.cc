@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "retain/symbol_source.h"
 #include "syncscope/prof/live_blocks.h"
 #include "syncscope/prof/symbolizer.h"
 #include "syncscope/prof/untracked_scope.h"
@@ -78,11 +79,15 @@ std::string short_function(std::string_view f) {
 }
 
 SiteDescription describe_pcs(const std::vector<std::uintptr_t>& pcs) {
+  return describe_pcs(pcs, live_symbol_source());
+}
+
+SiteDescription describe_pcs(const std::vector<std::uintptr_t>& pcs, const SymbolSource& symbols) {
   SiteDescription d;
   std::string first;  // fallback when every frame is plumbing
   for (std::size_t i = 0; i < pcs.size() && d.frames.size() < kSiteFrames; ++i) {
     // Return addresses: pc - 1 is inside the call instruction (its line).
-    for (const prof::SymbolFrame& f : prof::Symbolizer::instance().symbolize(pcs[i] - 1)) {
+    for (const prof::SymbolFrame& f : symbols.symbolize(pcs[i] - 1)) {
       if (f.function == "??" && f.file.empty()) continue;
       std::string shown = short_function(f.function);
       // A library header as the location of a user function is the inlined

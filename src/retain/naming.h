@@ -14,8 +14,12 @@
 
 namespace syncscope::retain::internal {
 
-// Site description from return addresses (innermost first).
+class SymbolSource;  // symbol_source.h
+
+// Site description from return addresses (innermost first), symbolized by
+// `symbols` (this process when omitted).
 SiteDescription describe_pcs(const std::vector<std::uintptr_t>& pcs);
+SiteDescription describe_pcs(const std::vector<std::uintptr_t>& pcs, const SymbolSource& symbols);
 // Site description of a live-block-table site id.
 SiteDescription describe_live_site(std::uint32_t site);
 

@@ -33,6 +33,12 @@ Inputs gather(const GoroutineProfileOptions& options) {
   in.tasks = options.min_age > Clock::duration::zero()
                  ? TaskRegistry::instance().resident_tasks(options.min_age)
                  : TaskRegistry::instance().live_tasks();
+  if (options.only_tasks) {
+    const std::vector<TaskId>& keep = *options.only_tasks;
+    std::erase_if(in.tasks, [&](const TaskInfo& t) {
+      return std::find(keep.begin(), keep.end(), t.id) == keep.end();
+    });
+  }
   if (options.include_threads) {
     in.threads = dump_all_threads({.timeout = options.thread_dump_timeout});
     for (const ThreadStack& t : in.threads) in.by_tid[t.tid] = &t;
@@ -68,7 +74,7 @@ std::string age_string(Clock::duration d) {
   return buf;
 }
 
-std::string debug1(const Inputs& in) {
+std::string debug1(const Inputs& in, const std::string& name) {
   // (stack, exact_first, labels) -> count; Go aggregates on stack + labels.
   using Key = std::tuple<std::vector<std::uintptr_t>, bool, Labels>;
   std::map<Key, std::size_t> counts;
@@ -77,7 +83,7 @@ std::string debug1(const Inputs& in) {
   std::vector<std::pair<Key, std::size_t>> sorted(counts.begin(), counts.end());
   std::stable_sort(sorted.begin(), sorted.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
   std::ostringstream os;
-  os << "goroutine profile: total " << in.tasks.size() + in.threads.size() << "\n";
+  os << name << " profile: total " << in.tasks.size() + in.threads.size() << "\n";
   for (const auto& [key, count] : sorted) {
     const auto& [pcs, exact_first, labels] = key;
     os << count << " @";
@@ -146,12 +152,12 @@ std::vector<prof::SampleLabel> to_sample_labels(const Labels& labels) {
 std::optional<std::string> goroutine_profile_text(int debug, const GoroutineProfileOptions& options) {
   if (debug != 1 && debug != 2) return std::nullopt;
   const Inputs in = gather(options);
-  return debug == 1 ? debug1(in) : debug2(in);
+  return debug == 1 ? debug1(in, options.profile_name) : debug2(in);
 }
 
 std::string goroutine_profile_proto(const GoroutineProfileOptions& options) {
   const Inputs in = gather(options);
-  prof::ProfileBuilder b({{"goroutine", "count"}}, {"goroutine", "count"}, 1);
+  prof::ProfileBuilder b({{options.profile_name, "count"}}, {options.profile_name, "count"}, 1);
   b.set_time_nanos(std::chrono::duration_cast<std::chrono::nanoseconds>(
                        std::chrono::system_clock::now().time_since_epoch()).count());
   const std::int64_t one[] = {1};

@@ -9,6 +9,8 @@
 #include <system_error>
 #include <thread>
 
+#include "syncscope/prof/contention_profiler.h"
+#include "syncscope/prof/task_labels.h"
 #include "syncscope/task/task_registry.h"
 #include "syncscope/task/wait.h"
 #include "task/deadline_watchdog.h"
@@ -104,6 +106,10 @@ void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job, std::atomic<std:
   }
   const bool traced = tracing_on();
   if (traced) trace_task_begin(rec->id, rec->name);
+  // Labels task/task_site on CPU and contention samples taken while it runs.
+  const std::uint32_t outer_label = prof::set_thread_task_label(prof::intern_task_label(
+      rec->name, std::string(rec->site.file_name()) + ":" + std::to_string(rec->site.line()) + " " +
+                     rec->site.function_name()));
   try {
     job(rec->stop.get_token());
   } catch (const std::exception& e) {
@@ -116,6 +122,7 @@ void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job, std::atomic<std:
   // The closure (and what it captured) is released before the task counts
   // as done, so a joiner never sees a finished task still holding its captures.
   job = nullptr;
+  prof::set_thread_task_label(outer_label);
   if (completed != nullptr) completed->fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
   if (has_deadline) disarm_deadline(*rec);
   if (traced) trace_task_end(rec->id);
@@ -266,17 +273,25 @@ BlockingScope::BlockingScope(std::string_view reason, const void* wait_object) n
 BlockingScope::~BlockingScope() {
   if (traced_) internal::trace_block_end();
   if (rec_ == nullptr) return;
-  std::lock_guard lock(rec_->mu);
-  if (nested_) {
-    rec_->reason = std::move(outer_reason_);
-    rec_->wait_object = outer_object_;
-    rec_->blocked_since_ns = outer_since_ns_;
-  } else {
-    rec_->reason.clear();
-    rec_->wait_object = 0;
-    rec_->blocked_since_ns = 0;
-    // relaxed: written under mu, paired with the reason fields (see above).
-    rec_->state.store(TaskState::kRunning, std::memory_order_relaxed);
+  std::int64_t waited_ns = 0;  // the whole (outermost) wait, for the block profile
+  {
+    std::lock_guard lock(rec_->mu);
+    if (nested_) {
+      rec_->reason = std::move(outer_reason_);
+      rec_->wait_object = outer_object_;
+      rec_->blocked_since_ns = outer_since_ns_;
+    } else {
+      waited_ns = internal::now_ns() - rec_->blocked_since_ns;
+      rec_->reason.clear();
+      rec_->wait_object = 0;
+      rec_->blocked_since_ns = 0;
+      // relaxed: written under mu, paired with the reason fields (see above).
+      rec_->state.store(TaskState::kRunning, std::memory_order_relaxed);
+    }
+  }
+  // /debug/pprof/block: charged to this stack (the wait wrapper's caller).
+  if (waited_ns > 0 && prof::contention_profiling_on(prof::ContentionKind::kBlock)) {
+    prof::record_contention(prof::ContentionKind::kBlock, waited_ns);
   }
 }
 

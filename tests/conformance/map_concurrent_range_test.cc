@@ -6,6 +6,7 @@
 // so a visited value names exactly which store produced it.
 #include <atomic>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <random>
 #include <string>
@@ -27,6 +28,9 @@ constexpr Key kChurnKeys = 256;   // stored/deleted by the writers
 constexpr int kWriters = 2;
 constexpr int kReaders = 2;
 const long kRangesPerReader = scaled(400, 40);
+// Bound on a reader's wait, inside a range, for a writer's next operation.
+constexpr long kMaxOverlapSpins = 1L << 22;
+constexpr long kRendezvousEvery = 4;
 
 constexpr Value encode(Key k, std::uint32_t version) {
   return static_cast<Value>((static_cast<std::uint64_t>(k) << 32) | version);
@@ -39,6 +43,11 @@ struct VersionTable {
   // i; done[i]: the highest version whose store has returned. done <= started.
   std::vector<std::atomic<std::uint32_t>> started;
   std::vector<std::atomic<std::uint32_t>> done;
+  // Writer operations completed (all writers), and writers running: a range
+  // during which `writes` moved overlapped a writer. Relaxed counters: the
+  // test reads them as numbers only.
+  std::atomic<std::uint64_t> writes{0};
+  std::atomic<int> writers_running{0};
   VersionTable()
       : started(static_cast<std::size_t>(kChurnKeys)), done(static_cast<std::size_t>(kChurnKeys)) {}
 };
@@ -47,6 +56,7 @@ template <class M>
 void writer_loop(M& m, VersionTable& vt, int id, const std::atomic<bool>& stop) {
   std::mt19937_64 rng(static_cast<std::uint64_t>(id) * 7919 + 1);
   std::vector<std::uint32_t> version(static_cast<std::size_t>(kChurnKeys), 1);
+  vt.writers_running.fetch_add(1, std::memory_order_relaxed);  // relaxed: see the field
   // relaxed: a stop flag; the join publishes everything else.
   while (!stop.load(std::memory_order_relaxed)) {
     const Key i = static_cast<Key>(rng() % (kChurnKeys / kWriters)) * kWriters + id;
@@ -73,11 +83,44 @@ void writer_loop(M& m, VersionTable& vt, int id, const std::atomic<bool>& stop) 
       case 2: (void)m.erase(k); break;
       default: (void)m.load(k + static_cast<Key>(rng() % 2)); break;  // misses drive promotion
     }
+    vt.writes.fetch_add(1, std::memory_order_relaxed);  // relaxed: see the field
   }
 }
 
+// One range's visit list against the writers' version table.
+void check_range(const std::vector<std::pair<Key, Value>>& visited,
+                 const std::vector<std::uint32_t>& done_before, VersionTable& vt, long r) {
+  std::unordered_set<Key> seen;
+  std::size_t stable_seen = 0;
+  for (const auto& [k, v] : visited) {
+    ASSERT_TRUE(seen.insert(k).second) << "range " << r << " visited key " << k << " twice";
+    if (k < kStableKeys) {
+      ++stable_seen;
+      ASSERT_EQ(v, encode(k, 0)) << "stable key " << k << " has a value never stored";
+    } else if (k < kStableKeys + kChurnKeys) {
+      const auto idx = static_cast<std::size_t>(k - kStableKeys);
+      ASSERT_EQ(key_of(v), k) << "value of another key visited under key " << k;
+      // acquire: pairs with the writer's release store of started[i].
+      const std::uint32_t started_after = vt.started[idx].load(std::memory_order_acquire);
+      ASSERT_GE(version_of(v), done_before[idx])
+          << "key " << k << ": range saw a version replaced before it started";
+      ASSERT_LE(version_of(v), started_after) << "key " << k << ": version never stored";
+    }
+  }
+  ASSERT_EQ(stable_seen, static_cast<std::size_t>(kStableKeys))
+      << "range " << r << " missed keys present for the whole call";
+}
+
+// Returns how many of its ranges overlapped a writer's operation.
 template <class M>
-void reader_loop(M& m, VersionTable& vt, long ranges, int id) {
+long reader_loop(M& m, VersionTable& vt, long ranges, int id) {
+  // Start barrier: ranges begin once every writer runs (bounded by count: a
+  // writer never scheduled costs overlap, which the test then reports).
+  for (long spins = 0; spins < 10'000'000 && vt.writers_running.load(std::memory_order_relaxed) < kWriters;
+       ++spins) {
+    std::this_thread::yield();
+  }
+  long overlapped = 0;
   std::vector<std::uint32_t> done_before(static_cast<std::size_t>(kChurnKeys));
   std::vector<std::pair<Key, Value>> visited;
   for (long r = 0; r < ranges; ++r) {
@@ -88,8 +131,21 @@ void reader_loop(M& m, VersionTable& vt, long ranges, int id) {
     }
     visited.clear();
     const bool reenter = r % 4 == 0;
+    const std::uint64_t writes_before = vt.writes.load(std::memory_order_relaxed);
     m.range([&](const Key& k, const Value& v) {
       visited.emplace_back(k, v);
+      // In every kRendezvousEvery-th range, halfway through, wait (bounded by
+      // count) until a writer completes an operation, so that range provably
+      // runs while the writers write. (Without it, 4-54 of 800 ranges
+      // overlapped a writer on a loaded 2-core machine; waiting in every
+      // range costs seconds there.)
+      if (r % kRendezvousEvery == 1 && visited.size() == static_cast<std::size_t>(kStableKeys) / 2) {
+        for (long spins = 1; spins < kMaxOverlapSpins &&
+                             vt.writes.load(std::memory_order_relaxed) == writes_before;
+             ++spins) {
+          if (spins % 1024 == 0) std::this_thread::yield();
+        }
+      }
       if (reenter) {
         // Re-entrant calls from inside the callback, on keys nobody churns.
         const Key mine = kStableKeys + kChurnKeys + id;
@@ -98,26 +154,11 @@ void reader_loop(M& m, VersionTable& vt, long ranges, int id) {
       }
       return true;
     });
-    std::unordered_set<Key> seen;
-    std::size_t stable_seen = 0;
-    for (const auto& [k, v] : visited) {
-      ASSERT_TRUE(seen.insert(k).second) << "range " << r << " visited key " << k << " twice";
-      if (k < kStableKeys) {
-        ++stable_seen;
-        ASSERT_EQ(v, encode(k, 0)) << "stable key " << k << " has a value never stored";
-      } else if (k < kStableKeys + kChurnKeys) {
-        const auto idx = static_cast<std::size_t>(k - kStableKeys);
-        ASSERT_EQ(key_of(v), k) << "value of another key visited under key " << k;
-        // acquire: pairs with the writer's release store of started[i].
-        const std::uint32_t started_after = vt.started[idx].load(std::memory_order_acquire);
-        ASSERT_GE(version_of(v), done_before[idx])
-            << "key " << k << ": range saw a version replaced before it started";
-        ASSERT_LE(version_of(v), started_after) << "key " << k << ": version never stored";
-      }
-    }
-    ASSERT_EQ(stable_seen, static_cast<std::size_t>(kStableKeys))
-        << "range " << r << " missed keys present for the whole call";
+    overlapped += vt.writes.load(std::memory_order_relaxed) != writes_before;
+    check_range(visited, done_before, vt, r);
+    if (::testing::Test::HasFatalFailure()) break;
   }
+  return overlapped;
 }
 
 template <class Family>
@@ -133,11 +174,20 @@ TYPED_TEST(MapConcurrentTest, RangeWithConcurrentWriters_VisitsConsistently) {
   for (int w = 0; w < kWriters; ++w)
     writers.emplace_back([&, w] { writer_loop(*map, vt, w, stop); });
   std::vector<std::thread> readers;
+  std::vector<long> overlapped(kReaders, 0);
   for (int r = 0; r < kReaders; ++r)
-    readers.emplace_back([&, r] { reader_loop(*map, vt, kRangesPerReader, r); });
+    readers.emplace_back([&, r] { overlapped[r] = reader_loop(*map, vt, kRangesPerReader, r); });
   for (auto& t : readers) t.join();
   stop.store(true, std::memory_order_relaxed);  // relaxed: joined below
   for (auto& t : writers) t.join();
+  // A range no writer overlapped checks nothing about concurrency.
+  long total_overlapped = 0;
+  for (long o : overlapped) total_overlapped += o;
+  std::printf("[ info ] %s: %ld of %ld ranges overlapped a writer\n", TypeParam::kName,
+              total_overlapped, kReaders * kRangesPerReader);
+  // At least half the ranges with a rendezvous (measured: all of them).
+  EXPECT_GE(total_overlapped, kReaders * kRangesPerReader / kRendezvousEvery / 2)
+      << "too few ranges ran while writers wrote";
   // Quiescent: every stable key still there, counts agree.
   for (Key k = 0; k < kStableKeys; ++k) ASSERT_EQ(map->load(k), encode(k, 0));
   EXPECT_EQ(map->size(), map->exact_size());

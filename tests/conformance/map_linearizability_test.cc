@@ -6,9 +6,19 @@
 // order that (a) respects real time — if A responded before B was invoked, A
 // comes first — and (b) reproduces every observed result when replayed on
 // ModelMap. If no such order exists, the map is not linearizable.
+//
+// A history only tests linearizability if its operations overlapped, so the
+// test forces overlap and asserts it happened: the maps run with
+// RendezvousHash, a test hook inside every keyed operation (the maps hash the
+// key inside the call). In each thread's first operation of a round the hook
+// waits, bounded, until every worker has invoked its first operation, so the
+// operation's interval contains the others' invocations. Each map must then
+// show at least kMinOverlappedPercent of its rounds overlapping; without the
+// hook a 2-core machine sees almost none (0 of 2000 in half the runs).
 #include <algorithm>
 #include <array>
 #include <atomic>
+#include <cstddef>
 #include <chrono>
 #include <cstdint>
 #include <random>
@@ -18,6 +28,8 @@
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "absl/hash/hash.h"
 
 #include "conformance/map_model.h"
 #include "conformance/map_types.h"
@@ -29,13 +41,44 @@ namespace {
 constexpr int kThreads = 3;
 constexpr int kOpsPerThread = 3;
 constexpr int kKeys = 2;
-const long kRounds = scaled(2000, 400);
+// Every round overlaps (the hook), so 1000 give far more overlapping histories
+// than the 2000 mostly sequential rounds before it, at half the cost.
+const long kRounds = scaled(1000, 250);
 // The workers spin until a common start instant this far after the round is
 // released, so that they start their operations within nanoseconds of each
 // other rather than as each one notices the new round.
 constexpr std::int64_t kStartLeadNs = 20'000;
 
+// At least this share of rounds must overlap, per map and per stage. With
+// the hook, every stage measured 100% (normal, TSan, ASan: see the commit
+// that set it); without it, 0-99% varying run to run, often 0.
+constexpr long kMinOverlappedPercent = 50;
+// The hook's wait is bounded by count, so a worker the scheduler never runs
+// cannot hang the round; it only costs that round its overlap.
+constexpr long kRendezvousYields = 100'000;
+
 using Clock = std::chrono::steady_clock;
+
+// The test hook's per-thread state. t_rendezvous: the round's count of
+// workers that invoked their first operation, set by the worker for its own
+// first operation and cleared by the first hash call in it.
+thread_local const std::atomic<int>* t_rendezvous = nullptr;
+
+// The maps' Hash, with the rendezvous in it.
+struct RendezvousHash {
+  std::size_t operator()(std::int64_t k) const {
+    if (const std::atomic<int>* invoked = t_rendezvous) {
+      t_rendezvous = nullptr;
+      // relaxed: only a count to wait for; the map's own synchronization
+      // orders the operations' effects.
+      for (long i = 0; i < kRendezvousYields && invoked->load(std::memory_order_relaxed) < kThreads;
+           ++i) {
+        std::this_thread::yield();
+      }
+    }
+    return absl::Hash<std::int64_t>{}(k);
+  }
+};
 
 struct Event {
   Op op;
@@ -130,7 +173,7 @@ class MapLinearizabilityTest : public ::testing::Test {};
 TYPED_TEST_SUITE(MapLinearizabilityTest, AllMapFamilies, FamilyName);
 
 TYPED_TEST(MapLinearizabilityTest, SmallHistories_AreLinearizable) {
-  using M = typename TypeParam::template Map<Key, Value>;
+  using M = typename TypeParam::template Map<Key, Value, RendezvousHash>;
   const std::uint64_t seed = test_seed();
   SCOPED_TRACE(seed_note(seed));
   std::mt19937_64 rng(seed);
@@ -146,6 +189,8 @@ TYPED_TEST(MapLinearizabilityTest, SmallHistories_AreLinearizable) {
   std::atomic<long> go_round{-1};
   std::atomic<int> finished{0};
   std::atomic<std::int64_t> start_at{0};
+  // Workers that invoked their first operation this round (the hook's count).
+  std::atomic<int> first_invoked{0};
 
   std::vector<std::thread> workers;
   for (int t = 0; t < kThreads; ++t) {
@@ -162,9 +207,17 @@ TYPED_TEST(MapLinearizabilityTest, SmallHistories_AreLinearizable) {
         const std::int64_t go = start_at.load(std::memory_order_relaxed);
         while (now_ns() < go) {
         }
+        bool first = true;
         for (Event& e : history[t]) {
           e.invoke_ns = now_ns();
+          if (first) {
+            // relaxed: a count the hook waits for; publishes nothing.
+            first_invoked.fetch_add(1, std::memory_order_relaxed);
+            t_rendezvous = &first_invoked;
+            first = false;
+          }
           e.result = apply_to_map(*map, e.op);
+          t_rendezvous = nullptr;  // an operation that did not hash
           e.response_ns = now_ns();
         }
         // release: publishes this thread's events; pairs with the main
@@ -179,8 +232,10 @@ TYPED_TEST(MapLinearizabilityTest, SmallHistories_AreLinearizable) {
   mix.value_range = 3;
   mix.linearizable_only = true;
   long overlapped_rounds = 0;
+  long rounds_run = 0;
   for (long round = 0; round < kRounds; ++round) {
-    map = TypeParam::template make<Key, Value>();
+    ++rounds_run;
+    map = TypeParam::template make<Key, Value, RendezvousHash>();
     ModelMap initial;
     for (Key k = 0; k < kKeys; ++k) {
       if (rng() % 3 == 0) continue;  // absent
@@ -198,6 +253,7 @@ TYPED_TEST(MapLinearizabilityTest, SmallHistories_AreLinearizable) {
     // relaxed: the workers have finished the previous round (acquire below),
     // and go_round's release store publishes these.
     finished.store(0, std::memory_order_relaxed);
+    first_invoked.store(0, std::memory_order_relaxed);
     start_at.store(now_ns() + kStartLeadNs, std::memory_order_relaxed);
     go_round.store(round, std::memory_order_release);
     // acquire: pairs with the workers' release increments.
@@ -212,8 +268,11 @@ TYPED_TEST(MapLinearizabilityTest, SmallHistories_AreLinearizable) {
   go_round.store(kStop, std::memory_order_release);  // release: see the worker loop
   for (auto& w : workers) w.join();
   std::printf("[ info ] %s: %ld of %ld rounds had overlapping operations\n", TypeParam::kName,
-              overlapped_rounds, kRounds);
+              overlapped_rounds, rounds_run);
   ::testing::Test::RecordProperty("overlapped_rounds", static_cast<int>(overlapped_rounds));
+  // A round without overlap is a sequential history, which any map passes.
+  EXPECT_GE(overlapped_rounds, rounds_run * kMinOverlappedPercent / 100)
+      << TypeParam::kName << ": too few rounds overlapped to test linearizability";
 }
 
 // The checker itself must reject a history that no order explains, or the

@@ -1,10 +1,11 @@
 // The debug-build check of the family contract (internal/reentrancy_check.h),
-// compiled on here whatever the build type: a lock-based map's visit()
-// callback that calls the same map must stop the process with a message
-// naming the cause (without the check it deadlocks, or a shared_mutex throws
-// "Resource deadlock avoided"); ReadMostlyMap's visit() holds no lock during
-// its callback, which may call the map. Each case runs in a forked child with
-// a deadline and its stderr captured.
+// compiled on here whatever the build type. A visit() callback may call the
+// same map on every family for copyable values (the check stays silent);
+// a lock-based map holding move-only values runs the callback under the
+// shard lock, and a callback that calls the same map there must stop the
+// process with a message naming the cause (without the check it deadlocks,
+// or a shared_mutex throws "Resource deadlock avoided"). Each case runs in a
+// forked child with a deadline and its stderr captured.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <type_traits>
@@ -54,12 +56,31 @@ template <class Family>
 class MapReentrancyCheckTest : public ::testing::Test {};
 TYPED_TEST_SUITE(MapReentrancyCheckTest, AllMapFamilies, FamilyName);
 
-TYPED_TEST(MapReentrancyCheckTest, VisitCallbackCallingTheSameMap_ChecksTheContract) {
+// Copyable values: every family's visit() callback may call the same map
+// (the family rule); the check must not fire.
+TYPED_TEST(MapReentrancyCheckTest, VisitCallbackCallingTheSameMap_IsAllowed) {
   const auto [out, err] = run_capturing_stderr([] {
     auto m = TypeParam::template make<std::int64_t, std::int64_t>();
     m->store(1, 1);
     m->visit(1, [&](const std::int64_t& v) { m->store(1, v + 1); });
     return m->load(1) == 2 ? 0 : 1;
+  });
+  EXPECT_TRUE(out.exited_with(0)) << out.describe() << "\n" << err;
+}
+
+// Move-only values: a lock-based map runs visit()'s callback under the shard
+// lock (it cannot copy the value), so a callback calling the same map is the
+// forbidden call and must stop the process with the message.
+TYPED_TEST(MapReentrancyCheckTest, MoveOnlyVisitCallbackCallingTheSameMap_ChecksTheContract) {
+  const auto [out, err] = run_capturing_stderr([] {
+    auto m = TypeParam::template make<std::int64_t, std::unique_ptr<std::int64_t>>();
+    m->store(1, std::make_unique<std::int64_t>(1));
+    m->visit(1, [&](const std::unique_ptr<std::int64_t>& v) {
+      m->store(1, std::make_unique<std::int64_t>(*v + 1));
+    });
+    bool two = false;
+    m->visit(1, [&](const std::unique_ptr<std::int64_t>& v) { two = *v == 2; });
+    return two ? 0 : 1;
   });
   if constexpr (std::is_same_v<TypeParam, ReadMostlyFamily>) {
     EXPECT_TRUE(out.exited_with(0)) << out.describe() << "\n" << err;

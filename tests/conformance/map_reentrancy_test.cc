@@ -10,6 +10,8 @@
 #include <cstdint>
 #include <cstdio>
 #include <latch>
+#include <map>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -210,6 +212,71 @@ TYPED_TEST(MapReentrancyTest, TwoMapsWhoseValuesTouchEachOther_DoNotDeadlock) {
         return 0;
       },
       std::chrono::seconds(20));
+  EXPECT_TRUE(out.exited_with(0)) << TypeParam::kName << ": " << out.describe();
+}
+
+// The family's visit() rule (concurrent_map.h): the callback may call every
+// method of the map it visits, the visited key's own shard included. Each
+// call's result is checked against what a std::map oracle holding the same
+// operations says; the child exits with the number of mismatches (a lock
+// held across the callback hangs the child instead, and it is killed at the
+// deadline).
+TYPED_TEST(MapReentrancyTest, VisitCallback_MayCallEveryMethodOfTheSameMap) {
+  const auto out = run_in_child(
+      [] {
+        auto m = TypeParam::template make<std::int64_t, std::int64_t>();
+        std::map<std::int64_t, std::int64_t> oracle;
+        for (std::int64_t k = 1; k <= 8; ++k) {
+          m->store(k, 10 * k);
+          oracle[k] = 10 * k;
+        }
+        int mismatches = 0;
+        auto expect = [&mismatches](bool ok) { mismatches += ok ? 0 : 1; };
+        int calls = 0;
+        const bool found = m->visit(kKey, [&](const std::int64_t& v) {
+          ++calls;
+          expect(v == oracle[kKey]);
+          // The visited key itself: every write and read on its shard.
+          expect(m->load(kKey) == oracle[kKey]);
+          m->store(kKey, v + 1);
+          expect(m->swap(kKey, v + 2) == std::optional<std::int64_t>(v + 1));
+          expect(m->compare_and_swap(kKey, v + 2, v + 3));
+          const auto los = m->load_or_store(kKey, -1);
+          expect(los.loaded && los.value == v + 3);
+          oracle[kKey] = v + 3;
+          expect(m->visit(kKey, [&](const std::int64_t& w) { expect(w == v + 3); }));
+          // Other keys: deletes of every kind, a new key.
+          expect(m->erase(2));
+          expect(m->load_and_delete(3) == std::optional<std::int64_t>(30));
+          expect(m->compare_and_delete(4, 40));
+          oracle.erase(2);
+          oracle.erase(3);
+          oracle.erase(4);
+          expect(!m->load_or_store(100, 1000).loaded);
+          oracle[100] = 1000;
+          // Whole-map operations.
+          std::size_t ranged = 0;
+          m->range([&](const std::int64_t& k, const std::int64_t& w) {
+            expect(oracle.count(k) == 1 && oracle[k] == w);
+            ++ranged;
+            return true;
+          });
+          expect(ranged == oracle.size());
+          expect(m->exact_size() == oracle.size());
+          expect(m->size() == oracle.size());
+          expect(m->stats().live_entries == static_cast<std::int64_t>(oracle.size()));
+          m->clear();
+          oracle.clear();
+          m->store(5, 55);
+          oracle[5] = 55;
+        });
+        expect(found && calls == 1);
+        expect(m->exact_size() == oracle.size());
+        for (const auto& [k, v] : oracle) expect(m->load(k) == v);
+        expect(!m->load(kKey).has_value());
+        return mismatches;
+      },
+      std::chrono::seconds(10));
   EXPECT_TRUE(out.exited_with(0)) << TypeParam::kName << ": " << out.describe();
 }
 

@@ -190,10 +190,10 @@ TEST(DebugServer, UnknownProfile_Is404) {
   auto server = start_server();
   ASSERT_NE(server, nullptr);
   httplib::Client c("127.0.0.1", server->port());
-  auto r = c.Get("/debug/pprof/block");
+  auto r = c.Get("/debug/pprof/nosuchprofile");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);
-  EXPECT_EQ(r->body, "Unknown profile: block\n");
+  EXPECT_EQ(r->body, "Unknown profile: nosuchprofile\n");
   EXPECT_EQ(r->get_header_value("X-Content-Type-Options"), "nosniff");
 }
 

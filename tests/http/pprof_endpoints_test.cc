@@ -23,6 +23,7 @@
 #endif
 #ifdef SYNCSCOPE_HTTP_HAVE_TASK
 #include "syncscope/task/task.h"
+#include "syncscope/task/trace.h"
 #endif
 
 namespace syncscope::http {
@@ -46,7 +47,9 @@ CommandResult pprof_top(const std::string& url, const std::vector<std::string>& 
 
 bool have_go() { return testing::run_command({"go", "version"}).exit_code == 0; }
 
-#ifdef SYNCSCOPE_HTTP_HAVE_PROF
+// The heap profile needs the allocation hooks, which sanitizer builds leave
+// out; there the heap endpoints must say so (503) instead of serving nothing.
+#if defined(SYNCSCOPE_HTTP_HAVE_PROF) && defined(SYNCSCOPE_HTTP_TEST_HAVE_HOOKS)
 // Blocks kept alive for the whole test binary, allocated by a function whose
 // name the heap profile must show.
 std::vector<std::unique_ptr<char[]>>* g_kept = nullptr;
@@ -135,7 +138,18 @@ TEST_F(HeapEndpoints, SecondsN_GivesDeltaWithDeltaFilename) {
   EXPECT_EQ(top.exit_code, 0) << top.out << top.err;
   EXPECT_NE(top.out.find("Type: alloc_space"), std::string::npos) << top.out;
 }
-#endif  // SYNCSCOPE_HTTP_HAVE_PROF
+#elif defined(SYNCSCOPE_HTTP_HAVE_PROF)
+TEST(HeapEndpointsWithoutHooks, HeapAndAllocs_Answer503) {
+  auto server = testing::start_server();
+  ASSERT_NE(server, nullptr);
+  httplib::Client c("127.0.0.1", server->port());
+  for (const char* path : {"/debug/pprof/heap", "/debug/pprof/allocs", "/debug/pprof/heap?debug=1"}) {
+    auto r = c.Get(path);
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 503) << path << ": " << r->body;
+  }
+}
+#endif  // SYNCSCOPE_HTTP_HAVE_PROF && SYNCSCOPE_HTTP_TEST_HAVE_HOOKS
 
 #ifdef SYNCSCOPE_HTTP_HAVE_TASK
 // Three tasks blocked on a gate the fixture opens on teardown.
@@ -234,17 +248,29 @@ TEST(TraceEndpoint, SecondsOne_IsChromeTraceJson) {
 }
 
 TEST(TraceEndpoint, StopDuringLongTrace_CancelsPromptly) {
+  // The trace handler turns the recorder on for its interval: tracing_enabled()
+  // going true is the sign that the 30-second trace is in progress, so stop()
+  // provably races a running trace instead of one that had not begun.
+  ASSERT_FALSE(task::tracing_enabled()) << "an earlier test left tracing on";
   auto server = testing::start_server();
   ASSERT_NE(server, nullptr);
   std::thread client([port = server->port()] {
     httplib::Client c("127.0.0.1", port);
     c.Get("/debug/pprof/trace?seconds=30");
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Bounded: a handler that never starts fails here rather than hanging.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (!task::tracing_enabled() && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const bool trace_was_running = task::tracing_enabled();
   const auto t0 = std::chrono::steady_clock::now();
   server->stop();
   const auto took = std::chrono::steady_clock::now() - t0;
   client.join();
+  EXPECT_TRUE(trace_was_running) << "the trace request never started recording";
+  // The cancelled handler turned the recorder back off.
+  EXPECT_FALSE(task::tracing_enabled());
   // Behaviour, not speed: stop() must not wait out the 30-second trace.
   EXPECT_LT(took, std::chrono::seconds(15));
 }

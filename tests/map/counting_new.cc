@@ -18,11 +18,13 @@ namespace {
 // have been joined or while the test knows they are idle.
 std::atomic<std::int64_t> g_bytes{0};
 std::atomic<std::int64_t> g_blocks{0};
+std::atomic<std::int64_t> g_allocations{0};  // every block ever handed out
 
 void* counted(void* p) {
   if (p != nullptr) {
     g_bytes.fetch_add(static_cast<std::int64_t>(malloc_usable_size(p)), std::memory_order_relaxed);
     g_blocks.fetch_add(1, std::memory_order_relaxed);
+    g_allocations.fetch_add(1, std::memory_order_relaxed);
   }
   return p;
 }
@@ -48,6 +50,7 @@ void* allocate_aligned(std::size_t n, std::align_val_t al) noexcept {
 
 std::int64_t live_heap_bytes() { return g_bytes.load(std::memory_order_relaxed); }
 std::int64_t live_heap_blocks() { return g_blocks.load(std::memory_order_relaxed); }
+std::int64_t total_allocations() { return g_allocations.load(std::memory_order_relaxed); }
 
 }  // namespace syncscope::map::testing
 

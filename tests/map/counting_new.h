@@ -12,5 +12,7 @@ namespace syncscope::map::testing {
 std::int64_t live_heap_bytes();
 // Blocks currently allocated through operator new and not yet deleted.
 std::int64_t live_heap_blocks();
+// Blocks allocated through operator new since the program started.
+std::int64_t total_allocations();
 
 }  // namespace syncscope::map::testing

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <latch>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -118,6 +119,33 @@ TYPED_TEST(MapMemoryTest, OverwriteSameKeys_ReturnsToBaseline) {
   std::printf("[ info ] %s overwrite %lld times: residue %+lld B\n", TypeParam::kName,
               static_cast<long long>(kKeys), static_cast<long long>(residue));
   EXPECT_LE(residue, kResidueBound);
+}
+
+// Replace-writes of existing keys (store, swap, compare_and_swap) with
+// word-sized values allocate nothing on any map: ReadMostlyMap changes the
+// value inside its box, the lock-based maps assign into the table's slot.
+// The oracle is the counting operator new of this executable.
+TYPED_TEST(MapMemoryTest, ReplaceWritesOfExistingKeys_AllocateNothing) {
+  constexpr std::int64_t kSmallKeys = 64;
+  constexpr int kRounds = 200;
+  auto m = TypeParam::template make<std::int64_t, std::int64_t>();
+  for (std::int64_t k = 0; k < kSmallKeys; ++k) m->store(k, 0);
+  for (std::int64_t k = 0; k < 4 * kSmallKeys; ++k) (void)m->load(k % kSmallKeys);  // promote
+  (void)m->swap(0, 0);  // first writes fill per-thread slots (counters, reserved nodes)
+  const std::int64_t before = total_allocations();
+  for (int round = 1; round <= kRounds; ++round) {
+    for (std::int64_t k = 0; k < kSmallKeys; ++k) {
+      m->store(k, 3 * round);
+      ASSERT_EQ(m->swap(k, 3 * round + 1), std::optional<std::int64_t>(3 * round));
+      ASSERT_TRUE(m->compare_and_swap(k, 3 * round + 1, 3 * round + 2));
+    }
+  }
+  const std::int64_t allocations = total_allocations() - before;
+  std::printf("[ info ] %s %lld replace-writes: %lld allocations\n", TypeParam::kName,
+              static_cast<long long>(3 * kRounds * kSmallKeys),
+              static_cast<long long>(allocations));
+  EXPECT_EQ(allocations, 0);
+  for (std::int64_t k = 0; k < kSmallKeys; ++k) ASSERT_EQ(m->load(k), 3 * kRounds + 2);
 }
 
 TYPED_TEST(MapMemoryTest, MapDestruction_FreesEverything) {

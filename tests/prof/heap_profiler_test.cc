@@ -56,24 +56,32 @@ __attribute__((noipa)) void heap_site_one(int n) {
 
 TEST_F(HeapProfilerTest, HooksInstalled_InNormalBuild) { EXPECT_TRUE(HeapProfiler::hooks_installed()); }
 
-TEST_F(HeapProfilerTest, Counters_TrackAllocationsAndFrees) {
+// The oracle is the allocation pattern itself, not the profiler's own
+// arithmetic (live = allocated - freed): this thread makes exactly 1000
+// allocations of known sizes and frees them, nothing else allocates between
+// the snapshots, and glibc's own malloc_usable_size (the definition after the
+// interposer) says how many bytes each block holds.
+TEST_F(HeapProfilerTest, Counters_MatchAKnownAllocationPattern) {
+  using UsableFn = std::size_t (*)(void*);
+  auto glibc_usable = reinterpret_cast<UsableFn>(dlsym(RTLD_NEXT, "malloc_usable_size"));
+  ASSERT_NE(glibc_usable, nullptr);
+  constexpr std::uint64_t kBlocks = 1000;
+  std::vector<void*> blocks(kBlocks);  // allocated before the first snapshot
   const HeapCounters before = HeapProfiler::counters();
-  std::vector<void*> blocks;
-  blocks.reserve(1000);
-  std::size_t usable = 0;
-  for (int i = 0; i < 1000; ++i) {
-    blocks.push_back(std::malloc(100 + i));
-    usable += malloc_usable_size(blocks.back());
-  }
+  for (std::uint64_t i = 0; i < kBlocks; ++i) blocks[i] = escape(std::malloc(100 + i));
   const HeapCounters mid = HeapProfiler::counters();
-  EXPECT_GE(mid.allocated_objects - before.allocated_objects, 1000u);
-  EXPECT_GE(mid.allocated_bytes - before.allocated_bytes, usable);
-  EXPECT_GE(mid.live_bytes, usable);
+  std::uint64_t usable = 0;
+  for (void* p : blocks) usable += glibc_usable(p);
   for (void* p : blocks) std::free(p);
   const HeapCounters after = HeapProfiler::counters();
-  EXPECT_GE(after.freed_objects - mid.freed_objects, 1000u);
-  EXPECT_GE(after.freed_bytes - mid.freed_bytes, usable);
-  EXPECT_EQ(after.allocated_bytes - after.freed_bytes, after.live_bytes);
+  EXPECT_EQ(mid.allocated_objects - before.allocated_objects, kBlocks);
+  EXPECT_EQ(mid.allocated_bytes - before.allocated_bytes, usable);
+  EXPECT_EQ(mid.freed_objects, before.freed_objects);
+  EXPECT_EQ(mid.live_bytes - before.live_bytes, usable);
+  EXPECT_EQ(after.allocated_objects, mid.allocated_objects);
+  EXPECT_EQ(after.freed_objects - mid.freed_objects, kBlocks);
+  EXPECT_EQ(after.freed_bytes - mid.freed_bytes, usable);
+  EXPECT_EQ(after.live_bytes, before.live_bytes);
 }
 
 TEST_F(HeapProfilerTest, UsableSize_MatchesGlibc) {

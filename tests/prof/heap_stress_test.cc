@@ -1,11 +1,14 @@
 // Stress: 4 threads x 10^6 mixed allocate/free operations through every
 // interposer, with threads starting and exiting throughout and a fork in the
 // middle, sampling at a high rate and exact mode on. Bounded by operation
-// count; checks no deadlock (the fork child must finish) and consistent
-// books: everything the workload allocated it freed, so the counters' live
-// bytes/objects, the exact table and the sampled in-use estimate return to
-// where they started.
+// count; checks no deadlock (the fork child must finish) and the books
+// against an oracle outside the profiler: each worker tallies its own
+// allocations and frees, objects and bytes (glibc's malloc_usable_size, the
+// definition after the interposer), and the counters must match the tally up
+// to the test's own bookkeeping; the workload frees everything, so the exact
+// table and the sampled in-use estimate return to where they started.
 #include <gtest/gtest.h>
+#include <dlfcn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -32,7 +35,30 @@ struct Block {
   int kind;
 };
 
-void release(const Block& b) {
+// The workload's own books: what it allocated and freed, counted at the call
+// sites. A realloc of a live block is an allocation of the new block and a
+// free of the old one, as the allocator sees it.
+struct Tally {
+  std::uint64_t allocs = 0, frees = 0, alloc_bytes = 0, freed_bytes = 0;
+  Tally& operator+=(const Tally& o) {
+    allocs += o.allocs;
+    frees += o.frees;
+    alloc_bytes += o.alloc_bytes;
+    freed_bytes += o.freed_bytes;
+    return *this;
+  }
+};
+
+using UsableFn = std::size_t (*)(void*);
+// glibc's malloc_usable_size, not the interposer's.
+UsableFn glibc_usable() {
+  static const auto fn = reinterpret_cast<UsableFn>(dlsym(RTLD_NEXT, "malloc_usable_size"));
+  return fn;
+}
+
+void release(const Block& b, Tally& t) {
+  ++t.frees;
+  t.freed_bytes += glibc_usable()(b.p);
   switch (b.kind) {
     case 0: std::free(b.p); break;
     case 1: delete[] static_cast<char*>(b.p); break;
@@ -41,36 +67,51 @@ void release(const Block& b) {
   }
 }
 
-Block allocate(std::mt19937& rng) {
+Block allocate(std::mt19937& rng, Tally& t) {
   const std::size_t n = 8 + rng() % 4096;
+  Block b{nullptr, 0};
   switch (rng() % 6) {
-    case 0: return {std::malloc(n), 0};
-    case 1: return {new char[n], 1};
-    case 2: return {::operator new(n, std::align_val_t{64}), 2};
-    case 3: return {std::calloc(1, n), 0};
+    case 0: b = {std::malloc(n), 0}; break;
+    case 1: b = {new char[n], 1}; break;
+    case 2: b = {::operator new(n, std::align_val_t{64}), 2}; break;
+    case 3: b = {std::calloc(1, n), 0}; break;
     case 4: {
       void* p = nullptr;
-      return {posix_memalign(&p, 32, n) == 0 ? p : std::malloc(n), 0};
+      b = {posix_memalign(&p, 32, n) == 0 ? p : std::malloc(n), 0};
+      break;
     }
-    default: return {std::realloc(std::malloc(n / 2 + 1), n), 0};
+    default: {
+      void* first = std::malloc(n / 2 + 1);
+      ++t.allocs;
+      t.alloc_bytes += glibc_usable()(first);
+      ++t.frees;  // realloc frees `first` (or keeps it as the new block)
+      t.freed_bytes += glibc_usable()(first);
+      b = {std::realloc(first, n), 0};
+      break;
+    }
   }
+  ++t.allocs;
+  t.alloc_bytes += glibc_usable()(b.p);
+  return b;
 }
 
-void worker(unsigned seed) {
+Tally worker(unsigned seed) {
   std::mt19937 rng(seed);
+  Tally t;
   std::vector<Block> live;
   live.reserve(1024);
   for (int op = 0; op < kOpsPerThread; ++op) {
     if (live.size() < 1000 && (live.empty() || rng() % 2 == 0)) {
-      live.push_back(allocate(rng));
+      live.push_back(allocate(rng, t));
     } else {
       const std::size_t i = rng() % live.size();
-      release(live[i]);
+      release(live[i], t);
       live[i] = live.back();
       live.pop_back();
     }
   }
-  for (const Block& b : live) release(b);
+  for (const Block& b : live) release(b, t);
+  return t;
 }
 
 std::size_t table_blocks();
@@ -81,11 +122,12 @@ int child_after_fork() {
   std::mt19937 rng(7);
   const HeapCounters before = HeapProfiler::counters();
   std::vector<Block> blocks;
-  for (int i = 0; i < 10000; ++i) blocks.push_back(allocate(rng));
-  for (const Block& b : blocks) release(b);
+  Tally t;
+  for (int i = 0; i < 10000; ++i) blocks.push_back(allocate(rng, t));
+  for (const Block& b : blocks) release(b, t);
   const HeapCounters after = HeapProfiler::counters();
   table_blocks();
-  return after.allocated_objects - before.allocated_objects >= 10000 ? 0 : 3;
+  return after.allocated_objects - before.allocated_objects >= t.allocs ? 0 : 3;
 }
 
 std::size_t table_blocks() {
@@ -96,19 +138,25 @@ std::size_t table_blocks() {
   return n;
 }
 
-TEST(HeapStress, ThreadsChurnAndFork_CountersConsistent) {
+TEST(HeapStress, ThreadsChurnAndFork_CountersMatchTheWorkloadsTally) {
+  ASSERT_NE(glibc_usable(), nullptr);
   HeapProfiler::set_sample_rate(4096);
   HeapProfiler::start();
   HeapProfiler::set_exact_mode(true);
   std::vector<std::thread> threads;
   threads.reserve(kThreads);
+  std::vector<Tally> tallies(kThreads * kGenerations);
   const std::size_t blocks_before = table_blocks();
   const std::int64_t inuse_before = HeapProfiler::snapshot().total_inuse_bytes();
   const HeapCounters before = HeapProfiler::counters();
 
   int child_status = -1;
   for (int gen = 0; gen < kGenerations; ++gen) {
-    for (int t = 0; t < kThreads; ++t) threads.emplace_back(worker, gen * 100 + t);
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([&tallies, gen, t] {
+        tallies[gen * kThreads + t] = worker(static_cast<unsigned>(gen * 100 + t));
+      });
+    }
     if (gen == kGenerations / 2) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));  // workers mid-flight
       const pid_t pid = fork();
@@ -138,16 +186,30 @@ TEST(HeapStress, ThreadsChurnAndFork_CountersConsistent) {
 
   ASSERT_NE(child_status, -1) << "fork child deadlocked";
   EXPECT_TRUE(WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0) << child_status;
+  Tally workload;
+  for (const Tally& t : tallies) workload += t;
+  ASSERT_EQ(workload.alloc_bytes, workload.freed_bytes) << "the workload frees all it allocates";
+  ASSERT_EQ(workload.allocs, workload.frees);
+  // The counters saw the workload's calls plus the test's own bookkeeping
+  // (thread objects, vectors, snapshots): at least the tally, and little more.
+  constexpr std::uint64_t kOwnObjects = 200;
+  constexpr std::uint64_t kOwnBytes = 1 << 20;
   const std::uint64_t allocated = after.allocated_objects - before.allocated_objects;
   const std::uint64_t freed = after.freed_objects - before.freed_objects;
-  EXPECT_GE(allocated, static_cast<std::uint64_t>(kThreads) * kGenerations * kOpsPerThread / 2);
-  // allocated - freed = live, and the workload left nothing live: only the
-  // test's own bookkeeping (thread objects, snapshots) may differ.
-  EXPECT_EQ(after.allocated_bytes - after.freed_bytes, after.live_bytes);
-  EXPECT_LT(allocated - freed, 200u);
+  const std::uint64_t allocated_bytes = after.allocated_bytes - before.allocated_bytes;
+  const std::uint64_t freed_bytes = after.freed_bytes - before.freed_bytes;
+  EXPECT_GE(workload.allocs, static_cast<std::uint64_t>(kThreads) * kGenerations * kOpsPerThread / 2);
+  EXPECT_GE(allocated, workload.allocs);
+  EXPECT_LT(allocated - workload.allocs, kOwnObjects);
+  EXPECT_GE(freed, workload.frees);
+  EXPECT_LT(freed - workload.frees, kOwnObjects);
+  EXPECT_GE(allocated_bytes, workload.alloc_bytes);
+  EXPECT_LT(allocated_bytes - workload.alloc_bytes, kOwnBytes);
+  EXPECT_GE(freed_bytes, workload.freed_bytes);
+  EXPECT_LT(freed_bytes - workload.freed_bytes, kOwnBytes);
   const auto live_delta = static_cast<std::int64_t>(after.live_bytes) -
                           static_cast<std::int64_t>(before.live_bytes);
-  EXPECT_LT(std::llabs(live_delta), 1 << 20);
+  EXPECT_LT(std::llabs(live_delta), kOwnBytes);
   EXPECT_LT(blocks_after, blocks_before + 200);
   EXPECT_LT(std::llabs(inuse_after - inuse_before), 1 << 20);
   EXPECT_GT(after.samples - before.samples, 1000u);

@@ -5,9 +5,15 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "syncscope/prof/heap_profiler.h"
@@ -127,31 +133,77 @@ TEST_F(LiveBlockTableTest, FindContaining_OutsideAnyBlock_ReturnsNull) {
   table.thaw();
 }
 
+// A thread's voluntary context switches (/proc/self/task/<tid>/status),
+// read with plain syscalls. A hook held by freeze() waits in nanosleep, one
+// voluntary switch per wake-up; a thread allocating freely makes almost none.
+long voluntary_switches(pid_t tid) {
+  char path[64];
+  std::snprintf(path, sizeof path, "/proc/self/task/%d/status", static_cast<int>(tid));
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  char buf[4096];
+  const ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return -1;
+  buf[n] = '\0';
+  const char* field = std::strstr(buf, "voluntary_ctxt_switches:");
+  if (field == nullptr || (field > buf && field[-1] == '_')) return -1;  // not "nonvoluntary_"
+  return std::strtol(field + std::strlen("voluntary_ctxt_switches:"), nullptr, 10);
+}
+
 TEST_F(LiveBlockTableTest, Freeze_BlocksAllocatingThreadsUntilThaw) {
   LiveBlockTable& table = LiveBlockTable::instance();
   HeapProfiler::set_exact_mode(true);
   std::atomic<bool> stop{false};
+  std::atomic<pid_t> worker_tid{0};
+  // started: allocations the worker began; done: the ones it finished.
+  // started - done is 1 exactly while the worker is inside an allocation.
+  std::atomic<std::uint64_t> started{0};
   std::atomic<std::uint64_t> done{0};
   std::thread worker([&] {
-    // relaxed: progress counter and stop flag only.
+    // relaxed (all): progress counters, a tid and a stop flag; the test reads
+    // them as numbers and publishes nothing through them.
+    worker_tid.store(static_cast<pid_t>(::syscall(SYS_gettid)), std::memory_order_relaxed);
     while (!stop.load(std::memory_order_relaxed)) {
+      started.fetch_add(1, std::memory_order_relaxed);
       std::free(exact_site_alloc(64));
       done.fetch_add(1, std::memory_order_relaxed);
     }
   });
+  // The worker is running before the freeze: 100 allocations done.
   while (done.load(std::memory_order_relaxed) < 100) std::this_thread::yield();
-  table.freeze();
+  const pid_t tid = worker_tid.load(std::memory_order_relaxed);
+  const bool frozen = table.freeze();
   const std::uint64_t at_freeze = done.load(std::memory_order_relaxed);
-  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  const long switches_at_freeze = voluntary_switches(tid);
+  // The worker provably ran while frozen: it woke in the hook's wait at least
+  // kHeldWakeups times without finishing an allocation. The wait ends early
+  // when the worker finishes one (not held), and is bounded by a deadline
+  // that only a worker never scheduled reaches; the assertions then fail.
+  constexpr long kHeldWakeups = 50;
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  long switches = switches_at_freeze;
+  while (switches - switches_at_freeze < kHeldWakeups &&
+         done.load(std::memory_order_relaxed) - at_freeze <= 1 &&
+         std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::yield();
+    switches = voluntary_switches(tid);
+  }
   const std::uint64_t after_wait = done.load(std::memory_order_relaxed);
+  const std::uint64_t started_in_wait = started.load(std::memory_order_relaxed);
   // The freezing thread itself may still allocate (it is exempt).
   void* mine = std::malloc(32);
   std::free(mine);
   table.thaw();
   stop.store(true, std::memory_order_relaxed);
   worker.join();
-  // At most the one allocation in flight when freeze() began completes.
+  ASSERT_TRUE(frozen);
+  ASSERT_GE(switches_at_freeze, 0) << "cannot read the worker's context switches";
+  EXPECT_GE(switches - switches_at_freeze, kHeldWakeups) << "the worker never waited in the hook";
+  // At most the one allocation in flight when freeze() began completes, and
+  // the worker sat inside the next one.
   EXPECT_LE(after_wait - at_freeze, 1u);
+  EXPECT_EQ(started_in_wait, after_wait + 1) << "the worker was not inside an allocation";
   EXPECT_GT(done.load(std::memory_order_relaxed), after_wait);
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "retain/heap_scanner.h"
+#include "retain/memory_image.h"
 #include "retain/proc_maps.h"
 
 namespace syncscope::retain::internal {
@@ -87,6 +88,17 @@ TEST(BlockIndex, LookupMatchesBruteForce_ClustersFarApart) {
   }
 }
 
+// This process' memory read in place, every address readable (the test's
+// arrays are).
+class InPlaceImage final : public MemoryImage {
+ public:
+  std::span<const Mapping> regions() const noexcept override { return {}; }
+  const std::byte* view(std::uintptr_t addr, std::size_t) const noexcept override {
+    return reinterpret_cast<const std::byte*>(addr);
+  }
+  bool resident(std::uintptr_t, std::size_t, unsigned char*) const noexcept override { return false; }
+};
+
 TEST(ScanAll, FindsEveryPointerWordWithItsOffset) {
   // Memory: 8 "blocks" of 64 bytes inside one array, plus a root array.
   alignas(64) static std::uintptr_t heap[8 * 8];
@@ -107,7 +119,7 @@ TEST(ScanAll, FindsEveryPointerWordWithItsOffset) {
   roots[0].begin = reinterpret_cast<std::uintptr_t>(root_words);
   roots[0].size = sizeof root_words;
   ScanOutput out;
-  scan_all(roots, 1, blocks.data(), blocks.size(), index, out);
+  scan_all(InPlaceImage(), roots, 1, blocks.data(), blocks.size(), index, out);
   ASSERT_FALSE(out.truncated);
   ASSERT_EQ(out.root_edges.size(), 1u);
   EXPECT_EQ(out.root_edges[0].target, 2u);

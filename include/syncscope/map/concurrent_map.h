@@ -6,30 +6,40 @@
 //   * Every operation is linearizable, except range() and clear(), which
 //     follow Go's sync.Map: range() visits each key at most once, reflects
 //     for each key some value it held during the call (or skips a key stored
-//     or deleted concurrently), may be called re-entrantly — its callback may
-//     call any method of the same map — and stops when the callback returns
-//     false. clear() removes every key present when it starts; keys stored
+//     or deleted concurrently), and stops when the callback returns false.
+//     clear() removes every key present when it starts; keys stored
 //     concurrently may survive.
+//   * Callbacks may call the map (one rule for all four maps, as Go's Range
+//     allows): the callback of visit() and of range() may call any method of
+//     the same map, the visited key and its shard included, and of any other
+//     map. ReadMostlyMap runs them under its epoch pin and no lock; the
+//     lock-based maps copy the value (visit) or the shard's entries (range)
+//     under the shard's shared lock and run the callback on the copy with no
+//     lock held. The one exception: in a lock-based map holding move-only
+//     values, which cannot be copied, the callbacks run under the shard's
+//     shared lock and must not call that map (debug builds abort with a
+//     message if they do; see internal/reentrancy_check.h). visit() is
+//     linearizable at its read of the value; the callback sees that value
+//     even if another call (its own included) replaces it meanwhile.
 //   * References handed to callbacks (range, visit) are valid only during the
 //     callback. A value that must outlive it is copied — that is what load()
 //     returns. Capturing a reference (or a raw pointer) into a task that
 //     outlives the callback is the bug the lab reproduces.
 //   * size() is O(1) and approximate; exact_size() walks every entry (O(N)).
 //   * User code under a map's lock. What may run while a map holds one of
-//     its locks: Hash, Eq, copies and moves of keys and values (and, for
-//     the lock-based maps, visit()'s callback and range()'s callback for
-//     move-only values). None of these may call the same map: that would
-//     deadlock, and debug builds abort with a message instead (see
+//     its locks: Hash, Eq, copies and moves of keys and values (and, for the
+//     lock-based maps holding move-only values, the visit() and range()
+//     callbacks). None of these may call the same map: that would deadlock,
+//     and debug builds abort with a message instead (see
 //     internal/reentrancy_check.h). What never runs under a map's lock: the
 //     destructor of a value that leaves the map (erase, load_and_delete,
 //     compare_and_delete, clear) or is replaced (store, swap,
-//     compare_and_swap), and range()'s callback for copyable values. Such a
-//     destructor may call any method of the same map or of another map
-//     (a shared_ptr to a node that deregisters itself; two maps whose values
-//     refer to each other). ReadMostlyMap destroys removed keys unlocked
-//     too; the lock-based maps may destroy a removed key (and moved-from
-//     values) under the shard lock. A portable visit() callback does not
-//     call the map it visits; ReadMostlyMap's may (it holds no lock then).
+//     compare_and_swap), and the callbacks of visit() and range() for
+//     copyable values. Such a destructor may call any method of the same map
+//     or of another map (a shared_ptr to a node that deregisters itself; two
+//     maps whose values refer to each other). ReadMostlyMap destroys removed
+//     keys unlocked too; the lock-based maps may destroy a removed key (and
+//     moved-from values) under the shard lock.
 //   * Destructors of K and V must not throw (std::is_nothrow_destructible).
 //
 // Method summary (Go name in brackets):
@@ -43,7 +53,7 @@
 //   compare_and_delete [CompareAndDelete] bool           needs V == V
 //   range [Range]                void                    f(const K&, const V&) -> bool
 //   clear [Clear]                void
-//   visit(key, f)                bool (found)            f(const V&) under protection
+//   visit(key, f)                bool (found)            f(const V&); f may call the map
 //   size()                       std::size_t (approximate, O(1))
 //   exact_size()                 std::size_t (O(N) walk)
 #pragma once

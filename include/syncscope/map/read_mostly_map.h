@@ -43,9 +43,15 @@
 //   delete compacts it (rebuild + promote), so deleted keys never pin memory
 //   indefinitely (Go issue 40999's complaint, where they could).
 //
-//   Reclamation: old snapshots, expunged entries and replaced value boxes are
-//   retired into the global EpochDomain and freed once no reader can hold
-//   them. Every operation pins the domain while it touches shared objects.
+//   Values: word-sized scalars (integers, enums, pointers) are replaced in
+//   place inside their box (internal/value_box.h): swap, store of an
+//   existing key and compare_and_swap neither allocate nor retire. Other
+//   values live in immutable boxes, one new box per write, as in Go.
+//
+//   Reclamation: old snapshots, expunged entries, deleted boxes and replaced
+//   heap boxes are retired into the global EpochDomain and freed once no
+//   reader can hold them. Every operation pins the domain while it touches
+//   shared objects.
 //
 //   No destructor of K or V runs under mu_ (the family contract): freeing a
 //   retired object runs them, so every operation that takes mu_ opens a
@@ -78,8 +84,10 @@
 #include "syncscope/map/internal/map_counters.h"
 #include "syncscope/map/internal/reentrancy_check.h"
 #include "syncscope/map/internal/registration.h"
+#include "syncscope/map/internal/value_box.h"
 #include "syncscope/map/map_events.h"
 #include "syncscope/map/map_stats.h"
+#include "syncscope/map/lock_contention.h"
 #include "syncscope/reclaim/epoch_domain.h"
 
 namespace syncscope::map {
@@ -148,8 +156,7 @@ class ReadMostlyMap {
     // so the value's construction is visible.
     ValueBox* b = e->p.load(std::memory_order_acquire);
     if (!is_live(b)) return false;
-    f(static_cast<const V&>(b->value));
-    return true;
+    return b->read(f);  // false: an in-place box killed by a concurrent delete
   }
 
   // ---- Writes ------------------------------------------------------------
@@ -157,17 +164,29 @@ class ReadMostlyMap {
   void store(const K& key, const V& value)
     requires std::copy_constructible<V>
   {
-    swap_box(key, std::make_unique<ValueBox>(value), /*want_previous=*/false);
+    if constexpr (kInPlace) {
+      swap_in_place(key, value);
+    } else {
+      swap_box(key, std::make_unique<ValueBox>(value), /*want_previous=*/false);
+    }
   }
   void store(const K& key, V&& value) {
-    swap_box(key, std::make_unique<ValueBox>(std::move(value)), /*want_previous=*/false);
+    if constexpr (kInPlace) {
+      swap_in_place(key, value);
+    } else {
+      swap_box(key, std::make_unique<ValueBox>(std::move(value)), /*want_previous=*/false);
+    }
   }
 
   // Stores `value` and returns the previous value, if any.
   std::optional<V> swap(const K& key, V value)
     requires std::copy_constructible<V>
   {
-    return swap_box(key, std::make_unique<ValueBox>(std::move(value)), /*want_previous=*/true);
+    if constexpr (kInPlace) {
+      return swap_in_place(key, value);
+    } else {
+      return swap_box(key, std::make_unique<ValueBox>(std::move(value)), /*want_previous=*/true);
+    }
   }
 
   LoadOrStoreResult<V> load_or_store(const K& key, const V& value)
@@ -215,14 +234,20 @@ class ReadMostlyMap {
   bool compare_and_swap(const K& key, const V& old_value, const V& new_value)
     requires std::equality_comparable<V> && std::copy_constructible<V>
   {
-    domain_.reserve_retires(1);
+    if constexpr (!kInPlace) domain_.reserve_retires(1);  // in place: nothing is retired
+    {
+      // Lock-free path: no mu_, so nothing needs an Unlocked holder (as in
+      // swap_box). A box that lost its race dies after the pin, unlocked.
+      std::unique_ptr<ValueBox> spare;
+      auto guard = domain_.pin();
+      const ReadView r = read_view();
+      if (Entry* e = lookup(*r.table, key)) {
+        return try_compare_and_swap(e, old_value, new_value, spare);
+      }
+      if (!r.amended) return false;
+    }
     Unlocked after(domain_);
     auto guard = domain_.pin();
-    const ReadView r = read_view();
-    if (Entry* e = lookup(*r.table, key)) {
-      return try_compare_and_swap(e, old_value, new_value, after.box);
-    }
-    if (!r.amended) return false;
     ReentrancyCheck::Scope held(this);
     std::lock_guard lk(mu_);
     const ReadView r2 = read_view();
@@ -266,19 +291,35 @@ class ReadMostlyMap {
     }
     if (e == nullptr) return false;
     ValueBox* p = e->p.load(std::memory_order_acquire);  // acquire: see visit()
-    while (is_live(p) && p->value == old_value) {
-      // acq_rel: release orders nothing new (the new state is "deleted") but
-      // acquire makes the box we retire fully visible to us.
-      if (e->p.compare_exchange_weak(p, nullptr, std::memory_order_acq_rel,
-                                     std::memory_order_acquire)) {
-        on_deleted(p, from_read);
-        if (lk.owns_lock()) lk.unlock();
-        held.reset();
-        maybe_compact(from_read);
-        return true;
+    if constexpr (kInPlace) {
+      while (is_live(p)) {
+        if (p->try_kill_if_equal(old_value)) {
+          unlink_killed(e, p);
+          on_deleted(p, from_read);
+          if (lk.owns_lock()) lk.unlock();
+          held.reset();
+          maybe_compact(from_read);
+          return true;
+        }
+        if (p->alive()) return false;  // unequal
+        p = load_settled(e);
       }
+      return false;
+    } else {
+      while (is_live(p) && p->value == old_value) {
+        // acq_rel: release orders nothing new (the new state is "deleted")
+        // but acquire makes the box we retire fully visible to us.
+        if (e->p.compare_exchange_weak(p, nullptr, std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+          on_deleted(p, from_read);
+          if (lk.owns_lock()) lk.unlock();
+          held.reset();
+          maybe_compact(from_read);
+          return true;
+        }
+      }
+      return false;
     }
-    return false;
   }
 
   // ---- Whole-map operations ---------------------------------------------
@@ -304,11 +345,15 @@ class ReadMostlyMap {
     for (const auto& [k, e] : *r.table) {
       ValueBox* b = e->p.load(std::memory_order_acquire);  // acquire: see visit()
       if (!is_live(b)) continue;
-      if constexpr (std::is_same_v<std::invoke_result_t<F&, const K&, const V&>, void>) {
-        f(k, static_cast<const V&>(b->value));
-      } else {
-        if (!f(k, static_cast<const V&>(b->value))) break;
-      }
+      bool go_on = true;
+      b->read([&](const V& v) {
+        if constexpr (std::is_same_v<std::invoke_result_t<F&, const K&, const V&>, void>) {
+          f(k, v);
+        } else {
+          go_on = static_cast<bool>(f(k, v));
+        }
+      });
+      if (!go_on) break;
     }
   }
 
@@ -334,7 +379,9 @@ class ReadMostlyMap {
       // acq_rel: expunging makes lock-free writers that still hold `e` fail
       // and retry under mu_; acquire lets us read the box we retire.
       ValueBox* old = e->p.exchange(expunged(), std::memory_order_acq_rel);
-      if (is_live(old)) {
+      // An in-place box already killed belongs to its deleter, who retires
+      // it; kill the others so that no writer still holding one changes it.
+      if (is_live(old) && kill_for_clear(old)) {
         counters_.add_live(-1);
         domain_.retire(old, account_);
       }
@@ -364,7 +411,8 @@ class ReadMostlyMap {
     const Table& t = dirty_ != nullptr ? *dirty_ : *r.table;
     std::size_t n = 0;
     for (const auto& [k, e] : t) {
-      if (is_live(e->p.load(std::memory_order_acquire))) ++n;  // acquire: see visit()
+      ValueBox* b = e->p.load(std::memory_order_acquire);  // acquire: see visit()
+      if (is_live(b) && b->alive()) ++n;
     }
     return n;
   }
@@ -406,11 +454,10 @@ class ReadMostlyMap {
   using Counter = internal::Counter;
   using ReentrancyCheck = internal::ReentrancyCheck;
 
-  struct ValueBox {
-    template <class... Args>
-    explicit ValueBox(Args&&... args) : value(std::forward<Args>(args)...) {}
-    V value;
-  };
+  // Word-sized scalars are replaced in place (internal/value_box.h); other
+  // values live in immutable boxes, one per write.
+  using ValueBox = typename internal::ValueBoxFor<V>::type;
+  static constexpr bool kInPlace = ValueBox::kInPlace;
 
   // A key's slot, shared by the read snapshot and the dirty map.
   struct Entry {
@@ -432,6 +479,10 @@ class ReadMostlyMap {
     //   kExpunged -> nullptr    unexpunge under mu_, before adding it back to
     //                           dirty_
     //   any       -> kExpunged  clear() (under mu_), right before retiring it
+    // In-place boxes (internal/value_box.h) also change inside a live box:
+    // swap / compare_and_swap write the value in place, and a delete first
+    // kills the box and then unlinks it (live box -> nullptr); a killed box
+    // still linked reads as nullptr (load_settled).
     // If p == kExpunged, dirty_ != nullptr and the entry is not in dirty_
     // (outside clear()). Otherwise, if dirty_ != nullptr, the entry is in it.
     std::atomic<ValueBox*> p;
@@ -604,9 +655,118 @@ class ReadMostlyMap {
     counters_.add_live(+1);
   }
 
+  // ---- In-place values (internal/value_box.h) ---------------------------
+
+  // Store/swap for in-place values: replaces the value inside the live box
+  // (no allocation, no retire); a deleted key gets a new box, as in Go.
+  std::optional<V> swap_in_place(const K& key, V value) {
+    {
+      std::unique_ptr<ValueBox> spare;  // a box that lost a race; no lock held here
+      auto guard = domain_.pin();
+      const ReadView r = read_view();
+      if (Entry* e = lookup(*r.table, key)) {
+        if (auto res = try_swap_in_place(e, value, spare)) return *res;
+      }
+    }
+    Unlocked after(domain_);
+    auto guard = domain_.pin();
+    ReentrancyCheck::Scope held(this);
+    std::lock_guard lk(mu_);
+    const ReadView r = read_view();
+    Entry* e = lookup(*r.table, key);
+    if (e != nullptr) {
+      revive_locked(key, e, after);
+    } else if (dirty_ != nullptr) {
+      e = lookup(*dirty_, key);
+    }
+    if (e == nullptr) {
+      insert_new_locked(key, std::make_unique<ValueBox>(value), after);
+      return std::nullopt;
+    }
+    return *try_swap_in_place(e, value, after.box);  // cannot fail: not expunged under mu_
+  }
+
+  // Requires a pin. The previous value (nullopt: the key was deleted), or
+  // nothing if the entry is expunged (the caller retries under mu_). A box
+  // made but not published stays in `spare`.
+  std::optional<std::optional<V>> try_swap_in_place(Entry* e, V value,
+                                                    std::unique_ptr<ValueBox>& spare) {
+    ValueBox* p = e->p.load(std::memory_order_acquire);  // acquire: see visit()
+    while (true) {
+      if (p == expunged()) return std::nullopt;
+      if (is_live(p)) {
+        V previous;
+        if (p->try_exchange(value, previous)) return std::optional<V>(previous);
+        p = load_settled(e);  // killed meanwhile: the key is deleted
+        continue;
+      }
+      if (spare == nullptr) spare = std::make_unique<ValueBox>(value);
+      // acq_rel: release publishes the new box; acquire lets us use a
+      // competitor's box if we lose.
+      if (e->p.compare_exchange_weak(p, spare.get(), std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+        spare.release();
+        counters_.add_live(+1);
+        return std::optional<V>(std::nullopt);
+      }
+    }
+  }
+
+  // Requires a pin. e->p, with a killed in-place box still linked (its
+  // deleter has not unlinked it yet) replaced by nullptr on the deleter's
+  // behalf: a killed box reads as "deleted". Heap boxes are never killed.
+  static ValueBox* load_settled(Entry* e) {
+    ValueBox* p = e->p.load(std::memory_order_acquire);  // acquire: see visit()
+    while (is_live(p) && !p->alive()) {
+      // acq_rel: acquire lets us read whatever box replaced it; release
+      // orders nothing new (nullptr carries no value).
+      if (e->p.compare_exchange_weak(p, nullptr, std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+        return nullptr;
+      }
+    }
+    return p;
+  }
+
+  // Unlinks the in-place box the caller just killed (if nobody did it for
+  // it, see load_settled). The caller retires it.
+  static void unlink_killed(Entry* e, ValueBox* killed) {
+    ValueBox* expected = killed;
+    // acq_rel: as in load_settled. Failure: someone unlinked it already.
+    e->p.compare_exchange_strong(expected, nullptr, std::memory_order_acq_rel,
+                                 std::memory_order_relaxed);
+  }
+
+  // clear()'s kill of a live box it unlinked: true if clear() owns it now
+  // (an in-place box already killed is retired by its deleter).
+  static bool kill_for_clear(ValueBox* b) {
+    if constexpr (kInPlace) {
+      V ignored;
+      return b->try_kill(ignored);
+    } else {
+      return true;
+    }
+  }
+
   // Requires a pin. Deletes the value for `key`, passing it to `f` first.
   template <class F>
   bool delete_impl(const K& key, F&& f) {
+    {
+      // Lock-free path (the key is in the snapshot, or absent and the
+      // snapshot not amended): no mu_, so no Unlocked holder, and a retire
+      // reserved only when there is a value to retire.
+      auto guard = domain_.pin();
+      const ReadView r = read_view();
+      if (Entry* e = lookup(*r.table, key)) {
+        // acquire: see visit(). Deleted or expunged: the key is absent.
+        if (!is_live(e->p.load(std::memory_order_acquire))) return false;
+        domain_.reserve_retires(1);  // delete_value retires the box
+        const bool removed = delete_value(e, f, /*from_read=*/true);
+        if (removed) maybe_compact(/*from_read=*/true);
+        return removed;
+      }
+      if (!r.amended) return false;
+    }
     domain_.reserve_retires(kOpRetires);
     Unlocked after(domain_);
     auto guard = domain_.pin();
@@ -646,16 +806,30 @@ class ReadMostlyMap {
   template <class F>
   bool delete_value(Entry* e, F& f, bool from_read) {
     ValueBox* p = e->p.load(std::memory_order_acquire);  // acquire: see visit()
-    while (is_live(p)) {
-      // acq_rel: acquire makes the box we hand to f and retire visible.
-      if (e->p.compare_exchange_weak(p, nullptr, std::memory_order_acq_rel,
-                                     std::memory_order_acquire)) {
-        on_deleted(p, from_read);             // retired, still readable: we are pinned
-        f(static_cast<const V&>(p->value));  // a throwing copy leaves the delete done
-        return true;
+    if constexpr (kInPlace) {
+      while (is_live(p)) {
+        V last;
+        if (p->try_kill(last)) {
+          unlink_killed(e, p);
+          on_deleted(p, from_read);  // retired, still readable: we are pinned
+          f(static_cast<const V&>(last));
+          return true;
+        }
+        p = load_settled(e);
       }
+      return false;
+    } else {
+      while (is_live(p)) {
+        // acq_rel: acquire makes the box we hand to f and retire visible.
+        if (e->p.compare_exchange_weak(p, nullptr, std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+          on_deleted(p, from_read);             // retired, still readable: we are pinned
+          f(static_cast<const V&>(p->value));  // a throwing copy leaves the delete done
+          return true;
+        }
+      }
+      return false;
     }
-    return false;
   }
 
   void on_deleted(ValueBox* old, bool from_read) {
@@ -696,10 +870,19 @@ class ReadMostlyMap {
   std::optional<LoadOrStoreResult<V>> try_load_or_store(Entry* e, const V& value,
                                                         std::unique_ptr<ValueBox>& spare) {
     ValueBox* p = e->p.load(std::memory_order_acquire);  // acquire: see visit()
-    if (p == expunged()) return std::nullopt;
-    if (is_live(p)) return LoadOrStoreResult<V>{p->value, true};
-    spare = std::make_unique<ValueBox>(value);
     while (true) {
+      if (p == expunged()) return std::nullopt;
+      if (is_live(p)) {
+        if constexpr (kInPlace) {
+          V v;
+          if (p->load(v)) return LoadOrStoreResult<V>{v, true};
+          p = load_settled(e);  // killed meanwhile: the key is deleted
+          continue;
+        } else {
+          return LoadOrStoreResult<V>{p->value, true};
+        }
+      }
+      if (spare == nullptr) spare = std::make_unique<ValueBox>(value);
       // acq_rel: release publishes the box; acquire lets us read a
       // competitor's box if we lose.
       if (e->p.compare_exchange_weak(p, spare.get(), std::memory_order_acq_rel,
@@ -708,8 +891,6 @@ class ReadMostlyMap {
         counters_.add_live(+1);
         return LoadOrStoreResult<V>{value, false};
       }
-      if (p == expunged()) return std::nullopt;
-      if (is_live(p)) return LoadOrStoreResult<V>{p->value, true};
     }
   }
 
@@ -718,17 +899,30 @@ class ReadMostlyMap {
   bool try_compare_and_swap(Entry* e, const V& old_value, const V& new_value,
                             std::unique_ptr<ValueBox>& spare) {
     ValueBox* p = e->p.load(std::memory_order_acquire);  // acquire: see visit()
-    if (!is_live(p) || !(p->value == old_value)) return false;
-    spare = std::make_unique<ValueBox>(new_value);
-    while (true) {
-      // acq_rel: as in swap_box.
-      if (e->p.compare_exchange_weak(p, spare.get(), std::memory_order_acq_rel,
-                                     std::memory_order_acquire)) {
-        spare.release();
-        domain_.retire(p, account_);
-        return true;
+    if constexpr (kInPlace) {
+      while (is_live(p)) {
+        // A value that differs fails without taking the box's writer bit:
+        // linearizable at the read, as for load().
+        V current;
+        if (p->load(current) && !(current == old_value)) return false;
+        bool swapped = false;
+        if (p->try_compare_and_swap(old_value, new_value, swapped)) return swapped;
+        p = load_settled(e);  // killed meanwhile: the key is deleted
       }
+      return false;
+    } else {
       if (!is_live(p) || !(p->value == old_value)) return false;
+      spare = std::make_unique<ValueBox>(new_value);
+      while (true) {
+        // acq_rel: as in swap_box.
+        if (e->p.compare_exchange_weak(p, spare.get(), std::memory_order_acq_rel,
+                                       std::memory_order_acquire)) {
+          spare.release();
+          domain_.retire(p, account_);
+          return true;
+        }
+        if (!is_live(p) || !(p->value == old_value)) return false;
+      }
     }
   }
 
@@ -867,7 +1061,7 @@ class ReadMostlyMap {
   // pin); stored only with mu_ held. The table it points to is immutable.
   mutable std::atomic<std::uintptr_t> read_{0};
 
-  mutable std::mutex mu_;
+  mutable internal::TimedMutex mu_;  // timed when contended (lock_contention.h)
   // Keys not yet in the snapshot plus every non-expunged snapshot entry
   // (when the snapshot is amended). nullptr right after a promotion; rebuilt
   // on the next new key. Guarded by mu_.

@@ -27,6 +27,7 @@
 #include <chrono>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "syncscope/task/task_core.h"
@@ -38,6 +39,12 @@ struct GoroutineProfileOptions {
   std::chrono::milliseconds thread_dump_timeout{1000};
   // Only tasks older than this (zero = all live tasks), as Go's resident view.
   Clock::duration min_age = Clock::duration::zero();
+  // When set, only these tasks (still live) are listed: Go 1.26's
+  // goroutineleak profile is the goroutine profile of the leaked ones.
+  std::optional<std::vector<TaskId>> only_tasks;
+  // The profile's name: the debug=1 header "<name> profile: total N" and the
+  // pprof sample and period type <name>/count.
+  std::string profile_name = "goroutine";
 };
 
 // debug must be 1 or 2; anything else yields std::nullopt (HTTP: 400).

@@ -4,6 +4,8 @@
 // errors, promtool accepts metrics.prom.
 #include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -111,6 +113,21 @@ TEST_F(LabFiles, GoToolPprofReadsTheRetentionProfile) {
   EXPECT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("flat%"), std::string::npos) << r.out << r.err;
   EXPECT_NE(r.out.find("allocate_cache_payload"), std::string::npos) << r.out;  // sampled payloads
+}
+
+// Strict validity (issue 18 item 5): pprof's own profile package parses
+// every profile the lab writes, CheckValid passes, every Location has a
+// Mapping and the sample types are Go's for the kind (tools/pprofcheck).
+TEST_F(LabFiles, EveryProfile_PassesPprofCheckValid) {
+  const std::string tool = fs::path(lab_binary()).parent_path() / "pprofcheck";
+  if (!fs::exists(tool)) FAIL() << "no " << tool << ": scripts/install-deps.sh installs golang-github-google-pprof-dev";
+  std::vector<std::pair<std::string, std::string>> files = {{"heap.pb.gz", "heap"}, {"retained.pb.gz", "retained"}};
+  if (kHaveTask) files.emplace_back("goroutine.pb.gz", "goroutine");
+  for (const auto& [name, kind] : files) {
+    ASSERT_TRUE(fs::exists(file(name))) << name << " not written:\n" << result_->out << result_->err;
+    const Result r = run(quote(tool) + " -kind " + kind + " -min-samples 1 " + quote(file(name)));
+    EXPECT_EQ(r.rc, 0) << name << ":\n" << r.out << r.err;
+  }
 }
 
 TEST_F(LabFiles, TraceJsonIsAChromeTrace) {

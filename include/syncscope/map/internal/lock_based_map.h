@@ -4,14 +4,15 @@
 // PooledShardedMap is ShardedMap with a pooling node allocator.
 //
 // Every operation but range() and clear() holds one shard's lock for its
-// whole duration, so it is linearizable at that lock. range() copies each
-// shard's entries under its shared lock and calls the callback with no lock
-// held (so the callback may call any method of the map, as Go requires);
+// whole duration, so it is linearizable at that lock. visit() copies the
+// value under the shard's shared lock and range() each shard's entries, and
+// both call the callback with no lock held (so it may call any method of the
+// map, as Go's Range allows);
 // clear() clears the shards one at a time.
 //
 // User code under a shard lock (the family contract, concurrent_map.h):
-// Hash, Eq, copies and moves of keys and values, and visit()'s callback
-// (and range()'s for move-only values) run under the lock; destructors of
+// Hash, Eq, copies and moves of keys and values (and, for move-only values
+// only, visit()'s and range()'s callbacks) run under the lock; destructors of
 // values that leave the map never do. A removed or replaced value is moved
 // out and a cleared shard's table is swapped out, into locals declared
 // before the lock and destroyed after it is released. Under the lock only
@@ -34,6 +35,7 @@
 #include "syncscope/map/internal/map_counters.h"
 #include "syncscope/map/internal/reentrancy_check.h"
 #include "syncscope/map/internal/registration.h"
+#include "syncscope/map/lock_contention.h"
 #include "syncscope/map/map_events.h"
 #include "syncscope/map/map_stats.h"
 
@@ -70,25 +72,44 @@ class LockBasedMap {
   std::optional<V> load(const K& key) const
     requires std::copy_constructible<V>
   {
-    std::optional<V> out;
-    visit(key, [&out](const V& v) { out.emplace(v); });
-    return out;
-  }
-
-  template <class F>
-    requires VisitCallback<F, V>
-  bool visit(const K& key, F&& f) const {
     const Shard& s = shard_for(key);
     ReentrancyCheck::Scope held(this);
     std::shared_lock lk(s.mu);
     auto it = s.table.find(key);
     if (it == s.table.end()) {
       counters_.bump(Counter::kMisses);
-      return false;
+      return std::nullopt;
     }
     counters_.bump(Counter::kHits);
-    f(static_cast<const V&>(it->second));  // under the lock: must not call this map
-    return true;
+    return std::optional<V>(it->second);
+  }
+
+  // The family's visit() rule (concurrent_map.h): for copyable values the
+  // value is copied under the shard's shared lock and f runs on the copy
+  // with no lock held, so f may call any method of this map. Move-only
+  // values cannot be copied: f then runs under the shared lock and must not
+  // call this map (the debug build's ReentrancyCheck aborts if it does).
+  template <class F>
+    requires VisitCallback<F, V>
+  bool visit(const K& key, F&& f) const {
+    if constexpr (std::is_copy_constructible_v<V>) {
+      const std::optional<V> copy = load(key);  // destroyed unlocked, after f
+      if (!copy) return false;
+      f(static_cast<const V&>(*copy));
+      return true;
+    } else {
+      const Shard& s = shard_for(key);
+      ReentrancyCheck::Scope held(this);
+      std::shared_lock lk(s.mu);
+      auto it = s.table.find(key);
+      if (it == s.table.end()) {
+        counters_.bump(Counter::kMisses);
+        return false;
+      }
+      counters_.bump(Counter::kHits);
+      f(static_cast<const V&>(it->second));  // under the lock: must not call this map
+      return true;
+    }
   }
 
   // Values are copied before the table is touched: absl's tables claim a
@@ -290,7 +311,7 @@ class LockBasedMap {
 
  private:
   struct alignas(64) Shard {
-    mutable std::shared_mutex mu;
+    mutable TimedSharedMutex mu;  // timed when contended (lock_contention.h)
     Table table;  // guarded by mu
   };
 

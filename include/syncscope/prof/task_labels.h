@@ -1,0 +1,42 @@
+// Which task a thread is running, for the labels `task` and `task_site` on
+// CPU and contention samples (Go's profiler labels; `go tool pprof
+// -tagfocus=task=NAME`). The task part sets it around every task it runs;
+// prof reads it when it records a sample, in a signal handler included.
+//
+// Contract
+//   - intern_task_label() maps (task name, spawn site) to a small id, at most
+//     kMaxTaskLabels distinct pairs (later ones get 0: unlabelled). It
+//     allocates: call it where that is fine (task start), never in a handler.
+//   - set_thread_task_label() (calling thread) and thread_task_label(tid)
+//     are lock-free and async-signal-safe: one table slot per tid (tid modulo
+//     kThreadLabelSlots) holding tid and id together, so a slot shared by two
+//     threads yields "unlabelled", never another thread's label.
+//
+// When not to use: for arbitrary key/value labels; only the task pair.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "syncscope/prof/profile_builder.h"
+
+namespace syncscope::prof {
+
+inline constexpr std::size_t kMaxTaskLabels = 4096;
+inline constexpr std::size_t kThreadLabelSlots = 4096;
+
+std::uint32_t intern_task_label(std::string_view task, std::string_view site);
+// 0 clears. Returns the calling thread's previous label (for nesting).
+std::uint32_t set_thread_task_label(std::uint32_t label) noexcept;
+std::uint32_t thread_task_label(pid_t tid) noexcept;
+// The pair behind `label`; false for 0 or an unknown id.
+bool task_label_strings(std::uint32_t label, std::string* task, std::string* site);
+// The pprof sample labels for `label`: {task=NAME, task_site=SITE}, or none.
+std::vector<SampleLabel> task_sample_labels(std::uint32_t label);
+
+}  // namespace syncscope::prof

@@ -1,0 +1,128 @@
+// Adapters for the CPU profile (prof) and the leaked-task profile (retain +
+// task); see sources_fleet.h.
+#include "http/sources_fleet.h"
+
+#include <chrono>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+
+#ifdef SYNCSCOPE_HTTP_HAVE_PROF
+#include "syncscope/prof/contention_profiler.h"
+#include "syncscope/prof/cpu_profiler.h"
+#endif
+#if defined(SYNCSCOPE_HTTP_HAVE_PROF) && defined(SYNCSCOPE_HTTP_HAVE_MAP)
+#include "syncscope/map/lock_contention.h"
+#endif
+#if defined(SYNCSCOPE_HTTP_HAVE_RETAIN) && defined(SYNCSCOPE_HTTP_HAVE_TASK)
+#include "syncscope/retain/retention.h"
+#include "syncscope/task/goroutine_profile.h"
+#endif
+
+namespace syncscope::http::internal {
+
+#ifdef SYNCSCOPE_HTTP_HAVE_PROF
+
+CpuProfileOutcome cpu_profile(int seconds, int hz, const Canceller& canceller) {
+  prof::CpuProfileOptions o;
+  o.hz = hz;
+  o.duration = std::chrono::seconds(seconds);
+  o.cancelled = [&canceller] { return canceller.cancelled(); };
+  prof::CpuProfileResult r = prof::profile_cpu(o);
+  CpuProfileOutcome out;
+  switch (r.status) {
+    case prof::CpuProfileStatus::kOk:
+      if (canceller.cancelled()) {
+        out.status = 503;
+        out.reason = "server stopping: CPU profile cut short";
+        return out;
+      }
+      out.profile = std::move(r.profile);
+      return out;
+    case prof::CpuProfileStatus::kInvalidArgument: out.status = 400; break;
+    case prof::CpuProfileStatus::kBusy: out.status = 500; break;  // Go's status for this
+    case prof::CpuProfileStatus::kSignalInUse:
+    case prof::CpuProfileStatus::kTimerInUse: out.status = 409; break;
+    case prof::CpuProfileStatus::kUnavailable: out.status = 503; break;
+  }
+  out.reason = absl::StrCat("Could not enable CPU profiling: ", r.message);
+  return out;
+}
+
+namespace {
+prof::ContentionKind to_prof(Contention kind) {
+  return kind == Contention::kMutex ? prof::ContentionKind::kMutex : prof::ContentionKind::kBlock;
+}
+}  // namespace
+
+absl::StatusOr<std::string> contention_profile(Contention kind, int debug) {
+  if (debug > 0) return prof::contention_profile_text(to_prof(kind));
+  return prof::contention_profile(to_prof(kind));
+}
+
+absl::StatusOr<std::string> contention_delta_profile(Contention kind, int seconds,
+                                                     const Canceller& canceller) {
+  const std::vector<prof::ContentionRecord> base = prof::contention_records(to_prof(kind));
+  if (!canceller.sleep_for(std::chrono::seconds(seconds))) {
+    return absl::CancelledError("server stopping: delta profile cut short");
+  }
+  return prof::contention_profile(to_prof(kind), &base);
+}
+
+#else
+
+absl::StatusOr<std::string> contention_profile(Contention, int) {
+  return absl::UnimplementedError(
+      "not implemented: this build of syncscope has no 'prof' part (link syncscope::prof)");
+}
+absl::StatusOr<std::string> contention_delta_profile(Contention kind, int, const Canceller&) {
+  return contention_profile(kind, 0);
+}
+
+CpuProfileOutcome cpu_profile(int, int, const Canceller&) {
+  return {501, "not implemented: this build of syncscope has no 'prof' part (link syncscope::prof)", ""};
+}
+
+#endif
+
+#if defined(SYNCSCOPE_HTTP_HAVE_PROF) && defined(SYNCSCOPE_HTTP_HAVE_MAP)
+namespace {
+void on_map_lock_contended(std::int64_t wait_ns) noexcept {
+  if (prof::contention_profiling_on(prof::ContentionKind::kMutex)) {
+    prof::record_contention(prof::ContentionKind::kMutex, wait_ns);
+  }
+}
+}  // namespace
+
+void connect_lock_contention() { map::set_lock_contention_listener(&on_map_lock_contended); }
+#else
+void connect_lock_contention() {}
+#endif
+
+#if defined(SYNCSCOPE_HTTP_HAVE_RETAIN) && defined(SYNCSCOPE_HTTP_HAVE_TASK)
+
+absl::StatusOr<std::string> goroutineleak_profile(int debug) {
+  absl::StatusOr<retain::RetentionSnapshot> snap = retain::take_snapshot();
+  if (!snap.ok()) return snap.status();
+  task::GoroutineProfileOptions o;
+  o.include_threads = false;
+  o.profile_name = "goroutineleak";
+  std::vector<task::TaskId> ids;
+  for (const retain::LeakedTask& t : snap->leaked_tasks()) ids.push_back(t.task_id);
+  o.only_tasks = std::move(ids);
+  if (debug == 0) return task::goroutine_profile_proto(o);
+  std::optional<std::string> text = task::goroutine_profile_text(debug, o);
+  if (!text) return absl::InvalidArgumentError("debug must be 0, 1 or 2");
+  return *std::move(text);
+}
+
+#else
+
+absl::StatusOr<std::string> goroutineleak_profile(int) {
+  return absl::UnimplementedError(
+      "not implemented: the goroutineleak profile needs the 'retain' and 'task' parts");
+}
+
+#endif
+
+}  // namespace syncscope::http::internal
