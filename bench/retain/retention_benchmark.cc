@@ -14,6 +14,7 @@
 #include <random>
 #include <vector>
 
+#include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/live_blocks.h"
 #include "syncscope/retain/graph_analysis.h"
 #include "syncscope/retain/retention.h"
@@ -26,7 +27,7 @@ namespace rt = syncscope::retain;
 std::vector<char*>* g_heap = nullptr;
 
 void build_heap(std::size_t blocks, std::size_t bytes, bool exact) {
-  syncscope::prof::LiveBlockTable::instance().set_enabled(exact);
+  syncscope::prof::HeapProfiler::set_exact_mode(exact);
   g_heap = new std::vector<char*>();
   g_heap->reserve(blocks);
   std::mt19937_64 rng(42);

@@ -3,7 +3,7 @@
 #include "http/router.h"
 
 #include "http/process_stats.h"
-#include "http/prometheus_writer.h"
+#include "syncscope/http/prometheus_writer.h"
 #include "http/responses.h"
 #include "http/routes.h"
 #include "http/sources.h"

@@ -1,4 +1,4 @@
-#include "http/prometheus_writer.h"
+#include "syncscope/http/prometheus_writer.h"
 
 #include <cassert>
 #include <cmath>
@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 
-namespace syncscope::http::internal {
+namespace syncscope::http {
 namespace {
 
 bool valid_metric_name(std::string_view name) {
@@ -85,4 +85,4 @@ void PrometheusWriter::counter(std::string_view name, std::string_view help, dou
   sample(value);
 }
 
-}  // namespace syncscope::http::internal
+}  // namespace syncscope::http

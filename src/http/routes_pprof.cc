@@ -12,6 +12,7 @@
 #include "http/responses.h"
 #include "http/routes.h"
 #include "http/sources.h"
+#include "syncscope/http/html_escape.h"
 
 namespace syncscope::http::internal {
 namespace {
@@ -59,20 +60,6 @@ bool part_present(const PartsPresent& p, std::string_view part) {
   if (part == "task") return p.task;
   if (part == "retain") return p.retain;
   return true;
-}
-
-std::string html_escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
 }
 
 std::string index_html() {

@@ -5,8 +5,9 @@
 // it serves a profile or is asked to symbolize (SYNCSCOPE_PROFILE_SYMBOLIZE).
 #include <exception>
 
-#include "prof/profile_file.h"
 #include "prof/thread_state.h"
+#include "absl/strings/str_cat.h"
+#include "syncscope/prof/atomic_file.h"
 #include "syncscope/prof/heap_profiler.h"
 
 namespace syncscope::prof {
@@ -18,16 +19,14 @@ std::string HeapProfiler::heap_profile_bytes() {
   return snapshot().to_pprof();
 }
 
-bool HeapProfiler::write_heap_profile(const std::string& path, std::string* error) {
+absl::Status HeapProfiler::write_heap_profile(const std::string& path) {
   HookGuard guard;
-  std::string bytes;
   try {
-    bytes = heap_profile_bytes();
+    // Owner-only: profiles name the program's code and addresses.
+    return write_file_atomically(path, heap_profile_bytes(), 0600);
   } catch (const std::exception& e) {  // out of memory while building: the samples stay
-    if (error != nullptr) *error = "cannot write heap profile to " + path + ": " + e.what();
-    return false;
+    return absl::ResourceExhaustedError(absl::StrCat("cannot write heap profile to ", path, ": ", e.what()));
   }
-  return internal::write_profile_file(path, bytes, error);
 }
 
 }  // namespace syncscope::prof

@@ -6,6 +6,7 @@
 #include "prof/thread_state.h"
 #include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/profile_builder.h"
+#include "syncscope/prof/site_growth.h"
 #include "syncscope/prof/symbolizer.h"
 #include "syncscope/prof/task_labels.h"
 
@@ -37,18 +38,26 @@ std::string HeapSnapshot::to_pprof(const std::string& default_sample_type) const
 
 HeapSnapshot HeapSnapshot::delta_since(const HeapSnapshot& base) const {
   internal::HookGuard guard;
-  std::unordered_map<std::uint32_t, const HeapSample*> before;
-  for (const HeapSample& s : base.samples) before.emplace(s.site, &s);
+  const auto alloc_figures = [](const HeapSnapshot& snap) {
+    SiteFigures<std::uint32_t> out;
+    out.reserve(snap.samples.size());
+    for (const HeapSample& s : snap.samples) out.push_back({s.site, {s.alloc_bytes, s.alloc_objects}});
+    return out;
+  };
+  std::unordered_map<std::uint32_t, SiteFigure> grown;  // site -> its alloc_* in `base`
+  for (const SiteGain<std::uint32_t>& g : grown_sites(alloc_figures(base), alloc_figures(*this))) {
+    grown.emplace(g.site, g.before);
+  }
   HeapSnapshot out;
   out.sample_rate = sample_rate;
   out.time_nanos = time_nanos;
-  for (const HeapSample& s : samples) {
+  for (const HeapSample& s : samples) {  // in this snapshot's order
+    const auto it = grown.find(s.site);
+    if (it == grown.end()) continue;
     HeapSample d = s;
-    if (auto it = before.find(s.site); it != before.end()) {
-      d.alloc_objects -= it->second->alloc_objects;
-      d.alloc_bytes -= it->second->alloc_bytes;
-    }
-    if (d.alloc_objects > 0 || d.alloc_bytes > 0) out.samples.push_back(std::move(d));
+    d.alloc_bytes -= it->second.bytes;
+    d.alloc_objects -= it->second.objects;
+    out.samples.push_back(std::move(d));
   }
   return out;
 }

@@ -129,13 +129,6 @@ LiveBlockTable& LiveBlockTable::instance() {
   return table;
 }
 
-void LiveBlockTable::set_enabled(bool enabled) noexcept { internal::set_exact_mode(enabled); }
-
-bool LiveBlockTable::enabled() const noexcept {
-  // relaxed: a flag read; callers synchronize with set_enabled() themselves.
-  return LiveBlockStore::instance().enabled.load(std::memory_order_relaxed);
-}
-
 namespace {
 
 std::int64_t monotonic_ns() noexcept {

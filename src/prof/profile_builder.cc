@@ -21,6 +21,7 @@
 #include <unordered_map>
 
 #include "profile.pb.h"  // generated from src/prof/profile.proto
+#include "syncscope/prof/atomic_file.h"
 #include "syncscope/prof/symbolizer.h"
 
 namespace syncscope::prof {
@@ -226,16 +227,8 @@ std::string ProfileBuilder::serialize_gzipped() {
   return out;
 }
 
-bool ProfileBuilder::write_file(const std::string& path, std::string* error) {
-  const std::string bytes = serialize_gzipped();
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (f) f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (f) f.close();
-  if (!f) {
-    if (error != nullptr) *error = "cannot write " + path + ": " + std::strerror(errno);
-    return false;
-  }
-  return true;
+absl::Status ProfileBuilder::write_file(const std::string& path) {
+  return write_file_atomically(path, serialize_gzipped());
 }
 
 }  // namespace syncscope::prof

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <exception>
@@ -12,42 +13,60 @@
 #include "prof/thread_state.h"
 
 namespace syncscope::prof::internal {
+namespace {
 
-bool write_profile_file(const std::string& path, std::string_view bytes, std::string* error) {
+// Writes all of `bytes` to `fd`; 0 or the errno.
+int write_all(int fd, std::string_view bytes) {
+  std::size_t done = 0;
+  while (done < bytes.size()) {
+    const ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return errno;
+    if (n == 0) return EIO;
+    done += static_cast<std::size_t>(n);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int replace_file(const std::string& path, std::string_view bytes, int mode, const char** failed_step) {
   HookGuard guard;  // our own allocations are not profiled
-  auto fail = [&](const std::string& why) {
-    if (error != nullptr) *error = "cannot write heap profile to " + path + ": " + why;
-    return false;
-  };
-  // The temporary file is created, never reused; the rename replaces `path`
-  // itself, not a file a symlink there points to. Owner-only: profiles name
-  // the program's code and addresses.
+  const char* step = "create temporary file";
   std::string tmp;
   try {
     // relaxed: a unique number only; concurrent writers get distinct files.
     static std::atomic<std::uint64_t> g_writes{0};
     tmp = path + ".tmp." + std::to_string(getpid()) + "." +
           std::to_string(g_writes.fetch_add(1, std::memory_order_relaxed));
-  } catch (const std::exception& e) {
-    return fail(e.what());
+  } catch (const std::exception&) {
+    *failed_step = step;
+    return ENOMEM;
   }
-  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-  if (fd < 0) return fail(std::strerror(errno));
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    done += static_cast<std::size_t>(n);
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, static_cast<mode_t>(mode));
+  if (fd < 0) {
+    *failed_step = step;
+    return errno;
   }
-  int saved = done == bytes.size() ? 0 : (errno != 0 ? errno : EIO);
-  if (close(fd) != 0 && saved == 0) saved = errno;
-  if (saved == 0 && std::rename(tmp.c_str(), path.c_str()) != 0) saved = errno;
-  if (saved != 0) {
+  int error = write_all(fd, bytes);
+  step = "write";
+  if (error == 0 && fsync(fd) != 0) error = errno, step = "fsync";
+  if (close(fd) != 0 && error == 0) error = errno, step = "close";
+  if (error == 0 && std::rename(tmp.c_str(), path.c_str()) != 0) error = errno, step = "rename";
+  if (error != 0) {
     unlink(tmp.c_str());
-    return fail(std::strerror(saved));
+    *failed_step = step;
   }
-  return true;
+  return error;
+}
+
+bool write_profile_file(const std::string& path, std::string_view bytes, std::string* error) {
+  const char* step = "";
+  const int failed = replace_file(path, bytes, 0600, &step);
+  if (failed != 0 && error != nullptr) {
+    *error = "cannot write heap profile to " + path + ": " + step + ": " + std::strerror(failed);
+  }
+  return failed == 0;
 }
 
 }  // namespace syncscope::prof::internal

@@ -1,8 +1,9 @@
-// Writing a profile file safely: through a new owner-only (0600) temporary
-// file beside the target, then a rename into place, so a reader never sees
-// a half-written profile, and a file or symlink planted under the temporary
-// name in a shared directory such as /tmp makes the write fail instead of
-// redirecting it. Both profile writers (symbolized and address-only) use it.
+// The system-call half of syncscope::prof::write_file_atomically (see
+// syncscope/prof/atomic_file.h for the contract: new O_EXCL | O_NOFOLLOW
+// temporary file beside the target, fsync, rename over it). It is here,
+// without absl, because the LD_PRELOAD object's core writes its address-only
+// dumps through it and loads no absl library; write_file_atomically wraps it
+// with an absl::Status, write_profile_file with the preload's bool + message.
 #pragma once
 
 #include <string>
@@ -10,8 +11,14 @@
 
 namespace syncscope::prof::internal {
 
-// Writes `bytes` to `path`. False with *error ("cannot write heap profile to
-// PATH: why") on failure; the temporary file is removed then.
+// 0 on success, else the errno of the failing step, named in *failed_step
+// ("create temporary file", "write", "fsync", "close", "rename"). On failure
+// the temporary file is removed and `path` is untouched.
+int replace_file(const std::string& path, std::string_view bytes, int mode, const char** failed_step);
+
+// replace_file for a heap profile, owner-only (0600: profiles name the
+// program's code and addresses). False with *error ("cannot write heap
+// profile to PATH: STEP: why") on failure.
 bool write_profile_file(const std::string& path, std::string_view bytes, std::string* error);
 
 }  // namespace syncscope::prof::internal

@@ -264,7 +264,7 @@ absl::Status walk_and_scan(const CoreMemoryImage& image, const CoreFile& cf, con
 // Labels, then the graph. The graph takes copies: each scan buffer is
 // unmapped as soon as it is copied, so the peak is one buffer above the
 // larger of scan and graph. `scan` is released.
-std::unique_ptr<RetentionSnapshot::Impl> build_graph(std::unique_ptr<Scan> scan, const CoreModules& modules,
+std::unique_ptr<SnapshotImpl> build_graph(std::unique_ptr<Scan> scan, const CoreModules& modules,
                                                      const CoreSymbols& syms, const CoreFile& cf,
                                                      CoreSnapshot& result, SnapshotStats& stats) {
   Scan& s = *scan;
@@ -285,7 +285,7 @@ std::unique_ptr<RetentionSnapshot::Impl> build_graph(std::unique_ptr<Scan> scan,
   std::vector<GraphBlock> blocks = take(s.blocks);
   std::vector<std::uint64_t> block_begin = take(s.out.block_begin);
   std::vector<Edge> block_edges = take(s.out.block_edges);
-  auto impl = std::make_unique<RetentionSnapshot::Impl>();
+  auto impl = std::make_unique<SnapshotImpl>();
   impl->graph = ObjectGraph(std::move(blocks), std::move(roots), std::move(block_begin), std::move(block_edges),
                             take(s.out.root_begin), take(s.out.root_edges));
   stats.bytes_scanned = s.out.bytes_scanned;
@@ -339,7 +339,7 @@ absl::StatusOr<std::unique_ptr<CoreSnapshot>> snapshot_core(const std::string& p
   stats.roots = impl->graph.root_count();
   stats.root_edges = impl->graph.root_edge_count();
   impl->stats = stats;
-  result->snapshot.emplace(std::move(impl));
+  result->snapshot.emplace(internal::SnapshotAccess::make(std::move(impl)));
   return result;
 }
 

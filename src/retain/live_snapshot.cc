@@ -29,6 +29,7 @@
 #include "retain/scan_child.h"
 #include "retain/snapshot_impl.h"
 #include "retain/world_stopper.h"
+#include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/live_blocks.h"
 #include "syncscope/prof/untracked_scope.h"
 #if SYNCSCOPE_RETAIN_HAVE_TASK
@@ -283,7 +284,7 @@ std::vector<T> to_vector(const MmapBuffer<T>& b) {
   return std::vector<T>(b.begin(), b.end());
 }
 
-void attach_tasks(RetentionSnapshot::Impl& impl, const std::vector<internal::ThreadInfo>& threads) {
+void attach_tasks(SnapshotImpl& impl, const std::vector<internal::ThreadInfo>& threads) {
 #if SYNCSCOPE_RETAIN_HAVE_TASK
   const auto now = task::Clock::now();
   for (const task::TaskInfo& info : task::TaskRegistry::instance().live_tasks()) {
@@ -510,7 +511,7 @@ RetentionSnapshot build_snapshot(CaptureHolder& capture, const Options& options,
   stats.truncated = stats.truncated || c.scan.truncated;
   auto threads = thread_infos(c);
   std::vector<ModuleRef> modules;
-  auto impl = std::make_unique<RetentionSnapshot::Impl>();
+  auto impl = std::make_unique<SnapshotImpl>();
   impl->graph = ObjectGraph(to_vector(c.blocks), make_roots(c, *threads, modules),
                             to_vector(c.scan.block_begin), to_vector(c.scan.block_edges),
                             to_vector(c.scan.root_begin), to_vector(c.scan.root_edges));
@@ -532,13 +533,15 @@ RetentionSnapshot build_snapshot(CaptureHolder& capture, const Options& options,
   stats.roots = impl->graph.root_count();
   stats.root_edges = impl->graph.root_edge_count();
   impl->stats = stats;
-  return RetentionSnapshot(std::move(impl));
+  return internal::SnapshotAccess::make(std::move(impl));
 }
 
-absl::Status resolve_source(const Options& options, const prof::LiveBlockTable& table, BlockSource& source) {
+absl::Status resolve_source(const Options& options, BlockSource& source) {
   source = options.block_source;
-  if (source == BlockSource::kAuto) source = table.enabled() ? BlockSource::kExactTable : BlockSource::kHeapWalk;
-  if (source == BlockSource::kExactTable && !table.enabled()) {
+  if (source == BlockSource::kAuto) {
+    source = prof::HeapProfiler::exact_mode() ? BlockSource::kExactTable : BlockSource::kHeapWalk;
+  }
+  if (source == BlockSource::kExactTable && !prof::HeapProfiler::exact_mode()) {
     return absl::FailedPreconditionError(
         "exact mode is off: call syncscope::prof::HeapProfiler::set_exact_mode(true) early, or set "
         "SYNCSCOPE_EXACT=1 (blocks allocated before that are invisible to the exact table); the default "
@@ -551,7 +554,7 @@ absl::StatusOr<RetentionSnapshot> take_snapshot_from(const Options& options, std
                                                      const std::uintptr_t* caller_regs) {
   prof::LiveBlockTable& table = prof::LiveBlockTable::instance();
   BlockSource source;
-  if (absl::Status s = resolve_source(options, table, source); !s.ok()) return s;
+  if (absl::Status s = resolve_source(options, source); !s.ok()) return s;
   const int signal = options.signal != 0 ? options.signal : SIGRTMAX - 3;
   if (signal < SIGRTMIN || signal > SIGRTMAX) {
     return absl::InvalidArgumentError("Options::signal must be a real-time signal");

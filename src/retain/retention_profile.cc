@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "retain/snapshot_impl.h"
+#include "syncscope/prof/atomic_file.h"
 #include "syncscope/prof/profile_builder.h"
 
 namespace syncscope::retain {
@@ -22,7 +23,7 @@ namespace {
 // workers of one kind are one frame.
 // A root's name without its thread id, so that the stacks of many threads
 // running the same code are one frame of the profile.
-std::string root_frame_name(const RetentionSnapshot::Impl& s, std::size_t root, std::uint64_t offset) {
+std::string root_frame_name(const SnapshotImpl& s, std::size_t root, std::uint64_t offset) {
   RootDetail d = s.name_root(root, offset);
   const bool detailed = d.thread_id != 0 || !d.module.empty() || !d.thread_name.empty();
   d.thread_id = 0;
@@ -109,21 +110,11 @@ std::string RetentionSnapshot::retention_profile() const {
   return builder.serialize_gzipped();
 }
 
-bool RetentionSnapshot::write_retention_profile(const std::string& path, std::string* error) const {
+absl::Status RetentionSnapshot::write_retention_profile(const std::string& path) const {
   if (!impl_->dominators) {
-    if (error) *error = "retention profile needs dominators (Options::compute_dominators)";
-    return false;
+    return absl::FailedPreconditionError("retention profile needs dominators (Options::compute_dominators)");
   }
-  const std::string bytes = retention_profile();
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) {
-    if (error) *error = "cannot open " + path + " for writing";
-    return false;
-  }
-  const bool ok = std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size();
-  const bool closed = std::fclose(f) == 0;
-  if ((!ok || !closed) && error) *error = "short write to " + path;
-  return ok && closed;
+  return prof::write_file_atomically(path, retention_profile());
 }
 
 }  // namespace syncscope::retain

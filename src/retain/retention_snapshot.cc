@@ -69,8 +69,7 @@ RetentionPath RetentionSnapshot::Impl::path_for(NodeId n, std::uint64_t target_o
   return path;
 }
 
-std::unique_ptr<RetentionSnapshot::Impl> analyse(std::unique_ptr<RetentionSnapshot::Impl> impl,
-                                                 bool compute_dominators) {
+std::unique_ptr<SnapshotImpl> analyse(std::unique_ptr<SnapshotImpl> impl, bool compute_dominators) {
   const auto start = std::chrono::steady_clock::now();
   if (!impl->describe) {
     impl->describe = [](std::uint32_t id) {
@@ -128,7 +127,7 @@ bool site_matches(const SiteDescription& d, std::string_view needle) {
 namespace {
 
 // Paths to `hits`: reachable first, cheapest path first, then larger blocks.
-std::vector<RetentionPath> paths_to_nodes(const RetentionSnapshot::Impl& impl, std::vector<NodeId> hits,
+std::vector<RetentionPath> paths_to_nodes(const SnapshotImpl& impl, std::vector<NodeId> hits,
                                           std::size_t max_paths) {
   const ObjectGraph& g = impl.graph;
   const ShortestPathTree& t = impl.paths;
@@ -192,28 +191,35 @@ RetentionSnapshot::site_totals() const {
 
 std::vector<SiteGrowth> growth(const RetentionSnapshot& before, const RetentionSnapshot& after,
                                std::size_t n) {
-  std::unordered_map<std::uint32_t, RetentionSnapshot::SiteTotals> old;
-  for (const auto& [site, totals] : before.site_totals()) old[site] = totals;
+  return growth(before.site_totals(), after, {.max_sites = n});
+}
+
+std::vector<SiteGrowth> growth(const std::vector<std::pair<std::uint32_t, RetentionSnapshot::SiteTotals>>& before,
+                               const RetentionSnapshot& after, const prof::GrowthOptions& options) {
+  const auto figures = [](const std::vector<std::pair<std::uint32_t, RetentionSnapshot::SiteTotals>>& totals) {
+    prof::SiteFigures<std::uint32_t> out;
+    out.reserve(totals.size());
+    for (const auto& [site, t] : totals) {
+      out.push_back({site, {static_cast<std::int64_t>(t.bytes), static_cast<std::int64_t>(t.objects)}});
+    }
+    return out;
+  };
+  const std::vector<std::pair<std::uint32_t, RetentionSnapshot::SiteTotals>> now = after.site_totals();
+  std::unordered_map<std::uint32_t, NodeId> largest;
+  for (const auto& [site, t] : now) largest.emplace(site, t.largest);
+  const SnapshotImpl& impl = internal::SnapshotAccess::impl(after);
   std::vector<SiteGrowth> out;
-  for (const auto& [site, totals] : after.site_totals()) {
-    const auto it = old.find(site);
-    const std::uint64_t prev_bytes = it == old.end() ? 0 : it->second.bytes;
-    if (totals.bytes <= prev_bytes) continue;
-    SiteGrowth g;
-    g.site = site;
-    g.site_name = after.impl().site(site).name;
-    g.bytes_before = prev_bytes;
-    g.bytes_after = totals.bytes;
-    g.objects_before = it == old.end() ? 0 : it->second.objects;
-    g.objects_after = totals.objects;
-    g.example_path = after.impl().path_for(totals.largest, 0);
-    out.push_back(std::move(g));
+  for (const prof::SiteGain<std::uint32_t>& g : prof::grown_sites(figures(before), figures(now), options)) {
+    SiteGrowth r;
+    r.site = g.site;
+    r.site_name = impl.site(g.site).name;
+    r.bytes_before = static_cast<std::uint64_t>(g.before.bytes);
+    r.bytes_after = static_cast<std::uint64_t>(g.after.bytes);
+    r.objects_before = static_cast<std::uint64_t>(g.before.objects);
+    r.objects_after = static_cast<std::uint64_t>(g.after.objects);
+    r.example_path = impl.path_for(largest.at(g.site), 0);
+    out.push_back(std::move(r));
   }
-  std::sort(out.begin(), out.end(), [](const SiteGrowth& a, const SiteGrowth& b) {
-    const std::uint64_t da = a.bytes_after - a.bytes_before, db = b.bytes_after - b.bytes_before;
-    return da != db ? da > db : a.site < b.site;
-  });
-  if (out.size() > n) out.resize(n);
   return out;
 }
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
@@ -59,9 +60,23 @@ struct RetentionSnapshot::Impl {
   mutable std::unordered_map<std::uint32_t, SiteDescription> site_cache_;
 };
 
+namespace internal {
+
+// The one door to a snapshot's private state: the builders (from_graph, the
+// live snapshot, the synthetic graphs of tests) make a snapshot from an
+// Impl, and the queries outside the class read it.
+struct SnapshotAccess {
+  using Impl = RetentionSnapshot::Impl;
+  static RetentionSnapshot make(std::unique_ptr<Impl> impl) { return RetentionSnapshot(std::move(impl)); }
+  static const Impl& impl(const RetentionSnapshot& snapshot) { return *snapshot.impl_; }
+};
+
+}  // namespace internal
+
+using SnapshotImpl = internal::SnapshotAccess::Impl;
+
 // Runs the analyses and fills the defaults; used by from_graph and the live
 // snapshot.
-std::unique_ptr<RetentionSnapshot::Impl> analyse(std::unique_ptr<RetentionSnapshot::Impl> impl,
-                                                 bool compute_dominators);
+std::unique_ptr<SnapshotImpl> analyse(std::unique_ptr<SnapshotImpl> impl, bool compute_dominators);
 
 }  // namespace syncscope::retain

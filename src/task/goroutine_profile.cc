@@ -9,6 +9,7 @@
 #include <sstream>
 #include <tuple>
 
+#include "syncscope/prof/atomic_file.h"
 #include "syncscope/prof/profile_builder.h"
 #include "syncscope/task/task_registry.h"
 #include "syncscope/task/thread_dump.h"
@@ -176,17 +177,8 @@ std::string goroutine_profile_proto(const GoroutineProfileOptions& options) {
   return b.serialize_gzipped();
 }
 
-bool write_goroutine_profile(const std::string& path, const GoroutineProfileOptions& options,
-                             std::string* error) {
-  const std::string data = goroutine_profile_proto(options);
-  std::FILE* f = std::fopen(path.c_str(), "wb");
-  const bool ok = f != nullptr && std::fwrite(data.data(), 1, data.size(), f) == data.size();
-  if (f != nullptr && std::fclose(f) != 0) {
-    if (error != nullptr) *error = "cannot close " + path;
-    return false;
-  }
-  if (!ok && error != nullptr) *error = "cannot write goroutine profile to " + path;
-  return ok;
+absl::Status write_goroutine_profile(const std::string& path, const GoroutineProfileOptions& options) {
+  return prof::write_file_atomically(path, goroutine_profile_proto(options));
 }
 
 std::string resident_report_text(Clock::duration older_than) {

@@ -5,12 +5,13 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
-#include <fstream>
 #include <thread>
 
 #include "syncscope/map/map_events.h"
+#include "syncscope/prof/atomic_file.h"
 #include "syncscope/task/task_registry.h"
 #include "syncscope/task/trace.h"
+#include "task/heap_counter_track.h"
 #include "task/task_record.h"
 #include "task/trace_buffer.h"
 #include "task/trace_hooks.h"
@@ -241,7 +242,9 @@ void trace_block_begin(std::string_view reason) noexcept {
 }
 void trace_block_end() noexcept { append(EventType::kBlockEnd, now_ns(), 0, 0, {}); }
 void trace_live_tasks(std::size_t live) noexcept {
-  append(EventType::kCounter, now_ns(), 0, static_cast<double>(live), "live tasks");
+  const std::int64_t now = now_ns();
+  append(EventType::kCounter, now, 0, static_cast<double>(live), "live tasks");
+  sample_heap_counter_if_due(now);
 }
 
 }  // namespace internal
@@ -258,6 +261,7 @@ void start_tracing(const TraceConfig& config) {
     internal::g_previous_map_listener.store(prev, std::memory_order_release);
   }
   // relaxed: see tracing_on(); the ring mutexes order event contents.
+  internal::set_heap_counter_interval(config.heap_counter_interval);
   internal::g_tracing_on.store(true, std::memory_order_relaxed);
   internal::trace_live_tasks(TaskRegistry::instance().live_count());
 }
@@ -288,16 +292,8 @@ std::string trace_snapshot_json(Clock::duration window) {
   return internal::render_chrome_json(internal::collect_rings(since), end);
 }
 
-bool write_trace_snapshot(const std::string& path, Clock::duration window, std::string* error) {
-  const std::string json = trace_snapshot_json(window);
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << json;
-  out.close();
-  if (!out) {
-    if (error != nullptr) *error = "cannot write trace to " + path;
-    return false;
-  }
-  return true;
+absl::Status write_trace_snapshot(const std::string& path, Clock::duration window) {
+  return prof::write_file_atomically(path, trace_snapshot_json(window));
 }
 
 std::string trace_for(Clock::duration duration, std::stop_token stop) {

@@ -64,7 +64,7 @@ struct PooledShardedFamily {
   static std::unique_ptr<Map<K, V, H, E>> make() {
     PooledMapOptions options;
     options.shards = kTestShards;
-    options.max_cached_nodes_per_thread = kTestMaxCachedNodes;
+    Map<K, V, H, E>::set_max_cached_nodes_per_thread(kTestMaxCachedNodes);
     return std::make_unique<Map<K, V, H, E>>(options);
   }
 };

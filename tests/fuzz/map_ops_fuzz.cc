@@ -75,7 +75,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   ShardedMap<Key, Value> sm(so);
   PooledMapOptions po;
   po.shards = 2;
-  po.max_cached_nodes_per_thread = 8;
+  PooledShardedMap<Key, Value>::set_max_cached_nodes_per_thread(8);
   PooledShardedMap<Key, Value> pm(po);
   ModelMap model;
   for (std::size_t i = 0; i < kMaxOps && in.remaining_bytes() > 0; ++i) {

@@ -91,7 +91,7 @@ class FleetLinked : public ::testing::Test {
   void SetUp() override {
     prof::HeapProfiler::set_sample_rate(4096);
     prof::HeapProfiler::start();
-    prof::LiveBlockTable::instance().set_enabled(true);
+    prof::HeapProfiler::set_exact_mode(true);
     if (g_fleet_kept == nullptr) fleet_test_allocate_kept_blocks();
     // Built on a helper thread so the test's stack never holds the owners.
     std::thread([&] {

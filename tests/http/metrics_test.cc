@@ -19,7 +19,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "http/prometheus_writer.h"
+#include "syncscope/http/prometheus_writer.h"
 #include "http/sources.h"
 #include "http/test_support.h"
 
@@ -99,8 +99,8 @@ class TestMap {
 #endif
 
 TEST(PrometheusWriter, EscapesLabelsAndWritesHelpType) {
-  internal::PrometheusWriter w;
-  w.family("x_total", internal::PrometheusWriter::Type::kCounter, "Help with \\ and\nnewline.");
+  PrometheusWriter w;
+  w.family("x_total", PrometheusWriter::Type::kCounter, "Help with \\ and\nnewline.");
   w.sample({{"map", "a\"b\\c\nd"}}, 3);
   EXPECT_EQ(w.text(),
             "# HELP x_total Help with \\\\ and\\nnewline.\n"

@@ -24,7 +24,7 @@ using syncscope::map::testing::scaled;
 PooledMapOptions small_pool(std::size_t max_cached) {
   PooledMapOptions o;
   o.shards = 8;
-  o.max_cached_nodes_per_thread = max_cached;
+  Map::set_max_cached_nodes_per_thread(max_cached);
   return o;
 }
 

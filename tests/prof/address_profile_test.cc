@@ -151,7 +151,8 @@ TEST_F(AddressProfileTest, GoToolPprof_SymbolizesFromTheBinary_SameAsInProcess) 
   const std::string named = dir_.file("named.pb.gz");
   std::string error;
   ASSERT_TRUE(HeapProfiler::write_address_profile(addresses, &error)) << error;
-  ASSERT_TRUE(HeapProfiler::write_heap_profile(named, &error)) << error;
+  const absl::Status written = HeapProfiler::write_heap_profile(named);
+  ASSERT_TRUE(written.ok()) << written;
   int status = 0;
   const std::string top =
       go_pprof(dir_, "-top -unit=B -sample_index=inuse_space -focus=address_site", addresses, &status);

@@ -190,7 +190,7 @@ __attribute__((noinline)) void* growth_site(std::size_t n) {
 // dropped, and listed + dropped == allocated.
 int live_block_growth_without_memory() {
   LiveBlockTable& table = LiveBlockTable::instance();
-  table.set_enabled(true);
+  HeapProfiler::set_exact_mode(true);
   std::vector<void*> warm(4000);  // maps every shard's first table (1024 slots)
   for (void*& p : warm) p = growth_site(16);
   for (void* p : warm) std::free(p);
@@ -214,7 +214,7 @@ int live_block_growth_without_memory() {
   std::size_t listed = 0;
   for (void* p : blocks) listed += table.find_containing(reinterpret_cast<std::uintptr_t>(p)) != nullptr;
   table.thaw();
-  table.set_enabled(false);
+  HeapProfiler::set_exact_mode(false);
   for (void* p : blocks) std::free(p);
   if (listed_at_growth_point != 38000) return 5;  // lost without an error before the fix
   if (dropped == 0) return 6;
@@ -231,7 +231,7 @@ TEST(ProfUnderFaults, LiveBlockTableGrowthFails_NoBlockLostAndDropsCounted) {
 // The freeze snapshot cannot be mapped: freeze() fails and thaws; the next works.
 int freeze_without_memory() {
   LiveBlockTable& table = LiveBlockTable::instance();
-  table.set_enabled(true);
+  HeapProfiler::set_exact_mode(true);
   void* p = growth_site(48);
   bool first = true;
   {
@@ -243,7 +243,7 @@ int freeze_without_memory() {
   std::free(p);  // would hang if the failed freeze left the table frozen
   const bool second = table.freeze();
   table.thaw();
-  table.set_enabled(false);
+  HeapProfiler::set_exact_mode(false);
   if (first) return 3;
   return second ? 0 : 4;
 }
@@ -314,7 +314,9 @@ int profile_writer_sweep(const std::string& path) {
     std::uint64_t injected = 0;
     {
       fi::ScopedFault fault({.skip = n});
-      ok = HeapProfiler::write_heap_profile(path, &error);
+      const absl::Status written = HeapProfiler::write_heap_profile(path);
+      ok = written.ok();
+      error = std::string(written.message());
       injected = fault.injected();
     }
     if (injected == 0) {
@@ -325,8 +327,7 @@ int profile_writer_sweep(const std::string& path) {
     errors += ok ? 0 : 1;
   }
   if (n == kMaxSweep || errors == 0) return 4;
-  std::string error;
-  if (!HeapProfiler::write_heap_profile(path, &error)) return 5;
+  if (!HeapProfiler::write_heap_profile(path).ok()) return 5;
   if (inuse_total(HeapProfiler::snapshot()) != inuse_before) return 6;
   const auto site = reinterpret_cast<std::uintptr_t>(&profiled_site);
   const std::vector<SymbolFrame> frames = Symbolizer::instance().symbolize(site + 4);

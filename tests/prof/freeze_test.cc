@@ -92,7 +92,7 @@ int hold_loader_lock_then_allocate(dl_phdr_info*, std::size_t, void* data) {
 // F's thaw: the whole process hung.
 int loader_lock_against_freeze() {
   LiveBlockTable& table = LiveBlockTable::instance();
-  table.set_enabled(true);
+  HeapProfiler::set_exact_mode(true);
   LoaderLockScene scene;
   // Every thread is created before the loader lock is taken: from then on the
   // main thread allocates nothing (its own stack capture would wait for B).
@@ -126,7 +126,7 @@ int loader_lock_against_freeze() {
   holder.join();
   allocator.join();
   freezer.join();
-  table.set_enabled(false);
+  HeapProfiler::set_exact_mode(false);
   return scene.freeze_ok.load(std::memory_order_acquire) ? 0 : 2;  // acquire: joined anyway
 }
 
@@ -140,7 +140,7 @@ TEST(LiveBlockTableFreeze, StackCaptureWaitingForLoaderLock_DoesNotHoldUpFreeze)
 // allocation waited for a thaw that no thread of the child would ever do.
 int fork_while_another_thread_freezes() {
   LiveBlockTable& table = LiveBlockTable::instance();
-  table.set_enabled(true);
+  HeapProfiler::set_exact_mode(true);
   std::atomic<bool> frozen{false};
   std::atomic<bool> release{false};
   std::thread freezer([&] {
@@ -163,7 +163,7 @@ int fork_while_another_thread_freezes() {
       milliseconds(5000));
   release.store(true, std::memory_order_release);  // release: pairs with wait_for
   freezer.join();
-  table.set_enabled(false);
+  HeapProfiler::set_exact_mode(false);
   if (child.timed_out) return 3;
   return child.exited_with(0) ? 0 : 6;
 }
@@ -179,7 +179,7 @@ TEST(LiveBlockTableFreeze, ForkWhileAnotherThreadFreezes_ChildAllocatesAndFreeze
 // false with an empty snapshot, and leaves the table thawed.
 int freeze_with_a_stuck_hook() {
   LiveBlockTable& table = LiveBlockTable::instance();
-  table.set_enabled(true);
+  HeapProfiler::set_exact_mode(true);
   void* tracked = call_malloc(64);
   internal::CounterSlot& stuck = internal::counter_slots()[internal::kCounterSlots - 1];
   stuck.busy.fetch_add(1, std::memory_order_seq_cst);  // seq_cst: as a hook does
@@ -191,7 +191,7 @@ int freeze_with_a_stuck_hook() {
   call_free(call_malloc(64));
   const bool now = table.freeze();
   table.thaw();
-  table.set_enabled(false);
+  HeapProfiler::set_exact_mode(false);
   if (frozen) return 2;
   if (listed != 0) return 3;
   return now ? 0 : 4;
@@ -209,7 +209,7 @@ int freezer_frees_sampled_block_while_lock_held() {
   LiveBlockTable& table = LiveBlockTable::instance();
   HeapProfiler::set_sample_rate(1);
   HeapProfiler::start();
-  table.set_enabled(true);
+  HeapProfiler::set_exact_mode(true);
   void* sampled = call_malloc(64);
   HeapProfiler::stop();
   if (HeapProfiler::counters().samples == 0) return 3;
@@ -218,7 +218,7 @@ int freezer_frees_sampled_block_while_lock_held() {
   call_free(sampled);  // the freezer's own free; hung before
   internal::SampledHeap::instance().unlock_after_fork();
   table.thaw();
-  table.set_enabled(false);
+  HeapProfiler::set_exact_mode(false);
   return 0;
 }
 

@@ -113,8 +113,8 @@ TEST_F(HeapProfilerTest, Profile_GoToolPprofShowsSitesWithWeights) {
   HeapProfiler::stop();
   ScratchDir dir;
   const std::string path = dir.file("heap.pb.gz");
-  std::string error;
-  ASSERT_TRUE(HeapProfiler::write_heap_profile(path, &error)) << error;
+  const absl::Status written = HeapProfiler::write_heap_profile(path);
+  ASSERT_TRUE(written.ok()) << written;
   for (std::size_t i = 0; i < 1000; ++i) std::free(keep[i]);
   for (std::size_t i = 1000; i < keep.size(); ++i) delete[] static_cast<char*>(keep[i]);
   g_keep = nullptr;

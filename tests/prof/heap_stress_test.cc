@@ -142,7 +142,7 @@ TEST(HeapStress, ThreadsChurnAndFork_CountersMatchTheWorkloadsTally) {
   ASSERT_NE(glibc_usable(), nullptr);
   HeapProfiler::set_sample_rate(4096);
   HeapProfiler::start();
-  LiveBlockTable::instance().set_enabled(true);
+  HeapProfiler::set_exact_mode(true);
   std::vector<std::thread> threads;
   threads.reserve(kThreads);
   std::vector<Tally> tallies(kThreads * kGenerations);
@@ -180,7 +180,7 @@ TEST(HeapStress, ThreadsChurnAndFork_CountersMatchTheWorkloadsTally) {
   const HeapCounters after = HeapProfiler::counters();
   const std::size_t blocks_after = table_blocks();
   const std::int64_t inuse_after = HeapProfiler::snapshot().total_inuse_bytes();
-  LiveBlockTable::instance().set_enabled(false);
+  HeapProfiler::set_exact_mode(false);
   HeapProfiler::stop();
   HeapProfiler::set_sample_rate(HeapProfiler::kDefaultSampleRate);
 

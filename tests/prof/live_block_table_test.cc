@@ -27,7 +27,7 @@ using ::testing::HasSubstr;
 
 class LiveBlockTableTest : public ::testing::Test {
  protected:
-  void TearDown() override { LiveBlockTable::instance().set_enabled(false); }
+  void TearDown() override { HeapProfiler::set_exact_mode(false); }
 };
 
 volatile int g_sink = 0;
@@ -42,10 +42,10 @@ __attribute__((noipa)) void* exact_site_alloc(std::size_t n) {
 TEST_F(LiveBlockTableTest, FindsEveryLiveBlockAndNoFreedOne) {
   LiveBlockTable& table = LiveBlockTable::instance();
   std::vector<void*> blocks(20000);
-  table.set_enabled(true);
+  HeapProfiler::set_exact_mode(true);
   for (std::size_t i = 0; i < blocks.size(); ++i) blocks[i] = exact_site_alloc(16 + (i % 300));
   for (std::size_t i = 0; i < blocks.size(); i += 2) std::free(blocks[i]);
-  table.set_enabled(false);
+  HeapProfiler::set_exact_mode(false);
 
   table.freeze();
   // The site of a live block is our function.
@@ -91,7 +91,7 @@ TEST_F(LiveBlockTableTest, FindsEveryLiveBlockAndNoFreedOne) {
 // block freed inside one still leaves it (no freed memory stays listed).
 TEST_F(LiveBlockTableTest, UntrackedScope_HidesItsAllocationsButNotItsFrees) {
   LiveBlockTable& table = LiveBlockTable::instance();
-  table.set_enabled(true);
+  HeapProfiler::set_exact_mode(true);
   void* tracked = exact_site_alloc(48);
   void* hidden = nullptr;
   void* freed_block = exact_site_alloc(80);
@@ -105,7 +105,7 @@ TEST_F(LiveBlockTableTest, UntrackedScope_HidesItsAllocationsButNotItsFrees) {
     std::free(freed_block);
   }
   void* after = exact_site_alloc(96);
-  table.set_enabled(false);
+  HeapProfiler::set_exact_mode(false);
   auto listed_at = [&](std::uintptr_t a, std::size_t size) {
     const LiveBlock* b = table.find_containing(a);
     return b != nullptr && b->address == a && b->size == size;
@@ -153,7 +153,7 @@ long voluntary_switches(pid_t tid) {
 
 TEST_F(LiveBlockTableTest, Freeze_BlocksAllocatingThreadsUntilThaw) {
   LiveBlockTable& table = LiveBlockTable::instance();
-  table.set_enabled(true);
+  HeapProfiler::set_exact_mode(true);
   std::atomic<bool> stop{false};
   std::atomic<pid_t> worker_tid{0};
   // started: allocations the worker began; done: the ones it finished.

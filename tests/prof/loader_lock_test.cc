@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/live_blocks.h"
 
 namespace syncscope::prof {
@@ -46,7 +47,7 @@ __attribute__((noinline)) void allocate_in_fresh_thread(int depth) {
 }
 
 int run_workload() {
-  LiveBlockTable::instance().set_enabled(true);
+  HeapProfiler::set_exact_mode(true);
   std::atomic<bool> done{false};
   std::thread iterator([&] {
     for (int i = 0; i < kIterateRounds && !done.load(std::memory_order_relaxed); ++i) {

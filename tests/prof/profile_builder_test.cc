@@ -136,8 +136,8 @@ TEST(ProfileBuilder, GoToolPprofTop_ShowsFunctionsAndWeights) {
   builder.add_named_sample(named, vn);
   builder.add_comment("syncscope test profile");
   const std::string path = dir.file("heap.pb.gz");
-  std::string error;
-  ASSERT_TRUE(builder.write_file(path, &error)) << error;
+  const absl::Status written = builder.write_file(path);
+  ASSERT_TRUE(written.ok()) << written;
 
   int status = 0;
   std::string top = go_pprof(dir, "-top -nodecount=50", path, &status);

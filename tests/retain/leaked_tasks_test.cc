@@ -10,6 +10,7 @@
 #include <string>
 #include <thread>
 
+#include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/live_blocks.h"
 #include "syncscope/retain/retention.h"
 #include "syncscope/task/task.h"
@@ -41,7 +42,7 @@ bool wait_blocked(const std::string& name) {
 }
 
 TEST(LeakedTasks, WaitOnUnreachablePromise_ReportedAndReachableOneNot) {
-  prof::LiveBlockTable::instance().set_enabled(true);
+  prof::HeapProfiler::set_exact_mode(true);
   task::TaskHandle leaky, kept;
   // Built on a helper thread so the test's stack never holds the owners.
   std::thread([&] {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "prof/pprof_tool.h"
+#include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/live_blocks.h"
 #include "syncscope/retain/retention.h"
 
@@ -121,7 +122,7 @@ RetentionPath chain_path(const RetentionSnapshot& snap, std::uintptr_t target, s
 
 class LiveRetention : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { prof::LiveBlockTable::instance().set_enabled(true); }
+  static void SetUpTestSuite() { prof::HeapProfiler::set_exact_mode(true); }
 };
 
 TEST_F(LiveRetention, KnownChain_EveryHopAndSiteFromThreadStack) {
@@ -356,8 +357,8 @@ TEST_F(LiveRetention, RetentionProfile_GoPprofTopEntryIsChainHolder) {
   prof::test_util::ScratchDir dir;
   ASSERT_FALSE(dir.path().empty());
   const std::string file = dir.file("retained.pb.gz");
-  std::string error;
-  ASSERT_TRUE(snap->write_retention_profile(file, &error)) << error;
+  const absl::Status written = snap->write_retention_profile(file);
+  ASSERT_TRUE(written.ok()) << written;
   int status = 0;
   const std::string out = prof::test_util::go_pprof(
       dir, "-top -cum -sample_index=retained_space -nodecount=20 -focus=retain-holder", file, &status);

@@ -171,7 +171,7 @@ TEST(RetentionSnapshot, LeakedTasks_FixpointOverTaskStacks) {
   b.add_root_edge_at(stack[6], 0, addr(4));
   b.add_root_edge_at(global, 8, addr(7) + 0x800);  // registry record, reachable
   b.add_edge_at(addr(7) + 0x800, 0, addr(0));      // it records W1's address: bookkeeping only
-  auto impl = std::make_unique<RetentionSnapshot::Impl>();
+  auto impl = std::make_unique<SnapshotImpl>();
   impl->graph = std::move(b).build();
   impl->describe = describe;
   const char* names = "ABCDEF";
@@ -186,7 +186,7 @@ TEST(RetentionSnapshot, LeakedTasks_FixpointOverTaskStacks) {
     r.own_roots = {stack[t]};
     impl->tasks.push_back(r);
   }
-  const RetentionSnapshot snap(analyse(std::move(impl), true));
+  const RetentionSnapshot snap = internal::SnapshotAccess::make(analyse(std::move(impl), true));
   const auto leaked = snap.leaked_tasks();
   ASSERT_EQ(leaked.size(), 3u) << to_text(leaked);
   EXPECT_EQ(leaked[0].name, "A");

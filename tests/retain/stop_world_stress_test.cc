@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/live_blocks.h"
 #include "syncscope/retain/retention.h"
 
@@ -22,7 +23,7 @@ constexpr int kSnapshots = 12;
 constexpr int kAllocators = 3;
 
 TEST(StopWorldStress, ChurningThreads_SnapshotsCompleteAndThreadsResume) {
-  prof::LiveBlockTable::instance().set_enabled(true);
+  prof::HeapProfiler::set_exact_mode(true);
   std::atomic<bool> stop{false};
   std::atomic<std::uint64_t> progress{0};
   std::vector<std::thread> workers;
@@ -71,7 +72,7 @@ TEST(StopWorldStress, ChurningThreads_SnapshotsCompleteAndThreadsResume) {
 }
 
 TEST(StopWorldStress, ThreadBlockingTheSignal_AbandonedNotWaitedFor) {
-  prof::LiveBlockTable::instance().set_enabled(true);
+  prof::HeapProfiler::set_exact_mode(true);
   std::atomic<bool> ready{false}, stop{false};
   std::thread blocker([&] {
     sigset_t all;
@@ -98,7 +99,7 @@ TEST(StopWorldStress, ThreadBlockingTheSignal_AbandonedNotWaitedFor) {
 }
 
 TEST(StopWorldStress, ExactTableAskedWithExactModeOff_FailedPreconditionAndAutoWalksTheHeap) {
-  prof::LiveBlockTable::instance().set_enabled(false);
+  prof::HeapProfiler::set_exact_mode(false);
   Options exact;
   exact.block_source = BlockSource::kExactTable;
   EXPECT_EQ(take_snapshot(exact).status().code(), absl::StatusCode::kFailedPrecondition);
@@ -107,7 +108,7 @@ TEST(StopWorldStress, ExactTableAskedWithExactModeOff_FailedPreconditionAndAutoW
   EXPECT_EQ(walked->stats().block_source, BlockSource::kHeapWalk);
   Options o;
   o.signal = SIGSEGV;
-  prof::LiveBlockTable::instance().set_enabled(true);
+  prof::HeapProfiler::set_exact_mode(true);
   EXPECT_EQ(take_snapshot(o).status().code(), absl::StatusCode::kInvalidArgument);
 }
 

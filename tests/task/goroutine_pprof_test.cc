@@ -23,8 +23,8 @@ TEST(GoroutineProfileProto, GoToolPprofTop_ReadsIt) {
   test::ScratchDir dir;
   ASSERT_FALSE(dir.path().empty());
   const std::string file = dir.path() + "/goroutine.pb.gz";
-  std::string error;
-  ASSERT_TRUE(write_goroutine_profile(file, {}, &error)) << error;
+  const absl::Status written = write_goroutine_profile(file, {});
+  ASSERT_TRUE(written.ok()) << written;
   int status = 0;
   const std::string cmd = "cd '" + dir.path() + "' && HOME='" + dir.path() + "' PPROF_TMPDIR='" + dir.path() +
                           "' PPROF_BINARY_PATH=/nonexistent go tool pprof -top '" + file + "'";
@@ -38,8 +38,9 @@ TEST(GoroutineProfileProto, GoToolPprofTop_ReadsIt) {
           "' PPROF_BINARY_PATH=/nonexistent go tool pprof -tags '" + file + "'", &status);
   EXPECT_EQ(status, 0) << tags;
   EXPECT_NE(tags.find("reply for pprof"), std::string::npos) << tags;
-  EXPECT_FALSE(write_goroutine_profile("/nonexistent-dir/x.pb.gz", {}, &error));
-  EXPECT_NE(error.find("/nonexistent-dir/x.pb.gz"), std::string::npos);
+  const absl::Status failed = write_goroutine_profile("/nonexistent-dir/x.pb.gz", {});
+  EXPECT_FALSE(failed.ok());
+  EXPECT_NE(failed.message().find("/nonexistent-dir/x.pb.gz"), std::string::npos);
   gate.open();
   for (auto& h : handles) h.join();
 }

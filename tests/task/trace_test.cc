@@ -3,12 +3,15 @@
 // are present; the ring wraps, windows and triggers behave.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "syncscope/map/map_events.h"
+#include "syncscope/prof/heap_profiler.h"
 #include "syncscope/task/task.h"
 #include "task_test_util.h"
 
@@ -62,7 +65,9 @@ class TraceTest : public ::testing::Test {
  protected:
   void SetUp() override {
     clear_trace();
-    start_tracing();
+    // These tests write the "live heap bytes" track themselves: the
+    // recorder's own sampler of that track stays off.
+    start_tracing({.heap_counter_interval = 0ms});
   }
   void TearDown() override {
     stop_tracing();
@@ -216,6 +221,36 @@ TEST_F(TraceTest, CounterTrigger_SnapshotsOncePerCrossing) {
   EXPECT_EQ(count(), 2u);
   const json doc = validate(snaps[0]);
   EXPECT_FALSE(find_all(doc, "C", "live heap bytes").empty());
+}
+
+// The recorder draws the heap track itself (no caller feeds it): every
+// sample is the heap profiler's live-byte counter, so with a block of
+// kBlock bytes held throughout, every sample is at least kBlock.
+TEST(TraceHeapTrack, RecorderSamplesLiveHeapBytes_WhileTracing) {
+  constexpr std::size_t kBlock = 32u << 20;
+  void* const block = std::malloc(kBlock);
+  ASSERT_NE(block, nullptr);
+  clear_trace();
+  start_tracing({.heap_counter_interval = 10ms});
+  json doc;
+  if (prof::HeapProfiler::hooks_installed()) {
+    ASSERT_TRUE(test::eventually([&] {
+      doc = validate(trace_snapshot_json());
+      return find_all(doc, "C", "live heap bytes").size() >= 3;
+    })) << "no 'live heap bytes' track in the trace";
+    for (const json& e : find_all(doc, "C", "live heap bytes")) {
+      EXPECT_GE(e["args"]["value"].get<double>(), static_cast<double>(kBlock));
+    }
+  } else {
+    // Without the allocation hooks (sanitizer builds) the counter would read
+    // zero: no track rather than a false one, over 20 intervals.
+    std::this_thread::sleep_for(200ms);
+    doc = validate(trace_snapshot_json());
+    EXPECT_TRUE(find_all(doc, "C", "live heap bytes").empty());
+  }
+  stop_tracing();
+  clear_trace();
+  std::free(block);
 }
 
 }  // namespace

@@ -32,7 +32,7 @@ struct Totals {
 // Blocks grouped by label (type, or size class "<N>-byte block"), largest
 // total first; `unreachable_only` keeps the leaked ones only.
 std::vector<Group> groups(const CoreSnapshot& s, bool unreachable_only, Totals& totals) {
-  const auto& impl = s.snapshot->impl();
+  const auto& impl = syncscope::retain::internal::SnapshotAccess::impl(*s.snapshot);
   const auto& g = impl.graph;
   std::map<std::uint32_t, Group> by_label;
   for (retain::NodeId n = 0; n < g.block_count(); ++n) {
@@ -88,7 +88,7 @@ std::string module_warnings(const CoreSnapshot& s) {
 std::string summary_text(const CoreSnapshot& s, std::size_t top_groups) {
   Totals t;
   const std::vector<Group> gs = groups(s, false, t);
-  const auto& impl = s.snapshot->impl();
+  const auto& impl = syncscope::retain::internal::SnapshotAccess::impl(*s.snapshot);
   std::string out = "core " + s.core->path() + " (" + s.core->program_name() + ", " +
                     std::to_string(s.core->threads().size()) + " threads, " +
                     std::to_string(s.symbols->modules().size()) + " modules)\n";
@@ -117,7 +117,7 @@ std::string summary_text(const CoreSnapshot& s, std::size_t top_groups) {
 std::string summary_json(const CoreSnapshot& s, std::size_t top_groups) {
   Totals t;
   const std::vector<Group> gs = groups(s, false, t);
-  const auto& impl = s.snapshot->impl();
+  const auto& impl = syncscope::retain::internal::SnapshotAccess::impl(*s.snapshot);
   nlohmann::json j;
   j["core"] = s.core->path();
   j["program"] = s.core->program_name();
@@ -154,7 +154,7 @@ std::string summary_json(const CoreSnapshot& s, std::size_t top_groups) {
 std::string leaks_text(const CoreSnapshot& s, std::size_t top_groups) {
   Totals t;
   const std::vector<Group> gs = groups(s, true, t);
-  const auto& impl = s.snapshot->impl();
+  const auto& impl = syncscope::retain::internal::SnapshotAccess::impl(*s.snapshot);
   std::string out = line("%llu unreachable blocks, %llu bytes (no root reaches them):\n", ull(t.unreachable_blocks),
                          ull(t.unreachable_bytes));
   for (std::size_t i = 0; i < gs.size() && i < top_groups; ++i) {
@@ -167,7 +167,7 @@ std::string leaks_text(const CoreSnapshot& s, std::size_t top_groups) {
 std::string leaks_json(const CoreSnapshot& s, std::size_t top_groups) {
   Totals t;
   const std::vector<Group> gs = groups(s, true, t);
-  const auto& impl = s.snapshot->impl();
+  const auto& impl = syncscope::retain::internal::SnapshotAccess::impl(*s.snapshot);
   nlohmann::json j;
   j["unreachable"] = {{"blocks", t.unreachable_blocks}, {"bytes", t.unreachable_bytes}};
   nlohmann::json by = nlohmann::json::array();

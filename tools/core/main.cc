@@ -65,7 +65,7 @@ void print(const std::string& text) { std::fwrite(text.data(), 1, text.size(), s
 
 // The blocks a global named `symbol` points to directly (every word of it).
 std::vector<RetentionPath> paths_from_symbol(const CoreSnapshot& s, const std::string& symbol, std::size_t max) {
-  const auto& impl = s.snapshot->impl();
+  const auto& impl = syncscope::retain::internal::SnapshotAccess::impl(*s.snapshot);
   const auto& g = impl.graph;
   std::vector<RetentionPath> out;
   for (std::size_t r = 0; r < g.root_count() && out.size() < max; ++r) {
@@ -127,7 +127,7 @@ int run_diff(const Args& a) {
   auto g = syncscope::retain::growth(*(*before)->snapshot, *(*after)->snapshot, a.count);
   // growth() explains the largest block of each site; of equal blocks (a
   // list of one type) the one closest to a root reads better.
-  const auto& impl = (*after)->snapshot->impl();
+  const auto& impl = syncscope::retain::internal::SnapshotAccess::impl(*(*after)->snapshot);
   for (auto& row : g) {
     syncscope::retain::NodeId best = syncscope::retain::kNoNode;
     for (syncscope::retain::NodeId n = 0; n < impl.graph.block_count(); ++n) {
@@ -206,8 +206,9 @@ int main(int argc, char** argv) {
   const CoreSnapshot& s = **loaded;
   if (why->parsed()) return run_why(s, a);
   if (retained->parsed()) {
-    std::string error;
-    if (!s.snapshot->write_retention_profile(a.output, &error)) return fail("retained: " + error, 2);
+    if (const absl::Status written = s.snapshot->write_retention_profile(a.output); !written.ok()) {
+      return fail("retained: " + std::string(written.message()), 2);
+    }
     print(a.json ? nlohmann::json{{"written", a.output}}.dump() + "\n" : "wrote " + a.output + "\n");
     return 0;
   }

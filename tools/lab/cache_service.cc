@@ -161,18 +161,7 @@ void CacheService::sweep_into_pool() {
   cache_.range([this](const std::uint64_t& key, const std::shared_ptr<const CacheValue>& value) {
     auto check = [this, key, value] {
       std::uint64_t answer = 0;
-      bool got = false;
-      if constexpr (kHaveTasks) {
-        got = await_reply(key, &answer);  // the executor's deadline cancels the wait
-      } else {
-        checks_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
-        std::shared_ptr<Reply> reply = backend_.ask(key);
-        std::unique_lock lk(reply->mu);
-        got = wait_until_for(reply->cv, lk, pool_->deadline(),
-                             [&] { return reply->ready || released(); }, "reply from backend") &&
-              reply->ready;
-        answer = reply->answer;
-      }
+      const bool got = await_reply(key, &answer);  // the executor's deadline cancels the wait
       if (!got) {
         cancelled_.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistic
       } else if (answer != value->digest) {

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_format.h"
 #include "output_dir.h"
+#include "syncscope/prof/atomic_file.h"
 
 extern char** environ;
 
@@ -119,7 +120,10 @@ int run_compare(const std::string& out_root, int index, int total) {
     std::fprintf(stderr, "lab compare: %s\n", err.c_str());
     return 1;
   }
-  std::ofstream(dir.path("table.txt")) << table;
+  if (const absl::Status written = syncscope::prof::write_file_atomically(dir.path("table.txt"), table); !written.ok()) {
+    std::fprintf(stderr, "lab compare: %s\n", std::string(written.message()).c_str());
+    return 2;
+  }
   if (!dir.commit()) {
     std::fprintf(stderr, "lab compare: %s\n", dir.error().c_str());
     return 2;

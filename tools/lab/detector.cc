@@ -83,7 +83,7 @@ std::string cause_of_leak(const Diagnosis& d, const Verdict& v) {
   if (!d.retention_root_task.empty()) {
     std::size_t count = 1;
     std::string reason;
-    for (const TaskGroup& g : d.resident) {
+    for (const ResidentGroup& g : d.resident) {
       if (g.spawn_site == d.retention_root_task_site) {
         count = g.count;
         reason = g.blocking_reason;
@@ -107,7 +107,7 @@ std::string cause_of_no_leak(const Diagnosis& d, const Verdict& v) {
   std::string s = absl::StrFormat("live heap flat after warm-up (%s change, tolerance %s)",
                                   format_bytes(static_cast<double>(v.growth_bytes)),
                                   format_bytes(static_cast<double>(v.tolerance_bytes)));
-  for (const TaskGroup& g : d.resident) {
+  for (const ResidentGroup& g : d.resident) {
     if (g.count >= 10) {
       absl::StrAppendFormat(&s, "; %d resident tasks at %s%s hold no growing memory", g.count,
                             g.spawn_site,

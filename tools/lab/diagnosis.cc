@@ -11,23 +11,18 @@
 #include "absl/strings/str_cat.h"
 #include "syncscope/reclaim/epoch_domain.h"
 
-#if SYNCSCOPE_LAB_HAVE_TASK
 #include "syncscope/task/task_registry.h"
-#endif
-#if SYNCSCOPE_LAB_HAVE_RETAIN
 #include "syncscope/retain/retention.h"
-#endif
 
 namespace syncscope::lab {
 
 void diagnose_tasks(Diagnosis& d, double threshold_s) {
   d.resident_threshold_s = threshold_s;
-#if SYNCSCOPE_LAB_HAVE_TASK
   namespace st = syncscope::task;
   const auto older = std::chrono::duration_cast<st::Clock::duration>(
       std::chrono::duration<double>(threshold_s));
   for (const st::SiteGroup& g : st::TaskRegistry::instance().resident_by_site(older)) {
-    TaskGroup t;
+    ResidentGroup t;
     t.spawn_site = g.site_string;
     t.name = g.oldest.name;
     t.count = g.count;
@@ -37,10 +32,7 @@ void diagnose_tasks(Diagnosis& d, double threshold_s) {
   }
   // Largest groups first: they are what a leak hunt looks at.
   std::stable_sort(d.resident.begin(), d.resident.end(),
-                   [](const TaskGroup& a, const TaskGroup& b) { return a.count > b.count; });
-#else
-  d.unavailable.push_back("resident tasks by spawn site (task part not built)");
-#endif
+                   [](const ResidentGroup& a, const ResidentGroup& b) { return a.count > b.count; });
 }
 
 void diagnose_pinned_readers(Diagnosis& d, double min_age_s) {
@@ -53,7 +45,6 @@ void diagnose_pinned_readers(Diagnosis& d, double min_age_s) {
   }
 }
 
-#if SYNCSCOPE_LAB_HAVE_RETAIN
 namespace rt = syncscope::retain;
 
 namespace {
@@ -135,7 +126,7 @@ rt::Options snapshot_options() {
 // otherwise find its copies of block addresses and count them as holders.
 struct RetentionProbe::State {
   bool have_before = false;
-  absl::flat_hash_map<std::uint32_t, rt::RetentionSnapshot::SiteTotals> before_totals;
+  std::vector<std::pair<std::uint32_t, rt::RetentionSnapshot::SiteTotals>> before_totals;
   // For the largest sites at warm-up: bytes per holder.
   absl::flat_hash_map<std::uint32_t, HolderBytes> before_holders;
   std::optional<rt::RetentionSnapshot> after;
@@ -143,7 +134,6 @@ struct RetentionProbe::State {
 
 RetentionProbe::RetentionProbe() : state_(std::make_unique<State>()) {}
 RetentionProbe::~RetentionProbe() = default;
-bool RetentionProbe::available() { return true; }
 
 void RetentionProbe::take_before(Diagnosis& d) {
   absl::StatusOr<rt::RetentionSnapshot> s = rt::take_snapshot(snapshot_options());
@@ -152,10 +142,8 @@ void RetentionProbe::take_before(Diagnosis& d) {
     return;
   }
   std::vector<std::pair<std::uint64_t, std::uint32_t>> by_bytes;
-  for (const auto& [site, totals] : s->site_totals()) {
-    state_->before_totals[site] = totals;
-    by_bytes.emplace_back(totals.bytes, site);
-  }
+  state_->before_totals = s->site_totals();
+  for (const auto& [site, totals] : state_->before_totals) by_bytes.emplace_back(totals.bytes, site);
   std::sort(by_bytes.rbegin(), by_bytes.rend());
   constexpr std::size_t kTopSites = 8;
   for (std::size_t i = 0; i < by_bytes.size() && i < kTopSites; ++i) {
@@ -164,37 +152,24 @@ void RetentionProbe::take_before(Diagnosis& d) {
   state_->have_before = true;
 }
 
-// Sites by live bytes gained since warm-up, named from `paths`.
+// Sites by live bytes gained since warm-up (rt::growth), each named after
+// its largest block's allocation frame.
 static std::vector<std::pair<std::uint32_t, SiteBytes>> grown(
     const rt::RetentionSnapshot& after,
-    const absl::flat_hash_map<std::uint32_t, rt::RetentionSnapshot::SiteTotals>& before) {
+    const std::vector<std::pair<std::uint32_t, rt::RetentionSnapshot::SiteTotals>>& before) {
+  // The heap walk groups unsampled blocks by type or exact size, so one
+  // buffer that grew (a vector's reallocation, the lab's own bookkeeping,
+  // which the walk cannot tell from the workload's) is a group of its own;
+  // a leak grows in count.
+  prof::GrowthOptions options{.max_sites = 10};
+  if (after.stats().block_source == rt::BlockSource::kHeapWalk) options.min_objects_gained = 2;
   std::vector<std::pair<std::uint32_t, SiteBytes>> out;
-  for (const auto& [site, t] : after.site_totals()) {
-    const auto it = before.find(site);
-    const std::int64_t db = static_cast<std::int64_t>(t.bytes) -
-                            static_cast<std::int64_t>(it == before.end() ? 0 : it->second.bytes);
-    const std::int64_t dobj = static_cast<std::int64_t>(t.objects) -
-                              static_cast<std::int64_t>(it == before.end() ? 0 : it->second.objects);
-    if (db <= 0) continue;
-    // The heap walk groups unsampled blocks by type or exact size, so one
-    // buffer that grew (a vector's reallocation, the lab's own bookkeeping,
-    // which the walk cannot tell from the workload's) is a group of its own;
-    // a leak grows in count.
-    if (after.stats().block_source == rt::BlockSource::kHeapWalk && dobj < 2) continue;
-    out.push_back({site, {"", db, dobj}});
-  }
-  std::sort(out.begin(), out.end(), [](const auto& x, const auto& y) { return x.second.bytes > y.second.bytes; });
-  if (out.size() > 10) out.resize(10);
-  // Name each site after its largest block's allocation frame.
-  for (auto& [site, sb] : out) {
-    const auto& graph = after.graph();
-    for (const auto& [id, t] : after.site_totals()) {
-      if (id == site && t.largest != rt::kNoNode) {
-        const rt::RetentionPath p = after.path_to(graph.block(t.largest).address);
-        if (!p.hops.empty()) sb.site = block_site(p.hops.back());
-      }
-    }
-    if (sb.site.empty()) sb.site = absl::StrCat("site#", site);
+  for (const rt::SiteGrowth& g : rt::growth(before, after, options)) {
+    const std::string name =
+        g.example_path.hops.empty() ? absl::StrCat("site#", g.site) : block_site(g.example_path.hops.back());
+    out.push_back({g.site,
+                   {name, static_cast<std::int64_t>(g.bytes_after - g.bytes_before),
+                    static_cast<std::int64_t>(g.objects_after) - static_cast<std::int64_t>(g.objects_before)}});
   }
   return out;
 }
@@ -236,7 +211,6 @@ void RetentionProbe::take_after(Diagnosis& d) {
   }
   d.retention_target = d.retention_path.empty() ? "" : d.retention_path.back().site;
   d.retention_target_retained = path->retained_bytes;
-#if SYNCSCOPE_LAB_HAVE_TASK
   if (const auto tid = static_cast<int>(path->hops.front().root.thread_id); tid != 0) {
     const auto tasks = syncscope::task::TaskRegistry::instance().tasks_on_thread(tid);
     if (!tasks.empty()) {
@@ -244,32 +218,12 @@ void RetentionProbe::take_after(Diagnosis& d) {
       d.retention_root_task_site = tasks.back().site_string();
     }
   }
-#endif
 }
 
-bool RetentionProbe::write_retention_profile(const std::string& path, std::string* error) const {
-  if (!state_->after) {
-    if (error != nullptr) *error = "no retention snapshot";
-    return false;
-  }
-  return state_->after->write_retention_profile(path, error);
+absl::Status RetentionProbe::write_retention_profile(const std::string& path) const {
+  if (!state_->after) return absl::FailedPreconditionError("no retention snapshot");
+  return state_->after->write_retention_profile(path);
 }
 
-#else  // !SYNCSCOPE_LAB_HAVE_RETAIN
-
-struct RetentionProbe::State {};
-RetentionProbe::RetentionProbe() = default;
-RetentionProbe::~RetentionProbe() = default;
-bool RetentionProbe::available() { return false; }
-void RetentionProbe::take_before(Diagnosis&) {}
-void RetentionProbe::take_after(Diagnosis& d) {
-  d.unavailable.push_back("retention path and top retainers (retain part not built)");
-}
-bool RetentionProbe::write_retention_profile(const std::string&, std::string* error) const {
-  if (error != nullptr) *error = "retain part not built";
-  return false;
-}
-
-#endif
 
 }  // namespace syncscope::lab

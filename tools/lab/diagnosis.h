@@ -1,13 +1,13 @@
 // The diagnosis steps that ask the runtime parts: resident tasks (task),
 // pinned readers (reclaim), retention paths and retainers (retain). Each
-// step fills its part of a Diagnosis, or records in `unavailable` that its
-// part is not built, or in `notes` why it failed. None of them knows which
+// step fills its part of a Diagnosis, or records in `notes` why it failed. None of them knows which
 // scenario is running.
 #pragma once
 
 #include <memory>
 #include <string>
 
+#include "absl/status/status.h"
 #include "lab_types.h"
 
 namespace syncscope::lab {
@@ -28,11 +28,10 @@ class RetentionProbe {
   RetentionProbe(const RetentionProbe&) = delete;
   RetentionProbe& operator=(const RetentionProbe&) = delete;
 
-  static bool available();
   void take_before(Diagnosis& d);
   void take_after(Diagnosis& d);
   // Writes the retention profile (pprof) of the "after" snapshot.
-  bool write_retention_profile(const std::string& path, std::string* error) const;
+  absl::Status write_retention_profile(const std::string& path) const;
 
  private:
   struct State;

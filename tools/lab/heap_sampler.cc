@@ -6,9 +6,6 @@
 
 #include "heap_source.h"
 
-#if SYNCSCOPE_LAB_HAVE_TASK
-#include "syncscope/task/trace.h"
-#endif
 
 namespace syncscope::lab {
 
@@ -24,7 +21,7 @@ void HeapSampler::stop() {
 }
 
 std::vector<HeapSample> HeapSampler::samples() const {
-  std::lock_guard lk(mu_);
+  const absl::MutexLock lock(&mu_);
   return samples_;
 }
 
@@ -37,12 +34,9 @@ void HeapSampler::run(const std::stop_token& stop) {
   while (!stop.stop_requested()) {
     const HeapSample s{std::chrono::duration<double>(Clock::now() - t0_).count(), heap::live_bytes()};
     {
-      std::lock_guard lk(mu_);
+      const absl::MutexLock lock(&mu_);
       samples_.push_back(s);
     }
-#if SYNCSCOPE_LAB_HAVE_TASK
-    syncscope::task::record_counter("live heap bytes", static_cast<double>(s.live_bytes));
-#endif
     if (on_sample_) on_sample_(s);
     next += kInterval;
     std::unique_lock lk(sleep_mu);

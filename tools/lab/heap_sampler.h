@@ -1,12 +1,14 @@
 // Samples live heap bytes every 100 ms on a thread of its own while a
-// scenario runs, and feeds the trace's "live heap bytes" counter track.
+// scenario runs: the series the leak judge reads. (The trace's "live heap
+// bytes" track is the trace recorder's own.)
 #pragma once
 
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
 #include "lab_types.h"
 
 namespace syncscope::lab {
@@ -29,8 +31,8 @@ class HeapSampler {
 
   const Clock::time_point t0_ = Clock::now();
   std::function<void(const HeapSample&)> on_sample_;
-  mutable std::mutex mu_;
-  std::vector<HeapSample> samples_;  // guarded by mu_
+  mutable absl::Mutex mu_;
+  std::vector<HeapSample> samples_ ABSL_GUARDED_BY(mu_);
   std::jthread thread_;              // last: starts after the fields above
 };
 

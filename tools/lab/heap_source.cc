@@ -2,60 +2,44 @@
 
 #include <malloc.h>
 
-#include <algorithm>
+#include <string>
 
-#include "absl/container/flat_hash_map.h"
+#include "syncscope/prof/site_growth.h"
 
-#if SYNCSCOPE_LAB_HAVE_PROF
 #include "syncscope/prof/heap_profiler.h"
-#endif
 
 namespace syncscope::lab::heap {
 
 void init(std::int64_t sample_rate, bool exact) {
-#if SYNCSCOPE_LAB_HAVE_PROF
   using syncscope::prof::HeapProfiler;
   HeapProfiler::set_sample_rate(sample_rate);
   HeapProfiler::set_exact_mode(exact);
   HeapProfiler::start();
-#else
-  (void)sample_rate, (void)exact;
-#endif
 }
 
 bool have_profiles() {
-#if SYNCSCOPE_LAB_HAVE_PROF
   return syncscope::prof::HeapProfiler::hooks_installed();
-#else
-  return false;
-#endif
 }
 
 std::uint64_t live_bytes() {
-#if SYNCSCOPE_LAB_HAVE_PROF
   if (have_profiles()) return syncscope::prof::HeapProfiler::counters().live_bytes;
-#endif
   const struct mallinfo2 mi = mallinfo2();
   return mi.uordblks + mi.hblkhd;
 }
 
 std::string source_name() {
   if (have_profiles()) return "syncscope::prof live bytes (every malloc/new seen by the hooks)";
-  return "glibc mallinfo2 in-use bytes (prof part not built: no per-site figures)";
+  return "glibc mallinfo2 in-use bytes (allocation hooks not installed: no per-site figures)";
 }
 
-bool write_profile(const std::string& path, std::string* error) {
-#if SYNCSCOPE_LAB_HAVE_PROF
-  if (have_profiles()) return syncscope::prof::HeapProfiler::write_heap_profile(path, error);
-#endif
+absl::Status write_profile(const std::string& path) {
+  if (have_profiles()) return syncscope::prof::HeapProfiler::write_heap_profile(path);
   (void)path;
-  if (error != nullptr) *error = "heap profiler unavailable (prof part not built)";
-  return false;
+  return absl::UnavailableError("heap profiler unavailable (allocation hooks not installed)");
 }
 
 std::vector<SiteBytes> top_sites(std::size_t n) {
   std::vector<SiteBytes> out;
-#if SYNCSCOPE_LAB_HAVE_PROF
   if (!have_profiles()) return out;
   for (const auto& s : syncscope::prof::HeapProfiler::top_sites(n)) {
     if (s.live_bytes == 0) continue;  // sites whose blocks were all freed
@@ -63,25 +47,20 @@ std::vector<SiteBytes> top_sites(std::size_t n) {
     if (!s.location.empty()) name += " " + s.location;
     out.push_back({std::move(name), s.live_bytes, s.live_objects});
   }
-#else
-  (void)n;
-#endif
   return out;
 }
 
 std::vector<SiteBytes> grown_sites(const std::vector<SiteBytes>& before,
                                    const std::vector<SiteBytes>& after, std::size_t n) {
-  absl::flat_hash_map<std::string, const SiteBytes*> old;
-  for (const SiteBytes& s : before) old.emplace(s.site, &s);
+  const auto figures = [](const std::vector<SiteBytes>& sites) {
+    prof::SiteFigures<std::string> out;
+    for (const SiteBytes& s : sites) out.push_back({s.site, {s.bytes, s.objects}});
+    return out;
+  };
   std::vector<SiteBytes> out;
-  for (const SiteBytes& s : after) {
-    const auto it = old.find(s.site);
-    const std::int64_t b0 = it == old.end() ? 0 : it->second->bytes;
-    const std::int64_t o0 = it == old.end() ? 0 : it->second->objects;
-    if (s.bytes > b0) out.push_back({s.site, s.bytes - b0, s.objects - o0});
+  for (const auto& g : prof::grown_sites(figures(before), figures(after), {.max_sites = n})) {
+    out.push_back({g.site, g.bytes_gained(), g.objects_gained()});
   }
-  std::sort(out.begin(), out.end(), [](const SiteBytes& a, const SiteBytes& b) { return a.bytes > b.bytes; });
-  if (out.size() > n) out.resize(n);
   return out;
 }
 

@@ -1,6 +1,6 @@
-// Where the lab's heap figures come from. With the prof part linked: the
-// allocation hooks' exact live-byte counter, the sampled heap profile and
-// its top sites. Without it: glibc's mallinfo2() in-use bytes, and no heap
+// Where the lab's heap figures come from: the allocation hooks' exact
+// live-byte counter, the sampled heap profile and its top sites. Should the
+// hooks not be installed: glibc's mallinfo2() in-use bytes, and no heap
 // profile (reported as unavailable, never invented).
 #pragma once
 
@@ -9,11 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "lab_types.h"
-
-#if SYNCSCOPE_LAB_HAVE_PROF
 #include "syncscope/prof/untracked_scope.h"
-#endif
 
 namespace syncscope::lab::heap {
 
@@ -25,18 +23,8 @@ void init(std::int64_t sample_rate, bool exact);
 // While one is alive, the calling thread's allocations are the lab's own
 // (diagnosis, reports, heap samples): kept out of the heap profile's sites
 // and the retention scan, so reports show the workload's sites only. They
-// still count in live_bytes(). A no-op without the prof part.
-#if SYNCSCOPE_LAB_HAVE_PROF
+// still count in live_bytes().
 using OwnMemoryScope = syncscope::prof::UntrackedScope;
-#else
-class OwnMemoryScope {
- public:
-  OwnMemoryScope() {}
-  ~OwnMemoryScope() {}
-  OwnMemoryScope(const OwnMemoryScope&) = delete;
-  OwnMemoryScope& operator=(const OwnMemoryScope&) = delete;
-};
-#endif
 
 // Live heap bytes now.
 std::uint64_t live_bytes();
@@ -44,11 +32,11 @@ std::uint64_t live_bytes();
 std::string source_name();
 bool have_profiles();
 
-// Writes the gzipped pprof heap profile; false with *error otherwise.
-bool write_profile(const std::string& path, std::string* error);
+// Writes the gzipped pprof heap profile.
+absl::Status write_profile(const std::string& path);
 
 // Allocation sites by estimated live bytes, largest first ("function
-// file:line"). Empty without the prof part.
+// file:line"). Empty without the allocation hooks.
 std::vector<SiteBytes> top_sites(std::size_t n);
 
 // Sites whose live bytes grew from `before` to `after` (both from

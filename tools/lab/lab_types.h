@@ -26,7 +26,7 @@ struct SiteBytes {
 };
 
 // Resident tasks of one spawn site (DESIGN §6 verdict.json resident_tasks).
-struct TaskGroup {
+struct ResidentGroup {
   std::string spawn_site;       // "file:line function"
   std::string name;             // task name of the oldest one
   std::size_t count = 0;
@@ -74,7 +74,7 @@ struct Diagnosis {
   double warmup_s = 0;                // samples before this are not judged
   std::vector<SiteBytes> top_sites;   // by live bytes, at the end
   std::vector<SiteBytes> grown_sites; // live bytes gained since warm-up
-  std::vector<TaskGroup> resident;    // tasks older than the resident threshold
+  std::vector<ResidentGroup> resident;    // tasks older than the resident threshold
   double resident_threshold_s = 0;
   std::vector<Hop> retention_path;    // root first
   std::string retention_block_source; // where the scan's blocks came from ("glibc heap walk", ...)

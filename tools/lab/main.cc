@@ -14,9 +14,7 @@
 #include "runner.h"
 #include "scenarios.h"
 
-#if SYNCSCOPE_LAB_HAVE_HTTP
 #include "syncscope/http/debug_server.h"
-#endif
 
 namespace {
 
@@ -69,7 +67,6 @@ int main(int argc, char** argv) {
   // scenario process inherits it instead of growing its heap mid-run.
   (void)heap::top_sites(1);
 
-#if SYNCSCOPE_LAB_HAVE_HTTP
   std::unique_ptr<syncscope::http::DebugServer> server;
   if (o.serve) {
     syncscope::http::Options ho;
@@ -82,12 +79,6 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "[lab] debug server at %s/debug/ (go tool pprof %s/debug/pprof/heap)\n",
                  server->url().c_str(), server->url().c_str());
   }
-#else
-  if (o.serve) {
-    std::fprintf(stderr, "syncscope-lab: --serve unavailable: the http part is not built\n");
-    return 2;
-  }
-#endif
 
   std::vector<const ScenarioSpec*> todo;
   if (o.what == "all") {
@@ -141,7 +132,6 @@ int main(int argc, char** argv) {
   }
   if (summary.size() > 1) print_summary(summary);
 
-#if SYNCSCOPE_LAB_HAVE_HTTP
   if (server) {
     std::fprintf(stderr, "[lab] serving %s/debug/ with the last workload still running; Ctrl-C to stop\n",
                  server->url().c_str());
@@ -149,7 +139,6 @@ int main(int argc, char** argv) {
     sigwait(&stop_signals, &sig);
     server->stop();
   }
-#endif
   (void)stop_signals;
   stop_workload(std::move(kept));
   return failures == 0 ? 0 : 1;

@@ -2,14 +2,14 @@
 // external resource) with the charts and tables of one scenario.
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "common/html_escape.h"
+#include "syncscope/http/html_escape.h"
 #include "detector.h"
 #include "report.h"
 
 namespace syncscope::lab {
 namespace {
 
-std::string esc(std::string_view s) { return tools::html_escape(s); }
+std::string esc(std::string_view s) { return http::html_escape(s); }
 
 std::string bytes(double b) { return esc(format_bytes(b)); }
 
@@ -35,7 +35,7 @@ void tasks_table(std::string& h, const Diagnosis& d) {
   }
   absl::StrAppend(&h, "<table><tr><th>count</th><th>task</th><th>spawn site</th><th>blocking reason</th>"
                       "<th>oldest</th></tr>");
-  for (const TaskGroup& g : d.resident) {
+  for (const ResidentGroup& g : d.resident) {
     absl::StrAppendFormat(&h, "<tr><td class=\"n\">%d</td><td>%s</td><td><code>%s</code></td><td>%s</td>"
                               "<td class=\"n\">%.1f s</td></tr>",
                           g.count, esc(g.name), esc(g.spawn_site),

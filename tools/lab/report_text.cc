@@ -25,7 +25,7 @@ void tasks(std::string& out, const Diagnosis& d) {
   }
   absl::StrAppendFormat(&out, "resident tasks (older than %.1f s) by spawn site:\n", d.resident_threshold_s);
   for (std::size_t i = 0; i < d.resident.size() && i < kMaxRows; ++i) {
-    const TaskGroup& g = d.resident[i];
+    const ResidentGroup& g = d.resident[i];
     absl::StrAppendFormat(&out, "  %5d  '%s' at %s  [%s]  oldest %.1f s\n", g.count, g.name, g.spawn_site,
                           g.blocking_reason.empty() ? "running" : "blocked: " + g.blocking_reason,
                           g.oldest_age_s);

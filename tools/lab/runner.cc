@@ -16,11 +16,10 @@
 #include "heap_sampler.h"
 #include "heap_source.h"
 #include "output_dir.h"
+#include "syncscope/prof/atomic_file.h"
 
-#if SYNCSCOPE_LAB_HAVE_TASK
 #include "syncscope/task/goroutine_profile.h"
 #include "syncscope/task/trace.h"
-#endif
 
 namespace syncscope::lab {
 namespace {
@@ -31,10 +30,7 @@ void progress(int index, int total, const std::string& name, const std::string& 
 }
 
 bool write_text(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  f << text;
-  f.close();
-  return static_cast<bool>(f);
+  return syncscope::prof::write_file_atomically(path, text).ok();
 }
 
 // SYNCSCOPE_LAB_SKIP=retain,goroutine,trace,heap turns diagnosis steps off
@@ -45,52 +41,40 @@ bool skipped(const char* step) {
 }
 
 void start_trace() {
-#if SYNCSCOPE_LAB_HAVE_TASK
   syncscope::task::stop_tracing();
   syncscope::task::clear_trace();
   syncscope::task::TraceConfig c;
   c.events_per_thread = 4096;
   c.max_exited_threads = 64;
   syncscope::task::start_tracing(c);
-#endif
 }
 
 // The profile files, taken while the workload still runs.
 void write_profiles(const StagedDir& dir, const RetentionProbe& probe, ScenarioResult& r) {
-  std::string err;
+  absl::Status written;
   if (skipped("heap")) {
     r.skipped.emplace_back("heap.pb.gz", "skipped (SYNCSCOPE_LAB_SKIP)");
-  } else if (heap::write_profile(dir.path("heap.pb.gz"), &err)) {
+  } else if (written = heap::write_profile(dir.path("heap.pb.gz")); written.ok()) {
     r.files.push_back("heap.pb.gz");
   } else {
-    r.skipped.emplace_back("heap.pb.gz", err);
-    r.diagnosis.unavailable.push_back("heap profile: " + err);
+    r.skipped.emplace_back("heap.pb.gz", std::string(written.message()));
+    r.diagnosis.unavailable.push_back("heap profile: " + std::string(written.message()));
   }
-#if SYNCSCOPE_LAB_HAVE_TASK
-  err.clear();
   if (skipped("goroutine")) {
     r.skipped.emplace_back("goroutine.pb.gz", "skipped (SYNCSCOPE_LAB_SKIP)");
-  } else if (syncscope::task::write_goroutine_profile(dir.path("goroutine.pb.gz"), {}, &err)) {
+  } else if (written = syncscope::task::write_goroutine_profile(dir.path("goroutine.pb.gz")); written.ok()) {
     r.files.push_back("goroutine.pb.gz");
   } else {
-    r.skipped.emplace_back("goroutine.pb.gz", err);
+    r.skipped.emplace_back("goroutine.pb.gz", std::string(written.message()));
   }
-  err.clear();
   if (skipped("trace")) {
     r.skipped.emplace_back("trace.json", "skipped (SYNCSCOPE_LAB_SKIP)");
-  } else if (syncscope::task::write_trace_snapshot(dir.path("trace.json"), syncscope::task::Clock::duration::max(),
-                                            &err)) {
+  } else if (written = syncscope::task::write_trace_snapshot(dir.path("trace.json")); written.ok()) {
     r.files.push_back("trace.json");
   } else {
-    r.skipped.emplace_back("trace.json", err);
+    r.skipped.emplace_back("trace.json", std::string(written.message()));
   }
-#else
-  r.skipped.emplace_back("goroutine.pb.gz", "task part not built");
-  r.skipped.emplace_back("trace.json", "task part not built");
-  r.diagnosis.unavailable.push_back("goroutine profile and trace (task part not built)");
-#endif
-  err.clear();
-  if (RetentionProbe::available() && probe.write_retention_profile(dir.path("retained.pb.gz"), &err)) {
+  if (probe.write_retention_profile(dir.path("retained.pb.gz")).ok()) {
     r.files.push_back("retained.pb.gz");
   }
 }
@@ -125,7 +109,7 @@ void diagnose_running(Workload& w, RetentionProbe& probe, bool retain, const std
   d.backlog_bytes = b.bytes;
   const std::vector<SiteBytes> sites_after = heap::top_sites(50);
   d.top_sites.assign(sites_after.begin(), sites_after.begin() + std::min<std::size_t>(10, sites_after.size()));
-  if (!heap::have_profiles()) d.unavailable.push_back("top allocation sites (prof part not built)");
+  if (!heap::have_profiles()) d.unavailable.push_back("top allocation sites (allocation hooks not installed)");
   if (retain) {
     probe.take_after(d);
   } else if (const char* crash = std::getenv("SYNCSCOPE_LAB_RETAIN_CRASHED"); crash != nullptr) {
@@ -206,9 +190,7 @@ RunOutcome run_scenario(const ScenarioSpec& spec, const RunOptions& options, boo
   sampler.stop();
   d.heap = std::move(judged);
   r.verdict = judge(d);
-#if SYNCSCOPE_LAB_HAVE_TASK
   syncscope::task::stop_tracing();
-#endif
   if (keep_running) {
     out.kept = std::move(w);
   } else {

@@ -5,7 +5,6 @@ namespace syncscope::lab {
 BoundedPool::BoundedPool(std::string name, unsigned workers, std::size_t queue_capacity,
                          std::chrono::milliseconds deadline)
     : deadline_(deadline) {
-#if SYNCSCOPE_LAB_HAVE_TASK
   syncscope::task::ExecutorOptions options;
   options.name = std::move(name);
   options.workers = workers;
@@ -13,19 +12,12 @@ BoundedPool::BoundedPool(std::string name, unsigned workers, std::size_t queue_c
   options.default_deadline = deadline;
   options.shutdown_grace = std::chrono::seconds(2);
   executor_ = std::make_unique<syncscope::task::Executor>(std::move(options));
-#else
-  (void)name;
-  (void)workers;
-  (void)queue_capacity;
-#endif
 }
 
 BoundedPool::~BoundedPool() { shutdown(); }
 
 void BoundedPool::shutdown() {
-#if SYNCSCOPE_LAB_HAVE_TASK
   if (executor_) executor_->shutdown();
-#endif
 }
 
 }  // namespace syncscope::lab

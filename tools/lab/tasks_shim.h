@@ -1,6 +1,5 @@
-// The few task operations the scenarios need, on top of syncscope::task when
-// that part is built (tracked tasks: spawn site, blocking reason, age, trace)
-// and on plain threads otherwise, so the lab always builds. Templates, so the
+// The few task operations the scenarios need, on top of syncscope::task
+// (tracked tasks: spawn site, blocking reason, age, trace). Templates, so the
 // spawn site recorded is the scenario's own line and no extra closure layer
 // sits between a task's thread and what it captured.
 #pragma once
@@ -16,34 +15,16 @@
 #include <thread>
 #include <utility>
 
-#if SYNCSCOPE_LAB_HAVE_TASK
 #include "syncscope/task/task.h"
-#endif
 
 namespace syncscope::lab {
 
-#if SYNCSCOPE_LAB_HAVE_TASK
-inline constexpr bool kHaveTasks = true;
-#else
-inline constexpr bool kHaveTasks = false;
-#endif
 
 // Starts f on a thread of its own (Go's `go f()`). Returns false if no
 // thread could be created.
 template <class F>
 bool go(std::string_view name, F&& f, std::source_location site = std::source_location::current()) {
-#if SYNCSCOPE_LAB_HAVE_TASK
   return syncscope::task::spawn_detached(name, std::forward<F>(f), {}, site).valid();
-#else
-  (void)name;
-  (void)site;
-  try {
-    std::thread(std::forward<F>(f)).detach();
-    return true;
-  } catch (const std::system_error&) {
-    return false;
-  }
-#endif
 }
 
 // Waits until pred() holds, marked as blocked on `reason` when tracked.
@@ -51,25 +32,14 @@ bool go(std::string_view name, F&& f, std::source_location site = std::source_lo
 template <class Pred>
 bool wait_until(std::condition_variable& cv, std::unique_lock<std::mutex>& lock, Pred pred,
                 std::string_view reason) {
-#if SYNCSCOPE_LAB_HAVE_TASK
   return syncscope::task::wait(cv, lock, std::move(pred), reason);
-#else
-  (void)reason;
-  while (!pred()) cv.wait_for(lock, std::chrono::milliseconds(20));
-  return true;
-#endif
 }
 
 // As wait_until, giving up after `timeout`.
 template <class Pred>
 bool wait_until_for(std::condition_variable& cv, std::unique_lock<std::mutex>& lock,
                     std::chrono::milliseconds timeout, Pred pred, std::string_view reason) {
-#if SYNCSCOPE_LAB_HAVE_TASK
   return syncscope::task::wait_for(cv, lock, timeout, std::move(pred), reason);
-#else
-  (void)reason;
-  return cv.wait_for(lock, timeout, std::move(pred));
-#endif
 }
 
 // A bounded pool of workers with a per-task deadline (fix #3). With the task
@@ -87,11 +57,7 @@ class BoundedPool {
   template <class F>
   bool try_spawn(std::string_view name, F&& f,
                  std::source_location site = std::source_location::current()) {
-#if SYNCSCOPE_LAB_HAVE_TASK
     return executor_->try_spawn(name, std::forward<F>(f), {}, site).has_value();
-#else
-    return go(name, std::forward<F>(f), site);
-#endif
   }
 
   std::chrono::milliseconds deadline() const noexcept { return deadline_; }
@@ -99,9 +65,7 @@ class BoundedPool {
 
  private:
   std::chrono::milliseconds deadline_;
-#if SYNCSCOPE_LAB_HAVE_TASK
   std::unique_ptr<syncscope::task::Executor> executor_;
-#endif
 };
 
 }  // namespace syncscope::lab

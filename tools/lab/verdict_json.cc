@@ -16,7 +16,7 @@ std::string verdict_json(const ScenarioResult& r) {
   j["live_bytes_start"] = v.live_bytes_start;
   j["live_bytes_end"] = v.live_bytes_end;
   j["resident_tasks"] = nlohmann::json::array();
-  for (const TaskGroup& g : d.resident) {
+  for (const ResidentGroup& g : d.resident) {
     j["resident_tasks"].push_back({{"spawn_site", g.spawn_site},
                                    {"name", g.name},
                                    {"count", g.count},

@@ -16,11 +16,10 @@
 
 namespace syncscope::mapbench {
 
-inline constexpr const char* kGoSystems[] = {"go_sync_map", "go_rwmutex_map"};
 
 struct GoRunConfig {
   std::vector<std::string> workloads;  // Go names
-  std::vector<std::string> systems;    // subset of kGoSystems
+  std::vector<std::string> systems;    // subset of system_names::kGo
   std::vector<int> threads;            // -cpu list
   double benchtime_s = 0.1;            // -benchtime per benchmark
   std::string go_dir;                  // harness sources (go test), may be empty

@@ -19,6 +19,7 @@
 #include "report.h"
 #include "text.h"
 #include "runner.h"
+#include "system_names.h"
 
 namespace syncscope::mapbench {
 namespace {
@@ -27,9 +28,6 @@ namespace {
 #define SYNCSCOPE_MAPBENCH_GO_DIR ""
 #endif
 
-constexpr const char* kAllSystemNames[] = {
-    "ReadMostlyMap", "LockedMap", "ShardedMap", "PooledShardedMap", "tbb_concurrent_hash_map",
-    "tbb_concurrent_unordered_map", "libcuckoo", "go_sync_map", "go_rwmutex_map"};
 
 const char* const kOpNames[] = {"load", "store", "load_or_store", "load_and_delete", "delete",
                                 "swap", "compare_and_swap", "compare_and_delete", "range",
@@ -130,7 +128,7 @@ std::vector<Record> run_cpp(const Options& o, const std::vector<CppSystem>& syst
 
 std::vector<Record> run_go(const Options& o) {
   GoRunConfig c;
-  for (const char* s : kGoSystems) {
+  for (const char* s : system_names::kGo) {
     if (std::find(o.systems.begin(), o.systems.end(), s) != o.systems.end()) c.systems.push_back(s);
   }
   if (c.systems.empty() || !o.go) return {};
@@ -186,9 +184,9 @@ int run(int argc, char** argv) {
   const std::vector<CppSystem> cpp = all_cpp_systems();
   Catalog catalog;
   for (const auto& w : workload_infos()) catalog.workloads.push_back(w.name);
-  for (const char* s : kAllSystemNames) {
+  for (const char* s : system_names::kAll) {
     catalog.systems.push_back(s);
-    const bool is_go = std::string_view(s).rfind("go_", 0) == 0;
+    const bool is_go = system_names::is_go(s);
     bool built = is_go;
     for (const auto& c : cpp) built = built || std::string_view(c.name) == s;
     if (built) catalog.built_systems.push_back(s);

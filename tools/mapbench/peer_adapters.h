@@ -21,6 +21,7 @@
 #include <tbb/concurrent_unordered_map.h>
 
 #include "ops.h"
+#include "system_names.h"
 
 namespace syncscope::mapbench {
 
@@ -29,7 +30,7 @@ namespace syncscope::mapbench {
 // that range while writing are n/a.
 class TbbHashMapAdapter {
  public:
-  static constexpr const char* kName = "tbb_concurrent_hash_map";
+  static constexpr const char* kName = system_names::kTbbHashMap;
   static constexpr unsigned kOps = kAllOps & ~kRangeWhileWriting;
 
   bool load(Key k, Value& out) const {
@@ -94,7 +95,7 @@ class TbbHashMapAdapter {
 // first, as a user would write them, so a hit never builds a node.
 class TbbUnorderedMapAdapter {
  public:
-  static constexpr const char* kName = "tbb_concurrent_unordered_map";
+  static constexpr const char* kName = system_names::kTbbUnorderedMap;
   static constexpr unsigned kOps =
       kLoad | kStore | kLoadOrStore | kSwap | kCompareAndSwap | kRange | kRangeWhileWriting;
 
@@ -166,7 +167,7 @@ class TbbUnorderedMapAdapter {
 // callback may then call back into the map, as Go's Range allows).
 class CuckooAdapter {
  public:
-  static constexpr const char* kName = "libcuckoo";
+  static constexpr const char* kName = system_names::kLibcuckoo;
   static constexpr unsigned kOps = kAllOps;
 
   bool load(Key k, Value& out) const { return map_.find(k, out); }

@@ -1,4 +1,5 @@
 #include "report.h"
+#include "system_names.h"
 #include "text.h"
 
 #include <cerrno>
@@ -160,15 +161,12 @@ void append_cache_table(std::string& out, const CellIndex& cells, const RunConte
 // Where we stand at the largest thread count: the best of our four maps
 // against the best C++ peer and Go's sync.Map, as same-run ratios.
 void append_standing_table(std::string& out, const CellIndex& cells, const RunContext& ctx) {
-  static const std::vector<std::string> kOurs = {"ReadMostlyMap", "LockedMap", "ShardedMap",
-                                                 "PooledShardedMap"};
   if (ctx.threads.empty()) return;
   const int t = ctx.threads.back();
   auto best = [&](const std::string& w, bool ours) -> const Record* {
     const Record* b = nullptr;
     for (const auto& s : ctx.systems) {
-      const bool is_ours = std::find(kOurs.begin(), kOurs.end(), s) != kOurs.end();
-      if (is_ours != ours || s.rfind("go_", 0) == 0) continue;
+      if (system_names::is_ours(s) != ours || system_names::is_go(s)) continue;
       auto it = cells.find({w, s, t});
       if (it == cells.end() || it->second->na) continue;
       if (b == nullptr || it->second->ns_per_op < b->ns_per_op) b = it->second;
@@ -183,7 +181,7 @@ void append_standing_table(std::string& out, const CellIndex& cells, const RunCo
     const Record* ours = best(w, true);
     if (ours == nullptr) continue;
     const Record* peer = best(w, false);
-    auto go = cells.find({w, "go_sync_map", t});
+    auto go = cells.find({w, system_names::kGoSyncMap, t});
     const bool have_go = go != cells.end() && !go->second->na;
     text::append(out, "| ", w, " | ", ours->system, " ", fmt_ns(ours->ns_per_op), " | ",
                  peer != nullptr ? text::cat(peer->system, " ", fmt_ns(peer->ns_per_op)) : "–", " | ",

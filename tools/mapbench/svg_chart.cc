@@ -4,7 +4,7 @@
 #include <cmath>
 #include <map>
 
-#include "common/html_escape.h"
+#include "syncscope/http/html_escape.h"
 #include "report.h"
 #include "text.h"
 
@@ -17,7 +17,7 @@ constexpr double kPanelW = 420, kPanelH = 320, kMarginL = 60, kMarginR = 20, kMa
 const char* const kColors[] = {"#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e",
                                "#8c564b", "#e377c2", "#17becf", "#7f7f7f", "#bcbd22"};
 
-std::string escape(std::string_view s) { return tools::html_escape(s); }
+std::string escape(std::string_view s) { return http::html_escape(s); }
 
 using Series = std::map<std::tuple<std::string, std::string, int>, double>;  // Mops/s per cell
 

@@ -6,24 +6,20 @@
 #ifdef SYNCSCOPE_MAPBENCH_HAVE_MAPS
 #include "syncscope/map/maps.h"
 #include "syncscope_adapter.h"
+#include "system_names.h"
 #endif
 
 namespace syncscope::mapbench {
 
 #ifdef SYNCSCOPE_MAPBENCH_HAVE_MAPS
-namespace {
-constexpr char kReadMostly[] = "ReadMostlyMap";
-constexpr char kLocked[] = "LockedMap";
-constexpr char kSharded[] = "ShardedMap";
-constexpr char kPooled[] = "PooledShardedMap";
-}  // namespace
+namespace names = system_names;
 
 std::vector<CppSystem> syncscope_systems() {
   namespace m = syncscope::map;
-  return {make_system<SyncscopeAdapter<m::ReadMostlyMap<Key, Value>, kReadMostly>>(),
-          make_system<SyncscopeAdapter<m::LockedMap<Key, Value>, kLocked>>(),
-          make_system<SyncscopeAdapter<m::ShardedMap<Key, Value>, kSharded>>(),
-          make_system<SyncscopeAdapter<m::PooledShardedMap<Key, Value>, kPooled>>()};
+  return {make_system<SyncscopeAdapter<m::ReadMostlyMap<Key, Value>, names::kReadMostlyMap>>(),
+          make_system<SyncscopeAdapter<m::LockedMap<Key, Value>, names::kLockedMap>>(),
+          make_system<SyncscopeAdapter<m::ShardedMap<Key, Value>, names::kShardedMap>>(),
+          make_system<SyncscopeAdapter<m::PooledShardedMap<Key, Value>, names::kPooledShardedMap>>()};
 }
 #else
 std::vector<CppSystem> syncscope_systems() { return {}; }

@@ -2,8 +2,9 @@
 // lists (internal::NodePool) — the free-list / sync.Pool design of the
 // article. Deleting a key parks its node in the deleting thread's list and
 // the next insert on that thread reuses it, so a churning workload (insert,
-// delete, insert...) stops calling the allocator. The pool is bounded:
-// at most max_cached_nodes_per_thread nodes per thread.
+// delete, insert...) stops calling the allocator. The pool is bounded: at
+// most max_cached_nodes_per_thread() nodes per thread, a process-wide
+// setting of the node type (every map with the same K and V shares it).
 //
 // When to use it: key churn (sessions, requests in flight) where allocator
 // traffic shows up in profiles. For only-growing maps it behaves like
@@ -21,11 +22,9 @@
 
 namespace syncscope::map {
 
-struct PooledMapOptions : ShardedMapOptions {
-  // Per-thread free-list bound, shared by every PooledShardedMap with the
-  // same key and value types (the last constructed map sets it).
-  std::size_t max_cached_nodes_per_thread = 256;
-};
+// The free lists are per node type, not per map, so their bound is not an
+// option of one map: see PooledShardedMap::set_max_cached_nodes_per_thread.
+struct PooledMapOptions : ShardedMapOptions {};
 
 namespace internal {
 template <class K, class V>
@@ -45,9 +44,14 @@ class PooledShardedMap
  public:
   explicit PooledShardedMap(PooledMapOptions options = {})
       : Base("PooledShardedMap", options, options.shards) {
-    Pool::set_limit(options.max_cached_nodes_per_thread);
     this->register_stats([this] { return stats(); });
   }
+
+  // Process-wide: the per-thread free-list bound of every PooledShardedMap
+  // whose nodes are pair<const K, V> (they share one pool). Default 256;
+  // takes effect at each thread's next free. Thread-safe.
+  static void set_max_cached_nodes_per_thread(std::size_t n) noexcept { Pool::set_limit(n); }
+  static std::size_t max_cached_nodes_per_thread() noexcept { return Pool::limit(); }
   ~PooledShardedMap() { this->unregister_stats(); }
 
   // Base stats plus the pool's (shared by maps with the same node type).

@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+
 namespace syncscope::prof {
 
 // Process-wide allocation counters since the hooks were installed (process
@@ -72,7 +74,8 @@ struct HeapSnapshot {
   // heap profile) or "alloc_space" (Go's /debug/pprof/allocs).
   std::string to_pprof(const std::string& default_sample_type = "inuse_space") const;
   // alloc_* since `base` (inuse_* stay this snapshot's), as Go's
-  // /debug/pprof/allocs?seconds=N computes it. Stacks with no change drop out.
+  // /debug/pprof/allocs?seconds=N computes it. Stacks that did not grow
+  // (prof::grown_sites over the alloc_* counters) drop out.
   HeapSnapshot delta_since(const HeapSnapshot& base) const;
   // Sum of inuse_bytes over all samples (the estimate of live bytes).
   std::int64_t total_inuse_bytes() const;
@@ -122,9 +125,8 @@ class HeapProfiler {
   static HeapSnapshot snapshot();
   // snapshot().to_pprof().
   static std::string heap_profile_bytes();
-  // Writes heap_profile_bytes() to `path` (via a temporary file and rename).
-  // False with *error set on failure.
-  static bool write_heap_profile(const std::string& path, std::string* error = nullptr);
+  // Writes heap_profile_bytes() to `path` (write_file_atomically, owner-only).
+  static absl::Status write_heap_profile(const std::string& path);
 
   // The same profile without names, as the LD_PRELOAD object writes it:
   // locations carry addresses, mappings carry each module's file, address

@@ -35,9 +35,9 @@ class LiveBlockTable {
  public:
   static LiveBlockTable& instance();
 
-  // Exact mode on/off. Blocks allocated while it is off are not tracked.
-  void set_enabled(bool enabled) noexcept;
-  bool enabled() const noexcept;
+  // Exact mode has one switch, HeapProfiler::set_exact_mode (and
+  // HeapProfiler::exact_mode to read it): blocks allocated while it is off
+  // are not in this table.
 
   // Blocks every mutation of the table (allocating threads wait in the hook)
   // until thaw(); after freeze() returns true, iteration and lookup see a

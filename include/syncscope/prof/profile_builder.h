@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
+
 namespace syncscope::prof {
 
 // A pprof value type, e.g. {"inuse_space", "bytes"}.
@@ -64,8 +66,8 @@ class ProfileBuilder {
 
   // Serialized profile.proto, gzip-compressed (what pprof tools read).
   std::string serialize_gzipped();
-  // Same, written to `path`; returns false (and sets *error) on I/O failure.
-  bool write_file(const std::string& path, std::string* error = nullptr);
+  // Same, written to `path` (write_file_atomically).
+  absl::Status write_file(const std::string& path);
 
  private:
   struct Impl;

@@ -64,7 +64,9 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "syncscope/prof/site_growth.h"
 #include "syncscope/retain/object_graph.h"
 
 namespace syncscope::retain {
@@ -230,6 +232,10 @@ struct SiteDescription {
 };
 using SiteDescriber = std::function<SiteDescription(std::uint32_t site)>;
 
+namespace internal {
+struct SnapshotAccess;
+}  // namespace internal
+
 class RetentionSnapshot {
  public:
   // A snapshot over an existing graph (tests, offline analysis). Sites are
@@ -275,15 +281,18 @@ class RetentionSnapshot {
   // retained_space/bytes of each block itself, so a frame's cumulative value
   // is what that holder retains. Empty string if dominators were not computed.
   std::string retention_profile() const;
-  bool write_retention_profile(const std::string& path,
-                               std::string* error = nullptr) const;
+  // Writes retention_profile() to `path` (write_file_atomically);
+  // FailedPrecondition without dominators.
+  absl::Status write_retention_profile(const std::string& path) const;
 
-  // Implementation detail, public for the internal builders only.
-  struct Impl;
-  explicit RetentionSnapshot(std::unique_ptr<Impl> impl);
-  const Impl& impl() const { return *impl_; }
 
  private:
+  // The graph, its analyses and the naming caches (defined in the
+  // library's sources); its builders make and read one only through
+  // internal::SnapshotAccess.
+  friend struct internal::SnapshotAccess;
+  struct Impl;
+  explicit RetentionSnapshot(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
 
@@ -295,10 +304,15 @@ class RetentionSnapshot {
 // if scanner memory cannot be mapped.
 absl::StatusOr<RetentionSnapshot> take_snapshot(const Options& options = {});
 
-// Sites whose live bytes grew from `before` to `after`, largest growth first.
+// Sites whose live bytes grew from `before` to `after`, largest growth first
+// (prof::grown_sites over the snapshots' site_totals()).
 std::vector<SiteGrowth> growth(const RetentionSnapshot& before,
                                const RetentionSnapshot& after,
                                std::size_t n = 10);
+// The same from the site_totals() of an earlier snapshot, kept instead of the
+// snapshot itself, with prof::grown_sites's options.
+std::vector<SiteGrowth> growth(const std::vector<std::pair<std::uint32_t, RetentionSnapshot::SiteTotals>>& before,
+                               const RetentionSnapshot& after, const prof::GrowthOptions& options);
 
 // Human-readable reports (one hop per line) and JSON (nlohmann-json dump).
 std::string to_text(const RetentionPath& path);

@@ -29,6 +29,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "syncscope/task/task_core.h"
 
 namespace syncscope::task {
@@ -51,8 +52,7 @@ std::optional<std::string> goroutine_profile_text(int debug, const GoroutineProf
 // Gzipped profile.proto (debug=0).
 std::string goroutine_profile_proto(const GoroutineProfileOptions& options = {});
 // Writes goroutine_profile_proto() to path; false (and *error) on failure.
-bool write_goroutine_profile(const std::string& path, const GoroutineProfileOptions& options = {},
-                             std::string* error = nullptr);
+absl::Status write_goroutine_profile(const std::string& path, const GoroutineProfileOptions& options = {});
 
 // Short plain-text report of resident tasks grouped by spawn site:
 //   3 tasks at svc.cc:42 svc::start(), oldest 312.4 s, blocked: reply from db (3)

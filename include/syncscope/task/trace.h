@@ -8,8 +8,10 @@
 // - nested "blocked: <reason>" slices for blocking() scopes and waits;
 // - a flow arrow from the spawn point (a short "spawn <name>" slice on the
 //   spawner's track) to the start of the task's slice;
-// - counter tracks: "live tasks", and any record_counter(name, v) (the lab
-//   feeds "live heap bytes");
+// - counter tracks: "live tasks"; "live heap bytes", the heap profiler's
+//   live-byte counter, sampled by the recorder with the "live tasks" counter
+//   at most every heap_counter_interval (when the allocation hooks are
+//   linked); any record_counter(name, v);
 // - instant events: map promotions / rebuilds / compactions / clears (via
 //   syncscope/map/map_events.h), deadline cancellations, record_instant().
 //
@@ -31,6 +33,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/status/status.h"
 #include "syncscope/task/task_core.h"
 
 namespace syncscope::task {
@@ -40,6 +43,10 @@ inline constexpr std::size_t kTraceNameMax = 38;  // bytes kept of each event na
 struct TraceConfig {
   std::size_t events_per_thread = 16384;  // ring size per thread (>= 64)
   std::size_t max_exited_threads = 256;   // rings of exited threads kept (oldest dropped)
+  // Least period of the "live heap bytes" track: a sample goes with a "live
+  // tasks" event (task spawned or finished, tracing started, snapshot
+  // taken) once this much time has passed since the last (0 = no track).
+  std::chrono::milliseconds heap_counter_interval{100};
 };
 
 // Turns the recorder on (idempotent; a changed config applies to rings
@@ -54,15 +61,14 @@ void clear_trace();
 // Flight-recorder snapshot: the buffered events of the last `window`
 // (default: everything buffered) as a Chrome trace JSON document.
 std::string trace_snapshot_json(Clock::duration window = Clock::duration::max());
-bool write_trace_snapshot(const std::string& path, Clock::duration window = Clock::duration::max(),
-                          std::string* error = nullptr);
+absl::Status write_trace_snapshot(const std::string& path, Clock::duration window = Clock::duration::max());
 
 // Records for `duration` (turning the recorder on if it was off, and back
 // off afterwards) and returns the JSON of exactly that interval. Returns
 // early, with what it has, when `stop` is signalled. Blocks the caller.
 std::string trace_for(Clock::duration duration, std::stop_token stop = {});
 
-// Counter sample on track `name` (e.g. "live heap bytes"). Cheap; no-op
+// Counter sample on track `name` (e.g. "queue depth"). Cheap; no-op
 // when tracing is off (triggers still fire).
 void record_counter(std::string_view name, double value) noexcept;
 // Instant event on the calling thread's track.

@@ -23,7 +23,9 @@ extern "C" __attribute__((visibility("default"))) int syncscope_preload_ext_writ
   std::string why;
   bool ok = false;
   try {
-    ok = syncscope::prof::HeapProfiler::write_heap_profile(path, &why);
+    const absl::Status written = syncscope::prof::HeapProfiler::write_heap_profile(path);
+    ok = written.ok();
+    if (!ok) why = std::string(written.message());
   } catch (const std::exception& e) {  // out of memory: the host program goes on
     why = e.what();
   }

@@ -16,11 +16,7 @@ namespace {
 namespace fs = std::filesystem;
 
 // Whether this build has the task part (goroutine profile and trace).
-#ifdef SYNCSCOPE_LAB_TEST_HAVE_TASK
 constexpr bool kHaveTask = true;
-#else
-constexpr bool kHaveTask = false;
-#endif
 
 class LabFiles : public ::testing::Test {
  protected:

@@ -69,8 +69,8 @@ class NodePool {
     c.set_count(c.count() + 1);
   }
 
-  // Nodes a thread may cache (process-wide for this node type; the last map
-  // constructed with an explicit limit sets it).
+  // Nodes a thread may cache (process-wide for this node type; set through
+  // PooledShardedMap::set_max_cached_nodes_per_thread).
   static void set_limit(std::size_t n) noexcept {
     // relaxed: a tuning knob.
     limit_.store(n, std::memory_order_relaxed);

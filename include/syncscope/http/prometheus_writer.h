@@ -2,6 +2,8 @@
 // Each metric family is written once with its # HELP and # TYPE lines, then
 // its samples; label values are escaped as the format requires. Names are
 // checked in debug builds; counters must end in _total (the caller's job).
+// The one writer of that format in the project: /metrics and the lab's
+// metrics.prom both go through it.
 #pragma once
 
 #include <cstdint>
@@ -10,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-namespace syncscope::http::internal {
+namespace syncscope::http {
 
 using Labels = std::vector<std::pair<std::string, std::string>>;
 
@@ -39,4 +41,4 @@ class PrometheusWriter {
 // "a\"b\\c\nd" -> escaped as a label value.
 std::string escape_label_value(std::string_view v);
 
-}  // namespace syncscope::http::internal
+}  // namespace syncscope::http

@@ -1,11 +1,13 @@
 // Escaping for text placed in HTML and SVG (element content and
-// double-quoted attribute values), shared by the tools' report writers.
+// double-quoted attribute values): the one copy, shared by the debug
+// server's pages and the tools' report writers. Header-only, so a tool that
+// does not link the http part may use it.
 #pragma once
 
 #include <string>
 #include <string_view>
 
-namespace syncscope::tools {
+namespace syncscope::http {
 
 inline std::string html_escape(std::string_view s) {
   std::string out;
@@ -22,4 +24,4 @@ inline std::string html_escape(std::string_view s) {
   return out;
 }
 
-}  // namespace syncscope::tools
+}  // namespace syncscope::http
