@@ -8,12 +8,11 @@
 
 #include <atomic>
 #include <condition_variable>
-#include <deque>
 #include <mutex>
 #include <thread>
 #include <vector>
 
-#include "absl/functional/any_invocable.h"
+#include "bare_pool.h"
 #include "syncscope/task/task.h"
 
 namespace st = syncscope::task;
@@ -22,50 +21,6 @@ namespace {
 
 constexpr int kBatch = 2000;  // tasks per iteration
 constexpr unsigned kWorkers = 2;
-
-// The baseline: the executor's queue discipline (one mutex, a deque, two
-// condition variables) without any tracking.
-class BarePool {
- public:
-  explicit BarePool(unsigned workers) {
-    for (unsigned i = 0; i < workers; ++i) threads_.emplace_back([this] { loop(); });
-  }
-  ~BarePool() {
-    {
-      std::lock_guard lock(mu_);
-      stopping_ = true;
-    }
-    cv_.notify_all();
-    for (auto& t : threads_) t.join();
-  }
-  void submit(absl::AnyInvocable<void()> f) {
-    {
-      std::lock_guard lock(mu_);
-      queue_.push_back(std::move(f));
-    }
-    cv_.notify_one();
-  }
-
- private:
-  void loop() {
-    std::unique_lock lock(mu_);
-    for (;;) {
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;
-      auto f = std::move(queue_.front());
-      queue_.pop_front();
-      lock.unlock();
-      f();
-      f = nullptr;
-      lock.lock();
-    }
-  }
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::deque<absl::AnyInvocable<void()>> queue_;
-  bool stopping_ = false;
-  std::vector<std::thread> threads_;
-};
 
 // A small unit of work (~a few hundred ns) so the per-task overhead shows.
 inline void work(std::uint64_t seed, int rounds) {

@@ -16,6 +16,7 @@
 #include "task/deadline_watchdog.h"
 #include "task/registry_internal.h"
 #include "task/stack_capture.h"
+#include "task/task_label_cache.h"
 #include "task/task_record.h"
 #include "task/trace_hooks.h"
 
@@ -107,9 +108,7 @@ void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job, std::atomic<std:
   const bool traced = tracing_on();
   if (traced) trace_task_begin(rec->id, rec->name);
   // Labels task/task_site on CPU and contention samples taken while it runs.
-  const std::uint32_t outer_label = prof::set_thread_task_label(prof::intern_task_label(
-      rec->name, std::string(rec->site.file_name()) + ":" + std::to_string(rec->site.line()) + " " +
-                     rec->site.function_name()));
+  const std::uint32_t outer_label = prof::set_thread_task_label(task_label_for(rec->name, rec->site));
   try {
     job(rec->stop.get_token());
   } catch (const std::exception& e) {

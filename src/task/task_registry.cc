@@ -24,11 +24,14 @@ struct alignas(64) Shard {
 
 struct Registry {
   std::array<Shard, kShards> shards;
-  // Each on its own cache line: spawners bump next_id/spawned while workers
-  // decrement live, and sharing a line made every spawn miss.
-  alignas(64) std::atomic<std::size_t> live{0};       // counter only
-  alignas(64) std::atomic<std::uint64_t> spawned{0};  // counter only
-  alignas(64) std::atomic<TaskId> next_id{1};         // id source; 0 means "no task"
+  // Each on its own cache line, and each written by one side only:
+  // spawners bump next_id/spawned, finishing tasks bump finished. live is
+  // spawned - finished, so no line is written by both sides; a shared
+  // `live` counter, incremented at spawn and decremented at finish, moved
+  // its line between the spawner's and the worker's core twice per task.
+  alignas(64) std::atomic<std::uint64_t> spawned{0};   // registrations ever
+  alignas(64) std::atomic<std::uint64_t> finished{0};  // unregistrations ever; <= spawned
+  alignas(64) std::atomic<TaskId> next_id{1};          // id source; 0 means "no task"
 };
 
 Registry& registry() {
@@ -62,8 +65,8 @@ void register_task(TaskRecord* rec) {
     if (s.head != nullptr) s.head->prev = rec;
     s.head = rec;
   }
-  // relaxed: statistics counters; publish nothing.
-  registry().live.fetch_add(1, std::memory_order_relaxed);
+  // relaxed: a counter; what orders it before this task's `finished`
+  // increment is the hand-off of the record to the thread that finishes it.
   registry().spawned.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -76,8 +79,10 @@ void unregister_task(TaskRecord* rec) {
     if (rec->next != nullptr) rec->next->prev = rec->prev;
     rec->prev = rec->next = nullptr;
   }
-  // relaxed: statistics counter.
-  registry().live.fetch_sub(1, std::memory_order_relaxed);
+  // release: pairs with the acquire in live_count(), so a reader that counts
+  // this unregistration also sees the registration it undoes (spawned's
+  // increment happened before, in the record's hand-off to this thread).
+  registry().finished.fetch_add(1, std::memory_order_release);
 }
 
 void for_each_live(const std::function<void(TaskRecord&)>& fn) {
@@ -190,7 +195,13 @@ bool TaskRegistry::request_stop(TaskId id) {
 }
 
 std::size_t TaskRegistry::live_count() const noexcept {
-  return registry().live.load(std::memory_order_relaxed);  // relaxed: statistics
+  // finished first, with acquire (pairs with the release in unregister_task):
+  // every registration behind the finished count read is then visible to
+  // the spawned load after it, so spawned >= finished. The clamp only
+  // guards the arithmetic.
+  const std::uint64_t finished = registry().finished.load(std::memory_order_acquire);
+  const std::uint64_t spawned = registry().spawned.load(std::memory_order_relaxed);  // see above
+  return spawned > finished ? static_cast<std::size_t>(spawned - finished) : 0;
 }
 
 std::uint64_t TaskRegistry::total_spawned() const noexcept {

@@ -1,11 +1,15 @@
 // Registry, resident-task detection, deadlines, cancellation and the wait
 // wrappers' annotations.
 #include <gtest/gtest.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <future>
 #include <semaphore>
+#include <set>
 #include <sstream>
 
+#include "syncscope/prof/task_labels.h"
 #include "syncscope/task/task.h"
 #include "task_test_util.h"
 
@@ -125,6 +129,90 @@ TEST(TaskRegistry, CountsBySite_AreExact) {
   for (std::size_t i = 1; i < groups.size(); ++i) EXPECT_LE(groups[i - 1].oldest.created, groups[i].oldest.created);
   gate.open();
   for (auto& h : handles) h.join();
+}
+
+TEST(TaskRegistry, LiveCountAndTotalSpawned_AgreeWithTheLiveList) {
+  // Oracle: the registry's lists (live_tasks walks them); live_count() and
+  // total_spawned() are counters kept beside them.
+  const std::size_t base_live = TaskRegistry::instance().live_tasks().size();
+  ASSERT_EQ(TaskRegistry::instance().live_count(), base_live);
+  const std::uint64_t base_spawned = TaskRegistry::instance().total_spawned();
+  Gate gate;
+  Executor running({.name = "count-run", .workers = 3});
+  Executor queued({.name = "count-queue", .workers = 1, .queue_capacity = 3});
+  std::vector<TaskHandle> handles;
+  for (int i = 0; i < 3; ++i) handles.push_back(running.spawn("counted", [&] { gate.wait("gate"); }));
+  for (int i = 0; i < 3; ++i) handles.push_back(queued.spawn("counted", [&] { gate.wait("gate"); }));
+  ASSERT_TRUE(eventually([] { return test::blocked_named("counted") == 4; }));
+  // queued: one task running, two waiting; a third fills the queue, and a
+  // refused spawn then registers and unregisters its record.
+  handles.push_back(queued.spawn("counted", [&] { gate.wait("gate"); }));
+  const std::optional<TaskHandle> refused = queued.try_spawn("refused", [] {});
+  EXPECT_FALSE(refused.has_value());
+  EXPECT_EQ(TaskRegistry::instance().live_tasks().size(), base_live + 7);
+  EXPECT_EQ(TaskRegistry::instance().live_count(), base_live + 7);
+  EXPECT_EQ(TaskRegistry::instance().total_spawned(), base_spawned + 8);
+  gate.open();
+  for (auto& h : handles) h.join();
+  EXPECT_EQ(TaskRegistry::instance().live_tasks().size(), base_live);
+  EXPECT_EQ(TaskRegistry::instance().live_count(), base_live);
+}
+
+std::source_location here(std::source_location s = std::source_location::current()) { return s; }
+
+TEST(Tasks, ProfilerLabel_IsTheInternedNameAndSite_ForMoreSitesThanAWorkerRemembers) {
+  // Eleven sites (two on one line: same site text, different columns) and
+  // two names, each pair run twice in a row in each of three rounds on one worker: more pairs than the
+  // worker's label memo holds, so hits, misses and evictions all happen.
+  // Oracle: the label table itself, through intern_task_label (an existing
+  // pair returns its id) and task_label_strings.
+  // clang-format off
+  const std::source_location sites[] = {
+      here(),
+      here(),
+      here(),
+      here(),
+      here(),
+      here(),
+      here(),
+      here(),
+      here(),
+      here(), here()};
+  // clang-format on
+  const char* const names[] = {"label-x", "label-y"};
+  Executor ex({.name = "labels", .workers = 1, .queue_capacity = 256});
+  struct Run {
+    TaskHandle handle;
+    std::uint32_t label = 0;  // the worker's label while the task ran
+  };
+  std::vector<Run> runs(3 * std::size(sites) * std::size(names) * 2);
+  std::size_t next = 0;
+  for (int round = 0; round < 3; ++round) {
+    for (const std::source_location& site : sites) {
+      for (const char* name : names) {
+        for (int repeat = 0; repeat < 2; ++repeat) {  // the second one in a row hits
+          Run& run = runs[next++];
+          run.handle = ex.spawn(name, [&run] {
+            run.label = prof::thread_task_label(static_cast<pid_t>(::syscall(SYS_gettid)));
+          }, {}, site);
+        }
+      }
+    }
+  }
+  for (Run& run : runs) run.handle.join();  // join orders the task's write before the reads below
+  std::set<std::uint32_t> distinct;
+  for (const Run& run : runs) {
+    const TaskInfo info = run.handle.info();
+    ASSERT_NE(run.label, 0u) << info.name << " at " << info.site_string();
+    EXPECT_EQ(run.label, prof::intern_task_label(info.name, info.site_string()));
+    std::string task, site;
+    ASSERT_TRUE(prof::task_label_strings(run.label, &task, &site));
+    EXPECT_EQ(task, info.name);
+    EXPECT_EQ(site, info.site_string());
+    distinct.insert(run.label);
+  }
+  // Ten distinct site texts (two sites share a line) times two names.
+  EXPECT_EQ(distinct.size(), 10u * 2u);
 }
 
 TEST(Executor, Deadline_CancelsOverrunningCooperativeTaskAndReportsIt) {
