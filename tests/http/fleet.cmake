@@ -2,6 +2,14 @@
 # pprof validity, the scrape configs of docs/fleet.md. Included from
 # tests/http/CMakeLists.txt.
 
+# The fleet tests scrape a linked server and an LD_PRELOAD'ed program and
+# check heap samples, so they need the allocation hooks and the preload that
+# sanitizer builds leave out; the CPU and contention profilers themselves
+# run under TSan and ASan in prof_cpu_contention_test (tests/prof).
+if(SYNCSCOPE_SANITIZE)
+  return()
+endif()
+
 # tools/pprofcheck: pprof's own profile package (Debian's
 # golang-github-google-pprof-dev, source under /usr/share/gocode), built
 # offline in GOPATH mode. Without Go or the package the tests that need it
