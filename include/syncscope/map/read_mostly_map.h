@@ -342,8 +342,10 @@ class ReadMostlyMap {
         r = read_view();
       }
     }
-    for (const auto& [k, e] : *r.table) {
-      ValueBox* b = e->p.load(std::memory_order_acquire);  // acquire: see visit()
+    for (const auto& slot : *r.table) {
+      // Named, not a structured binding: clang 14 cannot capture those.
+      const K& k = slot.first;
+      ValueBox* b = slot.second->p.load(std::memory_order_acquire);  // acquire: see visit()
       if (!is_live(b)) continue;
       bool go_on = true;
       b->read([&](const V& v) {
