@@ -608,19 +608,25 @@ class ReadMostlyMap {
     auto guard = domain_.pin();
     ReentrancyCheck::Scope held(this);
     std::lock_guard lk(mu_);
-    const ReadView r = read_view();
-    Entry* e = lookup(*r.table, key);
-    if (e != nullptr) {
-      revive_locked(key, e, after);
-    } else if (dirty_ != nullptr) {
-      e = lookup(*dirty_, key);
-    }
+    Entry* e = entry_for_write_locked(key, after);
     if (e == nullptr) {
       insert_new_locked(key, std::move(box), after);
       return std::nullopt;
     }
     // acq_rel: as for the CAS above.
     return finish_swap(e->p.exchange(box.release(), std::memory_order_acq_rel), want_previous);
+  }
+
+  // Requires mu_. The entry a write to `key` goes to: the snapshot's
+  // (revived into dirty_ if it was expunged) or dirty_'s; nullptr when the
+  // key is new.
+  Entry* entry_for_write_locked(const K& key, Unlocked& after) {
+    const ReadView r = read_view();
+    if (Entry* e = lookup(*r.table, key)) {
+      revive_locked(key, e, after);
+      return e;
+    }
+    return dirty_ != nullptr ? lookup(*dirty_, key) : nullptr;
   }
 
   // Requires a pin (the old box stays readable after its retirement).
@@ -674,13 +680,7 @@ class ReadMostlyMap {
     auto guard = domain_.pin();
     ReentrancyCheck::Scope held(this);
     std::lock_guard lk(mu_);
-    const ReadView r = read_view();
-    Entry* e = lookup(*r.table, key);
-    if (e != nullptr) {
-      revive_locked(key, e, after);
-    } else if (dirty_ != nullptr) {
-      e = lookup(*dirty_, key);
-    }
+    Entry* e = entry_for_write_locked(key, after);
     if (e == nullptr) {
       insert_new_locked(key, std::make_unique<ValueBox>(value), after);
       return std::nullopt;
