@@ -16,7 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "http/sources.h"
-#include "http/test_support.h"
+#include "http/start_server.h"
 
 #ifdef SYNCSCOPE_HTTP_HAVE_PROF
 #include "syncscope/prof/heap_profiler.h"
@@ -29,23 +29,23 @@
 namespace syncscope::http {
 namespace {
 
-using testing::CommandResult;
-using testing::TempDir;
+using test_support::CommandResult;
+using test_support::ScratchDir;
 
 // go tool pprof -top URL, with HOME and PPROF_TMPDIR in a temp dir.
 CommandResult pprof_top(const std::string& url, const std::vector<std::string>& extra = {}) {
-  TempDir home;
+  ScratchDir home;
   std::vector<std::string> argv = {"go", "tool", "pprof", "-top"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   argv.push_back(url);
-  return testing::run_command(argv,
+  return test_support::run_command(argv,
                               {{"HOME", home.path().string()},
                                {"PPROF_TMPDIR", home.path().string()},
                                {"GOFLAGS", "-mod=mod"}},
                               std::chrono::seconds(60));
 }
 
-bool have_go() { return testing::run_command({"go", "version"}).exit_code == 0; }
+bool have_go() { return test_support::run_command({"go", "version"}).exit_code == 0; }
 
 // The heap profile needs the allocation hooks, which sanitizer builds leave
 // out; there the heap endpoints must say so (503) instead of serving nothing.
@@ -131,7 +131,7 @@ TEST_F(HeapEndpoints, SecondsN_GivesDeltaWithDeltaFilename) {
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(r->get_header_value("Content-Disposition"), "attachment; filename=\"heap-delta\"");
-  TempDir dir;
+  ScratchDir dir;
   const std::string file = (dir.path() / "heap-delta.pb.gz").string();
   { std::ofstream(file, std::ios::binary) << r->body; }
   const CommandResult top = pprof_top(file, {"-sample_index=alloc_space"});
