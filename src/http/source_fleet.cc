@@ -111,9 +111,7 @@ absl::StatusOr<std::string> goroutineleak_profile(int debug) {
   for (const retain::LeakedTask& t : snap->leaked_tasks()) ids.push_back(t.task_id);
   o.only_tasks = std::move(ids);
   if (debug == 0) return task::goroutine_profile_proto(o);
-  std::optional<std::string> text = task::goroutine_profile_text(debug, o);
-  if (!text) return absl::InvalidArgumentError("debug must be 0, 1 or 2");
-  return *std::move(text);
+  return task::goroutine_profile_text(debug, o);
 }
 
 #else

@@ -50,9 +50,7 @@ absl::StatusOr<std::vector<ResidentGroup>> resident_groups(int resident_after_s)
 
 absl::StatusOr<std::string> goroutine_profile(int debug) {
   if (debug == 0) return task::goroutine_profile_proto();
-  std::optional<std::string> text = task::goroutine_profile_text(debug);
-  if (!text) return absl::InvalidArgumentError("invalid value for \"debug\": want 0, 1 or 2");
-  return *std::move(text);
+  return task::goroutine_profile_text(debug);
 }
 
 absl::StatusOr<std::string> trace_json(int seconds, const Canceller& canceller) {

@@ -149,8 +149,8 @@ TEST_F(AddressProfileTest, Mappings_CompleteWithFileBuildIdAndRanges) {
 TEST_F(AddressProfileTest, GoToolPprof_SymbolizesFromTheBinary_SameAsInProcess) {
   const std::string addresses = dir_.file("addresses.pb.gz");
   const std::string named = dir_.file("named.pb.gz");
-  std::string error;
-  ASSERT_TRUE(HeapProfiler::write_address_profile(addresses, &error)) << error;
+  const absl::Status addressed = HeapProfiler::write_address_profile(addresses);
+  ASSERT_TRUE(addressed.ok()) << addressed;
   const absl::Status written = HeapProfiler::write_heap_profile(named);
   ASSERT_TRUE(written.ok()) << written;
   int status = 0;
