@@ -6,6 +6,7 @@
 #include <mutex>
 #include <unordered_set>
 
+#include "common/annotated_mutex.h"
 #include "http/sources.h"
 
 #ifdef SYNCSCOPE_HTTP_HAVE_PROF
@@ -133,7 +134,7 @@ class SymbolizerBudget {
   static constexpr std::size_t kMaxSymbolizedPcs = 4096;  // 4096 x ~100 B of cache at most
 
   bool admit(std::uintptr_t pc) {
-    std::lock_guard lock(mu_);
+    common::MutexLock lock(mu_);
     if (pcs_.count(pc) != 0) return true;
     if (pcs_.size() >= kMaxSymbolizedPcs) return false;
     pcs_.insert(pc);
@@ -141,8 +142,8 @@ class SymbolizerBudget {
   }
 
  private:
-  std::mutex mu_;
-  std::unordered_set<std::uintptr_t> pcs_;  // guarded by mu_; size <= kMaxSymbolizedPcs
+  common::Mutex mu_;
+  std::unordered_set<std::uintptr_t> pcs_ ABSL_GUARDED_BY(mu_);  // size <= kMaxSymbolizedPcs
 };
 
 SymbolizerBudget& symbolizer_budget() {
