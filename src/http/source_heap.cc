@@ -9,24 +9,16 @@
 #include "common/annotated_mutex.h"
 #include "http/sources.h"
 
-#ifdef SYNCSCOPE_HTTP_HAVE_PROF
 #include <algorithm>
 #include <chrono>
 
 #include "http/heap_text.h"
 #include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/symbolizer.h"
-#endif
 
 namespace syncscope::http::internal {
 
 namespace {
-[[maybe_unused]] absl::Status no_prof() {
-  return absl::UnimplementedError(
-      "not implemented: this build of syncscope has no heap profiler ('prof' part; link "
-      "syncscope::prof)");
-}
-
 std::optional<std::string> dladdr_name(std::uintptr_t pc) {
   Dl_info info{};
   if (dladdr(reinterpret_cast<void*>(pc), &info) == 0 || info.dli_sname == nullptr) {
@@ -39,8 +31,6 @@ std::optional<std::string> dladdr_name(std::uintptr_t pc) {
   return name;
 }
 }  // namespace
-
-#ifdef SYNCSCOPE_HTTP_HAVE_PROF
 
 namespace {
 absl::Status check_hooks() {
@@ -108,18 +98,6 @@ absl::StatusOr<std::vector<SiteFigure>> top_allocation_sites(std::size_t n) {
   return out;
 }
 
-#else
-
-void start_heap_profiler() {}
-absl::StatusOr<HeapFigures> heap_figures() { return no_prof(); }
-absl::StatusOr<std::string> heap_profile(HeapView, int) { return no_prof(); }
-absl::StatusOr<std::string> heap_delta_profile(HeapView, int, const Canceller&) {
-  return no_prof();
-}
-absl::StatusOr<std::vector<SiteFigure>> top_allocation_sites(std::size_t) { return no_prof(); }
-
-#endif
-
 namespace {
 
 // Bounds what /debug/pprof/symbol can make the prof symbolizer remember:
@@ -162,13 +140,11 @@ std::optional<std::string> symbol_name(std::uintptr_t pc) {
   if (dladdr(reinterpret_cast<void*>(pc), &info) == 0 || info.dli_fbase == nullptr) {
     return std::nullopt;
   }
-#ifdef SYNCSCOPE_HTTP_HAVE_PROF
   if (symbolizer_budget().admit(pc)) {
     std::vector<prof::SymbolFrame> frames = prof::Symbolizer::instance().symbolize(pc);
     // The last frame is the real (non-inlined) function holding pc.
     if (!frames.empty() && frames.back().function != "??") return frames.back().function;
   }
-#endif
   return dladdr_name(pc);
 }
 

@@ -22,8 +22,6 @@
 #include "http/start_server.h"
 #include "support/forked_child.h"
 
-#if defined(SYNCSCOPE_HTTP_HAVE_PROF) && defined(SYNCSCOPE_HTTP_HAVE_MAP) && \
-    defined(SYNCSCOPE_HTTP_HAVE_TASK)
 #include "syncscope/map/locked_map.h"
 #include "syncscope/prof/contention_profiler.h"
 #include "syncscope/task/task.h"
@@ -197,4 +195,3 @@ TEST(ContentionProfile, OffByDefault_NothingRecorded_DeltaServed) {
 }  // namespace
 }  // namespace syncscope::http
 
-#endif  // prof && map && task

@@ -26,9 +26,7 @@
 #include "http/start_server.h"
 #include "support/forked_child.h"
 
-#ifdef SYNCSCOPE_HTTP_HAVE_TASK
 #include "syncscope/task/task.h"
-#endif
 
 namespace syncscope::http {
 namespace {
@@ -241,7 +239,6 @@ TEST(CpuProfile, ThreadCreatedDuringProfile_IsSampled) {
   EXPECT_GE(*sampled, burnt - 150'000'000) << check.out;
 }
 
-#ifdef SYNCSCOPE_HTTP_HAVE_TASK
 __attribute__((noipa)) void fleet_cpu_test_task_spin(std::chrono::nanoseconds budget,
                                                         std::atomic<std::int64_t>* burnt) {
   fleet_cpu_test_spin(budget, burnt);
@@ -288,7 +285,6 @@ TEST(CpuProfile, SamplesInsideTask_CarryTaskLabels_TagfocusSelectsThem) {
   EXPECT_NE(top.out.find("fleet_cpu_test_task_spin"), std::string::npos) << top.out;
   EXPECT_EQ(top.out.find("fleet_cpu_test_untasked_spin"), std::string::npos) << top.out;
 }
-#endif  // SYNCSCOPE_HTTP_HAVE_TASK
 
 TEST(CpuProfile, SecondConcurrentRequest_GetsGosBusyAnswer) {
   auto server = testing::start_server();

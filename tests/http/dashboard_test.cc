@@ -13,9 +13,7 @@
 #include "http/sources.h"
 #include "http/start_server.h"
 
-#ifdef SYNCSCOPE_HTTP_HAVE_MAP
 #include "syncscope/map/map_registry.h"
-#endif
 
 namespace syncscope::http {
 namespace {
@@ -61,7 +59,6 @@ TEST(Dashboard, PageIsSelfContainedHtml) {
 
 TEST(Dashboard, HeadlessChromium_RendersLiveData) {
   if (!test_support::have_program(kChromium)) FAIL() << "chromium not installed: scripts/install-deps.sh provides it";
-#ifdef SYNCSCOPE_HTTP_HAVE_MAP
   std::atomic<std::uint64_t> hits{0};
   const std::uint64_t handle = map::MapRegistry::instance().register_map("dashboard_map", [&] {
     map::MapStats s;
@@ -71,7 +68,6 @@ TEST(Dashboard, HeadlessChromium_RendersLiveData) {
     s.live_entries = 42;
     return s;
   });
-#endif
   auto server = testing::start_server();
   ASSERT_NE(server, nullptr);
   test_support::ScratchDir dir;
@@ -91,10 +87,8 @@ TEST(Dashboard, HeadlessChromium_RendersLiveData) {
   if (internal::parts_present().task) {
     EXPECT_GE(attribute_number(dom, "chart-tasks", "data-points"), 2);
   }
-#ifdef SYNCSCOPE_HTTP_HAVE_MAP
   EXPECT_NE(dom.find("<td>dashboard_map</td>"), std::string::npos) << "maps table filled";
   EXPECT_GE(attribute_number(dom, "chart-maps", "data-points"), 1) << "loads/s series drawn";
-#endif
 
   // Screenshot: the artifact a reviewer looks at.
   const std::string shot = (test_support::binary_dir() / "http-dashboard.png").string();
@@ -105,9 +99,7 @@ TEST(Dashboard, HeadlessChromium_RendersLiveData) {
       argv2, {{"HOME", dir.path().string()}}, std::chrono::seconds(90));
   EXPECT_EQ(s.exit_code, 0) << s.err.substr(0, 2000);
   EXPECT_GT(std::filesystem::exists(shot) ? std::filesystem::file_size(shot) : 0u, 10000u);
-#ifdef SYNCSCOPE_HTTP_HAVE_MAP
   map::MapRegistry::instance().unregister(handle);
-#endif
 }
 
 }  // namespace

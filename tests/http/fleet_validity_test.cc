@@ -20,14 +20,10 @@
 #include "http/preloaded_program.h"
 #include "http/start_server.h"
 
-#if defined(SYNCSCOPE_HTTP_HAVE_PROF)
 #include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/live_blocks.h"
-#endif
-#if defined(SYNCSCOPE_HTTP_HAVE_TASK)
 #include "syncscope/task/task.h"
 #include "syncscope/task/task_registry.h"
-#endif
 
 namespace syncscope::http {
 namespace {
@@ -54,8 +50,7 @@ void expect_all_valid(int port, const std::vector<Endpoint>& endpoints) {
   }
 }
 
-#if defined(SYNCSCOPE_HTTP_HAVE_PROF) && defined(SYNCSCOPE_HTTP_HAVE_TASK) && \
-    defined(SYNCSCOPE_HTTP_HAVE_RETAIN)
+#if defined(SYNCSCOPE_HTTP_HAVE_RETAIN)
 
 std::vector<std::unique_ptr<char[]>>* g_fleet_kept = nullptr;
 
@@ -159,7 +154,7 @@ TEST_F(FleetLinked, Goroutineleak_ListsOnlyTheTaskThatCanNeverWake) {
   EXPECT_EQ(bad->status, 400);
 }
 
-#endif  // prof && task && retain
+#endif  // SYNCSCOPE_HTTP_HAVE_RETAIN
 
 // An unmodified C program: keeps blocks, and spins in a thread.
 constexpr const char* kPreloadProgram = R"(

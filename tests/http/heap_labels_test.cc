@@ -17,8 +17,7 @@
 #include "http/pprofcheck_runner.h"
 #include "http/start_server.h"
 
-#if defined(SYNCSCOPE_HTTP_HAVE_TASK) && defined(SYNCSCOPE_HTTP_HAVE_PROF) && \
-    defined(SYNCSCOPE_HTTP_TEST_HAVE_HOOKS)
+#if defined(SYNCSCOPE_HTTP_TEST_HAVE_HOOKS)
 #include "syncscope/prof/heap_profiler.h"
 #include "syncscope/task/task.h"
 

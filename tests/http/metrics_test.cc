@@ -24,9 +24,7 @@
 #include "http/prometheus_run.h"
 #include "http/start_server.h"
 
-#ifdef SYNCSCOPE_HTTP_HAVE_MAP
 #include "syncscope/map/locked_map.h"
-#endif
 
 namespace syncscope::http {
 namespace {
@@ -83,7 +81,6 @@ double cpu_seconds() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-#ifdef SYNCSCOPE_HTTP_HAVE_MAP
 // A real LockedMap registered as "http_test_map", driven to known stats:
 // 789 keys stored, then 1234 loads that find their key and 56 that do not.
 class TestMap {
@@ -97,7 +94,6 @@ class TestMap {
  private:
   map::LockedMap<std::int64_t, std::int64_t> map_;
 };
-#endif
 
 TEST(PrometheusWriter, EscapesLabelsAndWritesHelpType) {
   PrometheusWriter w;
@@ -165,7 +161,6 @@ TEST(Metrics, PartSeries_PresentExactlyWhenPartIsBuilt) {
             p.prof && kHaveHooks);
   EXPECT_EQ(text.find("# TYPE syncscope_tasks_live gauge") != std::string::npos, p.task);
   EXPECT_EQ(text.find("# TYPE syncscope_maps_registered gauge") != std::string::npos, p.map);
-#ifdef SYNCSCOPE_HTTP_HAVE_MAP
   TestMap test_map;
   const std::string with_map = scrape(server->port());
   EXPECT_EQ(sample_value(with_map,
@@ -174,14 +169,11 @@ TEST(Metrics, PartSeries_PresentExactlyWhenPartIsBuilt) {
   EXPECT_EQ(sample_value(with_map,
                          "syncscope_map_entries{map=\"http_test_map\",kind=\"LockedMap\"}"),
             789);
-#endif
 }
 
 TEST(Metrics, PromtoolCheckMetrics_ReportsNoProblems) {
   if (!test_support::have_program("/usr/bin/promtool")) FAIL() << "promtool not installed: scripts/install-deps.sh provides it";
-#ifdef SYNCSCOPE_HTTP_HAVE_MAP
   TestMap test_map;  // so the per-map families are linted too
-#endif
   auto server = testing::start_server();
   ASSERT_NE(server, nullptr);
   test_support::ScratchDir dir;
@@ -201,9 +193,7 @@ TEST(Metrics, PromtoolCheckMetrics_ReportsNoProblems) {
 
 TEST(Metrics, RealPrometheus_ScrapesOurSeries) {
   if (!test_support::have_program("/usr/bin/prometheus")) FAIL() << "prometheus not installed: scripts/install-deps.sh provides it";
-#ifdef SYNCSCOPE_HTTP_HAVE_MAP
   TestMap test_map;
-#endif
   auto server = testing::start_server();
   ASSERT_NE(server, nullptr);
   test_support::ScratchDir dir;
@@ -228,11 +218,9 @@ TEST(Metrics, RealPrometheus_ScrapesOurSeries) {
       "syncscope_http_responses_total{job=\"syncscope\",code=\"2xx\"} >= 1", 10s);
   ASSERT_TRUE(ok.has_value());
   EXPECT_GE(*ok, 1);
-#ifdef SYNCSCOPE_HTTP_HAVE_MAP
   const auto hits = prom.query("syncscope_map_hits_total{map=\"http_test_map\"}", 10s);
   ASSERT_TRUE(hits.has_value());
   EXPECT_EQ(*hits, 1234);
-#endif
   if (internal::parts_present().task) {
     const auto live = prom.query("syncscope_tasks_live{job=\"syncscope\"}", 10s);
     ASSERT_TRUE(live.has_value());
