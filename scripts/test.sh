@@ -117,8 +117,17 @@ fi
 # --- thread-safety stage (issue 15, item 9) ------------------------------------
 # Clang's -Wthread-safety over the files whose lock-protected state carries
 # ABSL_GUARDED_BY annotations: compile-only (-fsyntax-only), so it costs
-# seconds. A file joins the list when its locks are annotated.
-thread_safety_files=(tools/lab/heap_sampler.cc)
+# seconds. A file joins the list when its locks are annotated, or when it
+# takes an annotated lock (the fork handlers). Locks are annotated through
+# src/common/annotated_mutex.h (std::mutex underneath), prof's SpinLock, or
+# absl::Mutex (the lab's heap sampler).
+thread_safety_files=(
+  src/http/bounded_task_queue.cc src/http/debug_server.cc src/http/fork_participants.cc
+  src/http/header_deadlines.cc src/http/mhd_front.cc src/http/source_heap.cc
+  src/prof/contention_profiler.cc src/prof/heap_recorder.cc src/prof/live_block_table.cc
+  src/prof/sampled_heap.cc src/prof/stack_table.cc src/prof/symbolizer.cc src/prof/task_labels.cc
+  src/retain/naming.cc src/retain/retention_snapshot.cc
+  tools/lab/heap_sampler.cc)
 if [[ $skip != *" thread-safety "* ]]; then
   echo "==> [thread-safety] clang -Wthread-safety -Werror, compile only"
   ts_ok=1

@@ -19,7 +19,7 @@ BoundedTaskQueue::~BoundedTaskQueue() { shutdown_for(std::chrono::hours(1)); }
 
 bool BoundedTaskQueue::try_enqueue(std::function<void()> fn) {
   {
-    std::lock_guard lock(mu_);
+    common::MutexLock lock(mu_);
     if (shutting_down_ || jobs_.size() >= max_queued_) return false;
     jobs_.push_back(std::move(fn));
   }
@@ -29,10 +29,11 @@ bool BoundedTaskQueue::try_enqueue(std::function<void()> fn) {
 
 bool BoundedTaskQueue::shutdown_for(std::chrono::milliseconds limit) {
   {
-    std::unique_lock lock(mu_);
+    common::UniqueLock lock(mu_);
     shutting_down_ = true;
     not_empty_.notify_all();
-    if (!worker_exited_.wait_for(lock, limit, [&] { return live_workers_ == 0; })) {
+    if (!worker_exited_.wait_for(lock.std_lock(), limit,
+                                 [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return live_workers_ == 0; })) {
       for (std::thread& t : workers_) {
         if (t.joinable()) t.detach();
       }
@@ -51,8 +52,9 @@ void BoundedTaskQueue::work() {
   for (;;) {
     std::function<void()> job;
     {
-      std::unique_lock lock(mu_);
-      not_empty_.wait(lock, [&] { return shutting_down_ || !jobs_.empty(); });
+      common::UniqueLock lock(mu_);
+      not_empty_.wait(lock.std_lock(),
+                      [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return shutting_down_ || !jobs_.empty(); });
       // Drain queued jobs even when shutting down: each one resumes a
       // suspended connection, which must happen before the loop stops.
       if (jobs_.empty()) {

@@ -11,9 +11,10 @@
 #include <cstddef>
 #include <deque>
 #include <functional>
-#include <mutex>
 #include <thread>
 #include <vector>
+
+#include "common/annotated_mutex.h"
 
 namespace syncscope::http::internal {
 
@@ -40,12 +41,12 @@ class BoundedTaskQueue {
   void work();
 
   const std::size_t max_queued_;
-  std::mutex mu_;
+  common::Mutex mu_;
   std::condition_variable not_empty_;        // signalled on push and shutdown
   std::condition_variable worker_exited_;    // signalled when a worker returns
-  std::deque<std::function<void()>> jobs_;   // guarded by mu_; size <= max_queued_
-  bool shutting_down_ = false;               // guarded by mu_; never reset
-  std::size_t live_workers_ = 0;             // guarded by mu_; workers not yet returned
+  std::deque<std::function<void()>> jobs_ ABSL_GUARDED_BY(mu_);  // size <= max_queued_
+  bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;              // never reset
+  std::size_t live_workers_ ABSL_GUARDED_BY(mu_) = 0;            // workers not yet returned
   std::vector<std::thread> workers_;         // joined (or detached) by shutdown_for()
 };
 

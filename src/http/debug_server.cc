@@ -17,6 +17,7 @@
 #include "http/mhd_front.h"
 #include "http/router.h"
 #include "http/routes.h"
+#include "common/annotated_mutex.h"
 #include "http/server_context.h"
 #include "http/sources.h"
 
@@ -26,14 +27,14 @@ using internal::ServerContext;
 
 struct DebugServer::Impl {
   Options options;
-  std::mutex mu;  // serializes start() and stop()
-  // The three below are non-null while running (guarded by mu). A stop whose
-  // drain timed out leaks them: detached handlers still use them.
-  std::unique_ptr<ServerContext> ctx;
-  std::unique_ptr<internal::Router> router;
-  std::unique_ptr<internal::MhdFront> front;
-  std::atomic<int> port{0};  // bound port; 0 when stopped
-  pid_t owner_pid = 0;       // guarded by mu; the process whose threads serve
+  common::Mutex mu;  // serializes start() and stop()
+  // The three below are non-null while running. A stop whose drain timed
+  // out leaks them: detached handlers still use them.
+  std::unique_ptr<ServerContext> ctx ABSL_GUARDED_BY(mu);
+  std::unique_ptr<internal::Router> router ABSL_GUARDED_BY(mu);
+  std::unique_ptr<internal::MhdFront> front ABSL_GUARDED_BY(mu);
+  std::atomic<int> port{0};                // bound port; 0 when stopped
+  pid_t owner_pid ABSL_GUARDED_BY(mu) = 0;  // the process whose threads serve
 };
 
 namespace {
@@ -118,7 +119,7 @@ DebugServer::DebugServer(Options options) : impl_(std::make_unique<Impl>()) {
 DebugServer::~DebugServer() { stop(); }
 
 absl::Status DebugServer::start() {
-  std::lock_guard lock(impl_->mu);
+  common::MutexLock lock(impl_->mu);
   if (impl_->front) return absl::FailedPreconditionError("debug server already started");
   if (absl::Status st = check_options(impl_->options); !st.ok()) return st;
 
@@ -147,7 +148,7 @@ absl::Status DebugServer::start() {
 }
 
 bool DebugServer::stop_within(std::chrono::milliseconds limit) {
-  std::lock_guard lock(impl_->mu);
+  common::MutexLock lock(impl_->mu);
   if (!impl_->front) return true;
   // relaxed: see start().
   impl_->port.store(0, std::memory_order_relaxed);

@@ -12,11 +12,12 @@ HeaderDeadlines::HeaderDeadlines(Clock::duration limit) : limit_(limit) {
 
 HeaderDeadlines::~HeaderDeadlines() {
   {
-    std::lock_guard lock(mu_);
+    common::MutexLock lock(mu_);
     stopping_ = true;
   }
   changed_.notify_all();
   thread_.join();
+  common::MutexLock lock(mu_);         // for the analysis: the thread is gone
   for (Entry* e : entries_) delete e;  // none in normal use
 }
 
@@ -24,7 +25,7 @@ HeaderDeadlines::Entry* HeaderDeadlines::add(int fd) {
   auto* e = new Entry;
   e->fd = fd;
   {
-    std::lock_guard lock(mu_);
+    common::MutexLock lock(mu_);
     entries_.insert(e);
   }
   arm(e);
@@ -33,7 +34,7 @@ HeaderDeadlines::Entry* HeaderDeadlines::add(int fd) {
 
 void HeaderDeadlines::arm(Entry* e) {
   {
-    std::lock_guard lock(mu_);
+    common::MutexLock lock(mu_);
     e->deadline = Clock::now() + limit_;
     e->armed = true;
   }
@@ -41,13 +42,13 @@ void HeaderDeadlines::arm(Entry* e) {
 }
 
 void HeaderDeadlines::disarm(Entry* e) {
-  std::lock_guard lock(mu_);
+  common::MutexLock lock(mu_);
   e->armed = false;
 }
 
 void HeaderDeadlines::remove(Entry* e) {
   {
-    std::lock_guard lock(mu_);
+    common::MutexLock lock(mu_);
     entries_.erase(e);
   }
   delete e;
@@ -59,7 +60,7 @@ void HeaderDeadlines::close_fds_in_child_locked() {
 
 void HeaderDeadlines::run() {
   pthread_setname_np(pthread_self(), "syncscope-http");
-  std::unique_lock lock(mu_);
+  common::UniqueLock lock(mu_);
   while (!stopping_) {
     const Clock::time_point now = Clock::now();
     Clock::time_point next = Clock::time_point::max();
@@ -75,9 +76,9 @@ void HeaderDeadlines::run() {
     // At most max_connections entries: a scan per wake-up is cheap. With
     // nothing armed the thread sleeps until add(), arm() or the destructor.
     if (next == Clock::time_point::max()) {
-      changed_.wait(lock);
+      changed_.wait(lock.std_lock());
     } else {
-      changed_.wait_until(lock, next);
+      changed_.wait_until(lock.std_lock(), next);
     }
   }
 }

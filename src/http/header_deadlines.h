@@ -13,9 +13,10 @@
 
 #include <chrono>
 #include <condition_variable>
-#include <mutex>
 #include <thread>
 #include <unordered_set>
+
+#include "common/annotated_mutex.h"
 
 namespace syncscope::http::internal {
 
@@ -45,18 +46,20 @@ class HeaderDeadlines {
 
   // fork() support (fork_participants.h): hold the lock across fork(), and
   // in the child close every connection's fd copy before releasing it.
-  void lock_for_fork() { mu_.lock(); }
-  void unlock_after_fork() { mu_.unlock(); }
-  void close_fds_in_child_locked();
+  void lock_for_fork() ABSL_EXCLUSIVE_LOCK_FUNCTION(mu_) { mu_.lock(); }
+  void unlock_after_fork() ABSL_UNLOCK_FUNCTION(mu_) { mu_.unlock(); }
+  void close_fds_in_child_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
  private:
   void run();
 
   const Clock::duration limit_;
-  std::mutex mu_;
-  std::condition_variable changed_;     // signalled on arm, add and stop
-  std::unordered_set<Entry*> entries_;  // guarded by mu_; owned
-  bool stopping_ = false;               // guarded by mu_
+  // Also guards every Entry's deadline and armed (fields of another object,
+  // which the annotations cannot name).
+  common::Mutex mu_;
+  std::condition_variable changed_;                      // signalled on arm, add and stop
+  std::unordered_set<Entry*> entries_ ABSL_GUARDED_BY(mu_);  // owned
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;                  // runs run(); joined by the destructor
 };
 

@@ -1,7 +1,5 @@
 #include "http/heap_text.h"
 
-#ifdef SYNCSCOPE_HTTP_HAVE_PROF
-
 #include <algorithm>
 
 #include "absl/strings/str_format.h"
@@ -64,4 +62,3 @@ std::string heap_profile_text(const prof::HeapSnapshot& snapshot,
 
 }  // namespace syncscope::http::internal
 
-#endif  // SYNCSCOPE_HTTP_HAVE_PROF

@@ -11,8 +11,6 @@
 // profiler's unbiased estimates, as in the binary profile.
 #pragma once
 
-#ifdef SYNCSCOPE_HTTP_HAVE_PROF
-
 #include <string>
 
 #include "syncscope/prof/heap_profiler.h"
@@ -24,4 +22,3 @@ std::string heap_profile_text(const prof::HeapSnapshot& snapshot,
 
 }  // namespace syncscope::http::internal
 
-#endif  // SYNCSCOPE_HTTP_HAVE_PROF

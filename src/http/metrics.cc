@@ -71,15 +71,14 @@ void write_tasks(PrometheusWriter& w) {
 
 // One family per MapStats field, one sample per registered map.
 void write_maps(PrometheusWriter& w) {
-  absl::StatusOr<std::vector<MapFigure>> maps = map_figures();
-  if (!maps.ok()) return;
+  const std::vector<map::NamedMapStats> maps = map_figures();
   struct Field {
     const char* name;
     Type type;
     const char* help;
-    double (*get)(const MapFigure&);
+    double (*get)(const map::MapStats&);
   };
-#define SYNCSCOPE_MAP_FIELD(f) [](const MapFigure& m) { return static_cast<double>(m.f); }
+#define SYNCSCOPE_MAP_FIELD(f) [](const map::MapStats& m) { return static_cast<double>(m.f); }
   static constexpr Field kFields[] = {
       {"syncscope_map_hits_total", Type::kCounter, "Loads answered from the lock-free snapshot (or found).", SYNCSCOPE_MAP_FIELD(hits)},
       {"syncscope_map_misses_total", Type::kCounter, "Loads that fell through to the locked path (or found nothing).", SYNCSCOPE_MAP_FIELD(misses)},
@@ -97,11 +96,11 @@ void write_maps(PrometheusWriter& w) {
   };
 #undef SYNCSCOPE_MAP_FIELD
   w.gauge("syncscope_maps_registered", "Named maps in the registry.",
-          static_cast<double>(maps->size()));
-  if (maps->empty()) return;
+          static_cast<double>(maps.size()));
+  if (maps.empty()) return;
   for (const Field& f : kFields) {
     w.family(f.name, f.type, f.help);
-    for (const MapFigure& m : *maps) w.sample({{"map", m.name}, {"kind", m.kind}}, f.get(m));
+    for (const map::NamedMapStats& m : maps) w.sample({{"map", m.name}, {"kind", m.stats.kind}}, f.get(m.stats));
   }
 }
 

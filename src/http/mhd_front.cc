@@ -54,10 +54,12 @@ struct MhdFront::Impl final : ForkParticipant {
   Impl(ServerContext& c, const Router& r) : ctx(c), router(r) {}
 
   // A fork()ed child keeps no copy of the port, the epoll set or a client's
-  // connection (see fork_participants.h).
-  void before_fork() override { deadlines->lock_for_fork(); }
-  void after_fork_in_parent() override { deadlines->unlock_after_fork(); }
-  void after_fork_in_child() override {
+  // connection (see fork_participants.h). The deadlines' lock is held from
+  // before_fork() to an after_fork_*(), across functions, where the
+  // thread-safety analysis cannot follow it.
+  void before_fork() override ABSL_NO_THREAD_SAFETY_ANALYSIS { deadlines->lock_for_fork(); }
+  void after_fork_in_parent() override ABSL_NO_THREAD_SAFETY_ANALYSIS { deadlines->unlock_after_fork(); }
+  void after_fork_in_child() override ABSL_NO_THREAD_SAFETY_ANALYSIS {
     ::close(listen_fd);
     if (epoll_fd >= 0) ::close(epoll_fd);
     deadlines->close_fds_in_child_locked();

@@ -51,7 +51,6 @@ void retain(const Request& req, Response& res) {
 void maps(const Request& req, Response& res) {
   absl::StatusOr<bool> json = wants_json(req, true);
   if (!json.ok()) return reply_status(res, json.status());
-  if (!parts_present().map) return reply_not_built(res, "map");
   *json ? reply_json(res, maps_json()) : reply_text(res, maps_text());
 }
 

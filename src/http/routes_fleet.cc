@@ -21,6 +21,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "http/params.h"
+#include "http/profile_reply.h"
 #include "http/responses.h"
 #include "http/routes.h"
 #include "http/sources_fleet.h"
@@ -54,28 +55,16 @@ Handler contention_route(ServerContext& ctx, Contention kind, const char* name) 
   return [&ctx, kind, name](const Request& req, Response& res) {
     absl::StatusOr<ProfileParams> p = profile_params(req, 1, ctx.options.max_seconds);
     if (!p.ok()) return reply_status(res, p.status());
-    if (p->seconds) {
-      LongRequestSlot slot(ctx);
-      if (!slot.ok()) return reply_error(res, 503, "too many long-running requests; retry later");
-      absl::StatusOr<std::string> prof = contention_delta_profile(kind, *p->seconds, ctx.canceller);
-      if (!prof.ok()) return reply_status(res, prof.status());
-      return reply_profile(res, *std::move(prof), name, /*delta=*/true);
-    }
-    absl::StatusOr<std::string> prof = contention_profile(kind, p->debug);
-    if (!prof.ok()) return reply_status(res, prof.status());
-    if (p->debug > 0) return reply_text(res, *std::move(prof));
-    reply_profile(res, *std::move(prof), name, /*delta=*/false);
+    reply_pprof(
+        res, ctx, *p, name, [kind](int debug) { return contention_profile(kind, debug); },
+        [kind](int seconds, const Canceller& c) { return contention_delta_profile(kind, seconds, c); });
   };
 }
 
 void goroutineleak_route(const Request& req, Response& res, ServerContext& ctx) {
   absl::StatusOr<ProfileParams> p = profile_params(req, 2, ctx.options.max_seconds);
   if (!p.ok()) return reply_status(res, p.status());
-  if (p->seconds) return reply_error(res, 400, "goroutineleak profile does not support seconds");
-  absl::StatusOr<std::string> prof = goroutineleak_profile(p->debug);
-  if (!prof.ok()) return reply_status(res, prof.status());
-  if (p->debug > 0) return reply_text(res, *std::move(prof));
-  reply_profile(res, *std::move(prof), "goroutineleak", /*delta=*/false);
+  reply_pprof(res, *p, "goroutineleak", goroutineleak_profile);
 }
 
 }  // namespace

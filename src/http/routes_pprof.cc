@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "http/params.h"
+#include "http/profile_reply.h"
 #include "http/responses.h"
 #include "http/routes.h"
 #include "http/sources.h"
@@ -93,28 +94,16 @@ Handler heap_handler(ServerContext& ctx, HeapView view, const char* name) {
     absl::StatusOr<ProfileParams> p = profile_params(req, 1, ctx.options.max_seconds);
     if (!p.ok()) return reply_status(res, p.status());
     if (p->gc) res.set_header("X-Syncscope-Note", "gc ignored: C++ has no garbage collector");
-    if (p->seconds) {
-      LongRequestSlot slot(ctx);
-      if (!slot.ok()) return reply_error(res, 503, "too many long-running requests; retry later");
-      absl::StatusOr<std::string> prof = heap_delta_profile(view, *p->seconds, ctx.canceller);
-      if (!prof.ok()) return reply_status(res, prof.status());
-      return reply_profile(res, *std::move(prof), name, /*delta=*/true);
-    }
-    absl::StatusOr<std::string> prof = heap_profile(view, p->debug);
-    if (!prof.ok()) return reply_status(res, prof.status());
-    if (p->debug > 0) return reply_text(res, *std::move(prof));
-    reply_profile(res, *std::move(prof), name, /*delta=*/false);
+    reply_pprof(
+        res, ctx, *p, name, [view](int debug) { return heap_profile(view, debug); },
+        [view](int seconds, const Canceller& c) { return heap_delta_profile(view, seconds, c); });
   };
 }
 
 void goroutine(const Request& req, Response& res, ServerContext& ctx) {
   absl::StatusOr<ProfileParams> p = profile_params(req, 2, ctx.options.max_seconds);
   if (!p.ok()) return reply_status(res, p.status());
-  if (p->seconds) return reply_error(res, 400, "goroutine profile does not support seconds");
-  absl::StatusOr<std::string> prof = goroutine_profile(p->debug);
-  if (!prof.ok()) return reply_status(res, prof.status());
-  if (p->debug > 0) return reply_text(res, *std::move(prof));
-  reply_profile(res, *std::move(prof), "goroutine", false);
+  reply_pprof(res, *p, "goroutine", goroutine_profile);
 }
 
 void trace(const Request& req, Response& res, ServerContext& ctx) {

@@ -6,26 +6,19 @@
 #include <mutex>
 #include <unordered_set>
 
+#include "common/annotated_mutex.h"
 #include "http/sources.h"
 
-#ifdef SYNCSCOPE_HTTP_HAVE_PROF
 #include <algorithm>
 #include <chrono>
 
 #include "http/heap_text.h"
 #include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/symbolizer.h"
-#endif
 
 namespace syncscope::http::internal {
 
 namespace {
-[[maybe_unused]] absl::Status no_prof() {
-  return absl::UnimplementedError(
-      "not implemented: this build of syncscope has no heap profiler ('prof' part; link "
-      "syncscope::prof)");
-}
-
 std::optional<std::string> dladdr_name(std::uintptr_t pc) {
   Dl_info info{};
   if (dladdr(reinterpret_cast<void*>(pc), &info) == 0 || info.dli_sname == nullptr) {
@@ -38,8 +31,6 @@ std::optional<std::string> dladdr_name(std::uintptr_t pc) {
   return name;
 }
 }  // namespace
-
-#ifdef SYNCSCOPE_HTTP_HAVE_PROF
 
 namespace {
 absl::Status check_hooks() {
@@ -107,18 +98,6 @@ absl::StatusOr<std::vector<SiteFigure>> top_allocation_sites(std::size_t n) {
   return out;
 }
 
-#else
-
-void start_heap_profiler() {}
-absl::StatusOr<HeapFigures> heap_figures() { return no_prof(); }
-absl::StatusOr<std::string> heap_profile(HeapView, int) { return no_prof(); }
-absl::StatusOr<std::string> heap_delta_profile(HeapView, int, const Canceller&) {
-  return no_prof();
-}
-absl::StatusOr<std::vector<SiteFigure>> top_allocation_sites(std::size_t) { return no_prof(); }
-
-#endif
-
 namespace {
 
 // Bounds what /debug/pprof/symbol can make the prof symbolizer remember:
@@ -133,7 +112,7 @@ class SymbolizerBudget {
   static constexpr std::size_t kMaxSymbolizedPcs = 4096;  // 4096 x ~100 B of cache at most
 
   bool admit(std::uintptr_t pc) {
-    std::lock_guard lock(mu_);
+    common::MutexLock lock(mu_);
     if (pcs_.count(pc) != 0) return true;
     if (pcs_.size() >= kMaxSymbolizedPcs) return false;
     pcs_.insert(pc);
@@ -141,8 +120,8 @@ class SymbolizerBudget {
   }
 
  private:
-  std::mutex mu_;
-  std::unordered_set<std::uintptr_t> pcs_;  // guarded by mu_; size <= kMaxSymbolizedPcs
+  common::Mutex mu_;
+  std::unordered_set<std::uintptr_t> pcs_ ABSL_GUARDED_BY(mu_);  // size <= kMaxSymbolizedPcs
 };
 
 SymbolizerBudget& symbolizer_budget() {
@@ -161,13 +140,11 @@ std::optional<std::string> symbol_name(std::uintptr_t pc) {
   if (dladdr(reinterpret_cast<void*>(pc), &info) == 0 || info.dli_fbase == nullptr) {
     return std::nullopt;
   }
-#ifdef SYNCSCOPE_HTTP_HAVE_PROF
   if (symbolizer_budget().admit(pc)) {
     std::vector<prof::SymbolFrame> frames = prof::Symbolizer::instance().symbolize(pc);
     // The last frame is the real (non-inlined) function holding pc.
     if (!frames.empty() && frames.back().function != "??") return frames.back().function;
   }
-#endif
   return dladdr_name(pc);
 }
 

@@ -1,13 +1,14 @@
-// retain adapter: retention report and retention profile.
-#include "http/sources.h"
+// retain adapter: retention report, retention profile and the leaked-task
+// (goroutineleak) profile. Compiled when the build has the retain part;
+// source_retain_absent.cc otherwise (the thread-sanitizer build).
+#include <vector>
 
-#ifdef SYNCSCOPE_HTTP_HAVE_RETAIN
+#include "http/sources.h"
+#include "http/sources_fleet.h"
 #include "syncscope/retain/retention.h"
-#endif
+#include "syncscope/task/goroutine_profile.h"
 
 namespace syncscope::http::internal {
-
-#ifdef SYNCSCOPE_HTTP_HAVE_RETAIN
 
 absl::StatusOr<std::string> retention_profile() {
   absl::StatusOr<retain::RetentionSnapshot> snap = retain::take_snapshot();
@@ -31,35 +32,19 @@ absl::StatusOr<std::string> retention_report(const RetainQuery& query) {
   return retain::retention_report(q);
 }
 
-#else
-
-namespace {
-absl::Status no_retain() {
-  return absl::UnimplementedError(
-      "not implemented: this build of syncscope has no 'retain' part (link syncscope::retain)");
+absl::StatusOr<std::string> goroutineleak_profile(int debug) {
+  absl::StatusOr<retain::RetentionSnapshot> snap = retain::take_snapshot();
+  if (!snap.ok()) return snap.status();
+  task::GoroutineProfileOptions o;
+  o.include_threads = false;
+  o.profile_name = "goroutineleak";
+  std::vector<task::TaskId> ids;
+  for (const retain::LeakedTask& t : snap->leaked_tasks()) ids.push_back(t.task_id);
+  o.only_tasks = std::move(ids);
+  if (debug == 0) return task::goroutine_profile_proto(o);
+  return task::goroutine_profile_text(debug, o);
 }
-}  // namespace
 
-absl::StatusOr<std::string> retention_profile() { return no_retain(); }
-absl::StatusOr<std::string> retention_report(const RetainQuery&) { return no_retain(); }
-
-#endif
-
-PartsPresent parts_present() {
-  PartsPresent p;
-#ifdef SYNCSCOPE_HTTP_HAVE_PROF
-  p.prof = true;
-#endif
-#ifdef SYNCSCOPE_HTTP_HAVE_TASK
-  p.task = true;
-#endif
-#ifdef SYNCSCOPE_HTTP_HAVE_RETAIN
-  p.retain = true;
-#endif
-#ifdef SYNCSCOPE_HTTP_HAVE_MAP
-  p.map = true;
-#endif
-  return p;
-}
+PartsPresent parts_present() { return {.prof = true, .task = true, .retain = true, .map = true}; }
 
 }  // namespace syncscope::http::internal

@@ -4,15 +4,11 @@
 
 #include "http/sources.h"
 
-#ifdef SYNCSCOPE_HTTP_HAVE_TASK
 #include "syncscope/task/goroutine_profile.h"
 #include "syncscope/task/task_registry.h"
 #include "syncscope/task/trace.h"
-#endif
 
 namespace syncscope::http::internal {
-
-#ifdef SYNCSCOPE_HTTP_HAVE_TASK
 
 absl::StatusOr<TaskFigures> task_figures(int resident_after_s) {
   TaskFigures f;
@@ -50,9 +46,7 @@ absl::StatusOr<std::vector<ResidentGroup>> resident_groups(int resident_after_s)
 
 absl::StatusOr<std::string> goroutine_profile(int debug) {
   if (debug == 0) return task::goroutine_profile_proto();
-  std::optional<std::string> text = task::goroutine_profile_text(debug);
-  if (!text) return absl::InvalidArgumentError("invalid value for \"debug\": want 0, 1 or 2");
-  return *std::move(text);
+  return task::goroutine_profile_text(debug);
 }
 
 absl::StatusOr<std::string> trace_json(int seconds, const Canceller& canceller) {
@@ -60,21 +54,5 @@ absl::StatusOr<std::string> trace_json(int seconds, const Canceller& canceller) 
   if (canceller.cancelled()) return absl::CancelledError("server is shutting down");
   return json;
 }
-
-#else
-
-namespace {
-absl::Status no_task() {
-  return absl::UnimplementedError(
-      "not implemented: this build of syncscope has no 'task' part (link syncscope::task)");
-}
-}  // namespace
-
-absl::StatusOr<TaskFigures> task_figures(int) { return no_task(); }
-absl::StatusOr<std::vector<ResidentGroup>> resident_groups(int) { return no_task(); }
-absl::StatusOr<std::string> goroutine_profile(int) { return no_task(); }
-absl::StatusOr<std::string> trace_json(int, const Canceller&) { return no_task(); }
-
-#endif
 
 }  // namespace syncscope::http::internal

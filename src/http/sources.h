@@ -1,8 +1,9 @@
 // Adapters between the debug server and the parts it presents (prof, task,
-// retain, map). Each adapter is compiled against its part when that part is
-// in the build (SYNCSCOPE_HTTP_HAVE_<PART>) and otherwise returns
-// absl::UnimplementedError naming the part, which handlers turn into a 501.
-// Handlers therefore never #ifdef; only the source_*.cc files do.
+// retain, map). http requires prof, task and map (every build has them);
+// retain is optional: the build compiles source_retain.cc when it has the
+// part and source_retain_absent.cc (every retain adapter returns
+// absl::UnimplementedError naming the part, a 501) when not. No adapter
+// #ifdefs, so every line is compiled by some build.
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "http/canceller.h"
+#include "syncscope/map/map_registry.h"
 
 namespace syncscope::http::internal {
 
@@ -91,16 +93,9 @@ struct RetainQuery {
 absl::StatusOr<std::string> retention_report(const RetainQuery& query);
 
 // ---- maps (map) ------------------------------------------------------------
-struct MapFigure {
-  std::string name;   // registry name, made unique with "#2", "#3" ... suffixes
-  std::string kind;
-  std::uint64_t hits = 0, misses = 0, promotions = 0, dirty_rebuilds = 0, expunges = 0,
-                compactions = 0, pool_reuses = 0, pool_allocations = 0;
-  std::int64_t live_entries = 0;
-  std::uint64_t retired_objects = 0, retired_bytes = 0, pinned_readers = 0,
-                pool_cached_nodes = 0;
-};
-absl::StatusOr<std::vector<MapFigure>> map_figures();
+// The registry's maps, names made unique with "#2", "#3" ... suffixes
+// (Prometheus needs distinct label sets).
+std::vector<map::NamedMapStats> map_figures();
 
 // Which parts this build presents (for the index page and the dashboard).
 struct PartsPresent {

@@ -15,10 +15,11 @@ namespace {
 
 using nlohmann::json;
 
-json map_rows(const std::vector<MapFigure>& maps) {
+json map_rows(const std::vector<map::NamedMapStats>& maps) {
   json rows = json::array();
-  for (const MapFigure& m : maps) {
-    rows.push_back({{"name", m.name}, {"kind", m.kind}, {"hits", m.hits}, {"misses", m.misses},
+  for (const map::NamedMapStats& named : maps) {
+    const map::MapStats& m = named.stats;
+    rows.push_back({{"name", named.name}, {"kind", m.kind}, {"hits", m.hits}, {"misses", m.misses},
                     {"promotions", m.promotions}, {"dirty_rebuilds", m.dirty_rebuilds},
                     {"expunges", m.expunges}, {"compactions", m.compactions},
                     {"pool_reuses", m.pool_reuses}, {"pool_allocations", m.pool_allocations},
@@ -91,27 +92,22 @@ std::string summary_json(int top_sites) {
                     {"open_fds", ps.open_fds}, {"cpu_seconds", ps.cpu_seconds}};
   add_heap(doc, top_sites);
   add_tasks(doc);
-  absl::StatusOr<std::vector<MapFigure>> maps = map_figures();
-  doc["maps"] = maps.ok() ? map_rows(*maps) : json::array();
-  if (!maps.ok()) doc["errors"]["maps"] = std::string(maps.status().message());
+  doc["maps"] = map_rows(map_figures());
   // Replace invalid UTF-8 (symbol names, thread names) instead of throwing.
   return doc.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 std::string maps_json() {
-  absl::StatusOr<std::vector<MapFigure>> maps = map_figures();
-  if (!maps.ok()) return "";
-  return json{{"maps", map_rows(*maps)}}.dump(2, ' ', false, json::error_handler_t::replace);
+  return json{{"maps", map_rows(map_figures())}}.dump(2, ' ', false, json::error_handler_t::replace);
 }
 
 std::string maps_text() {
-  absl::StatusOr<std::vector<MapFigure>> maps = map_figures();
-  if (!maps.ok()) return "";
   std::string out = absl::StrFormat("%-24s %-18s %12s %12s %10s %10s %10s %12s %8s\n", "map",
                                     "kind", "hits", "misses", "promotions", "rebuilds",
                                     "entries", "backlog_B", "pinned");
-  for (const MapFigure& m : *maps) {
-    absl::StrAppendFormat(&out, "%-24s %-18s %12d %12d %10d %10d %10d %12d %8d\n", m.name,
+  for (const map::NamedMapStats& named : map_figures()) {
+    const map::MapStats& m = named.stats;
+    absl::StrAppendFormat(&out, "%-24s %-18s %12d %12d %10d %10d %10d %12d %8d\n", named.name,
                           m.kind, m.hits, m.misses, m.promotions, m.dirty_rebuilds,
                           m.live_entries, m.retired_bytes, m.pinned_readers);
   }

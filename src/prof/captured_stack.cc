@@ -16,6 +16,8 @@
 #include <cstring>
 #include <new>
 
+#include "prof/unwind_frames.h"
+
 // libunwind exports the table search its own ptrace and core-file back ends
 // use, but declares it only in an internal header. Its signature has been
 // the same since libunwind 1.0 (checked against 1.6.2 and 1.8).
@@ -309,20 +311,9 @@ int run_unwind(StackUnwinder& u, const StackCopy& copy, const unsigned char* buf
   src.module_begin = src.module_end = 0;
   std::memset(src.page_base, 0, sizeof src.page_base);
   src.next_victim = 0;
-  int n = 0;
   unw_cursor_t cursor;
-  if (unw_init_remote(&cursor, u.as, &src) == 0) {
-    while (n < max_frames) {
-      unw_word_t ip = 0, s = 0;
-      if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0 || ip == 0) break;
-      unw_get_reg(&cursor, UNW_REG_SP, &s);
-      pc[n] = static_cast<std::uintptr_t>(ip);
-      if (sp != nullptr) sp[n] = static_cast<std::uintptr_t>(s);
-      ++n;
-      if (unw_step(&cursor) <= 0) break;
-    }
-  }
-  return n;
+  if (unw_init_remote(&cursor, u.as, &src) != 0) return 0;
+  return collect_frames(&cursor, pc, sp, max_frames);
 }
 
 void destroy(StackUnwinder* u) noexcept {

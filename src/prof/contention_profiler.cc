@@ -11,8 +11,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <map>
-#include <mutex>
 
+#include "common/annotated_mutex.h"
 #include "syncscope/prof/profile_builder.h"
 #include "syncscope/prof/stack_trace.h"
 #include "syncscope/prof/symbolizer.h"
@@ -27,9 +27,9 @@ struct Totals {
 };
 
 struct Table {
-  std::mutex mu;
-  // (task label, stack) -> totals; guarded by mu; at most kMaxContentionStacks.
-  std::map<std::pair<std::uint32_t, std::vector<std::uintptr_t>>, Totals> stacks;
+  common::Mutex mu;
+  // (task label, stack) -> totals; at most kMaxContentionStacks.
+  std::map<std::pair<std::uint32_t, std::vector<std::uintptr_t>>, Totals> stacks ABSL_GUARDED_BY(mu);
   std::atomic<std::uint64_t> overflow{0};  // events of new stacks dropped when full; relaxed counter
 };
 
@@ -116,7 +116,7 @@ __attribute__((noinline)) void record_contention(ContentionKind kind, std::int64
   const std::uint32_t label = thread_task_label(static_cast<pid_t>(::syscall(SYS_gettid)));
   Table& t = table(kind);
   try {
-    std::lock_guard lock(t.mu);
+    common::MutexLock lock(t.mu);
     std::pair<std::uint32_t, std::vector<std::uintptr_t>> key{label, {pcs, pcs + std::max(n, 0)}};
     auto it = t.stacks.find(key);
     if (it == t.stacks.end()) {
@@ -137,7 +137,7 @@ __attribute__((noinline)) void record_contention(ContentionKind kind, std::int64
 std::vector<ContentionRecord> contention_records(ContentionKind kind) {
   Table& t = table(kind);
   std::vector<ContentionRecord> out;
-  std::lock_guard lock(t.mu);
+  common::MutexLock lock(t.mu);
   out.reserve(t.stacks.size());
   for (const auto& [key, totals] : t.stacks) out.push_back({key.first, key.second, totals.count, totals.delay_ns});
   return out;

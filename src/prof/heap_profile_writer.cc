@@ -19,14 +19,28 @@ std::string HeapProfiler::heap_profile_bytes() {
   return snapshot().to_pprof();
 }
 
-absl::Status HeapProfiler::write_heap_profile(const std::string& path) {
+namespace {
+
+// Writes the profile `bytes()` builds to `path`, owner-only: profiles name
+// the program's code and addresses.
+template <class Bytes>
+absl::Status write_owner_only(const std::string& path, Bytes bytes) {
   HookGuard guard;
   try {
-    // Owner-only: profiles name the program's code and addresses.
-    return write_file_atomically(path, heap_profile_bytes(), 0600);
+    return write_file_atomically(path, bytes(), 0600);
   } catch (const std::exception& e) {  // out of memory while building: the samples stay
     return absl::ResourceExhaustedError(absl::StrCat("cannot write heap profile to ", path, ": ", e.what()));
   }
+}
+
+}  // namespace
+
+absl::Status HeapProfiler::write_heap_profile(const std::string& path) {
+  return write_owner_only(path, [] { return heap_profile_bytes(); });
+}
+
+absl::Status HeapProfiler::write_address_profile(const std::string& path) {
+  return write_owner_only(path, [] { return address_profile_bytes(); });
 }
 
 }  // namespace syncscope::prof

@@ -98,16 +98,20 @@ std::string HeapProfiler::address_profile_bytes() {
   return internal::address_profile_bytes(snap, internal::loaded_modules());
 }
 
-bool HeapProfiler::write_address_profile(const std::string& path, std::string* error) {
+namespace internal {
+
+bool write_address_profile_file(const std::string& path, std::string* error) {
   internal::HookGuard guard;
   std::string bytes;
   try {
-    bytes = address_profile_bytes();
+    bytes = HeapProfiler::address_profile_bytes();
   } catch (const std::exception& e) {  // out of memory while building: the samples stay
     if (error != nullptr) *error = "cannot write heap profile to " + path + ": " + e.what();
     return false;
   }
-  return internal::write_profile_file(path, bytes, error);
+  return write_profile_file(path, bytes, error);
 }
+
+}  // namespace internal
 
 }  // namespace syncscope::prof

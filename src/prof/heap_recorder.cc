@@ -202,7 +202,9 @@ __attribute__((noinline)) void record_free_slow(ThreadState& t, CounterSlot& s,
 
 namespace {
 
-void fork_prepare() {
+// The locks are held from fork_prepare() to fork_release() (pthread_atfork),
+// across functions, where the thread-safety analysis cannot follow them.
+void fork_prepare() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   // Lock order: stacks, sampled heap, live-block shards (the hook path never
   // holds two of them at once, so any fixed order is deadlock-free).
   StackTable::instance().lock_for_fork();
@@ -210,7 +212,7 @@ void fork_prepare() {
   LiveBlockStore::instance().lock_all_for_fork();
 }
 
-void fork_release() {
+void fork_release() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   LiveBlockStore::instance().unlock_all_after_fork();
   SampledHeap::instance().unlock_after_fork();
   StackTable::instance().unlock_after_fork();

@@ -43,28 +43,32 @@ class LiveBlockStore {
   // relaxed): the table is missing that many blocks.
   std::atomic<std::uint64_t> dropped{0};
 
-  // Freeze side. Requires every hook to be out (frozen and drained).
+  // Freeze side. Requires every hook to be out (frozen and drained): the
+  // freeze handshake, not the shard locks, excludes the writers, which the
+  // analysis cannot see (hence no thread-safety analysis in it).
   // False when the snapshot's memory could not be mapped.
-  bool build_sorted() noexcept;
+  bool build_sorted() noexcept ABSL_NO_THREAD_SAFETY_ANALYSIS;
   // An empty snapshot (freeze() gave up waiting for the hooks).
   void clear_sorted() noexcept;
   const LiveBlock* sorted() const noexcept { return sorted_; }
   std::size_t sorted_count() const noexcept { return sorted_count_; }
 
-  void lock_all_for_fork() noexcept;
-  void unlock_all_after_fork() noexcept;
+  // Every shard lock, held across fork() (a loop of locks the analysis
+  // cannot name).
+  void lock_all_for_fork() noexcept ABSL_NO_THREAD_SAFETY_ANALYSIS;
+  void unlock_all_after_fork() noexcept ABSL_NO_THREAD_SAFETY_ANALYSIS;
 
  private:
   struct alignas(64) Shard {
     SpinLock lock;
-    LiveBlock* slots = nullptr;  // guarded by lock; address 0 = empty
-    std::size_t capacity = 0;    // guarded by lock; power of two or 0
-    std::size_t count = 0;       // guarded by lock; load <= 1/2 (<= 15/16 when growth failed)
+    LiveBlock* slots ABSL_GUARDED_BY(lock) = nullptr;  // address 0 = empty
+    std::size_t capacity ABSL_GUARDED_BY(lock) = 0;    // power of two or 0
+    std::size_t count ABSL_GUARDED_BY(lock) = 0;       // load <= 1/2 (<= 15/16 when growth failed)
   };
   static constexpr std::size_t kShards = 64;
 
   static Shard& shard_of(LiveBlockStore& s, std::uintptr_t addr) noexcept;
-  static bool grow_locked(Shard& sh) noexcept;
+  static bool grow_locked(Shard& sh) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(sh.lock);
 
   Shard shards_[kShards];
   // Valid between freeze() and thaw(); only the freezing thread writes them.

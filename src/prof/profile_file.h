@@ -3,7 +3,9 @@
 // temporary file beside the target, fsync, rename over it). It is here,
 // without absl, because the LD_PRELOAD object's core writes its address-only
 // dumps through it and loads no absl library; write_file_atomically wraps it
-// with an absl::Status, write_profile_file with the preload's bool + message.
+// with an absl::Status, write_profile_file with the preload's bool + message
+// (the public API speaks absl::Status only; these bool + message forms are
+// internal to the preload, which cannot load absl).
 #pragma once
 
 #include <string>
@@ -20,5 +22,11 @@ int replace_file(const std::string& path, std::string_view bytes, int mode, cons
 // program's code and addresses). False with *error ("cannot write heap
 // profile to PATH: STEP: why") on failure.
 bool write_profile_file(const std::string& path, std::string_view bytes, std::string* error);
+
+// HeapProfiler::write_address_profile for the LD_PRELOAD object's core,
+// which loads no absl library: the same file through write_profile_file,
+// with the same message in *error, as bool + message instead of a Status.
+// Defined in heap_profiler.cc.
+bool write_address_profile_file(const std::string& path, std::string* error);
 
 }  // namespace syncscope::prof::internal

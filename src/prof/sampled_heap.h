@@ -116,8 +116,8 @@ class SampledHeap {
     return capacity_ * sizeof(Block);
   }
 
-  void lock_for_fork() noexcept { lock_.lock(); }
-  void unlock_after_fork() noexcept { lock_.unlock(); }
+  void lock_for_fork() noexcept ABSL_EXCLUSIVE_LOCK_FUNCTION(lock_) { lock_.lock(); }
+  void unlock_after_fork() noexcept ABSL_UNLOCK_FUNCTION(lock_) { lock_.unlock(); }
 
   // Where a reader of a core file of a process with this build finds the
   // sampled blocks inside g_sampled_heap (retain's syncscope-core): byte
@@ -148,21 +148,21 @@ class SampledHeap {
   // stay at 256 KiB of RSS at most (issue 16, item 4).
   static constexpr std::size_t kFilterBits = 16;
 
-  bool ensure_mapped_locked() noexcept;
+  bool ensure_mapped_locked() noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   // Home slot of addr in a table of `capacity` (a power of two) slots.
   static std::size_t slot_of(std::uintptr_t addr, std::size_t capacity) noexcept;
-  bool grow_locked() noexcept;
+  bool grow_locked() noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   static std::size_t filter_of(std::uintptr_t addr) noexcept {
     return static_cast<std::size_t>(((addr >> 4) * 0xc2b2ae3d27d4eb4full) >> (64 - kFilterBits));
   }
-  void erase_slot_locked(std::size_t i) noexcept;
-  void record_free_locked(std::uintptr_t addr) noexcept;
+  void erase_slot_locked(std::size_t i) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  void record_free_locked(std::uintptr_t addr) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
 
   SpinLock lock_;
-  Block* blocks_ = nullptr;          // guarded by lock_; capacity_ slots
-  std::size_t capacity_ = 0;         // guarded by lock_; a power of two once mapped
-  SiteEstimate* estimates_ = nullptr;  // guarded by lock_; indexed by Block::bucket
-  std::size_t live_ = 0;             // guarded by lock_: occupied slots
+  Block* blocks_ ABSL_GUARDED_BY(lock_) = nullptr;            // capacity_ slots
+  std::size_t capacity_ ABSL_GUARDED_BY(lock_) = 0;           // a power of two once mapped
+  SiteEstimate* estimates_ ABSL_GUARDED_BY(lock_) = nullptr;  // indexed by Block::bucket
+  std::size_t live_ ABSL_GUARDED_BY(lock_) = 0;               // occupied slots
   // Set (never cleared) before the first sampled block that is not
   // kSampledAlignment-aligned is allocated, read by maybe_sampled() without
   // a lock: like a filter bit, it is stored before the program can free that
@@ -173,7 +173,7 @@ class SampledHeap {
   // happens-after the malloc that set it, by the program's own ordering).
   // 2^kFilterBits bits (8 KiB of .bss: pages never written stay unbacked).
   std::atomic<std::uint64_t> filter_bits_[(std::size_t{1} << kFilterBits) / 64] = {};
-  std::uint32_t* filter_counts_ = nullptr;              // guarded by lock_
+  std::uint32_t* filter_counts_ ABSL_GUARDED_BY(lock_) = nullptr;
   // Set once (release) after the three regions are mapped.
   std::atomic<bool> mapped_{false};
 };

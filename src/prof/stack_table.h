@@ -55,8 +55,8 @@ class StackTable {
   }
 
   // Fork handlers (pthread_atfork): hold the lock across fork.
-  void lock_for_fork() noexcept { lock_.lock(); }
-  void unlock_after_fork() noexcept { lock_.unlock(); }
+  void lock_for_fork() noexcept ABSL_EXCLUSIVE_LOCK_FUNCTION(lock_) { lock_.lock(); }
+  void unlock_after_fork() noexcept ABSL_UNLOCK_FUNCTION(lock_) { lock_.unlock(); }
 
   // Where a reader of a core file of a process with this build finds the
   // records inside the instance (retain's syncscope-core): byte offsets of
@@ -68,7 +68,7 @@ class StackTable {
 
  private:
   constexpr StackTable() = default;
-  bool ensure_mapped_locked() noexcept;
+  bool ensure_mapped_locked() noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
 
   // The index starts small and doubles (under lock_) to keep its load
   // <= 1/2: it is probed at random, so an index mapped at its full size
@@ -76,12 +76,12 @@ class StackTable {
   // page until all of it is (issue 16, item 4).
   static constexpr std::uint32_t kInitialIndexSize = 1u << 12;  // 16 KiB
   static constexpr std::uint32_t kMaxIndexSize = kCapacity * 2;
-  bool grow_index_locked() noexcept;
+  bool grow_index_locked() noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
 
   SpinLock lock_;
   StackRecord* records_ = nullptr;  // written once under lock_, before count_ > 0
-  std::uint32_t* index_ = nullptr;  // guarded by lock_; slot = id, 0 = empty
-  std::uint32_t index_size_ = 0;    // guarded by lock_; a power of two once mapped
+  std::uint32_t* index_ ABSL_GUARDED_BY(lock_) = nullptr;  // slot = id, 0 = empty
+  std::uint32_t index_size_ ABSL_GUARDED_BY(lock_) = 0;    // a power of two once mapped
   // Ids published so far. release-stored under lock_ after the record is
   // complete; acquire-loaded by readers.
   std::atomic<std::uint32_t> count_{0};

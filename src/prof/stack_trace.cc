@@ -9,6 +9,8 @@
 #include <algorithm>
 #include <cstring>
 
+#include "prof/unwind_frames.h"
+
 namespace syncscope::prof {
 namespace {
 
@@ -62,15 +64,7 @@ int capture_stack_from_context(const ucontext_t* context, std::uintptr_t* pcs,
   std::memcpy(&uc, context, sizeof(ucontext_t));
   unw_cursor_t cursor;
   if (unw_init_local2(&cursor, &uc, UNW_INIT_SIGNAL_FRAME) != 0) return 0;
-  int n = 0;
-  const int limit = std::min(max_frames, kMaxStackDepth);
-  while (n < limit) {
-    unw_word_t ip = 0;
-    if (unw_get_reg(&cursor, UNW_REG_IP, &ip) != 0 || ip == 0) break;
-    pcs[n++] = static_cast<std::uintptr_t>(ip);
-    if (unw_step(&cursor) <= 0) break;
-  }
-  return n;
+  return internal::collect_frames(&cursor, pcs, nullptr, std::min(max_frames, kMaxStackDepth));
 }
 
 }  // namespace syncscope::prof

@@ -20,10 +20,10 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <mutex>
 #include <new>
 #include <unordered_map>
 
+#include "common/annotated_mutex.h"
 #include "prof/loaded_modules.h"
 #include "prof/thread_state.h"
 
@@ -92,7 +92,7 @@ class DwflSymbolizer final : public Symbolizer {
     // the program's: keep them out of the heap profile and the live-block
     // table (they would show up as a growing "libdw" site in every report).
     internal::HookGuard guard;
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(mu_);
     auto it = cache_.find(pc);
     if (it != cache_.end()) return it->second;
     // Out of memory while resolving: elfutils reports it as "not found" (or,
@@ -113,7 +113,7 @@ class DwflSymbolizer final : public Symbolizer {
   }
 
  private:
-  void report_locked() {
+  void report_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     static const Dwfl_Callbacks kCallbacks = {
         .find_elf = dwfl_linux_proc_find_elf,
         .find_debuginfo = dwfl_standard_find_debuginfo,
@@ -139,7 +139,7 @@ class DwflSymbolizer final : public Symbolizer {
   }
 
   // The module holding pc; re-reads the maps once for objects loaded since.
-  Dwfl_Module* find_module_locked(std::uintptr_t pc) {
+  Dwfl_Module* find_module_locked(std::uintptr_t pc) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (dwfl_ == nullptr) report_locked();
     if (dwfl_ == nullptr) return nullptr;
     Dwfl_Module* mod = dwfl_addrmodule(dwfl_, pc);
@@ -154,12 +154,14 @@ class DwflSymbolizer final : public Symbolizer {
   // and exit the process; ours unwinds to symbolize_impl instead (libdw has
   // unwind tables; the failed allocation left its obstack unchanged, and the
   // whole Dwfl is then abandoned, never touched again).
-  [[noreturn]] static void libdw_out_of_memory() { throw std::bad_alloc(); }
+  // GNU noreturn, not [[noreturn]]: with it the function's type is libdw's
+  // Dwarf_OOM (a pointer to a noreturn function), which clang checks.
+  __attribute__((noreturn)) static void libdw_out_of_memory() { throw std::bad_alloc(); }
 
   // A Dwfl whose libdw state an exception may have cut short: leaked on
   // purpose (dwfl_end could trip over half-built data or a held lock); the
   // next lookup reports the modules afresh. Happens only when out of memory.
-  void abandon_dwfl_locked() {
+  void abandon_dwfl_locked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     dwfl_ = nullptr;
     symbols_.clear();
   }
@@ -177,7 +179,7 @@ class DwflSymbolizer final : public Symbolizer {
   // sorted once per module. dwfl_module_addrname scans the whole table on
   // every call: a profile of a large stripped program (cc1plus) spent most of
   // its exit dump there (issue 16, item 2).
-  const char* symbol_of_locked(Dwfl_Module* mod, std::uintptr_t pc) {
+  const char* symbol_of_locked(Dwfl_Module* mod, std::uintptr_t pc) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     auto [it, fresh] = symbols_.try_emplace(mod);
     std::vector<Symbol>& table = it->second;
     if (fresh) {
@@ -260,10 +262,10 @@ class DwflSymbolizer final : public Symbolizer {
     return base + offset;
   }
 
-  std::mutex mu_;
-  Dwfl* dwfl_ = nullptr;  // guarded by mu_; created on first use
-  std::unordered_map<std::uintptr_t, std::vector<SymbolFrame>> cache_;  // guarded by mu_
-  std::unordered_map<Dwfl_Module*, std::vector<Symbol>> symbols_;        // guarded by mu_
+  common::Mutex mu_;
+  Dwfl* dwfl_ ABSL_GUARDED_BY(mu_) = nullptr;  // created on first use
+  std::unordered_map<std::uintptr_t, std::vector<SymbolFrame>> cache_ ABSL_GUARDED_BY(mu_);
+  std::unordered_map<Dwfl_Module*, std::vector<Symbol>> symbols_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

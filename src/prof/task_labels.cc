@@ -4,17 +4,18 @@
 
 #include <deque>
 #include <map>
-#include <mutex>
 #include <utility>
+
+#include "common/annotated_mutex.h"
 
 namespace syncscope::prof {
 namespace {
 
 struct Labels {
-  std::mutex mu;
+  common::Mutex mu;
   // id i+1 is pairs[i]; a deque so references stay valid as it grows.
-  std::deque<std::pair<std::string, std::string>> pairs;          // guarded by mu
-  std::map<std::pair<std::string, std::string>, std::uint32_t> ids;  // guarded by mu
+  std::deque<std::pair<std::string, std::string>> pairs ABSL_GUARDED_BY(mu);
+  std::map<std::pair<std::string, std::string>, std::uint32_t> ids ABSL_GUARDED_BY(mu);
 };
 
 Labels& labels() {
@@ -27,7 +28,7 @@ Labels& labels() {
 std::uint32_t intern_task_label(std::string_view task, std::string_view site) {
   Labels& l = labels();
   std::pair<std::string, std::string> key{std::string(task), std::string(site)};
-  std::lock_guard lock(l.mu);
+  common::MutexLock lock(l.mu);
   auto it = l.ids.find(key);
   if (it != l.ids.end()) return it->second;
   if (l.pairs.size() >= kMaxTaskLabels) return 0;
@@ -40,7 +41,7 @@ std::uint32_t intern_task_label(std::string_view task, std::string_view site) {
 bool task_label_strings(std::uint32_t label, std::string* task, std::string* site) {
   if (label == 0) return false;
   Labels& l = labels();
-  std::lock_guard lock(l.mu);
+  common::MutexLock lock(l.mu);
   if (label > l.pairs.size()) return false;
   *task = l.pairs[label - 1].first;
   *site = l.pairs[label - 1].second;

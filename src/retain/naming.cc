@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <fstream>
 
+#include "common/annotated_mutex.h"
 #include "retain/symbol_source.h"
 #include "syncscope/prof/live_blocks.h"
 #include "syncscope/prof/symbolizer.h"
@@ -163,13 +164,16 @@ std::vector<DataSymbol> read_data_symbols(const std::string& path) {
 }  // namespace
 
 std::string data_symbol(const std::string& elf_path, std::uintptr_t offset) {
-  static std::mutex mu;
-  static auto* cache = new std::map<std::string, std::vector<DataSymbol>>();  // never freed: used at exit too
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = cache->find(elf_path);
-  if (it == cache->end()) {
+  struct Cache {
+    common::Mutex mu;
+    std::map<std::string, std::vector<DataSymbol>> by_file ABSL_GUARDED_BY(mu);
+  };
+  static auto* cache = new Cache;  // never freed: used at exit too
+  common::MutexLock lock(cache->mu);
+  auto it = cache->by_file.find(elf_path);
+  if (it == cache->by_file.end()) {
     const prof::UntrackedScope untracked;  // the cache is ours, not the program's
-    it = cache->emplace(elf_path, read_data_symbols(elf_path)).first;
+    it = cache->by_file.emplace(elf_path, read_data_symbols(elf_path)).first;
   }
   const std::vector<DataSymbol>& syms = it->second;
   auto s = std::upper_bound(syms.begin(), syms.end(), offset,

@@ -22,13 +22,13 @@ const char* block_source_name(BlockSource source) {
 
 const SiteDescription& RetentionSnapshot::Impl::site(std::uint32_t id) const {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    common::MutexLock lock(mu_);
     auto it = site_cache_.find(id);
     if (it != site_cache_.end()) return it->second;
   }
   // Describe outside the lock: symbolization can be slow.
   SiteDescription description = describe(id);
-  std::lock_guard<std::mutex> lock(mu_);
+  common::MutexLock lock(mu_);
   return site_cache_.emplace(id, std::move(description)).first->second;
 }
 

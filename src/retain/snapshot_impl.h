@@ -5,12 +5,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include "common/annotated_mutex.h"
 #include "syncscope/retain/graph_analysis.h"
 #include "syncscope/retain/retention.h"
 
@@ -55,9 +55,9 @@ struct RetentionSnapshot::Impl {
   RetentionPath path_for(NodeId n, std::uint64_t target_offset) const;
 
  private:
-  mutable std::mutex mu_;
-  // Guarded by mu_; node-based so references stay valid across insertions.
-  mutable std::unordered_map<std::uint32_t, SiteDescription> site_cache_;
+  mutable common::Mutex mu_;
+  // Node-based so references stay valid across insertions.
+  mutable std::unordered_map<std::uint32_t, SiteDescription> site_cache_ ABSL_GUARDED_BY(mu_);
 };
 
 namespace internal {

@@ -149,8 +149,10 @@ std::vector<prof::SampleLabel> to_sample_labels(const Labels& labels) {
 
 }  // namespace
 
-std::optional<std::string> goroutine_profile_text(int debug, const GoroutineProfileOptions& options) {
-  if (debug != 1 && debug != 2) return std::nullopt;
+absl::StatusOr<std::string> goroutine_profile_text(int debug, const GoroutineProfileOptions& options) {
+  if (debug != 1 && debug != 2) {
+    return absl::InvalidArgumentError("invalid value for \"debug\": the text forms are 1 and 2");
+  }
   const Inputs in = gather(options);
   return debug == 1 ? debug1(in, options.profile_name) : debug2(in);
 }

@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "http/raw_client.h"
-#include "http/test_support.h"
+#include "http/start_server.h"
 
 namespace syncscope::http {
 namespace {

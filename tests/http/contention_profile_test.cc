@@ -19,11 +19,9 @@
 #include <gtest/gtest.h>
 
 #include "http/pprofcheck_runner.h"
-#include "http/test_support.h"
+#include "http/start_server.h"
 #include "support/forked_child.h"
 
-#if defined(SYNCSCOPE_HTTP_HAVE_PROF) && defined(SYNCSCOPE_HTTP_HAVE_MAP) && \
-    defined(SYNCSCOPE_HTTP_HAVE_TASK)
 #include "syncscope/map/locked_map.h"
 #include "syncscope/prof/contention_profiler.h"
 #include "syncscope/task/task.h"
@@ -99,7 +97,7 @@ TEST(ContentionProfile, WriterHeldUpByReader_InMutexProfileAtWritersStack) {
   int status = 0;
   const std::string body = get_body(server->port(), "/debug/pprof/mutex", &status);
   ASSERT_EQ(status, 200) << body;
-  const testing::CommandResult check = testing::pprofcheck(
+  const test_support::CommandResult check = testing::pprofcheck(
       body, "mutex",
       {"-want-function", "fleet_mutex_test_blocked_store", "-sum-function", "fleet_mutex_test_blocked_store",
        "-want-label", "task=fleet-mutex-writer"});
@@ -145,7 +143,7 @@ TEST(ContentionProfile, TaskWaitOnFuture_InBlockProfileAtWaitersStack) {
   int status = 0;
   const std::string body = get_body(server->port(), "/debug/pprof/block", &status);
   ASSERT_EQ(status, 200) << body;
-  const testing::CommandResult check = testing::pprofcheck(
+  const test_support::CommandResult check = testing::pprofcheck(
       body, "block",
       {"-want-function", "fleet_block_test_wait", "-sum-function", "fleet_block_test_wait",
        "-want-label", "task=fleet-block-waiter"});
@@ -181,7 +179,7 @@ TEST(ContentionProfile, OffByDefault_NothingRecorded_DeltaServed) {
         int status = 0;
         const std::string delta = get_body(server->port(), "/debug/pprof/mutex?seconds=1", &status);
         if (status != 200) return 13;
-        const testing::CommandResult check = testing::pprofcheck(delta, "mutex");
+        const test_support::CommandResult check = testing::pprofcheck(delta, "mutex");
         if (check.exit_code != 0 || check.out.find(": 0 samples") == std::string::npos) return 14;
         get_body(server->port(), "/debug/pprof/block?seconds=0", &status);
         if (status != 400) return 15;
@@ -197,4 +195,3 @@ TEST(ContentionProfile, OffByDefault_NothingRecorded_DeltaServed) {
 }  // namespace
 }  // namespace syncscope::http
 
-#endif  // prof && map && task

@@ -23,12 +23,10 @@
 #include <gtest/gtest.h>
 
 #include "http/pprofcheck_runner.h"
-#include "http/test_support.h"
+#include "http/start_server.h"
 #include "support/forked_child.h"
 
-#ifdef SYNCSCOPE_HTTP_HAVE_TASK
 #include "syncscope/task/task.h"
-#endif
 
 namespace syncscope::http {
 namespace {
@@ -192,7 +190,7 @@ TEST(CpuProfile, SampledCpuTime_MatchesThreadCpuClock) {
   ASSERT_EQ(res->status, 200) << res->body;
   EXPECT_EQ(res.content_type, "application/octet-stream");
   EXPECT_EQ(res.disposition, "attachment; filename=\"profile\"");
-  const testing::CommandResult check = testing::pprofcheck(
+  const test_support::CommandResult check = testing::pprofcheck(
       res->body, "cpu", {"-want-function", "fleet_cpu_test_spin", "-sum-function", "fleet_cpu_test_spin"});
   ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
   const std::optional<std::int64_t> sampled = testing::pprofcheck_sum(check, "fleet_cpu_test_spin");
@@ -231,7 +229,7 @@ TEST(CpuProfile, ThreadCreatedDuringProfile_IsSampled) {
   ASSERT_TRUE(done) << "the late thread did not burn its budget during the profile";
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200) << res->body;
-  const testing::CommandResult check =
+  const test_support::CommandResult check =
       testing::pprofcheck(res->body, "cpu", {"-sum-function", "fleet_cpu_test_late_thread"});
   ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
   const std::optional<std::int64_t> sampled = testing::pprofcheck_sum(check, "fleet_cpu_test_late_thread");
@@ -241,7 +239,6 @@ TEST(CpuProfile, ThreadCreatedDuringProfile_IsSampled) {
   EXPECT_GE(*sampled, burnt - 150'000'000) << check.out;
 }
 
-#ifdef SYNCSCOPE_HTTP_HAVE_TASK
 __attribute__((noipa)) void fleet_cpu_test_task_spin(std::chrono::nanoseconds budget,
                                                         std::atomic<std::int64_t>* burnt) {
   fleet_cpu_test_spin(budget, burnt);
@@ -274,21 +271,20 @@ TEST(CpuProfile, SamplesInsideTask_CarryTaskLabels_TagfocusSelectsThem) {
   ASSERT_TRUE(started) << "the profile never armed a timer";
   ASSERT_TRUE(res);
   ASSERT_EQ(res->status, 200) << res->body;
-  const testing::CommandResult check = testing::pprofcheck(
+  const test_support::CommandResult check = testing::pprofcheck(
       res->body, "cpu",
       {"-want-label", "task=fleet-cpu-task", "-want-function", "fleet_cpu_test_untasked_spin"});
   ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
-  testing::TempDir dir;
+  test_support::ScratchDir dir;
   const std::string file = (dir.path() / "cpu.pb.gz").string();
   { std::ofstream(file, std::ios::binary) << res->body; }
-  const testing::CommandResult top = testing::run_command(
+  const test_support::CommandResult top = test_support::run_command(
       {"go", "tool", "pprof", "-top", "-tagfocus=task=fleet-cpu-task", file},
       {{"HOME", dir.path().string()}, {"PPROF_TMPDIR", dir.path().string()}}, 60s);
   ASSERT_EQ(top.exit_code, 0) << top.out << top.err;
   EXPECT_NE(top.out.find("fleet_cpu_test_task_spin"), std::string::npos) << top.out;
   EXPECT_EQ(top.out.find("fleet_cpu_test_untasked_spin"), std::string::npos) << top.out;
 }
-#endif  // SYNCSCOPE_HTTP_HAVE_TASK
 
 TEST(CpuProfile, SecondConcurrentRequest_GetsGosBusyAnswer) {
   auto server = testing::start_server();
@@ -315,7 +311,7 @@ TEST(CpuProfile, SecondConcurrentRequest_GetsGosBusyAnswer) {
   EXPECT_EQ(second->body, "Could not enable CPU profiling: cpu profiling already in use\n");
   ASSERT_TRUE(first);
   EXPECT_EQ(first->status, 200) << first->body;
-  const testing::CommandResult check = testing::pprofcheck(first->body, "cpu");
+  const test_support::CommandResult check = testing::pprofcheck(first->body, "cpu");
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
 }
 

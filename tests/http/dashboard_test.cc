@@ -11,18 +11,16 @@
 #include <gtest/gtest.h>
 
 #include "http/sources.h"
-#include "http/test_support.h"
+#include "http/start_server.h"
 
-#ifdef SYNCSCOPE_HTTP_HAVE_MAP
 #include "syncscope/map/map_registry.h"
-#endif
 
 namespace syncscope::http {
 namespace {
 
 constexpr const char* kChromium = "/usr/bin/chromium";
 
-std::vector<std::string> chromium_argv(const testing::TempDir& profile) {
+std::vector<std::string> chromium_argv(const test_support::ScratchDir& profile) {
   return {kChromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
           "--no-first-run", "--disable-background-networking", "--disable-component-update",
           "--disable-sync", "--disable-dev-shm-usage", "--window-size=1400,1100",
@@ -60,8 +58,7 @@ TEST(Dashboard, PageIsSelfContainedHtml) {
 }
 
 TEST(Dashboard, HeadlessChromium_RendersLiveData) {
-  if (!testing::have_program(kChromium)) FAIL() << "chromium not installed: scripts/install-deps.sh provides it";
-#ifdef SYNCSCOPE_HTTP_HAVE_MAP
+  if (!test_support::have_program(kChromium)) FAIL() << "chromium not installed: scripts/install-deps.sh provides it";
   std::atomic<std::uint64_t> hits{0};
   const std::uint64_t handle = map::MapRegistry::instance().register_map("dashboard_map", [&] {
     map::MapStats s;
@@ -71,14 +68,13 @@ TEST(Dashboard, HeadlessChromium_RendersLiveData) {
     s.live_entries = 42;
     return s;
   });
-#endif
   auto server = testing::start_server();
   ASSERT_NE(server, nullptr);
-  testing::TempDir dir;
+  test_support::ScratchDir dir;
   std::vector<std::string> argv = chromium_argv(dir);
   argv.push_back("--dump-dom");
   argv.push_back(server->url() + "/debug/");
-  const testing::CommandResult r = testing::run_command(
+  const test_support::CommandResult r = test_support::run_command(
       argv, {{"HOME", dir.path().string()}}, std::chrono::seconds(90));
   ASSERT_EQ(r.exit_code, 0) << r.err.substr(0, 2000);
   const std::string& dom = r.out;
@@ -91,23 +87,19 @@ TEST(Dashboard, HeadlessChromium_RendersLiveData) {
   if (internal::parts_present().task) {
     EXPECT_GE(attribute_number(dom, "chart-tasks", "data-points"), 2);
   }
-#ifdef SYNCSCOPE_HTTP_HAVE_MAP
   EXPECT_NE(dom.find("<td>dashboard_map</td>"), std::string::npos) << "maps table filled";
   EXPECT_GE(attribute_number(dom, "chart-maps", "data-points"), 1) << "loads/s series drawn";
-#endif
 
   // Screenshot: the artifact a reviewer looks at.
-  const std::string shot = (testing::binary_dir() / "http-dashboard.png").string();
+  const std::string shot = (test_support::binary_dir() / "http-dashboard.png").string();
   std::vector<std::string> argv2 = chromium_argv(dir);
   argv2.push_back("--screenshot=" + shot);
   argv2.push_back(server->url() + "/debug/");
-  const testing::CommandResult s = testing::run_command(
+  const test_support::CommandResult s = test_support::run_command(
       argv2, {{"HOME", dir.path().string()}}, std::chrono::seconds(90));
   EXPECT_EQ(s.exit_code, 0) << s.err.substr(0, 2000);
   EXPECT_GT(std::filesystem::exists(shot) ? std::filesystem::file_size(shot) : 0u, 10000u);
-#ifdef SYNCSCOPE_HTTP_HAVE_MAP
   map::MapRegistry::instance().unregister(handle);
-#endif
 }
 
 }  // namespace

@@ -10,7 +10,7 @@
 #include <gtest/gtest.h>
 
 #include "http/sources.h"
-#include "http/test_support.h"
+#include "http/start_server.h"
 
 namespace syncscope::http {
 namespace {
@@ -132,7 +132,7 @@ TEST(DebugServer, Cmdline_IsNulSeparatedArgv) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
   EXPECT_EQ(r->get_header_value("Content-Type"), "text/plain; charset=utf-8");
-  std::string want = testing::read_file("/proc/self/cmdline");
+  std::string want = test_support::read_file("/proc/self/cmdline");
   while (!want.empty() && want.back() == '\0') want.pop_back();
   EXPECT_EQ(r->body, want);
   EXPECT_NE(r->body.find("http_unit_test"), std::string::npos) << r->body;

@@ -20,7 +20,8 @@
 #include <nlohmann/json.hpp>
 
 #include "http/pprofcheck_runner.h"
-#include "http/test_support.h"
+#include "http/prometheus_run.h"
+#include "http/start_server.h"
 
 namespace syncscope::http {
 namespace {
@@ -29,7 +30,7 @@ using namespace std::chrono_literals;
 
 std::string fleet_doc() {
   const char* src = std::getenv("SYNCSCOPE_SOURCE_DIR");
-  return testing::read_file(std::filesystem::path(src ? src : ".") / "docs" / "fleet.md");
+  return test_support::read_file(std::filesystem::path(src ? src : ".") / "docs" / "fleet.md");
 }
 
 // The fenced block after "<!-- fleet-config: NAME -->".
@@ -126,7 +127,7 @@ void expect_scrapes_served(const std::vector<Scrape>& scrapes, int port) {
     ASSERT_TRUE(r) << target;
     ASSERT_EQ(r->status, 200) << target << ": " << r->body.substr(0, 300);
     EXPECT_EQ(r->get_header_value("Content-Type"), "application/octet-stream") << target;
-    const testing::CommandResult check = testing::pprofcheck(r->body, kind);
+    const test_support::CommandResult check = testing::pprofcheck(r->body, kind);
     EXPECT_EQ(check.exit_code, 0) << target << ":\n" << check.out << check.err;
   }
 }
@@ -192,24 +193,8 @@ TEST(FleetDocs, AlloyConfig_EveryEnabledProfileServedValid) {
   expect_scrapes_served(scrapes, server->port());
 }
 
-std::optional<double> query_prometheus(int port, const std::string& query, std::chrono::seconds limit) {
-  httplib::Client c("127.0.0.1", port);
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto r = c.Get("/api/v1/query", httplib::Params{{"query", query}}, httplib::Headers{});
-    if (r && r->status == 200) {
-      const nlohmann::json j = nlohmann::json::parse(r->body, nullptr, false);
-      if (!j.is_discarded() && j.value("status", "") == "success" && !j["data"]["result"].empty()) {
-        return std::stod(j["data"]["result"][0]["value"][1].get<std::string>());
-      }
-    }
-    std::this_thread::sleep_for(250ms);  // polling a remote server: no event to wait on
-  }
-  return std::nullopt;
-}
-
 TEST(FleetDocs, PrometheusJob_RealPrometheusScrapesUs) {
-  if (!testing::have_program("/usr/bin/prometheus")) FAIL() << "prometheus not installed: scripts/install-deps.sh provides it";
+  if (!test_support::have_program("/usr/bin/prometheus")) FAIL() << "prometheus not installed: scripts/install-deps.sh provides it";
   std::string job = config_block(fleet_doc(), "prometheus");
   ASSERT_FALSE(job.empty()) << "docs/fleet.md has no prometheus block";
   const std::string doc_target = "127.0.0.1:6060";
@@ -217,19 +202,11 @@ TEST(FleetDocs, PrometheusJob_RealPrometheusScrapesUs) {
   auto server = testing::start_server();
   ASSERT_NE(server, nullptr);
   job.replace(job.find(doc_target), doc_target.size(), "127.0.0.1:" + std::to_string(server->port()));
-  testing::TempDir dir;
-  const int prom_port = testing::free_loopback_port();
-  const auto config = dir.path() / "prometheus.yml";
-  std::ofstream(config) << "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n" << job;
-  testing::ChildProcess prom(
-      {"/usr/bin/prometheus", "--config.file=" + config.string(),
-       "--storage.tsdb.path=" + (dir.path() / "data").string(),
-       "--web.listen-address=127.0.0.1:" + std::to_string(prom_port), "--log.level=warn"},
-      dir.path() / "prometheus.log");
+  test_support::ScratchDir dir;
+  const testing::PrometheusRun prom(dir, job);
   ASSERT_GT(prom.pid(), 0);
-  const auto up = query_prometheus(prom_port, "up{job=\"syncscope\"} == 1", 30s);
-  EXPECT_TRUE(up.has_value()) << "Prometheus never scraped the doc's job; log:\n"
-                              << testing::read_file(dir.path() / "prometheus.log");
+  const auto up = prom.query("up{job=\"syncscope\"} == 1", 30s);
+  EXPECT_TRUE(up.has_value()) << "Prometheus never scraped the doc's job; log:\n" << prom.log();
 }
 
 }  // namespace

@@ -17,16 +17,13 @@
 #include <gtest/gtest.h>
 
 #include "http/pprofcheck_runner.h"
-#include "http/test_support.h"
+#include "http/preloaded_program.h"
+#include "http/start_server.h"
 
-#if defined(SYNCSCOPE_HTTP_HAVE_PROF)
 #include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/live_blocks.h"
-#endif
-#if defined(SYNCSCOPE_HTTP_HAVE_TASK)
 #include "syncscope/task/task.h"
 #include "syncscope/task/task_registry.h"
-#endif
 
 namespace syncscope::http {
 namespace {
@@ -48,13 +45,12 @@ void expect_all_valid(int port, const std::vector<Endpoint>& endpoints) {
     ASSERT_TRUE(r) << e.path;
     ASSERT_EQ(r->status, 200) << e.path << ": " << r->body.substr(0, 300);
     EXPECT_EQ(r->get_header_value("Content-Type"), "application/octet-stream") << e.path;
-    const testing::CommandResult check = testing::pprofcheck(r->body, e.kind, e.checks);
+    const test_support::CommandResult check = testing::pprofcheck(r->body, e.kind, e.checks);
     EXPECT_EQ(check.exit_code, 0) << e.path << " (kind " << e.kind << "):\n" << check.out << check.err;
   }
 }
 
-#if defined(SYNCSCOPE_HTTP_HAVE_PROF) && defined(SYNCSCOPE_HTTP_HAVE_TASK) && \
-    defined(SYNCSCOPE_HTTP_HAVE_RETAIN)
+#if defined(SYNCSCOPE_HTTP_HAVE_RETAIN)
 
 std::vector<std::unique_ptr<char[]>>* g_fleet_kept = nullptr;
 
@@ -149,7 +145,7 @@ TEST_F(FleetLinked, Goroutineleak_ListsOnlyTheTaskThatCanNeverWake) {
   ASSERT_TRUE(proto);
   ASSERT_EQ(proto->status, 200) << proto->body;
   EXPECT_EQ(proto->get_header_value("Content-Disposition"), "attachment; filename=\"goroutineleak\"");
-  const testing::CommandResult check = testing::pprofcheck(
+  const test_support::CommandResult check = testing::pprofcheck(
       proto->body, "goroutineleak", {"-min-samples", "1", "-want-label", "name=fleet-leaky-waiter"});
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
   EXPECT_NE(check.out.find(": 1 samples"), std::string::npos) << check.out;
@@ -158,7 +154,7 @@ TEST_F(FleetLinked, Goroutineleak_ListsOnlyTheTaskThatCanNeverWake) {
   EXPECT_EQ(bad->status, 400);
 }
 
-#endif  // prof && task && retain
+#endif  // SYNCSCOPE_HTTP_HAVE_RETAIN
 
 // An unmodified C program: keeps blocks, and spins in a thread.
 constexpr const char* kPreloadProgram = R"(
@@ -186,29 +182,10 @@ int main(void) {
 )";
 
 TEST(FleetPreload, EveryProfileEndpoint_PassesPprofCheckValid) {
-  const std::string so = (testing::binary_dir() / "lib" / "libsyncscope_preload.so").string();
-  if (!std::filesystem::exists(so)) FAIL() << "no preload object at " << so;
-  testing::TempDir dir;
-  const auto src = dir.path() / "fleet_target.c";
-  const auto exe = dir.path() / "fleet_target";
-  std::ofstream(src) << kPreloadProgram;
-  const testing::CommandResult cc =
-      testing::run_command({"cc", "-O1", "-g", "-pthread", "-o", exe.string(), src.string()});
-  ASSERT_EQ(cc.exit_code, 0) << cc.err;
-  const int port = testing::free_loopback_port();
-  testing::ChildProcess child({exe.string()}, dir.path() / "target.log",
-                              {{"LD_PRELOAD", so},
-                               {"SYNCSCOPE_HTTP", "127.0.0.1:" + std::to_string(port)},
-                               {"SYNCSCOPE_PROFILE_RATE", "4096"}});
-  ASSERT_GT(child.pid(), 0);
-  httplib::Client c("127.0.0.1", port);
-  bool up = false;
-  for (int i = 0; i < 200 && !up; ++i) {
-    auto r = c.Get("/debug/pprof/");
-    up = r && r->status == 200;
-    if (!up) std::this_thread::sleep_for(50ms);
-  }
-  ASSERT_TRUE(up) << testing::read_file(dir.path() / "target.log");
+  test_support::ScratchDir dir;
+  const testing::PreloadedProgram program(dir, "fleet_target", kPreloadProgram, {"-pthread"});
+  ASSERT_TRUE(program.ready()) << program.error();
+  const int port = program.port();
   expect_all_valid(port, {{"/debug/pprof/heap", "heap", {"-want-function", "fleet_c_keep"}},
                           {"/debug/pprof/allocs", "allocs", {"-min-samples", "1"}},
                           {"/debug/pprof/allocs?seconds=1", "allocs", {}},
@@ -218,7 +195,6 @@ TEST(FleetPreload, EveryProfileEndpoint_PassesPprofCheckValid) {
                           {"/debug/pprof/mutex", "mutex", {}},
                           {"/debug/pprof/block", "block", {}},
                           {"/debug/pprof/profile?seconds=1", "cpu", {"-want-function", "fleet_c_spin"}}});
-  child.stop();
 }
 
 }  // namespace

@@ -15,10 +15,9 @@
 #include <gtest/gtest.h>
 
 #include "http/pprofcheck_runner.h"
-#include "http/test_support.h"
+#include "http/start_server.h"
 
-#if defined(SYNCSCOPE_HTTP_HAVE_TASK) && defined(SYNCSCOPE_HTTP_HAVE_PROF) && \
-    defined(SYNCSCOPE_HTTP_TEST_HAVE_HOOKS)
+#if defined(SYNCSCOPE_HTTP_TEST_HAVE_HOOKS)
 #include "syncscope/prof/heap_profiler.h"
 #include "syncscope/task/task.h"
 
@@ -50,12 +49,12 @@ __attribute__((noipa)) void heap_labels_test_untasked_alloc(Blocks* keep) {
 }
 
 // go tool pprof -top [extra...] FILE, with HOME and PPROF_TMPDIR in `dir`.
-testing::CommandResult pprof_top(const testing::TempDir& dir, const std::string& file,
+test_support::CommandResult pprof_top(const test_support::ScratchDir& dir, const std::string& file,
                                  const std::vector<std::string>& extra) {
   std::vector<std::string> argv = {"go", "tool", "pprof", "-top"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   argv.push_back(file);
-  return testing::run_command(
+  return test_support::run_command(
       argv, {{"HOME", dir.path().string()}, {"PPROF_TMPDIR", dir.path().string()}}, 60s);
 }
 
@@ -85,31 +84,31 @@ void check_labels(const std::string& path, const std::string& kind, bool keep) {
   ASSERT_TRUE(res) << "no response from " << path;
   ASSERT_EQ(res->status, 200) << res->body;
 
-  const testing::CommandResult check = testing::pprofcheck(
+  const test_support::CommandResult check = testing::pprofcheck(
       res->body, kind,
       {"-want-label", "task=fleet-heap-task", "-want-function", "heap_labels_test_task_alloc",
        "-want-function", "heap_labels_test_untasked_alloc"});
   ASSERT_EQ(check.exit_code, 0) << check.out << check.err;
 
-  testing::TempDir dir;
+  test_support::ScratchDir dir;
   const std::string file = (dir.path() / "heap.pb.gz").string();
   { std::ofstream(file, std::ios::binary) << res->body; }
   // Unfiltered, both functions are there: the filters below have something to drop.
-  const testing::CommandResult all = pprof_top(dir, file, {});
+  const test_support::CommandResult all = pprof_top(dir, file, {});
   ASSERT_EQ(all.exit_code, 0) << all.out << all.err;
   ASSERT_NE(all.out.find("heap_labels_test_task_alloc"), std::string::npos) << all.out;
   ASSERT_NE(all.out.find("heap_labels_test_untasked_alloc"), std::string::npos) << all.out;
   // The task's name keeps its allocations and only them.
-  const testing::CommandResult task = pprof_top(dir, file, {"-tagfocus=task=fleet-heap-task"});
+  const test_support::CommandResult task = pprof_top(dir, file, {"-tagfocus=task=fleet-heap-task"});
   ASSERT_EQ(task.exit_code, 0) << task.out << task.err;
   EXPECT_NE(task.out.find("heap_labels_test_task_alloc"), std::string::npos) << task.out;
   EXPECT_EQ(task.out.find("heap_labels_test_untasked_alloc"), std::string::npos) << task.out;
   // The spawn site names this file.
-  const testing::CommandResult site = pprof_top(dir, file, {"-tagfocus=task_site=heap_labels_test"});
+  const test_support::CommandResult site = pprof_top(dir, file, {"-tagfocus=task_site=heap_labels_test"});
   ASSERT_EQ(site.exit_code, 0) << site.out << site.err;
   EXPECT_NE(site.out.find("heap_labels_test_task_alloc"), std::string::npos) << site.out;
   // Any task label at all: the allocation outside a task has none.
-  const testing::CommandResult any = pprof_top(dir, file, {"-tagfocus=task=."});
+  const test_support::CommandResult any = pprof_top(dir, file, {"-tagfocus=task=."});
   ASSERT_EQ(any.exit_code, 0) << any.out << any.err;
   EXPECT_EQ(any.out.find("heap_labels_test_untasked_alloc"), std::string::npos) << any.out;
 }

@@ -21,7 +21,7 @@
 #include <gtest/gtest.h>
 
 #include "http/raw_client.h"
-#include "http/test_support.h"
+#include "http/start_server.h"
 #include "support/forked_child.h"
 
 namespace syncscope::http {
@@ -33,10 +33,10 @@ using namespace std::chrono_literals;
 // where the allocation hooks do (not in the sanitizer builds).
 #ifdef SYNCSCOPE_HTTP_TEST_HAVE_PRELOAD
 std::string preload_object() {
-  return (testing::binary_dir() / "lib" / "libsyncscope_preload.so").string();
+  return (test_support::binary_dir() / "lib" / "libsyncscope_preload.so").string();
 }
 
-std::map<std::string, std::string> preload_env(const testing::TempDir& dir, int port) {
+std::map<std::string, std::string> preload_env(const test_support::ScratchDir& dir, int port) {
   return {{"LD_PRELOAD", preload_object()},
           {"SYNCSCOPE_HTTP", "127.0.0.1:" + std::to_string(port)},
           {"SYNCSCOPE_PROFILE_RATE", "1"},  // every allocation: a long exit dump
@@ -58,12 +58,12 @@ int count(const std::string& text, const std::string& what) {
 // thread parsed the next request (Debian's sleep died of SIGSEGV).
 TEST(HostProcess, PreloadedProgramExitingUnderPolling_AlwaysExitsZero) {
   SKIP_WITHOUT_PRELOAD();
-  testing::TempDir dir;
+  test_support::ScratchDir dir;
   constexpr int kRuns = 8;
   int clean = 0;
   std::string failures;
   for (int run = 0; run < kRuns; ++run) {
-    const int port = testing::free_loopback_port();
+    const int port = test_support::free_loopback_port();
     std::atomic<bool> done{false};
     std::vector<std::thread> pollers;
     for (int i = 0; i < 2; ++i) {  // poll /metrics back to back until the program is gone
@@ -75,8 +75,8 @@ TEST(HostProcess, PreloadedProgramExitingUnderPolling_AlwaysExitsZero) {
         }
       });
     }
-    const testing::CommandResult r =
-        testing::run_command({"sleep", "0.3"}, preload_env(dir, port), 20s);
+    const test_support::CommandResult r =
+        test_support::run_command({"sleep", "0.3"}, preload_env(dir, port), 20s);
     done.store(true);
     for (std::thread& t : pollers) t.join();
     if (r.exit_code == 0) {
@@ -178,9 +178,9 @@ TEST(HostProcess, ForkedChild_KeepsNoServerSocket) {
 #ifdef SYNCSCOPE_HTTP_TEST_HAVE_PRELOAD
 TEST(HostProcess, PreloadedShellPipeline_ChildrenStillDieOfSigpipe) {
   SKIP_WITHOUT_PRELOAD();
-  testing::TempDir dir;
-  const testing::CommandResult r = testing::run_command(
-      {"sh", "-c", "seq 1 100000000 | head -1"}, preload_env(dir, testing::free_loopback_port()),
+  test_support::ScratchDir dir;
+  const test_support::CommandResult r = test_support::run_command(
+      {"sh", "-c", "seq 1 100000000 | head -1"}, preload_env(dir, test_support::free_loopback_port()),
       30s);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "1\n");
@@ -190,10 +190,10 @@ TEST(HostProcess, PreloadedShellPipeline_ChildrenStillDieOfSigpipe) {
 // Item 2: every child inherited SYNCSCOPE_HTTP and printed "port in use".
 TEST(HostProcess, PreloadedShell_OneProcessServesAndChildrenStayQuiet) {
   SKIP_WITHOUT_PRELOAD();
-  testing::TempDir dir;
-  const testing::CommandResult r =
-      testing::run_command({"sh", "-c", "/bin/true; /bin/true; env; echo done"},
-                           preload_env(dir, testing::free_loopback_port()), 30s);
+  test_support::ScratchDir dir;
+  const test_support::CommandResult r =
+      test_support::run_command({"sh", "-c", "/bin/true; /bin/true; env; echo done"},
+                           preload_env(dir, test_support::free_loopback_port()), 30s);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("done"), std::string::npos);
   EXPECT_EQ(r.out.find("SYNCSCOPE_HTTP="), std::string::npos) << "children must not inherit it";
@@ -203,11 +203,11 @@ TEST(HostProcess, PreloadedShell_OneProcessServesAndChildrenStayQuiet) {
 
 TEST(HostProcess, InheritOptIn_KeepsVariableAndChildrenStaySilent) {
   SKIP_WITHOUT_PRELOAD();
-  testing::TempDir dir;
-  std::map<std::string, std::string> env = preload_env(dir, testing::free_loopback_port());
+  test_support::ScratchDir dir;
+  std::map<std::string, std::string> env = preload_env(dir, test_support::free_loopback_port());
   env["SYNCSCOPE_HTTP_INHERIT"] = "1";
-  const testing::CommandResult r =
-      testing::run_command({"sh", "-c", "/bin/true; env; echo done"}, env, 30s);
+  const test_support::CommandResult r =
+      test_support::run_command({"sh", "-c", "/bin/true; env; echo done"}, env, 30s);
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("SYNCSCOPE_HTTP="), std::string::npos) << "opt-in keeps the variable";
   EXPECT_EQ(count(r.err, "syncscope:"), 1) << r.err;

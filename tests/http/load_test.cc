@@ -18,7 +18,7 @@
 #include <gtest/gtest.h>
 
 #include "http/sources.h"
-#include "http/test_support.h"
+#include "http/start_server.h"
 
 namespace syncscope::http {
 namespace {
@@ -130,7 +130,7 @@ TEST(Load, TwoClients_NoErrorsNoHeapGrowth) {
     steady = w.heap_growth < (512 << 10);
   }
   std::fputs(report.c_str(), stdout);
-  std::ofstream(testing::binary_dir() / "http-load.txt") << report;
+  std::ofstream(test_support::binary_dir() / "http-load.txt") << report;
   EXPECT_EQ(errors, 0) << report;
   EXPECT_TRUE(steady) << "live heap grew in every window:\n" << report;
 }

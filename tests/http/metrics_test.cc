@@ -21,17 +21,16 @@
 
 #include "syncscope/http/prometheus_writer.h"
 #include "http/sources.h"
-#include "http/test_support.h"
+#include "http/prometheus_run.h"
+#include "http/start_server.h"
 
-#ifdef SYNCSCOPE_HTTP_HAVE_MAP
 #include "syncscope/map/locked_map.h"
-#endif
 
 namespace syncscope::http {
 namespace {
 
 using namespace std::chrono_literals;
-using testing::TempDir;
+using test_support::ScratchDir;
 
 // The build has the allocation hooks (not a sanitizer build): heap series exist.
 #ifdef SYNCSCOPE_HTTP_TEST_HAVE_HOOKS
@@ -82,7 +81,6 @@ double cpu_seconds() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
-#ifdef SYNCSCOPE_HTTP_HAVE_MAP
 // A real LockedMap registered as "http_test_map", driven to known stats:
 // 789 keys stored, then 1234 loads that find their key and 56 that do not.
 class TestMap {
@@ -96,7 +94,6 @@ class TestMap {
  private:
   map::LockedMap<std::int64_t, std::int64_t> map_;
 };
-#endif
 
 TEST(PrometheusWriter, EscapesLabelsAndWritesHelpType) {
   PrometheusWriter w;
@@ -164,7 +161,6 @@ TEST(Metrics, PartSeries_PresentExactlyWhenPartIsBuilt) {
             p.prof && kHaveHooks);
   EXPECT_EQ(text.find("# TYPE syncscope_tasks_live gauge") != std::string::npos, p.task);
   EXPECT_EQ(text.find("# TYPE syncscope_maps_registered gauge") != std::string::npos, p.map);
-#ifdef SYNCSCOPE_HTTP_HAVE_MAP
   TestMap test_map;
   const std::string with_map = scrape(server->port());
   EXPECT_EQ(sample_value(with_map,
@@ -173,100 +169,65 @@ TEST(Metrics, PartSeries_PresentExactlyWhenPartIsBuilt) {
   EXPECT_EQ(sample_value(with_map,
                          "syncscope_map_entries{map=\"http_test_map\",kind=\"LockedMap\"}"),
             789);
-#endif
 }
 
 TEST(Metrics, PromtoolCheckMetrics_ReportsNoProblems) {
-  if (!testing::have_program("/usr/bin/promtool")) FAIL() << "promtool not installed: scripts/install-deps.sh provides it";
-#ifdef SYNCSCOPE_HTTP_HAVE_MAP
+  if (!test_support::have_program("/usr/bin/promtool")) FAIL() << "promtool not installed: scripts/install-deps.sh provides it";
   TestMap test_map;  // so the per-map families are linted too
-#endif
   auto server = testing::start_server();
   ASSERT_NE(server, nullptr);
-  TempDir dir;
+  test_support::ScratchDir dir;
   const std::string text = scrape(server->port());
   ASSERT_FALSE(text.empty());
   {
     std::ofstream(dir.path() / "metrics.txt") << text;
   }
   // promtool reads the exposition on stdin; feed it through sh's redirect.
-  const testing::CommandResult r = testing::run_command(
+  const test_support::CommandResult r = test_support::run_command(
       {"sh", "-c", "promtool check metrics < \"$0\"", (dir.path() / "metrics.txt").string()});
   EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_EQ(r.out + r.err, "") << "promtool reported problems";
-  std::ofstream(testing::binary_dir() / "http-promtool-output.txt")
+  std::ofstream(test_support::binary_dir() / "http-promtool-output.txt")
       << "$ promtool check metrics < metrics.txt\nexit " << r.exit_code << "\n" << r.out << r.err;
 }
 
-// Polls Prometheus's HTTP API until `query` returns a sample (or times out).
-std::optional<double> query_prometheus(int prom_port, const std::string& query,
-                                       std::chrono::seconds timeout) {
-  httplib::Client c("127.0.0.1", prom_port);
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (std::chrono::steady_clock::now() < deadline) {
-    auto r = c.Get("/api/v1/query", httplib::Params{{"query", query}}, httplib::Headers{});
-    if (r && r->status == 200) {
-      const nlohmann::json j = nlohmann::json::parse(r->body, nullptr, false);
-      if (!j.is_discarded() && j.value("status", "") == "success" &&
-          !j["data"]["result"].empty()) {
-        return std::stod(j["data"]["result"][0]["value"][1].get<std::string>());
-      }
-    }
-    std::this_thread::sleep_for(250ms);
-  }
-  return std::nullopt;
-}
-
 TEST(Metrics, RealPrometheus_ScrapesOurSeries) {
-  if (!testing::have_program("/usr/bin/prometheus")) FAIL() << "prometheus not installed: scripts/install-deps.sh provides it";
-#ifdef SYNCSCOPE_HTTP_HAVE_MAP
+  if (!test_support::have_program("/usr/bin/prometheus")) FAIL() << "prometheus not installed: scripts/install-deps.sh provides it";
   TestMap test_map;
-#endif
   auto server = testing::start_server();
   ASSERT_NE(server, nullptr);
-  TempDir dir;
-  const int prom_port = testing::free_loopback_port();
-  const auto config = dir.path() / "prometheus.yml";
-  std::ofstream(config) << "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
-                        << "scrape_configs:\n  - job_name: syncscope\n    static_configs:\n"
-                        << "      - targets: ['127.0.0.1:" << server->port() << "']\n";
-  testing::ChildProcess prom(
-      {"/usr/bin/prometheus", "--config.file=" + config.string(),
-       "--storage.tsdb.path=" + (dir.path() / "data").string(),
-       "--web.listen-address=127.0.0.1:" + std::to_string(prom_port), "--log.level=warn"},
-      dir.path() / "prometheus.log");
+  test_support::ScratchDir dir;
+  testing::PrometheusRun prom(dir, "scrape_configs:\n  - job_name: syncscope\n    static_configs:\n"
+                                   "      - targets: ['127.0.0.1:" + std::to_string(server->port()) + "']\n");
   ASSERT_GT(prom.pid(), 0);
-  const auto up = query_prometheus(prom_port, "up{job=\"syncscope\"} == 1", 30s);
-  ASSERT_TRUE(up.has_value()) << "Prometheus never scraped us; log:\n"
-                              << testing::read_file(dir.path() / "prometheus.log");
-  const auto rss = query_prometheus(prom_port, "process_resident_memory_bytes{job=\"syncscope\"}", 10s);
+  const auto up = prom.query("up{job=\"syncscope\"} == 1", 30s);
+  ASSERT_TRUE(up.has_value()) << "Prometheus never scraped us; log:\n" << prom.log();
+  const auto rss = prom.query("process_resident_memory_bytes{job=\"syncscope\"}", 10s);
   ASSERT_TRUE(rss.has_value());
   // Within a factor of two of this process's RSS now (Prometheus holds a
   // sample up to a second old; the test's own heap barely moves meanwhile).
   EXPECT_GE(*rss, 0.5 * rss_bytes());
   EXPECT_LE(*rss, 2.0 * rss_bytes());
-  const auto threads = query_prometheus(prom_port, "process_threads{job=\"syncscope\"}", 10s);
+  const auto threads = prom.query("process_threads{job=\"syncscope\"}", 10s);
   ASSERT_TRUE(threads.has_value());
   // This process's threads now, give or take the server's short-lived ones.
   EXPECT_GE(*threads, 2);
   EXPECT_LE(*threads, entries_in("/proc/self/task") + 4);
   // A counter Prometheus accepted as such: rate() over it works.
-  const auto ok = query_prometheus(
-      prom_port, "syncscope_http_responses_total{job=\"syncscope\",code=\"2xx\"} >= 1", 10s);
+  const auto ok = prom.query(
+      "syncscope_http_responses_total{job=\"syncscope\",code=\"2xx\"} >= 1", 10s);
   ASSERT_TRUE(ok.has_value());
   EXPECT_GE(*ok, 1);
-#ifdef SYNCSCOPE_HTTP_HAVE_MAP
-  const auto hits = query_prometheus(prom_port, "syncscope_map_hits_total{map=\"http_test_map\"}", 10s);
+  const auto hits = prom.query("syncscope_map_hits_total{map=\"http_test_map\"}", 10s);
   ASSERT_TRUE(hits.has_value());
   EXPECT_EQ(*hits, 1234);
-#endif
   if (internal::parts_present().task) {
-    const auto live = query_prometheus(prom_port, "syncscope_tasks_live{job=\"syncscope\"}", 10s);
+    const auto live = prom.query("syncscope_tasks_live{job=\"syncscope\"}", 10s);
     ASSERT_TRUE(live.has_value());
     EXPECT_GE(*live, 0);
   }
   if (internal::parts_present().prof && kHaveHooks) {
-    const auto heap = query_prometheus(prom_port, "syncscope_heap_live_bytes{job=\"syncscope\"}", 10s);
+    const auto heap = prom.query("syncscope_heap_live_bytes{job=\"syncscope\"}", 10s);
     ASSERT_TRUE(heap.has_value());
     EXPECT_GE(*heap, 0);
   }

@@ -16,40 +16,36 @@
 #include <nlohmann/json.hpp>
 
 #include "http/sources.h"
-#include "http/test_support.h"
+#include "http/start_server.h"
 
-#ifdef SYNCSCOPE_HTTP_HAVE_PROF
 #include "syncscope/prof/heap_profiler.h"
-#endif
-#ifdef SYNCSCOPE_HTTP_HAVE_TASK
 #include "syncscope/task/task.h"
 #include "syncscope/task/trace.h"
-#endif
 
 namespace syncscope::http {
 namespace {
 
-using testing::CommandResult;
-using testing::TempDir;
+using test_support::CommandResult;
+using test_support::ScratchDir;
 
 // go tool pprof -top URL, with HOME and PPROF_TMPDIR in a temp dir.
 CommandResult pprof_top(const std::string& url, const std::vector<std::string>& extra = {}) {
-  TempDir home;
+  ScratchDir home;
   std::vector<std::string> argv = {"go", "tool", "pprof", "-top"};
   argv.insert(argv.end(), extra.begin(), extra.end());
   argv.push_back(url);
-  return testing::run_command(argv,
+  return test_support::run_command(argv,
                               {{"HOME", home.path().string()},
                                {"PPROF_TMPDIR", home.path().string()},
                                {"GOFLAGS", "-mod=mod"}},
                               std::chrono::seconds(60));
 }
 
-bool have_go() { return testing::run_command({"go", "version"}).exit_code == 0; }
+bool have_go() { return test_support::run_command({"go", "version"}).exit_code == 0; }
 
 // The heap profile needs the allocation hooks, which sanitizer builds leave
 // out; there the heap endpoints must say so (503) instead of serving nothing.
-#if defined(SYNCSCOPE_HTTP_HAVE_PROF) && defined(SYNCSCOPE_HTTP_TEST_HAVE_HOOKS)
+#if defined(SYNCSCOPE_HTTP_TEST_HAVE_HOOKS)
 // Blocks kept alive for the whole test binary, allocated by a function whose
 // name the heap profile must show.
 std::vector<std::unique_ptr<char[]>>* g_kept = nullptr;
@@ -131,14 +127,14 @@ TEST_F(HeapEndpoints, SecondsN_GivesDeltaWithDeltaFilename) {
   ASSERT_TRUE(r);
   ASSERT_EQ(r->status, 200) << r->body;
   EXPECT_EQ(r->get_header_value("Content-Disposition"), "attachment; filename=\"heap-delta\"");
-  TempDir dir;
+  ScratchDir dir;
   const std::string file = (dir.path() / "heap-delta.pb.gz").string();
   { std::ofstream(file, std::ios::binary) << r->body; }
   const CommandResult top = pprof_top(file, {"-sample_index=alloc_space"});
   EXPECT_EQ(top.exit_code, 0) << top.out << top.err;
   EXPECT_NE(top.out.find("Type: alloc_space"), std::string::npos) << top.out;
 }
-#elif defined(SYNCSCOPE_HTTP_HAVE_PROF)
+#else
 TEST(HeapEndpointsWithoutHooks, HeapAndAllocs_Answer503) {
   auto server = testing::start_server();
   ASSERT_NE(server, nullptr);
@@ -149,9 +145,8 @@ TEST(HeapEndpointsWithoutHooks, HeapAndAllocs_Answer503) {
     EXPECT_EQ(r->status, 503) << path << ": " << r->body;
   }
 }
-#endif  // SYNCSCOPE_HTTP_HAVE_PROF && SYNCSCOPE_HTTP_TEST_HAVE_HOOKS
+#endif  // SYNCSCOPE_HTTP_TEST_HAVE_HOOKS
 
-#ifdef SYNCSCOPE_HTTP_HAVE_TASK
 // Three tasks blocked on a gate the fixture opens on teardown.
 class GoroutineEndpoints : public ::testing::Test {
  protected:
@@ -274,7 +269,6 @@ TEST(TraceEndpoint, StopDuringLongTrace_CancelsPromptly) {
   // Behaviour, not speed: stop() must not wait out the 30-second trace.
   EXPECT_LT(took, std::chrono::seconds(15));
 }
-#endif  // SYNCSCOPE_HTTP_HAVE_TASK
 
 }  // namespace
 }  // namespace syncscope::http

@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "http/test_support.h"
+#include "http/start_server.h"
 
 namespace syncscope::http::testing {
 
@@ -17,10 +17,10 @@ std::string pprofcheck_path();
 
 // Writes `bytes` to a temporary file and runs
 // `pprofcheck -kind KIND <extra...> FILE`; exit_code 0 = valid.
-CommandResult pprofcheck(const std::string& bytes, const std::string& kind,
+test_support::CommandResult pprofcheck(const std::string& bytes, const std::string& kind,
                          const std::vector<std::string>& extra = {});
 
 // The value pprofcheck printed for -sum-function NAME ("sum NAME V unit").
-std::optional<std::int64_t> pprofcheck_sum(const CommandResult& r, const std::string& name);
+std::optional<std::int64_t> pprofcheck_sum(const test_support::CommandResult& r, const std::string& name);
 
 }  // namespace syncscope::http::testing

@@ -15,7 +15,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "http/test_support.h"
+#include "http/start_server.h"
 
 namespace syncscope::http {
 namespace {
@@ -87,31 +87,31 @@ int main() {
 class PreloadRetain : public ::testing::Test {
  protected:
   void SetUp() override {
-    so_ = (testing::binary_dir() / "lib" / "libsyncscope_preload.so").string();
+    so_ = (test_support::binary_dir() / "lib" / "libsyncscope_preload.so").string();
     ASSERT_TRUE(std::filesystem::exists(so_)) << "no preload object at " << so_;
     const auto src = dir_.path() / "leaker.cc";
     exe_ = dir_.path() / "leaker";
     std::ofstream(src) << kProgram;
-    const testing::CommandResult cc =
-        testing::run_command({"c++", "-std=c++20", "-O1", "-g", "-pthread", "-o", exe_.string(), src.string()});
+    const test_support::CommandResult cc =
+        test_support::run_command({"c++", "-std=c++20", "-O1", "-g", "-pthread", "-o", exe_.string(), src.string()});
     ASSERT_EQ(cc.exit_code, 0) << cc.err;
   }
 
   // Starts the program and waits until it is ready and serving.
-  std::unique_ptr<testing::ChildProcess> start(std::map<std::string, std::string> env) {
-    port_ = testing::free_loopback_port();
+  std::unique_ptr<test_support::ChildProcess> start(std::map<std::string, std::string> env) {
+    port_ = test_support::free_loopback_port();
     env["LD_PRELOAD"] = so_;
     env["SYNCSCOPE_HTTP"] = "127.0.0.1:" + std::to_string(port_);
-    auto child = std::make_unique<testing::ChildProcess>(std::vector<std::string>{exe_.string()},
+    auto child = std::make_unique<test_support::ChildProcess>(std::vector<std::string>{exe_.string()},
                                                          dir_.path() / "leaker.log", env);
     httplib::Client c("127.0.0.1", port_);
     for (int i = 0; i < 300; ++i) {
       auto r = c.Get("/debug/pprof/");
-      if (r && r->status == 200 && testing::read_file(dir_.path() / "leaker.log").find("ready") != std::string::npos)
+      if (r && r->status == 200 && test_support::read_file(dir_.path() / "leaker.log").find("ready") != std::string::npos)
         return child;
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
-    ADD_FAILURE() << "never ready; log:\n" << testing::read_file(dir_.path() / "leaker.log");
+    ADD_FAILURE() << "never ready; log:\n" << test_support::read_file(dir_.path() / "leaker.log");
     return child;
   }
 
@@ -129,7 +129,7 @@ class PreloadRetain : public ::testing::Test {
     return j;
   }
 
-  testing::TempDir dir_;
+  test_support::ScratchDir dir_;
   std::string so_;
   std::filesystem::path exe_;
   int port_ = 0;
@@ -193,7 +193,7 @@ TEST_F(PreloadRetain, BySite_SampledBufferPathAndRetainedProfile) {
 
   const std::map<std::string, std::string> env = {{"HOME", dir_.path().string()},
                                                   {"PPROF_TMPDIR", dir_.path().string()}};
-  const testing::CommandResult top = testing::run_command(
+  const test_support::CommandResult top = test_support::run_command(
       {"go", "tool", "pprof", "-top", "http://127.0.0.1:" + std::to_string(port_) + "/debug/pprof/retained"}, env,
       std::chrono::seconds(90));
   ASSERT_EQ(top.exit_code, 0) << top.out << top.err;
@@ -215,8 +215,8 @@ TEST_F(PreloadRetain, ExactFromEnvironment_EveryHopHasASite) {
 TEST_F(PreloadRetain, JemallocServesMalloc_AnswerNamesIt) {
   const std::string jemalloc = "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2";
   ASSERT_TRUE(std::filesystem::exists(jemalloc)) << "libjemalloc2 missing: run scripts/install-deps.sh";
-  port_ = testing::free_loopback_port();
-  testing::ChildProcess child({exe_.string()}, dir_.path() / "leaker.log",
+  port_ = test_support::free_loopback_port();
+  test_support::ChildProcess child({exe_.string()}, dir_.path() / "leaker.log",
                               {{"LD_PRELOAD", jemalloc + ":" + so_},
                                {"SYNCSCOPE_HTTP", "127.0.0.1:" + std::to_string(port_)}});
   httplib::Client c("127.0.0.1", port_);
@@ -224,12 +224,12 @@ TEST_F(PreloadRetain, JemallocServesMalloc_AnswerNamesIt) {
   int status = 0;
   std::string body;
   for (int i = 0; i < 300 && status == 0; ++i) {
-    if (testing::read_file(dir_.path() / "leaker.log").find("ready") != std::string::npos) {
+    if (test_support::read_file(dir_.path() / "leaker.log").find("ready") != std::string::npos) {
       if (auto r = c.Get("/debug/retain?type=Session&format=text")) status = r->status, body = r->body;
     }
     if (status == 0) std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
-  ASSERT_NE(status, 0) << testing::read_file(dir_.path() / "leaker.log");
+  ASSERT_NE(status, 0) << test_support::read_file(dir_.path() / "leaker.log");
   EXPECT_EQ(status, 503) << body;
   EXPECT_NE(body.find("jemalloc"), std::string::npos) << body;
   EXPECT_NE(body.find("exact mode still works"), std::string::npos) << body;

@@ -10,7 +10,8 @@
 
 #include <gtest/gtest.h>
 
-#include "http/test_support.h"
+#include "http/preloaded_program.h"
+#include "http/start_server.h"
 
 namespace syncscope::http {
 namespace {
@@ -30,37 +31,13 @@ int main(void) {
 }
 )";
 
-std::string preload_object() {
-  return (testing::binary_dir() / "lib" / "libsyncscope_preload.so").string();
-}
-
 TEST(Preload, SyncscopeHttp_ServesPprofFromUnmodifiedProgram) {
-  const std::string so = preload_object();
-  if (!std::filesystem::exists(so)) FAIL() << "no preload object at " << so << ": the build has no syncscope_preload target";
-  if (testing::run_command({"go", "version"}).exit_code != 0) FAIL() << "go not installed: scripts/install-deps.sh provides it";
-  testing::TempDir dir;
-  const auto src = dir.path() / "leaky.c";
-  const auto exe = dir.path() / "leaky";
-  std::ofstream(src) << kProgram;
-  const testing::CommandResult cc =
-      testing::run_command({"cc", "-O1", "-g", "-o", exe.string(), src.string()});
-  ASSERT_EQ(cc.exit_code, 0) << cc.err;
-
-  const int port = testing::free_loopback_port();
-  testing::ChildProcess child({exe.string()}, dir.path() / "leaky.log",
-                              {{"LD_PRELOAD", so},
-                               {"SYNCSCOPE_HTTP", "127.0.0.1:" + std::to_string(port)},
-                               {"SYNCSCOPE_PROFILE_RATE", "4096"}});
-  ASSERT_GT(child.pid(), 0);
+  if (test_support::run_command({"go", "version"}).exit_code != 0) FAIL() << "go not installed: scripts/install-deps.sh provides it";
+  test_support::ScratchDir dir;
+  const testing::PreloadedProgram program(dir, "leaky", kProgram);
+  ASSERT_TRUE(program.ready()) << program.error();
+  const int port = program.port();
   httplib::Client c("127.0.0.1", port);
-  bool up = false;
-  for (int i = 0; i < 200 && !up; ++i) {
-    auto r = c.Get("/debug/pprof/");
-    up = r && r->status == 200;
-    if (!up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  ASSERT_TRUE(up) << "server never came up; program log:\n"
-                  << testing::read_file(dir.path() / "leaky.log");
   auto cmdline = c.Get("/debug/pprof/cmdline");
   ASSERT_TRUE(cmdline);
   EXPECT_NE(cmdline->body.find("leaky"), std::string::npos) << "served from inside the program";
@@ -68,23 +45,22 @@ TEST(Preload, SyncscopeHttp_ServesPprofFromUnmodifiedProgram) {
   const std::map<std::string, std::string> env = {{"HOME", dir.path().string()},
                                                   {"PPROF_TMPDIR", dir.path().string()}};
   const std::string base = "http://127.0.0.1:" + std::to_string(port);
-  const testing::CommandResult heap = testing::run_command(
+  const test_support::CommandResult heap = test_support::run_command(
       {"go", "tool", "pprof", "-top", "-sample_index=inuse_space", base + "/debug/pprof/heap"},
       env, std::chrono::seconds(60));
   EXPECT_EQ(heap.exit_code, 0) << heap.out << heap.err;
   EXPECT_NE(heap.out.find("leaky_c_function"), std::string::npos) << heap.out << heap.err;
-  const testing::CommandResult gor = testing::run_command(
+  const test_support::CommandResult gor = test_support::run_command(
       {"go", "tool", "pprof", "-top", base + "/debug/pprof/goroutine"}, env,
       std::chrono::seconds(60));
   EXPECT_EQ(gor.exit_code, 0) << gor.out << gor.err;
   EXPECT_NE(gor.out.find("Type: goroutine"), std::string::npos) << gor.out;
-  child.stop();
 }
 
 TEST(Preload, BadSyncscopeHttp_ReportsAndProgramStillRuns) {
-  const std::string so = preload_object();
+  const std::string so = testing::preload_object();
   if (!std::filesystem::exists(so)) FAIL() << "no preload object at " << so << ": the build has no syncscope_preload target";
-  const testing::CommandResult r = testing::run_command(
+  const test_support::CommandResult r = test_support::run_command(
       {"/bin/true"}, {{"LD_PRELOAD", so}, {"SYNCSCOPE_HTTP", "not-an-address"}});
   EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.err.find("SYNCSCOPE_HTTP"), std::string::npos) << r.err;

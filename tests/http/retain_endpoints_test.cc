@@ -8,7 +8,7 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
-#include "http/test_support.h"
+#include "http/start_server.h"
 
 #ifdef SYNCSCOPE_HTTP_HAVE_RETAIN
 #include "syncscope/prof/heap_profiler.h"
@@ -70,11 +70,11 @@ TEST_F(RetainEndpoints, BadAddress_Is400) {
 }
 
 TEST_F(RetainEndpoints, GoToolPprofTop_ReadsRetainedProfile) {
-  if (testing::run_command({"go", "version"}).exit_code != 0) FAIL() << "go not installed: scripts/install-deps.sh provides it";
+  if (test_support::run_command({"go", "version"}).exit_code != 0) FAIL() << "go not installed: scripts/install-deps.sh provides it";
   auto server = testing::start_server();
   ASSERT_NE(server, nullptr);
-  testing::TempDir home;
-  const testing::CommandResult r = testing::run_command(
+  test_support::ScratchDir home;
+  const test_support::CommandResult r = test_support::run_command(
       {"go", "tool", "pprof", "-top", server->url() + "/debug/pprof/retained"},
       {{"HOME", home.path().string()}, {"PPROF_TMPDIR", home.path().string()}},
       std::chrono::seconds(60));

@@ -19,7 +19,7 @@
 #include <google/protobuf/io/gzip_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
-#include "prof/pprof_tool.h"
+#include "support/go_pprof.h"
 #include "profile.pb.h"  // generated from src/prof/profile.proto
 #include "syncscope/prof/heap_profiler.h"
 
@@ -27,10 +27,10 @@ namespace syncscope::prof {
 namespace {
 
 namespace pb = perftools::profiles;
-using ::syncscope::prof::test_util::go_pprof;
-using ::syncscope::prof::test_util::read_file;
-using ::syncscope::prof::test_util::run_command;
-using ::syncscope::prof::test_util::ScratchDir;
+using ::syncscope::test_support::go_pprof;
+using ::syncscope::test_support::read_file;
+using ::syncscope::test_support::run_shell;
+using ::syncscope::test_support::ScratchDir;
 using ::testing::HasSubstr;
 
 volatile int g_sink = 0;
@@ -57,7 +57,7 @@ pb::Profile parse_gzipped(const std::string& bytes) {
 // The GNU build id of `file` as readelf prints it ("" when none).
 std::string readelf_build_id(const std::string& file) {
   int status = 0;
-  const std::string out = run_command("readelf -n '" + file + "'", &status);
+  const std::string out = run_shell("readelf -n '" + file + "'", &status);
   std::smatch m;
   return std::regex_search(out, m, std::regex(R"(Build ID: ([0-9a-f]+))")) ? m[1].str() : "";
 }
@@ -149,8 +149,8 @@ TEST_F(AddressProfileTest, Mappings_CompleteWithFileBuildIdAndRanges) {
 TEST_F(AddressProfileTest, GoToolPprof_SymbolizesFromTheBinary_SameAsInProcess) {
   const std::string addresses = dir_.file("addresses.pb.gz");
   const std::string named = dir_.file("named.pb.gz");
-  std::string error;
-  ASSERT_TRUE(HeapProfiler::write_address_profile(addresses, &error)) << error;
+  const absl::Status addressed = HeapProfiler::write_address_profile(addresses);
+  ASSERT_TRUE(addressed.ok()) << addressed;
   const absl::Status written = HeapProfiler::write_heap_profile(named);
   ASSERT_TRUE(written.ok()) << written;
   int status = 0;

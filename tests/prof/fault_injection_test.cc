@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "prof/live_block_store.h"
-#include "prof/pprof_tool.h"
+#include "support/go_pprof.h"
 #include "prof/stack_table.h"
 #include "support/forked_child.h"
 #include "syncscope/prof/heap_profiler.h"
@@ -342,7 +342,7 @@ int profile_writer_sweep(const std::string& path) {
 }
 
 TEST(ProfUnderFaults, ProfileWriteWithEachAllocationFailing_ErrorNeverCrash) {
-  test_util::ScratchDir dir;
+  test_support::ScratchDir dir;
   const std::string path = dir.file("heap.pb.gz");
   const auto out = run_in_child(
       [&] {

@@ -14,7 +14,7 @@
 #include <regex>
 #include <thread>
 
-#include "prof/pprof_tool.h"
+#include "support/go_pprof.h"
 #include "prof/sampled_heap.h"
 #include "syncscope/prof/stack_trace.h"
 #include "syncscope/prof/symbolizer.h"
@@ -22,8 +22,8 @@
 namespace syncscope::prof {
 namespace {
 
-using ::syncscope::prof::test_util::go_pprof;
-using ::syncscope::prof::test_util::ScratchDir;
+using ::syncscope::test_support::go_pprof;
+using ::syncscope::test_support::ScratchDir;
 using ::testing::HasSubstr;
 
 // Restores the profiler's global settings after each test.

@@ -15,13 +15,13 @@
 #include <thread>
 #include <vector>
 
-#include "prof/pprof_tool.h"
+#include "support/go_pprof.h"
 
 namespace {
 
-using ::syncscope::prof::test_util::go_pprof;
-using ::syncscope::prof::test_util::run_command;
-using ::syncscope::prof::test_util::ScratchDir;
+using ::syncscope::test_support::go_pprof;
+using ::syncscope::test_support::run_shell;
+using ::syncscope::test_support::ScratchDir;
 using ::testing::HasSubstr;
 
 // Allocates 3:1 bytes from two known functions, keeps them live, and
@@ -78,12 +78,12 @@ class PreloadTest : public ::testing::Test {
     ASSERT_TRUE(std::filesystem::exists(preload_path())) << preload_path();
     std::ofstream(dir_.file("prog.c")) << kProgram;
     int status = 0;
-    const std::string out = run_command(
+    const std::string out = run_shell(
         "cc -g -O1 -fno-omit-frame-pointer -o '" + dir_.file("prog") + "' '" + dir_.file("prog.c") + "'",
         &status);
     ASSERT_EQ(status, 0) << out;
     std::ofstream(dir_.file("forker.c")) << kForkProgram;
-    const std::string out2 = run_command(
+    const std::string out2 = run_shell(
         "cc -O1 -o '" + dir_.file("forker") + "' '" + dir_.file("forker.c") + "'", &status);
     ASSERT_EQ(status, 0) << out2;
   }
@@ -104,7 +104,7 @@ class PreloadTest : public ::testing::Test {
 
 TEST_F(PreloadTest, CProgram_ProfileNamesAllocationSitesWithWeights) {
   int status = 0;
-  const std::string out = run_command(
+  const std::string out = run_shell(
       env("SYNCSCOPE_PROFILE_RATE=1 SYNCSCOPE_PROFILE_OUT='" + dir_.file("heap.%p.pb.gz") + "'") +
           dir_.file("prog"),
       &status);
@@ -134,7 +134,7 @@ TEST_F(PreloadTest, ForkChildrenThatRecordNoSample_WriteNoProfile) {
   // A 1 GiB sampling period: no subshell can record a sample, so none may
   // write (at the default 512 KiB one in fifty or so draws a sample and
   // rightly writes its profile).
-  const std::string out = run_command(
+  const std::string out = run_shell(
       env("SYNCSCOPE_PROFILE_RATE=1073741824 SYNCSCOPE_PROFILE_OUT='" + dir_.file("heap.%p.pb.gz") +
           "'") + "bash -c 'for i in {1..20}; do x=$(echo); done; echo $$'",
       &status);
@@ -151,7 +151,7 @@ TEST_F(PreloadTest, ForkChildrenThatRecordNoSample_WriteNoProfile) {
 // a process that recorded no sample writes nothing at exit, issue 16).
 TEST_F(PreloadTest, ForkChildThatSamples_WritesItsProfile) {
   int status = 0;
-  const std::string out = run_command(
+  const std::string out = run_shell(
       env("SYNCSCOPE_PROFILE_OUT='" + dir_.file("heap.%p.pb.gz") + "'") + dir_.file("forker"),
       &status);
   ASSERT_EQ(status, 0) << out;
@@ -169,7 +169,7 @@ TEST_F(PreloadTest, DefaultPath_IsInTmpdirAndPrintedOnce) {
   std::filesystem::create_directory(dir_.file("cwd"));
   std::filesystem::create_directory(dir_.file("tmp"));
   int status = 0;
-  const std::string out = run_command(
+  const std::string out = run_shell(
       "cd '" + dir_.file("cwd") + "' && " +
           env("TMPDIR='" + dir_.file("tmp") + "' SYNCSCOPE_PROFILE_INTERVAL_S=1") + "exec " +
           dir_.file("prog") + " 2",
@@ -230,7 +230,7 @@ TEST_F(PreloadTest, Sigusr2_DumpsWhileRunning) {
 // SYNCSCOPE_HTTP is set; a process that did neither has none of them mapped.
 TEST_F(PreloadTest, StartMapsNoWriterNorServerLibraries) {
   int status = 0;
-  const std::string out = run_command(
+  const std::string out = run_shell(
       env("SYNCSCOPE_PROFILE_OUT='" + dir_.file("heap.%p.pb.gz") + "'") +
           "grep -E 'lib(protobuf|dw|microhttpd|gnutls|absl|syncscope_preload_ext)' /proc/self/maps",
       &status);
@@ -246,7 +246,7 @@ TEST_F(PreloadTest, StartMapsNoWriterNorServerLibraries) {
 TEST_F(PreloadTest, ExitDump_AddressesOnly_LoadsNoWriterLibrary) {
   const std::string profile = dir_.file("exit.pb.gz");
   int status = 0;
-  const std::string out = run_command(
+  const std::string out = run_shell(
       env("LD_DEBUG=files SYNCSCOPE_PROFILE_RATE=1 SYNCSCOPE_PROFILE_OUT='" + profile + "'") +
           dir_.file("prog"),
       &status);
@@ -272,7 +272,7 @@ TEST_F(PreloadTest, ExitDump_AddressesOnly_LoadsNoWriterLibrary) {
 
 TEST_F(PreloadTest, BadEnvironment_ReportsAndKeepsRunning) {
   int status = 0;
-  const std::string out = run_command(
+  const std::string out = run_shell(
       env("SYNCSCOPE_PROFILE_RATE=fast SYNCSCOPE_PROFILE_INTERVAL_S=-3 SYNCSCOPE_PROFILE_OUT='" +
           dir_.file("bad.pb.gz") + "'") + dir_.file("prog"),
       &status);
@@ -297,7 +297,7 @@ TEST_F(PreloadTest, DebianSort_ProfileNamesAllocationSites) {
   }
   const std::string profile = dir_.file("sort.pb.gz");
   int status = 0;
-  const std::string out = run_command(
+  const std::string out = run_shell(
       env("SYNCSCOPE_PROFILE_SYMBOLIZE=1 SYNCSCOPE_PROFILE_RATE=4096 SYNCSCOPE_PROFILE_OUT='" +
           profile + "'") +
           "/usr/bin/sort --parallel=1 -S 8M -o '" + dir_.file("sorted.txt") + "' '" +
@@ -306,7 +306,7 @@ TEST_F(PreloadTest, DebianSort_ProfileNamesAllocationSites) {
   ASSERT_EQ(status, 0) << out;
   ASSERT_TRUE(std::filesystem::exists(profile)) << out;
   // sort itself is unaffected.
-  const std::string check = run_command("sort -c '" + dir_.file("sorted.txt") + "'", &status);
+  const std::string check = run_shell("sort -c '" + dir_.file("sorted.txt") + "'", &status);
   EXPECT_EQ(status, 0) << check;
   const std::string top = go_pprof(dir_, "-top -sample_index=alloc_space -nodecount=30", profile, &status);
   ASSERT_EQ(status, 0) << top;

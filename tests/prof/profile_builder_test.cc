@@ -10,7 +10,7 @@
 #include <cstring>
 #include <regex>
 
-#include "prof/pprof_tool.h"
+#include "support/go_pprof.h"
 #include "syncscope/prof/stack_trace.h"
 #include "syncscope/prof/symbolizer.h"
 
@@ -18,8 +18,8 @@ namespace syncscope::prof {
 namespace {
 
 using ::testing::HasSubstr;
-using ::syncscope::prof::test_util::go_pprof;
-using ::syncscope::prof::test_util::ScratchDir;
+using ::syncscope::test_support::go_pprof;
+using ::syncscope::test_support::ScratchDir;
 
 struct Stack {
   std::uintptr_t pcs[kMaxStackDepth];

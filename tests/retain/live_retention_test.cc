@@ -18,7 +18,7 @@
 #include <thread>
 #include <vector>
 
-#include "prof/pprof_tool.h"
+#include "support/go_pprof.h"
 #include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/live_blocks.h"
 #include "syncscope/retain/retention.h"
@@ -354,13 +354,13 @@ TEST_F(LiveRetention, RetentionProfile_GoPprofTopEntryIsChainHolder) {
   const RetentionPath chain = snap->path_to(hidden ^ kHide);
   ASSERT_TRUE(chain.reachable);
   ASSERT_EQ(chain.hops.size(), 6u) << to_text(chain);
-  prof::test_util::ScratchDir dir;
+  ::syncscope::test_support::ScratchDir dir;
   ASSERT_FALSE(dir.path().empty());
   const std::string file = dir.file("retained.pb.gz");
   const absl::Status written = snap->write_retention_profile(file);
   ASSERT_TRUE(written.ok()) << written;
   int status = 0;
-  const std::string out = prof::test_util::go_pprof(
+  const std::string out = ::syncscope::test_support::go_pprof(
       dir, "-top -cum -sample_index=retained_space -nodecount=20 -focus=retain-holder", file, &status);
   ASSERT_EQ(status, 0) << out;
   std::cout << out;

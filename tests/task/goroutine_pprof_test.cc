@@ -22,20 +22,16 @@ TEST(GoroutineProfileProto, GoToolPprofTop_ReadsIt) {
 
   test::ScratchDir dir;
   ASSERT_FALSE(dir.path().empty());
-  const std::string file = dir.path() + "/goroutine.pb.gz";
+  const std::string file = dir.file("goroutine.pb.gz");
   const absl::Status written = write_goroutine_profile(file, {});
   ASSERT_TRUE(written.ok()) << written;
   int status = 0;
-  const std::string cmd = "cd '" + dir.path() + "' && HOME='" + dir.path() + "' PPROF_TMPDIR='" + dir.path() +
-                          "' PPROF_BINARY_PATH=/nonexistent go tool pprof -top '" + file + "'";
-  const std::string out = test::run_command(cmd, &status);
+  const std::string out = test::go_pprof(dir, "-top", file, &status);
   EXPECT_EQ(status, 0) << out;
   EXPECT_NE(out.find("Type: goroutine"), std::string::npos) << out;
   EXPECT_NE(out.find("spawn_pprof_waiter"), std::string::npos) << out;
   // Labels survive: -tags lists them.
-  const std::string tags = test::run_command(
-      "cd '" + dir.path() + "' && HOME='" + dir.path() + "' PPROF_TMPDIR='" + dir.path() +
-          "' PPROF_BINARY_PATH=/nonexistent go tool pprof -tags '" + file + "'", &status);
+  const std::string tags = test::go_pprof(dir, "-tags", file, &status);
   EXPECT_EQ(status, 0) << tags;
   EXPECT_NE(tags.find("reply for pprof"), std::string::npos) << tags;
   const absl::Status failed = write_goroutine_profile("/nonexistent-dir/x.pb.gz", {});

@@ -354,8 +354,8 @@ TEST(GoroutineProfile, TextForms_ShowTasksReasonsAndSites) {
   for (int i = 0; i < 2; ++i) handles.push_back(spawn_from_site_a(ex, gate));
   ASSERT_TRUE(eventually([] { return test::blocked_named("site-a") == 2; }));
 
-  EXPECT_FALSE(goroutine_profile_text(0).has_value());
-  EXPECT_FALSE(goroutine_profile_text(3).has_value());
+  EXPECT_EQ(goroutine_profile_text(0).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(goroutine_profile_text(3).status().code(), absl::StatusCode::kInvalidArgument);
   const std::string d1 = *goroutine_profile_text(1);
   EXPECT_EQ(d1.rfind("goroutine profile: total ", 0), 0u) << d1;
   // Both tasks are counted under records labelled with their reason (the

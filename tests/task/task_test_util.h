@@ -2,7 +2,7 @@
 // bounded poll for conditions that become true asynchronously.
 #pragma once
 
-#include "prof/pprof_tool.h"
+#include "support/go_pprof.h"
 
 #include <array>
 #include <chrono>
@@ -57,9 +57,9 @@ inline std::size_t blocked_named(const std::string& name) {
   return n;
 }
 
-// Scratch directories and shell commands come from the prof tests' helper
-// (one implementation for every test that drives `go tool pprof`).
-using prof::test_util::run_command;
-using prof::test_util::ScratchDir;
+// Scratch directories and `go tool pprof` come from tests/support/ (one
+// implementation for every test that drives the real client).
+using ::syncscope::test_support::go_pprof;
+using ::syncscope::test_support::ScratchDir;
 
 }  // namespace syncscope::task::test

@@ -136,7 +136,7 @@ class HeapProfiler {
   // heap_profile_bytes() when the reader will not have the binaries.
   static std::string address_profile_bytes();
   // Writes address_profile_bytes() to `path` as write_heap_profile does.
-  static bool write_address_profile(const std::string& path, std::string* error = nullptr);
+  static absl::Status write_address_profile(const std::string& path);
 
   // The `n` sites with the most estimated live bytes, largest first.
   static std::vector<SiteSummary> top_sites(std::size_t n);

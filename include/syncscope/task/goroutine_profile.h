@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "syncscope/task/task_core.h"
 
 namespace syncscope::task {
@@ -47,11 +48,11 @@ struct GoroutineProfileOptions {
   std::string profile_name = "goroutine";
 };
 
-// debug must be 1 or 2; anything else yields std::nullopt (HTTP: 400).
-std::optional<std::string> goroutine_profile_text(int debug, const GoroutineProfileOptions& options = {});
+// debug must be 1 or 2; anything else is an InvalidArgument error (HTTP: 400).
+absl::StatusOr<std::string> goroutine_profile_text(int debug, const GoroutineProfileOptions& options = {});
 // Gzipped profile.proto (debug=0).
 std::string goroutine_profile_proto(const GoroutineProfileOptions& options = {});
-// Writes goroutine_profile_proto() to path; false (and *error) on failure.
+// Writes goroutine_profile_proto() to path (prof::write_file_atomically).
 absl::Status write_goroutine_profile(const std::string& path, const GoroutineProfileOptions& options = {});
 
 // Short plain-text report of resident tasks grouped by spawn site:

@@ -30,6 +30,7 @@
 #include <string>
 
 #include "prof/preload/preload_config.h"
+#include "prof/profile_file.h"
 #include "prof/thread_state.h"
 #include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/preload_hooks.h"
@@ -118,7 +119,7 @@ bool write_profile(const std::string& path, const char* why) {
   std::string error;
   bool ok = false;
   if (!g_config->symbolize) {
-    ok = HeapProfiler::write_address_profile(path, &error);
+    ok = internal::write_address_profile_file(path, &error);
   } else {
     using WriteFn = int (*)(const char*, int, char*, std::size_t);
     auto write = reinterpret_cast<WriteFn>(extension_symbol("syncscope_preload_ext_write_profile"));

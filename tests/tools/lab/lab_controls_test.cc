@@ -16,8 +16,8 @@ bool contains(const std::string& s, const std::string& part) { return s.find(par
 
 // Runs the control and checks the verdict reads "no leak"; returns it.
 nlohmann::json expect_no_leak(const std::string& scenario) {
-  TempDir out;
-  const Result r = run_lab(scenario, kSeconds, out.path());
+  ScratchDir out;
+  const CommandResult r = run_lab(scenario, kSeconds, out.path());
   nlohmann::json v = read_verdict(out.path(), scenario);
   EXPECT_EQ(v["leak"], false) << v.dump(2);
   EXPECT_TRUE(contains(r.out, "VERDICT " + scenario + ": no leak")) << r.out;

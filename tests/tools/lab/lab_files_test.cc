@@ -21,14 +21,14 @@ constexpr bool kHaveTask = true;
 class LabFiles : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    out_ = new TempDir();
-    result_ = new Result(run_lab("range-spawn", 2, out_->path()));
+    out_ = new ScratchDir();
+    result_ = new CommandResult(run_lab("range-spawn", 2, out_->path()));
   }
   static void TearDownTestSuite() {
     delete result_;
     delete out_;
   }
-  static std::string file(const std::string& name) { return out_->path() + "/range-spawn/" + name; }
+  static std::string file(const std::string& name) { return out_->file("range-spawn/" + name); }
   static bool unavailable(const std::string& what) {
     const nlohmann::json v = read_verdict(out_->path(), "range-spawn");
     for (const auto& u : v["unavailable"]) {
@@ -37,17 +37,17 @@ class LabFiles : public ::testing::Test {
     return false;
   }
   // go tool pprof -top on `name`, with HOME and PPROF_TMPDIR in a temp dir.
-  static Result pprof_top(const std::string& name) {
-    TempDir home;
-    return run("HOME=" + quote(home.path()) + " PPROF_TMPDIR=" + quote(home.path()) +
-               " GOCACHE=" + quote(home.path() + "/gocache") + " go tool pprof -top " + quote(file(name)));
+  static CommandResult pprof_top(const std::string& name) {
+    ScratchDir home;
+    return run_shell("HOME=" + shell_quote(home.path()) + " PPROF_TMPDIR=" + shell_quote(home.path()) +
+               " GOCACHE=" + shell_quote(home.file("gocache")) + " go tool pprof -top " + shell_quote(file(name)));
   }
 
-  static TempDir* out_;
-  static Result* result_;
+  static ScratchDir* out_;
+  static CommandResult* result_;
 };
-TempDir* LabFiles::out_ = nullptr;
-Result* LabFiles::result_ = nullptr;
+ScratchDir* LabFiles::out_ = nullptr;
+CommandResult* LabFiles::result_ = nullptr;
 
 TEST_F(LabFiles, EveryPromisedFileIsWrittenAndItsPathPrinted) {
   for (const char* f : {"verdict.json", "metrics.prom", "report.html"}) {
@@ -98,8 +98,8 @@ TEST_F(LabFiles, GoToolPprofReadsTheHeapAndGoroutineProfiles) {
       continue;
     }
     ASSERT_TRUE(fs::exists(file(f))) << f << " not written:\n" << result_->out << result_->err;
-    const Result r = pprof_top(f);
-    EXPECT_EQ(r.rc, 0) << f << ":\n" << r.err;
+    const CommandResult r = pprof_top(f);
+    EXPECT_EQ(r.exit_code, 0) << f << ":\n" << r.err;
     EXPECT_NE(r.out.find("flat%"), std::string::npos) << f << ":\n" << r.out << r.err;
   }
 }
@@ -109,8 +109,8 @@ TEST_F(LabFiles, GoToolPprofReadsTheHeapAndGoroutineProfiles) {
 TEST_F(LabFiles, GoToolPprofReadsTheRetentionProfile) {
   if (!have_program("go")) FAIL() << "go is not installed: scripts/install-deps.sh provides it";
   ASSERT_TRUE(fs::exists(file("retained.pb.gz"))) << result_->out << result_->err;
-  const Result r = pprof_top("retained.pb.gz");
-  EXPECT_EQ(r.rc, 0) << r.err;
+  const CommandResult r = pprof_top("retained.pb.gz");
+  EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("flat%"), std::string::npos) << r.out << r.err;
   EXPECT_NE(r.out.find("allocate_cache_payload"), std::string::npos) << r.out;  // sampled payloads
 }
@@ -125,8 +125,8 @@ TEST_F(LabFiles, EveryProfile_PassesPprofCheckValid) {
   if (kHaveTask) files.emplace_back("goroutine.pb.gz", "goroutine");
   for (const auto& [name, kind] : files) {
     ASSERT_TRUE(fs::exists(file(name))) << name << " not written:\n" << result_->out << result_->err;
-    const Result r = run(quote(tool) + " -kind " + kind + " -min-samples 1 " + quote(file(name)));
-    EXPECT_EQ(r.rc, 0) << name << ":\n" << r.out << r.err;
+    const CommandResult r = run_shell(shell_quote(tool) + " -kind " + kind + " -min-samples 1 " + shell_quote(file(name)));
+    EXPECT_EQ(r.exit_code, 0) << name << ":\n" << r.out << r.err;
   }
 }
 
@@ -150,12 +150,12 @@ TEST_F(LabFiles, TraceJsonIsAChromeTrace) {
 
 TEST_F(LabFiles, ReportHtmlLoadsInChromiumWithoutConsoleErrors) {
   ASSERT_TRUE(fs::exists("/usr/bin/chromium")) << "chromium is not installed: scripts/install-deps.sh provides it";
-  TempDir profile;
-  const Result r = run(
+  ScratchDir profile;
+  const CommandResult r = run_shell(
       "timeout 60 /usr/bin/chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
       "--disable-background-networking --disable-component-update --disable-sync --user-data-dir=" +
-      quote(profile.path()) + " --enable-logging=stderr --v=0 --dump-dom " + quote("file://" + file("report.html")));
-  EXPECT_EQ(r.rc, 0) << r.err;
+      shell_quote(profile.path()) + " --enable-logging=stderr --v=0 --dump-dom " + shell_quote("file://" + file("report.html")));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
   EXPECT_NE(r.out.find("syncscope lab"), std::string::npos) << r.out.substr(0, 500);
   EXPECT_NE(r.out.find("<svg"), std::string::npos);
   EXPECT_EQ(r.err.find("CONSOLE"), std::string::npos) << r.err;
@@ -164,8 +164,8 @@ TEST_F(LabFiles, ReportHtmlLoadsInChromiumWithoutConsoleErrors) {
 
 TEST_F(LabFiles, PromtoolAcceptsMetrics) {
   ASSERT_TRUE(have_program("promtool")) << "promtool is not installed: scripts/install-deps.sh provides it";
-  const Result r = run("promtool check metrics < " + quote(file("metrics.prom")));
-  EXPECT_EQ(r.rc, 0) << r.out << r.err;
+  const CommandResult r = run_shell("promtool check metrics < " + shell_quote(file("metrics.prom")));
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
 }
 
 }  // namespace

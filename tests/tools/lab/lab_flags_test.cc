@@ -11,58 +11,58 @@ namespace syncscope::lab::testing {
 namespace {
 namespace fs = std::filesystem;
 
-Result lab(const std::string& args) { return run(quote(lab_binary()) + " " + args); }
+CommandResult lab(const std::string& args) { return run_shell(shell_quote(lab_binary()) + " " + args); }
 
 bool empty_dir(const std::string& p) { return fs::is_empty(p); }
 
 TEST(LabFlags, UnknownScenarioIsRejected) {
-  TempDir out;
-  const Result r = lab("range-spwan --out " + quote(out.path()));
-  EXPECT_NE(r.rc, 0);
+  ScratchDir out;
+  const CommandResult r = lab("range-spwan --out " + shell_quote(out.path()));
+  EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("range-spwan"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("range-spawn"), std::string::npos) << "should list the valid names:\n" << r.err;
   EXPECT_TRUE(empty_dir(out.path()));
 }
 
 TEST(LabFlags, MissingScenarioIsRejected) {
-  const Result r = lab("");
-  EXPECT_NE(r.rc, 0);
+  const CommandResult r = lab("");
+  EXPECT_NE(r.exit_code, 0);
   EXPECT_FALSE(r.err.empty());
 }
 
 TEST(LabFlags, NegativeOrZeroDurationIsRejected) {
-  TempDir out;
+  ScratchDir out;
   for (const char* s : {"-1", "0", "abc", "601"}) {
-    const Result r = lab(std::string("range-spawn --seconds ") + s + " --out " + quote(out.path()));
-    EXPECT_NE(r.rc, 0) << s;
+    const CommandResult r = lab(std::string("range-spawn --seconds ") + s + " --out " + shell_quote(out.path()));
+    EXPECT_NE(r.exit_code, 0) << s;
     EXPECT_NE(r.err.find("seconds"), std::string::npos) << s << ": " << r.err;
   }
   EXPECT_TRUE(empty_dir(out.path()));
 }
 
 TEST(LabFlags, UnwritableOutputFolderIsRejected) {
-  const Result r = lab("range-spawn --seconds 1 --out /proc/syncscope-lab-out");
-  EXPECT_NE(r.rc, 0);
+  const CommandResult r = lab("range-spawn --seconds 1 --out /proc/syncscope-lab-out");
+  EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("/proc/syncscope-lab-out"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists("/proc/syncscope-lab-out"));
 
-  TempDir dir;
-  const std::string file = dir.path() + "/a-file";
+  ScratchDir dir;
+  const std::string file = dir.file("a-file");
   { std::ofstream(file) << "x"; }
-  const Result f = lab("range-spawn --seconds 1 --out " + quote(file));
-  EXPECT_NE(f.rc, 0);
+  const CommandResult f = lab("range-spawn --seconds 1 --out " + shell_quote(file));
+  EXPECT_NE(f.exit_code, 0);
   EXPECT_NE(f.err.find("not a directory"), std::string::npos) << f.err;
 }
 
 TEST(LabFlags, UnknownOptionIsRejected) {
-  const Result r = lab("range-spawn --bogus");
-  EXPECT_NE(r.rc, 0);
+  const CommandResult r = lab("range-spawn --bogus");
+  EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("bogus"), std::string::npos) << r.err;
 }
 
 TEST(LabFlags, HelpListsTheScenarios) {
-  const Result r = lab("--help");
-  EXPECT_EQ(r.rc, 0);
+  const CommandResult r = lab("--help");
+  EXPECT_EQ(r.exit_code, 0);
   for (const char* s : {"range-spawn", "three-level", "stalled-reader", "fix-copy", "fix-load", "fix-pool",
                         "all", "compare", "--serve", "--port"}) {
     EXPECT_NE(r.out.find(s), std::string::npos) << s;

@@ -48,8 +48,8 @@ bool have_part(const nlohmann::json& v, const std::string& what) {
 }
 
 TEST(LabScenarios, RangeSpawnIsALeakHeldByWaitingTasks) {
-  TempDir out;
-  const Result r = run_lab("range-spawn", kSeconds, out.path());
+  ScratchDir out;
+  const CommandResult r = run_lab("range-spawn", kSeconds, out.path());
   const nlohmann::json v = read_verdict(out.path(), "range-spawn");
   EXPECT_EQ(v["leak"], true) << v.dump(2);
   EXPECT_GT(v["live_bytes_end"].get<double>(), v["live_bytes_start"].get<double>());
@@ -83,7 +83,7 @@ TEST(LabScenarios, RangeSpawnIsALeakHeldByWaitingTasks) {
 
 // --exact: every hop names its allocation site.
 TEST(LabScenarios, RangeSpawnExact_EveryHopNamedByItsAllocationSite) {
-  TempDir out;
+  ScratchDir out;
   run_lab("range-spawn", kSeconds, out.path(), "--exact");
   const nlohmann::json v = read_verdict(out.path(), "range-spawn");
   EXPECT_EQ(v["leak"], true) << v.dump(2);
@@ -96,7 +96,7 @@ TEST(LabScenarios, RangeSpawnExact_EveryHopNamedByItsAllocationSite) {
 }
 
 TEST(LabScenarios, ThreeLevelChainIsALeakThroughWrapperAndPayload) {
-  TempDir out;
+  ScratchDir out;
   run_lab("three-level", kSeconds, out.path());
   const nlohmann::json v = read_verdict(out.path(), "three-level");
   EXPECT_EQ(v["leak"], true) << v.dump(2);
@@ -118,7 +118,7 @@ TEST(LabScenarios, ThreeLevelChainIsALeakThroughWrapperAndPayload) {
 }
 
 TEST(LabScenarios, StalledReaderIsALeakNamedByThePinnedReaderReport) {
-  TempDir out;
+  ScratchDir out;
   run_lab("stalled-reader", kSeconds, out.path());
   const nlohmann::json v = read_verdict(out.path(), "stalled-reader");
   EXPECT_EQ(v["leak"], true) << v.dump(2);
@@ -137,8 +137,8 @@ TEST(LabScenarios, StalledReaderIsALeakNamedByThePinnedReaderReport) {
 
 // The fixes: same detector, same workload as range-spawn.
 void expect_flat(const std::string& scenario) {
-  TempDir out;
-  const Result r = run_lab(scenario, kFixSeconds, out.path());
+  ScratchDir out;
+  const CommandResult r = run_lab(scenario, kFixSeconds, out.path());
   const nlohmann::json v = read_verdict(out.path(), scenario);
   EXPECT_EQ(v["leak"], false) << v.dump(2);
   // Stated tolerance: growth after warm-up below max(1 MiB, 10% of the start).

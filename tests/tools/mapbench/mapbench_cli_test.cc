@@ -1,9 +1,7 @@
 // Integration tests of the real syncscope-mapbench binary: one quick-mode run
 // of every workload over every system (Go harness included when `go` is on
 // PATH), checked for complete, sane output; and the bad-flag exits.
-#include <sys/wait.h>
-#include <unistd.h>
-
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -16,59 +14,35 @@
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/child_process.h"
+#include "support/scratch_dir.h"
+
 namespace {
+
+namespace test_support = syncscope::test_support;
 
 namespace fs = std::filesystem;
 
-// The tool sits beside this test in build*/bin; SYNCSCOPE_BINARY_DIR/bin is
-// the fallback when the test binary was moved.
+using test_support::CommandResult;
+using test_support::read_file;
+
+// bin/syncscope-mapbench of the build under test, shell-quoted.
 std::string binary() {
-  std::error_code ec;
-  const fs::path beside = fs::read_symlink("/proc/self/exe", ec).parent_path() / "syncscope-mapbench";
-  if (!ec && fs::exists(beside)) return beside.string();
-  const char* dir = std::getenv("SYNCSCOPE_BINARY_DIR");
-  return std::string(dir != nullptr ? dir : ".") + "/bin/syncscope-mapbench";
+  return test_support::shell_quote((test_support::binary_dir() / "bin" / "syncscope-mapbench").string());
 }
 
-std::string read_file(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+// Runs the binary with args (shell-quoted by the caller where needed),
+// within the test's own time limit.
+CommandResult run(const std::string& args) {
+  return test_support::run_shell(binary() + " " + args, std::chrono::seconds(380));
 }
 
-struct RunResult {
-  int exit_code = -1;
-  std::string out, err;
-};
-
-// Runs the binary with args (shell-quoted by the caller where needed).
-RunResult run(const std::string& args, const fs::path& dir) {
-  const fs::path out = dir / "stdout.txt", err = dir / "stderr.txt";
-  const std::string cmd = binary() + " " + args + " >" + out.string() + " 2>" + err.string();
-  const int status = std::system(cmd.c_str());
-  RunResult r;
-  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  r.out = read_file(out);
-  r.err = read_file(err);
-  return r;
-}
-
-bool go_available() { return std::system("command -v go >/dev/null 2>&1") == 0; }
+bool go_available() { return test_support::have_program("go"); }
 
 class MapbenchCli : public ::testing::Test {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/mapbench-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-  void TearDown() override {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
   std::vector<std::string> list(const char* what) {
-    RunResult r = run("--list", dir_);
+    CommandResult r = run("--list");
     EXPECT_EQ(r.exit_code, 0) << r.err;
     std::istringstream in(r.out);
     for (std::string line; std::getline(in, line);) {
@@ -81,7 +55,8 @@ class MapbenchCli : public ::testing::Test {
     }
     return {};
   }
-  fs::path dir_;
+  test_support::ScratchDir scratch_;
+  const fs::path dir_ = scratch_.path();
 };
 
 // Where a system may legitimately be n/a: it lacks the operation.
@@ -109,9 +84,8 @@ TEST_F(MapbenchCli, QuickRun_EveryWorkloadRunsForEverySystem) {
     std::erase_if(systems, [](const std::string& s) { return s.rfind("go_", 0) == 0; });
   }
   const fs::path json = dir_ / "r.json", md = dir_ / "r.md", svg = dir_ / "r.svg", csv = dir_ / "r.csv";
-  RunResult r = run("--quick --json " + json.string() + " --markdown " + md.string() + " --svg " +
-                        svg.string() + " --csv " + csv.string(),
-                    dir_);
+  CommandResult r = run("--quick --json " + json.string() + " --markdown " + md.string() + " --svg " +
+                        svg.string() + " --csv " + csv.string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto records = nlohmann::json::parse(read_file(json));
   ASSERT_TRUE(records.is_array());
@@ -157,9 +131,8 @@ TEST_F(MapbenchCli, CountsAllocations_ForAWorkloadThatMustAllocate) {
   // Every LoadOrStoreUnique op stores a new key: libcuckoo allocates only
   // when it grows, tbb's hash map allocates a node per insert.
   const fs::path json = dir_ / "a.json";
-  RunResult r = run("--quick --no-go --workloads LoadOrStoreUnique,LoadMostlyHits --systems "
-                    "tbb_concurrent_hash_map --threads 1 --json " + json.string(),
-                    dir_);
+  CommandResult r = run("--quick --no-go --workloads LoadOrStoreUnique,LoadMostlyHits --systems "
+                    "tbb_concurrent_hash_map --threads 1 --json " + json.string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
   const auto records = nlohmann::json::parse(read_file(json));
   ASSERT_EQ(records.size(), 2u);
@@ -188,7 +161,7 @@ TEST_F(MapbenchCli, BadFlags_ExitNonZeroWithAClearMessage) {
       {"--no-such-flag", "no-such-flag"},
   };
   for (const auto& c : cases) {
-    RunResult r = run(c.args, dir_);
+    CommandResult r = run(c.args);
     EXPECT_NE(r.exit_code, 0) << c.args;
     EXPECT_NE(r.err.find(c.needle), std::string::npos) << c.args << " -> " << r.err;
     EXPECT_EQ(r.err.find("mapbench: ["), std::string::npos) << "ran benchmarks despite " << c.args;
@@ -198,14 +171,13 @@ TEST_F(MapbenchCli, BadFlags_ExitNonZeroWithAClearMessage) {
 TEST_F(MapbenchCli, WithoutGo_WarnsAndSkipsTheGoSystems) {
   const fs::path json = dir_ / "g.json";
   // An empty PATH: no `go` can be found (and build/bin has no bundled harness).
-  const std::string cmd = "env PATH=/nonexistent " + binary() +
-                          " --quick --workloads DeleteCollision --systems libcuckoo,go_sync_map "
-                          "--threads 1 --json " + json.string() + " 2>" + (dir_ / "err.txt").string();
-  const int status = std::system(cmd.c_str());
-  ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0);
-  EXPECT_NE(read_file(dir_ / "err.txt").find("go not found in PATH"), std::string::npos)
-      << read_file(dir_ / "err.txt");
+  const CommandResult r = test_support::run_shell(
+      "env PATH=/nonexistent " + binary() +
+          " --quick --workloads DeleteCollision --systems libcuckoo,go_sync_map --threads 1 --json " +
+          json.string(),
+      std::chrono::seconds(380));
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("go not found in PATH"), std::string::npos) << r.err;
   const auto records = nlohmann::json::parse(read_file(json));
   ASSERT_EQ(records.size(), 1u);
   EXPECT_EQ(records[0]["system"], "libcuckoo");
@@ -213,9 +185,8 @@ TEST_F(MapbenchCli, WithoutGo_WarnsAndSkipsTheGoSystems) {
 }
 
 TEST_F(MapbenchCli, UnwritableOutput_FailsWithTheReason) {
-  RunResult r = run("--quick --no-go --workloads DeleteCollision --systems libcuckoo --threads 1 "
-                    "--json /nonexistent-dir/x.json",
-                    dir_);
+  CommandResult r = run("--quick --no-go --workloads DeleteCollision --systems libcuckoo --threads 1 "
+                    "--json /nonexistent-dir/x.json");
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.err.find("cannot write '/nonexistent-dir/x.json'"), std::string::npos) << r.err;
 }

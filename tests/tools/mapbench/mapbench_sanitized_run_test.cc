@@ -4,57 +4,35 @@
 // the driver or a map makes the binary exit non-zero (TSan's exit code);
 // under ASan+UBSan a memory error or undefined behaviour aborts it. Either
 // way this test fails, with the sanitizer's report in the message.
-#include <sys/wait.h>
-#include <unistd.h>
-
-#include <cstdlib>
+#include <chrono>
 #include <filesystem>
-#include <fstream>
 #include <set>
-#include <sstream>
 #include <string>
 #include <tuple>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
+#include "support/child_process.h"
+#include "support/scratch_dir.h"
+
 namespace {
 
-namespace fs = std::filesystem;
-
-std::string binary() {
-  std::error_code ec;
-  const fs::path beside = fs::read_symlink("/proc/self/exe", ec).parent_path() / "syncscope-mapbench";
-  if (!ec && fs::exists(beside)) return beside.string();
-  const char* dir = std::getenv("SYNCSCOPE_BINARY_DIR");
-  return std::string(dir != nullptr ? dir : ".") + "/bin/syncscope-mapbench";
-}
-
-std::string read_file(const fs::path& p) {
-  std::ifstream f(p);
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
-}
+namespace test_support = syncscope::test_support;
 
 TEST(MapbenchSanitized, QuickRunOfOurMapsOnTwoThreads_NoSanitizerReportAndEveryCellMeasured) {
-  char tmpl[] = "/tmp/mapbench-sanitized-XXXXXX";
-  ASSERT_NE(::mkdtemp(tmpl), nullptr);
-  const fs::path dir = tmpl;
-  const fs::path json = dir / "run.json", err = dir / "stderr.txt";
+  const test_support::ScratchDir dir;
+  const std::string json = dir.file("run.json");
   const std::string systems = "ReadMostlyMap,LockedMap,ShardedMap,PooledShardedMap";
   const std::string workloads = "LoadOrStoreBalanced,LoadAndDeleteBalanced,SwapCollision,ReadMostlyCache";
-  const std::string cmd = binary() + " --quick --no-go --threads 2 --systems " + systems +
-                          " --workloads " + workloads + " --json " + json.string() +
-                          " >/dev/null 2>" + err.string();
-  const int status = std::system(cmd.c_str());
-  const std::string stderr_text = read_file(err);
-  const std::string records_text = read_file(json);
-  std::error_code ec;
-  fs::remove_all(dir, ec);
+  const test_support::CommandResult r = test_support::run_command(
+      {(test_support::binary_dir() / "bin" / "syncscope-mapbench").string(), "--quick", "--no-go", "--threads", "2",
+       "--systems", systems, "--workloads", workloads, "--json", json},
+      {}, std::chrono::seconds(280));
+  const std::string& stderr_text = r.err;
+  const std::string records_text = test_support::read_file(json);
 
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status << "\n"
-                                                             << stderr_text;
+  ASSERT_EQ(r.exit_code, 0) << stderr_text;
   for (const char* report : {"ThreadSanitizer", "AddressSanitizer", "runtime error:"}) {
     EXPECT_EQ(stderr_text.find(report), std::string::npos) << stderr_text;
   }

@@ -1,6 +1,6 @@
-// Helpers for the http tests: temporary directories, child processes run
-// with a deadline (real clients: go tool pprof, promtool, prometheus,
-// chromium), free loopback ports and a started DebugServer.
+// Test helpers for other programs (real clients: go tool pprof, promtool,
+// prometheus, chromium, a C compiler): run one to completion with a
+// deadline, or keep one running in the background; free loopback ports.
 #pragma once
 
 #include <sys/types.h>
@@ -8,32 +8,16 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
-#include <memory>
 #include <string>
 #include <vector>
 
-#include "syncscope/http/debug_server.h"
-
-namespace syncscope::http::testing {
-
-// mkdtemp'd directory, removed recursively on destruction.
-class TempDir {
- public:
-  TempDir();
-  ~TempDir();
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  const std::filesystem::path& path() const { return path_; }
-
- private:
-  std::filesystem::path path_;
-};
+namespace syncscope::test_support {
 
 struct CommandResult {
-  int exit_code = -1;   // -1 = killed at the deadline or could not start
+  int exit_code = -1;  // -1 = killed by a signal or at the deadline, or could not start
   bool timed_out = false;
-  std::string out;      // stdout
-  std::string err;      // stderr
+  std::string out;     // stdout
+  std::string err;     // stderr
 };
 
 // Runs argv[0] (searched in PATH) with extra environment `env`, waits at
@@ -41,6 +25,14 @@ struct CommandResult {
 CommandResult run_command(const std::vector<std::string>& argv,
                           const std::map<std::string, std::string>& env = {},
                           std::chrono::milliseconds timeout = std::chrono::seconds(60));
+
+// Runs `command` through /bin/sh -c, as run_command does.
+CommandResult run_shell(const std::string& command,
+                        std::chrono::milliseconds timeout = std::chrono::seconds(120));
+
+// Runs `command` through /bin/sh -c; returns stdout and stderr together and
+// sets *exit_code (0 = success).
+std::string run_shell(const std::string& command, int* exit_code);
 
 // A background child process (e.g. Prometheus), stopped by pid on destruction.
 class ChildProcess {
@@ -59,20 +51,14 @@ class ChildProcess {
   pid_t pid_ = -1;
 };
 
+// True when `program` can be run: a path (with a '/') that is executable,
+// or a name found in PATH.
+bool have_program(const std::string& program);
+
 // A port that was free a moment ago on 127.0.0.1 (bind to 0, read, close).
 int free_loopback_port();
 
-// Starts a DebugServer on 127.0.0.1 with an ephemeral port; fails the
-// current test (ASSERT) if it cannot.
-std::unique_ptr<DebugServer> start_server(Options options = {});
+// Shell-quotes `s` with single quotes.
+std::string shell_quote(const std::string& s);
 
-// True when an executable is present.
-bool have_program(const std::string& path);
-
-std::string read_file(const std::filesystem::path& path);
-
-// The build directory: $SYNCSCOPE_BINARY_DIR, else the parent of the test
-// executable's bin/ directory.
-std::filesystem::path binary_dir();
-
-}  // namespace syncscope::http::testing
+}  // namespace syncscope::test_support

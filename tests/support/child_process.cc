@@ -1,4 +1,4 @@
-#include "http/test_support.h"
+#include "support/child_process.h"
 
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -9,15 +9,14 @@
 #include <unistd.h>
 
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 #include <thread>
 
-#include <gtest/gtest.h>
+#include "support/scratch_dir.h"
 
 extern char** environ;
 
-namespace syncscope::http::testing {
+namespace syncscope::test_support {
 namespace {
 
 std::vector<std::string> merged_environment(const std::map<std::string, std::string>& extra) {
@@ -72,29 +71,11 @@ int wait_for(pid_t pid, std::chrono::milliseconds timeout) {
 
 }  // namespace
 
-TempDir::TempDir() {
-  std::string tmpl = (std::filesystem::temp_directory_path() / "syncscope-http-XXXXXX").string();
-  if (mkdtemp(tmpl.data()) == nullptr) std::abort();
-  path_ = tmpl;
-}
-
-TempDir::~TempDir() {
-  std::error_code ec;
-  std::filesystem::remove_all(path_, ec);
-}
-
-std::string read_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
 CommandResult run_command(const std::vector<std::string>& argv,
                           const std::map<std::string, std::string>& env,
                           std::chrono::milliseconds timeout) {
-  TempDir dir;
-  const std::string out = (dir.path() / "out").string(), err = (dir.path() / "err").string();
+  ScratchDir dir;
+  const std::string out = dir.file("out"), err = dir.file("err");
   CommandResult r;
   const pid_t pid = spawn(argv, env, out, err);
   if (pid < 0) {
@@ -112,6 +93,16 @@ CommandResult run_command(const std::vector<std::string>& argv,
   r.out = read_file(out);
   r.err = read_file(err);
   return r;
+}
+
+CommandResult run_shell(const std::string& command, std::chrono::milliseconds timeout) {
+  return run_command({"/bin/sh", "-c", command}, {}, timeout);
+}
+
+std::string run_shell(const std::string& command, int* exit_code) {
+  CommandResult r = run_shell(command + " 2>&1");
+  *exit_code = r.exit_code;
+  return r.out + r.err;
 }
 
 ChildProcess::ChildProcess(const std::vector<std::string>& argv,
@@ -133,6 +124,11 @@ void ChildProcess::stop() {
   pid_ = -1;
 }
 
+bool have_program(const std::string& program) {
+  if (program.find('/') != std::string::npos) return access(program.c_str(), X_OK) == 0;
+  return run_shell("command -v " + shell_quote(program) + " >/dev/null").exit_code == 0;
+}
+
 int free_loopback_port() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
@@ -149,23 +145,16 @@ int free_loopback_port() {
   return port;
 }
 
-std::unique_ptr<DebugServer> start_server(Options options) {
-  auto server = std::make_unique<DebugServer>(std::move(options));
-  const absl::Status st = server->start();
-  EXPECT_TRUE(st.ok()) << st;
-  if (!st.ok()) return nullptr;
-  EXPECT_GT(server->port(), 0);
-  return server;
+std::string shell_quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      out += "'\\''";
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out + "'";
 }
 
-std::filesystem::path binary_dir() {
-  const char* env = std::getenv("SYNCSCOPE_BINARY_DIR");
-  if (env != nullptr && *env != '\0') return env;
-  std::error_code ec;
-  const std::filesystem::path exe = std::filesystem::read_symlink("/proc/self/exe", ec);
-  return ec ? std::filesystem::current_path() : exe.parent_path().parent_path();
-}
-
-bool have_program(const std::string& path) { return access(path.c_str(), X_OK) == 0; }
-
-}  // namespace syncscope::http::testing
+}  // namespace syncscope::test_support
