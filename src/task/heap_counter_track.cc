@@ -9,7 +9,7 @@ namespace syncscope::task::internal {
 namespace {
 
 // Interval in ns; 0 = off. relaxed: a setting read on each event; the
-// sample it gates publishes nothing (the ring's mutex orders the event).
+// sample it gates publishes nothing (the ring's [W2]/[R2] orders the event).
 std::atomic<std::int64_t> g_interval_ns{0};
 // When the last sample was taken (steady ns); claimed by compare-exchange so
 // concurrent events take at most one sample per interval. relaxed: the

@@ -85,12 +85,17 @@ TaskInfo snapshot(const TaskRecord& rec);
 // The record of the task running on this thread (nullptr outside tasks).
 TaskRecord* current_task() noexcept;
 
-// Creates and registers a record (state queued). `stack_skip` frames of the
-// caller are dropped from the spawn stack.
+// Creates a record (state queued) without a spawn stack and without
+// registering it: the spawn function captures its own stack into it
+// (capture_spawn_stack) and then publishes it with register_task, so the
+// capture starts in the spawn function's frame and unwinds no frame of ours.
+// The record's memory comes from the record pool (record_pool.h). The
+// reporter is kept only when the task has a deadline (only the deadline
+// watchdog reads it).
 std::shared_ptr<TaskRecord> create_task(std::string_view name, std::string_view executor,
                                         const std::source_location& site,
                                         const SpawnOptions& options, Clock::duration default_deadline,
-                                        std::shared_ptr<DeadlineReporter> reporter,
+                                        const std::shared_ptr<DeadlineReporter>& reporter,
                                         const void* owner);
 
 // Runs `job` as task `rec` on the calling thread: state transitions, deadline
