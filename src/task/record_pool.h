@@ -38,8 +38,11 @@ namespace syncscope::task::internal {
 
 // Room for TaskRecord plus the shared_ptr control block around it.
 inline constexpr std::size_t kRecordBlockSize = (sizeof(TaskRecord) + 64 + 63) / 64 * 64;
-// Most blocks kept on the shared stack (about 0.9 KiB each).
-inline constexpr std::size_t kMaxSharedBlocks = 512;
+// Most blocks kept on the shared stack (960 bytes each on x86-64: at most
+// about 1 MiB shared, and as much again in each spawning thread's cache).
+// Smaller bounds overflowed in a burst of 20000 queued tasks (task_spawn_count)
+// and sent a third of the records back through malloc.
+inline constexpr std::size_t kMaxSharedBlocks = 1024;
 
 void* take_record_block();
 void give_record_block(void* block) noexcept;

@@ -75,11 +75,9 @@ std::shared_ptr<TaskRecord> create_task(std::string_view name, std::string_view 
                                         const SpawnOptions& options, Clock::duration default_deadline,
                                         const std::shared_ptr<DeadlineReporter>& reporter,
                                         const void* owner) {
-  auto rec = std::allocate_shared<TaskRecord>(RecordAllocator<TaskRecord>());
+  auto rec = std::allocate_shared<TaskRecord>(RecordAllocator<TaskRecord>(), name, executor);
   rec->id = next_task_id();
   rec->parent = tl_current != nullptr ? tl_current->id : 0;
-  rec->name = name;
-  rec->executor = executor;
   rec->site = site;
   rec->created_ns = now_ns();
   const Clock::duration rel = options.deadline == Clock::duration::zero() ? default_deadline : options.deadline;
@@ -131,11 +129,7 @@ void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job, std::atomic<std:
   rec->state.store(TaskState::kDone, std::memory_order_relaxed);
   unregister_task(rec.get());
   if (tracing_on()) trace_live_tasks_at(finished, TaskRegistry::instance().live_count());
-  {
-    std::lock_guard lock(rec->mu);
-    rec->done = true;
-  }
-  rec->done_cv.notify_all();
+  mark_done(*rec);
   tl_current = outer;
 }
 
@@ -143,11 +137,16 @@ void abandon_task(const std::shared_ptr<TaskRecord>& rec) {
   rec->finished_ns.store(now_ns(), std::memory_order_relaxed);  // relaxed: see snapshot()
   rec->state.store(TaskState::kDone, std::memory_order_relaxed);
   unregister_task(rec.get());
-  {
-    std::lock_guard lock(rec->mu);
-    rec->done = true;
-  }
-  rec->done_cv.notify_all();
+  mark_done(*rec);
+}
+
+void mark_done(TaskRecord& rec) noexcept {
+  rec.done.store(true, std::memory_order_seq_cst);  // [J1]; see TaskRecord::done
+  if (rec.joiners.load(std::memory_order_seq_cst) == 0) return;  // [J2]
+  // A joiner that counted itself may be between its test of done and its
+  // wait, holding mu: taking mu waits until it is inside the wait.
+  { std::lock_guard lock(rec.mu); }
+  rec.done_cv.notify_all();
 }
 
 BlockingScope blocking_on(std::string_view reason, std::uintptr_t object) noexcept {
@@ -207,9 +206,8 @@ std::string TaskInfo::site_string() const {
 TaskId TaskHandle::id() const noexcept { return rec_ ? rec_->id : 0; }
 
 bool TaskHandle::done() const noexcept {
-  if (!rec_) return true;
-  std::lock_guard lock(rec_->mu);
-  return rec_->done;
+  // acquire (seq_cst): pairs with [J1]; the task's effects are visible.
+  return !rec_ || rec_->done.load(std::memory_order_seq_cst);
 }
 
 bool TaskHandle::request_stop() const noexcept {
@@ -221,14 +219,22 @@ void TaskHandle::join() const {
   if (!rec_) return;
   auto scope = blocking("join task " + rec_->name, rec_.get());
   std::unique_lock lock(rec_->mu);
-  rec_->done_cv.wait(lock, [&] { return rec_->done; });
+  rec_->joiners.fetch_add(1, std::memory_order_seq_cst);  // [J3]
+  // [J4]: see TaskRecord::done.
+  rec_->done_cv.wait(lock, [&] { return rec_->done.load(std::memory_order_seq_cst); });
+  rec_->joiners.fetch_sub(1, std::memory_order_relaxed);  // relaxed: a stale count only costs a lock
 }
 
 bool TaskHandle::join_for(Clock::duration timeout) const {
   if (!rec_) return true;
   auto scope = blocking("join task " + rec_->name, rec_.get());
   std::unique_lock lock(rec_->mu);
-  return rec_->done_cv.wait_for(lock, timeout, [&] { return rec_->done; });
+  rec_->joiners.fetch_add(1, std::memory_order_seq_cst);  // [J3]
+  // [J4]: see TaskRecord::done.
+  const bool finished =
+      rec_->done_cv.wait_for(lock, timeout, [&] { return rec_->done.load(std::memory_order_seq_cst); });
+  rec_->joiners.fetch_sub(1, std::memory_order_relaxed);  // relaxed: a stale count only costs a lock
+  return finished;
 }
 
 TaskInfo TaskHandle::info() const { return rec_ ? internal::snapshot(*rec_) : TaskInfo{}; }

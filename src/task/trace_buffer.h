@@ -5,6 +5,9 @@
 //   thread A ring: [e5 e6 e7 e0' e1' ...]   committed = events ever written
 //                   ^ oldest = committed % capacity once the ring has wrapped
 //
+// Registered with the recorder once per thread (trace_recorder.cc); the
+// recorder's list is locked only then and by snapshots copying the list.
+//
 // Implementation notes (a sequence-checked ring, one writer):
 // - The writer announces event i in `begun_` [W1], writes its slot's eight
 //   words, then publishes it in `committed_` [W2]. Once the ring is full each
@@ -26,6 +29,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -60,6 +64,8 @@ void set_event_name(TraceEvent& e, std::string_view name) noexcept;
 inline std::string_view event_name(const TraceEvent& e) { return {e.name, e.name_len}; }
 
 class ThreadRing {
+  static constexpr std::size_t kWords = sizeof(TraceEvent) / sizeof(std::uint64_t);
+
  public:
   // Slot storage comes from calloc: the kernel maps its pages as the ring
   // first writes them, so an idle thread's ring costs no resident memory.
@@ -71,8 +77,27 @@ class ThreadRing {
 
   bool ok() const noexcept { return slots_ != nullptr; }
 
-  // Owning thread only. Never blocks, never allocates.
-  void append(const TraceEvent& e) noexcept;
+  // Owning thread only. Never blocks, never allocates. Inline: it is the
+  // recorder's whole per-event cost (a dozen stores).
+  void append(const TraceEvent& e) noexcept {
+    // relaxed: only this thread writes begun_/committed_.
+    const std::uint64_t i = committed_.load(std::memory_order_relaxed);
+    begun_.store(i + 1, std::memory_order_relaxed);
+    // [W1] release fence: a reader whose copy saw any word written below
+    // also sees begun_ >= i + 1 after its acquire fence, and drops the
+    // slot's old event; pairs with [R1].
+    std::atomic_thread_fence(std::memory_order_release);
+    std::uint64_t words[kWords];
+    std::memcpy(words, &e, sizeof words);
+    std::uint64_t* slot = slots_ + (i & (capacity - 1)) * kWords;
+#pragma GCC unroll 8
+    for (std::size_t w = 0; w < kWords; ++w) {
+      // relaxed: the words are published by [W2] and validated by [W1]/[R1].
+      std::atomic_ref<std::uint64_t>(slot[w]).store(words[w], std::memory_order_relaxed);
+    }
+    // [W2] release: publishes the slot's words with the count; pairs with [R2].
+    committed_.store(i + 1, std::memory_order_release);
+  }
 
   // Any thread: appends to `out` the whole events of the ring with
   // ts_ns >= since_ns, oldest first.
@@ -84,13 +109,12 @@ class ThreadRing {
 
   const pid_t tid;
   const std::string thread_name;
-  const std::size_t capacity;  // events; >= 1
+  const std::size_t capacity;  // events; a power of two (the request rounded up)
   // Set by the owning thread when it exits (or starts a newer ring); read by
   // trim. relaxed: a standalone fact, publishes nothing.
   std::atomic<bool> exited{false};
 
  private:
-  static constexpr std::size_t kWords = sizeof(TraceEvent) / sizeof(std::uint64_t);
   // capacity * kWords words; slot of event i = i % capacity. Written by the
   // owning thread only, read by any snapshot (atomic_ref, relaxed).
   std::uint64_t* slots_ = nullptr;

@@ -30,15 +30,17 @@ struct Recorder {
   std::mutex mu;
   std::vector<std::shared_ptr<ThreadRing>> rings;  // guarded by mu; creation order
   TraceConfig config;                              // guarded by mu
-  // Bumped by clear_trace(); a thread whose ring is of an older generation
-  // starts a new one. acquire/release: see my_ring().
-  std::atomic<std::uint64_t> generation{1};
   // Counts of rings dropped from `rings` by trim_exited_locked since the
   // last clear_trace (guarded by mu): trace_stats adds them to the live
   // rings' own counts.
   std::uint64_t dropped_written = 0;
   std::uint64_t dropped_overwritten = 0;
 };
+
+// Bumped by clear_trace(); a thread whose ring is of an older generation
+// starts a new one. acquire/release: see my_ring(). A namespace-scope
+// constant-initialized atomic, so the per-event check needs no guard.
+std::atomic<std::uint64_t> g_generation{1};
 
 Recorder& recorder() {
   // Leaked on purpose: threads may record during static destruction.
@@ -64,23 +66,26 @@ void trim_exited_locked(Recorder& r) {
 }
 
 // The calling thread's ring, registered with the recorder once per thread
-// (and again after clear_trace); appends to it take no lock.
+// (and again after clear_trace); appends to it take no lock. LocalRing owns
+// it and marks it exited when the thread ends; the two trivially
+// destructible copies below are what the per-event path reads (no TLS
+// guard), equal to tl_ring's fields whenever tl_ring_ptr is non-null.
 struct LocalRing {
   std::shared_ptr<ThreadRing> ring;
-  std::uint64_t generation = 0;
-  ~LocalRing() {
-    // relaxed: see ThreadRing::exited.
-    if (ring) ring->exited.store(true, std::memory_order_relaxed);
-  }
+  ~LocalRing();
 };
 thread_local LocalRing tl_ring;
+thread_local ThreadRing* tl_ring_ptr = nullptr;        // tl_ring.ring.get(), or null
+thread_local std::uint64_t tl_ring_generation = 0;     // g_generation when it was made
 
-ThreadRing* my_ring() noexcept {
+LocalRing::~LocalRing() {
+  tl_ring_ptr = nullptr;
+  // relaxed: see ThreadRing::exited.
+  if (ring) ring->exited.store(true, std::memory_order_relaxed);
+}
+
+ThreadRing* register_my_ring(std::uint64_t gen) noexcept {
   Recorder& r = recorder();
-  // acquire: pairs with the release in clear_trace(), so a thread that sees
-  // the new generation registers a fresh ring in the cleared list.
-  const std::uint64_t gen = r.generation.load(std::memory_order_acquire);
-  if (tl_ring.ring && tl_ring.generation == gen) [[likely]] return tl_ring.ring.get();
   try {
     char name[16] = {};
     pthread_getname_np(pthread_self(), name, sizeof name);
@@ -90,13 +95,22 @@ ThreadRing* my_ring() noexcept {
     auto ring = std::make_shared<ThreadRing>(current_tid(), name, std::max<std::size_t>(64, r.config.events_per_thread));
     if (!ring->ok()) return nullptr;  // out of memory: drop the event
     tl_ring.ring = std::move(ring);
-    tl_ring.generation = gen;
+    tl_ring_ptr = tl_ring.ring.get();
+    tl_ring_generation = gen;
     r.rings.push_back(tl_ring.ring);
     trim_exited_locked(r);
-    return tl_ring.ring.get();
+    return tl_ring_ptr;
   } catch (...) {
     return nullptr;  // out of memory: drop the event
   }
+}
+
+inline ThreadRing* my_ring() noexcept {
+  // acquire: pairs with the release in clear_trace(), so a thread that sees
+  // the new generation registers a fresh ring in the cleared list.
+  const std::uint64_t gen = g_generation.load(std::memory_order_acquire);
+  if (tl_ring_ptr != nullptr && tl_ring_generation == gen) [[likely]] return tl_ring_ptr;
+  return register_my_ring(gen);
 }
 
 void append(EventType type, std::int64_t ts, std::uint64_t id, double value, std::string_view name) noexcept {
@@ -266,7 +280,7 @@ void clear_trace() {
   r.dropped_written = 0;
   r.dropped_overwritten = 0;
   // release: pairs with the acquire in my_ring().
-  r.generation.fetch_add(1, std::memory_order_release);
+  internal::g_generation.fetch_add(1, std::memory_order_release);
 }
 
 std::string trace_snapshot_json(Clock::duration window) {

@@ -1,5 +1,6 @@
 // ThreadRing: see trace_buffer.h for the protocol and its labels.
 #include <algorithm>
+#include <bit>
 #include <cstdlib>
 #include <cstring>
 
@@ -11,30 +12,11 @@ static_assert(sizeof(TraceEvent) % sizeof(std::uint64_t) == 0, "an event is copi
 static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free, "slot words are plain stores");
 
 ThreadRing::ThreadRing(pid_t t, std::string n, std::size_t cap)
-    : tid(t), thread_name(std::move(n)), capacity(std::max<std::size_t>(1, cap)) {
+    : tid(t), thread_name(std::move(n)), capacity(std::bit_ceil(std::max<std::size_t>(1, cap))) {
   slots_ = static_cast<std::uint64_t*>(std::calloc(capacity, sizeof(TraceEvent)));
 }
 
 ThreadRing::~ThreadRing() { std::free(slots_); }
-
-void ThreadRing::append(const TraceEvent& e) noexcept {
-  // relaxed: only this thread writes begun_/committed_.
-  const std::uint64_t i = committed_.load(std::memory_order_relaxed);
-  begun_.store(i + 1, std::memory_order_relaxed);
-  // [W1] release fence: a reader whose copy saw any word written below also
-  // sees begun_ >= i + 1 after its acquire fence, and drops the slot's old
-  // event; pairs with [R1].
-  std::atomic_thread_fence(std::memory_order_release);
-  std::uint64_t words[kWords];
-  std::memcpy(words, &e, sizeof words);
-  std::uint64_t* slot = slots_ + (i % capacity) * kWords;
-  for (std::size_t w = 0; w < kWords; ++w) {
-    // relaxed: the words are published by [W2] and validated by [W1]/[R1].
-    std::atomic_ref<std::uint64_t>(slot[w]).store(words[w], std::memory_order_relaxed);
-  }
-  // [W2] release: publishes the slot's words with the count; pairs with [R2].
-  committed_.store(i + 1, std::memory_order_release);
-}
 
 void ThreadRing::copy_since(std::int64_t since_ns, std::vector<TraceEvent>& out) const {
   if (slots_ == nullptr) return;
@@ -44,7 +26,7 @@ void ThreadRing::copy_since(std::int64_t since_ns, std::vector<TraceEvent>& out)
   std::vector<TraceEvent> copy(end - first);
   for (std::uint64_t i = first; i < end; ++i) {
     std::uint64_t words[kWords];
-    const std::uint64_t* slot = slots_ + (i % capacity) * kWords;
+    const std::uint64_t* slot = slots_ + (i & (capacity - 1)) * kWords;
     for (std::size_t w = 0; w < kWords; ++w) {
       // relaxed: validated below ([R1]).
       words[w] = std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(slot[w])).load(std::memory_order_relaxed);

@@ -41,7 +41,7 @@ namespace syncscope::task {
 inline constexpr std::size_t kTraceNameMax = 38;  // bytes kept of each event name (64-byte events)
 
 struct TraceConfig {
-  std::size_t events_per_thread = 16384;  // ring size per thread (>= 64)
+  std::size_t events_per_thread = 16384;  // ring size per thread (>= 64; rounded up to a power of two)
   std::size_t max_exited_threads = 256;   // rings of exited threads kept (oldest dropped)
   // Least period of the "live heap bytes" track: a sample goes with a "live
   // tasks" event (task spawned or finished, tracing started, snapshot
