@@ -1,0 +1,94 @@
+// The protocols the spawn path relies on: join racing with the task's
+// finish (no lock on the finishing side unless a joiner waits) and
+// registration without a lock (records reach the registry through each
+// shard's arrivals stack).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "syncscope/task/task.h"
+#include "task_test_util.h"
+
+namespace syncscope::task {
+namespace {
+
+using namespace std::chrono_literals;
+
+#if defined(SYNCSCOPE_TSAN)
+constexpr int kRounds = 300;
+#else
+constexpr int kRounds = 3000;
+#endif
+
+// Each round joins a task that is still running when the join starts in
+// most rounds; a lost wake-up shows as a join_for that times out although
+// the task finished. Overlap is asserted: rounds whose join found the task
+// not yet done are counted.
+TEST(SpawnPath, JoinRacingWithFinish_NeverMissesTheWakeUp) {
+  Executor ex({.name = "joinrace", .workers = 2});
+  int raced = 0, missed = 0;
+  for (int i = 0; i < kRounds; ++i) {
+    std::atomic<int> sink{0};
+    TaskHandle h = ex.spawn("short", [&sink] {
+      for (int k = 0; k < 200; ++k) sink.fetch_add(k, std::memory_order_relaxed);  // relaxed: busy work
+    });
+    raced += h.done() ? 0 : 1;
+    if (!h.join_for(10s)) ++missed;
+    EXPECT_TRUE(h.done());
+  }
+  EXPECT_EQ(missed, 0);
+  EXPECT_GE(raced, 1) << "no join started before its task finished";
+}
+
+// Spawners register concurrently while a query thread lists the registry:
+// every listing has unique ids, and once all are spawned (blocked on a
+// gate) the registry lists each exactly once. Overlap is asserted: listings
+// taken while the spawned count moved are counted.
+TEST(SpawnPath, ConcurrentRegistrations_AreListedExactlyOnce) {
+  constexpr int kSpawners = 3;
+  constexpr int kPerSpawner = 150;
+  test::Gate gate;
+  Executor ex({.name = "regrace", .workers = 2, .queue_capacity = kSpawners * kPerSpawner});
+  std::atomic<int> spawners_done{0};
+  std::vector<std::thread> spawners;
+  std::vector<std::vector<TaskHandle>> handles(kSpawners);
+  for (int t = 0; t < kSpawners; ++t) {
+    spawners.emplace_back([&, t] {
+      for (int i = 0; i < kPerSpawner; ++i) {
+        handles[t].push_back(ex.spawn("registered", [&gate] { gate.wait("gate"); }));
+      }
+      spawners_done.fetch_add(1, std::memory_order_release);  // release: pairs with the acquire below
+    });
+  }
+  int overlapping = 0, duplicates = 0;
+  while (spawners_done.load(std::memory_order_acquire) < kSpawners) {
+    const std::uint64_t before = TaskRegistry::instance().total_spawned();
+    std::set<TaskId> ids;
+    for (const TaskInfo& info : TaskRegistry::instance().live_tasks()) duplicates += ids.insert(info.id).second ? 0 : 1;
+    overlapping += TaskRegistry::instance().total_spawned() != before ? 1 : 0;
+  }
+  for (std::thread& s : spawners) s.join();
+  std::set<TaskId> expected;
+  for (const auto& hs : handles) {
+    for (const TaskHandle& h : hs) expected.insert(h.id());
+  }
+  std::multiset<TaskId> listed;
+  for (const TaskInfo& info : TaskRegistry::instance().live_tasks()) {
+    if (info.name == "registered") listed.insert(info.id);
+  }
+  gate.open();
+  for (const auto& hs : handles) {
+    for (const TaskHandle& h : hs) EXPECT_TRUE(h.join_for(10s));
+  }
+  EXPECT_EQ(duplicates, 0);
+  EXPECT_EQ(expected.size(), static_cast<std::size_t>(kSpawners * kPerSpawner));
+  EXPECT_EQ(listed, std::multiset<TaskId>(expected.begin(), expected.end()));
+  EXPECT_GE(overlapping, 1) << "no listing overlapped the spawners";
+  for (const TaskInfo& info : TaskRegistry::instance().live_tasks()) EXPECT_NE(info.name, "registered");
+}
+
+}  // namespace
+}  // namespace syncscope::task
