@@ -9,18 +9,19 @@
 // recorder's list is locked only then and by snapshots copying the list.
 //
 // Implementation notes (a sequence-checked ring, one writer):
-// - The writer announces event i in `begun_` [W1], writes its slot's eight
-//   words, then publishes it in `committed_` [W2]. Once the ring is full each
-//   event overwrites the oldest (counted: overwritten()).
-// - A reader copies the slots of [committed - capacity, committed) [R2],
-//   then re-reads `begun_` [R1]: a slot whose event index is below
-//   begun - capacity may have been overwritten while it was copied and is
-//   dropped from the copy. The reader never waits and never retries.
-// - Slot words are read and written through std::atomic_ref (relaxed), so a
-//   copy racing with an overwrite is a torn copy that gets discarded, not a
-//   data race. TSan does not model the fences; it sees only atomic accesses
-//   here and reports nothing, and the discard rule is checked by
-//   TraceRing.ConcurrentSnapshots_SeeOnlyWholeEventsInOrder.
+// - The writer announces event i in `begun_`, writes its slot's eight words
+//   (release stores [W1]), then publishes it in `committed_` [W2]. Once the
+//   ring is full each event overwrites the oldest (counted: overwritten()).
+// - A reader copies the slots of [committed - capacity, committed) [R2]
+//   with acquire loads [R1], then re-reads `begun_`: a slot whose event
+//   index is below begun - capacity may have been overwritten while it was
+//   copied and is dropped from the copy. The reader never waits and never
+//   retries.
+// - Slot words are read and written through std::atomic_ref, so a copy
+//   racing with an overwrite is a torn copy that gets discarded, not a data
+//   race; release/acquire on the words (plain moves on x86-64) instead of
+//   fences keeps the protocol visible to TSan. The discard rule is checked
+//   by TraceRing.ConcurrentSnapshots_SeeOnlyWholeEventsInOrder.
 // Events of one ring are in timestamp order because one thread writes them
 // in program order with a monotonic clock.
 #pragma once
@@ -82,18 +83,17 @@ class ThreadRing {
   void append(const TraceEvent& e) noexcept {
     // relaxed: only this thread writes begun_/committed_.
     const std::uint64_t i = committed_.load(std::memory_order_relaxed);
-    begun_.store(i + 1, std::memory_order_relaxed);
-    // [W1] release fence: a reader whose copy saw any word written below
-    // also sees begun_ >= i + 1 after its acquire fence, and drops the
-    // slot's old event; pairs with [R1].
-    std::atomic_thread_fence(std::memory_order_release);
+    begun_.store(i + 1, std::memory_order_relaxed);  // ordered by the release stores below
     std::uint64_t words[kWords];
     std::memcpy(words, &e, sizeof words);
     std::uint64_t* slot = slots_ + (i & (capacity - 1)) * kWords;
 #pragma GCC unroll 8
     for (std::size_t w = 0; w < kWords; ++w) {
-      // relaxed: the words are published by [W2] and validated by [W1]/[R1].
-      std::atomic_ref<std::uint64_t>(slot[w]).store(words[w], std::memory_order_relaxed);
+      // [W1] release: a reader whose acquire load reads this word also sees
+      // begun_ >= i + 1 afterwards, and drops the slot's old event; pairs
+      // with [R1]. (Plain stores on x86-64; no fence, which TSan could not
+      // model.)
+      std::atomic_ref<std::uint64_t>(slot[w]).store(words[w], std::memory_order_release);
     }
     // [W2] release: publishes the slot's words with the count; pairs with [R2].
     committed_.store(i + 1, std::memory_order_release);

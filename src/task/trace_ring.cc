@@ -28,15 +28,13 @@ void ThreadRing::copy_since(std::int64_t since_ns, std::vector<TraceEvent>& out)
     std::uint64_t words[kWords];
     const std::uint64_t* slot = slots_ + (i & (capacity - 1)) * kWords;
     for (std::size_t w = 0; w < kWords; ++w) {
-      // relaxed: validated below ([R1]).
-      words[w] = std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(slot[w])).load(std::memory_order_relaxed);
+      // [R1] acquire: if this reads a word of a newer event k (an overwrite),
+      // the begun_ load below sees k + 1 or more; pairs with [W1].
+      words[w] = std::atomic_ref<std::uint64_t>(const_cast<std::uint64_t&>(slot[w])).load(std::memory_order_acquire);
     }
     std::memcpy(&copy[i - first], words, sizeof words);
   }
-  // [R1] acquire fence: pairs with [W1]; if any word copied above came from
-  // an overwrite that began after `end`, the begun_ load below counts it.
-  std::atomic_thread_fence(std::memory_order_acquire);
-  const std::uint64_t begun = begun_.load(std::memory_order_relaxed);  // ordered by [R1]
+  const std::uint64_t begun = begun_.load(std::memory_order_relaxed);  // ordered after [R1]
   // Event i's slot is rewritten by event i + capacity: only indices with
   // i + capacity >= begun are certainly whole.
   const std::uint64_t whole_from = std::max(first, begun > capacity ? begun - capacity : 0);
