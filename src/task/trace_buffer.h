@@ -61,7 +61,6 @@ struct TraceEvent {
 };
 static_assert(sizeof(TraceEvent) == 64, "one event per cache line keeps the ring compact");
 
-void set_event_name(TraceEvent& e, std::string_view name) noexcept;
 inline std::string_view event_name(const TraceEvent& e) { return {e.name, e.name_len}; }
 
 class ThreadRing {

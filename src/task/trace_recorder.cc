@@ -113,15 +113,20 @@ inline ThreadRing* my_ring() noexcept {
   return register_my_ring(gen);
 }
 
-void append(EventType type, std::int64_t ts, std::uint64_t id, double value, std::string_view name) noexcept {
+// Inlined into each recording point: the event is built in registers and
+// stored straight into the ring's slot.
+[[gnu::always_inline]] inline void append(EventType type, std::int64_t ts, std::uint64_t id, double value,
+                                          std::string_view name) noexcept {
   ThreadRing* ring = my_ring();
-  if (ring == nullptr) return;
-  TraceEvent e;
+  if (ring == nullptr) [[unlikely]] return;
+  TraceEvent e{};  // the name's unused tail is copied into the slot too
   e.ts_ns = ts;
   e.id = id;
   e.value = value;
   e.type = type;
-  set_event_name(e, name);
+  const std::size_t n = std::min(name.size(), kTraceNameMax);
+  if (n != 0) std::memcpy(e.name, name.data(), n);  // data() may be null when empty
+  e.name_len = static_cast<std::uint8_t>(n);
   ring->append(e);
 }
 
@@ -203,12 +208,6 @@ void check_triggers(std::string_view counter, double value) noexcept {
 }
 
 }  // namespace
-
-void set_event_name(TraceEvent& e, std::string_view name) noexcept {
-  const std::size_t n = std::min(name.size(), kTraceNameMax);
-  if (n != 0) std::memcpy(e.name, name.data(), n);  // data() may be null when empty
-  e.name_len = static_cast<std::uint8_t>(n);
-}
 
 std::vector<RingCopy> collect_rings(std::int64_t since_ns) {
   std::vector<std::shared_ptr<ThreadRing>> rings;

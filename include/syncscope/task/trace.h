@@ -16,8 +16,12 @@
 //   syncscope/map/map_events.h), deadline cancellations, record_instant().
 //
 // Ring buffer: each thread appends fixed-size events (names truncated to
-// kTraceNameMax bytes) to its own ring of `events_per_thread` entries; the
-// oldest are overwritten. Cost with tracing off: one relaxed load per hook.
+// kTraceNameMax bytes) to its own ring of `events_per_thread` entries,
+// without a lock and without allocating (the ring is registered once per
+// thread); the oldest are overwritten and counted (TraceStats). A snapshot
+// copies each ring while its thread keeps writing and drops the few slots
+// overwritten during the copy; it never makes a writer wait. Cost with
+// tracing off: one relaxed load per hook.
 //
 // Snapshots are self-consistent per track: a slice whose begin was
 // overwritten is dropped, a slice still open at snapshot time is closed at
