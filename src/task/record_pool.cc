@@ -4,6 +4,14 @@
 #include <cstdint>
 
 namespace syncscope::task::internal {
+
+// Under ASan the pool is bypassed, so that a use of a released record is
+// still reported as a use after free.
+#if defined(SYNCSCOPE_ASAN)
+void* take_record_block() { return ::operator new(kRecordBlockSize); }
+void give_record_block(void* block) noexcept { ::operator delete(block); }
+#else
+
 namespace {
 
 struct FreeBlock {
@@ -42,12 +50,6 @@ thread_local ThreadCache tl_cache;
 
 }  // namespace
 
-// Under ASan the pool is bypassed, so that a use of a released record is
-// still reported as a use after free.
-#if defined(SYNCSCOPE_ASAN)
-void* take_record_block() { return ::operator new(kRecordBlockSize); }
-void give_record_block(void* block) noexcept { ::operator delete(block); }
-#else
 void* take_record_block() {
   ThreadCache& cache = tl_cache;
   if (cache.head == nullptr && !cache.dead) {
@@ -87,6 +89,6 @@ void give_record_block(void* block) noexcept {
     }
   }
 }
-#endif
+#endif  // SYNCSCOPE_ASAN
 
 }  // namespace syncscope::task::internal
