@@ -11,8 +11,16 @@ namespace syncscope::task::internal {
 static_assert(sizeof(TraceEvent) % sizeof(std::uint64_t) == 0, "an event is copied as whole words");
 static_assert(std::atomic_ref<std::uint64_t>::is_always_lock_free, "slot words are plain stores");
 
+namespace {
+constexpr std::size_t kMaxCapacity = std::size_t{1} << 40;  // events
+}  // namespace
+
 ThreadRing::ThreadRing(pid_t t, std::string n, std::size_t cap)
-    : tid(t), thread_name(std::move(n)), capacity(std::bit_ceil(std::max<std::size_t>(1, cap))) {
+    : tid(t),
+      thread_name(std::move(n)),
+      // Clamped first: bit_ceil of a value above 2^63 is undefined (calloc
+      // refuses far smaller rings anyway, and ok() then reports it).
+      capacity(std::bit_ceil(std::clamp<std::size_t>(cap, 1, kMaxCapacity))) {
   slots_ = static_cast<std::uint64_t*>(std::calloc(capacity, sizeof(TraceEvent)));
 }
 
