@@ -7,12 +7,13 @@
 
 #include <algorithm>
 #include <condition_variable>
-#include <deque>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include "task/fifo_ring.h"
 #include "task/registry_internal.h"
+#include "task/stack_capture.h"
 #include "task/task_record.h"
 #include "task/trace_hooks.h"
 #include "syncscope/task/task_registry.h"
@@ -31,7 +32,7 @@ struct Executor::State {
   std::mutex mu;
   std::condition_variable not_empty;  // queue gained an item, or stopping
   std::condition_variable not_full;   // queue lost an item, or stopping
-  std::deque<Item> queue;             // guarded by mu; size <= options.queue_capacity
+  internal::FifoRing<Item> queue;     // guarded by mu; size <= options.queue_capacity
   bool stopping = false;              // guarded by mu; set once by shutdown()
   std::size_t running = 0;            // guarded by mu; workers inside run_task
   std::size_t exited_workers = 0;     // guarded by mu
@@ -100,6 +101,11 @@ TaskHandle Executor::spawn_job(std::string_view name, internal::Job job, const S
   // for room it is visible as queued.
   std::shared_ptr<internal::TaskRecord> rec = internal::create_task(
       name, s.options.name, site, options, s.options.default_deadline, s.reporter, &s);
+  // The spawn stack starts here, in the spawn function (see create_task).
+  if (options.capture_stack) {
+    rec->stack_depth = internal::capture_spawn_stack(rec->stack, prof::kMaxStackDepth);
+  }
+  internal::register_task(rec.get());
   const bool traced = internal::tracing_on();
   if (traced) internal::trace_spawn_begin(t0, rec->id, rec->name);
   auto refuse = [&](std::unique_lock<std::mutex>& lock) {
@@ -121,8 +127,7 @@ TaskHandle Executor::spawn_job(std::string_view name, internal::Job job, const S
   lock.unlock();
   s.not_empty.notify_one();
   if (traced) {
-    internal::trace_spawn_end();
-    internal::trace_live_tasks(TaskRegistry::instance().live_count());
+    internal::trace_live_tasks_at(internal::trace_spawn_end(), TaskRegistry::instance().live_count());
   }
   return TaskHandle(std::move(rec));
 }

@@ -14,6 +14,7 @@
 #include "syncscope/task/task_registry.h"
 #include "syncscope/task/wait.h"
 #include "task/deadline_watchdog.h"
+#include "task/record_pool.h"
 #include "task/registry_internal.h"
 #include "task/stack_capture.h"
 #include "task/task_label_cache.h"
@@ -72,22 +73,20 @@ TaskInfo snapshot(const TaskRecord& rec) {
 std::shared_ptr<TaskRecord> create_task(std::string_view name, std::string_view executor,
                                         const std::source_location& site,
                                         const SpawnOptions& options, Clock::duration default_deadline,
-                                        std::shared_ptr<DeadlineReporter> reporter,
+                                        const std::shared_ptr<DeadlineReporter>& reporter,
                                         const void* owner) {
-  auto rec = std::make_shared<TaskRecord>();
+  auto rec = std::allocate_shared<TaskRecord>(RecordAllocator<TaskRecord>(), name, executor);
   rec->id = next_task_id();
   rec->parent = tl_current != nullptr ? tl_current->id : 0;
-  rec->name = name;
-  rec->executor = executor;
   rec->site = site;
   rec->created_ns = now_ns();
   const Clock::duration rel = options.deadline == Clock::duration::zero() ? default_deadline : options.deadline;
   rec->relative_deadline = rel > Clock::duration::zero() ? rel : Clock::duration::zero();
-  rec->reporter = std::move(reporter);
+  // Copied only when a deadline may fire: each copy is an atomic increment
+  // and decrement on the executor's one reporter, a cache line that the
+  // spawner and the workers would otherwise trade for every task.
+  if (rec->relative_deadline > Clock::duration::zero()) rec->reporter = reporter;
   rec->owner = owner;
-  // skip 1: create_task itself; the spawn function is the innermost frame.
-  if (options.capture_stack) rec->stack_depth = capture_here(rec->stack, prof::kMaxStackDepth, 1);
-  register_task(rec.get());
   return rec;
 }
 
@@ -106,7 +105,7 @@ void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job, std::atomic<std:
     arm_deadline(rec);
   }
   const bool traced = tracing_on();
-  if (traced) trace_task_begin(rec->id, rec->name);
+  if (traced) trace_task_begin(start, rec->id, rec->name);
   // Labels task/task_site on CPU and contention samples taken while it runs.
   const std::uint32_t outer_label = prof::set_thread_task_label(task_label_for(rec->name, rec->site));
   try {
@@ -124,16 +123,13 @@ void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job, std::atomic<std:
   prof::set_thread_task_label(outer_label);
   if (completed != nullptr) completed->fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
   if (has_deadline) disarm_deadline(*rec);
-  if (traced) trace_task_end(rec->id);
-  rec->finished_ns.store(now_ns(), std::memory_order_relaxed);
+  const std::int64_t finished = now_ns();
+  if (traced) trace_task_end(finished, rec->id);
+  rec->finished_ns.store(finished, std::memory_order_relaxed);
   rec->state.store(TaskState::kDone, std::memory_order_relaxed);
   unregister_task(rec.get());
-  if (tracing_on()) trace_live_tasks(TaskRegistry::instance().live_count());
-  {
-    std::lock_guard lock(rec->mu);
-    rec->done = true;
-  }
-  rec->done_cv.notify_all();
+  if (tracing_on()) trace_live_tasks_at(finished, TaskRegistry::instance().live_count());
+  mark_done(*rec);
   tl_current = outer;
 }
 
@@ -141,11 +137,16 @@ void abandon_task(const std::shared_ptr<TaskRecord>& rec) {
   rec->finished_ns.store(now_ns(), std::memory_order_relaxed);  // relaxed: see snapshot()
   rec->state.store(TaskState::kDone, std::memory_order_relaxed);
   unregister_task(rec.get());
-  {
-    std::lock_guard lock(rec->mu);
-    rec->done = true;
-  }
-  rec->done_cv.notify_all();
+  mark_done(*rec);
+}
+
+void mark_done(TaskRecord& rec) noexcept {
+  rec.done.store(true, std::memory_order_seq_cst);  // [J1]; see TaskRecord::done
+  if (rec.joiners.load(std::memory_order_seq_cst) == 0) return;  // [J2]
+  // A joiner that counted itself may be between its test of done and its
+  // wait, holding mu: taking mu waits until it is inside the wait.
+  { std::lock_guard lock(rec.mu); }
+  rec.done_cv.notify_all();
 }
 
 BlockingScope blocking_on(std::string_view reason, std::uintptr_t object) noexcept {
@@ -160,6 +161,9 @@ TaskHandle spawn_detached_impl(std::string_view name, Job job, const SpawnOption
   const std::int64_t t0 = now_ns();
   std::shared_ptr<TaskRecord> rec =
       create_task(name, "detached", site, options, Clock::duration::zero(), nullptr, nullptr);
+  // The spawn stack starts here, in the spawn function (see create_task).
+  if (options.capture_stack) rec->stack_depth = capture_spawn_stack(rec->stack, prof::kMaxStackDepth);
+  register_task(rec.get());
   const bool traced = tracing_on();
   if (traced) trace_spawn_begin(t0, rec->id, rec->name);
   try {
@@ -176,8 +180,7 @@ TaskHandle spawn_detached_impl(std::string_view name, Job job, const SpawnOption
     return TaskHandle();
   }
   if (traced) {
-    trace_spawn_end();
-    trace_live_tasks(TaskRegistry::instance().live_count());
+    trace_live_tasks_at(trace_spawn_end(), TaskRegistry::instance().live_count());
   }
   return TaskHandle(std::move(rec));
 }
@@ -203,9 +206,8 @@ std::string TaskInfo::site_string() const {
 TaskId TaskHandle::id() const noexcept { return rec_ ? rec_->id : 0; }
 
 bool TaskHandle::done() const noexcept {
-  if (!rec_) return true;
-  std::lock_guard lock(rec_->mu);
-  return rec_->done;
+  // acquire (seq_cst): pairs with [J1]; the task's effects are visible.
+  return !rec_ || rec_->done.load(std::memory_order_seq_cst);
 }
 
 bool TaskHandle::request_stop() const noexcept {
@@ -217,14 +219,22 @@ void TaskHandle::join() const {
   if (!rec_) return;
   auto scope = blocking("join task " + rec_->name, rec_.get());
   std::unique_lock lock(rec_->mu);
-  rec_->done_cv.wait(lock, [&] { return rec_->done; });
+  rec_->joiners.fetch_add(1, std::memory_order_seq_cst);  // [J3]
+  // [J4]: see TaskRecord::done.
+  rec_->done_cv.wait(lock, [&] { return rec_->done.load(std::memory_order_seq_cst); });
+  rec_->joiners.fetch_sub(1, std::memory_order_relaxed);  // relaxed: a stale count only costs a lock
 }
 
 bool TaskHandle::join_for(Clock::duration timeout) const {
   if (!rec_) return true;
   auto scope = blocking("join task " + rec_->name, rec_.get());
   std::unique_lock lock(rec_->mu);
-  return rec_->done_cv.wait_for(lock, timeout, [&] { return rec_->done; });
+  rec_->joiners.fetch_add(1, std::memory_order_seq_cst);  // [J3]
+  // [J4]: see TaskRecord::done.
+  const bool finished =
+      rec_->done_cv.wait_for(lock, timeout, [&] { return rec_->done.load(std::memory_order_seq_cst); });
+  rec_->joiners.fetch_sub(1, std::memory_order_relaxed);  // relaxed: a stale count only costs a lock
+  return finished;
 }
 
 TaskInfo TaskHandle::info() const { return rec_ ? internal::snapshot(*rec_) : TaskInfo{}; }

@@ -4,12 +4,13 @@
 //
 // Field discipline:
 // - "immutable": written once before the record is published to the
-//   registry (publication is the registry's shard mutex); read freely after.
+//   registry (publication: register_task's release push [A1], acquired by
+//   the shard mutex holder that drains it); read freely after.
 // - atomics: written by the thread running the task (and the watchdog for
 //   deadline_exceeded), read by any query; each is a standalone fact, so
 //   relaxed loads/stores suffice except where noted.
 // - mu_: guards the blocking reason / wait object / blocked_since triple,
-//   which must be read together, and the done flag for join().
+//   which must be read together; joiners wait on done_cv with it.
 #pragma once
 
 #include <sys/types.h>
@@ -42,6 +43,12 @@ inline Clock::time_point to_time_point(std::int64_t ns) {
 }
 
 struct TaskRecord {
+  // User-provided, so that allocate_shared's value-initialization does not
+  // zero the whole record first: `stack` is written by the capture and read
+  // only in [0, stack_depth).
+  TaskRecord(std::string_view task_name, std::string_view executor_name)
+      : name(task_name), executor(executor_name) {}
+
   // --- immutable ---
   TaskId id = 0;
   TaskId parent = 0;
@@ -71,13 +78,27 @@ struct TaskRecord {
   std::string reason;              // "" unless blocked
   std::uintptr_t wait_object = 0;
   std::int64_t blocked_since_ns = 0;
-  bool done = false;               // set once, after the function returned
-  std::condition_variable done_cv;  // notified when done becomes true
 
-  // --- registry links: guarded by the owning registry shard's mutex ---
+  // --- completion (see mark_done and TaskHandle::join) ---
+  // Set once, after the function returned and the record was unregistered.
+  // seq_cst store [J1] / seq_cst loads [J4]: with `joiners` a store-then-load
+  // pair on each side, so either the runner sees a joiner and notifies, or
+  // the joiner sees done; also a release/acquire for done().
+  std::atomic<bool> done{false};
+  // Joiners inside join/join_for: incremented under mu [J3] before they
+  // test done, decremented after. Read by the runner [J2] (seq_cst).
+  std::atomic<int> joiners{0};
+  std::condition_variable done_cv;  // waited on with mu; notified after done, only if joiners
+
+  // --- registry links: written by register_task before it pushes the record
+  // onto its shard's arrivals (a release, [A1] in task_registry.cc), then
+  // guarded by that shard's mutex ---
   TaskRecord* prev = nullptr;
   TaskRecord* next = nullptr;
 };
+
+// Marks the task done and wakes its joiners: no lock unless one is waiting.
+void mark_done(TaskRecord& rec) noexcept;
 
 // A consistent copy of the record's observable state.
 TaskInfo snapshot(const TaskRecord& rec);
@@ -85,12 +106,17 @@ TaskInfo snapshot(const TaskRecord& rec);
 // The record of the task running on this thread (nullptr outside tasks).
 TaskRecord* current_task() noexcept;
 
-// Creates and registers a record (state queued). `stack_skip` frames of the
-// caller are dropped from the spawn stack.
+// Creates a record (state queued) without a spawn stack and without
+// registering it: the spawn function captures its own stack into it
+// (capture_spawn_stack) and then publishes it with register_task, so the
+// capture starts in the spawn function's frame and unwinds no frame of ours.
+// The record's memory comes from the record pool (record_pool.h). The
+// reporter is kept only when the task has a deadline (only the deadline
+// watchdog reads it).
 std::shared_ptr<TaskRecord> create_task(std::string_view name, std::string_view executor,
                                         const std::source_location& site,
                                         const SpawnOptions& options, Clock::duration default_deadline,
-                                        std::shared_ptr<DeadlineReporter> reporter,
+                                        const std::shared_ptr<DeadlineReporter>& reporter,
                                         const void* owner);
 
 // Runs `job` as task `rec` on the calling thread: state transitions, deadline

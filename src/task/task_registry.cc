@@ -1,6 +1,15 @@
 // TaskRegistry: live records in kShards intrusive doubly-linked lists, each
-// under its own mutex, so that spawn/finish on different workers rarely
-// contend and a query holds any one lock only while copying that shard.
+// under its own mutex, so that finishes on different workers rarely contend
+// and a query holds any one lock only while copying that shard.
+//
+// Registration takes no lock: the spawner pushes the record onto its shard's
+// `arrivals` stack with one compare-exchange; whoever next takes the shard's
+// mutex (the unregistering worker, a query) first moves the arrivals into
+// the list (drain_locked). A record is therefore in exactly one of the two
+// while it is registered, and every reader sees it once it holds the mutex.
+//
+//   spawner --CAS--> arrivals: r9 -> r8 -> null      (singly linked by next)
+//   mutex holder:    drain_locked: list r9 <-> r8 <-> r5 <-> r1
 #include "syncscope/task/task_registry.h"
 
 #include <algorithm>
@@ -20,6 +29,9 @@ static_assert((kShards & (kShards - 1)) == 0, "shard index is id & (kShards - 1)
 struct alignas(64) Shard {
   std::mutex mu;
   internal::TaskRecord* head = nullptr;  // guarded by mu; list of live records
+  // Records registered since the last drain, linked through `next` (their
+  // `prev` is null). Pushed without the lock; emptied only under mu.
+  std::atomic<internal::TaskRecord*> arrivals{nullptr};
 };
 
 struct Registry {
@@ -43,6 +55,20 @@ Registry& registry() {
 
 Shard& shard_of(TaskId id) { return registry().shards[id & (kShards - 1)]; }
 
+// Moves the shard's arrivals into its list. Caller holds s.mu.
+void drain_locked(Shard& s) {
+  // acquire: the pushed records' fields and links are visible; pairs with [A1].
+  internal::TaskRecord* r = s.arrivals.exchange(nullptr, std::memory_order_acquire);
+  while (r != nullptr) {
+    internal::TaskRecord* const next = r->next;
+    r->prev = nullptr;
+    r->next = s.head;
+    if (s.head != nullptr) s.head->prev = r;
+    s.head = r;
+    r = next;
+  }
+}
+
 bool older(const TaskInfo& a, const TaskInfo& b) {
   return std::tie(a.created, a.id) < std::tie(b.created, b.id);
 }
@@ -58,13 +84,13 @@ TaskId next_task_id() noexcept {
 
 void register_task(TaskRecord* rec) {
   Shard& s = shard_of(rec->id);
-  {
-    std::lock_guard lock(s.mu);
-    rec->prev = nullptr;
-    rec->next = s.head;
-    if (s.head != nullptr) s.head->prev = rec;
-    s.head = rec;
-  }
+  rec->prev = nullptr;
+  TaskRecord* top = s.arrivals.load(std::memory_order_relaxed);  // relaxed: re-read by the CAS
+  do {
+    rec->next = top;
+    // [A1] release: publishes the record's immutable fields and its link to
+    // the drainer; pairs with the acquire exchange in drain_locked.
+  } while (!s.arrivals.compare_exchange_weak(top, rec, std::memory_order_release, std::memory_order_relaxed));
   // relaxed: a counter; what orders it before this task's `finished`
   // increment is the hand-off of the record to the thread that finishes it.
   registry().spawned.fetch_add(1, std::memory_order_relaxed);
@@ -74,6 +100,7 @@ void unregister_task(TaskRecord* rec) {
   Shard& s = shard_of(rec->id);
   {
     std::lock_guard lock(s.mu);
+    drain_locked(s);  // rec may still be an arrival
     if (rec->prev != nullptr) rec->prev->next = rec->next;
     else s.head = rec->next;
     if (rec->next != nullptr) rec->next->prev = rec->prev;
@@ -88,6 +115,7 @@ void unregister_task(TaskRecord* rec) {
 void for_each_live(const std::function<void(TaskRecord&)>& fn) {
   for (Shard& s : registry().shards) {
     std::lock_guard lock(s.mu);
+    drain_locked(s);
     for (TaskRecord* r = s.head; r != nullptr; r = r->next) fn(*r);
   }
 }
@@ -158,6 +186,7 @@ std::vector<SiteGroup> TaskRegistry::resident_by_site(Clock::duration older_than
 std::optional<TaskInfo> TaskRegistry::find(TaskId id) const {
   Shard& s = shard_of(id);
   std::lock_guard lock(s.mu);
+  drain_locked(s);
   for (internal::TaskRecord* r = s.head; r != nullptr; r = r->next) {
     if (r->id == id) return internal::snapshot(*r);
   }
@@ -184,6 +213,7 @@ bool TaskRegistry::request_stop(TaskId id) {
   {
     Shard& s = shard_of(id);
     std::lock_guard lock(s.mu);
+    drain_locked(s);
     for (internal::TaskRecord* r = s.head; r != nullptr; r = r->next) {
       if (r->id == id) {
         source = r->stop;

@@ -1,18 +1,37 @@
-// The flight recorder's storage: one ring of fixed-size events per thread.
+// The flight recorder's storage: one ring of fixed-size events per thread,
+// written by that thread alone without a lock and read by snapshots that
+// never make the writer wait.
 //
-//   thread A ring: [e5 e6 e7 e0' e1' ...]   head = total events written
-//                   ^ oldest = head % capacity once the ring has wrapped
+//   thread A ring: [e5 e6 e7 e0' e1' ...]   committed = events ever written
+//                   ^ oldest = committed % capacity once the ring has wrapped
 //
-// A writer appends to its own ring under the ring's mutex, which only a
-// snapshot ever contends for; events of one ring are in timestamp order
-// because one thread writes them in program order with a monotonic clock.
+// Registered with the recorder once per thread (trace_recorder.cc); the
+// recorder's list is locked only then and by snapshots copying the list.
+//
+// Implementation notes (a sequence-checked ring, one writer):
+// - The writer announces event i in `begun_`, writes its slot's eight words
+//   (release stores [W1]), then publishes it in `committed_` [W2]. Once the
+//   ring is full each event overwrites the oldest (counted: overwritten()).
+// - A reader copies the slots of [committed - capacity, committed) [R2]
+//   with acquire loads [R1], then re-reads `begun_`: a slot whose event
+//   index is below begun - capacity may have been overwritten while it was
+//   copied and is dropped from the copy. The reader never waits and never
+//   retries.
+// - Slot words are read and written through std::atomic_ref, so a copy
+//   racing with an overwrite is a torn copy that gets discarded, not a data
+//   race; release/acquire on the words (plain moves on x86-64) instead of
+//   fences keeps the protocol visible to TSan. The discard rule is checked
+//   by TraceRing.ConcurrentSnapshots_SeeOnlyWholeEventsInOrder.
+// Events of one ring are in timestamp order because one thread writes them
+// in program order with a monotonic clock.
 #pragma once
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <cstdint>
+#include <cstring>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,19 +61,67 @@ struct TraceEvent {
 };
 static_assert(sizeof(TraceEvent) == 64, "one event per cache line keeps the ring compact");
 
-void set_event_name(TraceEvent& e, std::string_view name) noexcept;
 inline std::string_view event_name(const TraceEvent& e) { return {e.name, e.name_len}; }
 
-struct ThreadRing {
-  explicit ThreadRing(pid_t t, std::string n, std::size_t cap)
-      : tid(t), thread_name(std::move(n)), capacity(cap) {}
+class ThreadRing {
+  static constexpr std::size_t kWords = sizeof(TraceEvent) / sizeof(std::uint64_t);
+
+ public:
+  // Slot storage comes from calloc: the kernel maps its pages as the ring
+  // first writes them, so an idle thread's ring costs no resident memory.
+  // Check ok() before use (false: the slots could not be allocated).
+  ThreadRing(pid_t tid, std::string thread_name, std::size_t capacity);
+  ~ThreadRing();
+  ThreadRing(const ThreadRing&) = delete;
+  ThreadRing& operator=(const ThreadRing&) = delete;
+
+  bool ok() const noexcept { return slots_ != nullptr; }
+
+  // Owning thread only. Never blocks, never allocates. Inline: it is the
+  // recorder's whole per-event cost (a dozen stores).
+  void append(const TraceEvent& e) noexcept {
+    // relaxed: only this thread writes begun_/committed_.
+    const std::uint64_t i = committed_.load(std::memory_order_relaxed);
+    begun_.store(i + 1, std::memory_order_relaxed);  // ordered by the release stores below
+    std::uint64_t words[kWords];
+    std::memcpy(words, &e, sizeof words);
+    std::uint64_t* slot = slots_ + (i & (capacity - 1)) * kWords;
+#pragma GCC unroll 8
+    for (std::size_t w = 0; w < kWords; ++w) {
+      // [W1] release: a reader whose acquire load reads this word also sees
+      // begun_ >= i + 1 afterwards, and drops the slot's old event; pairs
+      // with [R1]. (Plain stores on x86-64; no fence, which TSan could not
+      // model.)
+      std::atomic_ref<std::uint64_t>(slot[w]).store(words[w], std::memory_order_release);
+    }
+    // [W2] release: publishes the slot's words with the count; pairs with [R2].
+    committed_.store(i + 1, std::memory_order_release);
+  }
+
+  // Any thread: appends to `out` the whole events of the ring with
+  // ts_ns >= since_ns, oldest first.
+  void copy_since(std::int64_t since_ns, std::vector<TraceEvent>& out) const;
+
+  // Any thread; counters of this ring (relaxed reads: statistics).
+  std::uint64_t written() const noexcept;
+  std::uint64_t overwritten() const noexcept;
+
   const pid_t tid;
   const std::string thread_name;
-  const std::size_t capacity;
-  std::mutex mu;
-  std::vector<TraceEvent> events;  // guarded by mu; grows to capacity, then wraps
-  std::uint64_t head = 0;          // guarded by mu; events ever written
-  bool exited = false;             // guarded by mu; the thread has ended
+  const std::size_t capacity;  // events; a power of two (the request rounded up)
+  // Set by the owning thread when it exits (or starts a newer ring); read by
+  // trim. relaxed: a standalone fact, publishes nothing.
+  std::atomic<bool> exited{false};
+
+ private:
+  // capacity * kWords words; slot of event i = i % capacity. Written by the
+  // owning thread only, read by any snapshot (atomic_ref, relaxed).
+  std::uint64_t* slots_ = nullptr;
+  // Events whose write has begun; written by the owner only. begun_ ==
+  // committed_ except while the owner is inside append().
+  std::atomic<std::uint64_t> begun_{0};
+  // Events fully written; written by the owner only; committed_ <= begun_.
+  std::atomic<std::uint64_t> committed_{0};
 };
 
 // A copy of one ring's events in the window, oldest first.

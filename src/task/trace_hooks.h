@@ -16,20 +16,26 @@ extern std::atomic<bool> g_tracing_on;
 
 inline bool tracing_on() noexcept {
   // relaxed: a hint only; an event racing with start/stop may be kept or
-  // dropped, and the ring's own mutex orders the event data.
+  // dropped, and the ring's own [W2]/[R2] pair orders the event data.
   return g_tracing_on.load(std::memory_order_relaxed);
 }
 
 // "spawn <name>" slice on the spawner's track, with the flow start to the task.
 void trace_spawn_begin(std::int64_t ts_ns, TaskId id, std::string_view name) noexcept;
-void trace_spawn_end() noexcept;
-// The task's slice on the worker's track, with the flow end.
-void trace_task_begin(TaskId id, std::string_view name) noexcept;
-void trace_task_end(TaskId id) noexcept;
+// Returns the end's timestamp (steady ns), for a "live tasks" sample after it.
+std::int64_t trace_spawn_end() noexcept;
+// The task's slice on the worker's track, with the flow end. The caller
+// passes the timestamps it already read for the task's record (started,
+// finished), saving a clock read per event.
+void trace_task_begin(std::int64_t ts_ns, TaskId id, std::string_view name) noexcept;
+void trace_task_end(std::int64_t ts_ns, TaskId id) noexcept;
 // "blocked: <reason>" slice.
 void trace_block_begin(std::string_view reason) noexcept;
 void trace_block_end() noexcept;
 // "live tasks" counter sample.
 void trace_live_tasks(std::size_t live) noexcept;
+// The same at a timestamp the caller read (no earlier than the thread's
+// previous event).
+void trace_live_tasks_at(std::int64_t ts_ns, std::size_t live) noexcept;
 
 }  // namespace syncscope::task::internal

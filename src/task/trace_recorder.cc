@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <atomic>
 #include <cstring>
+#include <memory>
+#include <mutex>
+#include <vector>
 #include <thread>
 
 #include "syncscope/map/map_events.h"
@@ -27,12 +30,17 @@ struct Recorder {
   std::mutex mu;
   std::vector<std::shared_ptr<ThreadRing>> rings;  // guarded by mu; creation order
   TraceConfig config;                              // guarded by mu
-  // Bumped by clear_trace(); a thread whose ring is of an older generation
-  // starts a new one. acquire/release: see my_ring().
-  std::atomic<std::uint64_t> generation{1};
-  std::atomic<std::uint64_t> written{0};      // counter only
-  std::atomic<std::uint64_t> overwritten{0};  // counter only
+  // Counts of rings dropped from `rings` by trim_exited_locked since the
+  // last clear_trace (guarded by mu): trace_stats adds them to the live
+  // rings' own counts.
+  std::uint64_t dropped_written = 0;
+  std::uint64_t dropped_overwritten = 0;
 };
+
+// Bumped by clear_trace(); a thread whose ring is of an older generation
+// starts a new one. acquire/release: see my_ring(). A namespace-scope
+// constant-initialized atomic, so the per-event check needs no guard.
+std::atomic<std::uint64_t> g_generation{1};
 
 Recorder& recorder() {
   // Leaked on purpose: threads may record during static destruction.
@@ -42,18 +50,13 @@ Recorder& recorder() {
 
 // Drops the oldest exited rings beyond config.max_exited_threads. Caller holds r.mu.
 void trim_exited_locked(Recorder& r) {
+  // relaxed loads of `exited`: a standalone fact (see ThreadRing::exited).
   std::size_t exited = 0;
-  for (const auto& ring : r.rings) {
-    std::lock_guard lock(ring->mu);
-    exited += ring->exited ? 1 : 0;
-  }
+  for (const auto& ring : r.rings) exited += ring->exited.load(std::memory_order_relaxed) ? 1 : 0;
   for (auto it = r.rings.begin(); it != r.rings.end() && exited > r.config.max_exited_threads;) {
-    bool drop;
-    {
-      std::lock_guard lock((*it)->mu);
-      drop = (*it)->exited;
-    }
-    if (drop) {
+    if ((*it)->exited.load(std::memory_order_relaxed)) {
+      r.dropped_written += (*it)->written();
+      r.dropped_overwritten += (*it)->overwritten();
       it = r.rings.erase(it);
       --exited;
     } else {
@@ -62,63 +65,69 @@ void trim_exited_locked(Recorder& r) {
   }
 }
 
+// The calling thread's ring, registered with the recorder once per thread
+// (and again after clear_trace); appends to it take no lock. LocalRing owns
+// it and marks it exited when the thread ends; the two trivially
+// destructible copies below are what the per-event path reads (no TLS
+// guard), equal to tl_ring's fields whenever tl_ring_ptr is non-null.
 struct LocalRing {
   std::shared_ptr<ThreadRing> ring;
-  std::uint64_t generation = 0;
-  ~LocalRing() {
-    if (!ring) return;
-    std::lock_guard lock(ring->mu);
-    ring->exited = true;
-  }
+  ~LocalRing();
 };
 thread_local LocalRing tl_ring;
+thread_local ThreadRing* tl_ring_ptr = nullptr;        // tl_ring.ring.get(), or null
+thread_local std::uint64_t tl_ring_generation = 0;     // g_generation when it was made
 
-ThreadRing* my_ring() noexcept {
+LocalRing::~LocalRing() {
+  tl_ring_ptr = nullptr;
+  // relaxed: see ThreadRing::exited.
+  if (ring) ring->exited.store(true, std::memory_order_relaxed);
+}
+
+ThreadRing* register_my_ring(std::uint64_t gen) noexcept {
   Recorder& r = recorder();
-  // acquire: pairs with the release in clear_trace(), so a thread that sees
-  // the new generation registers a fresh ring in the cleared list.
-  const std::uint64_t gen = r.generation.load(std::memory_order_acquire);
-  if (tl_ring.ring && tl_ring.generation == gen) return tl_ring.ring.get();
   try {
     char name[16] = {};
     pthread_getname_np(pthread_self(), name, sizeof name);
     std::lock_guard lock(r.mu);
-    if (tl_ring.ring) {
-      std::lock_guard ring_lock(tl_ring.ring->mu);
-      tl_ring.ring->exited = true;  // the old generation's ring is finished
-    }
-    tl_ring.ring = std::make_shared<ThreadRing>(current_tid(), name, std::max<std::size_t>(64, r.config.events_per_thread));
-    tl_ring.generation = gen;
+    // relaxed: see ThreadRing::exited; the old generation's ring is finished.
+    if (tl_ring.ring) tl_ring.ring->exited.store(true, std::memory_order_relaxed);
+    auto ring = std::make_shared<ThreadRing>(current_tid(), name, std::max<std::size_t>(64, r.config.events_per_thread));
+    if (!ring->ok()) return nullptr;  // out of memory: drop the event
+    tl_ring.ring = std::move(ring);
+    tl_ring_ptr = tl_ring.ring.get();
+    tl_ring_generation = gen;
     r.rings.push_back(tl_ring.ring);
     trim_exited_locked(r);
-    return tl_ring.ring.get();
+    return tl_ring_ptr;
   } catch (...) {
     return nullptr;  // out of memory: drop the event
   }
 }
 
-void append(EventType type, std::int64_t ts, std::uint64_t id, double value, std::string_view name) noexcept {
+inline ThreadRing* my_ring() noexcept {
+  // acquire: pairs with the release in clear_trace(), so a thread that sees
+  // the new generation registers a fresh ring in the cleared list.
+  const std::uint64_t gen = g_generation.load(std::memory_order_acquire);
+  if (tl_ring_ptr != nullptr && tl_ring_generation == gen) [[likely]] return tl_ring_ptr;
+  return register_my_ring(gen);
+}
+
+// Inlined into each recording point: the event is built in registers and
+// stored straight into the ring's slot.
+[[gnu::always_inline]] inline void append(EventType type, std::int64_t ts, std::uint64_t id, double value,
+                                          std::string_view name) noexcept {
   ThreadRing* ring = my_ring();
-  if (ring == nullptr) return;
-  TraceEvent e;
+  if (ring == nullptr) [[unlikely]] return;
+  TraceEvent e{};  // the name's unused tail is copied into the slot too
   e.ts_ns = ts;
   e.id = id;
   e.value = value;
   e.type = type;
-  set_event_name(e, name);
-  std::lock_guard lock(ring->mu);
-  if (ring->events.size() < ring->capacity) {
-    try {
-      ring->events.push_back(e);
-    } catch (...) {
-      return;
-    }
-  } else {
-    ring->events[ring->head % ring->capacity] = e;
-    recorder().overwritten.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
-  }
-  ++ring->head;
-  recorder().written.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
+  const std::size_t n = std::min(name.size(), kTraceNameMax);
+  if (n != 0) std::memcpy(e.name, name.data(), n);  // data() may be null when empty
+  e.name_len = static_cast<std::uint8_t>(n);
+  ring->append(e);
 }
 
 // "name: detail" truncated into a fixed buffer, without allocating.
@@ -200,12 +209,6 @@ void check_triggers(std::string_view counter, double value) noexcept {
 
 }  // namespace
 
-void set_event_name(TraceEvent& e, std::string_view name) noexcept {
-  const std::size_t n = std::min(name.size(), kTraceNameMax);
-  if (n != 0) std::memcpy(e.name, name.data(), n);  // data() may be null when empty
-  e.name_len = static_cast<std::uint8_t>(n);
-}
-
 std::vector<RingCopy> collect_rings(std::int64_t since_ns) {
   std::vector<std::shared_ptr<ThreadRing>> rings;
   {
@@ -216,14 +219,7 @@ std::vector<RingCopy> collect_rings(std::int64_t since_ns) {
   out.reserve(rings.size());
   for (const auto& ring : rings) {
     RingCopy copy{ring->tid, ring->thread_name, {}};
-    std::lock_guard lock(ring->mu);
-    const std::size_t n = ring->events.size();
-    const std::size_t first = ring->head > n ? ring->head % n : 0;
-    copy.events.reserve(n);
-    for (std::size_t i = 0; i < n; ++i) {
-      const TraceEvent& e = ring->events[(first + i) % n];
-      if (e.ts_ns >= since_ns) copy.events.push_back(e);
-    }
+    ring->copy_since(since_ns, copy.events);
     out.push_back(std::move(copy));
   }
   return out;
@@ -232,19 +228,23 @@ std::vector<RingCopy> collect_rings(std::int64_t since_ns) {
 void trace_spawn_begin(std::int64_t ts_ns, TaskId id, std::string_view name) noexcept {
   append(EventType::kSpawnBegin, ts_ns, id, 0, name);
 }
-void trace_spawn_end() noexcept { append(EventType::kSpawnEnd, now_ns(), 0, 0, {}); }
-void trace_task_begin(TaskId id, std::string_view name) noexcept {
-  append(EventType::kTaskBegin, now_ns(), id, 0, name);
+std::int64_t trace_spawn_end() noexcept {
+  const std::int64_t now = now_ns();
+  append(EventType::kSpawnEnd, now, 0, 0, {});
+  return now;
 }
-void trace_task_end(TaskId id) noexcept { append(EventType::kTaskEnd, now_ns(), id, 0, {}); }
+void trace_task_begin(std::int64_t ts_ns, TaskId id, std::string_view name) noexcept {
+  append(EventType::kTaskBegin, ts_ns, id, 0, name);
+}
+void trace_task_end(std::int64_t ts_ns, TaskId id) noexcept { append(EventType::kTaskEnd, ts_ns, id, 0, {}); }
 void trace_block_begin(std::string_view reason) noexcept {
   append(EventType::kBlockBegin, now_ns(), 0, 0, reason);
 }
 void trace_block_end() noexcept { append(EventType::kBlockEnd, now_ns(), 0, 0, {}); }
-void trace_live_tasks(std::size_t live) noexcept {
-  const std::int64_t now = now_ns();
-  append(EventType::kCounter, now, 0, static_cast<double>(live), "live tasks");
-  sample_heap_counter_if_due(now);
+void trace_live_tasks(std::size_t live) noexcept { trace_live_tasks_at(now_ns(), live); }
+void trace_live_tasks_at(std::int64_t ts_ns, std::size_t live) noexcept {
+  append(EventType::kCounter, ts_ns, 0, static_cast<double>(live), "live tasks");
+  sample_heap_counter_if_due(ts_ns);
 }
 
 }  // namespace internal
@@ -260,7 +260,7 @@ void start_tracing(const TraceConfig& config) {
     // release: publishes the chained listener before our listener can read it.
     internal::g_previous_map_listener.store(prev, std::memory_order_release);
   }
-  // relaxed: see tracing_on(); the ring mutexes order event contents.
+  // relaxed: see tracing_on(); each ring's [W2]/[R2] orders event contents.
   internal::set_heap_counter_interval(config.heap_counter_interval);
   internal::g_tracing_on.store(true, std::memory_order_relaxed);
   internal::trace_live_tasks(TaskRegistry::instance().live_count());
@@ -276,10 +276,10 @@ void clear_trace() {
   internal::Recorder& r = internal::recorder();
   std::lock_guard lock(r.mu);
   r.rings.clear();
-  r.written.store(0, std::memory_order_relaxed);      // relaxed: statistics
-  r.overwritten.store(0, std::memory_order_relaxed);  // relaxed: statistics
+  r.dropped_written = 0;
+  r.dropped_overwritten = 0;
   // release: pairs with the acquire in my_ring().
-  r.generation.fetch_add(1, std::memory_order_release);
+  internal::g_generation.fetch_add(1, std::memory_order_release);
 }
 
 std::string trace_snapshot_json(Clock::duration window) {
@@ -355,9 +355,13 @@ void clear_counter_triggers() {
 TraceStats trace_stats() {
   internal::Recorder& r = internal::recorder();
   TraceStats s;
-  s.events_written = r.written.load(std::memory_order_relaxed);          // relaxed: statistics
-  s.events_overwritten = r.overwritten.load(std::memory_order_relaxed);  // relaxed: statistics
   std::lock_guard lock(r.mu);
+  s.events_written = r.dropped_written;
+  s.events_overwritten = r.dropped_overwritten;
+  for (const auto& ring : r.rings) {
+    s.events_written += ring->written();
+    s.events_overwritten += ring->overwritten();
+  }
   s.thread_rings = r.rings.size();
   return s;
 }

@@ -16,8 +16,12 @@
 //   syncscope/map/map_events.h), deadline cancellations, record_instant().
 //
 // Ring buffer: each thread appends fixed-size events (names truncated to
-// kTraceNameMax bytes) to its own ring of `events_per_thread` entries; the
-// oldest are overwritten. Cost with tracing off: one relaxed load per hook.
+// kTraceNameMax bytes) to its own ring of `events_per_thread` entries,
+// without a lock and without allocating (the ring is registered once per
+// thread); the oldest are overwritten and counted (TraceStats). A snapshot
+// copies each ring while its thread keeps writing and drops the few slots
+// overwritten during the copy; it never makes a writer wait. Cost with
+// tracing off: one relaxed load per hook.
 //
 // Snapshots are self-consistent per track: a slice whose begin was
 // overwritten is dropped, a slice still open at snapshot time is closed at
@@ -41,7 +45,7 @@ namespace syncscope::task {
 inline constexpr std::size_t kTraceNameMax = 38;  // bytes kept of each event name (64-byte events)
 
 struct TraceConfig {
-  std::size_t events_per_thread = 16384;  // ring size per thread (>= 64)
+  std::size_t events_per_thread = 16384;  // ring size per thread (>= 64; rounded up to a power of two)
   std::size_t max_exited_threads = 256;   // rings of exited threads kept (oldest dropped)
   // Least period of the "live heap bytes" track: a sample goes with a "live
   // tasks" event (task spawned or finished, tracing started, snapshot
