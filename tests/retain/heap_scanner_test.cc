@@ -3,7 +3,9 @@
 // clipping against mappings, live blocks and excluded ranges.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -132,6 +134,123 @@ TEST(ScanAll, FindsEveryPointerWordWithItsOffset) {
   EXPECT_EQ(out.block_edges[1].offset, 56u);
   EXPECT_EQ(out.block_begin[8], 2u);
   EXPECT_EQ(out.bytes_scanned, sizeof heap + sizeof root_words);
+}
+
+// The scan's edges (rows, targets, offsets, interior flags) against a
+// word-by-word oracle that looks every word up by std::upper_bound over the
+// sorted blocks, on random heaps: pointer-free blocks, blocks with more
+// pointer words than one lookup batch holds, pointers to block starts,
+// interiors, last bytes, one past the end, gaps, itself, and to blocks in a
+// second cluster far away. The scanner resolves its lookups in batches that
+// span holders, so row boundaries are where a bookkeeping slip would show.
+struct OracleEdge {
+  NodeId target;
+  std::uint32_t offset;
+  bool interior;
+  bool operator==(const OracleEdge&) const = default;
+};
+
+NodeId oracle_lookup(const MmapBuffer<GraphBlock>& blocks, std::uintptr_t a) {
+  const GraphBlock* it = std::upper_bound(blocks.begin(), blocks.end(), a,
+                                          [](std::uintptr_t x, const GraphBlock& b) { return x < b.address; });
+  if (it == blocks.begin()) return kNoNode;
+  --it;
+  const std::uint64_t extent = it->size == 0 ? 1 : it->size;
+  return a - it->address < extent ? static_cast<NodeId>(it - blocks.begin()) : kNoNode;
+}
+
+std::vector<OracleEdge> oracle_row(const MmapBuffer<GraphBlock>& blocks, std::uintptr_t begin, std::uint64_t size,
+                                   NodeId self) {
+  std::vector<OracleEdge> row;
+  for (std::uintptr_t p = (begin + 7) & ~std::uintptr_t{7}; p + 8 <= begin + size; p += 8) {
+    std::uintptr_t w;
+    std::memcpy(&w, reinterpret_cast<const void*>(p), 8);
+    const NodeId t = oracle_lookup(blocks, w);
+    if (t == kNoNode || t == self) continue;
+    row.push_back(OracleEdge{t, static_cast<std::uint32_t>(p - begin), w != blocks[t].address});
+  }
+  return row;
+}
+
+std::vector<OracleEdge> scanned_row(const MmapBuffer<std::uint64_t>& begin, const MmapBuffer<Edge>& edges,
+                                    std::size_t r) {
+  std::vector<OracleEdge> row;
+  for (std::uint64_t e = begin[r]; e < begin[r + 1]; ++e)
+    row.push_back(OracleEdge{edges[e].target, edges[e].offset, edges[e].interior != 0});
+  return row;
+}
+
+TEST(ScanAll, EdgesMatchWordByWordOracle_RandomHeaps) {
+  for (std::uint32_t seed = 1; seed <= 12; ++seed) {
+    std::mt19937_64 rng(seed);
+    // Two clusters far apart inside one mapping: two runs of the index.
+    constexpr std::size_t kCluster = std::size_t{1} << 20;
+    constexpr std::size_t kGap = std::size_t{32} << 20;  // > BlockIndex::kRunGap
+    MmapBuffer<std::byte> memory;
+    ASSERT_TRUE(memory.reserve(2 * kCluster + kGap));
+    const auto base = reinterpret_cast<std::uintptr_t>(memory.data());
+    MmapBuffer<GraphBlock> blocks;
+    for (std::uintptr_t cluster : {base, base + kCluster + kGap}) {
+      std::uintptr_t at = cluster + 16 * (rng() % 8);
+      const std::size_t n = 200 + rng() % 800;
+      for (std::size_t i = 0; i < n && at + 4096 < cluster + kCluster; ++i) {
+        const std::uint64_t size = rng() % 16 == 0 ? 0 : 8 + rng() % (rng() % 8 == 0 ? 2048 : 200);
+        blocks.push_back(GraphBlock{at, size, 0});
+        at += (size + 16 + 15) / 16 * 16 + (rng() % 4 == 0 ? 16 * (rng() % 64) : 0);
+      }
+    }
+    // Words: small integers, and pointers where a block's density says so.
+    auto random_word = [&](NodeId self) -> std::uintptr_t {
+      const GraphBlock& t = blocks[rng() % blocks.size()];
+      switch (rng() % 8) {
+        case 0: return t.address + (t.size == 0 ? 0 : rng() % t.size);       // inside
+        case 1: return t.address + t.size;                                    // one past (or a 0-byte block)
+        case 2: return t.address + (t.size == 0 ? 0 : t.size - 1);            // last byte
+        case 3: return self == kNoNode ? t.address : blocks[self].address + 8;  // itself
+        case 4: return base + kCluster + rng() % kGap;                        // between the clusters
+        default: return t.address;                                            // a start
+      }
+    };
+    for (std::size_t b = 0; b < blocks.size(); ++b) {
+      auto* words = reinterpret_cast<std::uintptr_t*>(blocks[b].address);
+      const unsigned density = rng() % 4 == 0 ? 0 : rng() % 4 == 0 ? 8 : 1 + rng() % 3;  // of 8
+      for (std::size_t w = 0; w < blocks[b].size / 8; ++w)
+        words[w] = rng() % 8 < density ? random_word(static_cast<NodeId>(b)) : rng() % 100000;
+    }
+    std::vector<std::uintptr_t> root_words(200 + rng() % 200);
+    for (auto& w : root_words) w = rng() % 2 == 0 ? random_word(kNoNode) : rng() % 100000;
+    RawRoot roots[3];
+    roots[0].begin = reinterpret_cast<std::uintptr_t>(root_words.data());
+    roots[0].size = 40 * 8;
+    roots[1].begin = roots[0].begin + roots[0].size + 4;  // unaligned start: first word skipped
+    roots[1].size = 3;                                    // no whole word
+    roots[2].begin = roots[0].begin + 48 * 8;
+    roots[2].size = (root_words.size() - 48) * 8;
+
+    BlockIndex index;
+    ASSERT_TRUE(index.build(blocks.data(), blocks.size()));
+    ScanOutput out;
+    scan_all(InPlaceImage(), roots, 3, blocks.data(), blocks.size(), index, out);
+    ASSERT_FALSE(out.truncated);
+    ASSERT_EQ(out.root_begin.size(), 4u);
+    ASSERT_EQ(out.block_begin.size(), blocks.size() + 1);
+    std::size_t edges = 0, multi_batch_rows = 0;
+    for (std::size_t r = 0; r < 3; ++r) {
+      const auto expect = oracle_row(blocks, roots[r].begin, roots[r].size, kNoNode);
+      ASSERT_EQ(scanned_row(out.root_begin, out.root_edges, r), expect) << "seed " << seed << " root " << r;
+      edges += expect.size();
+    }
+    for (std::size_t b = 0; b < blocks.size(); ++b) {
+      const auto expect = oracle_row(blocks, blocks[b].address, blocks[b].size, static_cast<NodeId>(b));
+      ASSERT_EQ(scanned_row(out.block_begin, out.block_edges, b), expect) << "seed " << seed << " block " << b;
+      edges += expect.size();
+      multi_batch_rows += expect.size() > 16;
+    }
+    EXPECT_EQ(out.root_edges.size() + out.block_edges.size(), edges);
+    // The heap exercised what it is meant to: many edges, rows longer than a batch.
+    EXPECT_GT(edges, 1000u) << "seed " << seed;
+    EXPECT_GT(multi_batch_rows, 0u) << "seed " << seed;
+  }
 }
 
 TEST(RootPieces, ClippedToReadableMappingsMinusBlocksAndExclusions) {
