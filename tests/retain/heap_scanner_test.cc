@@ -9,6 +9,7 @@
 #include <random>
 #include <vector>
 
+#include "retain/block_labels.h"
 #include "retain/heap_scanner.h"
 #include "retain/memory_image.h"
 #include "retain/proc_maps.h"
@@ -250,6 +251,73 @@ TEST(ScanAll, EdgesMatchWordByWordOracle_RandomHeaps) {
     // The heap exercised what it is meant to: many edges, rows longer than a batch.
     EXPECT_GT(edges, 1000u) << "seed " << seed;
     EXPECT_GT(multi_batch_rows, 0u) << "seed " << seed;
+  }
+}
+
+// Label hints (block_labels.h) against their definition, computed with a
+// linear search over the module ranges: the first word when it points into
+// any module, else the first of the next three that points into executable
+// code. Words sit inside, at the edges of, and just outside module ranges,
+// in the same 2 MiB granule as a module but in no range, in the gap between
+// the executable and the libraries (where a brk heap lives), and are small
+// integers; one layout has a module larger than the granule filter holds.
+std::uintptr_t oracle_hint(const std::vector<ModuleRange>& ranges, const std::uintptr_t* words, std::size_t n) {
+  auto find = [&](std::uintptr_t w) -> const ModuleRange* {
+    for (const ModuleRange& r : ranges)
+      if (w >= r.begin && w < r.end) return &r;
+    return nullptr;
+  };
+  if (n > 0 && find(words[0]) != nullptr) return words[0];
+  for (std::size_t i = 1; i < n && i < 4; ++i)
+    if (const ModuleRange* r = find(words[i]); r != nullptr && r->executable) return words[i];
+  return 0;
+}
+
+TEST(LabelHints, MatchDefinition_RandomModulesAndWords) {
+  for (std::uint32_t seed = 1; seed <= 12; ++seed) {
+    std::mt19937_64 rng(seed);
+    std::vector<ModuleRange> ranges;
+    const bool huge_module = seed % 4 == 0;  // more granules than the filter holds
+    for (std::uintptr_t at : {std::uintptr_t{0x555555554000}, std::uintptr_t{0x7f0000000000}}) {
+      const int modules = 1 + static_cast<int>(rng() % 30);
+      for (int m = 0; m < modules; ++m) {
+        const std::uint64_t size = huge_module && m == 0 ? std::uint64_t{4} << 30 : 4096 * (1 + rng() % 600);
+        ranges.push_back(ModuleRange{at, at + size, rng() % 2 == 0});
+        at += size + (rng() % 3 == 0 ? 4096 * (rng() % 2000) : 0);
+      }
+    }
+    auto random_word = [&]() -> std::uintptr_t {
+      const ModuleRange& r = ranges[rng() % ranges.size()];
+      switch (rng() % 8) {
+        case 0: return r.begin + rng() % (r.end - r.begin);
+        case 1: return r.end;                                     // one past
+        case 2: return r.begin - 1;
+        case 3: return (r.end | ((std::uintptr_t{1} << 21) - 1)) - rng() % 64;  // same granule, maybe no module
+        case 4: return 0x555555554000 + (std::uintptr_t{1} << 30) + rng() % (std::uintptr_t{1} << 30);  // heap gap
+        case 5: return rng() % 100000;
+        default: return r.begin;
+      }
+    };
+    std::vector<std::uintptr_t> heap(4000);
+    for (auto& w : heap) w = rng() % 3 == 0 ? rng() % 100000 : random_word();
+    MmapBuffer<GraphBlock> blocks;
+    const auto base = reinterpret_cast<std::uintptr_t>(heap.data());
+    for (std::size_t at = 0; at + 8 < heap.size();) {
+      const std::size_t words = rng() % 7;  // 0..6 words: shorter and longer than the 4 looked at
+      blocks.push_back(GraphBlock{base + at * 8, words * 8 + (rng() % 2 == 0 ? rng() % 8 : 0), 0});
+      at += words + 1;
+    }
+    MmapBuffer<std::uintptr_t> hints;
+    capture_label_hints(InPlaceImage(), blocks.data(), blocks.size(), ranges.data(), ranges.size(), hints);
+    ASSERT_EQ(hints.size(), blocks.size());
+    std::size_t nonzero = 0;
+    for (std::size_t b = 0; b < blocks.size(); ++b) {
+      const auto* words = reinterpret_cast<const std::uintptr_t*>(blocks[b].address);
+      ASSERT_EQ(hints[b], oracle_hint(ranges, words, blocks[b].size / 8)) << "seed " << seed << " block " << b;
+      nonzero += hints[b] != 0;
+    }
+    EXPECT_GT(nonzero, blocks.size() / 10) << "seed " << seed;    // both answers are common
+    EXPECT_LT(nonzero, blocks.size() * 9 / 10) << "seed " << seed;
   }
 }
 
