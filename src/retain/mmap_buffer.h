@@ -43,11 +43,6 @@ class MmapBuffer {
       p = ::mremap(data_, mapped_, bytes, MREMAP_MAYMOVE);
     }
     if (p == MAP_FAILED) return false;
-    // Large buffers (the scanner's block copy, bucket index and edges) on
-    // transparent huge pages where the system allows them on request: one
-    // fault per 2 MiB instead of per 4 KiB, and the index's random lookups
-    // miss the TLB far less. Advice only: failure changes nothing.
-    if (bytes >= kHugePage) ::madvise(p, bytes, MADV_HUGEPAGE);
     data_ = static_cast<T*>(p);
     mapped_ = bytes;
     capacity_ = bytes / sizeof(T);
@@ -83,7 +78,6 @@ class MmapBuffer {
   }
 
  private:
-  static constexpr std::size_t kHugePage = std::size_t{2} << 20;  // x86-64 and 4 KiB-page AArch64 PMD size
   static std::size_t round_up(std::size_t bytes) {
     constexpr std::size_t kPage = 4096;
     return (bytes + kPage - 1) / kPage * kPage;
