@@ -89,6 +89,10 @@ struct ThroughHooks {
   static void* alloc(std::size_t n) { return std::malloc(n); }
   static void release(void* p) { std::free(p); }
 };
+struct ThroughNewDelete {
+  static void* alloc(std::size_t n) { return ::operator new(n); }
+  static void release(void* p) { ::operator delete(p); }
+};
 
 template <class A>
 void fast_loop(benchmark::State& state, bool window) {
@@ -130,10 +134,20 @@ void BM_FastPath_Hooked(benchmark::State& state) {
   HeapProfiler::stop();
   HeapProfiler::set_sample_rate(HeapProfiler::kDefaultSampleRate);
 }
+// The same through operator new/delete (C++ programs' usual path).
+void BM_FastPath_HookedNew(benchmark::State& state) {
+  HeapProfiler::set_sample_rate(state.range(1) == 0 ? std::int64_t{1} << 30
+                                                    : HeapProfiler::kDefaultSampleRate);
+  HeapProfiler::start();
+  fast_loop<ThroughNewDelete>(state, state.range(0) == 1);
+  HeapProfiler::stop();
+  HeapProfiler::set_sample_rate(HeapProfiler::kDefaultSampleRate);
+}
 // Alternated A B A B; args: {window, sampled}.
 BENCHMARK(BM_FastPath_Glibc)->Args({0, 0});
 BENCHMARK(BM_FastPath_Hooked)->Args({0, 0});
 BENCHMARK(BM_FastPath_Hooked)->Args({0, 1});
+BENCHMARK(BM_FastPath_HookedNew)->Args({0, 0});
 BENCHMARK(BM_FastPath_Glibc)->Args({1, 0});
 BENCHMARK(BM_FastPath_Hooked)->Args({1, 0});
 BENCHMARK(BM_FastPath_Hooked)->Args({1, 1});

@@ -148,7 +148,7 @@ std::uint32_t task_bucket(const std::uintptr_t* pcs, int depth, std::uint32_t st
 // so freeze() waits for a bounded amount of work (issue 13, item 1).
 __attribute__((noinline)) void record_alloc_slow(ThreadState& t, CounterSlot& s, void* p,
                                                  std::size_t size, bool sample,
-                                                 bool exact) noexcept {
+                                                 bool exact, int frames) noexcept {
   // The freezer's own allocations (its snapshot buffers) are not recorded:
   // unwinding could wait for the loader lock, which a thread held in the hook
   // until thaw() may own.
@@ -156,7 +156,7 @@ __attribute__((noinline)) void record_alloc_slow(ThreadState& t, CounterSlot& s,
   if (t.freezer) return;
   ++t.hook_depth;
   std::uintptr_t pcs[kMaxStackDepth];
-  const int depth = capture_stack(pcs, kMaxStackDepth, kHookFrames);
+  const int depth = capture_stack(pcs, kMaxStackDepth, frames);
   const std::uint32_t id = StackTable::instance().intern(pcs, depth);
   const auto addr = reinterpret_cast<std::uintptr_t>(p);
   if (sample) {

@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "prof/fault_point.h"
 #include "prof/live_block_store.h"
 #include "prof/sampled_heap.h"
 #include "prof/thread_state.h"
@@ -21,6 +22,19 @@ namespace syncscope::prof::internal {
 // record_alloc_slow and the interposed function (malloc, new, ...), into
 // which take_sample and on_alloc are always inlined.
 inline constexpr int kHookFrames = 2;
+// The same for the interposers' out-of-line slow paths (malloc_slow,
+// new_slow_path), which the interposer calls (never tail-calls: see
+// keep_frame) after its fast path declined: one frame more.
+inline constexpr int kHookFramesOutOfLine = kHookFrames + 1;
+
+// Makes a call that returns v not the last thing its caller does, so the
+// compiler cannot turn it into a tail call that would drop the caller's
+// frame (kHookFramesOutOfLine counts it). Emits no instruction.
+template <class T>
+__attribute__((always_inline)) inline T keep_frame(T v) noexcept {
+  __asm__ volatile("" : "+r"(v));
+  return v;
+}
 
 // Bumped (release) after every change of the sampling rate or on/off state;
 // a thread whose ThreadState::sampler_generation differs re-draws its sample
@@ -30,8 +44,10 @@ inline constexpr int kHookFrames = 2;
 extern std::atomic<std::uint32_t> g_sampler_generation;
 
 // The slow paths (recording), out of line so the fast path stays small.
+// `frames`: frames between it and the allocating user code (kHookFrames or
+// kHookFramesOutOfLine).
 void record_alloc_slow(ThreadState& t, CounterSlot& s, void* p, std::size_t size, bool sample,
-                       bool exact) noexcept;
+                       bool exact, int frames) noexcept;
 void record_free_slow(ThreadState& t, CounterSlot& s, std::uintptr_t addr, bool sampled,
                       bool exact) noexcept;
 void reset_sampler(ThreadState& t) noexcept;
@@ -92,15 +108,16 @@ inline std::size_t sampled_alignment(bool sample, std::size_t alignment) noexcep
 
 // After a successful allocation of `size` requested bytes at p; `sample`
 // is take_sample()'s answer for this request (p is then
-// kSampledAlignment-aligned). Always inlined into the interposer
-// (kHookFrames counts on it).
-__attribute__((always_inline)) inline void on_alloc(void* p, std::size_t size, bool sample) noexcept {
+// kSampledAlignment-aligned). Always inlined into the interposer or its
+// out-of-line slow path, which passes `frames` = kHookFramesOutOfLine.
+__attribute__((always_inline)) inline void on_alloc(void* p, std::size_t size, bool sample,
+                                                    int frames = kHookFrames) noexcept {
   ThreadState& t = tls_state;
   count_object(t, &CounterSlot::alloc_bytes, &CounterSlot::alloc_objects, usable_size(p));
   // relaxed: a flag; allocations racing with the switch may or may not be tracked.
   const bool exact = g_live_block_store.enabled.load(std::memory_order_relaxed);
   if ((sample || exact) && t.hook_depth == 0) {
-    record_alloc_slow(t, counter_slot(t), p, size, sample, exact);
+    record_alloc_slow(t, counter_slot(t), p, size, sample, exact, frames);
   }
 }
 
@@ -120,6 +137,55 @@ __attribute__((always_inline)) inline void on_free(void* p) noexcept {
   if (sampled || exact) record_free_slow(t, counter_slot(t), addr, sampled, exact);
 }
 
+
+// The fast path of the interposers (issue 16, item 3): the one case in
+// which take_sample + on_alloc (or on_free) reduce to a countdown and two
+// counter adds. The interposers try it first and fall back to the full path
+// (fault injection, sampling, exact mode, the profiler's own allocations, a
+// thread without a slot), whose effects it reproduces exactly for its case.
+// Both stay inline in the interposer, so the frames between the recorder and
+// the user's code (kHookFrames) do not change.
+//
+// Whether a request of `size` bytes takes the fast path: nothing armed, exact
+// mode off, not inside the profiler, an owned counter slot, and the countdown
+// does not run out. If so the countdown is charged (as take_sample would) and
+// the caller allocates with glibc and, on success, calls count_fast_alloc.
+__attribute__((always_inline)) inline bool take_fast_alloc(std::size_t size) noexcept {
+  ThreadState& t = tls_state;
+  const std::int64_t left = t.bytes_until_sample - static_cast<std::int64_t>(size);
+  // acquire: [FI-arm], as should_inject (a plain load on x86-64); relaxed:
+  // a flag, as in on_alloc (an allocation racing with the switch may or may
+  // not be tracked).
+  const bool unusual = g_fault_armed.load(std::memory_order_acquire) ||
+                       g_live_block_store.enabled.load(std::memory_order_relaxed);
+  if (__builtin_expect(unusual || t.hook_depth != 0 || left <= 0 || t.slot == nullptr, 0)) return false;
+  t.bytes_until_sample = left;
+  return true;
+}
+// Counts the block p (non-null) that a fast-path request got from glibc.
+// PRECONDITION: take_fast_alloc() returned true on this thread just before.
+__attribute__((always_inline)) inline void count_fast_alloc(void* p) noexcept {
+  CounterSlot& s = *tls_state.slot;
+  // relaxed: only the owner writes this slot; readers tolerate a stale sum.
+  s.alloc_bytes.store(s.alloc_bytes.load(std::memory_order_relaxed) + usable_size(p), std::memory_order_relaxed);
+  s.alloc_objects.store(s.alloc_objects.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+// Before p (non-null) goes back to glibc: counts it and returns true when
+// that is all on_free would do (an owned slot, p surely not a sampled block,
+// exact mode never on); false and nothing done otherwise (call on_free).
+__attribute__((always_inline)) inline bool take_fast_free(void* p) noexcept {
+  CounterSlot* s = tls_state.slot;
+  // relaxed: a flag; see on_free.
+  if (__builtin_expect(s == nullptr || g_sampled_heap.maybe_sampled(reinterpret_cast<std::uintptr_t>(p)) ||
+                           g_live_block_store.ever_enabled.load(std::memory_order_relaxed),
+                       0)) {
+    return false;
+  }
+  // relaxed: only the owner writes this slot; readers tolerate a stale sum.
+  s->free_bytes.store(s->free_bytes.load(std::memory_order_relaxed) + usable_size(p), std::memory_order_relaxed);
+  s->free_objects.store(s->free_objects.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  return true;
+}
 
 // Configuration (called from HeapProfiler / LiveBlockTable, never from hooks).
 void set_sampling(bool on, std::int64_t rate) noexcept;

@@ -28,6 +28,52 @@ const ModuleRange* range_of(const ModuleRange* ranges, std::size_t n, std::uintp
   return addr < it->end ? it : nullptr;
 }
 
+// Which 2 MiB granules hold any module byte, as an open-addressing set
+// small enough for L1 (8 KiB): one probe rejects most words that cannot
+// point into a module, which is nearly every word of a heap (small integers;
+// heap pointers, whose granules hold no module) and which the binary search
+// over the ranges would pay with unpredictable branches at every one of the
+// 4 words of every block, inside the pause. Negative answers are exact;
+// positives go on to range_of. Disabled (everything may be a module word)
+// when the modules span more granules than the set holds.
+class ModuleGranules {
+ public:
+  ModuleGranules(const ModuleRange* ranges, std::size_t n) noexcept {
+    std::size_t used = 0;
+    for (std::size_t i = 0; i < n && enabled_; ++i) {
+      if (ranges[i].end <= ranges[i].begin) continue;
+      for (std::uintptr_t g = ranges[i].begin >> kShift; g <= (ranges[i].end - 1) >> kShift; ++g) {
+        std::size_t h = hash(g);
+        while (slots_[h] != 0 && slots_[h] != g + 1) h = (h + 1) & (kSlots - 1);
+        if (slots_[h] == 0 && ++used > kSlots / 2) {
+          enabled_ = false;
+          break;
+        }
+        slots_[h] = g + 1;
+      }
+    }
+  }
+  // false: no module byte lies in addr's granule.
+  bool may_hold(std::uintptr_t addr) const noexcept {
+    if (!enabled_) return true;
+    const std::uintptr_t g = addr >> kShift;
+    for (std::size_t h = hash(g);; h = (h + 1) & (kSlots - 1)) {
+      if (slots_[h] == g + 1) return true;
+      if (slots_[h] == 0) return false;
+    }
+  }
+
+ private:
+  static constexpr unsigned kShift = 21;
+  static constexpr std::size_t kSlots = 1024;  // at most half full: probes stay short and end
+  static_assert((kSlots & (kSlots - 1)) == 0, "slots index by mask");
+  static std::size_t hash(std::uintptr_t g) noexcept {
+    return static_cast<std::size_t>((g * 0x9E3779B97F4A7C15ull) >> 54);  // top 10 bits: [0, kSlots)
+  }
+  std::uintptr_t slots_[kSlots] = {};  // granule + 1; 0 = empty
+  bool enabled_ = true;
+};
+
 // Reads this process' memory without faulting: false when unmapped.
 bool safe_read(std::uintptr_t addr, void* out, std::size_t len) {
   iovec local{out, len};
@@ -113,15 +159,21 @@ void capture_label_hints(const MemoryImage& image, const GraphBlock* blocks, std
   hints.clear();
   if (!hints.reserve(count)) return;
   ImageCursor cursor(image);
+  const ModuleGranules granules(ranges, range_count);
+  auto module_of = [&](std::uintptr_t w) {
+    return granules.may_hold(w) ? range_of(ranges, range_count, w) : nullptr;
+  };
+  constexpr std::size_t kAhead = 8;  // blocks: their first lines' misses overlap (one per block)
   for (std::size_t i = 0; i < count; ++i) {
+    if (i + kAhead < count) cursor.prefetch(blocks[i + kAhead].address);
     const std::size_t n = std::min<std::size_t>(kHintWords, blocks[i].size / sizeof(std::uintptr_t));
     const std::byte* bytes = n > 0 ? cursor.view(blocks[i].address, n * sizeof(std::uintptr_t)) : nullptr;
     std::uintptr_t words[kHintWords] = {};
     if (bytes != nullptr) std::memcpy(words, bytes, n * sizeof(std::uintptr_t));
     std::uintptr_t hint = 0;
-    if (bytes != nullptr && range_of(ranges, range_count, words[0]) != nullptr) hint = words[0];
+    if (bytes != nullptr && module_of(words[0]) != nullptr) hint = words[0];
     for (std::size_t w = 1; bytes != nullptr && hint == 0 && w < n; ++w) {
-      const ModuleRange* r = range_of(ranges, range_count, words[w]);
+      const ModuleRange* r = module_of(words[w]);
       if (r != nullptr && r->executable) hint = words[w];
     }
     hints.push_back(hint);

@@ -62,52 +62,98 @@ std::uint32_t saturate(std::uint64_t v) {
   return v >= kOffsetSaturated ? kOffsetSaturated : static_cast<std::uint32_t>(v);
 }
 
-// Scans [begin, begin + size) (word-aligned inside), whose bytes are at
-// `bytes` (the byte at `begin`), appending edges whose offset is relative to
-// `holder` (the range's own start). Words that pass the span filter are
-// looked up in batches so their cache misses overlap.
+// Looks candidate words up in batches of kBatch so their cache misses
+// overlap: stage 1 finds each word's run (L1-resident) and prefetches its
+// bucket, stage 2 prefetches the candidate blocks, stage 3 resolves. A batch
+// spans holders (a block has only a few pointer words: per-block batches
+// would leave two or three misses in flight), so each word carries its CSR
+// row and edges are appended in row order; row starts in `row_begin` are
+// written lazily, when a word of a later row is resolved or at finish().
+class BatchedLookup {
+ public:
+  BatchedLookup(const BlockIndex& index, MmapBuffer<Edge>& edges, MmapBuffer<std::uint64_t>& row_begin,
+                bool& truncated) noexcept
+      : index_(index), edges_(edges), row_begin_(row_begin), truncated_(truncated) {}
+
+  // A word at byte `offset` of row `row` (rows in non-decreasing order);
+  // `self`: the holder's own node (a pointer to itself is no edge).
+  void add(std::uintptr_t word, std::uint64_t offset, std::uint64_t row, NodeId self) noexcept {
+    pending_[count_] = Pending{word, row, 0, saturate(offset), self};
+    if (++count_ == kBatch) flush();
+  }
+  // Resolves what is pending and closes every row before `rows`:
+  // row_begin then has rows + 1 entries.
+  void finish(std::uint64_t rows) noexcept {
+    flush();
+    close_rows_before(rows);
+  }
+
+ private:
+  static constexpr int kBatch = 16;
+  struct Pending {
+    std::uintptr_t word;
+    std::uint64_t row;
+    std::size_t slot;
+    std::uint32_t offset;
+    NodeId self;
+  };
+
+  void close_rows_before(std::uint64_t row) noexcept {
+    // row_begin_[r] is row r's first edge; its size is 1 + rows closed.
+    while (row_begin_.size() < row + 1) {
+      if (!row_begin_.push_back(edges_.size())) {
+        truncated_ = true;
+        return;
+      }
+    }
+  }
+  void flush() noexcept {
+    int n = 0;  // words that fall in a run, compacted in place
+    for (int i = 0; i < count_; ++i) {
+      const std::size_t s = index_.slot(pending_[i].word);
+      if (s == BlockIndex::kNoSlot) continue;
+      index_.prefetch_bucket(s);
+      pending_[n] = pending_[i];
+      pending_[n++].slot = s;
+    }
+    for (int i = 0; i < n; ++i) index_.prefetch_block(pending_[i].slot);
+    for (int i = 0; i < n; ++i) {
+      const Pending& p = pending_[i];
+      const NodeId t = index_.lookup_slot(p.word, p.slot);
+      if (t == kNoNode || t == p.self) continue;
+      close_rows_before(p.row);
+      const bool interior = p.word != index_.block_address(t);
+      if (!edges_.push_back(Edge{t, p.offset, interior})) truncated_ = true;
+    }
+    count_ = 0;
+  }
+
+  const BlockIndex& index_;
+  MmapBuffer<Edge>& edges_;
+  MmapBuffer<std::uint64_t>& row_begin_;
+  bool& truncated_;
+  Pending pending_[kBatch];
+  int count_ = 0;  // pending_[0, count_) not yet looked up
+};
+
+// Feeds the words of [begin, begin + size) (word-aligned inside), whose bytes
+// are at `bytes` (the byte at `begin`), to `lookup` as row `row`, offsets
+// relative to `begin`. Only words inside the index's span are candidates.
 // Reads every word of thread stacks and blocks on purpose, as a conservative
 // scanner must: ASan's red zones included (not instrumented, or an ASan build
 // serving /debug/retain reports a stack-buffer-underflow here).
-__attribute__((no_sanitize("address"))) std::uint64_t scan_range(const std::byte* bytes, std::uintptr_t begin, std::uint64_t size, std::uintptr_t holder,
-                         NodeId self, const BlockIndex& index, MmapBuffer<Edge>& edges,
-                         bool& truncated) noexcept {
+__attribute__((no_sanitize("address"))) std::uint64_t scan_range(const std::byte* bytes, std::uintptr_t begin,
+                                                                  std::uint64_t size, std::uint64_t row, NodeId self,
+                                                                  const BlockIndex& index,
+                                                                  BatchedLookup& lookup) noexcept {
   constexpr std::uintptr_t kWord = sizeof(std::uintptr_t);
-  constexpr int kBatch = 16;
-  std::uintptr_t word[kBatch];
-  std::uintptr_t at[kBatch];
-  int pending = 0;
-  std::size_t slot[kBatch];
-  auto flush = [&] {
-    int n = 0;  // words that fall in a run, compacted in place
-    for (int i = 0; i < pending; ++i) {
-      const std::size_t s = index.slot(word[i]);
-      if (s == BlockIndex::kNoSlot) continue;
-      index.prefetch_bucket(s);
-      word[n] = word[i];
-      at[n] = at[i];
-      slot[n++] = s;
-    }
-    for (int i = 0; i < n; ++i) index.prefetch_block(slot[i]);
-    for (int i = 0; i < n; ++i) {
-      const NodeId t = index.lookup_slot(word[i], slot[i]);
-      if (t == kNoNode || t == self) continue;
-      const bool interior = word[i] != index.block_address(t);
-      if (!edges.push_back(Edge{t, saturate(at[i] - holder), interior})) truncated = true;
-    }
-    pending = 0;
-  };
   std::uintptr_t p = (begin + kWord - 1) & ~(kWord - 1);
   const std::uintptr_t end = begin + size;
   for (; p + kWord <= end; p += kWord) {
     std::uintptr_t w;
     std::memcpy(&w, bytes + (p - begin), kWord);
-    if (!index.in_span(w)) continue;
-    word[pending] = w;
-    at[pending] = p;
-    if (++pending == kBatch) flush();
+    if (index.in_span(w)) lookup.add(w, p - begin, row, self);
   }
-  flush();
   return end > begin ? end - begin : 0;
 }
 
@@ -118,24 +164,21 @@ void scan_all(const MemoryImage& image, const RawRoot* roots, std::size_t root_c
   out.truncated = !out.root_begin.reserve(root_count + 1) || !out.block_begin.reserve(block_count + 1);
   if (out.truncated) return;
   ImageCursor cursor(image);
-  out.root_begin.push_back(0);
+  BatchedLookup root_lookup(index, out.root_edges, out.root_begin, out.truncated);
   for (std::size_t r = 0; r < root_count; ++r) {
     const RawRoot& root = roots[r];
     const std::byte* bytes = root.local != nullptr ? root.local : cursor.view(root.begin, root.size);
-    if (bytes != nullptr) {
-      out.bytes_scanned +=
-          scan_range(bytes, root.begin, root.size, root.begin, kNoNode, index, out.root_edges, out.truncated);
-    }
-    out.root_begin.push_back(out.root_edges.size());
+    if (bytes != nullptr) out.bytes_scanned += scan_range(bytes, root.begin, root.size, r, kNoNode, index, root_lookup);
   }
-  out.block_begin.push_back(0);
+  root_lookup.finish(root_count);
+  BatchedLookup block_lookup(index, out.block_edges, out.block_begin, out.truncated);
   for (std::size_t b = 0; b < block_count; ++b) {
     if (const std::byte* bytes = cursor.view(blocks[b].address, blocks[b].size); bytes != nullptr) {
-      out.bytes_scanned += scan_range(bytes, blocks[b].address, blocks[b].size, blocks[b].address,
-                                      static_cast<NodeId>(b), index, out.block_edges, out.truncated);
+      out.bytes_scanned +=
+          scan_range(bytes, blocks[b].address, blocks[b].size, b, static_cast<NodeId>(b), index, block_lookup);
     }
-    out.block_begin.push_back(out.block_edges.size());
   }
+  block_lookup.finish(block_count);
 }
 
 }  // namespace syncscope::retain::internal

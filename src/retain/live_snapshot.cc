@@ -96,6 +96,7 @@ struct Capture {
   std::uintptr_t caller_frame_sp[internal::kMaxCapturedFrames];
   int caller_frames = 0;
   bool maps_ok = false;
+  std::uint64_t scan_cpu_ns = 0;  // collect_and_scan's scan_all, thread CPU time
   // Heap walk only.
   bool freeze_failed = false;  // exact table: freeze() timed out or could not map its snapshot
   internal::HeapWalkPrep walk_prep;
@@ -141,6 +142,12 @@ void add_thread_roots(Capture& c, const Options& o, std::int32_t thread, std::ui
   }
 }
 
+std::uint64_t thread_cpu_ns() {
+  timespec ts{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
+}
+
 // Runs with the world stopped, /proc/self/maps read: roots, then the scan.
 // No malloc.
 void collect_and_scan(Capture& c, const Options& o) {
@@ -163,18 +170,14 @@ void collect_and_scan(Capture& c, const Options& o) {
     for (const RawRoot& seg : c.modules.segments) add_piece(c, seg);
   }
   const internal::LiveMemoryImage image(c.maps);
+  const std::uint64_t cpu_start = thread_cpu_ns();
   internal::scan_all(image, c.roots.data(), c.roots.size(), c.blocks.data(), c.blocks.size(), c.index, c.scan);
+  c.scan_cpu_ns = thread_cpu_ns() - cpu_start;
 }
 
 std::uint64_t ns_since(std::chrono::steady_clock::time_point t) {
   return static_cast<std::uint64_t>(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t).count());
-}
-
-std::uint64_t thread_cpu_ns() {
-  timespec ts{};
-  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-  return static_cast<std::uint64_t>(ts.tv_sec) * 1000000000u + static_cast<std::uint64_t>(ts.tv_nsec);
 }
 
 std::string thread_name(pid_t tid) {
@@ -358,6 +361,7 @@ bool capture_frozen(Capture& c, prof::LiveBlockTable& table, const Options& opti
   }
   stats.pause_ns = ns_since(pause_start);
   stats.pause_cpu_ns = thread_cpu_ns() - cpu_start;
+  stats.scan_cpu_ns = c.scan_cpu_ns;
   table.thaw();
   stats.freeze_ns = ns_since(freeze_start);
   return ok;
@@ -408,6 +412,7 @@ constexpr std::uint64_t kEndMarker = 0x5359'4e43'5343'414eull;  // proves the ch
   w.put_buffer(c.scan.block_edges);
   w.put(c.scan.bytes_scanned);
   w.put(c.scan.truncated);
+  w.put(c.scan_cpu_ns);
   w.put_buffer(c.label_hints);
   w.put(internal::private_memory_bytes());
   w.put(kEndMarker);
@@ -423,6 +428,7 @@ std::string read_child_results(Capture& c, int fd, SnapshotStats& stats) {
                     r.get_buffer(c.roots) && r.get_buffer(c.paused_slots) && r.get_buffer(c.scan.root_begin) &&
                     r.get_buffer(c.scan.root_edges) && r.get_buffer(c.scan.block_begin) &&
                     r.get_buffer(c.scan.block_edges) && r.get(c.scan.bytes_scanned) && r.get(c.scan.truncated) &&
+                    r.get(c.scan_cpu_ns) &&
                     r.get_buffer(c.label_hints) && r.get(stats.child_private_bytes) && r.get(end);
   if (!read || end != kEndMarker) return "the scan process's results are incomplete";
   return ok ? "" : "the scan process ran out of scanner memory";
@@ -476,6 +482,7 @@ bool capture_walked(Capture& c, const Options& options, int signal, SnapshotStat
     ok = error.empty();
   }
   stats.heap_bytes_walked = c.walk.stats.heap_bytes;
+  stats.scan_cpu_ns = c.scan_cpu_ns;
   return ok;
 }
 

@@ -91,6 +91,11 @@ class ImageCursor {
       return window_.data + (addr - window_.begin);
     return refill(addr, len);
   }
+  // A hint that addr will be read soon: prefetched when it lies in the
+  // current window, else nothing (never reads, never faults).
+  void prefetch(std::uintptr_t addr) const noexcept {
+    if (addr >= window_.begin && addr < window_.end) __builtin_prefetch(window_.data + (addr - window_.begin));
+  }
 
  private:
   const std::byte* refill(std::uintptr_t addr, std::size_t len) noexcept {

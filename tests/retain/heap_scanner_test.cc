@@ -3,10 +3,13 @@
 // clipping against mappings, live blocks and excluded ranges.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
+#include "retain/block_labels.h"
 #include "retain/heap_scanner.h"
 #include "retain/memory_image.h"
 #include "retain/proc_maps.h"
@@ -132,6 +135,190 @@ TEST(ScanAll, FindsEveryPointerWordWithItsOffset) {
   EXPECT_EQ(out.block_edges[1].offset, 56u);
   EXPECT_EQ(out.block_begin[8], 2u);
   EXPECT_EQ(out.bytes_scanned, sizeof heap + sizeof root_words);
+}
+
+// The scan's edges (rows, targets, offsets, interior flags) against a
+// word-by-word oracle that looks every word up by std::upper_bound over the
+// sorted blocks, on random heaps: pointer-free blocks, blocks with more
+// pointer words than one lookup batch holds, pointers to block starts,
+// interiors, last bytes, one past the end, gaps, itself, and to blocks in a
+// second cluster far away. The scanner resolves its lookups in batches that
+// span holders, so row boundaries are where a bookkeeping slip would show.
+struct OracleEdge {
+  NodeId target;
+  std::uint32_t offset;
+  bool interior;
+  bool operator==(const OracleEdge&) const = default;
+};
+
+NodeId oracle_lookup(const MmapBuffer<GraphBlock>& blocks, std::uintptr_t a) {
+  const GraphBlock* it = std::upper_bound(blocks.begin(), blocks.end(), a,
+                                          [](std::uintptr_t x, const GraphBlock& b) { return x < b.address; });
+  if (it == blocks.begin()) return kNoNode;
+  --it;
+  const std::uint64_t extent = it->size == 0 ? 1 : it->size;
+  return a - it->address < extent ? static_cast<NodeId>(it - blocks.begin()) : kNoNode;
+}
+
+std::vector<OracleEdge> oracle_row(const MmapBuffer<GraphBlock>& blocks, std::uintptr_t begin, std::uint64_t size,
+                                   NodeId self) {
+  std::vector<OracleEdge> row;
+  for (std::uintptr_t p = (begin + 7) & ~std::uintptr_t{7}; p + 8 <= begin + size; p += 8) {
+    std::uintptr_t w;
+    std::memcpy(&w, reinterpret_cast<const void*>(p), 8);
+    const NodeId t = oracle_lookup(blocks, w);
+    if (t == kNoNode || t == self) continue;
+    row.push_back(OracleEdge{t, static_cast<std::uint32_t>(p - begin), w != blocks[t].address});
+  }
+  return row;
+}
+
+std::vector<OracleEdge> scanned_row(const MmapBuffer<std::uint64_t>& begin, const MmapBuffer<Edge>& edges,
+                                    std::size_t r) {
+  std::vector<OracleEdge> row;
+  for (std::uint64_t e = begin[r]; e < begin[r + 1]; ++e)
+    row.push_back(OracleEdge{edges[e].target, edges[e].offset, edges[e].interior != 0});
+  return row;
+}
+
+TEST(ScanAll, EdgesMatchWordByWordOracle_RandomHeaps) {
+  for (std::uint32_t seed = 1; seed <= 12; ++seed) {
+    std::mt19937_64 rng(seed);
+    // Two clusters far apart inside one mapping: two runs of the index.
+    constexpr std::size_t kCluster = std::size_t{1} << 20;
+    constexpr std::size_t kGap = std::size_t{32} << 20;  // > BlockIndex::kRunGap
+    MmapBuffer<std::byte> memory;
+    ASSERT_TRUE(memory.reserve(2 * kCluster + kGap));
+    const auto base = reinterpret_cast<std::uintptr_t>(memory.data());
+    MmapBuffer<GraphBlock> blocks;
+    for (std::uintptr_t cluster : {base, base + kCluster + kGap}) {
+      std::uintptr_t at = cluster + 16 * (rng() % 8);
+      const std::size_t n = 200 + rng() % 800;
+      for (std::size_t i = 0; i < n && at + 4096 < cluster + kCluster; ++i) {
+        const std::uint64_t size = rng() % 16 == 0 ? 0 : 8 + rng() % (rng() % 8 == 0 ? 2048 : 200);
+        blocks.push_back(GraphBlock{at, size, 0});
+        at += (size + 16 + 15) / 16 * 16 + (rng() % 4 == 0 ? 16 * (rng() % 64) : 0);
+      }
+    }
+    // Words: small integers, and pointers where a block's density says so.
+    auto random_word = [&](NodeId self) -> std::uintptr_t {
+      const GraphBlock& t = blocks[rng() % blocks.size()];
+      switch (rng() % 8) {
+        case 0: return t.address + (t.size == 0 ? 0 : rng() % t.size);       // inside
+        case 1: return t.address + t.size;                                    // one past (or a 0-byte block)
+        case 2: return t.address + (t.size == 0 ? 0 : t.size - 1);            // last byte
+        case 3: return self == kNoNode ? t.address : blocks[self].address + 8;  // itself
+        case 4: return base + kCluster + rng() % kGap;                        // between the clusters
+        default: return t.address;                                            // a start
+      }
+    };
+    for (std::size_t b = 0; b < blocks.size(); ++b) {
+      auto* words = reinterpret_cast<std::uintptr_t*>(blocks[b].address);
+      const unsigned density = rng() % 4 == 0 ? 0 : rng() % 4 == 0 ? 8 : 1 + rng() % 3;  // of 8
+      for (std::size_t w = 0; w < blocks[b].size / 8; ++w)
+        words[w] = rng() % 8 < density ? random_word(static_cast<NodeId>(b)) : rng() % 100000;
+    }
+    std::vector<std::uintptr_t> root_words(200 + rng() % 200);
+    for (auto& w : root_words) w = rng() % 2 == 0 ? random_word(kNoNode) : rng() % 100000;
+    RawRoot roots[3];
+    roots[0].begin = reinterpret_cast<std::uintptr_t>(root_words.data());
+    roots[0].size = 40 * 8;
+    roots[1].begin = roots[0].begin + roots[0].size + 4;  // unaligned start: first word skipped
+    roots[1].size = 3;                                    // no whole word
+    roots[2].begin = roots[0].begin + 48 * 8;
+    roots[2].size = (root_words.size() - 48) * 8;
+
+    BlockIndex index;
+    ASSERT_TRUE(index.build(blocks.data(), blocks.size()));
+    ScanOutput out;
+    scan_all(InPlaceImage(), roots, 3, blocks.data(), blocks.size(), index, out);
+    ASSERT_FALSE(out.truncated);
+    ASSERT_EQ(out.root_begin.size(), 4u);
+    ASSERT_EQ(out.block_begin.size(), blocks.size() + 1);
+    std::size_t edges = 0, multi_batch_rows = 0;
+    for (std::size_t r = 0; r < 3; ++r) {
+      const auto expect = oracle_row(blocks, roots[r].begin, roots[r].size, kNoNode);
+      ASSERT_EQ(scanned_row(out.root_begin, out.root_edges, r), expect) << "seed " << seed << " root " << r;
+      edges += expect.size();
+    }
+    for (std::size_t b = 0; b < blocks.size(); ++b) {
+      const auto expect = oracle_row(blocks, blocks[b].address, blocks[b].size, static_cast<NodeId>(b));
+      ASSERT_EQ(scanned_row(out.block_begin, out.block_edges, b), expect) << "seed " << seed << " block " << b;
+      edges += expect.size();
+      multi_batch_rows += expect.size() > 16;
+    }
+    EXPECT_EQ(out.root_edges.size() + out.block_edges.size(), edges);
+    // The heap exercised what it is meant to: many edges, rows longer than a batch.
+    EXPECT_GT(edges, 1000u) << "seed " << seed;
+    EXPECT_GT(multi_batch_rows, 0u) << "seed " << seed;
+  }
+}
+
+// Label hints (block_labels.h) against their definition, computed with a
+// linear search over the module ranges: the first word when it points into
+// any module, else the first of the next three that points into executable
+// code. Words sit inside, at the edges of, and just outside module ranges,
+// in the same 2 MiB granule as a module but in no range, in the gap between
+// the executable and the libraries (where a brk heap lives), and are small
+// integers; one layout has a module larger than the granule filter holds.
+std::uintptr_t oracle_hint(const std::vector<ModuleRange>& ranges, const std::uintptr_t* words, std::size_t n) {
+  auto find = [&](std::uintptr_t w) -> const ModuleRange* {
+    for (const ModuleRange& r : ranges)
+      if (w >= r.begin && w < r.end) return &r;
+    return nullptr;
+  };
+  if (n > 0 && find(words[0]) != nullptr) return words[0];
+  for (std::size_t i = 1; i < n && i < 4; ++i)
+    if (const ModuleRange* r = find(words[i]); r != nullptr && r->executable) return words[i];
+  return 0;
+}
+
+TEST(LabelHints, MatchDefinition_RandomModulesAndWords) {
+  for (std::uint32_t seed = 1; seed <= 12; ++seed) {
+    std::mt19937_64 rng(seed);
+    std::vector<ModuleRange> ranges;
+    const bool huge_module = seed % 4 == 0;  // more granules than the filter holds
+    for (std::uintptr_t at : {std::uintptr_t{0x555555554000}, std::uintptr_t{0x7f0000000000}}) {
+      const int modules = 1 + static_cast<int>(rng() % 30);
+      for (int m = 0; m < modules; ++m) {
+        const std::uint64_t size = huge_module && m == 0 ? std::uint64_t{4} << 30 : 4096 * (1 + rng() % 600);
+        ranges.push_back(ModuleRange{at, at + size, rng() % 2 == 0});
+        at += size + (rng() % 3 == 0 ? 4096 * (rng() % 2000) : 0);
+      }
+    }
+    auto random_word = [&]() -> std::uintptr_t {
+      const ModuleRange& r = ranges[rng() % ranges.size()];
+      switch (rng() % 8) {
+        case 0: return r.begin + rng() % (r.end - r.begin);
+        case 1: return r.end;                                     // one past
+        case 2: return r.begin - 1;
+        case 3: return (r.end | ((std::uintptr_t{1} << 21) - 1)) - rng() % 64;  // same granule, maybe no module
+        case 4: return 0x555555554000 + (std::uintptr_t{1} << 30) + rng() % (std::uintptr_t{1} << 30);  // heap gap
+        case 5: return rng() % 100000;
+        default: return r.begin;
+      }
+    };
+    std::vector<std::uintptr_t> heap(4000);
+    for (auto& w : heap) w = rng() % 3 == 0 ? rng() % 100000 : random_word();
+    MmapBuffer<GraphBlock> blocks;
+    const auto base = reinterpret_cast<std::uintptr_t>(heap.data());
+    for (std::size_t at = 0; at + 8 < heap.size();) {
+      const std::size_t words = rng() % 7;  // 0..6 words: shorter and longer than the 4 looked at
+      blocks.push_back(GraphBlock{base + at * 8, words * 8 + (rng() % 2 == 0 ? rng() % 8 : 0), 0});
+      at += words + 1;
+    }
+    MmapBuffer<std::uintptr_t> hints;
+    capture_label_hints(InPlaceImage(), blocks.data(), blocks.size(), ranges.data(), ranges.size(), hints);
+    ASSERT_EQ(hints.size(), blocks.size());
+    std::size_t nonzero = 0;
+    for (std::size_t b = 0; b < blocks.size(); ++b) {
+      const auto* words = reinterpret_cast<const std::uintptr_t*>(blocks[b].address);
+      ASSERT_EQ(hints[b], oracle_hint(ranges, words, blocks[b].size / 8)) << "seed " << seed << " block " << b;
+      nonzero += hints[b] != 0;
+    }
+    EXPECT_GT(nonzero, blocks.size() / 10) << "seed " << seed;    // both answers are common
+    EXPECT_LT(nonzero, blocks.size() * 9 / 10) << "seed " << seed;
+  }
 }
 
 TEST(RootPieces, ClippedToReadableMappingsMinusBlocksAndExclusions) {

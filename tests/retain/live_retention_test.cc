@@ -176,6 +176,12 @@ TEST_P(LiveRetentionWalk, KnownChain_HeapWalkFindsTheSameHops) {
   EXPECT_EQ(snap->stats().scanned_in_child, GetParam());
   EXPECT_EQ(snap->stats().child_private_bytes > 0, GetParam()) << "the child reports what it cost in memory";
   EXPECT_GT(snap->stats().heap_bytes_walked, 0u);
+  // The scan's own CPU time comes back from wherever the scan ran; in the
+  // pause it is part of the pause's CPU time.
+  EXPECT_GT(snap->stats().scan_cpu_ns, 0u);
+  if (!GetParam()) {
+    EXPECT_LE(snap->stats().scan_cpu_ns, snap->stats().pause_cpu_ns);
+  }
   std::string text;
   const RetentionPath p = chain_path(*snap, hidden ^ kHide, text);
   ASSERT_EQ(p.hops.size(), 6u);

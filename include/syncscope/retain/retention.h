@@ -205,6 +205,10 @@ struct SnapshotStats {
   std::uint64_t bytes_scanned = 0;         // heap + roots
   std::uint64_t pause_ns = 0;              // first signal sent -> resumed (wall)
   std::uint64_t pause_cpu_ns = 0;          // CPU time of the scanning thread in the pause
+  // CPU time of the conservative scan alone (roots and blocks into edges),
+  // in the pause or in the copy-on-write child: bytes_scanned / scan_cpu_ns
+  // is the scan's throughput per core whichever way it ran.
+  std::uint64_t scan_cpu_ns = 0;
   std::uint64_t freeze_ns = 0;             // table frozen -> thawed
   std::uint64_t analysis_ns = 0;           // graph + BFS + dominators
   std::uint64_t scanner_memory_bytes = 0;  // mmap'd during the stop

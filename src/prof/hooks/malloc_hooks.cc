@@ -12,10 +12,13 @@
 #include "prof/heap_recorder.h"
 #include "prof/hooks/glibc_real.h"
 
+using syncscope::prof::internal::count_fast_alloc;
 using syncscope::prof::internal::note_failed_allocation;
 using syncscope::prof::internal::on_alloc;
 using syncscope::prof::internal::on_free;
 using syncscope::prof::internal::sampled_alignment;
+using syncscope::prof::internal::take_fast_alloc;
+using syncscope::prof::internal::take_fast_free;
 using syncscope::prof::internal::take_sample;
 
 namespace {
@@ -34,9 +37,10 @@ inline void* failure() noexcept {
 }
 
 // Reports the outcome of a real allocation of `size` bytes at p.
-__attribute__((always_inline)) inline void* allocated(void* p, size_t size, bool sample) noexcept {
+__attribute__((always_inline)) inline void* allocated(void* p, size_t size, bool sample,
+                                                      int frames = syncscope::prof::internal::kHookFrames) noexcept {
   if (p != nullptr) {
-    on_alloc(p, size, sample);
+    on_alloc(p, size, sample, frames);
   } else {
     note_failed_allocation();
   }
@@ -73,6 +77,24 @@ __attribute__((noinline)) void* sampled_realloc(void* old, size_t old_usable, si
   return p;
 }
 
+// malloc() when take_fast_alloc() declined: the full path (fault injection,
+// sampling, exact mode, the profiler's own allocations). Out of line so that
+// malloc()'s fast path needs no saved registers; called through keep_frame.
+__attribute__((noinline)) void* malloc_slow(size_t size) noexcept {
+  if (inject(size)) return failure();
+  const bool sample = take_sample(size);
+  return allocated(sample ? sampled_malloc(size) : __libc_malloc(size), size, sample,
+                   syncscope::prof::internal::kHookFramesOutOfLine);
+}
+
+// free() when take_fast_free() declined: the full recording path. Out of
+// line so that free()'s fast path needs no stack frame (a free records no
+// stack, so the extra frame changes nothing).
+__attribute__((noinline)) void free_slow(void* p) noexcept {
+  on_free(p);
+  __libc_free(p);
+}
+
 }  // namespace
 
 extern "C" {
@@ -83,14 +105,22 @@ __attribute__((visibility("default"))) extern const int syncscope_prof_malloc_ho
 const int syncscope_prof_malloc_hooks_anchor = 1;
 
 void* malloc(size_t size) noexcept {
-  if (inject(size)) return failure();
-  const bool sample = take_sample(size);
-  return allocated(sample ? sampled_malloc(size) : __libc_malloc(size), size, sample);
+  if (__builtin_expect(take_fast_alloc(size), 1)) {
+    void* p = __libc_malloc(size);
+    if (__builtin_expect(p != nullptr, 1)) {
+      count_fast_alloc(p);
+    } else {
+      note_failed_allocation();
+    }
+    return p;
+  }
+  return syncscope::prof::internal::keep_frame(malloc_slow(size));
 }
 
 void free(void* p) noexcept {
   if (p == nullptr) return;
-  on_free(p);  // before glibc may hand the address to another thread
+  // Before glibc may hand the address to another thread.
+  if (__builtin_expect(!take_fast_free(p), 0)) return free_slow(p);
   __libc_free(p);
 }
 

@@ -8,9 +8,14 @@
 #include "prof/heap_recorder.h"
 #include "prof/hooks/glibc_real.h"
 
+using syncscope::prof::internal::count_fast_alloc;
+using syncscope::prof::internal::keep_frame;
+using syncscope::prof::internal::kHookFramesOutOfLine;
 using syncscope::prof::internal::on_alloc;
 using syncscope::prof::internal::on_free;
 using syncscope::prof::internal::sampled_alignment;
+using syncscope::prof::internal::take_fast_alloc;
+using syncscope::prof::internal::take_fast_free;
 using syncscope::prof::internal::take_sample;
 
 namespace {
@@ -46,9 +51,16 @@ void* nothrow_slow(std::size_t size, std::size_t alignment) noexcept {
   }
 }
 
+// release() when take_fast_free() declined: the full recording path, out of
+// line so that release()'s fast path needs no stack frame.
+__attribute__((noinline)) void release_slow(void* p) noexcept {
+  on_free(p);
+  __libc_free(p);
+}
+
 inline void release(void* p) noexcept {
   if (p == nullptr) return;
-  on_free(p);
+  if (__builtin_expect(!take_fast_free(p), 0)) return release_slow(p);
   __libc_free(p);
 }
 
@@ -64,26 +76,63 @@ const int syncscope_prof_new_hooks_anchor = 1;
 
 namespace {
 
-// The bodies are always inlined into each operator, so on_alloc is called
-// directly from the operator's frame (kHookFrames in heap_recorder.h).
-// A sampled request is allocated at the sampled alignment (sampled_heap.h).
-__attribute__((always_inline)) inline void* new_impl(std::size_t size, std::size_t alignment) {
+// The full paths (fault injection, sampling, exact mode, the profiler's own
+// allocations), out of line so that the operators' fast path needs no saved
+// registers. Called through keep_frame, never tail-called: on_alloc counts
+// their frame (kHookFramesOutOfLine). A sampled request is allocated at the
+// sampled alignment (sampled_heap.h).
+__attribute__((noinline)) void* new_slow_path(std::size_t size, std::size_t alignment) {
   const bool sample = take_sample(size);
   alignment = sampled_alignment(sample, alignment);
   void* p = raw_alloc(size, alignment);
   if (p == nullptr) p = new_slow(size, alignment);
-  on_alloc(p, size, sample);
+  on_alloc(p, size, sample, kHookFramesOutOfLine);
   return p;
 }
 
-__attribute__((always_inline)) inline void* nothrow_new_impl(std::size_t size,
-                                                             std::size_t alignment) noexcept {
+__attribute__((noinline)) void* nothrow_new_slow_path(std::size_t size, std::size_t alignment) noexcept {
   const bool sample = take_sample(size);
   alignment = sampled_alignment(sample, alignment);
   void* p = raw_alloc(size, alignment);
   if (p == nullptr) p = nothrow_slow(size, alignment);
-  if (p != nullptr) on_alloc(p, size, sample);
+  if (p != nullptr) on_alloc(p, size, sample, kHookFramesOutOfLine);
   return p;
+}
+
+// glibc's block for a fast-path request (take_fast_alloc() said yes), counted;
+// nullptr when glibc has none (counted as a failed allocation).
+__attribute__((always_inline)) inline void* fast_alloc(std::size_t size, std::size_t alignment) noexcept {
+  void* p = alignment != 0 ? __libc_memalign(alignment, size) : __libc_malloc(size);
+  if (__builtin_expect(p != nullptr, 1)) {
+    count_fast_alloc(p);
+  } else {
+    syncscope::prof::internal::note_failed_allocation();
+  }
+  return p;
+}
+
+// The bodies are always inlined into each operator, so on_alloc is called
+// directly from the operator's frame (kHookFrames in heap_recorder.h) when a
+// failed fast-path request ran the new-handler.
+__attribute__((always_inline)) inline void* new_impl(std::size_t size, std::size_t alignment) {
+  if (__builtin_expect(take_fast_alloc(size), 1)) {
+    if (void* p = fast_alloc(size, alignment); __builtin_expect(p != nullptr, 1)) return p;
+    void* p = new_slow(size, alignment);  // the countdown was charged: not a sample
+    on_alloc(p, size, false);
+    return p;
+  }
+  return keep_frame(new_slow_path(size, alignment));
+}
+
+__attribute__((always_inline)) inline void* nothrow_new_impl(std::size_t size,
+                                                             std::size_t alignment) noexcept {
+  if (__builtin_expect(take_fast_alloc(size), 1)) {
+    if (void* p = fast_alloc(size, alignment); __builtin_expect(p != nullptr, 1)) return p;
+    void* p = nothrow_slow(size, alignment);
+    if (p != nullptr) on_alloc(p, size, false);
+    return p;
+  }
+  return keep_frame(nothrow_new_slow_path(size, alignment));
 }
 
 }  // namespace
