@@ -178,16 +178,27 @@ Reply get(int port, const std::string& path, int timeout_s = 30) {
   return out;
 }
 
+// The burner's 250 ms must fall inside the profile. Under the sanitizers
+// every SIGPROF costs far more and the other stage's tests share the two
+// cores: a longer window there.
+#if defined(SYNCSCOPE_TSAN) || defined(SYNCSCOPE_ASAN)
+constexpr const char* kBurnProfile = "/debug/pprof/profile?seconds=3&hz=100";
+constexpr auto kBurnWindow = 2800ms;
+#else
+constexpr const char* kBurnProfile = "/debug/pprof/profile?seconds=2&hz=100";
+constexpr auto kBurnWindow = 2s;
+#endif
+
 TEST(CpuProfile, SampledCpuTime_MatchesThreadCpuClock) {
   auto server = testing::start_server();
   ASSERT_NE(server, nullptr);
   CpuBurner burner(fleet_cpu_test_spin, 250ms);
   Reply res;
-  std::thread request([&] { res = get(server->port(), "/debug/pprof/profile?seconds=2&hz=100"); });
+  std::thread request([&] { res = get(server->port(), kBurnProfile); });
   // The burner's own timer is armed before it burns anything.
   const bool armed = wait_for_sigprof_timer(burner.tid(), 5s);
   burner.go();
-  const bool burnt = burner.wait_done(2s);
+  const bool burnt = burner.wait_done(kBurnWindow);
   request.join();
   ASSERT_TRUE(armed) << "no SIGPROF timer for the burner thread appeared in /proc/self/timers";
   ASSERT_TRUE(burnt) << "the burner did not burn 250 ms of CPU within the profile (machine overloaded)";
@@ -205,7 +216,18 @@ TEST(CpuProfile, SampledCpuTime_MatchesThreadCpuClock) {
   // could not attribute.
   const std::int64_t oracle = burner.burnt_ns();
   std::cout << "sampled " << *sampled << " ns in fleet_cpu_test_spin; its CPU clock says " << oracle << " ns\n";
-  EXPECT_GE(*sampled, oracle * 8 / 10 - 20'000'000) << "sampled " << *sampled << " ns vs burnt " << oracle;
+#if defined(SYNCSCOPE_TSAN)
+  // TSan runs an asynchronous signal's handler only at the thread's next
+  // safe point and keeps one pending slot per signal: an expiry that comes
+  // before the previous SIGPROF was handled merges with it (68% to 96% of
+  // the ticks arrived in runs on the loaded 2-core machine). The upper
+  // bound stays exact.
+  constexpr std::int64_t kKeptPercent = 50;
+#else
+  constexpr std::int64_t kKeptPercent = 80;
+#endif
+  EXPECT_GE(*sampled, oracle * kKeptPercent / 100 - 20'000'000)
+      << "sampled " << *sampled << " ns vs burnt " << oracle;
   EXPECT_LE(*sampled, oracle + 30'000'000) << "sampled " << *sampled << " ns vs burnt " << oracle;
   // Afterwards nothing of ours is left: no timer, SIGPROF back to default.
   EXPECT_EQ(sigprof_timers(), 0);
