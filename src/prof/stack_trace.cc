@@ -5,6 +5,7 @@
 #include "syncscope/prof/stack_trace.h"
 
 #include <libunwind.h>
+#include <ucontext.h>
 
 #include <algorithm>
 #include <cstring>
@@ -40,6 +41,22 @@ __attribute__((noinline)) int capture_stack(std::uintptr_t* pcs, int max_frames,
   if (pcs == nullptr || max_frames <= 0) return 0;
   skip = std::clamp(skip, 0, kMaxSkip);
   const int drop = skip + kSelfFrames;
+#if defined(SYNCSCOPE_TSAN)
+  // Hazard (TSan only): unw_backtrace's per-thread trace cache is freed by a
+  // pthread-key destructor that can run after ThreadSanitizer has torn the
+  // exiting thread's state down; the destructor's intercepted mutex lock then
+  // crashes the program (a contention sample taken on a thread that later
+  // exits was enough). Under TSan, unwind from a getcontext() snapshot, which
+  // uses no per-thread cache; its first frame is capture_stack itself.
+  ucontext_t context;
+  if (getcontext(&context) != 0) return 0;
+  std::uintptr_t all[kMaxStackDepth + kMaxSkip + kSelfFrames];
+  const int got = capture_stack_from_context(&context, all, kMaxStackDepth + drop);
+  if (got <= drop) return 0;
+  const int n = std::min(got - drop, max_frames);
+  for (int i = 0; i < n; ++i) pcs[i] = all[i + drop];
+  return n;
+#else
   void* scratch[kMaxStackDepth + kMaxSkip + kSelfFrames];
   const int want = std::min(max_frames, kMaxStackDepth) + drop;
   // unw_backtrace uses libunwind's per-thread frame cache (fast path).
@@ -50,6 +67,7 @@ __attribute__((noinline)) int capture_stack(std::uintptr_t* pcs, int max_frames,
     pcs[i] = reinterpret_cast<std::uintptr_t>(scratch[i + drop]);
   }
   return n;
+#endif
 }
 
 int capture_stack_from_context(const ucontext_t* context, std::uintptr_t* pcs,

@@ -127,7 +127,9 @@ class CpuBurner {
   std::thread thread_;
 };
 
-volatile double g_sink;
+// The spinners' result, so the loop is not optimised away. Several spinners
+// run at once: atomic, relaxed (a sink only; publishes nothing).
+std::atomic<double> g_sink{0};
 
 // The spinning functions are noipa: GCC's identical code folding would merge
 // those with equal bodies, and the profile would name only one of them.
@@ -138,7 +140,7 @@ __attribute__((noipa)) void fleet_cpu_test_spin(std::chrono::nanoseconds budget,
   double x = 0;
   while (thread_cpu_now() - start < budget) {
     for (int i = 0; i < 20000; ++i) x += i * 0.5;
-    g_sink = x;
+    g_sink.store(x, std::memory_order_relaxed);  // relaxed: sink only
   }
   // release: the figure is read by the test thread after wait_done().
   burnt->store((thread_cpu_now() - start).count(), std::memory_order_release);
@@ -147,7 +149,8 @@ __attribute__((noipa)) void fleet_cpu_test_spin(std::chrono::nanoseconds budget,
 __attribute__((noipa)) void fleet_cpu_test_late_thread(std::chrono::nanoseconds budget,
                                                           std::atomic<std::int64_t>* burnt) {
   fleet_cpu_test_spin(budget, burnt);
-  g_sink = g_sink + 1;  // not a tail call: keeps this frame on the stack
+  // not a tail call: keeps this frame on the stack. relaxed: sink only.
+  g_sink.store(g_sink.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
 }
 
 // A response copied out of httplib's Result (which cannot be default-built).
@@ -173,16 +176,27 @@ Reply get(int port, const std::string& path, int timeout_s = 30) {
   return out;
 }
 
+// The burner's 250 ms must fall inside the profile. Under the sanitizers
+// every SIGPROF costs far more and the other stage's tests share the two
+// cores: a longer window there.
+#if defined(SYNCSCOPE_TSAN) || defined(SYNCSCOPE_ASAN)
+constexpr const char* kBurnProfile = "/debug/pprof/profile?seconds=3&hz=100";
+constexpr auto kBurnWindow = 2800ms;
+#else
+constexpr const char* kBurnProfile = "/debug/pprof/profile?seconds=2&hz=100";
+constexpr auto kBurnWindow = 2s;
+#endif
+
 TEST(CpuProfile, SampledCpuTime_MatchesThreadCpuClock) {
   auto server = testing::start_server();
   ASSERT_NE(server, nullptr);
   CpuBurner burner(fleet_cpu_test_spin, 250ms);
   Reply res;
-  std::thread request([&] { res = get(server->port(), "/debug/pprof/profile?seconds=2&hz=100"); });
+  std::thread request([&] { res = get(server->port(), kBurnProfile); });
   // The burner's own timer is armed before it burns anything.
   const bool armed = wait_for_sigprof_timer(burner.tid(), 5s);
   burner.go();
-  const bool burnt = burner.wait_done(2s);
+  const bool burnt = burner.wait_done(kBurnWindow);
   request.join();
   ASSERT_TRUE(armed) << "no SIGPROF timer for the burner thread appeared in /proc/self/timers";
   ASSERT_TRUE(burnt) << "the burner did not burn 250 ms of CPU within the profile (machine overloaded)";
@@ -200,28 +214,53 @@ TEST(CpuProfile, SampledCpuTime_MatchesThreadCpuClock) {
   // could not attribute.
   const std::int64_t oracle = burner.burnt_ns();
   std::cout << "sampled " << *sampled << " ns in fleet_cpu_test_spin; its CPU clock says " << oracle << " ns\n";
-  EXPECT_GE(*sampled, oracle * 8 / 10 - 20'000'000) << "sampled " << *sampled << " ns vs burnt " << oracle;
+#if defined(SYNCSCOPE_TSAN)
+  // TSan runs an asynchronous signal's handler only at the thread's next
+  // safe point and keeps one pending slot per signal: an expiry that comes
+  // before the previous SIGPROF was handled merges with it (68% to 96% of
+  // the ticks arrived in runs on the loaded 2-core machine). The upper
+  // bound stays exact.
+  constexpr std::int64_t kKeptPercent = 50;
+#else
+  constexpr std::int64_t kKeptPercent = 80;
+#endif
+  EXPECT_GE(*sampled, oracle * kKeptPercent / 100 - 20'000'000)
+      << "sampled " << *sampled << " ns vs burnt " << oracle;
   EXPECT_LE(*sampled, oracle + 30'000'000) << "sampled " << *sampled << " ns vs burnt " << oracle;
   // Afterwards nothing of ours is left: no timer, SIGPROF back to default.
   EXPECT_EQ(sigprof_timers(), 0);
   EXPECT_TRUE(sigprof_default());
 }
 
+// The late thread must burn its budget inside the profile's window. Under
+// the sanitizers thread creation and every SIGPROF cost far more, and the
+// thread shares two cores with the other stage's tests: a smaller budget in
+// a longer window, so that it needs under a tenth of a core.
+#if defined(SYNCSCOPE_TSAN) || defined(SYNCSCOPE_ASAN)
+constexpr auto kLateBudget = 120ms;
+constexpr const char* kLateProfile = "/debug/pprof/profile?seconds=3&hz=200";
+constexpr auto kLateWindow = 2500ms;
+#else
+constexpr auto kLateBudget = 250ms;
+constexpr const char* kLateProfile = "/debug/pprof/profile?seconds=2&hz=200";
+constexpr auto kLateWindow = 1500ms;
+#endif
+
 TEST(CpuProfile, ThreadCreatedDuringProfile_IsSampled) {
   auto server = testing::start_server();
   ASSERT_NE(server, nullptr);
   Reply res;
-  std::thread request([&] { res = get(server->port(), "/debug/pprof/profile?seconds=2&hz=200"); });
+  std::thread request([&] { res = get(server->port(), kLateProfile); });
   const bool started = wait_for_sigprof_timer(0, 5s);
   std::int64_t burnt = 0;
   bool done = false;
   pid_t late_tid = 0;
   if (started) {
     // Created after the profile armed its timers: found by a rescan.
-    CpuBurner late(fleet_cpu_test_late_thread, 250ms);
+    CpuBurner late(fleet_cpu_test_late_thread, kLateBudget);
     late_tid = late.tid();
     late.go();
-    done = late.wait_done(1500ms);
+    done = late.wait_done(kLateWindow);
     burnt = late.burnt_ns();
   }
   request.join();
@@ -242,13 +281,13 @@ TEST(CpuProfile, ThreadCreatedDuringProfile_IsSampled) {
 __attribute__((noipa)) void fleet_cpu_test_task_spin(std::chrono::nanoseconds budget,
                                                         std::atomic<std::int64_t>* burnt) {
   fleet_cpu_test_spin(budget, burnt);
-  g_sink = g_sink + 1;  // not a tail call
+  g_sink.store(g_sink.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // not a tail call; relaxed: sink only
 }
 
 __attribute__((noipa)) void fleet_cpu_test_untasked_spin(std::chrono::nanoseconds budget,
                                                             std::atomic<std::int64_t>* burnt) {
   fleet_cpu_test_spin(budget, burnt);
-  g_sink = g_sink + 1;  // not a tail call
+  g_sink.store(g_sink.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);  // not a tail call; relaxed: sink only
 }
 
 // Go's profiler labels: samples taken inside a task carry task/task_site,
@@ -289,6 +328,12 @@ TEST(CpuProfile, SamplesInsideTask_CarryTaskLabels_TagfocusSelectsThem) {
 TEST(CpuProfile, SecondConcurrentRequest_GetsGosBusyAnswer) {
   auto server = testing::start_server();
   ASSERT_NE(server, nullptr);
+  // Two clients run at once below. cpp-httplib (an uninstrumented shared
+  // library) builds function-local static regexes on its first response and
+  // later reads them behind the inline guard check, which TSan cannot see:
+  // one response on this thread first, so the statics are built before the
+  // client thread exists.
+  ASSERT_TRUE(get(server->port(), "/debug/pprof/"));
   std::atomic<bool> first_done{false};
   Reply first;
   std::thread request([&] {

@@ -2,6 +2,7 @@
 // on our output, and a real Prometheus server scraping us every second.
 #include <httplib.h>
 
+#include <malloc.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -11,10 +12,13 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <future>
+#include <memory>
 #include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
+#include <vector>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -25,6 +29,8 @@
 #include "http/start_server.h"
 
 #include "syncscope/map/locked_map.h"
+#include "syncscope/task/task.h"
+#include "syncscope/task/wait.h"
 
 namespace syncscope::http {
 namespace {
@@ -93,6 +99,25 @@ class TestMap {
 
  private:
   map::LockedMap<std::int64_t, std::int64_t> map_;
+};
+
+// `count` tasks, each blocked on one future until the destructor fulfils it.
+class KeptTasks {
+ public:
+  explicit KeptTasks(int count) : released_(release_.get_future().share()) {
+    for (int i = 0; i < count; ++i) {
+      tasks_.push_back(task::spawn_detached("metrics-kept-task", [f = released_] { task::wait(f, "test end"); }));
+    }
+  }
+  ~KeptTasks() {
+    release_.set_value();
+    for (const task::TaskHandle& t : tasks_) EXPECT_TRUE(t.join_for(10s));
+  }
+
+ private:
+  std::promise<void> release_;
+  std::shared_future<void> released_;
+  std::vector<task::TaskHandle> tasks_;
 };
 
 TEST(PrometheusWriter, EscapesLabelsAndWritesHelpType) {
@@ -221,15 +246,35 @@ TEST(Metrics, RealPrometheus_ScrapesOurSeries) {
   const auto hits = prom.query("syncscope_map_hits_total{map=\"http_test_map\"}", 10s);
   ASSERT_TRUE(hits.has_value());
   EXPECT_EQ(*hits, 1234);
-  if (internal::parts_present().task) {
-    const auto live = prom.query("syncscope_tasks_live{job=\"syncscope\"}", 10s);
-    ASSERT_TRUE(live.has_value());
-    EXPECT_GE(*live, 0);
+  {
+    // Oracle: the tasks this test keeps alive, on top of those alive before.
+    const double before = sample_value(scrape(server->port()), "syncscope_tasks_live");
+    ASSERT_GE(before, 0) << "no syncscope_tasks_live series";
+    KeptTasks kept(3);
+    const std::string want = std::to_string(static_cast<int>(before) + 3);
+    const auto live = prom.query("syncscope_tasks_live{job=\"syncscope\"} == " + want, 10s);
+    EXPECT_TRUE(live.has_value())
+        << "Prometheus never saw " << want << " live tasks; last seen: "
+        << prom.query("syncscope_tasks_live{job=\"syncscope\"}", 1s).value_or(-1);
   }
   if (internal::parts_present().prof && kHaveHooks) {
-    const auto heap = prom.query("syncscope_heap_live_bytes{job=\"syncscope\"}", 10s);
-    ASSERT_TRUE(heap.has_value());
-    EXPECT_GE(*heap, 0);
+    // Oracle: a block this test holds, and glibc's own count of the bytes
+    // in use (mallinfo2, chunk sizes: never less than the usable sizes the
+    // hooks count), read after Prometheus's answer came.
+    constexpr std::size_t kHeld = 48u << 20;
+    std::unique_ptr<char[]> held(new char[kHeld]);
+    held[0] = 1;
+    const double floor = static_cast<double>(kHeld);
+    const auto heap = prom.query(
+        "syncscope_heap_live_bytes{job=\"syncscope\"} >= " + std::to_string(kHeld), 10s);
+    const struct mallinfo2 glibc = ::mallinfo2();
+    const double in_use = static_cast<double>(glibc.uordblks + glibc.hblkhd);
+    ASSERT_TRUE(heap.has_value()) << "Prometheus never saw the " << kHeld << " bytes this test holds";
+    EXPECT_GE(*heap, floor);
+    // The scrape is up to a second older than the reading: allow the
+    // test's own small allocations (httplib buffers) to have moved.
+    EXPECT_LE(*heap, in_use + (1 << 20)) << "more live bytes than glibc has in use";
+    held[kHeld - 1] = held[0];  // keep the block alive until here
   }
   prom.stop();
 }

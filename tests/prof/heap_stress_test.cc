@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <latch>
 #include <new>
 #include <random>
 #include <thread>
@@ -95,11 +96,30 @@ Block allocate(std::mt19937& rng, Tally& t) {
   return b;
 }
 
+// Overlap evidence: workers inside their operation loop now and the most
+// ever inside at once (relaxed: counters read after the joins), and how many
+// loops were entered and left (seq_cst: the fork check below compares reads
+// of the two counters taken before and after fork(), which needs their one
+// total order).
+std::atomic<int> g_inside{0};
+std::atomic<int> g_max_inside{0};
+std::atomic<int> g_entered{0};
+std::atomic<int> g_left{0};
+
+void note_entered() {
+  g_entered.fetch_add(1, std::memory_order_seq_cst);  // seq_cst: see above
+  const int now = g_inside.fetch_add(1, std::memory_order_relaxed) + 1;
+  int seen = g_max_inside.load(std::memory_order_relaxed);
+  while (now > seen && !g_max_inside.compare_exchange_weak(seen, now, std::memory_order_relaxed)) {
+  }
+}
+
 Tally worker(unsigned seed) {
   std::mt19937 rng(seed);
   Tally t;
   std::vector<Block> live;
   live.reserve(1024);
+  note_entered();
   for (int op = 0; op < kOpsPerThread; ++op) {
     if (live.size() < 1000 && (live.empty() || rng() % 2 == 0)) {
       live.push_back(allocate(rng, t));
@@ -110,6 +130,8 @@ Tally worker(unsigned seed) {
       live.pop_back();
     }
   }
+  g_inside.fetch_sub(1, std::memory_order_relaxed);
+  g_left.fetch_add(1, std::memory_order_seq_cst);  // seq_cst: see above
   for (const Block& b : live) release(b, t);
   return t;
 }
@@ -151,17 +173,29 @@ TEST(HeapStress, ThreadsChurnAndFork_CountersMatchTheWorkloadsTally) {
   const HeapCounters before = HeapProfiler::counters();
 
   int child_status = -1;
+  bool forked_mid_flight = false;
   for (int gen = 0; gen < kGenerations; ++gen) {
+    // Each generation's workers start together (and the test thread too,
+    // for the fork generation).
+    std::latch start(kThreads + 1);
     for (int t = 0; t < kThreads; ++t) {
-      threads.emplace_back([&tallies, gen, t] {
+      threads.emplace_back([&tallies, &start, gen, t] {
+        start.arrive_and_wait();
         tallies[gen * kThreads + t] = worker(static_cast<unsigned>(gen * 100 + t));
       });
     }
+    start.arrive_and_wait();
     if (gen == kGenerations / 2) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));  // workers mid-flight
+      // Workers mid-flight: fork once one of this generation is inside its
+      // loop. Fewer loops left after fork() returned than were entered
+      // before it: one was inside across the fork.
+      const int entered_before_generation = gen * kThreads;
+      while (g_entered.load(std::memory_order_seq_cst) == entered_before_generation) std::this_thread::yield();
+      const int entered = g_entered.load(std::memory_order_seq_cst);  // seq_cst: see g_entered
       const pid_t pid = fork();
       ASSERT_GE(pid, 0);
       if (pid == 0) _exit(child_after_fork());
+      forked_mid_flight = g_left.load(std::memory_order_seq_cst) < entered;  // seq_cst: see g_entered
       // Bounded wait: a deadlocked child fails the test instead of hanging it.
       for (int i = 0; i < 300 && child_status == -1; ++i) {
         int st = 0;
@@ -185,6 +219,10 @@ TEST(HeapStress, ThreadsChurnAndFork_CountersMatchTheWorkloadsTally) {
   HeapProfiler::set_sample_rate(HeapProfiler::kDefaultSampleRate);
 
   ASSERT_NE(child_status, -1) << "fork child deadlocked";
+  // Concurrency happened: the workers' loops overlapped, and the fork came
+  // while at least one was allocating.
+  EXPECT_GE(g_max_inside.load(), 2) << "the workers ran one after another";
+  EXPECT_TRUE(forked_mid_flight) << "the fork did not happen while a worker allocated";
   EXPECT_TRUE(WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0) << child_status;
   Tally workload;
   for (const Tally& t : tallies) workload += t;
