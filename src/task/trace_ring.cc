@@ -1,8 +1,9 @@
 // ThreadRing: see trace_buffer.h for the protocol and its labels.
 #include <algorithm>
 #include <bit>
-#include <cstdlib>
 #include <cstring>
+
+#include <sys/mman.h>
 
 #include "task/trace_buffer.h"
 
@@ -21,10 +22,14 @@ ThreadRing::ThreadRing(pid_t t, std::string n, std::size_t cap)
       // Clamped first: bit_ceil of a value above 2^63 is undefined (calloc
       // refuses far smaller rings anyway, and ok() then reports it).
       capacity(std::bit_ceil(std::clamp<std::size_t>(cap, 1, kMaxCapacity))) {
-  slots_ = static_cast<std::uint64_t*>(std::calloc(capacity, sizeof(TraceEvent)));
+  // Zero-filled by the kernel, like calloc's large blocks.
+  void* p = ::mmap(nullptr, bytes(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  slots_ = p == MAP_FAILED ? nullptr : static_cast<std::uint64_t*>(p);
 }
 
-ThreadRing::~ThreadRing() { std::free(slots_); }
+ThreadRing::~ThreadRing() {
+  if (slots_ != nullptr) ::munmap(slots_, bytes());
+}
 
 void ThreadRing::copy_since(std::int64_t since_ns, std::vector<TraceEvent>& out) const {
   if (slots_ == nullptr) return;
