@@ -190,21 +190,28 @@ class FlatGroupMap {
   {
     const HashedKey h = hash_of(key);
     std::optional<V> existing;
-    {
-      // Hits (the common case in caches) are reads.
-      Check held(this);
-      internal::SharedStripe gate(gate_);
-      if (lookup(*table_, key, h, [&](const Slot& s) { existing.emplace(s.value.get()); })) {
-        return {std::move(*existing), true};
+    std::optional<V> copy;
+    for (;;) {
+      std::uint64_t generation = 0;
+      {
+        Check held(this);
+        internal::SharedStripe gate(gate_);
+        Table& t = *table_;
+        // Hits (the common case in caches) are reads.
+        if (lookup(t, key, h, [&](const Slot& s) { existing.emplace(s.value.get()); })) {
+          return {std::move(*existing), true};
+        }
+        existing.reset();  // a discarded optimistic copy
+        if (!copy) copy.emplace(value);  // before the table changes: a throwing copy changes nothing
+        const Upsert r = upsert(
+            t, gate.stripe(), key, h, [&](Slot& s) { existing.emplace(s.value.get()); },
+            [&](Slot& s) { s.value.construct(std::move(*copy)); });
+        if (r == Upsert::kFound) return {std::move(*existing), true};
+        if (r == Upsert::kInserted) return {value, false};
+        generation = generation_;
       }
+      rehash(generation, Resize::kGrow);
     }
-    existing.reset();  // a discarded optimistic copy
-    V copy(value);     // before the table is touched: a throwing copy changes nothing
-    const Upsert r = write_or_insert(
-        key, h, [&](Slot& s) { existing.emplace(s.value.get()); },
-        [&](Slot& s) { s.value.construct(std::move(copy)); });
-    if (r == Upsert::kFound) return {std::move(*existing), true};
-    return {value, false};
   }
 
   std::optional<V> load_and_delete(const K& key)
@@ -471,8 +478,8 @@ class FlatGroupMap {
 
   // Precondition: the gate held shared.
   template <class OnFound, class Build>
-  Upsert upsert(Table& t, Stripe& stripe, const K& key, const HashedKey& h, OnFound& on_found,
-                Build& build) {
+  Upsert upsert(Table& t, Stripe& stripe, const K& key, const HashedKey& h, OnFound&& on_found,
+                Build&& build) {
     Group& home = t.group(t.home(h));
     for (;;) {
       // [I1] acquire: an insert from this home whose bump we see tagged its
