@@ -23,19 +23,28 @@ namespace {
 
 using testing::scaled;
 
-// Two words written together; a reader that sees check != ~value saw a
-// half-written pair.
-struct Pair {
-  std::uint64_t value = 0;
-  std::uint64_t check = ~std::uint64_t{0};
-  static Pair of(std::uint64_t v) { return {v, ~v}; }
-  bool whole() const { return check == ~value; }
-  bool operator==(const Pair&) const = default;
+// Eight words written together (the largest value that reads
+// optimistically); a reader that sees two different words saw a
+// half-written value.
+struct Wide {
+  std::array<std::uint64_t, 8> words{};
+  static Wide of(std::uint64_t v) {
+    Wide w;
+    w.words.fill(v);
+    return w;
+  }
+  bool whole() const {
+    for (std::uint64_t x : words) {
+      if (x != words[0]) return false;
+    }
+    return true;
+  }
+  bool operator==(const Wide&) const = default;
 };
 
 TEST(FlatGroupMap, ReadPath_IsOptimisticExactlyForTriviallyCopyableKeysAndValues) {
   static_assert(FlatGroupMap<std::int64_t, std::int64_t>::kOptimisticReads);
-  static_assert(FlatGroupMap<std::int64_t, Pair>::kOptimisticReads);
+  static_assert(FlatGroupMap<std::int64_t, Wide>::kOptimisticReads);
   static_assert(!FlatGroupMap<std::string, std::int64_t>::kOptimisticReads);
   static_assert(!FlatGroupMap<std::int64_t, std::string>::kOptimisticReads);
   static_assert(!FlatGroupMap<std::int64_t, std::unique_ptr<int>>::kOptimisticReads);
@@ -80,10 +89,10 @@ TEST(FlatGroupMap, GrowthAndShrink_KeepExactlyTheOraclesContents) {
 // construction: readers count their loads only once both writers have
 // written, and writers stop only when both readers are done.
 TEST(FlatGroupMap, OptimisticReads_NeverReturnATornValue) {
-  FlatGroupMap<std::int64_t, Pair> m;
+  FlatGroupMap<std::int64_t, Wide> m;
   constexpr std::int64_t kKeys = 8;
-  for (std::int64_t k = 0; k < kKeys; ++k) m.store(k, Pair::of(0));
-  const long reads = scaled(200'000, 40'000);
+  for (std::int64_t k = 0; k < kKeys; ++k) m.store(k, Wide::of(0));
+  const long reads = scaled(1'000'000, 100'000);
   std::latch writers_started(2);
   std::atomic<int> readers_left{2};
   std::atomic<long> torn{0};
@@ -91,12 +100,12 @@ TEST(FlatGroupMap, OptimisticReads_NeverReturnATornValue) {
   std::vector<std::thread> threads;
   for (int w = 0; w < 2; ++w) {
     threads.emplace_back([&, w] {
-      m.store(w, Pair::of(static_cast<std::uint64_t>(w)));
+      m.store(w, Wide::of(static_cast<std::uint64_t>(w)));
       writers_started.count_down();
       long i = 0;
       // acquire: pairs with the readers' release below.
       for (; readers_left.load(std::memory_order_acquire) > 0; ++i) {
-        m.store(i % kKeys, Pair::of(static_cast<std::uint64_t>(i * 2 + w)));
+        m.store(i % kKeys, Wide::of(static_cast<std::uint64_t>(i * 2 + w)));
       }
       writes_during_reads.fetch_add(i, std::memory_order_relaxed);  // relaxed: read after join
     });
@@ -105,7 +114,7 @@ TEST(FlatGroupMap, OptimisticReads_NeverReturnATornValue) {
     threads.emplace_back([&] {
       writers_started.wait();
       for (long i = 0; i < reads; ++i) {
-        const std::optional<Pair> p = m.load(i % kKeys);
+        const std::optional<Wide> p = m.load(i % kKeys);
         if (!p || !p->whole()) torn.fetch_add(1, std::memory_order_relaxed);  // relaxed: counter
       }
       readers_left.fetch_sub(1, std::memory_order_release);  // release: ends the writers' loop

@@ -57,9 +57,14 @@
 //   * Growth: inserts are counted per gate stripe and added to the table's
 //     load in chunks; past 7/8 of the slots (or on a full probe sequence)
 //     the inserting thread takes the gate exclusive and rehashes into a
-//     table at most 7/16 full. Erases credit the load back (except from
-//     groups that overflowed, so that churn there ends in a rehash that
-//     clears the overflow bits), and below 1/16 the table shrinks.
+//     table at most 7/16 full. Erases from overflowed groups also count
+//     towards growth (churn there ends in a rehash that clears the overflow
+//     bits), and below 1/16 of the slots in use the table shrinks.
+//
+// The steps that need no member of the map (lookups, the writers' find, the
+// slot claim, load accounting, rehash moves) live in
+// internal/flat_group_ops.h; this file holds the API, the table, the gate
+// and the counters.
 #pragma once
 
 #include <bit>
@@ -77,13 +82,11 @@
 
 #include "absl/hash/hash.h"
 #include "syncscope/map/concurrent_map.h"
+#include "syncscope/map/internal/flat_group_ops.h"
 #include "syncscope/map/internal/flat_group_table.h"
 #include "syncscope/map/internal/map_counters.h"
 #include "syncscope/map/internal/reentrancy_check.h"
 #include "syncscope/map/internal/registration.h"
-#include "syncscope/map/internal/rw_spin_lock.h"
-#include "syncscope/map/internal/seq_lock.h"
-#include "syncscope/map/internal/slot_cell.h"
 #include "syncscope/map/internal/striped_rw_lock.h"
 #include "syncscope/map/map_events.h"
 #include "syncscope/map/map_stats.h"
@@ -102,7 +105,7 @@ class FlatGroupMap {
 
   // Whether reads are seqlock-validated copies that write no shared line.
   static constexpr bool kOptimisticReads =
-      internal::kFitsAtomicWords<K> && internal::kFitsAtomicWords<V>;
+      internal::FlatGroupOps<K, V, Hash, Eq>::kOptimisticReads;
 
   explicit FlatGroupMap(MapOptions options = {})
       : name_(std::move(options.name)),
@@ -111,7 +114,7 @@ class FlatGroupMap {
   }
   ~FlatGroupMap() {
     registration_.detach();
-    destroy_elements(*table_);
+    Ops::destroy_elements(*table_);
   }
   FlatGroupMap(const FlatGroupMap&) = delete;
   FlatGroupMap& operator=(const FlatGroupMap&) = delete;
@@ -119,11 +122,11 @@ class FlatGroupMap {
   std::optional<V> load(const K& key) const
     requires std::copy_constructible<V>
   {
-    const HashedKey h = hash_of(key);
+    const HashedKey h = Ops::hash_of(key);
     std::optional<V> out;  // destroyed by the caller, unlocked
     Check held(this);
     internal::SharedStripe gate(gate_);
-    if (lookup(*table_, key, h, [&](const Slot& s) { out.emplace(s.value.get()); })) {
+    if (Ops::lookup(*table_, key, h, [&](const Slot& s) { out.emplace(s.value.get()); })) {
       counters_.bump(internal::Counter::kHits);
       return out;
     }
@@ -144,10 +147,10 @@ class FlatGroupMap {
       return true;
     } else {
       static_assert(!kOptimisticReads);
-      const HashedKey h = hash_of(key);
+      const HashedKey h = Ops::hash_of(key);
       Check held(this);
       internal::SharedStripe gate(gate_);
-      const bool hit = lookup(*table_, key, h, [&](const Slot& s) { f(s.value.get()); });
+      const bool hit = Ops::lookup(*table_, key, h, [&](const Slot& s) { f(s.value.get()); });
       counters_.bump(hit ? internal::Counter::kHits : internal::Counter::kMisses);
       return hit;
     }
@@ -159,7 +162,7 @@ class FlatGroupMap {
     store(key, V(value));  // copied before the table is touched
   }
   void store(const K& key, V&& value) {
-    const HashedKey h = hash_of(key);
+    const HashedKey h = Ops::hash_of(key);
     std::optional<V> replaced;  // destroyed after every lock is released
     write_or_insert(
         key, h,
@@ -173,7 +176,7 @@ class FlatGroupMap {
   std::optional<V> swap(const K& key, V value)
     requires std::copy_constructible<V>
   {
-    const HashedKey h = hash_of(key);
+    const HashedKey h = Ops::hash_of(key);
     std::optional<V> previous;  // destroyed by the caller, unlocked
     write_or_insert(
         key, h,
@@ -188,7 +191,7 @@ class FlatGroupMap {
   LoadOrStoreResult<V> load_or_store(const K& key, const V& value)
     requires std::copy_constructible<V>
   {
-    const HashedKey h = hash_of(key);
+    const HashedKey h = Ops::hash_of(key);
     std::optional<V> existing;
     std::optional<V> copy;
     for (;;) {
@@ -198,7 +201,7 @@ class FlatGroupMap {
         internal::SharedStripe gate(gate_);
         Table& t = *table_;
         // Hits (the common case in caches) are reads.
-        if (lookup(t, key, h, [&](const Slot& s) { existing.emplace(s.value.get()); })) {
+        if (Ops::lookup(t, key, h, [&](const Slot& s) { existing.emplace(s.value.get()); })) {
           return {std::move(*existing), true};
         }
         existing.reset();  // a discarded optimistic copy
@@ -240,11 +243,11 @@ class FlatGroupMap {
   bool compare_and_swap(const K& key, const V& old_value, const V& new_value)
     requires std::equality_comparable<V> && std::copy_constructible<V>
   {
-    const HashedKey h = hash_of(key);
+    const HashedKey h = Ops::hash_of(key);
     std::optional<V> replaced;  // destroyed after every lock is released
     Check held(this);
     internal::SharedStripe gate(gate_);
-    WriteHit hit = find_for_write(*table_, key, h);
+    WriteHit hit = Ops::find_for_write(*table_, key, h);
     if (!hit || !(hit.slot->value.get() == old_value)) return false;
     V copy(new_value);  // a throwing copy leaves the old value in place
     replaced.emplace(hit.slot->value.take());
@@ -265,10 +268,10 @@ class FlatGroupMap {
         internal::SharedStripe gate(gate_);
         const Table& t = *table_;
         copy.reserve(size());
-        for (std::size_t i = 0; i < t.group_count(); ++i) copy_group(t.group(i), copy);
+        for (std::size_t i = 0; i < t.group_count(); ++i) Ops::copy_group(t.group(i), copy);
       }
       for (const auto& entry : copy) {
-        if (!invoke_range(f, entry.first, entry.second)) return;
+        if (!Ops::invoke_range(f, entry.first, entry.second)) return;
       }
     } else {
       static_assert(!kOptimisticReads);
@@ -278,9 +281,9 @@ class FlatGroupMap {
       for (std::size_t i = 0; i < t.group_count(); ++i) {
         const Group& g = t.group(i);
         std::shared_lock lk(g.lock);
-        for (std::uint32_t bits = occupied(g); bits != 0; bits &= bits - 1) {
+        for (std::uint32_t bits = Ops::occupied(g); bits != 0; bits &= bits - 1) {
           const Slot& s = g.slots[std::countr_zero(bits)];
-          if (!invoke_range(f, s.key.get(), s.value.get())) return;
+          if (!Ops::invoke_range(f, s.key.get(), s.value.get())) return;
         }
       }
     }
@@ -292,12 +295,12 @@ class FlatGroupMap {
     {
       Check held(this);
       internal::AllStripes all(gate_);
-      counters_.add_live(-static_cast<std::int64_t>(count_occupied(*table_)));
+      counters_.add_live(-static_cast<std::int64_t>(Ops::count_occupied(*table_)));
       gate_.reset_counts_locked();
       old = std::exchange(table_, std::move(fresh));
       ++generation_;
     }
-    destroy_elements(*old);  // no lock held: the destructors may call this map
+    Ops::destroy_elements(*old);  // no lock held: the destructors may call this map
     emit_map_event(MapEvent{MapEventKind::kClear, name_, 0});
   }
 
@@ -311,7 +314,7 @@ class FlatGroupMap {
   std::size_t exact_size() const {
     Check held(this);
     internal::SharedStripe gate(gate_);
-    return count_occupied(*table_);
+    return Ops::count_occupied(*table_);
   }
 
   MapStats stats() const {
@@ -333,130 +336,18 @@ class FlatGroupMap {
   }
 
  private:
-  using KeyCell = std::conditional_t<kOptimisticReads, internal::AtomicWordCell<K>,
-                                     internal::PlainCell<K>>;
-  using ValueCell = std::conditional_t<kOptimisticReads, internal::AtomicWordCell<V>,
-                                       internal::PlainCell<V>>;
-  struct Slot {
-    KeyCell key;      // constructed while the slot's tag is non-zero
-    ValueCell value;  // likewise
-  };
-  using Lock = std::conditional_t<kOptimisticReads, internal::SeqLock, internal::RwSpinLock>;
-  using Group = internal::FlatGroup<Slot, Lock>;
-  using Table = internal::FlatGroupTable<Group>;
+  using Ops = internal::FlatGroupOps<K, V, Hash, Eq>;
+  using Slot = typename Ops::Slot;
+  using Group = typename Ops::Group;
+  using Table = typename Ops::Table;
+  using WriteHit = typename Ops::WriteHit;
+  using Claim = typename Ops::Claim;
   using HashedKey = internal::HashedKey;
   using Stripe = internal::StripedRwLock::Stripe;
   using Check = internal::ReentrancyCheck::Scope;
 
-  // Optimistic reads of one group before a reader takes its lock: bounds a
-  // reader's wait behind a stream of writers to the same group.
-  static constexpr int kOptimisticTries = 8;
-
-  enum class GroupResult { kHit, kStop, kContinue };
   enum class Upsert { kFound, kInserted, kNeedsRehash };
-  enum class Claim { kInserted, kRaced, kFull };
   enum class Resize { kGrow, kShrink };
-
-  // A key found for writing: its group stays locked while this lives.
-  struct WriteHit {
-    std::unique_lock<Lock> lock;
-    Group* group = nullptr;
-    Slot* slot = nullptr;
-    std::size_t index = 0;
-    explicit operator bool() const noexcept { return slot != nullptr; }
-  };
-
-  static HashedKey hash_of(const K& key) {
-    return HashedKey::from(static_cast<std::uint64_t>(Hash{}(key)));
-  }
-
-  static std::uint32_t occupied(const Group& g) noexcept {
-    // relaxed: under the group's lock, the gate's exclusive side, or a
-    // seqlock read (validated by the caller).
-    return g.meta.load(std::memory_order_relaxed).occupied();
-  }
-
-  // Looks for key in g; on a hit calls on_hit(slot), which copies what the
-  // caller needs. The caller provides the protection (see occupied()).
-  template <class OnHit>
-  static GroupResult unprotected_examine(const Group& g, const K& key, const HashedKey& h,
-                                         OnHit& on_hit) {
-    // relaxed: see occupied().
-    const internal::MetaWords m = g.meta.load(std::memory_order_relaxed);
-    for (std::uint32_t bits = m.match(h.tag); bits != 0; bits &= bits - 1) {
-      const Slot& s = g.slots[std::countr_zero(bits)];
-      if (Eq{}(s.key.get(), key)) {
-        on_hit(s);
-        return GroupResult::kHit;
-      }
-    }
-    return m.overflowed(h) ? GroupResult::kContinue : GroupResult::kStop;
-  }
-
-  // One group of a lookup, read the way kOptimisticReads says. on_hit may
-  // run more than once (a torn optimistic copy is retried): it must
-  // overwrite what it copied before.
-  template <class OnHit>
-  static GroupResult read_group(const Group& g, const K& key, const HashedKey& h, OnHit& on_hit) {
-    if constexpr (kOptimisticReads) {
-      internal::SpinBackoff backoff;
-      for (int attempt = 0; attempt < kOptimisticTries; ++attempt) {
-        const std::uint32_t version = g.lock.read_begin();
-        if ((version & 1) == 0) {
-          const GroupResult r = unprotected_examine(g, key, h, on_hit);
-          if (g.lock.read_valid(version)) return r;
-        }
-        backoff.pause();
-      }
-      std::unique_lock lk(g.lock);
-      return unprotected_examine(g, key, h, on_hit);
-    } else {
-      // The lock-free metadata probe: lock only a group whose tags match.
-      // acquire: a tag seen here was stored after its slot's writes
-      // started; pairs with GroupMeta::set_tag's release.
-      const internal::MetaWords m = g.meta.load(std::memory_order_acquire);
-      if (m.match(h.tag) == 0) return m.overflowed(h) ? GroupResult::kContinue : GroupResult::kStop;
-      std::shared_lock lk(g.lock);
-      return unprotected_examine(g, key, h, on_hit);
-    }
-  }
-
-  // Precondition: the gate held shared. Linearizable at the read of the
-  // group that answers (a key never moves between groups under the gate).
-  template <class OnHit>
-  static bool lookup(const Table& t, const K& key, const HashedKey& h, OnHit&& on_hit) {
-    internal::Prober p = t.prober(h);
-    for (std::size_t i = 0; i < t.group_count(); ++i, p.next()) {
-      switch (read_group(t.group(p.pos()), key, h, on_hit)) {
-        case GroupResult::kHit: return true;
-        case GroupResult::kStop: return false;
-        case GroupResult::kContinue: break;
-      }
-    }
-    return false;
-  }
-
-  // Precondition: the gate held shared. Finds key and returns with its
-  // group locked exclusively; an empty WriteHit (nothing locked) if absent.
-  static WriteHit find_for_write(Table& t, const K& key, const HashedKey& h) {
-    internal::Prober p = t.prober(h);
-    for (std::size_t i = 0; i < t.group_count(); ++i, p.next()) {
-      Group& g = t.group(p.pos());
-      // acquire: pairs with GroupMeta::set_tag's release, and through it
-      // with an insert's [I2] (its tag precedes its count bump).
-      internal::MetaWords m = g.meta.load(std::memory_order_acquire);
-      if (m.match(h.tag) != 0) {
-        std::unique_lock lk(g.lock);
-        m = g.meta.load(std::memory_order_relaxed);  // relaxed: under the lock
-        for (std::uint32_t bits = m.match(h.tag); bits != 0; bits &= bits - 1) {
-          const auto index = static_cast<std::size_t>(std::countr_zero(bits));
-          if (Eq{}(g.slots[index].key.get(), key)) return {std::move(lk), &g, &g.slots[index], index};
-        }
-      }
-      if (!m.overflowed(h)) return {};
-    }
-    return {};
-  }
 
   // Runs on_found(slot) under the key's group lock if key is present, else
   // inserts key with build(slot) (which must not throw), growing the table
@@ -486,76 +377,39 @@ class FlatGroupMap {
       // slot before the bump, so the lookup below sees the tag (and then
       // waits on that group's lock). Pairs with [I2].
       const std::uint32_t seen = home.insert_count.load(std::memory_order_acquire);
-      if (WriteHit hit = find_for_write(t, key, h)) {
+      if (WriteHit hit = Ops::find_for_write(t, key, h)) {
         on_found(*hit.slot);
         return Upsert::kFound;
       }
-      if (!reserve_insert(t, stripe)) return Upsert::kNeedsRehash;
+      if (!Ops::reserve_insert(t, stripe)) return Upsert::kNeedsRehash;
       Claim claim = Claim::kFull;
       try {
-        claim = try_insert(t, home, seen, key, h, build);
+        claim = Ops::try_insert(t, home, seen, key, h, build);
       } catch (...) {
-        unreserve_insert(stripe);
+        Ops::unreserve_insert(stripe);
         throw;
       }
       if (claim == Claim::kInserted) {
         counters_.add_live(+1);
         return Upsert::kInserted;
       }
-      unreserve_insert(stripe);
+      Ops::unreserve_insert(stripe);
       if (claim == Claim::kFull) return Upsert::kNeedsRehash;
     }
-  }
-
-  // Claims the first free slot on key's probe sequence (Boost's scheme; see
-  // the file comment). kRaced: another insert from the same home ran since
-  // `seen`, and the caller must look the key up again.
-  template <class Build>
-  static Claim try_insert(Table& t, Group& home, std::uint32_t seen, const K& key,
-                          const HashedKey& h, Build& build) {
-    internal::Prober p = t.prober(h);
-    for (std::size_t i = 0; i < t.group_count(); ++i, p.next()) {
-      Group& g = t.group(p.pos());
-      std::unique_lock lk(g.lock);
-      const std::uint32_t free = g.meta.load(std::memory_order_relaxed).empty();  // under the lock
-      if (free == 0) {
-        g.meta.set_overflow(h);
-        continue;
-      }
-      const auto index = static_cast<std::size_t>(std::countr_zero(free));
-      g.meta.set_tag(index, h.tag);
-      // [I2] acq_rel: the release half publishes the tag above to inserts
-      // that read this count ([I1]); the acquire half makes the tags of the
-      // inserts counted before us visible (we only compare, though).
-      if (home.insert_count.fetch_add(1, std::memory_order_acq_rel) != seen) {
-        g.meta.clear_tag(index);
-        return Claim::kRaced;
-      }
-      Slot& s = g.slots[index];
-      try {
-        s.key.construct(key);
-      } catch (...) {
-        g.meta.clear_tag(index);
-        throw;
-      }
-      build(s);
-      return Claim::kInserted;
-    }
-    return Claim::kFull;
   }
 
   // Removes key if pred(slot) holds; take(slot) moves the value out (it is
   // destroyed by the caller, unlocked).
   template <class Pred, class Take>
   bool remove_if(const K& key, Pred&& pred, Take&& take) {
-    const HashedKey h = hash_of(key);
+    const HashedKey h = Ops::hash_of(key);
     bool shrink = false;
     std::uint64_t generation = 0;
     {
       Check held(this);
       internal::SharedStripe gate(gate_);
       Table& t = *table_;
-      WriteHit hit = find_for_write(t, key, h);
+      WriteHit hit = Ops::find_for_write(t, key, h);
       if (!hit || !pred(*hit.slot)) return false;
       take(*hit.slot);
       hit.slot->key.destroy();
@@ -564,7 +418,7 @@ class FlatGroupMap {
       hit.group->meta.clear_tag(hit.index);
       hit.lock.unlock();
       counters_.add_live(-1);
-      shrink = note_erase(t, gate.stripe(), overflowed);
+      shrink = Ops::note_erase(t, gate.stripe(), overflowed);
       generation = generation_;
     }
     if (shrink) {
@@ -579,31 +433,6 @@ class FlatGroupMap {
     return true;
   }
 
-  // Load accounting (FlatGroupTable::load). relaxed everywhere: counters;
-  // the rehash recounts exactly under the gate's exclusive side.
-  static bool reserve_insert(Table& t, Stripe& stripe) noexcept {
-    const std::int64_t local = stripe.count.fetch_add(1, std::memory_order_relaxed) + 1;
-    if (local < t.count_chunk()) return true;
-    stripe.count.fetch_sub(local, std::memory_order_relaxed);
-    const std::int64_t load = t.load.fetch_add(local, std::memory_order_relaxed) + local;
-    if (load <= static_cast<std::int64_t>(t.max_load())) return true;
-    t.load.fetch_sub(1, std::memory_order_relaxed);  // this insert waits for the rehash
-    return false;
-  }
-  static void unreserve_insert(Stripe& stripe) noexcept {
-    stripe.count.fetch_sub(1, std::memory_order_relaxed);
-  }
-  // Returns whether the table should shrink.
-  static bool note_erase(Table& t, Stripe& stripe, bool group_overflowed) noexcept {
-    if (group_overflowed) return false;  // never credited back (see FlatGroupTable::load)
-    const std::int64_t local = stripe.count.fetch_sub(1, std::memory_order_relaxed) - 1;
-    if (local > -t.count_chunk()) return false;
-    stripe.count.fetch_sub(local, std::memory_order_relaxed);
-    const std::int64_t load = t.load.fetch_add(local, std::memory_order_relaxed) + local;
-    return t.group_count() > Table::kMinGroups &&
-           load < static_cast<std::int64_t>(t.capacity() / 16);
-  }
-
   // Rehashes into a table sized for the current keys (growth, shrink, or
   // the same size to clear overflow bits), under the gate's exclusive side.
   // seen_generation: the table the caller found wanting; if another thread
@@ -614,117 +443,17 @@ class FlatGroupMap {
     internal::AllStripes all(gate_);
     if (generation_ != seen_generation) return;
     Table& t = *table_;
-    const std::size_t n = count_occupied(t);
+    const std::size_t n = Ops::count_occupied(t);
     const std::size_t groups = Table::groups_for(n);
     if (why == Resize::kShrink && groups >= t.group_count()) return;
     auto fresh = std::make_unique<Table>(groups);  // may throw: nothing changed yet
-    move_all(t, *fresh, n);
+    Ops::move_all(t, *fresh, n);
     // relaxed: under the gate's exclusive side.
     fresh->load.store(static_cast<std::int64_t>(n), std::memory_order_relaxed);
     gate_.reset_counts_locked();
     old = std::exchange(table_, std::move(fresh));
     ++generation_;
     // `old`, freed after the gate is released, holds no live key or value.
-  }
-
-  // Moves every entry of `from` into the empty table `to`. Hash may throw
-  // only before the first move (hashes are computed first unless Hash is
-  // noexcept).
-  static void move_all(Table& from, Table& to, std::size_t n) {
-    if constexpr (std::is_nothrow_invocable_v<const Hash&, const K&>) {
-      for_each_occupied(from, [&](Slot& s) { place(to, hash_of(s.key.get()), s); });
-    } else {
-      std::vector<HashedKey> hashes;
-      hashes.reserve(n);
-      for_each_occupied(from, [&](Slot& s) { hashes.push_back(hash_of(s.key.get())); });
-      std::size_t i = 0;
-      for_each_occupied(from, [&](Slot& s) { place(to, hashes[i++], s); });
-    }
-  }
-
-  // Into a table no other thread sees yet, which has room (at most 7/16 full).
-  static void place(Table& to, const HashedKey& h, Slot& from) noexcept {
-    internal::Prober p = to.prober(h);
-    for (;; p.next()) {
-      Group& g = to.group(p.pos());
-      const std::uint32_t free = g.meta.load(std::memory_order_relaxed).empty();  // unshared
-      if (free == 0) {
-        g.meta.set_overflow(h);
-        continue;
-      }
-      const auto index = static_cast<std::size_t>(std::countr_zero(free));
-      g.slots[index].key.construct(from.key.take());
-      g.slots[index].value.construct(from.value.take());
-      g.meta.set_tag(index, h.tag);
-      return;
-    }
-  }
-
-  template <class F>
-  static void for_each_occupied(Table& t, F&& f) {
-    for (std::size_t i = 0; i < t.group_count(); ++i) {
-      Group& g = t.group(i);
-      for (std::uint32_t bits = occupied(g); bits != 0; bits &= bits - 1) {
-        f(g.slots[std::countr_zero(bits)]);
-      }
-    }
-  }
-
-  static std::size_t count_occupied(const Table& t) noexcept {
-    std::size_t n = 0;
-    // acquire: a group's count as of its last completed write; pairs with
-    // GroupMeta::set_tag's release.
-    for (std::size_t i = 0; i < t.group_count(); ++i) {
-      n += static_cast<std::size_t>(
-          std::popcount(t.group(i).meta.load(std::memory_order_acquire).occupied()));
-    }
-    return n;
-  }
-
-  // Ends the lifetime of every key and value in t (map destruction, clear).
-  static void destroy_elements(Table& t) noexcept {
-    for_each_occupied(t, [](Slot& s) {
-      s.key.destroy();
-      s.value.destroy();
-    });
-  }
-
-  // Appends a consistent copy of g's entries to out (the gate held shared).
-  static void copy_group(const Group& g, std::vector<std::pair<K, V>>& out) {
-    auto copy_unprotected = [&] {
-      for (std::uint32_t bits = occupied(g); bits != 0; bits &= bits - 1) {
-        const Slot& s = g.slots[std::countr_zero(bits)];
-        out.emplace_back(s.key.get(), s.value.get());
-      }
-    };
-    if constexpr (kOptimisticReads) {
-      const std::size_t mark = out.size();
-      internal::SpinBackoff backoff;
-      for (int attempt = 0; attempt < kOptimisticTries; ++attempt) {
-        const std::uint32_t version = g.lock.read_begin();
-        if ((version & 1) == 0) {
-          copy_unprotected();
-          if (g.lock.read_valid(version)) return;
-          out.erase(out.begin() + static_cast<std::ptrdiff_t>(mark), out.end());  // torn copies
-        }
-        backoff.pause();
-      }
-      std::unique_lock lk(g.lock);
-      copy_unprotected();
-    } else {
-      std::shared_lock lk(g.lock);
-      copy_unprotected();
-    }
-  }
-
-  template <class F>
-  static bool invoke_range(F& f, const K& k, const V& v) {
-    if constexpr (std::is_same_v<std::invoke_result_t<F&, const K&, const V&>, void>) {
-      f(k, v);
-      return true;
-    } else {
-      return static_cast<bool>(f(k, v));
-    }
   }
 
   const std::string name_;

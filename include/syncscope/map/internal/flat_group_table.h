@@ -84,12 +84,16 @@ class FlatGroupTable {
     return static_cast<std::int64_t>(capacity() / 512 + 1);
   }
 
-  // Slots in use plus erases not yet credited back (an erase from a group
-  // with overflow bits set is never credited, so churn through overflowed
-  // groups eventually triggers a rehash that clears them). Inserts are
-  // added in chunks from the gate stripes. Grows past max_load(): the table
-  // is rehashed. relaxed everywhere: a counter; the rehash recounts exactly.
+  // Slots in use, give or take the inserts and erases the gate stripes
+  // have counted but not yet added (in chunks). relaxed everywhere: a
+  // counter; the rehash recounts exactly.
   std::atomic<std::int64_t> load{0};
+  // Erases from groups with overflow bits set since the last rehash. Their
+  // slots free up but the overflow bits stay, so lookups keep probing past
+  // those groups: growth counts them as still in use (load + this past
+  // max_load() rehashes, clearing the bits), as Boost does by lowering its
+  // maximum load. relaxed: a counter, as load.
+  std::atomic<std::int64_t> overflow_erases{0};
 
   // The smallest group count whose table holds n keys at most 7/16 full
   // (half the maximum load, so that both a grown and a shrunk table take

@@ -22,6 +22,9 @@
 // version (or later) on the re-read, and discards its copy. TSan does not
 // model these fences; it reports nothing here because every guarded access
 // is atomic, and the map's TSan tests check the values read, not the fences.
+// GCC rejects fences under -fsanitize=thread: in TSan builds (SYNCSCOPE_TSAN)
+// a seq_cst lock CAS stands in for [S1] and a read-don't-modify-write of
+// the version (fetch_add(0), acq_rel; Boehm's alternative) for [S2].
 #pragma once
 
 #include <atomic>
@@ -38,6 +41,11 @@ class SeqLock {
     // relaxed: only a hint for the CAS below.
     std::uint32_t v = version_.load(std::memory_order_relaxed);
     if ((v & 1) != 0) return false;
+#if defined(SYNCSCOPE_TSAN)
+    // seq_cst: stands in for the acquire CAS plus [S1] (see the file comment).
+    return version_.compare_exchange_strong(v, v + 1, std::memory_order_seq_cst,
+                                            std::memory_order_relaxed);
+#else
     // acquire: the previous writer's data stores happen before ours; pairs
     // with the release store in unlock().
     if (!version_.compare_exchange_strong(v, v + 1, std::memory_order_acquire,
@@ -48,6 +56,7 @@ class SeqLock {
     // before the odd version; pairs with [S2].
     std::atomic_thread_fence(std::memory_order_release);
     return true;
+#endif
   }
 
   void lock() {
@@ -76,11 +85,16 @@ class SeqLock {
   // Whether the data loaded since read_begin() returned `v` is a consistent
   // copy: no writer was inside, and none entered since.
   bool read_valid(std::uint32_t v) const noexcept {
+#if defined(SYNCSCOPE_TSAN)
+    // acq_rel read-don't-modify-write: stands in for [S2] (file comment).
+    return (v & 1) == 0 && version_.fetch_add(0, std::memory_order_acq_rel) == v;
+#else
     // [S2] acquire fence: orders the data loads before the re-read below;
     // pairs with [S1].
     std::atomic_thread_fence(std::memory_order_acquire);
     // relaxed: ordered by the fence above.
     return (v & 1) == 0 && version_.load(std::memory_order_relaxed) == v;
+#endif
   }
 
  private:
@@ -88,7 +102,8 @@ class SeqLock {
   // so every write section leaves a new even value behind (wraps after 2^31
   // sections: a reader would have to stall across exactly that many writes
   // to be fooled).
-  std::atomic<std::uint32_t> version_{0};
+  // mutable: the TSan stand-in for [S2] is a read-modify-write (file comment).
+  mutable std::atomic<std::uint32_t> version_{0};
 };
 
 }  // namespace syncscope::map::internal
