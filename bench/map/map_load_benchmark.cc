@@ -52,6 +52,7 @@ BENCHMARK(BM_LoadHit<LockedMap<std::int64_t, std::int64_t>>)->Name("LoadHit/Lock
 BENCHMARK(BM_LoadHit<ReadMostlyMap<std::int64_t, std::int64_t>>)->Name("LoadHit/ReadMostlyMap")->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_LoadHit<ShardedMap<std::int64_t, std::int64_t>>)->Name("LoadHit/ShardedMap")->Threads(1)->Threads(2)->UseRealTime();
 BENCHMARK(BM_LoadHit<PooledShardedMap<std::int64_t, std::int64_t>>)->Name("LoadHit/PooledShardedMap")->Threads(1)->Threads(2)->UseRealTime();
+BENCHMARK(BM_LoadHit<FlatGroupMap<std::int64_t, std::int64_t>>)->Name("LoadHit/FlatGroupMap")->Threads(1)->Threads(2)->UseRealTime();
 
 }  // namespace
 

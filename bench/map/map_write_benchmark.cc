@@ -1,4 +1,4 @@
-// The write paths of the four designs, one piece at a time, single thread
+// The write paths of the five designs, one piece at a time, single thread
 // (issue 19's breakdown in docs/maps.md):
 //   SwapHit        swap() of a key already in the map (ReadMostlyMap: the
 //                  value box; lock-based maps: one exclusive shard lock)
@@ -67,13 +67,16 @@ using I = std::int64_t;
 SYNCSCOPE_WRITE_BENCH(BM_SwapHit, ReadMostlyMap);
 SYNCSCOPE_WRITE_BENCH(BM_SwapHit, LockedMap);
 SYNCSCOPE_WRITE_BENCH(BM_SwapHit, ShardedMap);
+SYNCSCOPE_WRITE_BENCH(BM_SwapHit, FlatGroupMap);
 SYNCSCOPE_WRITE_BENCH(BM_StoreExisting, ReadMostlyMap);
 SYNCSCOPE_WRITE_BENCH(BM_StoreExisting, LockedMap);
 SYNCSCOPE_WRITE_BENCH(BM_StoreExisting, ShardedMap);
+SYNCSCOPE_WRITE_BENCH(BM_StoreExisting, FlatGroupMap);
 SYNCSCOPE_WRITE_BENCH(BM_InsertUnique, ReadMostlyMap);
 SYNCSCOPE_WRITE_BENCH(BM_InsertUnique, LockedMap);
 SYNCSCOPE_WRITE_BENCH(BM_InsertUnique, ShardedMap);
 SYNCSCOPE_WRITE_BENCH(BM_InsertUnique, PooledShardedMap);
+SYNCSCOPE_WRITE_BENCH(BM_InsertUnique, FlatGroupMap);
 #undef SYNCSCOPE_WRITE_BENCH
 
 }  // namespace

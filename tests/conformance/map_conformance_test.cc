@@ -1,4 +1,4 @@
-// Instantiates the conformance suite (map_conformance_test.h) for all four maps.
+// Instantiates the conformance suite (map_conformance_test.h) for all five maps.
 #include "conformance/map_conformance_test.h"
 
 namespace syncscope::map::testing {

@@ -1,6 +1,6 @@
 // The conformance suite: the semantics of every operation of the common map
 // API (concurrent_map.h, DESIGN §2), written once as a TYPED_TEST_SUITE_P and
-// instantiated for all four maps in map_conformance_test.cc.
+// instantiated for all five maps in map_conformance_test.cc.
 #pragma once
 
 #include <chrono>

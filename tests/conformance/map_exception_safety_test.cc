@@ -11,7 +11,7 @@
 // grows until the operation completes without reaching the fault.
 //
 // Guarantee checked, per operation (DESIGN §2; read_mostly_map.h promises
-// the strong guarantee), for all four maps:
+// the strong guarantee), for all five maps:
 //   load, visit, range, size, exact_size ........ no effect (read-only)
 //   store, load_or_store, swap, compare_and_swap,
 //   erase, load_and_delete, compare_and_delete .. all-or-nothing: the map is

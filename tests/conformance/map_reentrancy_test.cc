@@ -1,5 +1,5 @@
 // User code under a map's lock: a value whose destructor calls back into a
-// map, destroyed by every write path of all four maps. The family contract
+// map, destroyed by every write path of all five maps. The family contract
 // (concurrent_map.h) says destructors of keys and values never run while the
 // map holds a lock, so such a value must neither self-deadlock nor — two
 // maps whose values touch each other — deadlock ABBA. Each case runs in a

@@ -1,4 +1,4 @@
-// The four map families the typed suites run over. A family names a map
+// The five map families the typed suites run over. A family names a map
 // class template and says how to construct one, so a suite can instantiate
 // the same family with int64 values, move-only values, throwing hashes...
 //
@@ -69,10 +69,22 @@ struct PooledShardedFamily {
   }
 };
 
-using AllMapFamilies =
-    ::testing::Types<ReadMostlyFamily, LockedFamily, ShardedFamily, PooledShardedFamily>;
+// Starts with a 2-group table (30 slots), so the suites reach growth,
+// shrink and overflowed probe sequences within a few dozen keys.
+struct FlatGroupFamily {
+  static constexpr const char* kName = "FlatGroupMap";
+  template <class K, class V, class H = absl::Hash<K>, class E = std::equal_to<K>>
+  using Map = FlatGroupMap<K, V, H, E>;
+  template <class K, class V, class H = absl::Hash<K>, class E = std::equal_to<K>>
+  static std::unique_ptr<Map<K, V, H, E>> make() {
+    return std::make_unique<Map<K, V, H, E>>(MapOptions{});
+  }
+};
 
-// Names typed-test instances after the map ("ReadMostlyMap", ...) instead of 0..3.
+using AllMapFamilies = ::testing::Types<ReadMostlyFamily, LockedFamily, ShardedFamily,
+                                        PooledShardedFamily, FlatGroupFamily>;
+
+// Names typed-test instances after the map ("ReadMostlyMap", ...) instead of 0..4.
 struct FamilyName {
   template <class F>
   static std::string GetName(int) {
@@ -85,6 +97,8 @@ static_assert(ConcurrentMap<ReadMostlyFamily::Map<std::int64_t, std::int64_t>>);
 static_assert(ConcurrentMap<LockedFamily::Map<std::int64_t, std::int64_t>>);
 static_assert(ConcurrentMap<ShardedFamily::Map<std::int64_t, std::int64_t>>);
 static_assert(ConcurrentMap<PooledShardedFamily::Map<std::int64_t, std::int64_t>>);
+static_assert(ConcurrentMap<FlatGroupFamily::Map<std::int64_t, std::int64_t>>);
 static_assert(ConcurrentMap<ReadMostlyFamily::Map<std::string, std::string>>);
+static_assert(ConcurrentMap<FlatGroupFamily::Map<std::string, std::string>>);
 
 }  // namespace syncscope::map::testing

@@ -1,5 +1,5 @@
 // libFuzzer target: interprets the input as a sequence of map operations,
-// applies each to all four maps and to ModelMap, and aborts on the first
+// applies each to all five maps and to ModelMap, and aborts on the first
 // result that differs (or on any memory error ASan sees).
 //
 // Input format, repeated until the bytes run out (FuzzedDataProvider):
@@ -77,6 +77,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   po.shards = 2;
   PooledShardedMap<Key, Value>::set_max_cached_nodes_per_thread(8);
   PooledShardedMap<Key, Value> pm(po);
+  FlatGroupMap<Key, Value> fm;  // grows past 30 keys and shrinks back: keys are 0..63
   ModelMap model;
   for (std::size_t i = 0; i < kMaxOps && in.remaining_bytes() > 0; ++i) {
     const Op op = decode(in);
@@ -85,14 +86,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     apply_checked(lm, op, expected, model, "LockedMap");
     apply_checked(sm, op, expected, model, "ShardedMap");
     apply_checked(pm, op, expected, model, "PooledShardedMap");
+    apply_checked(fm, op, expected, model, "FlatGroupMap");
     if (i % 256 == 255) {
       check_contents(rm, model, "ReadMostlyMap");
       check_contents(pm, model, "PooledShardedMap");
+      check_contents(fm, model, "FlatGroupMap");
     }
   }
   check_contents(rm, model, "ReadMostlyMap");
   check_contents(lm, model, "LockedMap");
   check_contents(sm, model, "ShardedMap");
   check_contents(pm, model, "PooledShardedMap");
+  check_contents(fm, model, "FlatGroupMap");
   return 0;
 }

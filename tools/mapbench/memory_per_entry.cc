@@ -52,6 +52,7 @@ constexpr char kReadMostly[] = "ReadMostlyMap";
 constexpr char kLocked[] = "LockedMap";
 constexpr char kSharded[] = "ShardedMap";
 constexpr char kPooled[] = "PooledShardedMap";
+constexpr char kFlatGroup[] = "FlatGroupMap";
 #endif
 
 }  // namespace
@@ -72,6 +73,7 @@ int main(int argc, char** argv) {
   measure<SyncscopeAdapter<m::LockedMap<Key, Value>, kLocked>>(kLocked, n);
   measure<SyncscopeAdapter<m::ShardedMap<Key, Value>, kSharded>>(kSharded, n);
   measure<SyncscopeAdapter<m::PooledShardedMap<Key, Value>, kPooled>>(kPooled, n);
+  measure<SyncscopeAdapter<m::FlatGroupMap<Key, Value>, kFlatGroup>>(kFlatGroup, n);
 #endif
   measure<TbbHashMapAdapter>(TbbHashMapAdapter::kName, n);
   measure<TbbUnorderedMapAdapter>(TbbUnorderedMapAdapter::kName, n);

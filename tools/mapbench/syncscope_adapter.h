@@ -1,7 +1,7 @@
 // Adapter for syncscope's own maps: any type that satisfies
 // syncscope::map::ConcurrentMap with int64 keys and values offers every
-// operation, so one template covers ReadMostlyMap, LockedMap, ShardedMap and
-// PooledShardedMap. Each map is default-constructed (default options), as a
+// operation, so one template covers ReadMostlyMap, LockedMap, ShardedMap,
+// PooledShardedMap and FlatGroupMap. Each map is default-constructed (default options), as a
 // user would start.
 #pragma once
 

@@ -9,11 +9,12 @@
 
 namespace syncscope::mapbench::system_names {
 
-// Our four designs.
+// Our five designs.
 inline constexpr char kReadMostlyMap[] = "ReadMostlyMap";
 inline constexpr char kLockedMap[] = "LockedMap";
 inline constexpr char kShardedMap[] = "ShardedMap";
 inline constexpr char kPooledShardedMap[] = "PooledShardedMap";
+inline constexpr char kFlatGroupMap[] = "FlatGroupMap";
 // C++ peers.
 inline constexpr char kTbbHashMap[] = "tbb_concurrent_hash_map";
 inline constexpr char kTbbUnorderedMap[] = "tbb_concurrent_unordered_map";
@@ -22,10 +23,12 @@ inline constexpr char kLibcuckoo[] = "libcuckoo";
 inline constexpr char kGoSyncMap[] = "go_sync_map";
 inline constexpr char kGoRwmutexMap[] = "go_rwmutex_map";
 
-inline constexpr const char* kOurs[] = {kReadMostlyMap, kLockedMap, kShardedMap, kPooledShardedMap};
+inline constexpr const char* kOurs[] = {kReadMostlyMap, kLockedMap, kShardedMap, kPooledShardedMap,
+                                        kFlatGroupMap};
 inline constexpr const char* kGo[] = {kGoSyncMap, kGoRwmutexMap};
-inline constexpr const char* kAll[] = {kReadMostlyMap, kLockedMap,       kShardedMap, kPooledShardedMap, kTbbHashMap,
-                                       kTbbUnorderedMap, kLibcuckoo, kGoSyncMap, kGoRwmutexMap};
+inline constexpr const char* kAll[] = {kReadMostlyMap,   kLockedMap,  kShardedMap, kPooledShardedMap,
+                                       kFlatGroupMap,    kTbbHashMap, kTbbUnorderedMap,
+                                       kLibcuckoo,       kGoSyncMap,  kGoRwmutexMap};
 
 inline bool is_ours(std::string_view name) {
   return std::find(std::begin(kOurs), std::end(kOurs), name) != std::end(kOurs);

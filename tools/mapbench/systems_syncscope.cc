@@ -1,4 +1,4 @@
-// Instantiates every workload for syncscope's four maps. Built without the
+// Instantiates every workload for syncscope's five maps. Built without the
 // map part (SYNCSCOPE_MAPBENCH_HAVE_MAPS undefined), the driver lists no
 // syncscope systems and says so.
 #include "runner.h"
@@ -19,7 +19,8 @@ std::vector<CppSystem> syncscope_systems() {
   return {make_system<SyncscopeAdapter<m::ReadMostlyMap<Key, Value>, names::kReadMostlyMap>>(),
           make_system<SyncscopeAdapter<m::LockedMap<Key, Value>, names::kLockedMap>>(),
           make_system<SyncscopeAdapter<m::ShardedMap<Key, Value>, names::kShardedMap>>(),
-          make_system<SyncscopeAdapter<m::PooledShardedMap<Key, Value>, names::kPooledShardedMap>>()};
+          make_system<SyncscopeAdapter<m::PooledShardedMap<Key, Value>, names::kPooledShardedMap>>(),
+          make_system<SyncscopeAdapter<m::FlatGroupMap<Key, Value>, names::kFlatGroupMap>>()};
 }
 #else
 std::vector<CppSystem> syncscope_systems() { return {}; }

@@ -1,5 +1,5 @@
-// The one API shared by syncscope's four concurrent maps — ReadMostlyMap,
-// LockedMap, ShardedMap and PooledShardedMap — expressed as a C++20 concept,
+// The one API shared by syncscope's five concurrent maps — ReadMostlyMap,
+// LockedMap, ShardedMap, PooledShardedMap, FlatGroupMap — as a C++20 concept,
 // plus the small result types the operations return.
 //
 // Contract (DESIGN §2), common to every map that satisfies ConcurrentMap:
@@ -9,14 +9,14 @@
 //     or deleted concurrently), and stops when the callback returns false.
 //     clear() removes every key present when it starts; keys stored
 //     concurrently may survive.
-//   * Callbacks may call the map (one rule for all four maps, as Go's Range
+//   * Callbacks may call the map (one rule for all five maps, as Go's Range
 //     allows): the callback of visit() and of range() may call any method of
 //     the same map, the visited key and its shard included, and of any other
 //     map. ReadMostlyMap runs them under its epoch pin and no lock; the
-//     lock-based maps copy the value (visit) or the shard's entries (range)
-//     under the shard's shared lock and run the callback on the copy with no
-//     lock held. The one exception: in a lock-based map holding move-only
-//     values, which cannot be copied, the callbacks run under the shard's
+//     lock-based maps and FlatGroupMap copy the value (visit) or the entries
+//     (range) under their shared protection and run the callback on the copy
+//     with no lock held. The one exception: in those maps, move-only values
+//     cannot be copied, so the callbacks run under the shard's (group's)
 //     shared lock and must not call that map (debug builds abort with a
 //     message if they do; see internal/reentrancy_check.h). visit() is
 //     linearizable at its read of the value; the callback sees that value
@@ -99,7 +99,7 @@ struct MapOptions {
   std::size_t initial_capacity = 0;
 };
 
-// The concept all four maps satisfy, for copyable values.
+// The concept all five maps satisfy, for copyable values.
 template <class M>
 concept ConcurrentMap = requires(M& m, const M& cm, const typename M::key_type& k,
                                  const typename M::mapped_type& v) {

@@ -72,16 +72,9 @@ class LockBasedMap {
   std::optional<V> load(const K& key) const
     requires std::copy_constructible<V>
   {
-    const Shard& s = shard_for(key);
-    ReentrancyCheck::Scope held(this);
-    std::shared_lock lk(s.mu);
-    auto it = s.table.find(key);
-    if (it == s.table.end()) {
-      counters_.bump(Counter::kMisses);
-      return std::nullopt;
-    }
-    counters_.bump(Counter::kHits);
-    return std::optional<V>(it->second);
+    std::optional<V> out;  // the caller destroys it, unlocked
+    find_shared(key, [&](const V& v) { out.emplace(v); });
+    return out;
   }
 
   // The family's visit() rule (concurrent_map.h): for copyable values the
@@ -98,17 +91,7 @@ class LockBasedMap {
       f(static_cast<const V&>(*copy));
       return true;
     } else {
-      const Shard& s = shard_for(key);
-      ReentrancyCheck::Scope held(this);
-      std::shared_lock lk(s.mu);
-      auto it = s.table.find(key);
-      if (it == s.table.end()) {
-        counters_.bump(Counter::kMisses);
-        return false;
-      }
-      counters_.bump(Counter::kHits);
-      f(static_cast<const V&>(it->second));  // under the lock: must not call this map
-      return true;
+      return find_shared(key, f);  // f under the lock: must not call this map
     }
   }
 
@@ -314,6 +297,23 @@ class LockBasedMap {
     mutable TimedSharedMutex mu;  // timed when contended (lock_contention.h)
     Table table;  // guarded by mu
   };
+
+  // The one lookup of load() and visit(): finds key under its shard's
+  // shared lock and, on a hit, runs on_hit(value) under that lock.
+  template <class OnHit>
+  bool find_shared(const K& key, OnHit&& on_hit) const {
+    const Shard& s = shard_for(key);
+    ReentrancyCheck::Scope held(this);
+    std::shared_lock lk(s.mu);
+    auto it = s.table.find(key);
+    if (it == s.table.end()) {
+      counters_.bump(Counter::kMisses);
+      return false;
+    }
+    counters_.bump(Counter::kHits);
+    on_hit(static_cast<const V&>(it->second));
+    return true;
+  }
 
   // Hash tables never shrink by themselves: after a map grew to a million
   // keys and emptied, its slot arrays would stay. Rehash to fit once the
