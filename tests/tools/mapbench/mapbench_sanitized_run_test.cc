@@ -23,7 +23,7 @@ namespace test_support = syncscope::test_support;
 TEST(MapbenchSanitized, QuickRunOfOurMapsOnTwoThreads_NoSanitizerReportAndEveryCellMeasured) {
   const test_support::ScratchDir dir;
   const std::string json = dir.file("run.json");
-  const std::string systems = "ReadMostlyMap,LockedMap,ShardedMap,PooledShardedMap";
+  const std::string systems = "ReadMostlyMap,LockedMap,ShardedMap,PooledShardedMap,FlatGroupMap";
   const std::string workloads = "LoadOrStoreBalanced,LoadAndDeleteBalanced,SwapCollision,ReadMostlyCache";
   const test_support::CommandResult r = test_support::run_command(
       {(test_support::binary_dir() / "bin" / "syncscope-mapbench").string(), "--quick", "--no-go", "--threads", "2",
