@@ -97,7 +97,10 @@ line_tables=(-DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" -DCMAKE_C_FLAGS
 mkdir -p build
 run_stage normal build -DCMAKE_BUILD_TYPE=RelWithDebInfo "${line_tables[@]}"
 [[ $skip == *" tsan "* ]] || run_stage tsan build-tsan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSYNCSCOPE_SANITIZE=thread "${line_tables[@]}"
-[[ $skip == *" asan "* ]] || run_stage asan build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSYNCSCOPE_SANITIZE=address "${line_tables[@]}"
+# The ASan stage's core-file tests read cores of the normal stage's fixture
+# program (uninstrumented: its heap must be glibc's; tests/core/CMakeLists.txt).
+[[ $skip == *" asan "* ]] || run_stage asan build-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSYNCSCOPE_SANITIZE=address "${line_tables[@]}" \
+  -DSYNCSCOPE_CORE_FIXTURE="$PWD/build/bin/core_heap_fixture"
 
 # --- debug stage (issue 15, item 1) -----------------------------------------
 # An unoptimized (-O0) build of the lab and the http server with their tests:
