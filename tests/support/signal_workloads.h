@@ -104,6 +104,45 @@ inline bool lower_pending_limit(rlim_t extra) {
   return ::setrlimit(RLIMIT_SIGPENDING, &lim) == 0;
 }
 
+// A thread whose queue of pending `signal`s is filled to the per-user
+// limit (lower it first with lower_pending_limit): the signal gets a no-op
+// handler, the thread blocks it, and sends to it are queued until the kernel
+// refuses one (at most 1000). Later sends of any real-time signal to any
+// thread of the process are then refused too, until the thread ends (the
+// destructor), taking its queued signals with it.
+class FullSignalQueue {
+ public:
+  explicit FullSignalQueue(int signal) {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {};
+    ::sigaction(signal, &sa, nullptr);
+    thread_ = std::thread([this, signal] {
+      sigset_t set;
+      sigemptyset(&set);
+      sigaddset(&set, signal);
+      pthread_sigmask(SIG_BLOCK, &set, nullptr);
+      tid_.store(gettid_now());
+      while (!stop_.load()) std::this_thread::sleep_for(1ms);
+    });
+    while (tid_.load() == 0) std::this_thread::sleep_for(1ms);
+    while (queued_ < 1000 && ::syscall(SYS_tgkill, ::getpid(), tid_.load(), signal) == 0) ++queued_;
+  }
+  ~FullSignalQueue() {
+    stop_.store(true);
+    thread_.join();
+  }
+  FullSignalQueue(const FullSignalQueue&) = delete;
+  FullSignalQueue& operator=(const FullSignalQueue&) = delete;
+
+  int queued() const { return queued_; }
+
+ private:
+  std::atomic<pid_t> tid_{0};
+  std::atomic<bool> stop_{false};
+  int queued_ = 0;
+  std::thread thread_;
+};
+
 // Sends `count` signals to the process one at a time, each awaited (bounded;
 // the first one lost ends the sending), while `work` runs on this thread;
 // returns how many the handler saw.

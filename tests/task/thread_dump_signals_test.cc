@@ -57,33 +57,15 @@ TEST(ThreadDumpSignals, ThreadHoldingLoaderLock_EveryStackCaptured) {
 TEST(ThreadDumpSignals, PendingSignalLimitReached_ReportedAsQueueFull) {
   const auto out = run_in_child(
       [] {
-        const int own = SIGRTMIN + 1;
-        struct sigaction sa {};
-        sa.sa_handler = [](int) {};
-        ::sigaction(own, &sa, nullptr);
         if (!lower_pending_limit(2)) return 10;
         Sleepers spinners(2, Sleepers::kSpin);  // running: only a signal reaches them
-        std::atomic<pid_t> filler_tid{0};
-        std::atomic<bool> stop{false};
-        std::thread filler([&] {
-          sigset_t set;
-          sigemptyset(&set);
-          sigaddset(&set, own);
-          pthread_sigmask(SIG_BLOCK, &set, nullptr);
-          filler_tid.store(gettid_now());
-          while (!stop.load()) std::this_thread::sleep_for(1ms);
-        });
-        while (filler_tid.load() == 0) std::this_thread::sleep_for(1ms);
-        for (int i = 0; i < 1000 && ::syscall(SYS_tgkill, ::getpid(), filler_tid.load(), own) == 0; ++i) {
-        }
+        const FullSignalQueue full(SIGRTMIN + 1);
         int queue_full = 0;
         for (const ThreadStack& t : dump_all_threads({.timeout = 1000ms})) {
           if (t.is_caller) continue;
           if (std::string(to_string(t.status)) == "signal queue full") ++queue_full;
           else std::fprintf(stderr, "tid %d: %s\n", t.tid, to_string(t.status));
         }
-        stop.store(true);
-        filler.join();
         return queue_full >= 2 ? 0 : 1;
       },
       kChildDeadline);
