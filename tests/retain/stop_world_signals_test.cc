@@ -170,25 +170,11 @@ TEST(WorldStopperSignals, SlotLeftPausedByEarlierStop_NotInLaterStop) {
 TEST(WorldStopperSignals, ProgramHandlerOnDefaultStopSignal_ReceivesAllItsSignals) {
   const auto out = run_in_child(
       [] {
-        const int sig = WorldStopper::default_signal();
-        struct sigaction sa {};
-        sa.sa_handler = program_handler;
-        ::sigaction(sig, &sa, nullptr);
-        Sleepers sleepers(2);
-        int stops = 0;
-        const int got = signals_received_during(sig, 300, [&] {
+        return program_handler_keeps_its_signals(WorldStopper::default_signal(), "stops", [](int round) {
           const StopResult r = WorldStopper::stop(0, 2000ms, true);
           WorldStopper::resume(r);
-          ++stops;
-          if (r.paused < 2) std::fprintf(stderr, "stop %d paused %zu\n", stops, r.paused);
+          if (r.paused < 2) std::fprintf(stderr, "stop %d paused %zu\n", round + 1, r.paused);
         });
-        struct sigaction now {};
-        ::sigaction(sig, nullptr, &now);
-        if (got != 300) {
-          std::fprintf(stderr, "program handler got %d of 300 signals over %d stops\n", got, stops);
-          return 1;
-        }
-        return now.sa_handler == program_handler ? 0 : 2;
       },
       kChildDeadline);
   EXPECT_TRUE(out.exited_with(0)) << out.describe();
@@ -198,14 +184,11 @@ TEST(WorldStopperSignals, ProgramHandlerOnDefaultStopSignal_ReceivesAllItsSignal
 TEST(WorldStopperSignals, StopAndResume_RestoreEveryDisposition) {
   const auto out = run_in_child(
       [] {
-        Sleepers sleepers(2);
-        const std::vector<Disposition> before = realtime_dispositions();
-        for (int i = 0; i < 3; ++i) {
+        return dispositions_kept_over_rounds([] {
           const StopResult r = WorldStopper::stop(0, 2000ms, true);
           WorldStopper::resume(r);
-          if (r.paused < 2) return 2;
-        }
-        return realtime_dispositions() == before ? 0 : 1;
+          return r.paused >= 2;
+        });
       },
       kChildDeadline);
   EXPECT_TRUE(out.exited_with(0)) << out.describe();
