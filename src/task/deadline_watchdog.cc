@@ -6,11 +6,12 @@
 
 #include <condition_variable>
 #include <map>
-#include <mutex>
 #include <set>
 #include <thread>
 #include <utility>
 
+#include "absl/base/thread_annotations.h"
+#include "common/annotated_mutex.h"
 #include "syncscope/task/trace.h"
 
 namespace syncscope::task::internal {
@@ -21,7 +22,7 @@ class Watchdog {
   void arm(const std::shared_ptr<TaskRecord>& rec) {
     // relaxed: deadline_ns is written by this same thread (the runner) just before.
     const std::int64_t when = rec->deadline_ns.load(std::memory_order_relaxed);
-    std::lock_guard lock(mu_);
+    common::MutexLock lock(mu_);
     if (!thread_.joinable()) {
       thread_ = std::thread([this] { loop(); });
       pthread_setname_np(thread_.native_handle(), "ss-deadlines");
@@ -34,22 +35,22 @@ class Watchdog {
 
   void disarm(const TaskRecord& rec) {
     const std::int64_t when = rec.deadline_ns.load(std::memory_order_relaxed);  // relaxed: runner's own write
-    std::lock_guard lock(mu_);
+    common::MutexLock lock(mu_);
     queue_.erase({when, rec.id});
     records_.erase(rec.id);
   }
 
  private:
   void loop() {
-    std::unique_lock lock(mu_);
+    common::UniqueLock lock(mu_);
     for (;;) {
       if (queue_.empty()) {
-        cv_.wait(lock);
+        cv_.wait(lock.std_lock());
         continue;
       }
       const auto [when, id] = *queue_.begin();
       if (now_ns() < when) {
-        cv_.wait_until(lock, to_time_point(when));
+        cv_.wait_until(lock.std_lock(), to_time_point(when));
         continue;
       }
       queue_.erase(queue_.begin());
@@ -76,11 +77,11 @@ class Watchdog {
     }
   }
 
-  std::mutex mu_;
+  common::Mutex mu_;
   std::condition_variable cv_;
-  std::set<std::pair<std::int64_t, TaskId>> queue_;                  // guarded by mu_
-  std::map<TaskId, std::shared_ptr<TaskRecord>> records_;            // guarded by mu_; same ids as queue_
-  std::thread thread_;                                               // started under mu_
+  std::set<std::pair<std::int64_t, TaskId>> queue_ ABSL_GUARDED_BY(mu_);
+  std::map<TaskId, std::shared_ptr<TaskRecord>> records_ ABSL_GUARDED_BY(mu_);  // same ids as queue_
+  std::thread thread_ ABSL_GUARDED_BY(mu_);                                     // started under mu_
 };
 
 Watchdog& watchdog() {

@@ -7,10 +7,11 @@
 
 #include <algorithm>
 #include <condition_variable>
-#include <mutex>
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "common/annotated_mutex.h"
 #include "task/fifo_ring.h"
 #include "task/registry_internal.h"
 #include "task/stack_capture.h"
@@ -29,18 +30,18 @@ struct Executor::State {
   ExecutorOptions options;  // immutable after construction
   std::shared_ptr<internal::DeadlineReporter> reporter = std::make_shared<internal::DeadlineReporter>();
 
-  std::mutex mu;
+  common::Mutex mu;
   std::condition_variable not_empty;  // queue gained an item, or stopping
   std::condition_variable not_full;   // queue lost an item, or stopping
-  internal::FifoRing<Item> queue;     // guarded by mu; size <= options.queue_capacity
-  bool stopping = false;              // guarded by mu; set once by shutdown()
-  std::size_t running = 0;            // guarded by mu; workers inside run_task
-  std::size_t exited_workers = 0;     // guarded by mu
+  internal::FifoRing<Item> queue ABSL_GUARDED_BY(mu);  // size <= options.queue_capacity
+  bool stopping ABSL_GUARDED_BY(mu) = false;           // set once by shutdown()
+  std::size_t running ABSL_GUARDED_BY(mu) = 0;         // workers inside run_task
+  std::size_t exited_workers ABSL_GUARDED_BY(mu) = 0;
   std::condition_variable worker_exit;  // exited_workers changed
   std::vector<std::thread> workers;   // touched only by the constructor and shutdown()
-  bool shut_down = false;             // touched only by shutdown() (under shutdown_mu)
-  std::mutex shutdown_mu;
-  std::size_t detached = 0;           // guarded by shutdown_mu
+  common::Mutex shutdown_mu;
+  bool shut_down ABSL_GUARDED_BY(shutdown_mu) = false;  // touched only by shutdown()
+  std::size_t detached ABSL_GUARDED_BY(shutdown_mu) = 0;
 
   // Statistics counters (relaxed: they publish nothing).
   std::atomic<std::uint64_t> spawned{0};
@@ -51,23 +52,25 @@ struct Executor::State {
 namespace {
 
 void worker_loop(const std::shared_ptr<Executor::State>& s) {
-  std::unique_lock lock(s->mu);
+  Executor::State& st = *s;
+  common::UniqueLock lock(st.mu);
   for (;;) {
-    s->not_empty.wait(lock, [&] { return s->stopping || !s->queue.empty(); });
-    if (s->queue.empty()) break;  // stopping and drained
-    Executor::State::Item item = std::move(s->queue.front());
-    s->queue.pop_front();
-    ++s->running;
+    st.not_empty.wait(lock.std_lock(),
+                      [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(st.mu) { return st.stopping || !st.queue.empty(); });
+    if (st.queue.empty()) break;  // stopping and drained
+    Executor::State::Item item = std::move(st.queue.front());
+    st.queue.pop_front();
+    ++st.running;
     lock.unlock();
-    s->not_full.notify_one();
-    internal::run_task(item.rec, item.job, &s->completed);
+    st.not_full.notify_one();
+    internal::run_task(item.rec, item.job, &st.completed);
     item = {};
     lock.lock();
-    --s->running;
+    --st.running;
   }
-  ++s->exited_workers;
+  ++st.exited_workers;
   lock.unlock();
-  s->worker_exit.notify_all();
+  st.worker_exit.notify_all();
 }
 
 }  // namespace
@@ -108,20 +111,28 @@ TaskHandle Executor::spawn_job(std::string_view name, internal::Job job, const S
   internal::register_task(rec.get());
   const bool traced = internal::tracing_on();
   if (traced) internal::trace_spawn_begin(t0, rec->id, rec->name);
-  auto refuse = [&](std::unique_lock<std::mutex>& lock) {
+  // Called with mu released.
+  auto refuse = [&]() {
     s.rejected.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
-    lock.unlock();
     internal::abandon_task(rec);
     if (traced) internal::trace_spawn_end();
     return TaskHandle();
   };
-  std::unique_lock lock(s.mu);
+  common::UniqueLock lock(s.mu);
   if (!s.stopping && s.queue.size() >= s.options.queue_capacity) {
-    if (!may_block) return refuse(lock);
+    if (!may_block) {
+      lock.unlock();
+      return refuse();
+    }
     auto scope = blocking("executor queue full: " + s.options.name, &s.queue);
-    s.not_full.wait(lock, [&] { return s.stopping || s.queue.size() < s.options.queue_capacity; });
+    s.not_full.wait(lock.std_lock(), [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
+      return s.stopping || s.queue.size() < s.options.queue_capacity;
+    });
   }
-  if (s.stopping) return refuse(lock);
+  if (s.stopping) {
+    lock.unlock();
+    return refuse();
+  }
   s.queue.push_back({rec, std::move(job)});
   s.spawned.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
   lock.unlock();
@@ -134,11 +145,11 @@ TaskHandle Executor::spawn_job(std::string_view name, internal::Job job, const S
 
 std::size_t Executor::shutdown() {
   State& s = *state_;
-  std::lock_guard guard(s.shutdown_mu);
+  common::MutexLock guard(s.shutdown_mu);
   if (s.shut_down) return s.detached;
   s.shut_down = true;
   {
-    std::lock_guard lock(s.mu);
+    common::MutexLock lock(s.mu);
     s.stopping = true;
   }
   s.not_empty.notify_all();
@@ -150,17 +161,20 @@ std::size_t Executor::shutdown() {
     if (r.owner == &s) sources.push_back(r.stop);
   });
   for (std::stop_source& src : sources) src.request_stop();
-  std::unique_lock lock(s.mu);
-  const bool all_exited = s.worker_exit.wait_for(lock, s.options.shutdown_grace, [&] {
-    return s.exited_workers == s.workers.size();
-  });
-  lock.unlock();
+  bool all_exited = false;
+  {
+    common::UniqueLock lock(s.mu);
+    all_exited = s.worker_exit.wait_for(lock.std_lock(), s.options.shutdown_grace,
+                                        [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
+                                          return s.exited_workers == s.workers.size();
+                                        });
+  }
   for (std::thread& w : s.workers) {
     if (all_exited) w.join();
     else w.detach();  // a stuck worker keeps State alive through its shared_ptr
   }
   if (!all_exited) {
-    lock.lock();
+    common::MutexLock lock(s.mu);
     s.detached = s.workers.size() - s.exited_workers;
   }
   return s.detached;
@@ -175,12 +189,12 @@ ExecutorStats Executor::stats() const {
   st.rejected = s.rejected.load(std::memory_order_relaxed);
   st.deadline_exceeded = s.reporter->exceeded.load(std::memory_order_relaxed);
   {
-    std::lock_guard lock(s.mu);
+    common::MutexLock lock(s.mu);
     st.queued = s.queue.size();
     st.running = s.running;
   }
   {
-    std::lock_guard lock(s.shutdown_mu);
+    common::MutexLock lock(s.shutdown_mu);
     st.detached_workers = s.detached;
   }
   return st;

@@ -61,7 +61,7 @@ TaskInfo snapshot(const TaskRecord& rec) {
   t.thread_id = rec.tid.load(std::memory_order_relaxed);
   t.deadline_exceeded = rec.deadline_exceeded.load(std::memory_order_relaxed);
   t.stop_requested = rec.stop.stop_requested();
-  std::lock_guard lock(rec.mu);
+  common::MutexLock lock(rec.mu);
   if (t.state == TaskState::kBlocked) {
     t.blocking_reason = rec.reason;
     t.wait_object = rec.wait_object;
@@ -145,7 +145,7 @@ void mark_done(TaskRecord& rec) noexcept {
   if (rec.joiners.load(std::memory_order_seq_cst) == 0) return;  // [J2]
   // A joiner that counted itself may be between its test of done and its
   // wait, holding mu: taking mu waits until it is inside the wait.
-  { std::lock_guard lock(rec.mu); }
+  { common::MutexLock lock(rec.mu); }
   rec.done_cv.notify_all();
 }
 
@@ -218,21 +218,21 @@ bool TaskHandle::request_stop() const noexcept {
 void TaskHandle::join() const {
   if (!rec_) return;
   auto scope = blocking("join task " + rec_->name, rec_.get());
-  std::unique_lock lock(rec_->mu);
+  common::UniqueLock lock(rec_->mu);
   rec_->joiners.fetch_add(1, std::memory_order_seq_cst);  // [J3]
   // [J4]: see TaskRecord::done.
-  rec_->done_cv.wait(lock, [&] { return rec_->done.load(std::memory_order_seq_cst); });
+  rec_->done_cv.wait(lock.std_lock(), [&] { return rec_->done.load(std::memory_order_seq_cst); });
   rec_->joiners.fetch_sub(1, std::memory_order_relaxed);  // relaxed: a stale count only costs a lock
 }
 
 bool TaskHandle::join_for(Clock::duration timeout) const {
   if (!rec_) return true;
   auto scope = blocking("join task " + rec_->name, rec_.get());
-  std::unique_lock lock(rec_->mu);
+  common::UniqueLock lock(rec_->mu);
   rec_->joiners.fetch_add(1, std::memory_order_seq_cst);  // [J3]
   // [J4]: see TaskRecord::done.
   const bool finished =
-      rec_->done_cv.wait_for(lock, timeout, [&] { return rec_->done.load(std::memory_order_seq_cst); });
+      rec_->done_cv.wait_for(lock.std_lock(), timeout, [&] { return rec_->done.load(std::memory_order_seq_cst); });
   rec_->joiners.fetch_sub(1, std::memory_order_relaxed);  // relaxed: a stale count only costs a lock
   return finished;
 }
@@ -263,7 +263,7 @@ BlockingScope::BlockingScope(std::string_view reason, const void* wait_object) n
   if (traced_) internal::trace_block_begin(reason);
   if (rec_ == nullptr) return;
   {
-    std::lock_guard lock(rec_->mu);
+    common::MutexLock lock(rec_->mu);
     // relaxed: only this thread writes state while the task runs.
     nested_ = rec_->state.load(std::memory_order_relaxed) == TaskState::kBlocked;
     if (nested_) {
@@ -284,7 +284,7 @@ BlockingScope::~BlockingScope() {
   if (rec_ == nullptr) return;
   std::int64_t waited_ns = 0;  // the whole (outermost) wait, for the block profile
   {
-    std::lock_guard lock(rec_->mu);
+    common::MutexLock lock(rec_->mu);
     if (nested_) {
       rec_->reason = std::move(outer_reason_);
       rec_->wait_object = outer_object_;

@@ -20,11 +20,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <source_location>
 #include <stop_token>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "common/annotated_mutex.h"
 #include "syncscope/prof/stack_trace.h"
 #include "syncscope/task/task_core.h"
 
@@ -73,11 +74,11 @@ struct TaskRecord {
   std::atomic<pid_t> tid{0};
   std::atomic<bool> deadline_exceeded{false};
 
-  // --- guarded by mu ---
-  mutable std::mutex mu;
-  std::string reason;              // "" unless blocked
-  std::uintptr_t wait_object = 0;
-  std::int64_t blocked_since_ns = 0;
+  // --- the blocking facts, written and read together under mu ---
+  mutable common::Mutex mu;
+  std::string reason ABSL_GUARDED_BY(mu);  // "" unless blocked
+  std::uintptr_t wait_object ABSL_GUARDED_BY(mu) = 0;
+  std::int64_t blocked_since_ns ABSL_GUARDED_BY(mu) = 0;
 
   // --- completion (see mark_done and TaskHandle::join) ---
   // Set once, after the function returned and the record was unregistered.

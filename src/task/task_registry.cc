@@ -15,9 +15,10 @@
 #include <algorithm>
 #include <array>
 #include <map>
-#include <mutex>
 #include <tuple>
 
+#include "absl/base/thread_annotations.h"
+#include "common/annotated_mutex.h"
 #include "task/registry_internal.h"
 
 namespace syncscope::task {
@@ -27,8 +28,8 @@ constexpr std::size_t kShards = 16;
 static_assert((kShards & (kShards - 1)) == 0, "shard index is id & (kShards - 1)");
 
 struct alignas(64) Shard {
-  std::mutex mu;
-  internal::TaskRecord* head = nullptr;  // guarded by mu; list of live records
+  common::Mutex mu;
+  internal::TaskRecord* head ABSL_GUARDED_BY(mu) = nullptr;  // list of live records
   // Records registered since the last drain, linked through `next` (their
   // `prev` is null). Pushed without the lock; emptied only under mu.
   std::atomic<internal::TaskRecord*> arrivals{nullptr};
@@ -55,8 +56,8 @@ Registry& registry() {
 
 Shard& shard_of(TaskId id) { return registry().shards[id & (kShards - 1)]; }
 
-// Moves the shard's arrivals into its list. Caller holds s.mu.
-void drain_locked(Shard& s) {
+// Moves the shard's arrivals into its list.
+void drain_locked(Shard& s) ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
   // acquire: the pushed records' fields and links are visible; pairs with [A1].
   internal::TaskRecord* r = s.arrivals.exchange(nullptr, std::memory_order_acquire);
   while (r != nullptr) {
@@ -99,7 +100,7 @@ void register_task(TaskRecord* rec) {
 void unregister_task(TaskRecord* rec) {
   Shard& s = shard_of(rec->id);
   {
-    std::lock_guard lock(s.mu);
+    common::MutexLock lock(s.mu);
     drain_locked(s);  // rec may still be an arrival
     if (rec->prev != nullptr) rec->prev->next = rec->next;
     else s.head = rec->next;
@@ -114,7 +115,7 @@ void unregister_task(TaskRecord* rec) {
 
 void for_each_live(const std::function<void(TaskRecord&)>& fn) {
   for (Shard& s : registry().shards) {
-    std::lock_guard lock(s.mu);
+    common::MutexLock lock(s.mu);
     drain_locked(s);
     for (TaskRecord* r = s.head; r != nullptr; r = r->next) fn(*r);
   }
@@ -185,7 +186,7 @@ std::vector<SiteGroup> TaskRegistry::resident_by_site(Clock::duration older_than
 
 std::optional<TaskInfo> TaskRegistry::find(TaskId id) const {
   Shard& s = shard_of(id);
-  std::lock_guard lock(s.mu);
+  common::MutexLock lock(s.mu);
   drain_locked(s);
   for (internal::TaskRecord* r = s.head; r != nullptr; r = r->next) {
     if (r->id == id) return internal::snapshot(*r);
@@ -212,7 +213,7 @@ bool TaskRegistry::request_stop(TaskId id) {
   std::stop_source source(std::nostopstate);
   {
     Shard& s = shard_of(id);
-    std::lock_guard lock(s.mu);
+    common::MutexLock lock(s.mu);
     drain_locked(s);
     for (internal::TaskRecord* r = s.head; r != nullptr; r = r->next) {
       if (r->id == id) {

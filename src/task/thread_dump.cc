@@ -40,10 +40,11 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <sstream>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "common/annotated_mutex.h"
 #include "prof/captured_stack.h"
 #include "prof/signal_channel.h"
 #include "syncscope/prof/stack_trace.h"
@@ -90,8 +91,12 @@ void dump_handler(siginfo_t*, void* context) {
   g_in_handler.fetch_sub(1, std::memory_order_seq_cst);       // [H3]
 }
 
-// Serialized by dump_mu; the handler side is async-signal-safe.
-prof::internal::SignalChannel g_channel(dump_handler, /*block_all_in_handler=*/false);
+// One dump at a time: the slots, the session and the channel are per dump.
+common::Mutex g_dump_mu;
+// Opened, sent on and closed only by the dump holding g_dump_mu; the
+// handler side (which reaches it through the signal, not by name) is
+// async-signal-safe.
+prof::internal::SignalChannel g_channel ABSL_GUARDED_BY(g_dump_mu){dump_handler, /*block_all_in_handler=*/false};
 
 // The session's stack copies: one mapping, so a dump of many threads costs
 // no heap and gives every page back at the end.
@@ -151,7 +156,7 @@ constexpr auto kBlockedGrace = std::chrono::milliseconds(50);
 
 // Sends the dump signal to out[i]'s thread unless it already has one
 // pending; returns true when an answer is due.
-bool signal_thread(std::vector<ThreadStack>& out, std::size_t i, bool pending) {
+bool signal_thread(std::vector<ThreadStack>& out, std::size_t i, bool pending) ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_dump_mu) {
   const int err = pending ? 0 : g_channel.send(out[i].tid);
   if (err == 0) {
     out[i].status = CaptureStatus::kTimedOut;  // until it answers
@@ -164,7 +169,8 @@ bool signal_thread(std::vector<ThreadStack>& out, std::size_t i, bool pending) {
 }
 
 // Signals every slot's thread and waits for answers; fills statuses.
-void collect(Slot* slots, std::vector<ThreadStack>& out, const ThreadDumpOptions& options) {
+void collect(Slot* slots, std::vector<ThreadStack>& out, const ThreadDumpOptions& options)
+    ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_dump_mu) {
   const int sig = g_channel.signal();
   std::vector<std::size_t> pending;  // signalled, not answered yet
   std::vector<std::size_t> blocked;  // blocking the signal, within the grace period
@@ -196,7 +202,7 @@ void collect(Slot* slots, std::vector<ThreadStack>& out, const ThreadDumpOptions
       return false;
     });
     if (check) {
-      std::erase_if(blocked, [&](std::size_t i) {
+      std::erase_if(blocked, [&](std::size_t i) ABSL_EXCLUSIVE_LOCKS_REQUIRED(g_dump_mu) {
         if (!thread_alive(out[i].tid)) {
           out[i].status = CaptureStatus::kExited;
           return true;
@@ -245,8 +251,7 @@ const char* to_string(CaptureStatus status) noexcept {
 }
 
 std::vector<ThreadStack> dump_all_threads(const ThreadDumpOptions& options) {
-  static std::mutex dump_mu;  // one dump at a time: slots and the channel are per session
-  std::lock_guard guard(dump_mu);
+  common::MutexLock guard(g_dump_mu);
   const pid_t self = static_cast<pid_t>(::syscall(SYS_gettid));
   const std::vector<pid_t> tids = list_threads();
   std::vector<ThreadStack> out(tids.size());

@@ -6,10 +6,11 @@
 #include <atomic>
 #include <cstring>
 #include <memory>
-#include <mutex>
 #include <vector>
 #include <thread>
 
+#include "absl/base/thread_annotations.h"
+#include "common/annotated_mutex.h"
 #include "syncscope/map/map_events.h"
 #include "syncscope/prof/atomic_file.h"
 #include "syncscope/task/task_registry.h"
@@ -27,14 +28,13 @@ std::atomic<bool> g_tracing_on{false};
 namespace {
 
 struct Recorder {
-  std::mutex mu;
-  std::vector<std::shared_ptr<ThreadRing>> rings;  // guarded by mu; creation order
-  TraceConfig config;                              // guarded by mu
+  common::Mutex mu;
+  std::vector<std::shared_ptr<ThreadRing>> rings ABSL_GUARDED_BY(mu);  // creation order
+  TraceConfig config ABSL_GUARDED_BY(mu);
   // Counts of rings dropped from `rings` by trim_exited_locked since the
-  // last clear_trace (guarded by mu): trace_stats adds them to the live
-  // rings' own counts.
-  std::uint64_t dropped_written = 0;
-  std::uint64_t dropped_overwritten = 0;
+  // last clear_trace: trace_stats adds them to the live rings' own counts.
+  std::uint64_t dropped_written ABSL_GUARDED_BY(mu) = 0;
+  std::uint64_t dropped_overwritten ABSL_GUARDED_BY(mu) = 0;
 };
 
 // Bumped by clear_trace(); a thread whose ring is of an older generation
@@ -48,8 +48,8 @@ Recorder& recorder() {
   return *r;
 }
 
-// Drops the oldest exited rings beyond config.max_exited_threads. Caller holds r.mu.
-void trim_exited_locked(Recorder& r) {
+// Drops the oldest exited rings beyond config.max_exited_threads.
+void trim_exited_locked(Recorder& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(r.mu) {
   // relaxed loads of `exited`: a standalone fact (see ThreadRing::exited).
   std::size_t exited = 0;
   for (const auto& ring : r.rings) exited += ring->exited.load(std::memory_order_relaxed) ? 1 : 0;
@@ -89,7 +89,7 @@ ThreadRing* register_my_ring(std::uint64_t gen) noexcept {
   try {
     char name[16] = {};
     pthread_getname_np(pthread_self(), name, sizeof name);
-    std::lock_guard lock(r.mu);
+    common::MutexLock lock(r.mu);
     // relaxed: see ThreadRing::exited; the old generation's ring is finished.
     if (tl_ring.ring) tl_ring.ring->exited.store(true, std::memory_order_relaxed);
     auto ring = std::make_shared<ThreadRing>(current_tid(), name, std::max<std::size_t>(64, r.config.events_per_thread));
@@ -177,9 +177,9 @@ struct Trigger {
 };
 
 struct Triggers {
-  std::mutex mu;
-  std::vector<Trigger> list;          // guarded by mu
-  std::vector<std::thread> firing;    // guarded by mu; joined by clear_counter_triggers
+  common::Mutex mu;
+  std::vector<Trigger> list ABSL_GUARDED_BY(mu);
+  std::vector<std::thread> firing ABSL_GUARDED_BY(mu);  // joined by clear_counter_triggers
   std::atomic<bool> any{false};       // relaxed hint: list non-empty
 };
 
@@ -190,7 +190,7 @@ Triggers& triggers() {
 
 void check_triggers(std::string_view counter, double value) noexcept {
   Triggers& t = triggers();
-  std::lock_guard lock(t.mu);
+  common::MutexLock lock(t.mu);
   for (Trigger& trig : t.list) {
     if (trig.counter != counter) continue;
     if (value < trig.threshold) {
@@ -210,10 +210,11 @@ void check_triggers(std::string_view counter, double value) noexcept {
 }  // namespace
 
 std::vector<RingCopy> collect_rings(std::int64_t since_ns) {
+  Recorder& r = recorder();
   std::vector<std::shared_ptr<ThreadRing>> rings;
   {
-    std::lock_guard lock(recorder().mu);
-    rings = recorder().rings;
+    common::MutexLock lock(r.mu);
+    rings = r.rings;
   }
   std::vector<RingCopy> out;
   out.reserve(rings.size());
@@ -252,7 +253,7 @@ void trace_live_tasks_at(std::int64_t ts_ns, std::size_t live) noexcept {
 void start_tracing(const TraceConfig& config) {
   internal::Recorder& r = internal::recorder();
   {
-    std::lock_guard lock(r.mu);
+    common::MutexLock lock(r.mu);
     r.config = config;
   }
   const map::MapEventListener prev = map::set_map_event_listener(&internal::on_map_event);
@@ -274,7 +275,7 @@ bool tracing_enabled() noexcept { return internal::tracing_on(); }
 
 void clear_trace() {
   internal::Recorder& r = internal::recorder();
-  std::lock_guard lock(r.mu);
+  common::MutexLock lock(r.mu);
   r.rings.clear();
   r.dropped_written = 0;
   r.dropped_overwritten = 0;
@@ -299,11 +300,11 @@ absl::Status write_trace_snapshot(const std::string& path, Clock::duration windo
 std::string trace_for(Clock::duration duration, std::stop_token stop) {
   // Concurrent trace_for calls share the recorder; the last one out turns it
   // off again if none of them found it on.
-  static std::mutex mu;
-  static int active = 0;             // guarded by mu
-  static bool started_by_us = false;  // guarded by mu
+  static common::Mutex mu;
+  static int active ABSL_GUARDED_BY(mu) = 0;
+  static bool started_by_us ABSL_GUARDED_BY(mu) = false;
   {
-    std::lock_guard lock(mu);
+    common::MutexLock lock(mu);
     if (active++ == 0) {
       started_by_us = !tracing_enabled();
       if (started_by_us) start_tracing();
@@ -315,7 +316,7 @@ std::string trace_for(Clock::duration duration, std::stop_token stop) {
     std::this_thread::sleep_for(std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds(10)));
   }
   std::string json = trace_snapshot_json(Clock::now() - begin);
-  std::lock_guard lock(mu);
+  common::MutexLock lock(mu);
   if (--active == 0 && started_by_us) stop_tracing();
   return json;
 }
@@ -335,7 +336,7 @@ void record_instant(std::string_view name, std::string_view detail) noexcept {
 void set_counter_trigger(std::string_view name, double threshold, Clock::duration window,
                          TraceTriggerCallback on_cross) {
   internal::Triggers& t = internal::triggers();
-  std::lock_guard lock(t.mu);
+  common::MutexLock lock(t.mu);
   t.list.push_back({std::string(name), threshold, window, std::move(on_cross)});
   t.any.store(true, std::memory_order_relaxed);  // relaxed: hint only (see record_counter)
 }
@@ -344,7 +345,7 @@ void clear_counter_triggers() {
   internal::Triggers& t = internal::triggers();
   std::vector<std::thread> firing;
   {
-    std::lock_guard lock(t.mu);
+    common::MutexLock lock(t.mu);
     t.list.clear();
     t.any.store(false, std::memory_order_relaxed);  // relaxed: hint only
     firing.swap(t.firing);
@@ -355,7 +356,7 @@ void clear_counter_triggers() {
 TraceStats trace_stats() {
   internal::Recorder& r = internal::recorder();
   TraceStats s;
-  std::lock_guard lock(r.mu);
+  common::MutexLock lock(r.mu);
   s.events_written = r.dropped_written;
   s.events_overwritten = r.dropped_overwritten;
   for (const auto& ring : r.rings) {

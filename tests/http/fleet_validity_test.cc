@@ -24,6 +24,7 @@
 #include "syncscope/prof/live_blocks.h"
 #include "syncscope/task/task.h"
 #include "syncscope/task/task_registry.h"
+#include "support/waiting_tasks.h"
 
 namespace syncscope::http {
 namespace {
@@ -65,25 +66,10 @@ __attribute__((noinline)) void fleet_test_allocate_kept_blocks() {
   }
 }
 
-// A promise only a self-cycle holds: nothing reachable can ever fulfil it.
-struct CyclicOwner {
-  std::promise<int> promise;
-  std::shared_ptr<CyclicOwner> self;
-};
-struct KeptOwner {
-  std::promise<int> promise;
-};
-KeptOwner* volatile g_fleet_kept_owner = nullptr;  // volatile: the global store must stay
+using test_support::KeptOwner;
+using test_support::wait_blocked;
 
-bool wait_blocked(const std::string& name) {
-  for (int i = 0; i < 2000; ++i) {
-    for (const task::TaskInfo& t : task::TaskRegistry::instance().live_tasks()) {
-      if (t.name == name && t.state == task::TaskState::kBlocked && t.wait_object != 0) return true;
-    }
-    std::this_thread::sleep_for(1ms);
-  }
-  return false;
-}
+KeptOwner* volatile g_fleet_kept_owner = nullptr;  // volatile: the global store must stay
 
 class FleetLinked : public ::testing::Test {
  protected:
@@ -92,28 +78,12 @@ class FleetLinked : public ::testing::Test {
     prof::HeapProfiler::start();
     prof::HeapProfiler::set_exact_mode(true);
     if (g_fleet_kept == nullptr) fleet_test_allocate_kept_blocks();
-    // Built on a helper thread so the test's stack never holds the owners.
-    std::thread([&] {
-      auto owner = std::make_shared<CyclicOwner>();
-      owner->self = owner;
-      std::future<int> lost = owner->promise.get_future();
-      owner.reset();
-      leaky_ = task::spawn_detached("fleet-leaky-waiter",
-                                    [f = std::move(lost)] { task::wait(f, "reply that never comes"); });
-      g_fleet_kept_owner = new KeptOwner();
-      std::future<int> held = g_fleet_kept_owner->promise.get_future();
-      kept_ = task::spawn_detached("fleet-kept-waiter", [f = std::move(held)] { task::wait(f, "reply"); });
-    }).join();
+    waiting_ = test_support::spawn_waiting_tasks("fleet-leaky-waiter", "fleet-kept-waiter", g_fleet_kept_owner);
     ASSERT_TRUE(wait_blocked("fleet-leaky-waiter"));
     ASSERT_TRUE(wait_blocked("fleet-kept-waiter"));
   }
-  void TearDown() override {
-    g_fleet_kept_owner->promise.set_value(1);
-    EXPECT_TRUE(kept_.join_for(10s));
-    EXPECT_TRUE(leaky_.request_stop());
-    EXPECT_TRUE(leaky_.join_for(10s));
-  }
-  task::TaskHandle leaky_, kept_;
+  void TearDown() override { EXPECT_TRUE(test_support::end_waiting_tasks(waiting_, g_fleet_kept_owner)); }
+  test_support::WaitingTasks waiting_;
 };
 
 TEST_F(FleetLinked, EveryProfileEndpoint_PassesPprofCheckValid) {

@@ -3,7 +3,9 @@
 // any churn (the Go sync.Pool lesson: a pool must not become a leak).
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdint>
+#include <latch>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -66,10 +68,35 @@ TEST(PooledShardedMap, MultiThreadChurn_PoolBoundedByThreadsTimesMax) {
   // process may have left up to its own (larger) limit there.
   const std::uint64_t main_cached = std::max<std::uint64_t>(m.stats().pool_cached_nodes, kMax);
   std::atomic<std::uint64_t> worst{0};
+  // Overlap is forced, then checked: all threads start together (latch),
+  // and none passes the middle of its churn before every thread has reached
+  // it (a bounded rendezvous), so the second halves run side by side and
+  // nodes really cross threads. `inside` counts threads in the churn loop;
+  // its observed maximum must reach kThreads, which fails if the threads
+  // run one after another.
+  std::latch start(kThreads);
+  std::atomic<int> inside{0};
+  std::atomic<int> most_inside{0};
+  std::atomic<int> at_middle{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
+      start.arrive_and_wait();
+      // relaxed: the counters are a gauge read after join (join orders them).
+      const int now_inside = inside.fetch_add(1, std::memory_order_relaxed) + 1;
+      int seen = most_inside.load(std::memory_order_relaxed);
+      while (now_inside > seen && !most_inside.compare_exchange_weak(seen, now_inside, std::memory_order_relaxed)) {
+      }
       for (long i = 0; i < rounds; ++i) {
+        if (i == rounds / 2) {
+          // acq_rel/acquire: only a count; the map's own locks order the data.
+          at_middle.fetch_add(1, std::memory_order_acq_rel);
+          const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+          while (at_middle.load(std::memory_order_acquire) < kThreads &&
+                 std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::yield();
+          }
+        }
         // Bursts: store 64 keys of this thread's block, then erase 64 keys
         // of the next thread's block, so nodes allocated on one thread are
         // freed (and cached) on another.
@@ -88,9 +115,11 @@ TEST(PooledShardedMap, MultiThreadChurn_PoolBoundedByThreadsTimesMax) {
           }
         }
       }
+      inside.fetch_sub(1, std::memory_order_relaxed);
     });
   }
   for (auto& th : threads) th.join();
+  EXPECT_EQ(most_inside.load(), kThreads) << "the churn threads never all ran at once";
   const MapStats s = m.stats();
   // The workers' lists plus the main thread's.
   EXPECT_LE(worst.load(), kThreads * kMax + main_cached);

@@ -14,47 +14,20 @@
 #include "syncscope/prof/live_blocks.h"
 #include "syncscope/retain/retention.h"
 #include "syncscope/task/task.h"
+#include "support/waiting_tasks.h"
 
 namespace syncscope::retain {
 namespace {
 
-// The promise's owner keeps itself alive through a cycle: when the last
-// outside reference is dropped, nothing reaches the promise any more, yet it
-// is never destroyed, so the future never becomes ready (not even broken).
-struct CyclicOwner {
-  std::promise<int> promise;
-  std::shared_ptr<CyclicOwner> self;
-};
+using test_support::KeptOwner;
+using test_support::wait_blocked;
 
-struct KeptOwner {
-  std::promise<int> promise;
-};
 KeptOwner* volatile g_kept = nullptr;  // volatile: the global store must stay
-
-bool wait_blocked(const std::string& name) {
-  for (int i = 0; i < 2000; ++i) {
-    for (const task::TaskInfo& t : task::TaskRegistry::instance().live_tasks()) {
-      if (t.name == name && t.state == task::TaskState::kBlocked && t.wait_object != 0) return true;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  return false;
-}
 
 TEST(LeakedTasks, WaitOnUnreachablePromise_ReportedAndReachableOneNot) {
   prof::HeapProfiler::set_exact_mode(true);
-  task::TaskHandle leaky, kept;
-  // Built on a helper thread so the test's stack never holds the owners.
-  std::thread([&] {
-    auto owner = std::make_shared<CyclicOwner>();
-    owner->self = owner;
-    std::future<int> lost = owner->promise.get_future();
-    owner.reset();
-    leaky = task::spawn_detached("leaky-waiter", [f = std::move(lost)] { task::wait(f, "reply that never comes"); });
-    g_kept = new KeptOwner();
-    std::future<int> held = g_kept->promise.get_future();
-    kept = task::spawn_detached("kept-waiter", [f = std::move(held)] { task::wait(f, "reply"); });
-  }).join();
+  test_support::WaitingTasks waiting = test_support::spawn_waiting_tasks("leaky-waiter", "kept-waiter", g_kept);
+  const task::TaskHandle& leaky = waiting.leaky;
   ASSERT_TRUE(wait_blocked("leaky-waiter"));
   ASSERT_TRUE(wait_blocked("kept-waiter"));
 
@@ -71,10 +44,7 @@ TEST(LeakedTasks, WaitOnUnreachablePromise_ReportedAndReachableOneNot) {
   EXPECT_FALSE(leaked[0].wait_object_site.empty());
 
   // Clean up: the kept task completes normally, the leaked one is cancelled.
-  g_kept->promise.set_value(1);
-  EXPECT_TRUE(kept.join_for(std::chrono::seconds(10)));
-  EXPECT_TRUE(leaky.request_stop());
-  EXPECT_TRUE(leaky.join_for(std::chrono::seconds(10)));
+  EXPECT_TRUE(test_support::end_waiting_tasks(waiting, g_kept));
 }
 
 }  // namespace

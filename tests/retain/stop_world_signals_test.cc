@@ -102,34 +102,16 @@ TEST(WorldStopperSignals, PendingSignalLimitReached_ReportedAsUnresponsive) {
       [] {
         // A signal of the program's own, queued on a thread that blocks it
         // until the limit is reached.
-        const int own = SIGRTMIN + 1;
-        struct sigaction sa {};
-        sa.sa_handler = [](int) {};
-        ::sigaction(own, &sa, nullptr);
         if (!lower_pending_limit(2)) return 10;
         Sleepers sleepers(3);
-        std::atomic<pid_t> filler_tid{0};
-        std::atomic<bool> stop{false};
-        std::thread filler([&] {
-          sigset_t set;
-          sigemptyset(&set);
-          sigaddset(&set, own);
-          pthread_sigmask(SIG_BLOCK, &set, nullptr);
-          filler_tid.store(gettid_now());
-          while (!stop.load()) std::this_thread::sleep_for(1ms);
-        });
-        while (filler_tid.load() == 0) std::this_thread::sleep_for(1ms);
-        int queued = 0;
-        while (queued < 1000 && ::syscall(SYS_tgkill, ::getpid(), filler_tid.load(), own) == 0) ++queued;
+        const FullSignalQueue full(SIGRTMIN + 1);
         const StopResult r = WorldStopper::stop(0, 300ms, false);
         WorldStopper::resume(r);
         if (r.abandoned < 3) {
-          std::fprintf(stderr, "paused %zu, abandoned %zu (queued %d)\n", r.paused, r.abandoned, queued);
+          std::fprintf(stderr, "paused %zu, abandoned %zu (queued %d)\n", r.paused, r.abandoned, full.queued());
           return 1;
         }
         if (r.queue_full < 3) return 2;
-        stop.store(true);
-        filler.join();  // its queued signals reach the program's handler
         return 0;
       },
       kChildDeadline);
@@ -188,25 +170,11 @@ TEST(WorldStopperSignals, SlotLeftPausedByEarlierStop_NotInLaterStop) {
 TEST(WorldStopperSignals, ProgramHandlerOnDefaultStopSignal_ReceivesAllItsSignals) {
   const auto out = run_in_child(
       [] {
-        const int sig = WorldStopper::default_signal();
-        struct sigaction sa {};
-        sa.sa_handler = program_handler;
-        ::sigaction(sig, &sa, nullptr);
-        Sleepers sleepers(2);
-        int stops = 0;
-        const int got = signals_received_during(sig, 300, [&] {
+        return program_handler_keeps_its_signals(WorldStopper::default_signal(), "stops", [](int round) {
           const StopResult r = WorldStopper::stop(0, 2000ms, true);
           WorldStopper::resume(r);
-          ++stops;
-          if (r.paused < 2) std::fprintf(stderr, "stop %d paused %zu\n", stops, r.paused);
+          if (r.paused < 2) std::fprintf(stderr, "stop %d paused %zu\n", round + 1, r.paused);
         });
-        struct sigaction now {};
-        ::sigaction(sig, nullptr, &now);
-        if (got != 300) {
-          std::fprintf(stderr, "program handler got %d of 300 signals over %d stops\n", got, stops);
-          return 1;
-        }
-        return now.sa_handler == program_handler ? 0 : 2;
       },
       kChildDeadline);
   EXPECT_TRUE(out.exited_with(0)) << out.describe();
@@ -216,14 +184,11 @@ TEST(WorldStopperSignals, ProgramHandlerOnDefaultStopSignal_ReceivesAllItsSignal
 TEST(WorldStopperSignals, StopAndResume_RestoreEveryDisposition) {
   const auto out = run_in_child(
       [] {
-        Sleepers sleepers(2);
-        const std::vector<Disposition> before = realtime_dispositions();
-        for (int i = 0; i < 3; ++i) {
+        return dispositions_kept_over_rounds([] {
           const StopResult r = WorldStopper::stop(0, 2000ms, true);
           WorldStopper::resume(r);
-          if (r.paused < 2) return 2;
-        }
-        return realtime_dispositions() == before ? 0 : 1;
+          return r.paused >= 2;
+        });
       },
       kChildDeadline);
   EXPECT_TRUE(out.exited_with(0)) << out.describe();

@@ -13,6 +13,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <string>
@@ -104,6 +105,45 @@ inline bool lower_pending_limit(rlim_t extra) {
   return ::setrlimit(RLIMIT_SIGPENDING, &lim) == 0;
 }
 
+// A thread whose queue of pending `signal`s is filled to the per-user
+// limit (lower it first with lower_pending_limit): the signal gets a no-op
+// handler, the thread blocks it, and sends to it are queued until the kernel
+// refuses one (at most 1000). Later sends of any real-time signal to any
+// thread of the process are then refused too, until the thread ends (the
+// destructor), taking its queued signals with it.
+class FullSignalQueue {
+ public:
+  explicit FullSignalQueue(int signal) {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {};
+    ::sigaction(signal, &sa, nullptr);
+    thread_ = std::thread([this, signal] {
+      sigset_t set;
+      sigemptyset(&set);
+      sigaddset(&set, signal);
+      pthread_sigmask(SIG_BLOCK, &set, nullptr);
+      tid_.store(gettid_now());
+      while (!stop_.load()) std::this_thread::sleep_for(1ms);
+    });
+    while (tid_.load() == 0) std::this_thread::sleep_for(1ms);
+    while (queued_ < 1000 && ::syscall(SYS_tgkill, ::getpid(), tid_.load(), signal) == 0) ++queued_;
+  }
+  ~FullSignalQueue() {
+    stop_.store(true);
+    thread_.join();
+  }
+  FullSignalQueue(const FullSignalQueue&) = delete;
+  FullSignalQueue& operator=(const FullSignalQueue&) = delete;
+
+  int queued() const { return queued_; }
+
+ private:
+  std::atomic<pid_t> tid_{0};
+  std::atomic<bool> stop_{false};
+  int queued_ = 0;
+  std::thread thread_;
+};
+
 // Sends `count` signals to the process one at a time, each awaited (bounded;
 // the first one lost ends the sending), while `work` runs on this thread;
 // returns how many the handler saw.
@@ -144,6 +184,45 @@ inline std::vector<Disposition> realtime_dispositions() {
     d.push_back({reinterpret_cast<void*>(sa.sa_handler), sa.sa_flags & ~kSaRestorer});
   }
   return d;
+}
+
+// The program's own handler on `signal` (one the runtime also uses) must
+// keep receiving every one of its signals while `work` (a stop, a dump) runs
+// again and again beside two sleeping threads, and must still be installed
+// afterwards. Returns 0 when both hold, 1 when signals were lost (printed
+// with `what`, the name of one round), 2 when the handler was replaced.
+template <class Work>
+int program_handler_keeps_its_signals(int signal, const char* what, Work work) {
+  constexpr int kSignals = 300;
+  struct sigaction sa {};
+  sa.sa_handler = program_handler;
+  ::sigaction(signal, &sa, nullptr);
+  Sleepers sleepers(2);
+  int rounds = 0;
+  const int got = signals_received_during(signal, kSignals, [&] {
+    work(rounds);
+    ++rounds;
+  });
+  if (got != kSignals) {
+    std::fprintf(stderr, "program handler got %d of %d signals over %d %s\n", got, kSignals, rounds, what);
+    return 1;
+  }
+  struct sigaction now {};
+  ::sigaction(signal, nullptr, &now);
+  return now.sa_handler == program_handler ? 0 : 2;
+}
+
+// Three rounds of `work` (a stop, a dump; false: the round failed) beside two
+// sleeping threads must leave every real-time signal's disposition as it
+// was. Returns 0 when they do, 1 when one changed, 2 when a round failed.
+template <class Work>
+int dispositions_kept_over_rounds(Work work) {
+  Sleepers sleepers(2);
+  const std::vector<Disposition> before = realtime_dispositions();
+  for (int i = 0; i < 3; ++i) {
+    if (!work()) return 2;
+  }
+  return realtime_dispositions() == before ? 0 : 1;
 }
 
 }  // namespace syncscope::test_support

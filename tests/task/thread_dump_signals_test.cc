@@ -57,33 +57,15 @@ TEST(ThreadDumpSignals, ThreadHoldingLoaderLock_EveryStackCaptured) {
 TEST(ThreadDumpSignals, PendingSignalLimitReached_ReportedAsQueueFull) {
   const auto out = run_in_child(
       [] {
-        const int own = SIGRTMIN + 1;
-        struct sigaction sa {};
-        sa.sa_handler = [](int) {};
-        ::sigaction(own, &sa, nullptr);
         if (!lower_pending_limit(2)) return 10;
         Sleepers spinners(2, Sleepers::kSpin);  // running: only a signal reaches them
-        std::atomic<pid_t> filler_tid{0};
-        std::atomic<bool> stop{false};
-        std::thread filler([&] {
-          sigset_t set;
-          sigemptyset(&set);
-          sigaddset(&set, own);
-          pthread_sigmask(SIG_BLOCK, &set, nullptr);
-          filler_tid.store(gettid_now());
-          while (!stop.load()) std::this_thread::sleep_for(1ms);
-        });
-        while (filler_tid.load() == 0) std::this_thread::sleep_for(1ms);
-        for (int i = 0; i < 1000 && ::syscall(SYS_tgkill, ::getpid(), filler_tid.load(), own) == 0; ++i) {
-        }
+        const FullSignalQueue full(SIGRTMIN + 1);
         int queue_full = 0;
         for (const ThreadStack& t : dump_all_threads({.timeout = 1000ms})) {
           if (t.is_caller) continue;
           if (std::string(to_string(t.status)) == "signal queue full") ++queue_full;
           else std::fprintf(stderr, "tid %d: %s\n", t.tid, to_string(t.status));
         }
-        stop.store(true);
-        filler.join();
         return queue_full >= 2 ? 0 : 1;
       },
       kChildDeadline);
@@ -150,23 +132,8 @@ TEST(ThreadDumpSignals, ThreadsInPollAndNanosleep_NotInterrupted_StacksStillShow
 TEST(ThreadDumpSignals, ProgramHandlerOnDumpSignal_ReceivesAllItsSignals) {
   const auto out = run_in_child(
       [] {
-        const int sig = thread_dump_signal();
-        struct sigaction sa {};
-        sa.sa_handler = program_handler;
-        ::sigaction(sig, &sa, nullptr);
-        Sleepers sleepers(2);
-        int dumps = 0;
-        const int got = signals_received_during(sig, 300, [&] {
-          (void)dump_all_threads({.timeout = 1000ms});
-          ++dumps;
-        });
-        if (got != 300) {
-          std::fprintf(stderr, "program handler got %d of 300 signals over %d dumps\n", got, dumps);
-          return 1;
-        }
-        struct sigaction now {};
-        ::sigaction(sig, nullptr, &now);
-        return now.sa_handler == program_handler ? 0 : 2;
+        return program_handler_keeps_its_signals(thread_dump_signal(), "dumps",
+                                                 [](int) { (void)dump_all_threads({.timeout = 1000ms}); });
       },
       kChildDeadline);
   EXPECT_TRUE(out.exited_with(0)) << out.describe();
@@ -177,13 +144,11 @@ TEST(ThreadDumpSignals, ProgramHandlerOnDumpSignal_ReceivesAllItsSignals) {
 TEST(ThreadDumpSignals, Dump_RestoresEveryDisposition) {
   const auto out = run_in_child(
       [] {
-        Sleepers sleepers(2);
-        const std::vector<Disposition> before = realtime_dispositions();
-        for (int i = 0; i < 3; ++i) {
+        return dispositions_kept_over_rounds([] {
           for (const ThreadStack& t : dump_all_threads({.timeout = 1000ms}))
-            if (t.status != CaptureStatus::kOk) return 2;
-        }
-        return realtime_dispositions() == before ? 0 : 1;
+            if (t.status != CaptureStatus::kOk) return false;
+          return true;
+        });
       },
       kChildDeadline);
   EXPECT_TRUE(out.exited_with(0)) << out.describe();

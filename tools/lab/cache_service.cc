@@ -196,8 +196,7 @@ std::string CacheService::summary() const {
 }
 
 MapBacklog CacheService::backlog() const {
-  const auto b = cache_.backlog();
-  return {b.objects, b.bytes};
+  return cache_.backlog();
 }
 
 }  // namespace syncscope::lab

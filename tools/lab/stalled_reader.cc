@@ -99,8 +99,7 @@ std::string StalledReader::summary() const {
 }
 
 MapBacklog StalledReader::backlog() const {
-  const auto b = sessions_.backlog();
-  return {b.objects, b.bytes};
+  return sessions_.backlog();
 }
 
 }  // namespace syncscope::lab

@@ -116,8 +116,7 @@ std::string ThreeLevel::summary() const {
 }
 
 MapBacklog ThreeLevel::backlog() const {
-  const auto b = catalog_.backlog();
-  return {b.objects, b.bytes};
+  return catalog_.backlog();
 }
 
 }  // namespace syncscope::lab

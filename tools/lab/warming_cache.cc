@@ -59,8 +59,7 @@ std::string WarmingCache::summary() const {
 }
 
 MapBacklog WarmingCache::backlog() const {
-  const auto b = cache_.backlog();
-  return {b.objects, b.bytes};
+  return cache_.backlog();
 }
 
 }  // namespace syncscope::lab

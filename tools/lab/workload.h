@@ -7,13 +7,13 @@
 #include <cstdint>
 #include <string>
 
+#include "syncscope/reclaim/epoch_domain.h"
+
 namespace syncscope::lab {
 
-// Retired-but-unfreed memory of the workload's map (0 when it has none).
-struct MapBacklog {
-  std::uint64_t objects = 0;
-  std::uint64_t bytes = 0;
-};
+// Retired-but-unfreed memory of the workload's map (0 when it has none):
+// the map's own reclamation backlog.
+using MapBacklog = syncscope::reclaim::Backlog;
 
 class Workload {
  public:
