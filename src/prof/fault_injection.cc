@@ -9,6 +9,9 @@ namespace syncscope::prof {
 namespace internal {
 
 constinit std::atomic<bool> g_fault_armed{false};
+// The hooks' hidden name for it (heap_recorder.h).
+extern std::atomic<bool> g_fault_armed_hidden
+    __attribute__((visibility("hidden"), alias("_ZN9syncscope4prof8internal13g_fault_armedE")));
 
 namespace {
 

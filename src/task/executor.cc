@@ -158,7 +158,7 @@ std::size_t Executor::shutdown() {
   // the registry's locks, since stop callbacks run synchronously.
   std::vector<std::stop_source> sources;
   internal::for_each_live([&](internal::TaskRecord& r) {
-    if (r.owner == &s) sources.push_back(r.stop);
+    if (r.owner == &s) sources.push_back(r.stop.shared_source());
   });
   for (std::stop_source& src : sources) src.request_stop();
   bool all_exited = false;

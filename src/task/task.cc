@@ -90,6 +90,8 @@ std::shared_ptr<TaskRecord> create_task(std::string_view name, std::string_view 
   return rec;
 }
 
+std::stop_token stop_token_of(TaskRecord& rec) { return rec.stop.get_token(); }
+
 void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job, std::atomic<std::uint64_t>* completed) {
   TaskRecord* const outer = tl_current;
   tl_current = rec.get();
@@ -109,7 +111,7 @@ void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job, std::atomic<std:
   // Labels task/task_site on CPU and contention samples taken while it runs.
   const std::uint32_t outer_label = prof::set_thread_task_label(task_label_for(rec->name, rec->site));
   try {
-    job(rec->stop.get_token());
+    job(*rec);
   } catch (const std::exception& e) {
     std::fprintf(stderr, "syncscope: task %llu \"%s\" threw: %s\n",
                  static_cast<unsigned long long>(rec->id), rec->name.c_str(), e.what());
@@ -248,6 +250,8 @@ TaskId id() noexcept {
 }
 std::stop_token stop_token() noexcept {
   internal::TaskRecord* r = internal::current_task();
+  // May create the task's stop state (lazy_stop_source.h; terminates if
+  // that allocation fails).
   return r != nullptr ? r->stop.get_token() : std::stop_token();
 }
 bool stop_requested() noexcept {

@@ -28,6 +28,7 @@
 #include "common/annotated_mutex.h"
 #include "syncscope/prof/stack_trace.h"
 #include "syncscope/task/task_core.h"
+#include "task/lazy_stop_source.h"
 
 namespace syncscope::task::internal {
 
@@ -63,8 +64,10 @@ struct TaskRecord {
   int stack_depth = 0;
   std::uintptr_t stack[prof::kMaxStackDepth];
 
-  // Thread-safe by itself (std::stop_source is).
-  std::stop_source stop;
+  // Thread-safe by itself. Its std::stop_source state is created on first
+  // need (lazy_stop_source.h): a task whose function takes () and that never
+  // asks for its token or is asked to stop allocates none.
+  LazyStopSource stop;
 
   // --- atomics (relaxed unless noted: independent facts, no payload) ---
   std::atomic<TaskState> state{TaskState::kQueued};

@@ -217,7 +217,7 @@ bool TaskRegistry::request_stop(TaskId id) {
     drain_locked(s);
     for (internal::TaskRecord* r = s.head; r != nullptr; r = r->next) {
       if (r->id == id) {
-        source = r->stop;
+        source = r->stop.shared_source();
         break;
       }
     }

@@ -71,17 +71,23 @@ struct SpawnOptions {
 
 namespace internal {
 struct TaskRecord;  // defined in src/task/task_record.h
-using Job = absl::AnyInvocable<void(std::stop_token)>;
+// What a task's function is called with: its record, from which a function
+// that takes a std::stop_token gets one. The record's stop state is created
+// only then (or when stop is requested, or this_task::stop_token() asks), so
+// a task whose function takes () allocates none (issue 16, item 5).
+using Job = absl::AnyInvocable<void(TaskRecord&)>;
+// The task's stop token, creating its stop state if this is the first ask.
+std::stop_token stop_token_of(TaskRecord& rec);
 
 // Adapts f() or f(std::stop_token) to a Job.
 template <class F>
 Job make_job(F&& f) {
   using Fn = std::decay_t<F>;
   if constexpr (std::is_invocable_v<Fn&, std::stop_token>) {
-    return Job(std::forward<F>(f));
+    return Job([fn = Fn(std::forward<F>(f))](TaskRecord& rec) mutable { fn(stop_token_of(rec)); });
   } else {
     static_assert(std::is_invocable_v<Fn&>, "a task function takes () or (std::stop_token)");
-    return Job([fn = Fn(std::forward<F>(f))](std::stop_token) mutable { fn(); });
+    return Job([fn = Fn(std::forward<F>(f))](TaskRecord&) mutable { fn(); });
   }
 }
 }  // namespace internal

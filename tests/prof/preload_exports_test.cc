@@ -1,0 +1,164 @@
+// What libsyncscope_preload.so exports and how its interposers reach their
+// data and glibc (issue 16, items 1 and 3), read from the object file itself
+// (its ELF symbol and relocation tables; the ELF spec's layout from <elf.h>):
+// every allocation function docs/prof.md names is exported, nothing outside
+// preload/preload.map's patterns is, the hooks' hidden names for their
+// globals are the exported objects themselves (same address, not copies),
+// and the interposers call glibc through the GOT without PLT stubs.
+#include <elf.h>
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace {
+
+// The symbols of one table (.dynsym or .symtab) and the relocations of the
+// object, as far as these tests need them.
+struct ElfTables {
+  std::map<std::string, Elf64_Sym> dynamic;  // defined .dynsym entries by name
+  std::map<std::string, Elf64_Sym> all;      // .symtab entries by name (last wins)
+  // (relocation type, symbol name) of every .rela.* entry with a symbol.
+  std::vector<std::pair<unsigned, std::string>> relocations;
+};
+
+ElfTables read_tables(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  const std::vector<char> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  ElfTables out;
+  if (bytes.size() < sizeof(Elf64_Ehdr) || std::memcmp(bytes.data(), ELFMAG, SELFMAG) != 0) return out;
+  Elf64_Ehdr eh;
+  std::memcpy(&eh, bytes.data(), sizeof eh);
+  std::vector<Elf64_Shdr> sections(eh.e_shnum);
+  std::memcpy(sections.data(), bytes.data() + eh.e_shoff, sizeof(Elf64_Shdr) * eh.e_shnum);
+  const auto symbols = [&](const Elf64_Shdr& table) {
+    std::vector<std::pair<std::string, Elf64_Sym>> syms(table.sh_size / sizeof(Elf64_Sym));
+    const char* names = bytes.data() + sections[table.sh_link].sh_offset;
+    for (std::size_t i = 0; i < syms.size(); ++i) {
+      std::memcpy(&syms[i].second, bytes.data() + table.sh_offset + i * sizeof(Elf64_Sym), sizeof(Elf64_Sym));
+      syms[i].first = names + syms[i].second.st_name;
+    }
+    return syms;
+  };
+  for (const Elf64_Shdr& s : sections) {
+    if (s.sh_type == SHT_DYNSYM) {
+      for (auto& [name, sym] : symbols(s)) {
+        if (sym.st_shndx != SHN_UNDEF && ELF64_ST_BIND(sym.st_info) != STB_LOCAL) out.dynamic[name] = sym;
+      }
+    } else if (s.sh_type == SHT_SYMTAB) {
+      for (auto& [name, sym] : symbols(s)) out.all[name] = sym;
+    }
+  }
+  for (const Elf64_Shdr& s : sections) {
+    if (s.sh_type != SHT_RELA) continue;
+    const auto syms = symbols(sections[s.sh_link]);
+    for (std::size_t off = 0; off + sizeof(Elf64_Rela) <= s.sh_size; off += sizeof(Elf64_Rela)) {
+      Elf64_Rela r;
+      std::memcpy(&r, bytes.data() + s.sh_offset + off, sizeof r);
+      const auto sym = ELF64_R_SYM(r.r_info);
+      if (sym != 0 && sym < syms.size()) {
+        out.relocations.emplace_back(static_cast<unsigned>(ELF64_R_TYPE(r.r_info)), syms[sym].first);
+      }
+    }
+  }
+  return out;
+}
+
+const ElfTables& preload_tables() {
+  static const ElfTables tables = read_tables(SYNCSCOPE_PRELOAD_PATH);
+  return tables;
+}
+
+// preload/preload.map's global patterns, as prefixes ('*') or exact names.
+bool allowed_by_version_script(const std::string& name) {
+  static const std::set<std::string> kExact = {
+      "malloc",  "free",          "calloc",  "realloc", "reallocarray",      "memalign",
+      "aligned_alloc", "posix_memalign", "valloc", "pvalloc", "malloc_usable_size"};
+  static const char* const kPrefixes[] = {"_Znw", "_Zna", "_Zdl", "_Zda", "_ZN9syncscope", "_ZNK9syncscope",
+                                          "syncscope_"};
+  if (kExact.count(name) != 0) return true;
+  for (const char* p : kPrefixes) {
+    if (name.rfind(p, 0) == 0) return true;
+  }
+  return false;
+}
+
+TEST(PreloadExports, EveryDocumentedAllocationFunction_IsExported) {
+  const auto& dyn = preload_tables().dynamic;
+  ASSERT_FALSE(dyn.empty()) << "no .dynsym read from " << SYNCSCOPE_PRELOAD_PATH;
+  // docs/prof.md, "Two ways in": the C functions and every operator
+  // new/delete form (plain, array, sized, aligned, nothrow).
+  const char* const kPromised[] = {
+      "malloc", "free", "calloc", "realloc", "reallocarray", "posix_memalign", "aligned_alloc",
+      "memalign", "valloc", "pvalloc", "malloc_usable_size",
+      "_Znwm", "_Znam", "_ZnwmRKSt9nothrow_t", "_ZnamRKSt9nothrow_t", "_ZnwmSt11align_val_t",
+      "_ZnamSt11align_val_t", "_ZnwmSt11align_val_tRKSt9nothrow_t", "_ZnamSt11align_val_tRKSt9nothrow_t",
+      "_ZdlPv", "_ZdaPv", "_ZdlPvm", "_ZdaPvm", "_ZdlPvRKSt9nothrow_t", "_ZdaPvRKSt9nothrow_t",
+      "_ZdlPvSt11align_val_t", "_ZdaPvSt11align_val_t", "_ZdlPvmSt11align_val_t", "_ZdaPvmSt11align_val_t",
+      "_ZdlPvSt11align_val_tRKSt9nothrow_t", "_ZdaPvSt11align_val_tRKSt9nothrow_t",
+      // The C entry point for an on-demand dump, and what the extension
+      // objects resolve against the core (one sampled heap for all).
+      "syncscope_preload_request_dump", "_ZN9syncscope4prof8internal9tls_stateE"};
+  for (const char* name : kPromised) {
+    const auto it = dyn.find(name);
+    ASSERT_NE(it, dyn.end()) << name << " is not exported";
+    EXPECT_NE(ELF64_ST_VISIBILITY(it->second.st_other), STV_HIDDEN) << name;
+  }
+}
+
+TEST(PreloadExports, EveryExport_MatchesThePreloadVersionScript) {
+  const auto& dyn = preload_tables().dynamic;
+  ASSERT_FALSE(dyn.empty());
+  for (const auto& [name, sym] : dyn) {
+    // Version definitions (the object has none today) are not symbols of ours.
+    if (sym.st_shndx == SHN_ABS && ELF64_ST_TYPE(sym.st_info) == STT_OBJECT && sym.st_value == 0) continue;
+    EXPECT_TRUE(allowed_by_version_script(name)) << name << " is exported but not in preload/preload.map";
+    EXPECT_EQ(name.find("_hidden"), std::string::npos) << name << ": a hidden name leaked into .dynsym";
+  }
+}
+
+// The fast path reads these three objects through hidden names (relative
+// to the code, no GOT load); the names must be the exported objects
+// themselves, or the hooks would test flags that nothing ever sets.
+TEST(PreloadExports, HookGlobalsHiddenNames_AreTheExportedObjects) {
+  const auto& t = preload_tables();
+  ASSERT_FALSE(t.all.empty()) << "no .symtab (stripped object?)";
+  const std::pair<const char*, const char*> kPairs[] = {
+      {"_ZN9syncscope4prof8internal13g_fault_armedE", "_ZN9syncscope4prof8internal20g_fault_armed_hiddenE"},
+      {"_ZN9syncscope4prof8internal18g_live_block_storeE",
+       "_ZN9syncscope4prof8internal25g_live_block_store_hiddenE"},
+      {"_ZN9syncscope4prof8internal14g_sampled_heapE", "_ZN9syncscope4prof8internal21g_sampled_heap_hiddenE"},
+  };
+  for (const auto& [exported, hidden] : kPairs) {
+    const auto e = t.all.find(exported);
+    const auto h = t.all.find(hidden);
+    ASSERT_NE(e, t.all.end()) << exported;
+    ASSERT_NE(h, t.all.end()) << hidden << " missing: the fast path reads the global through the GOT";
+    EXPECT_EQ(e->second.st_value, h->second.st_value) << hidden << " is not the same object";
+    EXPECT_EQ(e->second.st_size, h->second.st_size) << hidden;
+    EXPECT_EQ(t.dynamic.count(hidden), 0u) << hidden << " is exported";
+  }
+}
+
+#if defined(__x86_64__)
+// The interposers call glibc's functions through their GOT entries
+// (-fno-plt on the hook sources): no PLT stub, so no JUMP_SLOT relocation.
+TEST(PreloadExports, InterposersCallGlibc_WithoutPltStubs) {
+  const auto& rel = preload_tables().relocations;
+  ASSERT_FALSE(rel.empty());
+  int glibc_entries = 0;
+  for (const auto& [type, name] : rel) {
+    if (name.rfind("__libc_", 0) != 0) continue;
+    ++glibc_entries;
+    EXPECT_NE(type, static_cast<unsigned>(R_X86_64_JUMP_SLOT)) << name << " is called through a PLT stub";
+  }
+  EXPECT_GE(glibc_entries, 2) << "__libc_malloc and __libc_free not found among the relocations";
+}
+#endif
+
+}  // namespace
