@@ -177,7 +177,9 @@ TEST_F(PreloadTest, DefaultPath_IsInTmpdirAndPrintedOnce) {
   ASSERT_EQ(status, 0) << out;
   EXPECT_TRUE(std::filesystem::is_empty(dir_.file("cwd"))) << out;
   const std::vector<std::string> written = files_starting(dir_.file("tmp"), "syncscope-heap.");
-  ASSERT_EQ(written.size(), 1u) << out;
+  std::string names;
+  for (const std::string& w : written) names += " " + w;
+  ASSERT_EQ(written.size(), 1u) << "files:" << names << "\n" << out;
   EXPECT_TRUE(std::regex_match(written[0], std::regex(R"(syncscope-heap\.\d+\.pb\.gz)"))) << written[0];
   const std::string line = "syncscope: heap profile written to " + dir_.file("tmp") + "/" + written[0];
   EXPECT_THAT(out, HasSubstr(line));

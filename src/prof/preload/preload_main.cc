@@ -53,6 +53,10 @@ constinit std::mutex g_dump_mu;  // serializes dumps (dumper thread vs exit)
 // profile writer only to write an empty profile (issue 16, item 1).
 std::uint64_t g_samples_at_fork = 0;
 bool g_path_announced = false;  // guarded by g_dump_mu; reset in a fork child
+// Set by the exit dump (guarded by g_dump_mu): no dump starts after it. The
+// dumper thread lives on until exit_group kills it, and an interval dump
+// begun there would leave its temporary file behind, cut off mid-write.
+bool g_exit_dump_done = false;
 
 // Any function of this object, for dladdr.
 void self_anchor() {}
@@ -106,6 +110,7 @@ void* extension_symbol(const char* name) {
 void after_fork_in_child() {
   g_samples_at_fork = HeapProfiler::counters().samples;
   g_path_announced = false;
+  g_exit_dump_done = false;
 }
 
 // A process that "allocated little": no sample since it started or forked,
@@ -132,13 +137,15 @@ bool write_profile(const std::string& path, const char* why) {
   return ok;
 }
 
-void dump_or_throw(const char* why) {
+void dump_or_throw(const char* why, bool is_exit) {
   if (g_config == nullptr) return;
   const bool per_pid = g_config->out.find("%p") != std::string::npos;
   // A fork child writing to the parent's fixed path would clobber its profile.
   if (!per_pid && getpid() != g_owner_pid) return;
   HookGuard guard;
   std::lock_guard<std::mutex> lock(g_dump_mu);
+  if (g_exit_dump_done) return;
+  if (is_exit) g_exit_dump_done = true;  // even when this write fails: it is the last
   const std::string path = expand_output_path(g_config->out, getpid());
   if (!write_profile(path, why)) return;
   if (g_config->out_is_default && !g_path_announced) {
@@ -148,9 +155,10 @@ void dump_or_throw(const char* why) {
   }
 }
 
-void dump(const char* why) noexcept {
+// `is_exit`: the exit dump, after which no other dump starts.
+void dump(const char* why, bool is_exit = false) noexcept {
   try {
-    dump_or_throw(why);
+    dump_or_throw(why, is_exit);
   } catch (const std::exception& e) {  // out of memory: the host program goes on
     std::fprintf(stderr, "syncscope: heap profile (%s) not written: %s\n", why, e.what());
   }
@@ -225,7 +233,13 @@ __attribute__((constructor)) void preload_init() {
 }
 
 __attribute__((destructor)) void preload_fini() {
-  if (!quiet_process()) dump("exit");
+  if (!quiet_process()) {
+    dump("exit", /*is_exit=*/true);
+  } else {
+    HookGuard guard;
+    std::lock_guard<std::mutex> lock(g_dump_mu);
+    g_exit_dump_done = true;  // no exit dump, and no interval dump cut off by the exit either
+  }
 }
 
 }  // namespace
