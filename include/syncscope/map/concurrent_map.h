@@ -87,6 +87,21 @@ concept MapKey = std::copy_constructible<K> && std::equality_comparable<K> &&
 template <class F, class K, class V>
 concept RangeCallback = std::invocable<F&, const K&, const V&>;
 
+namespace internal {
+// Calls a range callback; returns whether the range goes on (a void
+// callback never stops it).
+template <class F, class K, class V>
+  requires RangeCallback<F, K, V>
+bool call_range_callback(F& f, const K& k, const V& v) {
+  if constexpr (std::is_same_v<std::invoke_result_t<F&, const K&, const V&>, void>) {
+    f(k, v);
+    return true;
+  } else {
+    return static_cast<bool>(f(k, v));
+  }
+}
+}  // namespace internal
+
 template <class F, class V>
 concept VisitCallback = std::invocable<F&, const V&>;
 

@@ -271,7 +271,7 @@ class FlatGroupMap {
         for (std::size_t i = 0; i < t.group_count(); ++i) Ops::copy_group(t.group(i), copy);
       }
       for (const auto& entry : copy) {
-        if (!Ops::invoke_range(f, entry.first, entry.second)) return;
+        if (!internal::call_range_callback(f, entry.first, entry.second)) return;
       }
     } else {
       static_assert(!kOptimisticReads);
@@ -283,7 +283,7 @@ class FlatGroupMap {
         std::shared_lock lk(g.lock);
         for (std::uint32_t bits = Ops::occupied(g); bits != 0; bits &= bits - 1) {
           const Slot& s = g.slots[std::countr_zero(bits)];
-          if (!Ops::invoke_range(f, s.key.get(), s.value.get())) return;
+          if (!internal::call_range_callback(f, s.key.get(), s.value.get())) return;
         }
       }
     }

@@ -348,13 +348,7 @@ class ReadMostlyMap {
       ValueBox* b = slot.second->p.load(std::memory_order_acquire);  // acquire: see visit()
       if (!is_live(b)) continue;
       bool go_on = true;
-      b->read([&](const V& v) {
-        if constexpr (std::is_same_v<std::invoke_result_t<F&, const K&, const V&>, void>) {
-          f(k, v);
-        } else {
-          go_on = static_cast<bool>(f(k, v));
-        }
-      });
+      b->read([&](const V& v) { go_on = internal::call_range_callback(f, k, v); });
       if (!go_on) break;
     }
   }

@@ -304,15 +304,6 @@ struct FlatGroupOps {
     }
   }
 
-  template <class F>
-  static bool invoke_range(F& f, const K& k, const V& v) {
-    if constexpr (std::is_same_v<std::invoke_result_t<F&, const K&, const V&>, void>) {
-      f(k, v);
-      return true;
-    } else {
-      return static_cast<bool>(f(k, v));
-    }
-  }
 
 };
 

@@ -233,13 +233,13 @@ class LockBasedMap {
           for (const auto& [k, v] : s.table) copy.emplace_back(k, v);
         }
         for (const auto& [k, v] : copy) {
-          if (!invoke_range(f, k, v)) return;
+          if (!internal::call_range_callback(f, k, v)) return;
         }
       } else {
         ReentrancyCheck::Scope held(this);
         std::shared_lock lk(s.mu);
         for (const auto& [k, v] : s.table) {
-          if (!invoke_range(f, k, v)) return;
+          if (!internal::call_range_callback(f, k, v)) return;
         }
       }
     }
@@ -342,15 +342,6 @@ class LockBasedMap {
     }
   }
 
-  template <class F>
-  static bool invoke_range(F& f, const K& k, const V& v) {
-    if constexpr (std::is_same_v<std::invoke_result_t<F&, const K&, const V&>, void>) {
-      f(k, v);
-      return true;
-    } else {
-      return static_cast<bool>(f(k, v));
-    }
-  }
 
   std::size_t shard_index(const K& key) const {
     if (shard_count_ == 1) return 0;
