@@ -176,6 +176,17 @@ Reply get(int port, const std::string& path, int timeout_s = 30) {
   return out;
 }
 
+// Share of a thread's CPU time the profile must attribute to it. TSan runs
+// an asynchronous signal's handler only at the thread's next safe point and
+// keeps one pending slot per signal: an expiry that comes before the
+// previous SIGPROF was handled merges with it (68% to 96% of the ticks
+// arrived in runs on the loaded 2-core machine). Upper bounds stay exact.
+#if defined(SYNCSCOPE_TSAN)
+constexpr std::int64_t kKeptPercent = 50;
+#else
+constexpr std::int64_t kKeptPercent = 80;
+#endif
+
 // The burner's 250 ms must fall inside the profile. Under the sanitizers
 // every SIGPROF costs far more and the other stage's tests share the two
 // cores: a longer window there.
@@ -214,16 +225,6 @@ TEST(CpuProfile, SampledCpuTime_MatchesThreadCpuClock) {
   // could not attribute.
   const std::int64_t oracle = burner.burnt_ns();
   std::cout << "sampled " << *sampled << " ns in fleet_cpu_test_spin; its CPU clock says " << oracle << " ns\n";
-#if defined(SYNCSCOPE_TSAN)
-  // TSan runs an asynchronous signal's handler only at the thread's next
-  // safe point and keeps one pending slot per signal: an expiry that comes
-  // before the previous SIGPROF was handled merges with it (68% to 96% of
-  // the ticks arrived in runs on the loaded 2-core machine). The upper
-  // bound stays exact.
-  constexpr std::int64_t kKeptPercent = 50;
-#else
-  constexpr std::int64_t kKeptPercent = 80;
-#endif
   EXPECT_GE(*sampled, oracle * kKeptPercent / 100 - 20'000'000)
       << "sampled " << *sampled << " ns vs burnt " << oracle;
   EXPECT_LE(*sampled, oracle + 30'000'000) << "sampled " << *sampled << " ns vs burnt " << oracle;
@@ -232,14 +233,16 @@ TEST(CpuProfile, SampledCpuTime_MatchesThreadCpuClock) {
   EXPECT_TRUE(sigprof_default());
 }
 
-// The late thread must burn its budget inside the profile's window. Under
-// the sanitizers thread creation and every SIGPROF cost far more, and the
-// thread shares two cores with the other stage's tests: a smaller budget in
-// a longer window, so that it needs under a tenth of a core.
+// The late thread must burn its budget inside the profile's window, and
+// the budget must stay well above the 100 ms of CPU it may burn before a
+// rescan arms its timer. Under the sanitizers thread creation and every
+// SIGPROF cost far more, and the thread shares two cores with the other
+// stage's tests: a longer window, so that it needs under a tenth of a core.
+// (A 120 ms budget left 20 ms to sample, and one TSan run got no tick.)
 #if defined(SYNCSCOPE_TSAN) || defined(SYNCSCOPE_ASAN)
-constexpr auto kLateBudget = 120ms;
-constexpr const char* kLateProfile = "/debug/pprof/profile?seconds=3&hz=200";
-constexpr auto kLateWindow = 2500ms;
+constexpr auto kLateBudget = 300ms;
+constexpr const char* kLateProfile = "/debug/pprof/profile?seconds=4&hz=200";
+constexpr auto kLateWindow = 3500ms;
 #else
 constexpr auto kLateBudget = 250ms;
 constexpr const char* kLateProfile = "/debug/pprof/profile?seconds=2&hz=200";
@@ -275,7 +278,7 @@ TEST(CpuProfile, ThreadCreatedDuringProfile_IsSampled) {
   ASSERT_TRUE(sampled.has_value());
   // At most one rescan interval (100 ms) of its CPU can precede its timer.
   EXPECT_GT(*sampled, 0) << "thread " << late_tid << " burnt " << burnt << " ns unsampled\n" << check.out;
-  EXPECT_GE(*sampled, burnt - 150'000'000) << check.out;
+  EXPECT_GE(*sampled, (burnt - 150'000'000) * kKeptPercent / 100) << check.out;
 }
 
 __attribute__((noipa)) void fleet_cpu_test_task_spin(std::chrono::nanoseconds budget,
