@@ -206,14 +206,27 @@ bool CpuSampler::restore() noexcept {
   if (!installed_) return true;
   struct PendingScan {
     bool pending = false;
-  } scan;
-  for_each_thread(
-      [](pid_t tid, void* arg) {
-        auto* p = static_cast<PendingScan*>(arg);
-        if (!p->pending) p->pending = read_thread_signal_state(tid, SIGPROF).pending;
-      },
-      &scan);
-  if (scan.pending) return false;  // the idle handler stays and drops it; retried next session
+  };
+  // The timers are gone (stop()), so no SIGPROF is generated any more; one
+  // already pending is delivered when its thread next unblocks signals (or,
+  // under TSan, reaches a safe point), and the idle handler drops it. Wait
+  // for that, bounded: up to 50 scans 2 ms apart (about 100 ms).
+  bool pending = true;
+  for (int attempt = 0; attempt < 50 && pending; ++attempt) {
+    if (attempt > 0) {
+      struct timespec two_ms {0, 2'000'000};
+      ::nanosleep(&two_ms, nullptr);
+    }
+    PendingScan scan;
+    for_each_thread(
+        [](pid_t tid, void* arg) {
+          auto* p = static_cast<PendingScan*>(arg);
+          if (!p->pending) p->pending = read_thread_signal_state(tid, SIGPROF).pending;
+        },
+        &scan);
+    pending = scan.pending;
+  }
+  if (pending) return false;  // the idle handler stays and drops it; retried next session
   struct sigaction current {};
   if (::sigaction(SIGPROF, nullptr, &current) == 0 && is_our_handler(current)) {
     ::sigaction(SIGPROF, &previous_, nullptr);
