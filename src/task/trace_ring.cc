@@ -19,7 +19,7 @@ constexpr std::size_t kMaxCapacity = std::size_t{1} << 40;  // events
 ThreadRing::ThreadRing(pid_t t, std::string n, std::size_t cap)
     : tid(t),
       thread_name(std::move(n)),
-      // Clamped first: bit_ceil of a value above 2^63 is undefined (calloc
+      // Clamped first: bit_ceil of a value above 2^63 is undefined (mmap
       // refuses far smaller rings anyway, and ok() then reports it).
       capacity(std::bit_ceil(std::clamp<std::size_t>(cap, 1, kMaxCapacity))) {
   // Zero-filled by the kernel, like calloc's large blocks.
