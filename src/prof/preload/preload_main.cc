@@ -27,6 +27,7 @@
 #include <cstdlib>
 #include <exception>
 #include <mutex>
+#include <new>
 #include <string>
 
 #include "prof/preload/preload_config.h"
@@ -111,6 +112,10 @@ void after_fork_in_child() {
   g_samples_at_fork = HeapProfiler::counters().samples;
   g_path_announced = false;
   g_exit_dump_done = false;
+  // The child has only the forking thread: a dumper thread of the parent
+  // that held g_dump_mu at the fork never unlocks the child's copy, and the
+  // child's exit (which takes it) would wait forever. A fresh mutex.
+  new (&g_dump_mu) std::mutex();
 }
 
 // A process that "allocated little": no sample since it started or forked,
