@@ -1,10 +1,10 @@
 #include "prof/address_profile.h"
 
+#include <dlfcn.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cstdio>
-#include <memory>
 #include <cstdint>
 #include <stdexcept>
 #include <string_view>
@@ -99,35 +99,46 @@ class Functions {
   std::unordered_map<std::string, std::uint64_t> ids_;
 };
 
-// Function names from each module's symbol table, read on the module's
-// first pc (only modules the profile's stacks touch are read).
+// Function names for the profile's pcs from each module's symbol table,
+// read once per module and only for the modules the stacks touch.
 class SymbolNames {
  public:
-  explicit SymbolNames(const std::vector<LoadedModule>& modules)
-      : modules_(modules), tables_(modules.size()) {}
-  // "" when the module has no file. Where its symbol tables have nothing
-  // (a stripped binary), "module+0xADDR" with the ELF address, as the
-  // in-process symbolizer names such frames (`addr2line -e module` resolves
-  // it later).
-  std::string name_at(std::uint64_t mapping_id, std::uintptr_t addr) {
-    if (mapping_id == 0) return "";
-    const LoadedModule& m = modules_[mapping_id - 1];
-    if (m.path.empty() || m.path[0] != '/') return "";  // the vdso has no file
-    std::unique_ptr<ElfSymbols>& table = tables_[mapping_id - 1];
-    if (table == nullptr) table = std::make_unique<ElfSymbols>(m.path);
-    std::string name = table->name_at(addr - m.load_bias);
-    if (name.empty()) {
-      char offset[32];
-      std::snprintf(offset, sizeof offset, "+0x%llx",
-                    static_cast<unsigned long long>(addr - m.load_bias));
-      name = m.path.substr(m.path.rfind('/') + 1) + offset;
+  // `addrs[i]` lies in mapping `mapping_ids[i]` (0: in none).
+  SymbolNames(const std::vector<LoadedModule>& modules, const std::vector<std::uintptr_t>& addrs,
+              const std::vector<std::uint64_t>& mapping_ids)
+      : names_(addrs.size()) {
+    std::vector<std::vector<std::size_t>> by_module(modules.size());
+    for (std::size_t i = 0; i < addrs.size(); ++i) {
+      if (mapping_ids[i] != 0) by_module[mapping_ids[i] - 1].push_back(i);
     }
-    return name;
+    std::vector<std::uint64_t> vaddrs;
+    for (std::size_t m = 0; m < modules.size(); ++m) {
+      const LoadedModule& module = modules[m];
+      // The vdso has no file.
+      if (by_module[m].empty() || module.path.empty() || module.path[0] != '/') continue;
+      vaddrs.clear();
+      for (std::size_t i : by_module[m]) vaddrs.push_back(addrs[i] - module.load_bias);
+      std::vector<std::string> found = elf_function_names(module.path, vaddrs);
+      const std::string file = module.path.substr(module.path.rfind('/') + 1);
+      for (std::size_t k = 0; k < found.size(); ++k) {
+        std::string& name = names_[by_module[m][k]];
+        name = std::move(found[k]);
+        // Where the symbol tables have nothing (a stripped binary),
+        // "module+0xADDR" with the ELF address, as the in-process
+        // symbolizer names such frames (`addr2line -e module` resolves it).
+        if (name.empty()) {
+          char offset[32];
+          std::snprintf(offset, sizeof offset, "+0x%llx", static_cast<unsigned long long>(vaddrs[k]));
+          name = file + offset;
+        }
+      }
+    }
   }
+  // The name of addrs[i]; "" when its module has no file or none holds it.
+  const std::string& name(std::size_t i) const { return names_[i]; }
 
  private:
-  const std::vector<LoadedModule>& modules_;
-  std::vector<std::unique_ptr<ElfSymbols>> tables_;  // by mapping id - 1
+  std::vector<std::string> names_;
 };
 
 std::string value_type(Strings& strings, std::string_view type, std::string_view unit) {
@@ -137,20 +148,64 @@ std::string value_type(Strings& strings, std::string_view type, std::string_view
   return vt.bytes();
 }
 
+// zlib's deflate, loaded by the first dump rather than with the LD_PRELOAD
+// object (issue 16, item 1): a process that never writes a profile (`ls`,
+// most children of a shell) maps no zlib. dlopen'ed once, never closed; a
+// process that links zlib itself (python) gets its copy back. Only the
+// types and constants come from <zlib.h>.
+struct Deflate {
+  decltype(&::deflateInit2_) init = nullptr;
+  decltype(&::deflateBound) bound = nullptr;
+  decltype(&::deflate) run = nullptr;
+  decltype(&::deflateEnd) end = nullptr;
+  std::string error;  // why it could not be loaded; empty when it was
+};
+
+Deflate load_deflate() {
+  Deflate d;
+  void* z = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
+  if (z == nullptr) {
+    const char* why = dlerror();
+    d.error = std::string("zlib: cannot load libz.so.1: ") + (why != nullptr ? why : "unknown error");
+    return d;
+  }
+  d.init = reinterpret_cast<decltype(d.init)>(dlsym(z, "deflateInit2_"));
+  d.bound = reinterpret_cast<decltype(d.bound)>(dlsym(z, "deflateBound"));
+  d.run = reinterpret_cast<decltype(d.run)>(dlsym(z, "deflate"));
+  d.end = reinterpret_cast<decltype(d.end)>(dlsym(z, "deflateEnd"));
+  if (d.init == nullptr || d.bound == nullptr || d.run == nullptr || d.end == nullptr) {
+    d.error = "zlib: libz.so.1 lacks deflate";
+  }
+  return d;
+}
+
 std::string gzip(const std::string& raw) {
+  // Loaded once (thread-safe static initialization), at the first dump.
+  static const Deflate z_lib = load_deflate();
+  if (!z_lib.error.empty()) throw std::runtime_error(z_lib.error);
   z_stream z{};
-  // 15 + 16: a gzip header and trailer around the deflate stream. Level 1:
+  // The window no larger than the input (2^9 to 2^15 bytes) and the hash
+  // table in proportion: deflate's state is 2^(window_bits + 2) +
+  // 2^(mem_level + 9) bytes (zlib.h), 256 KiB at the defaults, most of it
+  // touched, for the few kilobytes a short process's profile holds. A
+  // window at least the input's size finds every match the default would.
+  int window_bits = 9;
+  while (window_bits < 15 && (std::size_t{1} << window_bits) < raw.size()) ++window_bits;
+  const int mem_level = window_bits - 7;  // 8 at window_bits 15, zlib's default pairing
+  // + 16: a gzip header and trailer around the deflate stream. Level 1:
   // the dump runs at exit, where time matters more than a few kilobytes.
-  if (deflateInit2(&z, 1, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+  // (deflateInit2 is a macro over deflateInit2_ with the header's version.)
+  if (z_lib.init(&z, 1, Z_DEFLATED, window_bits + 16, mem_level, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
+                 static_cast<int>(sizeof(z_stream))) != Z_OK) {
     throw std::runtime_error("zlib: deflateInit2 failed");
   }
-  std::string out(deflateBound(&z, raw.size()), '\0');
+  std::string out(z_lib.bound(&z, raw.size()), '\0');
   z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(raw.data()));
   z.avail_in = static_cast<uInt>(raw.size());
   z.next_out = reinterpret_cast<Bytef*>(out.data());
   z.avail_out = static_cast<uInt>(out.size());
-  const int rc = deflate(&z, Z_FINISH);
-  deflateEnd(&z);
+  const int rc = z_lib.run(&z, Z_FINISH);
+  z_lib.end(&z);
   if (rc != Z_STREAM_END) throw std::runtime_error("zlib: deflate failed");
   out.resize(z.total_out);
   return out;
@@ -168,34 +223,22 @@ std::string address_profile_bytes(const HeapSnapshot& snap,
     profile.bytes_field(field::kSampleType, value_type(strings, type, unit));
   }
 
-  // Locations, one per distinct pc; id = order of first use.
+  // Locations, one per distinct pc; id = order of first use (pcs[id - 1]).
   const MappingIndex mappings(modules);
   std::unordered_map<std::uintptr_t, std::uint64_t> location_of_pc;
-  ProtoWire locations;
+  std::vector<std::uintptr_t> addrs;            // by location id - 1: inside the call instruction
+  std::vector<std::uint64_t> addr_mappings;     // by location id - 1: its mapping id, 0 for none
   Functions functions(strings, profile);
-  SymbolNames names(modules);
-  std::uint64_t unknown_stack_location = 0;
+  std::uint64_t unknown_stack_location = 0;     // a location id; 0 until a sample has no stack
   std::vector<std::uint64_t> ids;
   for (const HeapSample& s : snap.samples) {
     ids.clear();
     for (std::uintptr_t pc : s.pcs) {
       auto [it, inserted] = location_of_pc.try_emplace(pc, location_of_pc.size() + 1);
       if (inserted) {
-        const std::uintptr_t addr = pc > 0 ? pc - 1 : pc;  // inside the call instruction
-        const std::uint64_t m = mappings.id_of(addr);
-        msg.clear();
-        msg.varint_field(field::kLocationId, it->second);
-        if (m != 0) msg.varint_field(field::kLocationMappingId, m);
-        msg.varint_field(field::kLocationAddress, addr);
-        // A name from the symbol table, no line: pprof replaces it with
-        // what it finds in the binary's DWARF and keeps it where it finds
-        // nothing (Go's pprof reads DWARF only).
-        if (const std::string name = names.name_at(m, addr); !name.empty()) {
-          ProtoWire line;
-          line.varint_field(field::kLineFunctionId, functions.id_of(name));
-          msg.bytes_field(field::kLocationLine, line.bytes());
-        }
-        locations.bytes_field(field::kLocation, msg.bytes());
+        const std::uintptr_t addr = pc > 0 ? pc - 1 : pc;
+        addrs.push_back(addr);
+        addr_mappings.push_back(mappings.id_of(addr));
       }
       ids.push_back(it->second);
     }
@@ -203,12 +246,8 @@ std::string address_profile_bytes(const HeapSnapshot& snap,
       if (unknown_stack_location == 0) {
         unknown_stack_location = location_of_pc.size() + 1;
         location_of_pc.try_emplace(0, unknown_stack_location);  // pc 0 is never captured
-        ProtoWire line;
-        line.varint_field(field::kLineFunctionId, functions.id_of("[unknown stack]"));
-        msg.clear();
-        msg.varint_field(field::kLocationId, unknown_stack_location);
-        msg.bytes_field(field::kLocationLine, line.bytes());
-        locations.bytes_field(field::kLocation, msg.bytes());
+        addrs.push_back(0);
+        addr_mappings.push_back(0);
       }
       ids.push_back(unknown_stack_location);
     }
@@ -218,6 +257,33 @@ std::string address_profile_bytes(const HeapSnapshot& snap,
     msg.packed_field(field::kSampleLocationId, std::span<const std::uint64_t>(ids));
     msg.packed_field(field::kSampleValue, std::span<const std::int64_t>(values));
     profile.bytes_field(field::kSample, msg.bytes());
+  }
+
+  // Names, one read of each touched module's symbol table for all its pcs.
+  const SymbolNames names(modules, addrs, addr_mappings);
+  ProtoWire locations;
+  for (std::size_t i = 0; i < addrs.size(); ++i) {
+    const std::uint64_t id = i + 1;
+    msg.clear();
+    msg.varint_field(field::kLocationId, id);
+    if (id == unknown_stack_location) {
+      ProtoWire line;
+      line.varint_field(field::kLineFunctionId, functions.id_of("[unknown stack]"));
+      msg.bytes_field(field::kLocationLine, line.bytes());
+      locations.bytes_field(field::kLocation, msg.bytes());
+      continue;
+    }
+    if (addr_mappings[i] != 0) msg.varint_field(field::kLocationMappingId, addr_mappings[i]);
+    msg.varint_field(field::kLocationAddress, addrs[i]);
+    // A name from the symbol table, no line: pprof replaces it with what it
+    // finds in the binary's DWARF and keeps it where it finds nothing (Go's
+    // pprof reads DWARF only).
+    if (const std::string& name = names.name(i); !name.empty()) {
+      ProtoWire line;
+      line.varint_field(field::kLineFunctionId, functions.id_of(name));
+      msg.bytes_field(field::kLocationLine, line.bytes());
+    }
+    locations.bytes_field(field::kLocation, msg.bytes());
   }
 
   for (std::size_t i = 0; i < modules.size(); ++i) {

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <numeric>
 
 #include "prof/thread_state.h"
 
@@ -31,61 +32,110 @@ const Elf64_Shdr* find_section(const unsigned char* base, std::size_t size,
   return nullptr;
 }
 
+// The whole file, mapped read-only; empty when it cannot be.
+class MappedFile {
+ public:
+  explicit MappedFile(const std::string& path) {
+    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return;
+    struct stat st {};
+    if (fstat(fd, &st) == 0 && st.st_size >= static_cast<off_t>(sizeof(Elf64_Ehdr))) {
+      size_ = static_cast<std::size_t>(st.st_size);
+      void* map = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+      if (map != MAP_FAILED) base_ = static_cast<const unsigned char*>(map);
+    }
+    close(fd);
+  }
+  ~MappedFile() {
+    if (base_ != nullptr) munmap(const_cast<unsigned char*>(base_), size_);
+  }
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  const unsigned char* base() const { return base_; }
+  std::size_t size() const { return size_; }
+
+ private:
+  const unsigned char* base_ = nullptr;  // nullptr when unreadable
+  std::size_t size_ = 0;
+};
+
+// The best candidates seen so far for one address: among symbols at the
+// greatest value not above it, the largest sized one and an unsized one.
+struct Candidates {
+  std::uint64_t value = 0;
+  const Elf64_Sym* sized = nullptr;    // largest st_size at `value`
+  const Elf64_Sym* unsized = nullptr;  // st_size 0 at `value`
+  bool empty() const { return sized == nullptr && unsized == nullptr; }
+  void offer(const Elf64_Sym& s) {
+    if (!empty() && s.st_value < value) return;
+    if (empty() || s.st_value > value) *this = Candidates{s.st_value, nullptr, nullptr};
+    if (s.st_size == 0) {
+      if (unsized == nullptr) unsized = &s;
+    } else if (sized == nullptr || s.st_size > sized->st_size) {
+      sized = &s;
+    }
+  }
+};
+
 }  // namespace
 
-ElfSymbols::ElfSymbols(const std::string& path) {
+std::vector<std::string> elf_function_names(const std::string& path,
+                                            std::span<const std::uint64_t> vaddrs) {
   HookGuard guard;  // the profiler's own memory
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  struct stat st {};
-  if (fstat(fd, &st) == 0 && st.st_size >= static_cast<off_t>(sizeof(Elf64_Ehdr))) {
-    map_size_ = static_cast<std::size_t>(st.st_size);
-    map_ = mmap(nullptr, map_size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    if (map_ == MAP_FAILED) map_ = nullptr;
-  }
-  close(fd);
-  if (map_ == nullptr) return;
-  auto* base = static_cast<const unsigned char*>(map_);
+  std::vector<std::string> names(vaddrs.size());
+  if (vaddrs.empty()) return names;
+  const MappedFile file(path);
+  const unsigned char* base = file.base();
+  if (base == nullptr) return names;
   auto* eh = reinterpret_cast<const Elf64_Ehdr*>(base);
-  if (std::memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64) return;
-  const Elf64_Shdr* symtab = find_section(base, map_size_, eh, SHT_SYMTAB);
-  if (symtab == nullptr) symtab = find_section(base, map_size_, eh, SHT_DYNSYM);
-  if (symtab == nullptr || symtab->sh_entsize != sizeof(Elf64_Sym)) return;
+  if (std::memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64) {
+    return names;
+  }
+  const Elf64_Shdr* symtab = find_section(base, file.size(), eh, SHT_SYMTAB);
+  if (symtab == nullptr) symtab = find_section(base, file.size(), eh, SHT_DYNSYM);
+  if (symtab == nullptr || symtab->sh_entsize != sizeof(Elf64_Sym)) return names;
   const auto* sections = reinterpret_cast<const Elf64_Shdr*>(base + eh->e_shoff);
   const Elf64_Shdr& strings = sections[symtab->sh_link];
-  if (strings.sh_offset + strings.sh_size > map_size_) return;
-  strtab_ = reinterpret_cast<const char*>(base + strings.sh_offset);
-  strtab_size_ = strings.sh_size;
+  if (strings.sh_offset + strings.sh_size > file.size()) return names;
+  const char* strtab = reinterpret_cast<const char*>(base + strings.sh_offset);
+  const std::size_t strtab_size = strings.sh_size;
+
+  // The addresses in ascending order (as indexes into vaddrs).
+  std::vector<std::uint32_t> order(vaddrs.size());
+  std::iota(order.begin(), order.end(), 0u);
+  std::sort(order.begin(), order.end(),
+            [&](std::uint32_t a, std::uint32_t b) { return vaddrs[a] < vaddrs[b]; });
+  // first_at[i]: the candidates among symbols whose value v has
+  // sorted[i-1] < v <= sorted[i] (i = the first address at or above v).
+  // The symbol containing sorted[i] is the best of first_at[0..i], and
+  // first_at[i] beats every earlier entry (its values are greater).
+  std::vector<Candidates> first_at(order.size());
   const auto* syms = reinterpret_cast<const Elf64_Sym*>(base + symtab->sh_offset);
   const std::size_t n = symtab->sh_size / sizeof(Elf64_Sym);
-  symbols_.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const unsigned type = ELF64_ST_TYPE(syms[i].st_info);
-    if ((type != STT_FUNC && type != STT_GNU_IFUNC) || syms[i].st_shndx == SHN_UNDEF ||
-        syms[i].st_value == 0 || syms[i].st_name >= strtab_size_) {
+  for (std::size_t k = 0; k < n; ++k) {
+    const Elf64_Sym& s = syms[k];
+    const unsigned type = ELF64_ST_TYPE(s.st_info);
+    if ((type != STT_FUNC && type != STT_GNU_IFUNC) || s.st_shndx == SHN_UNDEF || s.st_value == 0 ||
+        s.st_name >= strtab_size) {
       continue;
     }
-    symbols_.push_back({syms[i].st_value, syms[i].st_size, syms[i].st_name});
+    const auto it = std::lower_bound(order.begin(), order.end(), s.st_value,
+                                     [&](std::uint32_t i, std::uint64_t v) { return vaddrs[i] < v; });
+    if (it != order.end()) first_at[it - order.begin()].offer(s);
   }
-  // By address; among aliases at one address the larger size first.
-  std::sort(symbols_.begin(), symbols_.end(), [](const Symbol& a, const Symbol& b) {
-    return a.value != b.value ? a.value < b.value : a.size > b.size;
-  });
-}
-
-ElfSymbols::~ElfSymbols() {
-  if (map_ != nullptr) munmap(map_, map_size_);
-}
-
-std::string ElfSymbols::name_at(std::uint64_t vaddr) const {
-  auto it = std::upper_bound(symbols_.begin(), symbols_.end(), vaddr,
-                             [](std::uint64_t a, const Symbol& s) { return a < s.value; });
-  if (it == symbols_.begin()) return "";
-  const Symbol& s = *std::prev(it);
-  // Sized symbols end at value + size; unsized ones reach the next symbol.
-  if (s.size != 0 && vaddr >= s.value + s.size) return "";
-  const char* name = strtab_ + s.name;
-  return std::string(name, strnlen(name, strtab_size_ - s.name));
+  Candidates best;
+  for (std::size_t i = 0; i < order.size(); ++i) {
+    if (!first_at[i].empty()) best = first_at[i];
+    if (best.empty()) continue;
+    const std::uint64_t vaddr = vaddrs[order[i]];
+    const Elf64_Sym* s = best.sized != nullptr && vaddr < best.value + best.sized->st_size
+                             ? best.sized
+                             : best.unsized;
+    if (s == nullptr) continue;  // past the end of a sized function, in no other
+    const char* name = strtab + s->st_name;
+    names[order[i]].assign(name, strnlen(name, strtab_size - s->st_name));
+  }
+  return names;
 }
 
 }  // namespace syncscope::prof::internal

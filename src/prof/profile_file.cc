@@ -30,7 +30,8 @@ int write_all(int fd, std::string_view bytes) {
 
 }  // namespace
 
-int replace_file(const std::string& path, std::string_view bytes, int mode, const char** failed_step) {
+int replace_file(const std::string& path, std::string_view bytes, int mode, const char** failed_step,
+                 Durability durability) {
   HookGuard guard;  // our own allocations are not profiled
   const char* step = "create temporary file";
   std::string tmp;
@@ -50,7 +51,7 @@ int replace_file(const std::string& path, std::string_view bytes, int mode, cons
   }
   int error = write_all(fd, bytes);
   step = "write";
-  if (error == 0 && fsync(fd) != 0) error = errno, step = "fsync";
+  if (error == 0 && durability == Durability::kFsync && fsync(fd) != 0) error = errno, step = "fsync";
   if (close(fd) != 0 && error == 0) error = errno, step = "close";
   if (error == 0 && std::rename(tmp.c_str(), path.c_str()) != 0) error = errno, step = "rename";
   if (error != 0) {
@@ -62,7 +63,7 @@ int replace_file(const std::string& path, std::string_view bytes, int mode, cons
 
 bool write_profile_file(const std::string& path, std::string_view bytes, std::string* error) {
   const char* step = "";
-  const int failed = replace_file(path, bytes, 0600, &step);
+  const int failed = replace_file(path, bytes, 0600, &step, Durability::kRenameOnly);
   if (failed != 0 && error != nullptr) {
     *error = "cannot write heap profile to " + path + ": " + step + ": " + std::strerror(failed);
   }

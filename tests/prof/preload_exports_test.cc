@@ -4,10 +4,12 @@
 // every allocation function docs/prof.md names is exported, nothing outside
 // preload/preload.map's patterns is, the hooks' hidden names for their
 // globals are the exported objects themselves (same address, not copies),
-// and the interposers call glibc through the GOT without PLT stubs.
+// the interposers call glibc through the GOT without PLT stubs, and the
+// object needs no zlib and runs no iostream initializer at load.
 #include <elf.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -25,6 +27,8 @@ struct ElfTables {
   std::map<std::string, Elf64_Sym> all;      // .symtab entries by name (last wins)
   // (relocation type, symbol name) of every .rela.* entry with a symbol.
   std::vector<std::pair<unsigned, std::string>> relocations;
+  std::set<std::string> undefined;  // undefined .dynsym entries: what the loader binds elsewhere
+  std::vector<std::string> needed;  // DT_NEEDED entries of .dynamic, in order
 };
 
 ElfTables read_tables(const std::string& path) {
@@ -49,9 +53,20 @@ ElfTables read_tables(const std::string& path) {
     if (s.sh_type == SHT_DYNSYM) {
       for (auto& [name, sym] : symbols(s)) {
         if (sym.st_shndx != SHN_UNDEF && ELF64_ST_BIND(sym.st_info) != STB_LOCAL) out.dynamic[name] = sym;
+        if (sym.st_shndx == SHN_UNDEF && !name.empty()) out.undefined.insert(name);
       }
     } else if (s.sh_type == SHT_SYMTAB) {
       for (auto& [name, sym] : symbols(s)) out.all[name] = sym;
+    }
+  }
+  for (const Elf64_Shdr& s : sections) {
+    if (s.sh_type != SHT_DYNAMIC) continue;
+    const char* names = bytes.data() + sections[s.sh_link].sh_offset;
+    for (std::size_t off = 0; off + sizeof(Elf64_Dyn) <= s.sh_size; off += sizeof(Elf64_Dyn)) {
+      Elf64_Dyn d;
+      std::memcpy(&d, bytes.data() + s.sh_offset + off, sizeof d);
+      if (d.d_tag == DT_NULL) break;
+      if (d.d_tag == DT_NEEDED) out.needed.emplace_back(names + d.d_un.d_val);
     }
   }
   for (const Elf64_Shdr& s : sections) {
@@ -143,6 +158,28 @@ TEST(PreloadExports, HookGlobalsHiddenNames_AreTheExportedObjects) {
     EXPECT_EQ(e->second.st_size, h->second.st_size) << hidden;
     EXPECT_EQ(t.dynamic.count(hidden), 0u) << hidden << " is exported";
   }
+}
+
+// Every process that starts with the preload maps, relocates and
+// initializes what the core object needs (issue 16, item 1). zlib is
+// dlopen'ed by the first dump instead: most processes write none.
+TEST(PreloadExports, CoreNeedsNoZlib) {
+  const auto& needed = preload_tables().needed;
+  ASSERT_FALSE(needed.empty()) << "no DT_NEEDED read from " << SYNCSCOPE_PRELOAD_PATH;
+  EXPECT_NE(std::find(needed.begin(), needed.end(), "libc.so.6"), needed.end());  // the reader works
+  for (const std::string& lib : needed) EXPECT_EQ(lib.rfind("libz.", 0), std::string::npos) << lib;
+  EXPECT_EQ(preload_tables().undefined.count("deflate"), 0u) << "zlib bound at load";
+}
+
+// No translation unit of the core runs libstdc++'s iostream initializer at
+// load (GCC 12: one static std::ios_base::Init per unit that includes
+// <iostream>), which builds the standard streams and the classic locale in
+// every process, C programs included.
+TEST(PreloadExports, CoreRunsNoIostreamInitializer) {
+  const auto& undefined = preload_tables().undefined;
+  ASSERT_FALSE(undefined.empty()) << "no undefined .dynsym entries read";
+  EXPECT_NE(undefined.count("__libc_malloc"), 0u);  // the reader sees the core's glibc imports
+  EXPECT_EQ(undefined.count("_ZNSt8ios_base4InitC1Ev"), 0u) << "std::ios_base::Init::Init() is called at load";
 }
 
 #if defined(__x86_64__)
