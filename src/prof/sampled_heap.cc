@@ -1,7 +1,5 @@
 #include "prof/sampled_heap.h"
 
-#include <cassert>
-
 #include "prof/page_alloc.h"
 #include "prof/stack_table.h"
 
@@ -68,8 +66,6 @@ bool SampledHeap::grow_locked() noexcept {
 
 bool SampledHeap::record_alloc(std::uintptr_t addr, std::size_t size, std::uint32_t stack,
                                std::uint32_t bucket, double weight) noexcept {
-  // relaxed: see the invariant at unaligned_samples_.
-  assert(addr % kSampledAlignment == 0 || unaligned_samples_.load(std::memory_order_relaxed));
   SpinLockGuard guard(lock_);
   if (!ensure_mapped_locked()) return false;
   if ((live_ + 1) * 4 > capacity_ * 3 && !grow_locked()) return false;

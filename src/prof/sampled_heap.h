@@ -11,12 +11,13 @@
 //   Blocks live in an mmap'ed open-addressing table (linear probing,
 //   backward-shift deletion) under lock_. free() of an unsampled block must
 //   not take the lock, so two filters are consulted first without it: the
-//   block's address (sampled blocks are allocated kSampledAlignment-aligned,
-//   so nearly every unsampled free stops there, with no memory access), then
-//   a bitmap: bit h of filter_bits_ is set iff some sampled live block hashes
-//   to h (a zero bit means "not sampled"). filter_counts_ (touched only under
-//   lock_) counts the blocks per hash so a bit can be cleared when its last
-//   block goes.
+//   block's chunk header (a sampled block's glibc chunk size is a multiple
+//   of kSampledChunkQuantum, or the chunk is mmapped: tagged(); free() has
+//   read that word already for the counters, so nearly every unsampled free
+//   stops there with no further memory access), then a bitmap: bit h of
+//   filter_bits_ is set iff some sampled live block hashes to h (a zero bit
+//   means "not sampled"). filter_counts_ (touched only under lock_) counts
+//   the blocks per hash so a bit can be cleared when its last block goes.
 #pragma once
 
 #include <atomic>
@@ -43,32 +44,62 @@ class SampledHeap {
   // Records a sampled allocation (stack id from StackTable, requested size,
   // weight 1/p). `bucket` is the StackTable id whose estimates it books: the
   // same stack interned under the allocating task's label, or `stack`
-  // itself outside a task. `addr` must be a multiple of kSampledAlignment
-  // (or maybe_sampled() would miss it). Returns false when the table is
-  // full or unmapped.
+  // itself outside a task. The block's chunk must pass tagged() (or
+  // note_untagged_sample() must have been called first), or maybe_sampled()
+  // would miss it. Returns false when the table is full or unmapped.
   bool record_alloc(std::uintptr_t addr, std::size_t size, std::uint32_t stack,
                     std::uint32_t bucket, double weight) noexcept;
 
-  // Every sampled block is allocated at this alignment (the interposers ask
-  // glibc for it when they sample), so a block whose address is not a
-  // multiple of it is surely not sampled: free() learns that from the
-  // address alone, with no memory access (issue 16, item 3). glibc returns
-  // 16-byte aligned blocks, so about 1 in 16 unsampled blocks passes this
-  // first test and goes on to the bitmap. Larger alignments filter more but
-  // make each sample's memalign split and fragment the heap: at 4096, two
-  // Python threads allocating 1-2 KiB objects ran 15-20% slower at the
-  // default rate (memalign carves 4 KiB + size out of the arena per
-  // sample); at 256 they ran as before.
-  static constexpr std::size_t kSampledAlignment = 256;
+  // Every sampled block is given a glibc chunk whose size is a multiple of
+  // this (the interposers pad a sampled request: tagged_request()), or an
+  // mmapped chunk, so free() rules out an unsampled block from the chunk
+  // header it reads anyway (issue 16, item 3). Unsampled chunk sizes are
+  // multiples of 16, so about 1 in 16 of them passes this first test and
+  // goes on to the bitmap. The block stays where glibc's malloc puts it: an
+  // earlier form of this filter asked memalign for 256-aligned sampled
+  // blocks, and the fragments each memalign split off (a 32-272 byte lead,
+  // a trailer) stayed in the arena: two Python threads allocating 1-2 KiB
+  // objects ran 10-15% slower at the default rate, with 5 times as many
+  // free chunks in their arenas. Padding costs a sampled block at most
+  // kSampledChunkQuantum - 16 bytes, and nothing else.
+  static constexpr std::size_t kSampledChunkQuantum = 256;
 
-  // Cheap, lock-free pre-check for free(): false means addr is surely not a
+  // Whether a chunk whose header word (glibc's size field: the chunk size
+  // with PREV_INUSE, IS_MMAPPED and NON_MAIN_ARENA in bits 0-2) is `head`
+  // may hold a sampled block: its size is a multiple of
+  // kSampledChunkQuantum (bit 3 is always clear in a valid header: sizes
+  // are multiples of 16), or it is mmapped (its size is then glibc's page
+  // rounding, or memalign's leftover of it, which padding cannot choose).
+  static bool tagged(std::size_t head) noexcept {
+    return (head & (kSampledChunkQuantum - 1) & ~std::size_t{7}) == 0 || (head & 2) != 0;
+  }
+  static_assert(kSampledChunkQuantum > 16 && (kSampledChunkQuantum & (kSampledChunkQuantum - 1)) == 0,
+                "tagged() masks the size bits below the quantum");
+
+  // The request size to ask glibc for so that a block of `size` bytes gets
+  // a chunk of a multiple of kSampledChunkQuantum: glibc's chunk for a
+  // request of n bytes is (n + 8) rounded up to 16 (x86-64, 8-byte size
+  // field, 16-byte alignment), so n = (size + 8) rounded up to the quantum,
+  // minus 8. A request that large cannot overflow is left as it is (it
+  // fails in glibc). glibc may still hand out a chunk 16 or 32 bytes larger
+  // (a free chunk it does not split); the interposers check tagged() on the
+  // result and ask again (sampled_alloc.h).
+  static std::size_t tagged_request(std::size_t size) noexcept {
+    if (size > ~std::size_t{0} - 2 * kSampledChunkQuantum) return size;
+    return ((size + 8 + kSampledChunkQuantum - 1) & ~(kSampledChunkQuantum - 1)) - 8;
+  }
+
+  // Cheap, lock-free pre-check for free(): false means the block at addr,
+  // whose chunk header word is `head`, is surely not a sampled live block.
+  bool maybe_sampled(std::uintptr_t addr, std::size_t head) const noexcept {
+    // relaxed: see the invariant at untagged_samples_.
+    if (!tagged(head) && !untagged_samples_.load(std::memory_order_relaxed)) return false;
+    return in_filter(addr);
+  }
+
+  // The bitmap stage of maybe_sampled(): false means addr is surely not a
   // sampled live block.
-  bool maybe_sampled(std::uintptr_t addr) const noexcept {
-    // relaxed: see the invariant at unaligned_samples_.
-    if ((addr & (kSampledAlignment - 1)) != 0 &&
-        !unaligned_samples_.load(std::memory_order_relaxed)) {
-      return false;
-    }
+  bool in_filter(std::uintptr_t addr) const noexcept {
     // The bitmap is part of this constant-initialized object (zero = nothing
     // sampled), so the check is one load at a link-time offset: no "mapped"
     // flag, no pointer to chase.
@@ -77,14 +108,18 @@ class SampledHeap {
     return (filter_bits_[h / 64].load(std::memory_order_relaxed) >> (h % 64) & 1) != 0;
   }
 
-  // A sampled block is about to be allocated at malloc's own alignment (a
-  // sampling rate below kAlignedSamplingMinRate): from now on the address
-  // test in maybe_sampled() passes every block to the bitmap.
-  void note_unaligned_sample() noexcept {
-    // relaxed: see the invariant at unaligned_samples_.
-    if (!unaligned_samples_.load(std::memory_order_relaxed)) {
-      unaligned_samples_.store(true, std::memory_order_relaxed);
+  // A sampled block is about to be allocated, or was, without a tagged
+  // chunk (a sampling rate below kTaggedSamplingMinRate, or glibc kept
+  // handing out untagged chunks): from now on the tag test in
+  // maybe_sampled() passes every block to the bitmap.
+  void note_untagged_sample() noexcept {
+    // relaxed: see the invariant at untagged_samples_.
+    if (!untagged_samples_.load(std::memory_order_relaxed)) {
+      untagged_samples_.store(true, std::memory_order_relaxed);
     }
+  }
+  bool untagged_samples() const noexcept {
+    return untagged_samples_.load(std::memory_order_relaxed);  // relaxed: a flag
   }
 
   // Removes addr if it is a sampled live block and books it as freed.
@@ -142,7 +177,7 @@ class SampledHeap {
   // for the first few thousand samples; issue 16, item 4).
   static constexpr std::size_t kInitialCapacity = 1u << 12;  // 128 KiB
   static constexpr std::size_t kMaxCapacity = 1u << 20;      // 32 MiB
-  // 2^16 bits: with the alignment test in front, only aligned frees (about
+  // 2^16 bits: with the tag test in front, only tagged frees (about
   // 1 in 16 of the unsampled ones) reach the bitmap, so it can be small;
   // its counts (4 bytes per bit, touched at random as samples come and go)
   // stay at 256 KiB of RSS at most (issue 16, item 4).
@@ -163,11 +198,11 @@ class SampledHeap {
   std::size_t capacity_ ABSL_GUARDED_BY(lock_) = 0;           // a power of two once mapped
   SiteEstimate* estimates_ ABSL_GUARDED_BY(lock_) = nullptr;  // indexed by Block::bucket
   std::size_t live_ ABSL_GUARDED_BY(lock_) = 0;               // occupied slots
-  // Set (never cleared) before the first sampled block that is not
-  // kSampledAlignment-aligned is allocated, read by maybe_sampled() without
-  // a lock: like a filter bit, it is stored before the program can free that
-  // block (the free happens-after the malloc, by the program's own ordering).
-  std::atomic<bool> unaligned_samples_{false};
+  // Set (never cleared) before the first sampled block whose chunk fails
+  // tagged() is recorded, read by maybe_sampled() without a lock: like a
+  // filter bit, it is stored before the program can free that block (the
+  // free happens-after the malloc, by the program's own ordering).
+  std::atomic<bool> untagged_samples_{false};
   // Written under lock_ with relaxed RMW, read without it in maybe_sampled():
   // a block's bit is set before the program can free that block (the free
   // happens-after the malloc that set it, by the program's own ordering).

@@ -23,7 +23,7 @@ TEST(SampledHeapTest, TableStartsSmallAndGrowsWithLiveSamples) {
 
   constexpr std::size_t kBlocks = 20000;  // needs three doublings
   for (std::size_t i = 1; i < kBlocks; ++i) {
-    ASSERT_TRUE(heap.record_alloc(kBase + i * SampledHeap::kSampledAlignment, 64, 1 + i % 7, 1 + i % 7, 1.0)) << i;
+    ASSERT_TRUE(heap.record_alloc(kBase + i * SampledHeap::kSampledChunkQuantum, 64, 1 + i % 7, 1 + i % 7, 1.0)) << i;
   }
   EXPECT_EQ(heap.live_count(), kBlocks);
   EXPECT_GE(heap.table_bytes() / 32 * 3, kBlocks * 4);  // load <= 3/4
@@ -32,13 +32,13 @@ TEST(SampledHeapTest, TableStartsSmallAndGrowsWithLiveSamples) {
   std::vector<LiveBlock> blocks(kBlocks + 1);
   ASSERT_EQ(heap.copy_live_blocks(blocks.data(), blocks.size()), kBlocks);
   for (std::size_t i = 0; i < kBlocks; ++i) {
-    ASSERT_TRUE(heap.maybe_sampled(kBase + i * SampledHeap::kSampledAlignment)) << i;
+    ASSERT_TRUE(heap.in_filter(kBase + i * SampledHeap::kSampledChunkQuantum)) << i;
   }
   // Every block is found again after the moves: freeing all empties the table.
-  for (std::size_t i = 0; i < kBlocks; ++i) heap.record_free(kBase + i * SampledHeap::kSampledAlignment);
+  for (std::size_t i = 0; i < kBlocks; ++i) heap.record_free(kBase + i * SampledHeap::kSampledChunkQuantum);
   EXPECT_EQ(heap.live_count(), 0u);
   for (std::size_t i = 0; i < kBlocks; ++i) {
-    ASSERT_FALSE(heap.maybe_sampled(kBase + i * SampledHeap::kSampledAlignment)) << i;
+    ASSERT_FALSE(heap.in_filter(kBase + i * SampledHeap::kSampledChunkQuantum)) << i;
   }
 }
 
