@@ -16,8 +16,14 @@
 //   read that word already for the counters, so nearly every unsampled free
 //   stops there with no further memory access), then a bitmap: bit h of
 //   filter_bits_ is set iff some sampled live block hashes to h (a zero bit
-//   means "not sampled"). filter_counts_ (touched only under lock_) counts
-//   the blocks per hash so a bit can be cleared when its last block goes.
+//   means "not sampled").
+//
+//   The table and the bitmap index by the same hash (its top bits), so the
+//   blocks whose bit is h all have their home slots in one run of the table
+//   and sit in the run of occupied slots from there: when a block goes,
+//   that run says whether its bit is still needed. No per-bit counts (they
+//   were 256 KiB touched at random: a resident page for nearly every
+//   sample; issue 16, item 4).
 #pragma once
 
 #include <atomic>
@@ -174,22 +180,28 @@ class SampledHeap {
   // Slots; load <= 3/4. The table starts small and doubles (under lock_)
   // up to kMaxCapacity: its slots are touched at random, so a table mapped at
   // full size would make every sampled block cost a resident page (32 MiB
-  // for the first few thousand samples; issue 16, item 4).
-  static constexpr std::size_t kInitialCapacity = 1u << 12;  // 128 KiB
+  // for the first few thousand samples; issue 16, item 4). A program with a
+  // 100 MiB heap has about 200 sampled live blocks at the default rate.
+  static constexpr std::size_t kInitialCapacity = 1u << 8;  // 8 KiB
   static constexpr std::size_t kMaxCapacity = 1u << 20;      // 32 MiB
-  // 2^16 bits: with the tag test in front, only tagged frees (about
-  // 1 in 16 of the unsampled ones) reach the bitmap, so it can be small;
-  // its counts (4 bytes per bit, touched at random as samples come and go)
-  // stay at 256 KiB of RSS at most (issue 16, item 4).
+  // 2^16 bits (8 KiB): with the tag test in front, only tagged frees
+  // (about 1 in 16 of the unsampled ones) reach the bitmap.
   static constexpr std::size_t kFilterBits = 16;
 
   bool ensure_mapped_locked() noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
-  // Home slot of addr in a table of `capacity` (a power of two) slots.
-  static std::size_t slot_of(std::uintptr_t addr, std::size_t capacity) noexcept;
-  bool grow_locked() noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  // The hash of a block address; its top bits are both the bitmap bit and
+  // the home slot (see the implementation notes).
+  static std::uint64_t hash_of(std::uintptr_t addr) noexcept { return (addr >> 4) * 0xc2b2ae3d27d4eb4full; }
   static std::size_t filter_of(std::uintptr_t addr) noexcept {
-    return static_cast<std::size_t>(((addr >> 4) * 0xc2b2ae3d27d4eb4full) >> (64 - kFilterBits));
+    return static_cast<std::size_t>(hash_of(addr) >> (64 - kFilterBits));
   }
+  // Home slot of addr in a table of `capacity` (a power of two, >= 2) slots.
+  static std::size_t slot_of(std::uintptr_t addr, std::size_t capacity) noexcept {
+    return static_cast<std::size_t>(hash_of(addr) >> (64 - __builtin_ctzll(capacity)));
+  }
+  // Whether a block in the table has bitmap bit h.
+  bool filter_bit_used_locked(std::size_t h) const noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  bool grow_locked() noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   void erase_slot_locked(std::size_t i) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   void record_free_locked(std::uintptr_t addr) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
 
@@ -205,11 +217,11 @@ class SampledHeap {
   std::atomic<bool> untagged_samples_{false};
   // Written under lock_ with relaxed RMW, read without it in maybe_sampled():
   // a block's bit is set before the program can free that block (the free
-  // happens-after the malloc that set it, by the program's own ordering).
+  // happens-after the malloc that set it, by the program's own ordering);
+  // cleared when the last block with that bit leaves the table.
   // 2^kFilterBits bits (8 KiB of .bss: pages never written stay unbacked).
   std::atomic<std::uint64_t> filter_bits_[(std::size_t{1} << kFilterBits) / 64] = {};
-  std::uint32_t* filter_counts_ ABSL_GUARDED_BY(lock_) = nullptr;
-  // Set once (release) after the three regions are mapped.
+  // Set once (release) after the two regions are mapped.
   std::atomic<bool> mapped_{false};
 };
 
