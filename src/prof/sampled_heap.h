@@ -57,39 +57,49 @@ class SampledHeap {
                     std::uint32_t bucket, double weight) noexcept;
 
   // Every sampled block is given a glibc chunk whose size is a multiple of
-  // this (the interposers pad a sampled request: tagged_request()), or an
-  // mmapped chunk, so free() rules out an unsampled block from the chunk
-  // header it reads anyway (issue 16, item 3). Unsampled chunk sizes are
-  // multiples of 16, so about 1 in 16 of them passes this first test and
-  // goes on to the bitmap. The block stays where glibc's malloc puts it: an
+  // this, or 16 or 32 bytes more (the interposers pad a sampled request:
+  // tagged_request(); glibc hands out a free chunk whole when only 16 bytes
+  // would be left over, and memalign keeps a trailer of up to 32 bytes), or
+  // an mmapped chunk: free() rules out an unsampled block from the chunk
+  // header it reads anyway (issue 16, item 3). The test lets through chunk
+  // sizes up to 48 bytes above a multiple of the quantum (one bit mask);
+  // unsampled chunk sizes are multiples of 16, so about 1 in 8 of them pass
+  // it and go on to the bitmap. The block stays where glibc's malloc puts it: an
   // earlier form of this filter asked memalign for 256-aligned sampled
   // blocks, and the fragments each memalign split off (a 32-272 byte lead,
   // a trailer) stayed in the arena: two Python threads allocating 1-2 KiB
   // objects ran 10-15% slower at the default rate, with 5 times as many
   // free chunks in their arenas. Padding costs a sampled block at most
-  // kSampledChunkQuantum - 16 bytes, and nothing else.
-  static constexpr std::size_t kSampledChunkQuantum = 256;
+  // kSampledChunkQuantum - 16 bytes (about 0.05% of the sampled heap at the
+  // default rate), and nothing else.
+  static constexpr std::size_t kSampledChunkQuantum = 512;
+  // The bytes past a multiple of the quantum that glibc may add (16 or
+  // 32) and tagged() lets through (below this span: up to 48).
+  static constexpr std::size_t kSampledChunkSlack = 32;
+  static constexpr std::size_t kSampledChunkSlackSpan = 64;
 
   // Whether a chunk whose header word (glibc's size field: the chunk size
   // with PREV_INUSE, IS_MMAPPED and NON_MAIN_ARENA in bits 0-2) is `head`
-  // may hold a sampled block: its size is a multiple of
-  // kSampledChunkQuantum (bit 3 is always clear in a valid header: sizes
-  // are multiples of 16), or it is mmapped (its size is then glibc's page
-  // rounding, or memalign's leftover of it, which padding cannot choose).
+  // may hold a sampled block: its size is less than
+  // kSampledChunkSlackSpan above a multiple of kSampledChunkQuantum (one
+  // `test` of the header against a mask), or it is mmapped (its size is
+  // then glibc's page rounding, or memalign's leftover of it, which padding
+  // cannot choose).
   static bool tagged(std::size_t head) noexcept {
-    return (head & (kSampledChunkQuantum - 1) & ~std::size_t{7}) == 0 || (head & 2) != 0;
+    return (head & (kSampledChunkQuantum - 1) & ~(kSampledChunkSlackSpan - 1)) == 0 || (head & 2) != 0;
   }
-  static_assert(kSampledChunkQuantum > 16 && (kSampledChunkQuantum & (kSampledChunkQuantum - 1)) == 0,
-                "tagged() masks the size bits below the quantum");
+  static_assert(kSampledChunkSlack < kSampledChunkSlackSpan && kSampledChunkSlackSpan < kSampledChunkQuantum &&
+                    (kSampledChunkQuantum & (kSampledChunkQuantum - 1)) == 0 &&
+                    (kSampledChunkSlackSpan & (kSampledChunkSlackSpan - 1)) == 0,
+                "tagged() masks the size bits between the slack span and the quantum");
 
   // The request size to ask glibc for so that a block of `size` bytes gets
   // a chunk of a multiple of kSampledChunkQuantum: glibc's chunk for a
   // request of n bytes is (n + 8) rounded up to 16 (x86-64, 8-byte size
   // field, 16-byte alignment), so n = (size + 8) rounded up to the quantum,
   // minus 8. A request that large cannot overflow is left as it is (it
-  // fails in glibc). glibc may still hand out a chunk 16 or 32 bytes larger
-  // (a free chunk it does not split); the interposers check tagged() on the
-  // result and ask again (sampled_alloc.h).
+  // fails in glibc). The interposers check tagged() on the result and ask
+  // again if glibc ever hands out more (sampled_alloc.h).
   static std::size_t tagged_request(std::size_t size) noexcept {
     if (size > ~std::size_t{0} - 2 * kSampledChunkQuantum) return size;
     return ((size + 8 + kSampledChunkQuantum - 1) & ~(kSampledChunkQuantum - 1)) - 8;

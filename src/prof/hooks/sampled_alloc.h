@@ -6,11 +6,13 @@
 //   The request is padded (SampledHeap::tagged_request) so that glibc's
 //   chunk size is a multiple of SampledHeap::kSampledChunkQuantum; the block
 //   stays wherever glibc's malloc, calloc, memalign or realloc puts it, so
-//   the heap keeps the program's own layout. glibc may still return a chunk
-//   16 or 32 bytes larger than asked (a free chunk too small to split, or
-//   memalign's kept trailer): that chunk is held while glibc is asked again
-//   (it then has to pick another one), and given back afterwards. After
-//   kTagRetries such chunks the last one is used and the tag test is
+//   the heap keeps the program's own layout. glibc's chunk may be 16 bytes
+//   larger than asked (a free chunk it does not split for 16 bytes) or 32
+//   (a trailer memalign keeps); SampledHeap::tagged() accepts both. Should
+//   glibc ever hand out another size, that chunk is held while glibc is
+//   asked again (it then has to pick another one), and given back
+//   afterwards. After kTagRetries such chunks the last one is used and the
+//   tag test is
 //   switched off for the rest of the process (every free goes to the
 //   bitmap, as at low sampling rates): slower, never wrong.
 //
