@@ -195,7 +195,7 @@ class SampledHeap {
   static constexpr std::size_t kInitialCapacity = 1u << 8;  // 8 KiB
   static constexpr std::size_t kMaxCapacity = 1u << 20;      // 32 MiB
   // 2^16 bits (8 KiB): with the tag test in front, only tagged frees
-  // (about 1 in 16 of the unsampled ones) reach the bitmap.
+  // (about 1 in 8 of the unsampled ones) reach the bitmap.
   static constexpr std::size_t kFilterBits = 16;
 
   bool ensure_mapped_locked() noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
