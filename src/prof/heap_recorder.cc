@@ -58,11 +58,11 @@ std::int64_t draw_distance(ThreadState& t, std::int64_t rate) noexcept {
 
 constinit std::atomic<std::uint32_t> g_sampler_generation{1};
 
-bool align_samples() noexcept {
+bool tag_samples() noexcept {
   // relaxed: the rate is a setting; a sample racing with its change may take
-  // either form, and an unaligned one switches the address test off first.
-  if (g_rate.load(std::memory_order_relaxed) >= kAlignedSamplingMinRate) return true;
-  SampledHeap::instance().note_unaligned_sample();
+  // either form, and an untagged one switches the tag test off first.
+  if (g_rate.load(std::memory_order_relaxed) >= kTaggedSamplingMinRate) return true;
+  SampledHeap::instance().note_untagged_sample();
   return false;
 }
 

@@ -62,20 +62,28 @@ bool sample_due_slow(ThreadState& t, std::size_t size) noexcept;
 // this much of its allocation (the thread that calls start() at once).
 inline constexpr std::int64_t kSamplerRecheckBytes = 256 * 1024;
 
+// The header word of glibc's chunk for the in-use block p (non-null): the
+// chunk size, with PREV_INUSE, IS_MMAPPED and NON_MAIN_ARENA in bits 0-2.
+inline std::size_t chunk_head(const void* p) noexcept { return static_cast<const std::size_t*>(p)[-1]; }
+
+// glibc's malloc_usable_size for an in-use chunk whose header word is `head`.
+inline std::size_t usable_size_of_head(std::size_t head) noexcept {
+  const std::size_t chunk = head & ~std::size_t{7};  // low bits: PREV_INUSE, IS_MMAPPED, NON_MAIN_ARENA
+  return (head & 2) != 0 ? chunk - 2 * sizeof(std::size_t) : chunk - sizeof(std::size_t);
+}
+
 // glibc's malloc_usable_size for an in-use chunk, read from the chunk header
 // (the exported function is weak in libc and interposed by us).
 inline std::size_t usable_size(const void* p) noexcept {
   if (p == nullptr) return 0;
-  const std::size_t head = static_cast<const std::size_t*>(p)[-1];
-  const std::size_t chunk = head & ~std::size_t{7};  // low bits: PREV_INUSE, IS_MMAPPED, NON_MAIN_ARENA
-  return (head & 2) != 0 ? chunk - 2 * sizeof(std::size_t) : chunk - sizeof(std::size_t);
+  return usable_size_of_head(chunk_head(p));
 }
 
 // Before an allocation of `size` bytes: whether it is to be sampled. Counts
 // the request against the calling thread's sampling distance (not inside the
 // profiler: hook_depth > 0 never samples). A sampled request must be
-// allocated at sampled_alignment() and reported to on_alloc with
-// sample=true; the distance to the next sample is drawn there.
+// allocated with a tagged chunk (hooks/sampled_alloc.h) and reported to
+// on_alloc with sample=true; the distance to the next sample is drawn there.
 // The fast path is a countdown on the thread's own state: the sampler's
 // settings (on/off, rate) are checked only when the countdown runs out
 // (sample_due_slow), as tcmalloc does.
@@ -86,29 +94,20 @@ __attribute__((always_inline)) inline bool take_sample(std::size_t size) noexcep
   return t.bytes_until_sample <= 0 && sample_due_slow(t, size);
 }
 
-// Whether a sampled request is allocated at SampledHeap::kSampledAlignment:
-// at sampling rates of kAlignedSamplingMinRate bytes and above. Below that
-// (rate 1 in tests, fixtures and exact-weight runs) nearly every request is
-// sampled, and memalign for each would split the heap into a layout the
-// program never has; those samples keep malloc's alignment, and the free
-// path's address test is switched off for good
-// (SampledHeap::note_unaligned_sample, called from here). Out of line: only
+// Whether a sampled request is padded to a tagged chunk
+// (SampledHeap::tagged_request): at sampling rates of kTaggedSamplingMinRate
+// bytes and above. Below that (rate 1 in tests, fixtures and exact-weight
+// runs) nearly every request is sampled, and padding each would change the
+// heap's layout and size everywhere; those samples keep malloc's size, and
+// the free path's tag test is switched off for good
+// (SampledHeap::note_untagged_sample, called from here). Out of line: only
 // sampled requests ask.
-inline constexpr std::int64_t kAlignedSamplingMinRate = 4096;
-bool align_samples() noexcept;
-
-// The alignment to ask glibc for: `alignment` (0 = malloc's own), raised to
-// SampledHeap::kSampledAlignment when the request is sampled (and
-// align_samples()), so free() can rule out unsampled blocks by their address
-// (sampled_heap.h).
-inline std::size_t sampled_alignment(bool sample, std::size_t alignment) noexcept {
-  if (!sample || !align_samples()) return alignment;
-  return alignment > SampledHeap::kSampledAlignment ? alignment : SampledHeap::kSampledAlignment;
-}
+inline constexpr std::int64_t kTaggedSamplingMinRate = 4096;
+bool tag_samples() noexcept;
 
 // After a successful allocation of `size` requested bytes at p; `sample`
-// is take_sample()'s answer for this request (p is then
-// kSampledAlignment-aligned). Always inlined into the interposer or its
+// is take_sample()'s answer for this request (p's chunk is then tagged:
+// SampledHeap::tagged). Always inlined into the interposer or its
 // out-of-line slow path, which passes `frames` = kHookFramesOutOfLine.
 __attribute__((always_inline)) inline void on_alloc(void* p, std::size_t size, bool sample,
                                                     int frames = kHookFrames) noexcept {
@@ -124,14 +123,15 @@ __attribute__((always_inline)) inline void on_alloc(void* p, std::size_t size, b
 // Before p (non-null) goes back to glibc. Always inlined, like on_alloc.
 __attribute__((always_inline)) inline void on_free(void* p) noexcept {
   ThreadState& t = tls_state;
-  count_object(t, &CounterSlot::free_bytes, &CounterSlot::free_objects, usable_size(p));
+  const std::size_t head = chunk_head(p);
+  count_object(t, &CounterSlot::free_bytes, &CounterSlot::free_objects, usable_size_of_head(head));
   // No early return at hook_depth > 0 (unlike on_alloc): a block allocated
   // outside the profiler (so tracked) can be freed inside it — e.g. a cache
   // rehashed under a HookGuard — and must leave the tables, or the live-block
   // table would list freed (possibly unmapped) memory for the retention
   // scanner to read. The slow path allocates nothing, so this cannot recurse.
   const auto addr = reinterpret_cast<std::uintptr_t>(p);
-  const bool sampled = g_sampled_heap.maybe_sampled(addr);
+  const bool sampled = g_sampled_heap.maybe_sampled(addr, head);
   // relaxed: a flag; see on_alloc.
   const bool exact = g_live_block_store.ever_enabled.load(std::memory_order_relaxed);
   if (sampled || exact) record_free_slow(t, counter_slot(t), addr, sampled, exact);
@@ -191,14 +191,16 @@ __attribute__((always_inline)) inline void count_fast_alloc(void* p) noexcept {
 // exact mode never on); false and nothing done otherwise (call on_free).
 __attribute__((always_inline)) inline bool take_fast_free(void* p) noexcept {
   CounterSlot* s = tls_state.slot;
+  // One read of the chunk header serves the tag test and the byte count.
+  const std::size_t head = chunk_head(p);
   // relaxed: a flag; see on_free.
-  if (__builtin_expect(s == nullptr || g_sampled_heap_hidden.maybe_sampled(reinterpret_cast<std::uintptr_t>(p)) ||
+  if (__builtin_expect(s == nullptr || g_sampled_heap_hidden.maybe_sampled(reinterpret_cast<std::uintptr_t>(p), head) ||
                            g_live_block_store_hidden.ever_enabled.load(std::memory_order_relaxed),
                        0)) {
     return false;
   }
   // relaxed: only the owner writes this slot; readers tolerate a stale sum.
-  s->free_bytes.store(s->free_bytes.load(std::memory_order_relaxed) + usable_size(p), std::memory_order_relaxed);
+  s->free_bytes.store(s->free_bytes.load(std::memory_order_relaxed) + usable_size_of_head(head), std::memory_order_relaxed);
   s->free_objects.store(s->free_objects.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   return true;
 }

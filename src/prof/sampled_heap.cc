@@ -1,7 +1,5 @@
 #include "prof/sampled_heap.h"
 
-#include <cassert>
-
 #include "prof/page_alloc.h"
 #include "prof/stack_table.h"
 
@@ -20,29 +18,21 @@ SampledHeap::CoreLayout SampledHeap::core_layout() noexcept {
                     offsetof(Block, addr), offsetof(Block, size), offsetof(Block, stack)};
 }
 
-std::size_t SampledHeap::slot_of(std::uintptr_t addr, std::size_t capacity) noexcept {
-  return static_cast<std::size_t>(((addr >> 4) * 0x9e3779b97f4a7c15ull) >> 44) & (capacity - 1);
-}
-
 bool SampledHeap::ensure_mapped_locked() noexcept {
   // relaxed: we hold lock_, the only writer.
   if (mapped_.load(std::memory_order_relaxed)) return true;
   const std::size_t est_bytes = sizeof(SiteEstimate) * (StackTable::kCapacity + 1);
-  const std::size_t counts_bytes = sizeof(std::uint32_t) << kFilterBits;
   auto* blocks = static_cast<Block*>(map_pages(sizeof(Block) * kInitialCapacity));
   auto* estimates = static_cast<SiteEstimate*>(map_pages(est_bytes));
-  auto* counts = static_cast<std::uint32_t*>(map_pages(counts_bytes));
-  if (blocks == nullptr || estimates == nullptr || counts == nullptr) {
+  if (blocks == nullptr || estimates == nullptr) {
     unmap_pages(blocks, sizeof(Block) * kInitialCapacity);
     unmap_pages(estimates, est_bytes);
-    unmap_pages(counts, counts_bytes);
     return false;
   }
   blocks_ = blocks;
   capacity_ = kInitialCapacity;
   estimates_ = estimates;
-  filter_counts_ = counts;
-  // release: readers that see true may use the three regions.
+  // release: readers that see true may use the two regions.
   mapped_.store(true, std::memory_order_release);
   return true;
 }
@@ -68,8 +58,6 @@ bool SampledHeap::grow_locked() noexcept {
 
 bool SampledHeap::record_alloc(std::uintptr_t addr, std::size_t size, std::uint32_t stack,
                                std::uint32_t bucket, double weight) noexcept {
-  // relaxed: see the invariant at unaligned_samples_.
-  assert(addr % kSampledAlignment == 0 || unaligned_samples_.load(std::memory_order_relaxed));
   SpinLockGuard guard(lock_);
   if (!ensure_mapped_locked()) return false;
   if ((live_ + 1) * 4 > capacity_ * 3 && !grow_locked()) return false;
@@ -83,10 +71,8 @@ bool SampledHeap::record_alloc(std::uintptr_t addr, std::size_t size, std::uint3
   } else {
     ++live_;
     const std::size_t h = filter_of(addr);
-    if (filter_counts_[h]++ == 0) {
-      // relaxed: see the invariant at filter_bits_.
-      filter_bits_[h / 64].fetch_or(std::uint64_t{1} << (h % 64), std::memory_order_relaxed);
-    }
+    // relaxed: see the invariant at filter_bits_.
+    filter_bits_[h / 64].fetch_or(std::uint64_t{1} << (h % 64), std::memory_order_relaxed);
   }
   blocks_[i] = Block{addr, size, weight, stack, bucket};
   SiteEstimate& e = estimates_[bucket];
@@ -130,13 +116,37 @@ void SampledHeap::record_free_locked(std::uintptr_t addr) noexcept {
   SiteEstimate& e = estimates_[blocks_[i].bucket];
   e.free_objects += blocks_[i].weight;
   e.free_bytes += blocks_[i].weight * static_cast<double>(blocks_[i].size);
+  --live_;
+  erase_slot_locked(i);
   const std::size_t h = filter_of(addr);
-  if (--filter_counts_[h] == 0) {
+  if (!filter_bit_used_locked(h)) {
     // relaxed: see the invariant at filter_bits_.
     filter_bits_[h / 64].fetch_and(~(std::uint64_t{1} << (h % 64)), std::memory_order_relaxed);
   }
-  --live_;
-  erase_slot_locked(i);
+}
+
+// The blocks with bit h have their home slots in [first, last] (one slot
+// when the table has at most 2^kFilterBits slots); linear probing keeps each
+// block in the run of occupied slots that starts at its home, so the walk
+// from `first` past `last` to the next empty slot sees all of them.
+bool SampledHeap::filter_bit_used_locked(std::size_t h) const noexcept {
+  const int table_bits = __builtin_ctzll(capacity_);
+  std::size_t first = h, last = h;
+  if (table_bits <= static_cast<int>(kFilterBits)) {
+    first = last = h >> (kFilterBits - table_bits);
+  } else {
+    first = h << (table_bits - kFilterBits);
+    last = first + (std::size_t{1} << (table_bits - kFilterBits)) - 1;
+  }
+  for (std::size_t k = 0; k < capacity_; ++k) {
+    const std::size_t i = (first + k) & (capacity_ - 1);
+    if (blocks_[i].addr == 0) {
+      if (k >= last - first) return false;
+      continue;
+    }
+    if (filter_of(blocks_[i].addr) == h) return true;
+  }
+  return false;
 }
 
 std::size_t SampledHeap::copy_estimates(SiteEstimate* out, std::uint32_t max_stack) noexcept {

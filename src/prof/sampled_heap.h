@@ -11,12 +11,19 @@
 //   Blocks live in an mmap'ed open-addressing table (linear probing,
 //   backward-shift deletion) under lock_. free() of an unsampled block must
 //   not take the lock, so two filters are consulted first without it: the
-//   block's address (sampled blocks are allocated kSampledAlignment-aligned,
-//   so nearly every unsampled free stops there, with no memory access), then
-//   a bitmap: bit h of filter_bits_ is set iff some sampled live block hashes
-//   to h (a zero bit means "not sampled"). filter_counts_ (touched only under
-//   lock_) counts the blocks per hash so a bit can be cleared when its last
-//   block goes.
+//   block's chunk header (a sampled block's glibc chunk size is a multiple
+//   of kSampledChunkQuantum, or the chunk is mmapped: tagged(); free() has
+//   read that word already for the counters, so nearly every unsampled free
+//   stops there with no further memory access), then a bitmap: bit h of
+//   filter_bits_ is set iff some sampled live block hashes to h (a zero bit
+//   means "not sampled").
+//
+//   The table and the bitmap index by the same hash (its top bits), so the
+//   blocks whose bit is h all have their home slots in one run of the table
+//   and sit in the run of occupied slots from there: when a block goes,
+//   that run says whether its bit is still needed. No per-bit counts (they
+//   were 256 KiB touched at random: a resident page for nearly every
+//   sample; issue 16, item 4).
 #pragma once
 
 #include <atomic>
@@ -43,32 +50,72 @@ class SampledHeap {
   // Records a sampled allocation (stack id from StackTable, requested size,
   // weight 1/p). `bucket` is the StackTable id whose estimates it books: the
   // same stack interned under the allocating task's label, or `stack`
-  // itself outside a task. `addr` must be a multiple of kSampledAlignment
-  // (or maybe_sampled() would miss it). Returns false when the table is
-  // full or unmapped.
+  // itself outside a task. The block's chunk must pass tagged() (or
+  // note_untagged_sample() must have been called first), or maybe_sampled()
+  // would miss it. Returns false when the table is full or unmapped.
   bool record_alloc(std::uintptr_t addr, std::size_t size, std::uint32_t stack,
                     std::uint32_t bucket, double weight) noexcept;
 
-  // Every sampled block is allocated at this alignment (the interposers ask
-  // glibc for it when they sample), so a block whose address is not a
-  // multiple of it is surely not sampled: free() learns that from the
-  // address alone, with no memory access (issue 16, item 3). glibc returns
-  // 16-byte aligned blocks, so about 1 in 16 unsampled blocks passes this
-  // first test and goes on to the bitmap. Larger alignments filter more but
-  // make each sample's memalign split and fragment the heap: at 4096, two
-  // Python threads allocating 1-2 KiB objects ran 15-20% slower at the
-  // default rate (memalign carves 4 KiB + size out of the arena per
-  // sample); at 256 they ran as before.
-  static constexpr std::size_t kSampledAlignment = 256;
+  // Every sampled block is given a glibc chunk whose size is a multiple of
+  // this, or 16 or 32 bytes more (the interposers pad a sampled request:
+  // tagged_request(); glibc hands out a free chunk whole when only 16 bytes
+  // would be left over, and memalign keeps a trailer of up to 32 bytes), or
+  // an mmapped chunk: free() rules out an unsampled block from the chunk
+  // header it reads anyway (issue 16, item 3). The test lets through chunk
+  // sizes up to 48 bytes above a multiple of the quantum (one bit mask);
+  // unsampled chunk sizes are multiples of 16, so about 1 in 8 of them pass
+  // it and go on to the bitmap. The block stays where glibc's malloc puts it: an
+  // earlier form of this filter asked memalign for 256-aligned sampled
+  // blocks, and the fragments each memalign split off (a 32-272 byte lead,
+  // a trailer) stayed in the arena: two Python threads allocating 1-2 KiB
+  // objects ran 10-15% slower at the default rate, with 5 times as many
+  // free chunks in their arenas. Padding costs a sampled block at most
+  // kSampledChunkQuantum - 16 bytes (about 0.05% of the sampled heap at the
+  // default rate), and nothing else.
+  static constexpr std::size_t kSampledChunkQuantum = 512;
+  // The bytes past a multiple of the quantum that glibc may add (16 or
+  // 32) and tagged() lets through (below this span: up to 48).
+  static constexpr std::size_t kSampledChunkSlack = 32;
+  static constexpr std::size_t kSampledChunkSlackSpan = 64;
 
-  // Cheap, lock-free pre-check for free(): false means addr is surely not a
+  // Whether a chunk whose header word (glibc's size field: the chunk size
+  // with PREV_INUSE, IS_MMAPPED and NON_MAIN_ARENA in bits 0-2) is `head`
+  // may hold a sampled block: its size is less than
+  // kSampledChunkSlackSpan above a multiple of kSampledChunkQuantum (one
+  // `test` of the header against a mask), or it is mmapped (its size is
+  // then glibc's page rounding, or memalign's leftover of it, which padding
+  // cannot choose).
+  static bool tagged(std::size_t head) noexcept {
+    return (head & (kSampledChunkQuantum - 1) & ~(kSampledChunkSlackSpan - 1)) == 0 || (head & 2) != 0;
+  }
+  static_assert(kSampledChunkSlack < kSampledChunkSlackSpan && kSampledChunkSlackSpan < kSampledChunkQuantum &&
+                    (kSampledChunkQuantum & (kSampledChunkQuantum - 1)) == 0 &&
+                    (kSampledChunkSlackSpan & (kSampledChunkSlackSpan - 1)) == 0,
+                "tagged() masks the size bits between the slack span and the quantum");
+
+  // The request size to ask glibc for so that a block of `size` bytes gets
+  // a chunk of a multiple of kSampledChunkQuantum: glibc's chunk for a
+  // request of n bytes is (n + 8) rounded up to 16 (x86-64, 8-byte size
+  // field, 16-byte alignment), so n = (size + 8) rounded up to the quantum,
+  // minus 8. A request that large cannot overflow is left as it is (it
+  // fails in glibc). The interposers check tagged() on the result and ask
+  // again if glibc ever hands out more (sampled_alloc.h).
+  static std::size_t tagged_request(std::size_t size) noexcept {
+    if (size > ~std::size_t{0} - 2 * kSampledChunkQuantum) return size;
+    return ((size + 8 + kSampledChunkQuantum - 1) & ~(kSampledChunkQuantum - 1)) - 8;
+  }
+
+  // Cheap, lock-free pre-check for free(): false means the block at addr,
+  // whose chunk header word is `head`, is surely not a sampled live block.
+  bool maybe_sampled(std::uintptr_t addr, std::size_t head) const noexcept {
+    // relaxed: see the invariant at untagged_samples_.
+    if (!tagged(head) && !untagged_samples_.load(std::memory_order_relaxed)) return false;
+    return in_filter(addr);
+  }
+
+  // The bitmap stage of maybe_sampled(): false means addr is surely not a
   // sampled live block.
-  bool maybe_sampled(std::uintptr_t addr) const noexcept {
-    // relaxed: see the invariant at unaligned_samples_.
-    if ((addr & (kSampledAlignment - 1)) != 0 &&
-        !unaligned_samples_.load(std::memory_order_relaxed)) {
-      return false;
-    }
+  bool in_filter(std::uintptr_t addr) const noexcept {
     // The bitmap is part of this constant-initialized object (zero = nothing
     // sampled), so the check is one load at a link-time offset: no "mapped"
     // flag, no pointer to chase.
@@ -77,14 +124,18 @@ class SampledHeap {
     return (filter_bits_[h / 64].load(std::memory_order_relaxed) >> (h % 64) & 1) != 0;
   }
 
-  // A sampled block is about to be allocated at malloc's own alignment (a
-  // sampling rate below kAlignedSamplingMinRate): from now on the address
-  // test in maybe_sampled() passes every block to the bitmap.
-  void note_unaligned_sample() noexcept {
-    // relaxed: see the invariant at unaligned_samples_.
-    if (!unaligned_samples_.load(std::memory_order_relaxed)) {
-      unaligned_samples_.store(true, std::memory_order_relaxed);
+  // A sampled block is about to be allocated, or was, without a tagged
+  // chunk (a sampling rate below kTaggedSamplingMinRate, or glibc kept
+  // handing out untagged chunks): from now on the tag test in
+  // maybe_sampled() passes every block to the bitmap.
+  void note_untagged_sample() noexcept {
+    // relaxed: see the invariant at untagged_samples_.
+    if (!untagged_samples_.load(std::memory_order_relaxed)) {
+      untagged_samples_.store(true, std::memory_order_relaxed);
     }
+  }
+  bool untagged_samples() const noexcept {
+    return untagged_samples_.load(std::memory_order_relaxed);  // relaxed: a flag
   }
 
   // Removes addr if it is a sampled live block and books it as freed.
@@ -139,22 +190,28 @@ class SampledHeap {
   // Slots; load <= 3/4. The table starts small and doubles (under lock_)
   // up to kMaxCapacity: its slots are touched at random, so a table mapped at
   // full size would make every sampled block cost a resident page (32 MiB
-  // for the first few thousand samples; issue 16, item 4).
-  static constexpr std::size_t kInitialCapacity = 1u << 12;  // 128 KiB
+  // for the first few thousand samples; issue 16, item 4). A program with a
+  // 100 MiB heap has about 200 sampled live blocks at the default rate.
+  static constexpr std::size_t kInitialCapacity = 1u << 8;  // 8 KiB
   static constexpr std::size_t kMaxCapacity = 1u << 20;      // 32 MiB
-  // 2^16 bits: with the alignment test in front, only aligned frees (about
-  // 1 in 16 of the unsampled ones) reach the bitmap, so it can be small;
-  // its counts (4 bytes per bit, touched at random as samples come and go)
-  // stay at 256 KiB of RSS at most (issue 16, item 4).
+  // 2^16 bits (8 KiB): with the tag test in front, only tagged frees
+  // (about 1 in 8 of the unsampled ones) reach the bitmap.
   static constexpr std::size_t kFilterBits = 16;
 
   bool ensure_mapped_locked() noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
-  // Home slot of addr in a table of `capacity` (a power of two) slots.
-  static std::size_t slot_of(std::uintptr_t addr, std::size_t capacity) noexcept;
-  bool grow_locked() noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  // The hash of a block address; its top bits are both the bitmap bit and
+  // the home slot (see the implementation notes).
+  static std::uint64_t hash_of(std::uintptr_t addr) noexcept { return (addr >> 4) * 0xc2b2ae3d27d4eb4full; }
   static std::size_t filter_of(std::uintptr_t addr) noexcept {
-    return static_cast<std::size_t>(((addr >> 4) * 0xc2b2ae3d27d4eb4full) >> (64 - kFilterBits));
+    return static_cast<std::size_t>(hash_of(addr) >> (64 - kFilterBits));
   }
+  // Home slot of addr in a table of `capacity` (a power of two, >= 2) slots.
+  static std::size_t slot_of(std::uintptr_t addr, std::size_t capacity) noexcept {
+    return static_cast<std::size_t>(hash_of(addr) >> (64 - __builtin_ctzll(capacity)));
+  }
+  // Whether a block in the table has bitmap bit h.
+  bool filter_bit_used_locked(std::size_t h) const noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
+  bool grow_locked() noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   void erase_slot_locked(std::size_t i) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
   void record_free_locked(std::uintptr_t addr) noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
 
@@ -163,18 +220,18 @@ class SampledHeap {
   std::size_t capacity_ ABSL_GUARDED_BY(lock_) = 0;           // a power of two once mapped
   SiteEstimate* estimates_ ABSL_GUARDED_BY(lock_) = nullptr;  // indexed by Block::bucket
   std::size_t live_ ABSL_GUARDED_BY(lock_) = 0;               // occupied slots
-  // Set (never cleared) before the first sampled block that is not
-  // kSampledAlignment-aligned is allocated, read by maybe_sampled() without
-  // a lock: like a filter bit, it is stored before the program can free that
-  // block (the free happens-after the malloc, by the program's own ordering).
-  std::atomic<bool> unaligned_samples_{false};
+  // Set (never cleared) before the first sampled block whose chunk fails
+  // tagged() is recorded, read by maybe_sampled() without a lock: like a
+  // filter bit, it is stored before the program can free that block (the
+  // free happens-after the malloc, by the program's own ordering).
+  std::atomic<bool> untagged_samples_{false};
   // Written under lock_ with relaxed RMW, read without it in maybe_sampled():
   // a block's bit is set before the program can free that block (the free
-  // happens-after the malloc that set it, by the program's own ordering).
+  // happens-after the malloc that set it, by the program's own ordering);
+  // cleared when the last block with that bit leaves the table.
   // 2^kFilterBits bits (8 KiB of .bss: pages never written stay unbacked).
   std::atomic<std::uint64_t> filter_bits_[(std::size_t{1} << kFilterBits) / 64] = {};
-  std::uint32_t* filter_counts_ ABSL_GUARDED_BY(lock_) = nullptr;
-  // Set once (release) after the three regions are mapped.
+  // Set once (release) after the two regions are mapped.
   std::atomic<bool> mapped_{false};
 };
 

@@ -5,18 +5,20 @@
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
-
-#include <cstring>
+#include <unistd.h>
 
 #include "prof/fault_point.h"
 #include "prof/heap_recorder.h"
 #include "prof/hooks/glibc_real.h"
+#include "prof/hooks/sampled_alloc.h"
 
 using syncscope::prof::internal::count_fast_alloc;
 using syncscope::prof::internal::note_failed_allocation;
 using syncscope::prof::internal::on_alloc;
 using syncscope::prof::internal::on_free;
-using syncscope::prof::internal::sampled_alignment;
+using syncscope::prof::internal::alloc_sampled;
+using syncscope::prof::internal::glibc_alloc;
+using syncscope::prof::internal::realloc_sampled;
 using syncscope::prof::internal::take_fast_alloc;
 using syncscope::prof::internal::take_fast_free;
 using syncscope::prof::internal::take_sample;
@@ -47,34 +49,24 @@ __attribute__((always_inline)) inline void* allocated(void* p, size_t size, bool
   return p;
 }
 
-// A sampled request goes to memalign (sampled blocks are aligned so that
-// free() recognizes unsampled ones by address; sampled_heap.h). Out of line:
-// about one request in 512 KiB of allocation takes it.
-// (At rates below kAlignedSamplingMinRate sampled_alignment() is 0 and the
-// request takes glibc's ordinary path.)
+// A sampled request gets a tagged chunk (sampled_alloc.h). Out of line:
+// about one request in 512 KiB of allocation takes these.
 __attribute__((noinline)) void* sampled_malloc(size_t size) noexcept {
-  const size_t a = sampled_alignment(true, 0);
-  return a != 0 ? __libc_memalign(a, size) : __libc_malloc(size);
+  return glibc_alloc(size, 0, true);
 }
 
-__attribute__((noinline)) void* sampled_calloc(size_t n, size_t size, size_t bytes) noexcept {
-  const size_t a = sampled_alignment(true, 0);
-  if (a == 0) return __libc_calloc(n, size);
-  void* p = __libc_memalign(a, bytes);
-  if (p != nullptr) std::memset(p, 0, bytes);
-  return p;
+// `bytes`: the product calloc checked for overflow.
+__attribute__((noinline)) void* sampled_calloc(size_t bytes) noexcept {
+  return alloc_sampled(bytes, [](size_t m) noexcept { return __libc_calloc(1, m); });
 }
 
-// realloc into a new sampled (aligned) block: glibc's realloc cannot be
-// asked for an alignment. The old block is freed only when the new one exists.
 __attribute__((noinline)) void* sampled_realloc(void* old, size_t old_usable, size_t size) noexcept {
-  const size_t a = sampled_alignment(true, 0);
-  if (a == 0) return __libc_realloc(old, size);
-  void* p = __libc_memalign(a, size);
-  if (p == nullptr) return nullptr;
-  std::memcpy(p, old, old_usable < size ? old_usable : size);
-  __libc_free(old);
-  return p;
+  return realloc_sampled(old, old_usable, size);
+}
+
+// memalign and its kin: glibc's block at `alignment`, tagged when sampled.
+__attribute__((noinline)) void* aligned(size_t alignment, size_t size, bool sample) noexcept {
+  return glibc_alloc(size, alignment, sample);
 }
 
 // malloc() when take_fast_alloc() declined: the full path (fault injection,
@@ -129,7 +121,7 @@ void* calloc(size_t n, size_t size) noexcept {
   if (__builtin_mul_overflow(n, size, &bytes)) return allocated(__libc_calloc(n, size), 0, false);  // fails
   if (inject(bytes)) return failure();
   const bool sample = take_sample(bytes);
-  return allocated(sample ? sampled_calloc(n, size, bytes) : __libc_calloc(n, size), bytes, sample);
+  return allocated(sample ? sampled_calloc(bytes) : __libc_calloc(n, size), bytes, sample);
 }
 
 void* realloc(void* old, size_t size) noexcept {
@@ -164,13 +156,13 @@ void* reallocarray(void* old, size_t n, size_t size) noexcept {
 void* memalign(size_t alignment, size_t size) noexcept {
   if (inject(size)) return failure();
   const bool sample = take_sample(size);
-  return allocated(__libc_memalign(sampled_alignment(sample, alignment), size), size, sample);
+  return allocated(aligned(alignment, size, sample), size, sample);
 }
 
 void* aligned_alloc(size_t alignment, size_t size) noexcept {
   if (inject(size)) return failure();
   const bool sample = take_sample(size);
-  return allocated(__libc_memalign(sampled_alignment(sample, alignment), size), size, sample);
+  return allocated(aligned(alignment, size, sample), size, sample);
 }
 
 int posix_memalign(void** out, size_t alignment, size_t size) noexcept {
@@ -183,7 +175,7 @@ int posix_memalign(void** out, size_t alignment, size_t size) noexcept {
     return ENOMEM;
   }
   const bool sample = take_sample(size);
-  void* p = __libc_memalign(sampled_alignment(sample, alignment), size);
+  void* p = aligned(alignment, size, sample);
   if (p == nullptr) {
     note_failed_allocation();
     return ENOMEM;
@@ -193,17 +185,22 @@ int posix_memalign(void** out, size_t alignment, size_t size) noexcept {
   return 0;
 }
 
-// Page-aligned already: a page is a multiple of kSampledAlignment.
 void* valloc(size_t size) noexcept {
   if (inject(size)) return failure();
   const bool sample = take_sample(size);
-  return allocated(__libc_valloc(size), size, sample);
+  return allocated(sample ? aligned(static_cast<size_t>(getpagesize()), size, true) : __libc_valloc(size), size,
+                   sample);
 }
 
+// A sampled pvalloc is memalign(page, size rounded up to pages), tagged:
+// what pvalloc itself does, with the padding on top.
 void* pvalloc(size_t size) noexcept {
   if (inject(size)) return failure();
   const bool sample = take_sample(size);
-  return allocated(__libc_pvalloc(size), size, sample);
+  const size_t page = static_cast<size_t>(getpagesize());
+  // (A size that rounding would overflow fails in glibc: not recorded as a sample.)
+  if (!sample || size > ~size_t{0} - page) return allocated(__libc_pvalloc(size), size, false);
+  return allocated(aligned(page, (size + page - 1) & ~(page - 1), true), size, true);
 }
 
 size_t malloc_usable_size(void* p) noexcept {

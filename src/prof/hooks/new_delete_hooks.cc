@@ -7,13 +7,14 @@
 #include "prof/fault_point.h"
 #include "prof/heap_recorder.h"
 #include "prof/hooks/glibc_real.h"
+#include "prof/hooks/sampled_alloc.h"
 
 using syncscope::prof::internal::count_fast_alloc;
 using syncscope::prof::internal::keep_frame;
 using syncscope::prof::internal::kHookFramesOutOfLine;
 using syncscope::prof::internal::on_alloc;
 using syncscope::prof::internal::on_free;
-using syncscope::prof::internal::sampled_alignment;
+using syncscope::prof::internal::glibc_alloc;
 using syncscope::prof::internal::take_fast_alloc;
 using syncscope::prof::internal::take_fast_free;
 using syncscope::prof::internal::take_sample;
@@ -21,31 +22,31 @@ using syncscope::prof::internal::take_sample;
 namespace {
 
 // Out-of-memory path of throwing new: run the new-handler until it frees
-// memory, or throw std::bad_alloc when there is none.
-__attribute__((noinline)) void* new_slow(std::size_t size, std::size_t alignment) {
+// memory, or throw std::bad_alloc when there is none. `sample`: the request
+// was sampled (its block gets a tagged chunk: sampled_alloc.h).
+__attribute__((noinline)) void* new_slow(std::size_t size, std::size_t alignment, bool sample = false) {
   for (;;) {
     std::new_handler handler = std::get_new_handler();
     if (handler == nullptr) throw std::bad_alloc();
     handler();
-    void* p = alignment != 0 ? __libc_memalign(alignment, size) : __libc_malloc(size);
+    void* p = glibc_alloc(size, alignment, sample);
     if (p != nullptr) return p;
   }
 }
 
 // glibc's allocation, or nullptr when fault injection fails this request
 // (then new_slow runs the new-handler or throws, as for a real failure).
-void* raw_alloc(std::size_t size, std::size_t alignment) noexcept {
+void* raw_alloc(std::size_t size, std::size_t alignment, bool sample) noexcept {
   using syncscope::prof::fault_injection::Target;
-  void* p = syncscope::prof::internal::should_inject(Target::kHeap, size)
-                ? nullptr
-                : (alignment != 0 ? __libc_memalign(alignment, size) : __libc_malloc(size));
+  void* p = syncscope::prof::internal::should_inject(Target::kHeap, size) ? nullptr
+                                                                           : glibc_alloc(size, alignment, sample);
   if (p == nullptr) syncscope::prof::internal::note_failed_allocation();
   return p;
 }
 
-void* nothrow_slow(std::size_t size, std::size_t alignment) noexcept {
+void* nothrow_slow(std::size_t size, std::size_t alignment, bool sample = false) noexcept {
   try {
-    return new_slow(size, alignment);
+    return new_slow(size, alignment, sample);
   } catch (...) {
     return nullptr;
   }
@@ -79,22 +80,20 @@ namespace {
 // The full paths (fault injection, sampling, exact mode, the profiler's own
 // allocations), out of line so that the operators' fast path needs no saved
 // registers. Called through keep_frame, never tail-called: on_alloc counts
-// their frame (kHookFramesOutOfLine). A sampled request is allocated at the
-// sampled alignment (sampled_heap.h).
+// their frame (kHookFramesOutOfLine). A sampled request gets a tagged chunk
+// (sampled_alloc.h).
 __attribute__((noinline)) void* new_slow_path(std::size_t size, std::size_t alignment) {
   const bool sample = take_sample(size);
-  alignment = sampled_alignment(sample, alignment);
-  void* p = raw_alloc(size, alignment);
-  if (p == nullptr) p = new_slow(size, alignment);
+  void* p = raw_alloc(size, alignment, sample);
+  if (p == nullptr) p = new_slow(size, alignment, sample);
   on_alloc(p, size, sample, kHookFramesOutOfLine);
   return p;
 }
 
 __attribute__((noinline)) void* nothrow_new_slow_path(std::size_t size, std::size_t alignment) noexcept {
   const bool sample = take_sample(size);
-  alignment = sampled_alignment(sample, alignment);
-  void* p = raw_alloc(size, alignment);
-  if (p == nullptr) p = nothrow_slow(size, alignment);
+  void* p = raw_alloc(size, alignment, sample);
+  if (p == nullptr) p = nothrow_slow(size, alignment, sample);
   if (p != nullptr) on_alloc(p, size, sample, kHookFramesOutOfLine);
   return p;
 }
