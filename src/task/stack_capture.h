@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "syncscope/prof/stack_trace.h"
+#include "task/spawn_stack_cache.h"
 
 namespace syncscope::task::internal {
 
@@ -19,17 +20,14 @@ namespace syncscope::task::internal {
 // the caller of capture_here when skip == 0.
 int capture_here(std::uintptr_t* pcs, int max_frames, int skip) noexcept;
 
-// The stack of the function this is inlined into: pcs[0] is a return
-// address inside that function. Inlined so that the unwinder starts one
-// frame from the caller (prof::capture_stack drops its own frame): every
-// frame between the capture and the caller costs an unwind step (about 85
-// instructions with libunwind's cached trace).
+// The stack of the function this is inlined into (a spawn function): pcs[0]
+// is a return address inside that function, then its callers. Reused from
+// the calling thread's cache when the same call site's stack is still live
+// (spawn_stack_cache.h); the key is the spawn function's own return address
+// and frame, hence inlined.
 [[gnu::always_inline]] inline int capture_spawn_stack(std::uintptr_t* pcs, int max_frames) noexcept {
-#if defined(SYNCSCOPE_TSAN)
-  return capture_here(pcs, max_frames, 0);  // drops its own frame; see the hazard above
-#else
-  return prof::capture_stack(pcs, max_frames, 0);
-#endif
+  return capture_spawn_stack_at(reinterpret_cast<std::uintptr_t>(__builtin_return_address(0)),
+                                reinterpret_cast<std::uintptr_t>(__builtin_dwarf_cfa()), pcs, max_frames);
 }
 
 }  // namespace syncscope::task::internal
