@@ -128,8 +128,8 @@ void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job, std::atomic<std:
   const std::int64_t finished = now_ns();
   rec->finished_ns.store(finished, std::memory_order_relaxed);
   rec->state.store(TaskState::kDone, std::memory_order_relaxed);
-  unregister_task(rec.get());
-  if (traced) trace_task_end(finished, rec->id, TaskRegistry::instance().live_count());
+  const std::size_t live = unregister_task(rec.get());
+  if (traced) trace_task_end(finished, rec->id, live);
   mark_done(*rec);
   tl_current = outer;
 }
