@@ -49,17 +49,26 @@ struct ThreadCache {
 // unmaps it when the thread exits. The plain pointer is what the per-spawn
 // path reads: a trivially destructible thread_local needs no TLS guard.
 thread_local ThreadCache* tl_cache = nullptr;
+// Set when the owner's destructor has run (the thread is exiting): a spawn
+// from a later thread-exit destructor unwinds without a cache rather than
+// mapping one that nothing would unmap.
+thread_local bool tl_cache_closed = false;
 struct CacheOwner {
   ~CacheOwner() {
     if (tl_cache != nullptr) ::munmap(tl_cache, sizeof(ThreadCache));
     tl_cache = nullptr;
+    tl_cache_closed = true;
   }
 };
 thread_local CacheOwner tl_owner;
 thread_local SpawnStackCacheStats tl_stats;
+// Captures this thread made without a cache: the cache is mapped on the
+// second, so a thread that spawns once maps nothing and reads no bounds.
+thread_local int tl_uncached_captures = 0;
 
 ThreadCache* my_cache() noexcept {
   if (tl_cache != nullptr) [[likely]] return tl_cache;
+  if (tl_cache_closed) return nullptr;
   void* p = ::mmap(nullptr, sizeof(ThreadCache), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (p == MAP_FAILED) return nullptr;
   auto* cache = new (p) ThreadCache;
@@ -142,7 +151,12 @@ __attribute__((noinline)) int capture_spawn_stack_at(std::uintptr_t return_addre
   if (pcs == nullptr || max_frames <= 0) return 0;
 #if defined(__x86_64__)
   const auto spawn_pc = reinterpret_cast<std::uintptr_t>(__builtin_return_address(0));
-  ThreadCache* cache = my_cache();
+  ThreadCache* cache = tl_cache;
+  if (cache == nullptr) {
+    if (tl_uncached_captures < 2) ++tl_uncached_captures;
+    if (tl_uncached_captures >= 2) cache = my_cache();
+  }
+  if (cache == nullptr) ++tl_stats.first_seen;
   if (cache != nullptr && cache->stack_hi != 0) {
     Entry& e = cache->entries[index_of(spawn_pc, return_address, cfa)];
     const bool same_key = e.return_address == return_address && e.cfa == cfa && e.spawn_pc == spawn_pc;

@@ -39,8 +39,8 @@
 //   range stays mapped while the thread lives and the CFA is unchanged, so
 //   the check on a hit reads only mapped memory of this thread's own stack.
 // - Per thread, so no locks or atomics; direct-mapped, kEntries entries.
-//   Storage is an anonymous mapping made on the thread's first fill and
-//   unmapped when the thread exits (not the heap: the profiler's own
+//   Storage is an anonymous mapping made on the thread's second capture
+//   (a thread that spawns once maps nothing) and unmapped when it exits (not the heap: the profiler's own
 //   memory stays out of the program's heap profile).
 //
 // Hazard: a frame whose size varies at run time (alloca, a variable-length
@@ -69,7 +69,7 @@ int capture_spawn_stack_at(std::uintptr_t spawn_return_address, std::uintptr_t s
 // The calling thread's counts, for tests and benchmarks.
 struct SpawnStackCacheStats {
   std::uint64_t hits = 0;       // reused a cached stack
-  std::uint64_t first_seen = 0;  // unwound (key seen for the first time, or evicted)
+  std::uint64_t first_seen = 0;  // unwound (key seen for the first time, or evicted, or no cache yet)
   std::uint64_t filled = 0;     // unwound with slots and cached
   std::uint64_t stale = 0;      // key matched, a slot did not: unwound again
 };

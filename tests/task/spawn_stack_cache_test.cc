@@ -78,10 +78,12 @@ TEST(SpawnStackCache, RepeatedSite_ReusesTheStackAFreshUnwindReturns) {
   }
   const SpawnStackCacheStats d = minus(spawn_stack_cache_stats(), before);
 #if defined(__x86_64__)
-  // Seen, filled, then reused every time.
-  EXPECT_EQ(d.first_seen, 1u);
+  // Seen (once more if this thread had no cache yet), filled once, then
+  // reused every time.
+  EXPECT_GE(d.first_seen, 1u);
+  EXPECT_LE(d.first_seen, 2u);
   EXPECT_EQ(d.filled, 1u);
-  EXPECT_EQ(d.hits, static_cast<std::uint64_t>(kRounds - 2));
+  EXPECT_EQ(d.hits, kRounds - d.first_seen - d.filled);
   EXPECT_EQ(d.stale, 0u);
 #endif
 }
