@@ -97,7 +97,6 @@ const std::string& Executor::name() const noexcept { return state_->options.name
 TaskHandle Executor::spawn_job(std::string_view name, internal::Job job, const SpawnOptions& options,
                                const std::source_location& site, bool may_block) {
   State& s = *state_;
-  const std::int64_t t0 = internal::now_ns();
   // Created before taking mu: stack capture and allocation stay out of the
   // queue's critical section, which workers contend for. A task refused
   // below (full or shut down) is abandoned again; while the spawner waits
@@ -109,13 +108,21 @@ TaskHandle Executor::spawn_job(std::string_view name, internal::Job job, const S
     rec->stack_depth = internal::capture_spawn_stack(rec->stack, prof::kMaxStackDepth);
   }
   internal::register_task(rec.get());
+  // The spawn's trace slice begins at the record's creation. Usually one
+  // event written at the end (trace_spawn); a spawn that waits for room
+  // writes its begin before the wait, so the wait's slice nests inside.
   const bool traced = internal::tracing_on();
-  if (traced) internal::trace_spawn_begin(t0, rec->id, rec->name);
+  bool spawn_slice_open = false;  // trace_spawn_begin was written
+  auto trace_spawn_done = [&]() {
+    if (!traced) return;
+    if (spawn_slice_open) internal::trace_spawn_end();
+    else internal::trace_spawn(rec->created_ns, rec->id, rec->name);
+  };
   // Called with mu released.
   auto refuse = [&]() {
     s.rejected.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
     internal::abandon_task(rec);
-    if (traced) internal::trace_spawn_end();
+    trace_spawn_done();
     return TaskHandle();
   };
   common::UniqueLock lock(s.mu);
@@ -123,6 +130,10 @@ TaskHandle Executor::spawn_job(std::string_view name, internal::Job job, const S
     if (!may_block) {
       lock.unlock();
       return refuse();
+    }
+    if (traced) {
+      internal::trace_spawn_begin(rec->created_ns, rec->id, rec->name);
+      spawn_slice_open = true;
     }
     auto scope = blocking("executor queue full: " + s.options.name, &s.queue);
     s.not_full.wait(lock.std_lock(), [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(s.mu) {
@@ -137,9 +148,7 @@ TaskHandle Executor::spawn_job(std::string_view name, internal::Job job, const S
   s.spawned.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
   lock.unlock();
   s.not_empty.notify_one();
-  if (traced) {
-    internal::trace_live_tasks_at(internal::trace_spawn_end(), TaskRegistry::instance().live_count());
-  }
+  trace_spawn_done();
   return TaskHandle(std::move(rec));
 }
 

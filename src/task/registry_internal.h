@@ -10,8 +10,9 @@ namespace syncscope::task::internal {
 // Publishes `rec` (its immutable fields must be final). Takes no ownership:
 // the caller keeps a shared_ptr until unregister_task.
 void register_task(TaskRecord* rec);
-// Removes `rec`; after this returns no query can see it.
-void unregister_task(TaskRecord* rec);
+// Removes `rec`; after this returns no query can see it. Returns the live
+// count just after the removal (as TaskRegistry::live_count() would read it).
+std::size_t unregister_task(TaskRecord* rec);
 // Calls fn on every live record under its shard's lock (fn must be quick
 // and must not call back into the registry).
 void for_each_live(const std::function<void(TaskRecord&)>& fn);

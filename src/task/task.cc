@@ -126,11 +126,10 @@ void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job, std::atomic<std:
   if (completed != nullptr) completed->fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
   if (has_deadline) disarm_deadline(*rec);
   const std::int64_t finished = now_ns();
-  if (traced) trace_task_end(finished, rec->id);
   rec->finished_ns.store(finished, std::memory_order_relaxed);
   rec->state.store(TaskState::kDone, std::memory_order_relaxed);
-  unregister_task(rec.get());
-  if (tracing_on()) trace_live_tasks_at(finished, TaskRegistry::instance().live_count());
+  const std::size_t live = unregister_task(rec.get());
+  if (traced) trace_task_end(finished, rec->id, live);
   mark_done(*rec);
   tl_current = outer;
 }
@@ -160,14 +159,14 @@ NotifyOnStop::NotifyOnStop(std::condition_variable& cv)
 
 TaskHandle spawn_detached_impl(std::string_view name, Job job, const SpawnOptions& options,
                                const std::source_location& site) {
-  const std::int64_t t0 = now_ns();
   std::shared_ptr<TaskRecord> rec =
       create_task(name, "detached", site, options, Clock::duration::zero(), nullptr, nullptr);
   // The spawn stack starts here, in the spawn function (see create_task).
   if (options.capture_stack) rec->stack_depth = capture_spawn_stack(rec->stack, prof::kMaxStackDepth);
   register_task(rec.get());
+  // The spawn's trace slice begins at the record's creation (one event,
+  // written once the thread exists or could not be made).
   const bool traced = tracing_on();
-  if (traced) trace_spawn_begin(t0, rec->id, rec->name);
   try {
     std::thread t([rec, job = std::move(job)]() mutable {
       char thread_name[16] = {};
@@ -178,12 +177,10 @@ TaskHandle spawn_detached_impl(std::string_view name, Job job, const SpawnOption
     t.detach();
   } catch (const std::system_error&) {
     abandon_task(rec);
-    if (traced) trace_spawn_end();
+    if (traced) trace_spawn(rec->created_ns, rec->id, rec->name);
     return TaskHandle();
   }
-  if (traced) {
-    trace_live_tasks_at(trace_spawn_end(), TaskRegistry::instance().live_count());
-  }
+  if (traced) trace_spawn(rec->created_ns, rec->id, rec->name);
   return TaskHandle(std::move(rec));
 }
 

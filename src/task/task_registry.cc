@@ -97,7 +97,7 @@ void register_task(TaskRecord* rec) {
   registry().spawned.fetch_add(1, std::memory_order_relaxed);
 }
 
-void unregister_task(TaskRecord* rec) {
+std::size_t unregister_task(TaskRecord* rec) {
   Shard& s = shard_of(rec->id);
   {
     common::MutexLock lock(s.mu);
@@ -107,10 +107,17 @@ void unregister_task(TaskRecord* rec) {
     if (rec->next != nullptr) rec->next->prev = rec->prev;
     rec->prev = rec->next = nullptr;
   }
-  // release: pairs with the acquire in live_count(), so a reader that counts
-  // this unregistration also sees the registration it undoes (spawned's
-  // increment happened before, in the record's hand-off to this thread).
-  registry().finished.fetch_add(1, std::memory_order_release);
+  // acq_rel. release: pairs with the acquire in live_count(), so a reader
+  // that counts this unregistration also sees the registration it undoes
+  // (spawned's increment happened before, in the record's hand-off to this
+  // thread). acquire: as live_count()'s acquire load, for the count returned
+  // below: every unregistration counted so far (a release sequence of RMWs)
+  // brings its registration with it, so the spawned load sees at least as
+  // many registrations as finished counts.
+  Registry& r = registry();
+  const std::uint64_t finished = r.finished.fetch_add(1, std::memory_order_acq_rel) + 1;
+  const std::uint64_t spawned = r.spawned.load(std::memory_order_relaxed);  // see above
+  return spawned > finished ? static_cast<std::size_t>(spawned - finished) : 0;
 }
 
 void for_each_live(const std::function<void(TaskRecord&)>& fn) {

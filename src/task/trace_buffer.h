@@ -41,25 +41,42 @@
 namespace syncscope::task::internal {
 
 enum class EventType : std::uint8_t {
-  kSpawnBegin,  // "spawn <name>" slice begins; flow start with id
-  kSpawnEnd,
+  kSpawn,       // a whole "spawn <name>" slice (see SpawnArgs); flow start with id;
+                // a "live tasks" sample at its end
+  kSpawnBegin,  // "spawn <name>" slice begins; flow start with id (a spawn
+                // that waited for queue room: the wait nests inside it)
+  kSpawnEnd,    // ends kSpawnBegin's slice; value = live tasks after it
   kTaskBegin,   // task slice begins (name = task name); flow end with id
-  kTaskEnd,
+  kTaskEnd,     // value = live tasks after the task left the registry
   kBlockBegin,  // "blocked: <reason>" slice begins
   kBlockEnd,
   kCounter,     // counter track `name` = value
   kInstant,     // instant event `name`, detail in `detail`... (name holds "name: detail")
 };
 
+// kSpawn's payload: one event per spawn instead of a begin, an end and a
+// counter sample, written when the spawn returns (ts_ns is its beginning).
+struct SpawnArgs {
+  std::uint32_t duration_ns;  // saturates at about 4.3 s
+  std::uint32_t live_tasks;   // saturates at 2^32 - 1
+};
+
 struct TraceEvent {
   std::int64_t ts_ns;   // steady_clock
   std::uint64_t id;     // task id (spawn/task events), else 0
-  double value;         // counter value / instant numeric arg
+  union {
+    double value;       // counter value / instant numeric arg / live tasks (kSpawnEnd, kTaskEnd)
+    SpawnArgs spawn;    // kSpawn
+  };
   EventType type;
   std::uint8_t name_len;
   char name[kTraceNameMax];
 };
+static_assert(sizeof(SpawnArgs) == sizeof(double), "the spawn payload shares the value's word");
 static_assert(sizeof(TraceEvent) == 64, "one event per cache line keeps the ring compact");
+
+// The counter track that kSpawn, kSpawnEnd and kTaskEnd events sample.
+inline constexpr char kLiveTasksTrack[] = "live tasks";
 
 inline std::string_view event_name(const TraceEvent& e) { return {e.name, e.name_len}; }
 

@@ -20,22 +20,25 @@ inline bool tracing_on() noexcept {
   return g_tracing_on.load(std::memory_order_relaxed);
 }
 
-// "spawn <name>" slice on the spawner's track, with the flow start to the task.
+// A whole "spawn <name>" slice on the spawner's track, from begin_ns (the
+// record's creation time) to now, with the flow start to the task and a
+// "live tasks" sample at its end: one event, one clock read.
+void trace_spawn(std::int64_t begin_ns, TaskId id, std::string_view name) noexcept;
+// For a spawn that has to wait for queue room (its wait's "blocked" slice
+// nests inside): the slice's begin, written before the wait, and its end
+// with the "live tasks" sample.
 void trace_spawn_begin(std::int64_t ts_ns, TaskId id, std::string_view name) noexcept;
-// Returns the end's timestamp (steady ns), for a "live tasks" sample after it.
-std::int64_t trace_spawn_end() noexcept;
+void trace_spawn_end() noexcept;
 // The task's slice on the worker's track, with the flow end. The caller
 // passes the timestamps it already read for the task's record (started,
-// finished), saving a clock read per event.
+// finished), saving a clock read per event; the end carries the "live
+// tasks" sample taken after the task left the registry.
 void trace_task_begin(std::int64_t ts_ns, TaskId id, std::string_view name) noexcept;
-void trace_task_end(std::int64_t ts_ns, TaskId id) noexcept;
+void trace_task_end(std::int64_t ts_ns, TaskId id, std::size_t live) noexcept;
 // "blocked: <reason>" slice.
 void trace_block_begin(std::string_view reason) noexcept;
 void trace_block_end() noexcept;
 // "live tasks" counter sample.
 void trace_live_tasks(std::size_t live) noexcept;
-// The same at a timestamp the caller read (no earlier than the thread's
-// previous event).
-void trace_live_tasks_at(std::int64_t ts_ns, std::size_t live) noexcept;
 
 }  // namespace syncscope::task::internal

@@ -43,6 +43,13 @@ class TrackRenderer {
     last_ts_ = std::max(last_ts_, e.ts_ns);
     const std::string name(event_name(e));
     switch (e.type) {
+      case EventType::kSpawn:
+        begin("spawn " + name, "spawn", e.id);
+        emit({{"ph", "s"}, {"name", "spawn"}, {"cat", "task"}, {"id", e.id}});
+        last_ts_ = std::max(last_ts_, e.ts_ns + static_cast<std::int64_t>(e.spawn.duration_ns));
+        end(false);
+        counters[kLiveTasksTrack].push_back({last_ts_, static_cast<double>(e.spawn.live_tasks)});
+        break;
       case EventType::kSpawnBegin:
         begin("spawn " + name, "spawn", e.id);
         emit({{"ph", "s"}, {"name", "spawn"}, {"cat", "task"}, {"id", e.id}});
@@ -56,6 +63,9 @@ class TrackRenderer {
         break;
       case EventType::kSpawnEnd:
       case EventType::kTaskEnd:
+        end(false);
+        counters[kLiveTasksTrack].push_back({e.ts_ns, e.value});
+        break;
       case EventType::kBlockEnd:
         end(false);
         break;

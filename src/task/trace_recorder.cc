@@ -3,6 +3,7 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <atomic>
 #include <cstring>
 #include <memory>
@@ -115,19 +116,30 @@ inline ThreadRing* my_ring() noexcept {
 
 // Inlined into each recording point: the event is built in registers and
 // stored straight into the ring's slot.
-[[gnu::always_inline]] inline void append(EventType type, std::int64_t ts, std::uint64_t id, double value,
-                                          std::string_view name) noexcept {
+// `set_payload(e)` fills the value word.
+template <class SetPayload>
+[[gnu::always_inline]] inline void append_with(EventType type, std::int64_t ts, std::uint64_t id,
+                                               std::string_view name, SetPayload set_payload) noexcept {
   ThreadRing* ring = my_ring();
   if (ring == nullptr) [[unlikely]] return;
   TraceEvent e{};  // the name's unused tail is copied into the slot too
   e.ts_ns = ts;
   e.id = id;
-  e.value = value;
+  set_payload(e);
   e.type = type;
   const std::size_t n = std::min(name.size(), kTraceNameMax);
   if (n != 0) std::memcpy(e.name, name.data(), n);  // data() may be null when empty
   e.name_len = static_cast<std::uint8_t>(n);
   ring->append(e);
+}
+
+[[gnu::always_inline]] inline void append(EventType type, std::int64_t ts, std::uint64_t id, double value,
+                                          std::string_view name) noexcept {
+  append_with(type, ts, id, name, [value](TraceEvent& e) { e.value = value; });
+}
+
+std::uint32_t saturate_u32(std::uint64_t v) noexcept {
+  return v > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(v);
 }
 
 // "name: detail" truncated into a fixed buffer, without allocating.
@@ -226,26 +238,37 @@ std::vector<RingCopy> collect_rings(std::int64_t since_ns) {
   return out;
 }
 
+void trace_spawn(std::int64_t begin_ns, TaskId id, std::string_view name) noexcept {
+  const std::int64_t end = now_ns();
+  const std::size_t live = TaskRegistry::instance().live_count();
+  const SpawnArgs args{saturate_u32(static_cast<std::uint64_t>(std::max<std::int64_t>(0, end - begin_ns))),
+                       saturate_u32(live)};
+  append_with(EventType::kSpawn, begin_ns, id, name, [args](TraceEvent& e) { e.spawn = args; });
+  sample_heap_counter_if_due(end);
+}
 void trace_spawn_begin(std::int64_t ts_ns, TaskId id, std::string_view name) noexcept {
   append(EventType::kSpawnBegin, ts_ns, id, 0, name);
 }
-std::int64_t trace_spawn_end() noexcept {
+void trace_spawn_end() noexcept {
   const std::int64_t now = now_ns();
-  append(EventType::kSpawnEnd, now, 0, 0, {});
-  return now;
+  append(EventType::kSpawnEnd, now, 0, static_cast<double>(TaskRegistry::instance().live_count()), {});
+  sample_heap_counter_if_due(now);
 }
 void trace_task_begin(std::int64_t ts_ns, TaskId id, std::string_view name) noexcept {
   append(EventType::kTaskBegin, ts_ns, id, 0, name);
 }
-void trace_task_end(std::int64_t ts_ns, TaskId id) noexcept { append(EventType::kTaskEnd, ts_ns, id, 0, {}); }
+void trace_task_end(std::int64_t ts_ns, TaskId id, std::size_t live) noexcept {
+  append(EventType::kTaskEnd, ts_ns, id, static_cast<double>(live), {});
+  sample_heap_counter_if_due(ts_ns);
+}
 void trace_block_begin(std::string_view reason) noexcept {
   append(EventType::kBlockBegin, now_ns(), 0, 0, reason);
 }
 void trace_block_end() noexcept { append(EventType::kBlockEnd, now_ns(), 0, 0, {}); }
-void trace_live_tasks(std::size_t live) noexcept { trace_live_tasks_at(now_ns(), live); }
-void trace_live_tasks_at(std::int64_t ts_ns, std::size_t live) noexcept {
-  append(EventType::kCounter, ts_ns, 0, static_cast<double>(live), "live tasks");
-  sample_heap_counter_if_due(ts_ns);
+void trace_live_tasks(std::size_t live) noexcept {
+  const std::int64_t now = now_ns();
+  append(EventType::kCounter, now, 0, static_cast<double>(live), kLiveTasksTrack);
+  sample_heap_counter_if_due(now);
 }
 
 }  // namespace internal

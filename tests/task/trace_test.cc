@@ -133,6 +133,77 @@ TEST_F(TraceTest, Snapshot_HasSlicesFlowsCountersAndMapEvents) {
   EXPECT_TRUE(worker_named);
 }
 
+// A spawn is one event (issue 16, item 5): its slice, its flow start and
+// a "live tasks" sample. The samples count exactly the tasks alive then:
+// five tasks held on a gate are counted 1..5 above the base at their
+// spawns, and 4..0 above it at their ends.
+TEST_F(TraceTest, LiveTasksSamples_CountTheTasksAtEachSpawnAndEnd) {
+  const std::size_t base = TaskRegistry::instance().live_count();
+  constexpr int kTasks = 5;
+  test::Gate gate;
+  std::vector<TaskHandle> handles;
+  {
+    Executor ex({.name = "counted", .workers = kTasks});
+    for (int i = 0; i < kTasks; ++i) handles.push_back(ex.spawn("counted", [&] { gate.wait("held"); }));
+    ASSERT_TRUE(test::eventually([] { return test::blocked_named("counted") == kTasks; }));
+    gate.open();
+    for (const TaskHandle& h : handles) h.join();
+  }
+  ASSERT_EQ(TaskRegistry::instance().live_count(), base);  // no other task came or went meanwhile
+  const json doc = validate(trace_snapshot_json());
+  std::multiset<double> values;
+  for (const json& c : find_all(doc, "C", "live tasks")) values.insert(c["args"]["value"].get<double>());
+  for (int k = 1; k <= kTasks; ++k) {
+    // Once at the k-th spawn, once when a task ended leaving k - 1 more than base.
+    EXPECT_GE(values.count(static_cast<double>(base + k)), k == kTasks ? 1u : 2u) << k;
+  }
+  EXPECT_GE(values.count(static_cast<double>(base)), 1u);
+  EXPECT_EQ(values.count(static_cast<double>(base + kTasks + 1)), 0u);
+  EXPECT_EQ(find_all(doc, "B", "spawn counted").size(), static_cast<std::size_t>(kTasks));
+  EXPECT_EQ(find_all(doc, "s", "spawn").size(), static_cast<std::size_t>(kTasks));
+  EXPECT_EQ(find_all(doc, "f", "spawn").size(), static_cast<std::size_t>(kTasks));
+}
+
+// A spawn that waits for queue room keeps its wait inside its slice on the
+// spawner's track: spawn begin, blocked begin, blocked end, spawn end.
+TEST_F(TraceTest, SpawnWaitingForRoom_NestsTheWaitInsideTheSpawnSlice) {
+  test::Gate gate;
+  Executor ex({.name = "narrow", .workers = 1, .queue_capacity = 1});
+  TaskHandle running = ex.spawn("occupies worker", [&] { gate.wait("held"); });
+  ASSERT_TRUE(test::eventually([] { return test::blocked_named("occupies worker") == 1; }));
+  TaskHandle queued = ex.spawn("fills queue", [] {});
+  // The third spawn waits for room; made from a task, so its wait shows.
+  Executor spawner({.name = "spawner", .workers = 1});
+  TaskHandle waiting_spawner = spawner.spawn("spawner", [&] { ex.spawn("waited for room", [] {}); });
+  ASSERT_TRUE(test::eventually([] {
+    for (const TaskInfo& t : TaskRegistry::instance().live_tasks()) {
+      if (t.name == "spawner" && t.blocking_reason == "executor queue full: narrow") return true;
+    }
+    return false;
+  }));
+  gate.open();
+  waiting_spawner.join();
+  running.join();
+  queued.join();
+  ex.shutdown();
+  const json doc = validate(trace_snapshot_json());
+  const auto spawn_b = find_all(doc, "B", "spawn waited for room");
+  ASSERT_EQ(spawn_b.size(), 1u);
+  const int tid = spawn_b[0].at("tid");
+  std::vector<std::string> sequence;  // B/E on the spawner's track from the spawn's begin on
+  bool in_spawn = false;
+  for (const json& e : doc["traceEvents"]) {
+    if (e.at("ph") == "M" || e.at("tid") != tid) continue;
+    if (e.at("ph") == "B" && e.value("name", "") == "spawn waited for room") in_spawn = true;
+    if (!in_spawn || (e.at("ph") != "B" && e.at("ph") != "E")) continue;
+    sequence.push_back(e.at("ph").get<std::string>() + (e.at("ph") == "B" ? " " + e.value("name", "") : ""));
+    if (sequence.size() == 4) break;
+  }
+  const std::vector<std::string> expected = {"B spawn waited for room", "B blocked: executor queue full: narrow",
+                                             "E", "E"};
+  EXPECT_EQ(sequence, expected);
+}
+
 TEST_F(TraceTest, RunningTaskAtSnapshot_IsClosedAsUnfinished) {
   test::Gate gate;
   TaskHandle h = spawn_detached("still-running", [&] { gate.wait("held open"); });
