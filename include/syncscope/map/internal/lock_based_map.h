@@ -87,10 +87,7 @@ class LockBasedMap {
     requires VisitCallback<F, V>
   bool visit(const K& key, F&& f) const {
     if constexpr (std::is_copy_constructible_v<V>) {
-      const std::optional<V> copy = load(key);  // destroyed unlocked, after f
-      if (!copy) return false;
-      f(static_cast<const V&>(*copy));
-      return true;
+      return internal::visit_by_copy(*this, key, f);
     } else {
       return find_shared(key, f);  // f under the lock: must not call this map
     }
