@@ -32,9 +32,10 @@ namespace {
 using internal::FutexRwLock;
 using testing::scaled;
 
-// The lock under test. The "before" check of these tests aliased it to
-// std::shared_mutex (glibc's rwlock): WaitingWriter_HoldsBackNewReaders
-// then fails, new readers overtaking the waiting writer.
+// The lock under test. Aliased to std::shared_mutex (glibc's rwlock, the
+// lock-based maps' lock before FutexRwLock), WaitingWriter_HoldsBackNewReaders
+// and ContendedLock_ReportsItsWaitToTheListener fail: new readers overtake
+// the waiting writer.
 using LockUnderTest = FutexRwLock;
 
 // Polls until a new reader is refused, which happens once `writer` waits;
