@@ -105,6 +105,20 @@ bool call_range_callback(F& f, const K& k, const V& v) {
 template <class F, class V>
 concept VisitCallback = std::invocable<F&, const V&>;
 
+namespace internal {
+// The visit() of the maps that lend copyable values by copy (the lock-based
+// maps and FlatGroupMap): load() copies the value under the map's
+// protection, and f runs on the copy with no lock held, so f may call any
+// method of the map. The copy is destroyed after f, unlocked.
+template <class M, class F>
+bool visit_by_copy(const M& map, const typename M::key_type& key, F& f) {
+  const std::optional<typename M::mapped_type> copy = map.load(key);
+  if (!copy) return false;
+  f(static_cast<const typename M::mapped_type&>(*copy));
+  return true;
+}
+}  // namespace internal
+
 // Options common to every map.
 struct MapOptions {
   // Name under which the map registers its stats (MapRegistry, /debug/maps,

@@ -141,10 +141,7 @@ class FlatGroupMap {
     requires VisitCallback<F, V>
   bool visit(const K& key, F&& f) const {
     if constexpr (std::is_copy_constructible_v<V>) {
-      const std::optional<V> copy = load(key);  // destroyed unlocked, after f
-      if (!copy) return false;
-      f(static_cast<const V&>(*copy));
-      return true;
+      return internal::visit_by_copy(*this, key, f);
     } else {
       static_assert(!kOptimisticReads);
       const HashedKey h = Ops::hash_of(key);

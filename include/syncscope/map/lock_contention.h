@@ -12,8 +12,10 @@
 //     twice and call the listener, on the waiting thread, with the lock
 //     now held: the listener must be quick, must not take this map's lock
 //     and must not throw.
-//   - The mutex types are drop-in for std::mutex / std::shared_mutex with
-//     std::lock_guard, std::unique_lock and std::shared_lock.
+//   - TimedMutex is drop-in for std::mutex with std::lock_guard and
+//     std::unique_lock. The maps' other locks (FutexRwLock of the lock-based
+//     maps, FlatGroupMap's SeqLock and RwSpinLock) call lock_contended()
+//     from their own slow paths.
 //
 // When not to use: for locks outside the maps; the task API's waits report
 // to prof directly.
@@ -23,7 +25,6 @@
 #include <chrono>
 #include <cstdint>
 #include <mutex>
-#include <shared_mutex>
 
 namespace syncscope::map {
 
@@ -58,23 +59,6 @@ class TimedMutex {
   std::mutex mu_;
 };
 
-// std::shared_mutex whose contended lock() and lock_shared() are timed.
-class TimedSharedMutex {
- public:
-  void lock() {
-    if (!mu_.try_lock()) lock_contended([this] { mu_.lock(); });
-  }
-  bool try_lock() { return mu_.try_lock(); }
-  void unlock() { mu_.unlock(); }
-  void lock_shared() {
-    if (!mu_.try_lock_shared()) lock_contended([this] { mu_.lock_shared(); });
-  }
-  bool try_lock_shared() { return mu_.try_lock_shared(); }
-  void unlock_shared() { mu_.unlock_shared(); }
-
- private:
-  std::shared_mutex mu_;
-};
 }  // namespace internal
 
 // Installs (or, with nullptr, removes) the listener. Returns the previous one.

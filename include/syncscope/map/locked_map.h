@@ -1,6 +1,6 @@
-// LockedMap: one std::shared_mutex guarding one absl::flat_hash_map — the
-// C++ counterpart of Go's "RWMutex + map", and the baseline every other map
-// is measured against.
+// LockedMap: one reader-writer lock (internal/futex_rw_lock.h) guarding one
+// absl::flat_hash_map — the C++ counterpart of Go's "RWMutex + map", and the
+// baseline every other map is measured against.
 //
 // When to use it: moderate concurrency, or when writes are frequent and keys
 // churn. Under many readers on many cores the lock's reader count becomes

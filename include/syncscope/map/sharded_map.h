@@ -1,5 +1,5 @@
-// ShardedMap: N shards (a power of two, default 64), each a shared_mutex and
-// an absl::node_hash_map. Keys spread over shards by a mixed hash, so
+// ShardedMap: N shards (a power of two, default 64), each a reader-writer
+// lock (internal/futex_rw_lock.h) and an absl::node_hash_map. Keys spread over shards by a mixed hash, so
 // threads working on different keys rarely meet on the same lock.
 //
 // Nodes: each entry lives in its own heap node, so references handed to

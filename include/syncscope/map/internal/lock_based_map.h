@@ -1,5 +1,5 @@
 // The shared implementation of the three lock-based maps: an array of shards,
-// each a reader-writer lock plus a hash table. LockedMap is one shard over
+// each a reader-writer lock (FutexRwLock) plus a hash table. LockedMap is one shard over
 // absl::flat_hash_map; ShardedMap is many shards over absl::node_hash_map;
 // PooledShardedMap is ShardedMap with a pooling node allocator.
 //
@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "syncscope/map/concurrent_map.h"
+#include "syncscope/map/internal/futex_rw_lock.h"
 #include "syncscope/map/internal/map_counters.h"
 #include "syncscope/map/internal/reentrancy_check.h"
 #include "syncscope/map/internal/registration.h"
@@ -86,10 +87,7 @@ class LockBasedMap {
     requires VisitCallback<F, V>
   bool visit(const K& key, F&& f) const {
     if constexpr (std::is_copy_constructible_v<V>) {
-      const std::optional<V> copy = load(key);  // destroyed unlocked, after f
-      if (!copy) return false;
-      f(static_cast<const V&>(*copy));
-      return true;
+      return internal::visit_by_copy(*this, key, f);
     } else {
       return find_shared(key, f);  // f under the lock: must not call this map
     }
@@ -294,7 +292,7 @@ class LockBasedMap {
 
  private:
   struct alignas(64) Shard {
-    mutable TimedSharedMutex mu;  // timed when contended (lock_contention.h)
+    mutable FutexRwLock mu;  // timed when contended (lock_contention.h)
     Table table;  // guarded by mu
   };
 

@@ -25,11 +25,7 @@ class SpinBackoff {
     }
   }
 
- private:
-  // About a microsecond of pauses: longer than a group's critical section,
-  // far shorter than a scheduler quantum.
-  static constexpr int kSpinsBeforeYield = 16;
-
+  // One pause of a spin-wait loop (x86 PAUSE), shared with FutexRwLock.
   static void cpu_relax() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
     _mm_pause();
@@ -37,6 +33,11 @@ class SpinBackoff {
     std::atomic_signal_fence(std::memory_order_seq_cst);
 #endif
   }
+
+ private:
+  // About a microsecond of pauses: longer than a group's critical section,
+  // far shorter than a scheduler quantum.
+  static constexpr int kSpinsBeforeYield = 16;
 
   int spins_ = 0;
 };
