@@ -2,11 +2,11 @@
 
 #include <elf.h>
 #include <fcntl.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <numeric>
 
@@ -15,67 +15,114 @@
 namespace syncscope::prof::internal {
 namespace {
 
-// The section of `type` if the file has one within bounds, else nullptr.
-const Elf64_Shdr* find_section(const unsigned char* base, std::size_t size,
-                               const Elf64_Ehdr* eh, std::uint32_t type) {
-  if (eh->e_shoff == 0 || eh->e_shentsize != sizeof(Elf64_Shdr) ||
-      eh->e_shoff + std::uint64_t{eh->e_shnum} * sizeof(Elf64_Shdr) > size) {
-    return nullptr;
+// Bytes of symbol table read per pread: 1,024 symbols. The one buffer is
+// reused for the whole table, so a table of any size costs this much memory.
+constexpr std::size_t kSymbolChunkBytes = 1024 * sizeof(Elf64_Sym);  // 24 KiB
+// First guess at a name's length; a longer one is read again in full.
+constexpr std::size_t kNameGuessBytes = 256;
+
+// An open file read with pread; closed on destruction. Reading copies from
+// the page cache, so none of the file's pages become part of this process's
+// resident set (a mapping of the file would leave every page it touched, and
+// fault-around's neighbours, resident until unmapped).
+class FileReader {
+ public:
+  explicit FileReader(const std::string& path) : fd_(open(path.c_str(), O_RDONLY | O_CLOEXEC)) {}
+  ~FileReader() {
+    if (fd_ >= 0) close(fd_);
   }
-  auto* sh = reinterpret_cast<const Elf64_Shdr*>(base + eh->e_shoff);
-  for (unsigned i = 0; i < eh->e_shnum; ++i) {
-    if (sh[i].sh_type == type && sh[i].sh_offset + sh[i].sh_size <= size &&
-        sh[i].sh_link < eh->e_shnum) {
-      return &sh[i];
+  FileReader(const FileReader&) = delete;
+  FileReader& operator=(const FileReader&) = delete;
+  bool ok() const { return fd_ >= 0; }
+  // The file's size in bytes; 0 when unknown.
+  std::uint64_t size() const {
+    struct stat st {};
+    return fstat(fd_, &st) == 0 && st.st_size > 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+  }
+  // Reads exactly `size` bytes at `offset`; false on error or end of file.
+  bool read_exact(void* out, std::size_t size, std::uint64_t offset) const {
+    auto* p = static_cast<unsigned char*>(out);
+    while (size > 0) {
+      const ssize_t got = pread(fd_, p, size, static_cast<off_t>(offset));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) return false;
+      p += got;
+      size -= static_cast<std::size_t>(got);
+      offset += static_cast<std::uint64_t>(got);
+    }
+    return true;
+  }
+  // Reads up to `size` bytes at `offset`; the count read, 0 on error.
+  std::size_t read_some(void* out, std::size_t size, std::uint64_t offset) const {
+    for (;;) {
+      const ssize_t got = pread(fd_, out, size, static_cast<off_t>(offset));
+      if (got < 0 && errno == EINTR) continue;
+      return got < 0 ? 0 : static_cast<std::size_t>(got);
+    }
+  }
+
+ private:
+  int fd_;  // -1 when the file could not be opened
+};
+
+// The section of `type`, within the file's bounds and with a valid link, or
+// nullptr.
+const Elf64_Shdr* find_section(const std::vector<Elf64_Shdr>& sections, std::uint64_t file_size,
+                               std::uint32_t type) {
+  for (const Elf64_Shdr& sh : sections) {
+    if (sh.sh_type == type && sh.sh_offset <= file_size && sh.sh_size <= file_size - sh.sh_offset &&
+        sh.sh_link < sections.size()) {
+      return &sh;
     }
   }
   return nullptr;
 }
 
-// The whole file, mapped read-only; empty when it cannot be.
-class MappedFile {
- public:
-  explicit MappedFile(const std::string& path) {
-    const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return;
-    struct stat st {};
-    if (fstat(fd, &st) == 0 && st.st_size >= static_cast<off_t>(sizeof(Elf64_Ehdr))) {
-      size_ = static_cast<std::size_t>(st.st_size);
-      void* map = mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-      if (map != MAP_FAILED) base_ = static_cast<const unsigned char*>(map);
-    }
-    close(fd);
-  }
-  ~MappedFile() {
-    if (base_ != nullptr) munmap(const_cast<unsigned char*>(base_), size_);
-  }
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-  const unsigned char* base() const { return base_; }
-  std::size_t size() const { return size_; }
-
- private:
-  const unsigned char* base_ = nullptr;  // nullptr when unreadable
-  std::size_t size_ = 0;
+// The parts of a symbol the lookup keeps.
+struct SymbolRef {
+  std::uint32_t name = 0;  // offset in the string table
+  std::uint64_t size = 0;
 };
 
 // The best candidates seen so far for one address: among symbols at the
 // greatest value not above it, the largest sized one and an unsized one.
 struct Candidates {
   std::uint64_t value = 0;
-  const Elf64_Sym* sized = nullptr;    // largest st_size at `value`
-  const Elf64_Sym* unsized = nullptr;  // st_size 0 at `value`
-  bool empty() const { return sized == nullptr && unsized == nullptr; }
+  bool has_sized = false;
+  bool has_unsized = false;
+  SymbolRef sized;    // largest st_size at `value` (when has_sized)
+  SymbolRef unsized;  // st_size 0 at `value` (when has_unsized)
+  bool empty() const { return !has_sized && !has_unsized; }
   void offer(const Elf64_Sym& s) {
     if (!empty() && s.st_value < value) return;
-    if (empty() || s.st_value > value) *this = Candidates{s.st_value, nullptr, nullptr};
+    if (empty() || s.st_value > value) *this = Candidates{.value = s.st_value};
     if (s.st_size == 0) {
-      if (unsized == nullptr) unsized = &s;
-    } else if (sized == nullptr || s.st_size > sized->st_size) {
-      sized = &s;
+      if (!has_unsized) unsized = {s.st_name, 0}, has_unsized = true;
+    } else if (!has_sized || s.st_size > sized.size) {
+      sized = {s.st_name, s.st_size}, has_sized = true;
     }
   }
 };
+
+// The NUL-terminated string at `offset` of the string table
+// [table_offset, table_offset + table_size) of `file`; "" when unreadable.
+std::string read_name(const FileReader& file, std::uint64_t table_offset, std::uint64_t table_size,
+                      std::uint32_t offset) {
+  std::string name;
+  std::size_t want = kNameGuessBytes;
+  for (;;) {
+    const std::uint64_t left = table_size - offset;
+    const std::size_t size = static_cast<std::size_t>(std::min<std::uint64_t>(want, left));
+    name.resize(size);
+    const std::size_t got = file.read_some(name.data(), size, table_offset + offset);
+    const std::size_t len = strnlen(name.data(), got);
+    if (len < got || got < size || size == left) {
+      name.resize(len);
+      return name;
+    }
+    want *= 4;  // no NUL yet: a long (mangled) name
+  }
+}
 
 }  // namespace
 
@@ -84,21 +131,22 @@ std::vector<std::string> elf_function_names(const std::string& path,
   HookGuard guard;  // the profiler's own memory
   std::vector<std::string> names(vaddrs.size());
   if (vaddrs.empty()) return names;
-  const MappedFile file(path);
-  const unsigned char* base = file.base();
-  if (base == nullptr) return names;
-  auto* eh = reinterpret_cast<const Elf64_Ehdr*>(base);
-  if (std::memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_ident[EI_CLASS] != ELFCLASS64) {
+  const FileReader file(path);
+  if (!file.ok()) return names;
+  Elf64_Ehdr eh{};
+  if (!file.read_exact(&eh, sizeof eh, 0) || std::memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+      eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_shoff == 0 || eh.e_shentsize != sizeof(Elf64_Shdr)) {
     return names;
   }
-  const Elf64_Shdr* symtab = find_section(base, file.size(), eh, SHT_SYMTAB);
-  if (symtab == nullptr) symtab = find_section(base, file.size(), eh, SHT_DYNSYM);
+  std::vector<Elf64_Shdr> sections(eh.e_shnum);
+  if (!file.read_exact(sections.data(), sections.size() * sizeof(Elf64_Shdr), eh.e_shoff)) return names;
+  const std::uint64_t file_size = file.size();
+  const Elf64_Shdr* symtab = find_section(sections, file_size, SHT_SYMTAB);
+  if (symtab == nullptr) symtab = find_section(sections, file_size, SHT_DYNSYM);
   if (symtab == nullptr || symtab->sh_entsize != sizeof(Elf64_Sym)) return names;
-  const auto* sections = reinterpret_cast<const Elf64_Shdr*>(base + eh->e_shoff);
   const Elf64_Shdr& strings = sections[symtab->sh_link];
-  if (strings.sh_offset + strings.sh_size > file.size()) return names;
-  const char* strtab = reinterpret_cast<const char*>(base + strings.sh_offset);
-  const std::size_t strtab_size = strings.sh_size;
+  if (strings.sh_offset > file_size || strings.sh_size > file_size - strings.sh_offset) return names;
+  const std::uint64_t strtab_size = strings.sh_size;
 
   // The addresses in ascending order (as indexes into vaddrs).
   std::vector<std::uint32_t> order(vaddrs.size());
@@ -110,30 +158,46 @@ std::vector<std::string> elf_function_names(const std::string& path,
   // The symbol containing sorted[i] is the best of first_at[0..i], and
   // first_at[i] beats every earlier entry (its values are greater).
   std::vector<Candidates> first_at(order.size());
-  const auto* syms = reinterpret_cast<const Elf64_Sym*>(base + symtab->sh_offset);
-  const std::size_t n = symtab->sh_size / sizeof(Elf64_Sym);
-  for (std::size_t k = 0; k < n; ++k) {
-    const Elf64_Sym& s = syms[k];
-    const unsigned type = ELF64_ST_TYPE(s.st_info);
-    if ((type != STT_FUNC && type != STT_GNU_IFUNC) || s.st_shndx == SHN_UNDEF || s.st_value == 0 ||
-        s.st_name >= strtab_size) {
-      continue;
+  std::vector<Elf64_Sym> chunk(kSymbolChunkBytes / sizeof(Elf64_Sym));
+  const std::uint64_t n = symtab->sh_size / sizeof(Elf64_Sym);
+  for (std::uint64_t first = 0; first < n; first += chunk.size()) {
+    const std::size_t count = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), n - first));
+    if (!file.read_exact(chunk.data(), count * sizeof(Elf64_Sym),
+                         symtab->sh_offset + first * sizeof(Elf64_Sym))) {
+      return names;
     }
-    const auto it = std::lower_bound(order.begin(), order.end(), s.st_value,
-                                     [&](std::uint32_t i, std::uint64_t v) { return vaddrs[i] < v; });
-    if (it != order.end()) first_at[it - order.begin()].offer(s);
+    for (std::size_t k = 0; k < count; ++k) {
+      const Elf64_Sym& s = chunk[k];
+      const unsigned type = ELF64_ST_TYPE(s.st_info);
+      if ((type != STT_FUNC && type != STT_GNU_IFUNC) || s.st_shndx == SHN_UNDEF || s.st_value == 0 ||
+          s.st_name >= strtab_size) {
+        continue;
+      }
+      const auto it = std::lower_bound(order.begin(), order.end(), s.st_value,
+                                       [&](std::uint32_t i, std::uint64_t v) { return vaddrs[i] < v; });
+      if (it != order.end()) first_at[it - order.begin()].offer(s);
+    }
   }
+  // One read per distinct name (neighbouring pcs share a function).
   Candidates best;
+  std::uint32_t last_name = 0;
+  const std::string* last = nullptr;
   for (std::size_t i = 0; i < order.size(); ++i) {
     if (!first_at[i].empty()) best = first_at[i];
     if (best.empty()) continue;
     const std::uint64_t vaddr = vaddrs[order[i]];
-    const Elf64_Sym* s = best.sized != nullptr && vaddr < best.value + best.sized->st_size
-                             ? best.sized
-                             : best.unsized;
+    const SymbolRef* s = best.has_sized && vaddr < best.value + best.sized.size ? &best.sized
+                         : best.has_unsized                                      ? &best.unsized
+                                                                                 : nullptr;
     if (s == nullptr) continue;  // past the end of a sized function, in no other
-    const char* name = strtab + s->st_name;
-    names[order[i]].assign(name, strnlen(name, strtab_size - s->st_name));
+    std::string& name = names[order[i]];
+    if (last != nullptr && s->name == last_name) {
+      name = *last;
+    } else {
+      name = read_name(file, strings.sh_offset, strtab_size, s->name);
+    }
+    last_name = s->name;
+    last = &name;
   }
   return names;
 }
