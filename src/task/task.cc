@@ -106,8 +106,6 @@ void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job, std::atomic<std:
                            std::memory_order_relaxed);
     arm_deadline(rec);
   }
-  const bool traced = tracing_on();
-  if (traced) trace_task_begin(start, rec->id, rec->name);
   // Labels task/task_site on CPU and contention samples taken while it runs.
   const std::uint32_t outer_label = prof::set_thread_task_label(task_label_for(rec->name, rec->site));
   try {
@@ -128,8 +126,14 @@ void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job, std::atomic<std:
   const std::int64_t finished = now_ns();
   rec->finished_ns.store(finished, std::memory_order_relaxed);
   rec->state.store(TaskState::kDone, std::memory_order_relaxed);
-  const std::size_t live = unregister_task(rec.get());
-  if (traced) trace_task_end(finished, rec->id, live);
+  // The task's slice is written once, now that it has ended (if tracing is
+  // on now); while it runs a snapshot draws it from the registry
+  // (open_tasks_for_trace). Counted finished, traced, then unlinked: a
+  // snapshot's registry walk that no longer finds the task finds its slice
+  // in the ring.
+  const std::size_t live = count_task_finished();
+  if (tracing_on()) trace_task(start, finished, rec->id, rec->name, live);
+  unlink_task(rec.get());
   mark_done(*rec);
   tl_current = outer;
 }

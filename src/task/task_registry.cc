@@ -97,27 +97,33 @@ void register_task(TaskRecord* rec) {
   registry().spawned.fetch_add(1, std::memory_order_relaxed);
 }
 
-std::size_t unregister_task(TaskRecord* rec) {
-  Shard& s = shard_of(rec->id);
-  {
-    common::MutexLock lock(s.mu);
-    drain_locked(s);  // rec may still be an arrival
-    if (rec->prev != nullptr) rec->prev->next = rec->next;
-    else s.head = rec->next;
-    if (rec->next != nullptr) rec->next->prev = rec->prev;
-    rec->prev = rec->next = nullptr;
-  }
+std::size_t count_task_finished() noexcept {
   // acq_rel. release: pairs with the acquire in live_count(), so a reader
-  // that counts this unregistration also sees the registration it undoes
+  // that counts this finish also sees the registration it undoes
   // (spawned's increment happened before, in the record's hand-off to this
   // thread). acquire: as live_count()'s acquire load, for the count returned
-  // below: every unregistration counted so far (a release sequence of RMWs)
-  // brings its registration with it, so the spawned load sees at least as
-  // many registrations as finished counts.
+  // below: every finish counted so far (a release sequence of RMWs) brings
+  // its registration with it, so the spawned load sees at least as many
+  // registrations as finished counts.
   Registry& r = registry();
   const std::uint64_t finished = r.finished.fetch_add(1, std::memory_order_acq_rel) + 1;
   const std::uint64_t spawned = r.spawned.load(std::memory_order_relaxed);  // see above
   return spawned > finished ? static_cast<std::size_t>(spawned - finished) : 0;
+}
+
+void unlink_task(TaskRecord* rec) {
+  Shard& s = shard_of(rec->id);
+  common::MutexLock lock(s.mu);
+  drain_locked(s);  // rec may still be an arrival
+  if (rec->prev != nullptr) rec->prev->next = rec->next;
+  else s.head = rec->next;
+  if (rec->next != nullptr) rec->next->prev = rec->prev;
+  rec->prev = rec->next = nullptr;
+}
+
+std::size_t unregister_task(TaskRecord* rec) {
+  unlink_task(rec);
+  return count_task_finished();
 }
 
 void for_each_live(const std::function<void(TaskRecord&)>& fn) {

@@ -22,8 +22,10 @@
 //   race; release/acquire on the words (plain moves on x86-64) instead of
 //   fences keeps the protocol visible to TSan. The discard rule is checked
 //   by TraceRing.ConcurrentSnapshots_SeeOnlyWholeEventsInOrder.
-// Events of one ring are in timestamp order because one thread writes them
-// in program order with a monotonic clock.
+// Events of one ring are in program order. Their timestamps are in order
+// except for whole slices written when they end (kTask, and the long-task
+// kTaskBegin/kTaskEnd pair), whose ts_ns is their beginning: the renderer
+// orders slices by their times (trace_json.cc).
 #pragma once
 
 #include <sys/types.h>
@@ -41,23 +43,28 @@
 namespace syncscope::task::internal {
 
 enum class EventType : std::uint8_t {
-  kSpawn,       // a whole "spawn <name>" slice (see SpawnArgs); flow start with id;
-                // a "live tasks" sample at its end
+  kSpawn,       // a spawn at ts_ns (the record's creation), see SliceArgs:
+                // "spawn <name>" mark with the flow start to the task with id,
+                // and a "live tasks" sample
   kSpawnBegin,  // "spawn <name>" slice begins; flow start with id (a spawn
                 // that waited for queue room: the wait nests inside it)
   kSpawnEnd,    // ends kSpawnBegin's slice; value = live tasks after it
-  kTaskBegin,   // task slice begins (name = task name); flow end with id
-  kTaskEnd,     // value = live tasks after the task left the registry
+  kTask,        // a whole task slice (name = task name) from ts_ns, written
+                // when the task ended (see SliceArgs); flow end with id; a
+                // "live tasks" sample at its end
+  kTaskBegin,   // for a task too long for kTask: its slice begins (written
+  kTaskEnd,     // with kTaskEnd when it ended); value = live tasks after it
   kBlockBegin,  // "blocked: <reason>" slice begins
   kBlockEnd,
   kCounter,     // counter track `name` = value
   kInstant,     // instant event `name`, detail in `detail`... (name holds "name: detail")
 };
 
-// kSpawn's payload: one event per spawn instead of a begin, an end and a
-// counter sample, written when the spawn returns (ts_ns is its beginning).
-struct SpawnArgs {
-  std::uint32_t duration_ns;  // saturates at about 4.3 s
+// kSpawn's and kTask's payload: the slice's duration and the live count
+// sampled at its end, in the value word (a spawn's duration is 0: it is a
+// mark at the record's creation time, costing no clock read).
+struct SliceArgs {
+  std::uint32_t duration_ns;  // kTask: below 2^32 - 1 (about 4.3 s), else kTaskBegin/kTaskEnd
   std::uint32_t live_tasks;   // saturates at 2^32 - 1
 };
 
@@ -66,16 +73,16 @@ struct TraceEvent {
   std::uint64_t id;     // task id (spawn/task events), else 0
   union {
     double value;       // counter value / instant numeric arg / live tasks (kSpawnEnd, kTaskEnd)
-    SpawnArgs spawn;    // kSpawn
+    SliceArgs slice;    // kSpawn, kTask
   };
   EventType type;
   std::uint8_t name_len;
   char name[kTraceNameMax];
 };
-static_assert(sizeof(SpawnArgs) == sizeof(double), "the spawn payload shares the value's word");
+static_assert(sizeof(SliceArgs) == sizeof(double), "the slice payload shares the value's word");
 static_assert(sizeof(TraceEvent) == 64, "one event per cache line keeps the ring compact");
 
-// The counter track that kSpawn, kSpawnEnd and kTaskEnd events sample.
+// The counter track that kSpawn, kSpawnEnd, kTask and kTaskEnd events sample.
 inline constexpr char kLiveTasksTrack[] = "live tasks";
 
 inline std::string_view event_name(const TraceEvent& e) { return {e.name, e.name_len}; }
@@ -119,7 +126,7 @@ class ThreadRing {
   }
 
   // Any thread: appends to `out` the whole events of the ring with
-  // ts_ns >= since_ns, oldest first.
+  // ts_ns >= since_ns (for kTask: its end), in ring order.
   void copy_since(std::int64_t since_ns, std::vector<TraceEvent>& out) const;
 
   // Any thread; counters of this ring (relaxed reads: statistics).
@@ -154,7 +161,21 @@ struct RingCopy {
 };
 std::vector<RingCopy> collect_rings(std::int64_t since_ns);
 
+// A task running at snapshot time, read from the registry: drawn as a slice
+// from its start, open at the snapshot's end (its kTask is written only
+// when it ends).
+struct OpenTask {
+  pid_t tid;
+  TaskId id;
+  std::int64_t started_ns;
+  std::string name;
+};
+// Every task of the registry that has started and not yet finished.
+std::vector<OpenTask> open_tasks_for_trace();
+
 // Renders collected rings as a Chrome trace JSON document (trace_json.cc).
-std::string render_chrome_json(std::vector<RingCopy> rings, std::int64_t end_ns);
+// `open` are the tasks running at end_ns, taken before the rings were
+// copied (a task also found whole in a ring is drawn from the ring).
+std::string render_chrome_json(std::vector<RingCopy> rings, std::vector<OpenTask> open, std::int64_t end_ns);
 
 }  // namespace syncscope::task::internal

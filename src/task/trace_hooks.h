@@ -20,21 +20,23 @@ inline bool tracing_on() noexcept {
   return g_tracing_on.load(std::memory_order_relaxed);
 }
 
-// A whole "spawn <name>" slice on the spawner's track, from begin_ns (the
-// record's creation time) to now, with the flow start to the task and a
-// "live tasks" sample at its end: one event, one clock read.
+// The spawn on the spawner's track, at begin_ns (the record's creation
+// time, already read): a "spawn <name>" mark with the flow start to the
+// task and a "live tasks" sample. One event, no clock read.
 void trace_spawn(std::int64_t begin_ns, TaskId id, std::string_view name) noexcept;
 // For a spawn that has to wait for queue room (its wait's "blocked" slice
 // nests inside): the slice's begin, written before the wait, and its end
 // with the "live tasks" sample.
 void trace_spawn_begin(std::int64_t ts_ns, TaskId id, std::string_view name) noexcept;
 void trace_spawn_end() noexcept;
-// The task's slice on the worker's track, with the flow end. The caller
-// passes the timestamps it already read for the task's record (started,
-// finished), saving a clock read per event; the end carries the "live
-// tasks" sample taken after the task left the registry.
-void trace_task_begin(std::int64_t ts_ns, TaskId id, std::string_view name) noexcept;
-void trace_task_end(std::int64_t ts_ns, TaskId id, std::size_t live) noexcept;
+// The task's whole slice on the worker's track, with the flow end, written
+// once when the task has finished: the caller passes the times it read for
+// the task's record (started, finished) and the "live tasks" count after
+// the task. One event (two for a task longer than about 4.3 s). A task
+// still running at snapshot time is drawn from the registry instead
+// (open_tasks_for_trace).
+void trace_task(std::int64_t start_ns, std::int64_t finish_ns, TaskId id, std::string_view name,
+                std::size_t live) noexcept;
 // "blocked: <reason>" slice.
 void trace_block_begin(std::string_view reason) noexcept;
 void trace_block_end() noexcept;

@@ -17,6 +17,7 @@
 #include "syncscope/task/task_registry.h"
 #include "syncscope/task/trace.h"
 #include "task/heap_counter_track.h"
+#include "task/registry_internal.h"
 #include "task/task_record.h"
 #include "task/trace_buffer.h"
 #include "task/trace_hooks.h"
@@ -238,13 +239,25 @@ std::vector<RingCopy> collect_rings(std::int64_t since_ns) {
   return out;
 }
 
+std::vector<OpenTask> open_tasks_for_trace() {
+  std::vector<OpenTask> out;
+  // Every started task still listed, finished or not: one that finished
+  // wrote its kTask before leaving the list (run_task), and the renderer
+  // prefers that event when the ring copy, made after this walk, holds it.
+  for_each_live([&](TaskRecord& rec) {
+    // relaxed: standalone facts (see TaskRecord); started_ns is stored
+    // before tid by nobody in particular, so both must be set.
+    const std::int64_t started = rec.started_ns.load(std::memory_order_relaxed);
+    const pid_t tid = rec.tid.load(std::memory_order_relaxed);
+    if (started != 0 && tid != 0) out.push_back({tid, rec.id, started, rec.name});
+  });
+  return out;
+}
+
 void trace_spawn(std::int64_t begin_ns, TaskId id, std::string_view name) noexcept {
-  const std::int64_t end = now_ns();
-  const std::size_t live = TaskRegistry::instance().live_count();
-  const SpawnArgs args{saturate_u32(static_cast<std::uint64_t>(std::max<std::int64_t>(0, end - begin_ns))),
-                       saturate_u32(live)};
-  append_with(EventType::kSpawn, begin_ns, id, name, [args](TraceEvent& e) { e.spawn = args; });
-  sample_heap_counter_if_due(end);
+  const SliceArgs args{0, saturate_u32(TaskRegistry::instance().live_count())};
+  append_with(EventType::kSpawn, begin_ns, id, name, [args](TraceEvent& e) { e.slice = args; });
+  sample_heap_counter_if_due(begin_ns);
 }
 void trace_spawn_begin(std::int64_t ts_ns, TaskId id, std::string_view name) noexcept {
   append(EventType::kSpawnBegin, ts_ns, id, 0, name);
@@ -254,12 +267,19 @@ void trace_spawn_end() noexcept {
   append(EventType::kSpawnEnd, now, 0, static_cast<double>(TaskRegistry::instance().live_count()), {});
   sample_heap_counter_if_due(now);
 }
-void trace_task_begin(std::int64_t ts_ns, TaskId id, std::string_view name) noexcept {
-  append(EventType::kTaskBegin, ts_ns, id, 0, name);
-}
-void trace_task_end(std::int64_t ts_ns, TaskId id, std::size_t live) noexcept {
-  append(EventType::kTaskEnd, ts_ns, id, static_cast<double>(live), {});
-  sample_heap_counter_if_due(ts_ns);
+void trace_task(std::int64_t start_ns, std::int64_t finish_ns, TaskId id, std::string_view name,
+                std::size_t live) noexcept {
+  const std::uint64_t duration = static_cast<std::uint64_t>(std::max<std::int64_t>(0, finish_ns - start_ns));
+  if (duration < UINT32_MAX) [[likely]] {
+    const SliceArgs args{static_cast<std::uint32_t>(duration), saturate_u32(live)};
+    append_with(EventType::kTask, start_ns, id, name, [args](TraceEvent& e) { e.slice = args; });
+  } else {
+    // Too long for the packed duration: the slice as a begin and an end,
+    // both written now (the renderer orders slices by their times).
+    append(EventType::kTaskBegin, start_ns, id, 0, name);
+    append(EventType::kTaskEnd, finish_ns, id, static_cast<double>(live), {});
+  }
+  sample_heap_counter_if_due(finish_ns);
 }
 void trace_block_begin(std::string_view reason) noexcept {
   append(EventType::kBlockBegin, now_ns(), 0, 0, reason);
@@ -313,7 +333,10 @@ std::string trace_snapshot_json(Clock::duration window) {
     since = end - std::chrono::duration_cast<std::chrono::nanoseconds>(window).count();
   }
   if (internal::tracing_on()) internal::trace_live_tasks(TaskRegistry::instance().live_count());
-  return internal::render_chrome_json(internal::collect_rings(since), end);
+  // The registry first, then the rings: a task missing from the walk had
+  // already written its slice (see open_tasks_for_trace).
+  std::vector<internal::OpenTask> open = internal::open_tasks_for_trace();
+  return internal::render_chrome_json(internal::collect_rings(since), std::move(open), end);
 }
 
 absl::Status write_trace_snapshot(const std::string& path, Clock::duration window) {

@@ -216,6 +216,63 @@ TEST_F(TraceTest, RunningTaskAtSnapshot_IsClosedAsUnfinished) {
   h.join();
 }
 
+// A task's slice is written once, when it ends; a task still running is
+// drawn from the registry at snapshot time. A task that started while
+// tracing was off (no event of it in any ring) shows as one slice on its
+// worker's track, beginning at its start time (oracle: the registry's
+// TaskInfo) and ending at the snapshot with args.unfinished; its wait
+// begun while tracing is on nests inside it.
+TEST_F(TraceTest, RunningTaskStartedBeforeTracing_IsAnOpenSliceFromItsStart) {
+  stop_tracing();
+  clear_trace();
+  test::Gate started_gate;
+  test::Gate gate;
+  TaskHandle h = spawn_detached("began untraced", [&] {
+    started_gate.wait("before tracing");
+    gate.wait("held open");
+  });
+  ASSERT_TRUE(test::eventually([] { return test::blocked_named("began untraced") == 1; }));
+  start_tracing({.heap_counter_interval = 0ms});
+  started_gate.open();
+  ASSERT_TRUE(test::eventually([&] { return h.info().blocking_reason == "held open"; }));
+  const TaskInfo info = h.info();
+  const json doc = validate(trace_snapshot_json());
+  const auto begins = find_all(doc, "B", "began untraced");
+  ASSERT_EQ(begins.size(), 1u);
+  EXPECT_EQ(begins[0].at("tid").get<int>(), info.thread_id);
+  EXPECT_EQ(begins[0]["args"]["task_id"], h.id());
+  const double started_us =
+      static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(info.started.time_since_epoch()).count()) /
+      1000.0;
+  EXPECT_DOUBLE_EQ(begins[0].at("ts").get<double>(), started_us);
+  // On its track: the task's begin, the wait's begin, then both ends, the
+  // task's last, each marked unfinished.
+  std::vector<json> track;
+  for (const json& e : doc["traceEvents"]) {
+    if (e.at("ph") != "M" && e.contains("tid") && e.at("tid") == info.thread_id &&
+        (e.at("ph") == "B" || e.at("ph") == "E")) {
+      track.push_back(e);
+    }
+  }
+  ASSERT_EQ(track.size(), 4u) << doc.dump();
+  EXPECT_EQ(track[0].value("name", ""), "began untraced");
+  EXPECT_EQ(track[1].value("name", ""), "blocked: held open");
+  for (int k : {2, 3}) {
+    EXPECT_EQ(track[k].at("ph"), "E");
+    EXPECT_TRUE(track[k].contains("args") && track[k]["args"].value("unfinished", false)) << track[k].dump();
+  }
+  EXPECT_EQ(find_all(doc, "f", "spawn").size(), 1u);  // the flow's end binds to the task's begin
+  gate.open();
+  h.join();
+  // Once finished, the task is drawn from its ring event, whole: one slice,
+  // closed at its end, not unfinished.
+  const json after = validate(trace_snapshot_json());
+  ASSERT_EQ(find_all(after, "B", "began untraced").size(), 1u);
+  int unfinished = 0;
+  for (const json& e : find_all(after, "E", "")) unfinished += e.contains("args") && e["args"].value("unfinished", false);
+  EXPECT_EQ(unfinished, 0);
+}
+
 TEST_F(TraceTest, RingWrap_KeepsTheNewestAndStaysBalanced) {
   stop_tracing();
   clear_trace();
