@@ -132,7 +132,7 @@ void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job, std::atomic<std:
   // snapshot's registry walk that no longer finds the task finds its slice
   // in the ring.
   const std::size_t live = count_task_finished();
-  if (tracing_on()) trace_task(start, finished, rec->id, rec->name, live);
+  if (tracing_on()) trace_task(*rec, start, finished, live);
   unlink_task(rec.get());
   mark_done(*rec);
   tl_current = outer;
@@ -168,9 +168,11 @@ TaskHandle spawn_detached_impl(std::string_view name, Job job, const SpawnOption
   // The spawn stack starts here, in the spawn function (see create_task).
   if (options.capture_stack) rec->stack_depth = capture_spawn_stack(rec->stack, prof::kMaxStackDepth);
   register_task(rec.get());
-  // The spawn's trace slice begins at the record's creation (one event,
-  // written once the thread exists or could not be made).
+  // The spawn's trace mark is at the record's creation: carried by the
+  // task's own event (note_traced_spawn), or an event of its own if the
+  // thread could not be made.
   const bool traced = tracing_on();
+  if (traced) note_traced_spawn(*rec);
   try {
     std::thread t([rec, job = std::move(job)]() mutable {
       char thread_name[16] = {};
@@ -184,7 +186,6 @@ TaskHandle spawn_detached_impl(std::string_view name, Job job, const SpawnOption
     if (traced) trace_spawn(rec->created_ns, rec->id, rec->name);
     return TaskHandle();
   }
-  if (traced) trace_spawn(rec->created_ns, rec->id, rec->name);
   return TaskHandle(std::move(rec));
 }
 

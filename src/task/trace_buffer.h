@@ -52,6 +52,10 @@ enum class EventType : std::uint8_t {
   kTask,        // a whole task slice (name = task name) from ts_ns, written
                 // when the task ended (see SliceArgs); flow end with id; a
                 // "live tasks" sample at its end
+  kSpawnMark,   // written by the worker just before its task's kTask (or
+                // kTaskBegin): the spawn at ts_ns (the record's creation)
+                // on the spawner's track (see SpawnMarkArgs), no name (the
+                // task's event with the same id names it)
   kTaskBegin,   // for a task too long for kTask: its slice begins (written
   kTaskEnd,     // with kTaskEnd when it ended); value = live tasks after it
   kBlockBegin,  // "blocked: <reason>" slice begins
@@ -68,12 +72,19 @@ struct SliceArgs {
   std::uint32_t live_tasks;   // saturates at 2^32 - 1
 };
 
+// kSpawnMark's payload.
+struct SpawnMarkArgs {
+  std::uint32_t spawner_tid;
+  std::uint32_t live_tasks;  // after the spawn; saturates at 2^32 - 1
+};
+
 struct TraceEvent {
   std::int64_t ts_ns;   // steady_clock
   std::uint64_t id;     // task id (spawn/task events), else 0
   union {
     double value;       // counter value / instant numeric arg / live tasks (kSpawnEnd, kTaskEnd)
     SliceArgs slice;    // kSpawn, kTask
+    SpawnMarkArgs mark; // kSpawnMark
   };
   EventType type;
   std::uint8_t name_len;
@@ -110,19 +121,21 @@ class ThreadRing {
     // relaxed: only this thread writes begun_/committed_.
     const std::uint64_t i = committed_.load(std::memory_order_relaxed);
     begun_.store(i + 1, std::memory_order_relaxed);  // ordered by the release stores below
-    std::uint64_t words[kWords];
-    std::memcpy(words, &e, sizeof words);
-    std::uint64_t* slot = slots_ + (i & (capacity - 1)) * kWords;
-#pragma GCC unroll 8
-    for (std::size_t w = 0; w < kWords; ++w) {
-      // [W1] release: a reader whose acquire load reads this word also sees
-      // begun_ >= i + 1 afterwards, and drops the slot's old event; pairs
-      // with [R1]. (Plain stores on x86-64; no fence, which TSan could not
-      // model.)
-      std::atomic_ref<std::uint64_t>(slot[w]).store(words[w], std::memory_order_release);
-    }
+    write_slot(i, e);
     // [W2] release: publishes the slot's words with the count; pairs with [R2].
     committed_.store(i + 1, std::memory_order_release);
+  }
+
+  // Owning thread only: `a` then `b` as one write (one announcement, one
+  // publication); a snapshot sees both, or drops the older as overwritten.
+  void append2(const TraceEvent& a, const TraceEvent& b) noexcept {
+    // relaxed: only this thread writes begun_/committed_.
+    const std::uint64_t i = committed_.load(std::memory_order_relaxed);
+    begun_.store(i + 2, std::memory_order_relaxed);  // ordered by the release stores below
+    write_slot(i, a);
+    write_slot(i + 1, b);
+    // [W2] release: publishes both slots' words with the count; pairs with [R2].
+    committed_.store(i + 2, std::memory_order_release);
   }
 
   // Any thread: appends to `out` the whole events of the ring with
@@ -143,6 +156,21 @@ class ThreadRing {
  private:
   std::size_t bytes() const noexcept { return capacity * sizeof(TraceEvent); }
 
+  // Writes event i's slot; begun_ already counts it.
+  void write_slot(std::uint64_t i, const TraceEvent& e) noexcept {
+    std::uint64_t words[kWords];
+    std::memcpy(words, &e, sizeof words);
+    std::uint64_t* slot = slots_ + (i & (capacity - 1)) * kWords;
+#pragma GCC unroll 8
+    for (std::size_t w = 0; w < kWords; ++w) {
+      // [W1] release: a reader whose acquire load reads this word also sees
+      // begun_ > i afterwards, and drops the slot's old event; pairs with
+      // [R1]. (Plain stores on x86-64; no fence, which TSan could not
+      // model.)
+      std::atomic_ref<std::uint64_t>(slot[w]).store(words[w], std::memory_order_release);
+    }
+  }
+
   // capacity * kWords words; slot of event i = i % capacity. Written by the
   // owning thread only, read by any snapshot (atomic_ref, relaxed).
   std::uint64_t* slots_ = nullptr;
@@ -161,16 +189,20 @@ struct RingCopy {
 };
 std::vector<RingCopy> collect_rings(std::int64_t since_ns);
 
-// A task running at snapshot time, read from the registry: drawn as a slice
-// from its start, open at the snapshot's end (its kTask is written only
-// when it ends).
+// A task listed in the registry at snapshot time: a running one is drawn
+// as a slice from its start, open at the snapshot's end (its kTask is
+// written only when it ends); a queued or running one's spawn mark is drawn
+// from the record (its kSpawnMark too is written only when it ends).
 struct OpenTask {
-  pid_t tid;
+  pid_t tid;             // 0: not started (queued): only its spawn mark is drawn
   TaskId id;
   std::int64_t started_ns;
   std::string name;
+  std::int64_t created_ns;
+  pid_t spawner_tid;     // 0: no spawn mark noted (note_traced_spawn)
+  std::uint32_t spawn_live;
 };
-// Every task of the registry that has started and not yet finished.
+// Every task of the registry (queued, running, or finishing).
 std::vector<OpenTask> open_tasks_for_trace();
 
 // Renders collected rings as a Chrome trace JSON document (trace_json.cc).

@@ -12,6 +12,8 @@
 
 namespace syncscope::task::internal {
 
+struct TaskRecord;
+
 extern std::atomic<bool> g_tracing_on;
 
 inline bool tracing_on() noexcept {
@@ -20,9 +22,14 @@ inline bool tracing_on() noexcept {
   return g_tracing_on.load(std::memory_order_relaxed);
 }
 
-// The spawn on the spawner's track, at begin_ns (the record's creation
-// time, already read): a "spawn <name>" mark with the flow start to the
-// task and a "live tasks" sample. One event, no clock read.
+// A spawn made while tracing is on, after the task's registration: notes
+// in the record the spawner's thread and the live count, which the task's
+// own event carries when it ends (trace_task). No event, no clock read:
+// the spawn's mark is drawn at the record's creation time, on the
+// spawner's track, with the flow start to the task.
+void note_traced_spawn(TaskRecord& rec) noexcept;
+// A spawn that was refused (queue full without waiting, shut down, no
+// thread): its mark as an event of its own, since the task never runs.
 void trace_spawn(std::int64_t begin_ns, TaskId id, std::string_view name) noexcept;
 // For a spawn that has to wait for queue room (its wait's "blocked" slice
 // nests inside): the slice's begin, written before the wait, and its end
@@ -32,11 +39,10 @@ void trace_spawn_end() noexcept;
 // The task's whole slice on the worker's track, with the flow end, written
 // once when the task has finished: the caller passes the times it read for
 // the task's record (started, finished) and the "live tasks" count after
-// the task. One event (two for a task longer than about 4.3 s). A task
-// still running at snapshot time is drawn from the registry instead
-// (open_tasks_for_trace).
-void trace_task(std::int64_t start_ns, std::int64_t finish_ns, TaskId id, std::string_view name,
-                std::size_t live) noexcept;
+// the task. One event (two for a task longer than about 4.3 s), plus the
+// spawn's mark when note_traced_spawn noted one. A task still running at
+// snapshot time is drawn from the registry instead (open_tasks_for_trace).
+void trace_task(const TaskRecord& rec, std::int64_t start_ns, std::int64_t finish_ns, std::size_t live) noexcept;
 // "blocked: <reason>" slice.
 void trace_block_begin(std::string_view reason) noexcept;
 void trace_block_end() noexcept;

@@ -70,6 +70,8 @@ class TrackRenderer {
         whole(e.ts_ns, e.ts_ns + e.slice.duration_ns, "spawn " + name, "spawn", e.id, Flow::kStart);
         counters[kLiveTasksTrack].push_back({e.ts_ns + e.slice.duration_ns, static_cast<double>(e.slice.live_tasks)});
         break;
+      case EventType::kSpawnMark:
+        break;  // drawn on the spawner's track (render_chrome_json)
       case EventType::kTask:
         whole(e.ts_ns, e.ts_ns + e.slice.duration_ns, name, "task", e.id, Flow::kEnd);
         counters[kLiveTasksTrack].push_back({e.ts_ns + e.slice.duration_ns, static_cast<double>(e.slice.live_tasks)});
@@ -105,6 +107,13 @@ class TrackRenderer {
         break;
       }
     }
+  }
+
+  // A spawn's mark on this (the spawner's) track, from the task's event or
+  // the registry's record: a zero-length "spawn <name>" slice with the flow
+  // start.
+  void spawn_mark(std::int64_t ts, std::uint64_t id, const std::string& task_name) {
+    whole(ts, ts, "spawn " + task_name, "spawn", id, Flow::kStart);
   }
 
   // A task running at the snapshot instant (from the registry).
@@ -222,37 +231,76 @@ std::string render_chrome_json(std::vector<RingCopy> rings, std::vector<OpenTask
   events.push_back({{"ph", "M"}, {"name", "process_name"}, {"pid", pid}, {"tid", 0},
                     {"args", {{"name", process_name()}}}});
   std::map<std::string, std::vector<CounterSample>> counters;
-  // A task whose slice a ring holds is drawn from the ring, not as open.
-  std::set<std::uint64_t> in_rings;
+  // What the rings hold, by task id: the task's own slice (then it is not
+  // drawn as open), its name (for its spawn mark), a spawn slice of its own
+  // (a spawn that waited or was refused: no mark then), a mark.
+  std::set<std::uint64_t> task_in_rings, spawn_in_rings, mark_in_rings;
+  std::map<std::uint64_t, std::string> names;
   for (const RingCopy& ring : rings) {
     for (const TraceEvent& e : ring.events) {
-      if (e.type == EventType::kTask || e.type == EventType::kTaskBegin || e.type == EventType::kTaskEnd) {
-        in_rings.insert(e.id);
+      switch (e.type) {
+        case EventType::kTask:
+        case EventType::kTaskBegin:
+          names[e.id] = std::string(event_name(e));
+          task_in_rings.insert(e.id);
+          break;
+        case EventType::kTaskEnd:
+          task_in_rings.insert(e.id);
+          break;
+        case EventType::kSpawn:
+        case EventType::kSpawnBegin:
+          spawn_in_rings.insert(e.id);
+          break;
+        case EventType::kSpawnMark:
+          mark_in_rings.insert(e.id);
+          break;
+        default:
+          break;
       }
     }
   }
-  std::erase_if(open, [&](const OpenTask& t) { return in_rings.count(t.id) != 0; });
-  // Several rings may share a tid (a cleared generation); merge them per tid
-  // so the track stays ordered. A running task's thread may have no ring.
+  for (const OpenTask& t : open) names.emplace(t.id, t.name);
+  auto name_of = [&](std::uint64_t id) {
+    auto it = names.find(id);
+    return it != names.end() ? it->second : "task " + std::to_string(id);
+  };
+  // Tracks by tid. Several rings may share a tid (a cleared generation);
+  // they feed one track. A track may also have no ring (a running task's
+  // or a spawner's thread that wrote nothing since the trace was cleared).
+  std::map<pid_t, TrackRenderer> tracks;
+  std::map<pid_t, std::string> thread_names;
+  auto track = [&](pid_t tid) -> TrackRenderer& {
+    return tracks.try_emplace(tid, events, pid, tid).first->second;
+  };
   std::stable_sort(rings.begin(), rings.end(), [](const RingCopy& a, const RingCopy& b) { return a.tid < b.tid; });
-  std::sort(open.begin(), open.end(), [](const OpenTask& a, const OpenTask& b) { return a.tid < b.tid; });
-  std::set<pid_t> tids;
-  for (const RingCopy& ring : rings) tids.insert(ring.tid);
-  for (const OpenTask& t : open) tids.insert(t.tid);
-  std::size_t i = 0, j = 0;
-  for (const pid_t tid : tids) {
-    const std::string thread_name =
-        i < rings.size() && rings[i].tid == tid
-            ? rings[i].thread_name
-            : read_comm("/proc/self/task/" + std::to_string(tid) + "/comm", "");
-    events.push_back({{"ph", "M"}, {"name", "thread_name"}, {"pid", pid}, {"tid", tid},
-                      {"args", {{"name", thread_name}}}});
-    TrackRenderer track(events, pid, tid);
-    for (; i < rings.size() && rings[i].tid == tid; ++i) {
-      for (const TraceEvent& e : rings[i].events) track.event(e, counters);
+  for (const RingCopy& ring : rings) {
+    thread_names.emplace(ring.tid, ring.thread_name);
+    TrackRenderer& own = track(ring.tid);
+    for (const TraceEvent& e : ring.events) {
+      if (e.type != EventType::kSpawnMark) {
+        own.event(e, counters);
+        continue;
+      }
+      if (spawn_in_rings.count(e.id) != 0) continue;
+      track(static_cast<pid_t>(e.mark.spawner_tid)).spawn_mark(e.ts_ns, e.id, name_of(e.id));
+      counters[kLiveTasksTrack].push_back({e.ts_ns, static_cast<double>(e.mark.live_tasks)});
     }
-    for (; j < open.size() && open[j].tid == tid; ++j) track.open_task(open[j]);
-    track.finish(end_ns);
+  }
+  for (const OpenTask& t : open) {
+    if (task_in_rings.count(t.id) != 0) continue;  // drawn whole from its events
+    if (t.tid != 0) track(t.tid).open_task(t);
+    if (t.spawner_tid != 0 && mark_in_rings.count(t.id) == 0 && spawn_in_rings.count(t.id) == 0) {
+      track(t.spawner_tid).spawn_mark(t.created_ns, t.id, t.name);
+      counters[kLiveTasksTrack].push_back({t.created_ns, static_cast<double>(t.spawn_live)});
+    }
+  }
+  for (auto& [tid, renderer] : tracks) {
+    auto name = thread_names.find(tid);
+    events.push_back({{"ph", "M"}, {"name", "thread_name"}, {"pid", pid}, {"tid", tid},
+                      {"args", {{"name", name != thread_names.end()
+                                             ? name->second
+                                             : read_comm("/proc/self/task/" + std::to_string(tid) + "/comm", "")}}}});
+    renderer.finish(end_ns);
   }
   for (auto& [name, samples] : counters) {
     std::stable_sort(samples.begin(), samples.end(),

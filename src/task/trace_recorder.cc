@@ -115,14 +115,10 @@ inline ThreadRing* my_ring() noexcept {
   return register_my_ring(gen);
 }
 
-// Inlined into each recording point: the event is built in registers and
-// stored straight into the ring's slot.
-// `set_payload(e)` fills the value word.
+// The event, built in registers; `set_payload(e)` fills the value word.
 template <class SetPayload>
-[[gnu::always_inline]] inline void append_with(EventType type, std::int64_t ts, std::uint64_t id,
-                                               std::string_view name, SetPayload set_payload) noexcept {
-  ThreadRing* ring = my_ring();
-  if (ring == nullptr) [[unlikely]] return;
+[[gnu::always_inline]] inline TraceEvent make_event(EventType type, std::int64_t ts, std::uint64_t id,
+                                                    std::string_view name, SetPayload set_payload) noexcept {
   TraceEvent e{};  // the name's unused tail is copied into the slot too
   e.ts_ns = ts;
   e.id = id;
@@ -131,7 +127,17 @@ template <class SetPayload>
   const std::size_t n = std::min(name.size(), kTraceNameMax);
   if (n != 0) std::memcpy(e.name, name.data(), n);  // data() may be null when empty
   e.name_len = static_cast<std::uint8_t>(n);
-  ring->append(e);
+  return e;
+}
+
+// Inlined into each recording point: the event is built in registers and
+// stored straight into the ring's slot.
+template <class SetPayload>
+[[gnu::always_inline]] inline void append_with(EventType type, std::int64_t ts, std::uint64_t id,
+                                               std::string_view name, SetPayload set_payload) noexcept {
+  ThreadRing* ring = my_ring();
+  if (ring == nullptr) [[unlikely]] return;
+  ring->append(make_event(type, ts, id, name, set_payload));
 }
 
 [[gnu::always_inline]] inline void append(EventType type, std::int64_t ts, std::uint64_t id, double value,
@@ -241,17 +247,30 @@ std::vector<RingCopy> collect_rings(std::int64_t since_ns) {
 
 std::vector<OpenTask> open_tasks_for_trace() {
   std::vector<OpenTask> out;
-  // Every started task still listed, finished or not: one that finished
-  // wrote its kTask before leaving the list (run_task), and the renderer
-  // prefers that event when the ring copy, made after this walk, holds it.
+  // Every task still listed, queued, running or finishing: one that
+  // finished wrote its events before leaving the list (run_task), and the
+  // renderer prefers them when the ring copy, made after this walk, holds
+  // them.
   for_each_live([&](TaskRecord& rec) {
-    // relaxed: standalone facts (see TaskRecord); started_ns is stored
-    // before tid by nobody in particular, so both must be set.
+    // relaxed: standalone facts (see TaskRecord); a started task has both
+    // its start time and its thread set.
     const std::int64_t started = rec.started_ns.load(std::memory_order_relaxed);
     const pid_t tid = rec.tid.load(std::memory_order_relaxed);
-    if (started != 0 && tid != 0) out.push_back({tid, rec.id, started, rec.name});
+    const pid_t spawner = rec.spawner_tid.load(std::memory_order_relaxed);
+    const bool running = started != 0 && tid != 0;
+    if (!running && spawner == 0) return;
+    out.push_back({running ? tid : 0, rec.id, started, rec.name, rec.created_ns, spawner,
+                   rec.spawn_live.load(std::memory_order_relaxed)});
   });
   return out;
+}
+
+void note_traced_spawn(TaskRecord& rec) noexcept {
+  // relaxed: standalone facts for the task's own thread (which receives the
+  // record through the executor's queue or the thread's start) and for
+  // snapshots (which read them under the registry's shard lock).
+  rec.spawn_live.store(saturate_u32(TaskRegistry::instance().live_count()), std::memory_order_relaxed);
+  rec.spawner_tid.store(current_tid(), std::memory_order_relaxed);
 }
 
 void trace_spawn(std::int64_t begin_ns, TaskId id, std::string_view name) noexcept {
@@ -267,17 +286,31 @@ void trace_spawn_end() noexcept {
   append(EventType::kSpawnEnd, now, 0, static_cast<double>(TaskRegistry::instance().live_count()), {});
   sample_heap_counter_if_due(now);
 }
-void trace_task(std::int64_t start_ns, std::int64_t finish_ns, TaskId id, std::string_view name,
-                std::size_t live) noexcept {
+void trace_task(const TaskRecord& rec, std::int64_t start_ns, std::int64_t finish_ns, std::size_t live) noexcept {
+  // relaxed: written before the task was handed to this thread (see note_traced_spawn).
+  const pid_t spawner = rec.spawner_tid.load(std::memory_order_relaxed);
   const std::uint64_t duration = static_cast<std::uint64_t>(std::max<std::int64_t>(0, finish_ns - start_ns));
   if (duration < UINT32_MAX) [[likely]] {
+    ThreadRing* ring = my_ring();
+    if (ring == nullptr) [[unlikely]] return;
     const SliceArgs args{static_cast<std::uint32_t>(duration), saturate_u32(live)};
-    append_with(EventType::kTask, start_ns, id, name, [args](TraceEvent& e) { e.slice = args; });
+    const TraceEvent task = make_event(EventType::kTask, start_ns, rec.id, rec.name, [args](TraceEvent& e) { e.slice = args; });
+    if (spawner != 0) {
+      const SpawnMarkArgs mark{static_cast<std::uint32_t>(spawner), rec.spawn_live.load(std::memory_order_relaxed)};
+      ring->append2(make_event(EventType::kSpawnMark, rec.created_ns, rec.id, {}, [mark](TraceEvent& e) { e.mark = mark; }),
+                    task);
+    } else {
+      ring->append(task);
+    }
   } else {
+    if (spawner != 0) {
+      const SpawnMarkArgs mark{static_cast<std::uint32_t>(spawner), rec.spawn_live.load(std::memory_order_relaxed)};
+      append_with(EventType::kSpawnMark, rec.created_ns, rec.id, {}, [mark](TraceEvent& e) { e.mark = mark; });
+    }
     // Too long for the packed duration: the slice as a begin and an end,
     // both written now (the renderer orders slices by their times).
-    append(EventType::kTaskBegin, start_ns, id, 0, name);
-    append(EventType::kTaskEnd, finish_ns, id, static_cast<double>(live), {});
+    append(EventType::kTaskBegin, start_ns, rec.id, 0, rec.name);
+    append(EventType::kTaskEnd, finish_ns, rec.id, static_cast<double>(live), {});
   }
   sample_heap_counter_if_due(finish_ns);
 }
