@@ -269,7 +269,7 @@ void note_traced_spawn(TaskRecord& rec) noexcept {
   // relaxed: standalone facts for the task's own thread (which receives the
   // record through the executor's queue or the thread's start) and for
   // snapshots (which read them under the registry's shard lock).
-  rec.spawn_live.store(saturate_u32(TaskRegistry::instance().live_count()), std::memory_order_relaxed);
+  rec.spawn_live.store(saturate_u32(live_count_now()), std::memory_order_relaxed);
   rec.spawner_tid.store(current_tid(), std::memory_order_relaxed);
 }
 
