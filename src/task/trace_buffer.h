@@ -31,6 +31,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -128,11 +129,14 @@ class ThreadRing {
 
   // Owning thread only: `a` then `b` as one write (one announcement, one
   // publication); a snapshot sees both, or drops the older as overwritten.
+  // `a` has no name: only its first four words (up to name_len) are
+  // written; its slot keeps an older event's name bytes, which name_len 0
+  // makes unread.
   void append2(const TraceEvent& a, const TraceEvent& b) noexcept {
     // relaxed: only this thread writes begun_/committed_.
     const std::uint64_t i = committed_.load(std::memory_order_relaxed);
     begun_.store(i + 2, std::memory_order_relaxed);  // ordered by the release stores below
-    write_slot(i, a);
+    write_slot(i, a, kUnnamedWords);
     write_slot(i + 1, b);
     // [W2] release: publishes both slots' words with the count; pairs with [R2].
     committed_.store(i + 2, std::memory_order_release);
@@ -156,13 +160,17 @@ class ThreadRing {
  private:
   std::size_t bytes() const noexcept { return capacity * sizeof(TraceEvent); }
 
-  // Writes event i's slot; begun_ already counts it.
-  void write_slot(std::uint64_t i, const TraceEvent& e) noexcept {
+  // Words of an event up to and including name_len.
+  static constexpr std::size_t kUnnamedWords = offsetof(TraceEvent, name) / sizeof(std::uint64_t) + 1;
+  static_assert(offsetof(TraceEvent, name_len) < kUnnamedWords * sizeof(std::uint64_t));
+
+  // Writes the first `words_used` words of event i's slot; begun_ already counts it.
+  void write_slot(std::uint64_t i, const TraceEvent& e, std::size_t words_used = kWords) noexcept {
     std::uint64_t words[kWords];
     std::memcpy(words, &e, sizeof words);
     std::uint64_t* slot = slots_ + (i & (capacity - 1)) * kWords;
 #pragma GCC unroll 8
-    for (std::size_t w = 0; w < kWords; ++w) {
+    for (std::size_t w = 0; w < words_used; ++w) {
       // [W1] release: a reader whose acquire load reads this word also sees
       // begun_ > i afterwards, and drops the slot's old event; pairs with
       // [R1]. (Plain stores on x86-64; no fence, which TSan could not

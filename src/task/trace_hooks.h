@@ -9,10 +9,10 @@
 #include <string_view>
 
 #include "syncscope/task/task_core.h"
+#include "task/registry_internal.h"
+#include "task/task_record.h"
 
 namespace syncscope::task::internal {
-
-struct TaskRecord;
 
 extern std::atomic<bool> g_tracing_on;
 
@@ -27,7 +27,15 @@ inline bool tracing_on() noexcept {
 // own event carries when it ends (trace_task). No event, no clock read:
 // the spawn's mark is drawn at the record's creation time, on the
 // spawner's track, with the flow start to the task.
-void note_traced_spawn(TaskRecord& rec) noexcept;
+// Inline: a handful of instructions on every traced spawn.
+inline void note_traced_spawn(TaskRecord& rec) noexcept {
+  const std::size_t live = live_count_now();
+  // relaxed: standalone facts for the task's own thread (which receives the
+  // record through the executor's queue or the thread's start) and for
+  // snapshots (which read them under the registry's shard lock).
+  rec.spawn_live.store(live > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(live), std::memory_order_relaxed);
+  rec.spawner_tid.store(current_tid(), std::memory_order_relaxed);
+}
 // A spawn that was refused (queue full without waiting, shut down, no
 // thread): its mark as an event of its own, since the task never runs.
 void trace_spawn(std::int64_t begin_ns, TaskId id, std::string_view name) noexcept;

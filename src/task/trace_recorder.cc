@@ -69,19 +69,23 @@ void trim_exited_locked(Recorder& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(r.mu) {
 
 // The calling thread's ring, registered with the recorder once per thread
 // (and again after clear_trace); appends to it take no lock. LocalRing owns
-// it and marks it exited when the thread ends; the two trivially
-// destructible copies below are what the per-event path reads (no TLS
-// guard), equal to tl_ring's fields whenever tl_ring_ptr is non-null.
+// it and marks it exited when the thread ends; the trivially destructible
+// copy below (ring and generation) is what the per-event path reads (no TLS
+// guard), equal to tl_ring's fields whenever tl_ref.ptr is non-null.
 struct LocalRing {
   std::shared_ptr<ThreadRing> ring;
   ~LocalRing();
 };
 thread_local LocalRing tl_ring;
-thread_local ThreadRing* tl_ring_ptr = nullptr;        // tl_ring.ring.get(), or null
-thread_local std::uint64_t tl_ring_generation = 0;     // g_generation when it was made
+// One thread_local, so the per-event path computes its address once.
+struct RingRef {
+  ThreadRing* ptr = nullptr;        // tl_ring.ring.get(), or null
+  std::uint64_t generation = 0;     // g_generation when it was made
+};
+thread_local RingRef tl_ref;
 
 LocalRing::~LocalRing() {
-  tl_ring_ptr = nullptr;
+  tl_ref.ptr = nullptr;
   // relaxed: see ThreadRing::exited.
   if (ring) ring->exited.store(true, std::memory_order_relaxed);
 }
@@ -97,11 +101,11 @@ ThreadRing* register_my_ring(std::uint64_t gen) noexcept {
     auto ring = std::make_shared<ThreadRing>(current_tid(), name, std::max<std::size_t>(64, r.config.events_per_thread));
     if (!ring->ok()) return nullptr;  // out of memory: drop the event
     tl_ring.ring = std::move(ring);
-    tl_ring_ptr = tl_ring.ring.get();
-    tl_ring_generation = gen;
+    tl_ref.ptr = tl_ring.ring.get();
+    tl_ref.generation = gen;
     r.rings.push_back(tl_ring.ring);
     trim_exited_locked(r);
-    return tl_ring_ptr;
+    return tl_ref.ptr;
   } catch (...) {
     return nullptr;  // out of memory: drop the event
   }
@@ -111,8 +115,29 @@ inline ThreadRing* my_ring() noexcept {
   // acquire: pairs with the release in clear_trace(), so a thread that sees
   // the new generation registers a fresh ring in the cleared list.
   const std::uint64_t gen = g_generation.load(std::memory_order_acquire);
-  if (tl_ring_ptr != nullptr && tl_ring_generation == gen) [[likely]] return tl_ring_ptr;
+  if (tl_ref.ptr != nullptr && tl_ref.generation == gen) [[likely]] return tl_ref.ptr;
   return register_my_ring(gen);
+}
+
+// Copies n <= kTraceNameMax bytes: names are mostly short, and a call to
+// memcpy or its inline loop costs more than two overlapping loads and
+// stores (each range is read and written exactly, never beyond n).
+[[gnu::always_inline]] inline void copy_name(char* dst, const char* src, std::size_t n) noexcept {
+  if (n >= 8 && n <= 16) {
+    std::uint64_t head, tail;
+    std::memcpy(&head, src, 8);
+    std::memcpy(&tail, src + n - 8, 8);
+    std::memcpy(dst, &head, 8);
+    std::memcpy(dst + n - 8, &tail, 8);
+  } else if (n >= 4 && n < 8) {
+    std::uint32_t head, tail;
+    std::memcpy(&head, src, 4);
+    std::memcpy(&tail, src + n - 4, 4);
+    std::memcpy(dst, &head, 4);
+    std::memcpy(dst + n - 4, &tail, 4);
+  } else if (n != 0) {
+    std::memcpy(dst, src, n);  // src may be null when n is 0
+  }
 }
 
 // The event, built in registers; `set_payload(e)` fills the value word.
@@ -125,7 +150,7 @@ template <class SetPayload>
   set_payload(e);
   e.type = type;
   const std::size_t n = std::min(name.size(), kTraceNameMax);
-  if (n != 0) std::memcpy(e.name, name.data(), n);  // data() may be null when empty
+  copy_name(e.name, name.data(), n);
   e.name_len = static_cast<std::uint8_t>(n);
   return e;
 }
@@ -263,14 +288,6 @@ std::vector<OpenTask> open_tasks_for_trace() {
                    rec.spawn_live.load(std::memory_order_relaxed)});
   });
   return out;
-}
-
-void note_traced_spawn(TaskRecord& rec) noexcept {
-  // relaxed: standalone facts for the task's own thread (which receives the
-  // record through the executor's queue or the thread's start) and for
-  // snapshots (which read them under the registry's shard lock).
-  rec.spawn_live.store(saturate_u32(live_count_now()), std::memory_order_relaxed);
-  rec.spawner_tid.store(current_tid(), std::memory_order_relaxed);
 }
 
 void trace_spawn(std::int64_t begin_ns, TaskId id, std::string_view name) noexcept {
