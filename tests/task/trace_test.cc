@@ -10,6 +10,8 @@
 #include <string>
 #include <thread>
 
+#include <unistd.h>
+
 #include "syncscope/map/map_events.h"
 #include "syncscope/prof/heap_profiler.h"
 #include "syncscope/task/task.h"
@@ -271,6 +273,65 @@ TEST_F(TraceTest, RunningTaskStartedBeforeTracing_IsAnOpenSliceFromItsStart) {
   int unfinished = 0;
   for (const json& e : find_all(after, "E", "")) unfinished += e.contains("args") && e["args"].value("unfinished", false);
   EXPECT_EQ(unfinished, 0);
+}
+
+double to_trace_us(Clock::time_point t) {
+  return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count()) /
+         1000.0;
+}
+
+// A spawn writes no event: its mark travels with the task's own event, so
+// the marks of tasks not yet finished come from the registry. With one
+// task running (held) and one queued behind it, both marks are on the
+// spawning thread's track at the tasks' creation times (oracle: TaskInfo),
+// each with its flow start, and the running task's slice is open.
+TEST_F(TraceTest, SpawnMarksOfUnfinishedTasks_AreTakenFromTheRegistry) {
+  test::Gate gate;
+  Executor ex({.name = "marks", .workers = 1});
+  TaskHandle running = ex.spawn("held task", [&] { gate.wait("held"); });
+  ASSERT_TRUE(test::eventually([] { return test::blocked_named("held task") == 1; }));
+  TaskHandle queued = ex.spawn("queued task", [] {});
+  const json doc = validate(trace_snapshot_json());
+  const int spawner_tid = static_cast<int>(::gettid());
+  for (const TaskHandle* h : {&running, &queued}) {
+    const TaskInfo info = h->info();
+    const auto marks = find_all(doc, "B", "spawn " + info.name);
+    ASSERT_EQ(marks.size(), 1u) << info.name;
+    EXPECT_EQ(marks[0].at("tid").get<int>(), spawner_tid);
+    EXPECT_EQ(marks[0]["args"]["task_id"], h->id());
+    EXPECT_DOUBLE_EQ(marks[0].at("ts").get<double>(), to_trace_us(info.created));
+    int starts = 0;
+    for (const json& e : find_all(doc, "s", "spawn")) starts += e.at("id") == h->id();
+    EXPECT_EQ(starts, 1) << info.name;
+  }
+  EXPECT_EQ(find_all(doc, "B", "held task").size(), 1u);
+  EXPECT_TRUE(find_all(doc, "B", "queued task").empty());  // not started: no slice yet
+  gate.open();
+  running.join();
+  queued.join();
+}
+
+// Task names of every length up to past the kept maximum come out of the
+// ring as written (truncated to kTraceNameMax bytes): the names are copied
+// into the event by length classes, each of which is exercised here.
+TEST_F(TraceTest, TaskNamesOfEveryLength_AreKeptUpToTheMaximum) {
+  const std::string letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  std::map<TaskId, std::string> expected;
+  {
+    Executor ex({.name = "names", .workers = 1});
+    for (std::size_t len = 1; len <= kTraceNameMax + 4; ++len) {
+      const std::string name = letters.substr(0, len);
+      TaskHandle h = ex.spawn(name, [] {});
+      expected[h.id()] = name.substr(0, kTraceNameMax);
+      h.join();
+    }
+  }
+  const json doc = validate(trace_snapshot_json());
+  std::map<TaskId, std::string> seen;
+  for (const json& e : find_all(doc, "B", "")) {
+    if (e.value("cat", "") == "task") seen[e["args"]["task_id"].get<TaskId>()] = e.value("name", "");
+  }
+  EXPECT_EQ(seen, expected);
 }
 
 TEST_F(TraceTest, RingWrap_KeepsTheNewestAndStaysBalanced) {
