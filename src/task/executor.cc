@@ -108,21 +108,23 @@ TaskHandle Executor::spawn_job(std::string_view name, internal::Job job, const S
     rec->stack_depth = internal::capture_spawn_stack(rec->stack, prof::kMaxStackDepth);
   }
   internal::register_task(rec.get());
-  // The spawn's trace slice begins at the record's creation. Usually one
-  // event written at the end (trace_spawn); a spawn that waits for room
-  // writes its begin before the wait, so the wait's slice nests inside.
+  // The spawn's trace mark is at the record's creation. Usually no event:
+  // the task's own event carries the mark (note_traced_spawn); a spawn that
+  // waits for room writes its slice's begin before the wait, so the wait's
+  // slice nests inside, and its end after; a refused spawn writes its mark.
   const bool traced = internal::tracing_on();
+  if (traced) internal::note_traced_spawn(*rec);
   bool spawn_slice_open = false;  // trace_spawn_begin was written
-  auto trace_spawn_done = [&]() {
+  auto trace_spawn_done = [&](bool refused) {
     if (!traced) return;
     if (spawn_slice_open) internal::trace_spawn_end();
-    else internal::trace_spawn(rec->created_ns, rec->id, rec->name);
+    else if (refused) internal::trace_spawn(rec->created_ns, rec->id, rec->name);
   };
   // Called with mu released.
   auto refuse = [&]() {
     s.rejected.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
     internal::abandon_task(rec);
-    trace_spawn_done();
+    trace_spawn_done(true);
     return TaskHandle();
   };
   common::UniqueLock lock(s.mu);
@@ -148,7 +150,7 @@ TaskHandle Executor::spawn_job(std::string_view name, internal::Job job, const S
   s.spawned.fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
   lock.unlock();
   s.not_empty.notify_one();
-  trace_spawn_done();
+  trace_spawn_done(false);
   return TaskHandle(std::move(rec));
 }
 

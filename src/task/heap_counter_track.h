@@ -7,6 +7,7 @@
 // counter would read zero.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 
@@ -14,10 +15,23 @@ namespace syncscope::task::internal {
 
 inline constexpr char kHeapCounterTrack[] = "live heap bytes";
 
+// When the next sample is due (steady ns); INT64_MAX while there is no heap
+// track. Each recording point compares its timestamp with it: one load and
+// a branch inline, no call, while a sample is not due. relaxed: a setting
+// and a claim; the sample it gates publishes nothing (the ring's [W2]/[R2]
+// orders the event).
+extern std::atomic<std::int64_t> g_heap_sample_due_ns;
+
 // Sets the sampling interval (0 = no heap track). Called by start_tracing.
 void set_heap_counter_interval(std::chrono::milliseconds interval) noexcept;
+// Takes the sample if no other thread claimed this due time first.
+void sample_heap_counter(std::int64_t now_ns) noexcept;
+
 // Records a sample on the track if the interval has passed since the last.
-// Cheap: one relaxed load when not due; no allocation beyond the ring's.
-void sample_heap_counter_if_due(std::int64_t now_ns) noexcept;
+inline void sample_heap_counter_if_due(std::int64_t now_ns) noexcept {
+  if (now_ns >= g_heap_sample_due_ns.load(std::memory_order_relaxed)) [[unlikely]] {  // relaxed: see above
+    sample_heap_counter(now_ns);
+  }
+}
 
 }  // namespace syncscope::task::internal

@@ -106,8 +106,6 @@ void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job, std::atomic<std:
                            std::memory_order_relaxed);
     arm_deadline(rec);
   }
-  const bool traced = tracing_on();
-  if (traced) trace_task_begin(start, rec->id, rec->name);
   // Labels task/task_site on CPU and contention samples taken while it runs.
   const std::uint32_t outer_label = prof::set_thread_task_label(task_label_for(rec->name, rec->site));
   try {
@@ -128,8 +126,14 @@ void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job, std::atomic<std:
   const std::int64_t finished = now_ns();
   rec->finished_ns.store(finished, std::memory_order_relaxed);
   rec->state.store(TaskState::kDone, std::memory_order_relaxed);
-  const std::size_t live = unregister_task(rec.get());
-  if (traced) trace_task_end(finished, rec->id, live);
+  // The task's slice is written once, now that it has ended (if tracing is
+  // on now); while it runs a snapshot draws it from the registry
+  // (open_tasks_for_trace). Counted finished, traced, then unlinked: a
+  // snapshot's registry walk that no longer finds the task finds its slice
+  // in the ring.
+  const std::size_t live = count_task_finished();
+  if (tracing_on()) trace_task(*rec, start, finished, live);
+  unlink_task(rec.get());
   mark_done(*rec);
   tl_current = outer;
 }
@@ -164,9 +168,11 @@ TaskHandle spawn_detached_impl(std::string_view name, Job job, const SpawnOption
   // The spawn stack starts here, in the spawn function (see create_task).
   if (options.capture_stack) rec->stack_depth = capture_spawn_stack(rec->stack, prof::kMaxStackDepth);
   register_task(rec.get());
-  // The spawn's trace slice begins at the record's creation (one event,
-  // written once the thread exists or could not be made).
+  // The spawn's trace mark is at the record's creation: carried by the
+  // task's own event (note_traced_spawn), or an event of its own if the
+  // thread could not be made.
   const bool traced = tracing_on();
+  if (traced) note_traced_spawn(*rec);
   try {
     std::thread t([rec, job = std::move(job)]() mutable {
       char thread_name[16] = {};
@@ -180,7 +186,6 @@ TaskHandle spawn_detached_impl(std::string_view name, Job job, const SpawnOption
     if (traced) trace_spawn(rec->created_ns, rec->id, rec->name);
     return TaskHandle();
   }
-  if (traced) trace_spawn(rec->created_ns, rec->id, rec->name);
   return TaskHandle(std::move(rec));
 }
 

@@ -76,6 +76,12 @@ struct TaskRecord {
   std::atomic<std::int64_t> deadline_ns{0};  // 0 = none
   std::atomic<pid_t> tid{0};
   std::atomic<bool> deadline_exceeded{false};
+  // Set by a spawn made while tracing is on (note_traced_spawn): the
+  // spawner's thread and the live count after the spawn. The task's trace
+  // event, written when it ends, carries them, so the spawn itself writes
+  // no event (trace_hooks.h). 0 = no spawn mark to draw.
+  std::atomic<pid_t> spawner_tid{0};
+  std::atomic<std::uint32_t> spawn_live{0};
 
   // --- the blocking facts, written and read together under mu ---
   mutable common::Mutex mu;

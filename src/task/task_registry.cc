@@ -37,15 +37,18 @@ struct alignas(64) Shard {
 
 struct Registry {
   std::array<Shard, kShards> shards;
-  // Each on its own cache line, and each written by one side only:
-  // spawners bump next_id/spawned, finishing tasks bump finished. live is
-  // spawned - finished, so no line is written by both sides; a shared
-  // `live` counter, incremented at spawn and decremented at finish, moved
-  // its line between the spawner's and the worker's core twice per task.
-  alignas(64) std::atomic<std::uint64_t> spawned{0};   // registrations ever
-  alignas(64) std::atomic<std::uint64_t> finished{0};  // unregistrations ever; <= spawned
+  // The spawned/finished counters are namespace-scope (registry_internal.h).
   alignas(64) std::atomic<TaskId> next_id{1};          // id source; 0 means "no task"
 };
+
+}  // namespace
+
+namespace internal {
+PaddedCounter g_tasks_spawned;
+PaddedCounter g_tasks_finished;
+}  // namespace internal
+
+namespace {
 
 Registry& registry() {
   // Leaked on purpose: detached tasks may still finish during static
@@ -94,30 +97,35 @@ void register_task(TaskRecord* rec) {
   } while (!s.arrivals.compare_exchange_weak(top, rec, std::memory_order_release, std::memory_order_relaxed));
   // relaxed: a counter; what orders it before this task's `finished`
   // increment is the hand-off of the record to the thread that finishes it.
-  registry().spawned.fetch_add(1, std::memory_order_relaxed);
+  g_tasks_spawned.n.fetch_add(1, std::memory_order_relaxed);
+}
+
+std::size_t count_task_finished() noexcept {
+  // acq_rel. release: pairs with the acquire in live_count(), so a reader
+  // that counts this finish also sees the registration it undoes
+  // (spawned's increment happened before, in the record's hand-off to this
+  // thread). acquire: as live_count()'s acquire load, for the count returned
+  // below: every finish counted so far (a release sequence of RMWs) brings
+  // its registration with it, so the spawned load sees at least as many
+  // registrations as finished counts.
+  const std::uint64_t finished = g_tasks_finished.n.fetch_add(1, std::memory_order_acq_rel) + 1;
+  const std::uint64_t spawned = g_tasks_spawned.n.load(std::memory_order_relaxed);  // see above
+  return spawned > finished ? static_cast<std::size_t>(spawned - finished) : 0;
+}
+
+void unlink_task(TaskRecord* rec) {
+  Shard& s = shard_of(rec->id);
+  common::MutexLock lock(s.mu);
+  drain_locked(s);  // rec may still be an arrival
+  if (rec->prev != nullptr) rec->prev->next = rec->next;
+  else s.head = rec->next;
+  if (rec->next != nullptr) rec->next->prev = rec->prev;
+  rec->prev = rec->next = nullptr;
 }
 
 std::size_t unregister_task(TaskRecord* rec) {
-  Shard& s = shard_of(rec->id);
-  {
-    common::MutexLock lock(s.mu);
-    drain_locked(s);  // rec may still be an arrival
-    if (rec->prev != nullptr) rec->prev->next = rec->next;
-    else s.head = rec->next;
-    if (rec->next != nullptr) rec->next->prev = rec->prev;
-    rec->prev = rec->next = nullptr;
-  }
-  // acq_rel. release: pairs with the acquire in live_count(), so a reader
-  // that counts this unregistration also sees the registration it undoes
-  // (spawned's increment happened before, in the record's hand-off to this
-  // thread). acquire: as live_count()'s acquire load, for the count returned
-  // below: every unregistration counted so far (a release sequence of RMWs)
-  // brings its registration with it, so the spawned load sees at least as
-  // many registrations as finished counts.
-  Registry& r = registry();
-  const std::uint64_t finished = r.finished.fetch_add(1, std::memory_order_acq_rel) + 1;
-  const std::uint64_t spawned = r.spawned.load(std::memory_order_relaxed);  // see above
-  return spawned > finished ? static_cast<std::size_t>(spawned - finished) : 0;
+  unlink_task(rec);
+  return count_task_finished();
 }
 
 void for_each_live(const std::function<void(TaskRecord&)>& fn) {
@@ -232,18 +240,10 @@ bool TaskRegistry::request_stop(TaskId id) {
   return source.stop_possible() && source.request_stop();
 }
 
-std::size_t TaskRegistry::live_count() const noexcept {
-  // finished first, with acquire (pairs with the release in unregister_task):
-  // every registration behind the finished count read is then visible to
-  // the spawned load after it, so spawned >= finished. The clamp only
-  // guards the arithmetic.
-  const std::uint64_t finished = registry().finished.load(std::memory_order_acquire);
-  const std::uint64_t spawned = registry().spawned.load(std::memory_order_relaxed);  // see above
-  return spawned > finished ? static_cast<std::size_t>(spawned - finished) : 0;
-}
+std::size_t TaskRegistry::live_count() const noexcept { return internal::live_count_now(); }
 
 std::uint64_t TaskRegistry::total_spawned() const noexcept {
-  return registry().spawned.load(std::memory_order_relaxed);  // relaxed: statistics
+  return internal::g_tasks_spawned.n.load(std::memory_order_relaxed);  // relaxed: statistics
 }
 
 }  // namespace syncscope::task

@@ -22,13 +22,16 @@
 //   race; release/acquire on the words (plain moves on x86-64) instead of
 //   fences keeps the protocol visible to TSan. The discard rule is checked
 //   by TraceRing.ConcurrentSnapshots_SeeOnlyWholeEventsInOrder.
-// Events of one ring are in timestamp order because one thread writes them
-// in program order with a monotonic clock.
+// Events of one ring are in program order. Their timestamps are in order
+// except for whole slices written when they end (kTask, and the long-task
+// kTaskBegin/kTaskEnd pair), whose ts_ns is their beginning: the renderer
+// orders slices by their times (trace_json.cc).
 #pragma once
 
 #include <sys/types.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <memory>
@@ -41,24 +44,39 @@
 namespace syncscope::task::internal {
 
 enum class EventType : std::uint8_t {
-  kSpawn,       // a whole "spawn <name>" slice (see SpawnArgs); flow start with id;
-                // a "live tasks" sample at its end
+  kSpawn,       // a spawn at ts_ns (the record's creation), see SliceArgs:
+                // "spawn <name>" mark with the flow start to the task with id,
+                // and a "live tasks" sample
   kSpawnBegin,  // "spawn <name>" slice begins; flow start with id (a spawn
                 // that waited for queue room: the wait nests inside it)
   kSpawnEnd,    // ends kSpawnBegin's slice; value = live tasks after it
-  kTaskBegin,   // task slice begins (name = task name); flow end with id
-  kTaskEnd,     // value = live tasks after the task left the registry
+  kTask,        // a whole task slice (name = task name) from ts_ns, written
+                // when the task ended (see SliceArgs); flow end with id; a
+                // "live tasks" sample at its end
+  kSpawnMark,   // written by the worker just before its task's kTask (or
+                // kTaskBegin): the spawn at ts_ns (the record's creation)
+                // on the spawner's track (see SpawnMarkArgs), no name (the
+                // task's event with the same id names it)
+  kTaskBegin,   // for a task too long for kTask: its slice begins (written
+  kTaskEnd,     // with kTaskEnd when it ended); value = live tasks after it
   kBlockBegin,  // "blocked: <reason>" slice begins
   kBlockEnd,
   kCounter,     // counter track `name` = value
   kInstant,     // instant event `name`, detail in `detail`... (name holds "name: detail")
 };
 
-// kSpawn's payload: one event per spawn instead of a begin, an end and a
-// counter sample, written when the spawn returns (ts_ns is its beginning).
-struct SpawnArgs {
-  std::uint32_t duration_ns;  // saturates at about 4.3 s
+// kSpawn's and kTask's payload: the slice's duration and the live count
+// sampled at its end, in the value word (a spawn's duration is 0: it is a
+// mark at the record's creation time, costing no clock read).
+struct SliceArgs {
+  std::uint32_t duration_ns;  // kTask: below 2^32 - 1 (about 4.3 s), else kTaskBegin/kTaskEnd
   std::uint32_t live_tasks;   // saturates at 2^32 - 1
+};
+
+// kSpawnMark's payload.
+struct SpawnMarkArgs {
+  std::uint32_t spawner_tid;
+  std::uint32_t live_tasks;  // after the spawn; saturates at 2^32 - 1
 };
 
 struct TraceEvent {
@@ -66,16 +84,17 @@ struct TraceEvent {
   std::uint64_t id;     // task id (spawn/task events), else 0
   union {
     double value;       // counter value / instant numeric arg / live tasks (kSpawnEnd, kTaskEnd)
-    SpawnArgs spawn;    // kSpawn
+    SliceArgs slice;    // kSpawn, kTask
+    SpawnMarkArgs mark; // kSpawnMark
   };
   EventType type;
   std::uint8_t name_len;
   char name[kTraceNameMax];
 };
-static_assert(sizeof(SpawnArgs) == sizeof(double), "the spawn payload shares the value's word");
+static_assert(sizeof(SliceArgs) == sizeof(double), "the slice payload shares the value's word");
 static_assert(sizeof(TraceEvent) == 64, "one event per cache line keeps the ring compact");
 
-// The counter track that kSpawn, kSpawnEnd and kTaskEnd events sample.
+// The counter track that kSpawn, kSpawnEnd, kTask and kTaskEnd events sample.
 inline constexpr char kLiveTasksTrack[] = "live tasks";
 
 inline std::string_view event_name(const TraceEvent& e) { return {e.name, e.name_len}; }
@@ -103,23 +122,28 @@ class ThreadRing {
     // relaxed: only this thread writes begun_/committed_.
     const std::uint64_t i = committed_.load(std::memory_order_relaxed);
     begun_.store(i + 1, std::memory_order_relaxed);  // ordered by the release stores below
-    std::uint64_t words[kWords];
-    std::memcpy(words, &e, sizeof words);
-    std::uint64_t* slot = slots_ + (i & (capacity - 1)) * kWords;
-#pragma GCC unroll 8
-    for (std::size_t w = 0; w < kWords; ++w) {
-      // [W1] release: a reader whose acquire load reads this word also sees
-      // begun_ >= i + 1 afterwards, and drops the slot's old event; pairs
-      // with [R1]. (Plain stores on x86-64; no fence, which TSan could not
-      // model.)
-      std::atomic_ref<std::uint64_t>(slot[w]).store(words[w], std::memory_order_release);
-    }
+    write_slot(i, e);
     // [W2] release: publishes the slot's words with the count; pairs with [R2].
     committed_.store(i + 1, std::memory_order_release);
   }
 
+  // Owning thread only: `a` then `b` as one write (one announcement, one
+  // publication); a snapshot sees both, or drops the older as overwritten.
+  // `a` has no name: only its first four words (up to name_len) are
+  // written; its slot keeps an older event's name bytes, which name_len 0
+  // makes unread.
+  void append2(const TraceEvent& a, const TraceEvent& b) noexcept {
+    // relaxed: only this thread writes begun_/committed_.
+    const std::uint64_t i = committed_.load(std::memory_order_relaxed);
+    begun_.store(i + 2, std::memory_order_relaxed);  // ordered by the release stores below
+    write_slot(i, a, kUnnamedWords);
+    write_slot(i + 1, b);
+    // [W2] release: publishes both slots' words with the count; pairs with [R2].
+    committed_.store(i + 2, std::memory_order_release);
+  }
+
   // Any thread: appends to `out` the whole events of the ring with
-  // ts_ns >= since_ns, oldest first.
+  // ts_ns >= since_ns (for kTask: its end), in ring order.
   void copy_since(std::int64_t since_ns, std::vector<TraceEvent>& out) const;
 
   // Any thread; counters of this ring (relaxed reads: statistics).
@@ -135,6 +159,25 @@ class ThreadRing {
 
  private:
   std::size_t bytes() const noexcept { return capacity * sizeof(TraceEvent); }
+
+  // Words of an event up to and including name_len.
+  static constexpr std::size_t kUnnamedWords = offsetof(TraceEvent, name) / sizeof(std::uint64_t) + 1;
+  static_assert(offsetof(TraceEvent, name_len) < kUnnamedWords * sizeof(std::uint64_t));
+
+  // Writes the first `words_used` words of event i's slot; begun_ already counts it.
+  void write_slot(std::uint64_t i, const TraceEvent& e, std::size_t words_used = kWords) noexcept {
+    std::uint64_t words[kWords];
+    std::memcpy(words, &e, sizeof words);
+    std::uint64_t* slot = slots_ + (i & (capacity - 1)) * kWords;
+#pragma GCC unroll 8
+    for (std::size_t w = 0; w < words_used; ++w) {
+      // [W1] release: a reader whose acquire load reads this word also sees
+      // begun_ > i afterwards, and drops the slot's old event; pairs with
+      // [R1]. (Plain stores on x86-64; no fence, which TSan could not
+      // model.)
+      std::atomic_ref<std::uint64_t>(slot[w]).store(words[w], std::memory_order_release);
+    }
+  }
 
   // capacity * kWords words; slot of event i = i % capacity. Written by the
   // owning thread only, read by any snapshot (atomic_ref, relaxed).
@@ -154,7 +197,25 @@ struct RingCopy {
 };
 std::vector<RingCopy> collect_rings(std::int64_t since_ns);
 
+// A task listed in the registry at snapshot time: a running one is drawn
+// as a slice from its start, open at the snapshot's end (its kTask is
+// written only when it ends); a queued or running one's spawn mark is drawn
+// from the record (its kSpawnMark too is written only when it ends).
+struct OpenTask {
+  pid_t tid;             // 0: not started (queued): only its spawn mark is drawn
+  TaskId id;
+  std::int64_t started_ns;
+  std::string name;
+  std::int64_t created_ns;
+  pid_t spawner_tid;     // 0: no spawn mark noted (note_traced_spawn)
+  std::uint32_t spawn_live;
+};
+// Every task of the registry (queued, running, or finishing).
+std::vector<OpenTask> open_tasks_for_trace();
+
 // Renders collected rings as a Chrome trace JSON document (trace_json.cc).
-std::string render_chrome_json(std::vector<RingCopy> rings, std::int64_t end_ns);
+// `open` are the tasks running at end_ns, taken before the rings were
+// copied (a task also found whole in a ring is drawn from the ring).
+std::string render_chrome_json(std::vector<RingCopy> rings, std::vector<OpenTask> open, std::int64_t end_ns);
 
 }  // namespace syncscope::task::internal

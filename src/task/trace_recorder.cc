@@ -17,6 +17,7 @@
 #include "syncscope/task/task_registry.h"
 #include "syncscope/task/trace.h"
 #include "task/heap_counter_track.h"
+#include "task/registry_internal.h"
 #include "task/task_record.h"
 #include "task/trace_buffer.h"
 #include "task/trace_hooks.h"
@@ -68,19 +69,23 @@ void trim_exited_locked(Recorder& r) ABSL_EXCLUSIVE_LOCKS_REQUIRED(r.mu) {
 
 // The calling thread's ring, registered with the recorder once per thread
 // (and again after clear_trace); appends to it take no lock. LocalRing owns
-// it and marks it exited when the thread ends; the two trivially
-// destructible copies below are what the per-event path reads (no TLS
-// guard), equal to tl_ring's fields whenever tl_ring_ptr is non-null.
+// it and marks it exited when the thread ends; the trivially destructible
+// copy below (ring and generation) is what the per-event path reads (no TLS
+// guard), equal to tl_ring's fields whenever tl_ref.ptr is non-null.
 struct LocalRing {
   std::shared_ptr<ThreadRing> ring;
   ~LocalRing();
 };
 thread_local LocalRing tl_ring;
-thread_local ThreadRing* tl_ring_ptr = nullptr;        // tl_ring.ring.get(), or null
-thread_local std::uint64_t tl_ring_generation = 0;     // g_generation when it was made
+// One thread_local, so the per-event path computes its address once.
+struct RingRef {
+  ThreadRing* ptr = nullptr;        // tl_ring.ring.get(), or null
+  std::uint64_t generation = 0;     // g_generation when it was made
+};
+thread_local RingRef tl_ref;
 
 LocalRing::~LocalRing() {
-  tl_ring_ptr = nullptr;
+  tl_ref.ptr = nullptr;
   // relaxed: see ThreadRing::exited.
   if (ring) ring->exited.store(true, std::memory_order_relaxed);
 }
@@ -96,11 +101,11 @@ ThreadRing* register_my_ring(std::uint64_t gen) noexcept {
     auto ring = std::make_shared<ThreadRing>(current_tid(), name, std::max<std::size_t>(64, r.config.events_per_thread));
     if (!ring->ok()) return nullptr;  // out of memory: drop the event
     tl_ring.ring = std::move(ring);
-    tl_ring_ptr = tl_ring.ring.get();
-    tl_ring_generation = gen;
+    tl_ref.ptr = tl_ring.ring.get();
+    tl_ref.generation = gen;
     r.rings.push_back(tl_ring.ring);
     trim_exited_locked(r);
-    return tl_ring_ptr;
+    return tl_ref.ptr;
   } catch (...) {
     return nullptr;  // out of memory: drop the event
   }
@@ -110,27 +115,54 @@ inline ThreadRing* my_ring() noexcept {
   // acquire: pairs with the release in clear_trace(), so a thread that sees
   // the new generation registers a fresh ring in the cleared list.
   const std::uint64_t gen = g_generation.load(std::memory_order_acquire);
-  if (tl_ring_ptr != nullptr && tl_ring_generation == gen) [[likely]] return tl_ring_ptr;
+  if (tl_ref.ptr != nullptr && tl_ref.generation == gen) [[likely]] return tl_ref.ptr;
   return register_my_ring(gen);
 }
 
-// Inlined into each recording point: the event is built in registers and
-// stored straight into the ring's slot.
-// `set_payload(e)` fills the value word.
+// Copies n <= kTraceNameMax bytes: names are mostly short, and a call to
+// memcpy or its inline loop costs more than two overlapping loads and
+// stores (each range is read and written exactly, never beyond n).
+[[gnu::always_inline]] inline void copy_name(char* dst, const char* src, std::size_t n) noexcept {
+  if (n >= 8 && n <= 16) {
+    std::uint64_t head, tail;
+    std::memcpy(&head, src, 8);
+    std::memcpy(&tail, src + n - 8, 8);
+    std::memcpy(dst, &head, 8);
+    std::memcpy(dst + n - 8, &tail, 8);
+  } else if (n >= 4 && n < 8) {
+    std::uint32_t head, tail;
+    std::memcpy(&head, src, 4);
+    std::memcpy(&tail, src + n - 4, 4);
+    std::memcpy(dst, &head, 4);
+    std::memcpy(dst + n - 4, &tail, 4);
+  } else if (n != 0) {
+    std::memcpy(dst, src, n);  // src may be null when n is 0
+  }
+}
+
+// The event, built in registers; `set_payload(e)` fills the value word.
 template <class SetPayload>
-[[gnu::always_inline]] inline void append_with(EventType type, std::int64_t ts, std::uint64_t id,
-                                               std::string_view name, SetPayload set_payload) noexcept {
-  ThreadRing* ring = my_ring();
-  if (ring == nullptr) [[unlikely]] return;
+[[gnu::always_inline]] inline TraceEvent make_event(EventType type, std::int64_t ts, std::uint64_t id,
+                                                    std::string_view name, SetPayload set_payload) noexcept {
   TraceEvent e{};  // the name's unused tail is copied into the slot too
   e.ts_ns = ts;
   e.id = id;
   set_payload(e);
   e.type = type;
   const std::size_t n = std::min(name.size(), kTraceNameMax);
-  if (n != 0) std::memcpy(e.name, name.data(), n);  // data() may be null when empty
+  copy_name(e.name, name.data(), n);
   e.name_len = static_cast<std::uint8_t>(n);
-  ring->append(e);
+  return e;
+}
+
+// Inlined into each recording point: the event is built in registers and
+// stored straight into the ring's slot.
+template <class SetPayload>
+[[gnu::always_inline]] inline void append_with(EventType type, std::int64_t ts, std::uint64_t id,
+                                               std::string_view name, SetPayload set_payload) noexcept {
+  ThreadRing* ring = my_ring();
+  if (ring == nullptr) [[unlikely]] return;
+  ring->append(make_event(type, ts, id, name, set_payload));
 }
 
 [[gnu::always_inline]] inline void append(EventType type, std::int64_t ts, std::uint64_t id, double value,
@@ -238,13 +270,30 @@ std::vector<RingCopy> collect_rings(std::int64_t since_ns) {
   return out;
 }
 
+std::vector<OpenTask> open_tasks_for_trace() {
+  std::vector<OpenTask> out;
+  // Every task still listed, queued, running or finishing: one that
+  // finished wrote its events before leaving the list (run_task), and the
+  // renderer prefers them when the ring copy, made after this walk, holds
+  // them.
+  for_each_live([&](TaskRecord& rec) {
+    // relaxed: standalone facts (see TaskRecord); a started task has both
+    // its start time and its thread set.
+    const std::int64_t started = rec.started_ns.load(std::memory_order_relaxed);
+    const pid_t tid = rec.tid.load(std::memory_order_relaxed);
+    const pid_t spawner = rec.spawner_tid.load(std::memory_order_relaxed);
+    const bool running = started != 0 && tid != 0;
+    if (!running && spawner == 0) return;
+    out.push_back({running ? tid : 0, rec.id, started, rec.name, rec.created_ns, spawner,
+                   rec.spawn_live.load(std::memory_order_relaxed)});
+  });
+  return out;
+}
+
 void trace_spawn(std::int64_t begin_ns, TaskId id, std::string_view name) noexcept {
-  const std::int64_t end = now_ns();
-  const std::size_t live = TaskRegistry::instance().live_count();
-  const SpawnArgs args{saturate_u32(static_cast<std::uint64_t>(std::max<std::int64_t>(0, end - begin_ns))),
-                       saturate_u32(live)};
-  append_with(EventType::kSpawn, begin_ns, id, name, [args](TraceEvent& e) { e.spawn = args; });
-  sample_heap_counter_if_due(end);
+  const SliceArgs args{0, saturate_u32(TaskRegistry::instance().live_count())};
+  append_with(EventType::kSpawn, begin_ns, id, name, [args](TraceEvent& e) { e.slice = args; });
+  sample_heap_counter_if_due(begin_ns);
 }
 void trace_spawn_begin(std::int64_t ts_ns, TaskId id, std::string_view name) noexcept {
   append(EventType::kSpawnBegin, ts_ns, id, 0, name);
@@ -254,12 +303,33 @@ void trace_spawn_end() noexcept {
   append(EventType::kSpawnEnd, now, 0, static_cast<double>(TaskRegistry::instance().live_count()), {});
   sample_heap_counter_if_due(now);
 }
-void trace_task_begin(std::int64_t ts_ns, TaskId id, std::string_view name) noexcept {
-  append(EventType::kTaskBegin, ts_ns, id, 0, name);
-}
-void trace_task_end(std::int64_t ts_ns, TaskId id, std::size_t live) noexcept {
-  append(EventType::kTaskEnd, ts_ns, id, static_cast<double>(live), {});
-  sample_heap_counter_if_due(ts_ns);
+void trace_task(const TaskRecord& rec, std::int64_t start_ns, std::int64_t finish_ns, std::size_t live) noexcept {
+  // relaxed: written before the task was handed to this thread (see note_traced_spawn).
+  const pid_t spawner = rec.spawner_tid.load(std::memory_order_relaxed);
+  const std::uint64_t duration = static_cast<std::uint64_t>(std::max<std::int64_t>(0, finish_ns - start_ns));
+  if (duration < UINT32_MAX) [[likely]] {
+    ThreadRing* ring = my_ring();
+    if (ring == nullptr) [[unlikely]] return;
+    const SliceArgs args{static_cast<std::uint32_t>(duration), saturate_u32(live)};
+    const TraceEvent task = make_event(EventType::kTask, start_ns, rec.id, rec.name, [args](TraceEvent& e) { e.slice = args; });
+    if (spawner != 0) {
+      const SpawnMarkArgs mark{static_cast<std::uint32_t>(spawner), rec.spawn_live.load(std::memory_order_relaxed)};
+      ring->append2(make_event(EventType::kSpawnMark, rec.created_ns, rec.id, {}, [mark](TraceEvent& e) { e.mark = mark; }),
+                    task);
+    } else {
+      ring->append(task);
+    }
+  } else {
+    if (spawner != 0) {
+      const SpawnMarkArgs mark{static_cast<std::uint32_t>(spawner), rec.spawn_live.load(std::memory_order_relaxed)};
+      append_with(EventType::kSpawnMark, rec.created_ns, rec.id, {}, [mark](TraceEvent& e) { e.mark = mark; });
+    }
+    // Too long for the packed duration: the slice as a begin and an end,
+    // both written now (the renderer orders slices by their times).
+    append(EventType::kTaskBegin, start_ns, rec.id, 0, rec.name);
+    append(EventType::kTaskEnd, finish_ns, rec.id, static_cast<double>(live), {});
+  }
+  sample_heap_counter_if_due(finish_ns);
 }
 void trace_block_begin(std::string_view reason) noexcept {
   append(EventType::kBlockBegin, now_ns(), 0, 0, reason);
@@ -313,7 +383,10 @@ std::string trace_snapshot_json(Clock::duration window) {
     since = end - std::chrono::duration_cast<std::chrono::nanoseconds>(window).count();
   }
   if (internal::tracing_on()) internal::trace_live_tasks(TaskRegistry::instance().live_count());
-  return internal::render_chrome_json(internal::collect_rings(since), end);
+  // The registry first, then the rings: a task missing from the walk had
+  // already written its slice (see open_tasks_for_trace).
+  std::vector<internal::OpenTask> open = internal::open_tasks_for_trace();
+  return internal::render_chrome_json(internal::collect_rings(since), std::move(open), end);
 }
 
 absl::Status write_trace_snapshot(const std::string& path, Clock::duration window) {

@@ -53,7 +53,9 @@ void ThreadRing::copy_since(std::int64_t since_ns, std::vector<TraceEvent>& out)
   const std::uint64_t whole_from = std::max(first, begun > capacity ? begun - capacity : 0);
   for (std::uint64_t i = whole_from; i < end; ++i) {
     const TraceEvent& e = copy[i - first];
-    if (e.ts_ns >= since_ns) out.push_back(e);
+    // A whole task slice is kept when it ends in the window.
+    const std::int64_t ts = e.type == EventType::kTask ? e.ts_ns + e.slice.duration_ns : e.ts_ns;
+    if (ts >= since_ns) out.push_back(e);
   }
 }
 

@@ -10,6 +10,8 @@
 #include <string>
 #include <thread>
 
+#include <unistd.h>
+
 #include "syncscope/map/map_events.h"
 #include "syncscope/prof/heap_profiler.h"
 #include "syncscope/task/task.h"
@@ -214,6 +216,122 @@ TEST_F(TraceTest, RunningTaskAtSnapshot_IsClosedAsUnfinished) {
   EXPECT_GE(unfinished, 2);  // the task slice and its blocked slice
   gate.open();
   h.join();
+}
+
+// A task's slice is written once, when it ends; a task still running is
+// drawn from the registry at snapshot time. A task that started while
+// tracing was off (no event of it in any ring) shows as one slice on its
+// worker's track, beginning at its start time (oracle: the registry's
+// TaskInfo) and ending at the snapshot with args.unfinished; its wait
+// begun while tracing is on nests inside it.
+TEST_F(TraceTest, RunningTaskStartedBeforeTracing_IsAnOpenSliceFromItsStart) {
+  stop_tracing();
+  clear_trace();
+  test::Gate started_gate;
+  test::Gate gate;
+  TaskHandle h = spawn_detached("began untraced", [&] {
+    started_gate.wait("before tracing");
+    gate.wait("held open");
+  });
+  ASSERT_TRUE(test::eventually([] { return test::blocked_named("began untraced") == 1; }));
+  start_tracing({.heap_counter_interval = 0ms});
+  started_gate.open();
+  ASSERT_TRUE(test::eventually([&] { return h.info().blocking_reason == "held open"; }));
+  const TaskInfo info = h.info();
+  const json doc = validate(trace_snapshot_json());
+  const auto begins = find_all(doc, "B", "began untraced");
+  ASSERT_EQ(begins.size(), 1u);
+  EXPECT_EQ(begins[0].at("tid").get<int>(), info.thread_id);
+  EXPECT_EQ(begins[0]["args"]["task_id"], h.id());
+  const double started_us =
+      static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(info.started.time_since_epoch()).count()) /
+      1000.0;
+  EXPECT_DOUBLE_EQ(begins[0].at("ts").get<double>(), started_us);
+  // On its track: the task's begin, the wait's begin, then both ends, the
+  // task's last, each marked unfinished.
+  std::vector<json> track;
+  for (const json& e : doc["traceEvents"]) {
+    if (e.at("ph") != "M" && e.contains("tid") && e.at("tid") == info.thread_id &&
+        (e.at("ph") == "B" || e.at("ph") == "E")) {
+      track.push_back(e);
+    }
+  }
+  ASSERT_EQ(track.size(), 4u) << doc.dump();
+  EXPECT_EQ(track[0].value("name", ""), "began untraced");
+  EXPECT_EQ(track[1].value("name", ""), "blocked: held open");
+  for (int k : {2, 3}) {
+    EXPECT_EQ(track[k].at("ph"), "E");
+    EXPECT_TRUE(track[k].contains("args") && track[k]["args"].value("unfinished", false)) << track[k].dump();
+  }
+  EXPECT_EQ(find_all(doc, "f", "spawn").size(), 1u);  // the flow's end binds to the task's begin
+  gate.open();
+  h.join();
+  // Once finished, the task is drawn from its ring event, whole: one slice,
+  // closed at its end, not unfinished.
+  const json after = validate(trace_snapshot_json());
+  ASSERT_EQ(find_all(after, "B", "began untraced").size(), 1u);
+  int unfinished = 0;
+  for (const json& e : find_all(after, "E", "")) unfinished += e.contains("args") && e["args"].value("unfinished", false);
+  EXPECT_EQ(unfinished, 0);
+}
+
+double to_trace_us(Clock::time_point t) {
+  return static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count()) /
+         1000.0;
+}
+
+// A spawn writes no event: its mark travels with the task's own event, so
+// the marks of tasks not yet finished come from the registry. With one
+// task running (held) and one queued behind it, both marks are on the
+// spawning thread's track at the tasks' creation times (oracle: TaskInfo),
+// each with its flow start, and the running task's slice is open.
+TEST_F(TraceTest, SpawnMarksOfUnfinishedTasks_AreTakenFromTheRegistry) {
+  test::Gate gate;
+  Executor ex({.name = "marks", .workers = 1});
+  TaskHandle running = ex.spawn("held task", [&] { gate.wait("held"); });
+  ASSERT_TRUE(test::eventually([] { return test::blocked_named("held task") == 1; }));
+  TaskHandle queued = ex.spawn("queued task", [] {});
+  const json doc = validate(trace_snapshot_json());
+  const int spawner_tid = static_cast<int>(::gettid());
+  for (const TaskHandle* h : {&running, &queued}) {
+    const TaskInfo info = h->info();
+    const auto marks = find_all(doc, "B", "spawn " + info.name);
+    ASSERT_EQ(marks.size(), 1u) << info.name;
+    EXPECT_EQ(marks[0].at("tid").get<int>(), spawner_tid);
+    EXPECT_EQ(marks[0]["args"]["task_id"], h->id());
+    EXPECT_DOUBLE_EQ(marks[0].at("ts").get<double>(), to_trace_us(info.created));
+    int starts = 0;
+    for (const json& e : find_all(doc, "s", "spawn")) starts += e.at("id") == h->id();
+    EXPECT_EQ(starts, 1) << info.name;
+  }
+  EXPECT_EQ(find_all(doc, "B", "held task").size(), 1u);
+  EXPECT_TRUE(find_all(doc, "B", "queued task").empty());  // not started: no slice yet
+  gate.open();
+  running.join();
+  queued.join();
+}
+
+// Task names of every length up to past the kept maximum come out of the
+// ring as written (truncated to kTraceNameMax bytes): the names are copied
+// into the event by length classes, each of which is exercised here.
+TEST_F(TraceTest, TaskNamesOfEveryLength_AreKeptUpToTheMaximum) {
+  const std::string letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  std::map<TaskId, std::string> expected;
+  {
+    Executor ex({.name = "names", .workers = 1});
+    for (std::size_t len = 1; len <= kTraceNameMax + 4; ++len) {
+      const std::string name = letters.substr(0, len);
+      TaskHandle h = ex.spawn(name, [] {});
+      expected[h.id()] = name.substr(0, kTraceNameMax);
+      h.join();
+    }
+  }
+  const json doc = validate(trace_snapshot_json());
+  std::map<TaskId, std::string> seen;
+  for (const json& e : find_all(doc, "B", "")) {
+    if (e.value("cat", "") == "task") seen[e["args"]["task_id"].get<TaskId>()] = e.value("name", "");
+  }
+  EXPECT_EQ(seen, expected);
 }
 
 TEST_F(TraceTest, RingWrap_KeepsTheNewestAndStaysBalanced) {

@@ -4,10 +4,14 @@
 //
 // What is recorded while tracing is on:
 // - one slice per task run, on the track of the worker thread that ran it
-//   ("B"/"E", name = task name, args id/site);
+//   ("B"/"E", name = task name, args task_id), recorded once when the task
+//   ends; a task still running at snapshot time is taken from the task
+//   registry and drawn from its start, open until the snapshot instant;
 // - nested "blocked: <reason>" slices for blocking() scopes and waits;
-// - a flow arrow from the spawn point (a short "spawn <name>" slice on the
-//   spawner's track) to the start of the task's slice;
+// - a flow arrow from the spawn point (a zero-length "spawn <name>" slice
+//   on the spawner's track at the task's creation time; a spawn that waited
+//   for queue room is a slice over its wait) to the start of the task's
+//   slice;
 // - counter tracks: "live tasks"; "live heap bytes", the heap profiler's
 //   live-byte counter, sampled by the recorder with the "live tasks" counter
 //   at most every heap_counter_interval (when the allocation hooks are
@@ -24,9 +28,12 @@
 // tracing off: one relaxed load per hook.
 //
 // Snapshots are self-consistent per track: a slice whose begin was
-// overwritten is dropped, a slice still open at snapshot time is closed at
-// the snapshot instant with args.unfinished = true, so every "B" has its
-// "E" and timestamps are non-decreasing on every track.
+// overwritten is dropped, a slice still open at snapshot time (a running
+// task, its current wait) is closed at the snapshot instant with
+// args.unfinished = true, so every "B" has its "E", slices nest, and
+// timestamps are non-decreasing on every track. A window keeps the task
+// slices that end in it (whole, even if they began before it) and the
+// other events that happen in it.
 #pragma once
 
 #include <chrono>
