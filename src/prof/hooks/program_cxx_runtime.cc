@@ -1,5 +1,5 @@
-// See program_cxx_runtime.h. Only the out-of-memory path of operator new
-// comes here; each lookup runs at most once per process once it succeeds.
+// See program_cxx_runtime.h. The entry points are looked up at load and
+// called only from the out-of-memory path of operator new.
 #include "prof/hooks/program_cxx_runtime.h"
 
 #include <dlfcn.h>
@@ -45,6 +45,18 @@ constinit RuntimeSymbol g_throw_bad_alloc{RuntimeSymbol::Scope::kGlobal, "_ZSt17
 // definition after them (RTLD_NEXT) is libstdc++'s.
 constinit RuntimeSymbol g_nothrow_new{RuntimeSymbol::Scope::kAfterThisObject, "_ZnwmRKSt9nothrow_t"};
 constinit RuntimeSymbol g_nothrow_aligned_new{RuntimeSymbol::Scope::kAfterThisObject, "_ZnwmSt11align_val_tRKSt9nothrow_t"};
+
+// Looks each entry point up once at load. Then a failure later, even one in
+// a dl_iterate_phdr callback (the profiler lists modules from one, with the
+// loader's write lock held), finds them cached: dlsym takes the loader's
+// load lock, and dlopen takes those two locks in the other order. Only an
+// entry point missing at load (a C program that dlopens a C++ library
+// later) is looked up on the failure path.
+__attribute__((constructor)) void look_up_at_load() noexcept {
+  for (RuntimeSymbol* symbol : {&g_get_new_handler, &g_throw_bad_alloc, &g_nothrow_new, &g_nothrow_aligned_new}) {
+    (void)symbol->get();
+  }
+}
 
 }  // namespace
 

@@ -7,8 +7,9 @@
 // own: std::set_new_handler stores the handler in the program's libstdc++,
 // and a bad_alloc thrown by a second exception runtime would be caught and
 // freed by the program's. So each entry point below is looked up in the
-// program's libstdc++ (dlsym), once, on the first allocation failure, never
-// on a path that succeeds.
+// program's libstdc++ (dlsym) by a constructor at load, a few microseconds,
+// and called only when an allocation fails; one missing at load is looked
+// up again at each failure (a C program may dlopen a C++ library later).
 #pragma once
 
 #include <cstddef>
