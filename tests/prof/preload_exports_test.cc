@@ -182,6 +182,19 @@ TEST(PreloadExports, CoreRunsNoIostreamInitializer) {
   EXPECT_EQ(undefined.count("_ZNSt8ios_base4InitC1Ev"), 0u) << "std::ios_base::Init::Init() is called at load";
 }
 
+// The operator new hooks read the program's new-handler from the program's
+// libstdc++ at run time, on their out-of-memory path only
+// (hooks/program_cxx_runtime.h), instead of binding std::get_new_handler at
+// load: a step towards a core that needs no libstdc++ (issue 16, item 1).
+// PreloadNewHandlerTest checks the behaviour.
+TEST(PreloadExports, NewHandlerIsNotBoundAtLoad) {
+  const auto& undefined = preload_tables().undefined;
+  ASSERT_FALSE(undefined.empty()) << "no undefined .dynsym entries read";
+  EXPECT_NE(undefined.count("dlsym"), 0u);  // the reader sees the core's libc imports
+  EXPECT_EQ(undefined.count("_ZSt15get_new_handlerv"), 0u) << "std::get_new_handler() bound at load";
+  EXPECT_EQ(undefined.count("_ZSt7nothrow"), 0u) << "std::nothrow bound at load";
+}
+
 #if defined(__x86_64__)
 // The interposers call glibc's functions through their GOT entries
 // (-fno-plt on the hook sources): no PLT stub, so no JUMP_SLOT relocation.

@@ -7,6 +7,7 @@
 #include "prof/fault_point.h"
 #include "prof/heap_recorder.h"
 #include "prof/hooks/glibc_real.h"
+#include "prof/hooks/program_cxx_runtime.h"
 #include "prof/hooks/sampled_alloc.h"
 
 using syncscope::prof::internal::count_fast_alloc;
@@ -21,13 +22,14 @@ using syncscope::prof::internal::take_sample;
 
 namespace {
 
-// Out-of-memory path of throwing new: run the new-handler until it frees
-// memory, or throw std::bad_alloc when there is none. `sample`: the request
-// was sampled (its block gets a tagged chunk: sampled_alloc.h).
+// Out-of-memory path of throwing new: run the program's new-handler until it
+// frees memory, or throw the program's std::bad_alloc when there is none
+// (program_cxx_runtime.h). `sample`: the request was sampled (its block gets
+// a tagged chunk: sampled_alloc.h).
 __attribute__((noinline)) void* new_slow(std::size_t size, std::size_t alignment, bool sample = false) {
   for (;;) {
-    std::new_handler handler = std::get_new_handler();
-    if (handler == nullptr) throw std::bad_alloc();
+    const std::new_handler handler = syncscope::prof::internal::program_new_handler();
+    if (handler == nullptr) syncscope::prof::internal::throw_program_bad_alloc();
     handler();
     void* p = glibc_alloc(size, alignment, sample);
     if (p != nullptr) return p;
@@ -44,12 +46,15 @@ void* raw_alloc(std::size_t size, std::size_t alignment, bool sample) noexcept {
   return p;
 }
 
-void* nothrow_slow(std::size_t size, std::size_t alignment, bool sample = false) noexcept {
-  try {
-    return new_slow(size, alignment, sample);
-  } catch (...) {
-    return nullptr;
-  }
+// Out-of-memory path of nothrow new, after glibc had no block: nullptr when
+// the program has no new-handler (nothing more to try), else the program's
+// libstdc++ nothrow new runs the handler through the hooks' throwing new and
+// turns what it throws into nullptr (program_cxx_runtime.h). A block it
+// returns was recorded by that throwing new (its stack has the nothrow
+// operator's frames on top; a rare path), so the caller records nothing.
+__attribute__((noinline)) void* nothrow_retry(std::size_t size, std::size_t alignment) noexcept {
+  if (syncscope::prof::internal::program_new_handler() == nullptr) return nullptr;
+  return syncscope::prof::internal::program_nothrow_new(size, alignment);
 }
 
 // release() when take_fast_free() declined: the full recording path, out of
@@ -93,8 +98,8 @@ __attribute__((noinline)) void* new_slow_path(std::size_t size, std::size_t alig
 __attribute__((noinline)) void* nothrow_new_slow_path(std::size_t size, std::size_t alignment) noexcept {
   const bool sample = take_sample(size);
   void* p = raw_alloc(size, alignment, sample);
-  if (p == nullptr) p = nothrow_slow(size, alignment, sample);
-  if (p != nullptr) on_alloc(p, size, sample, kHookFramesOutOfLine);
+  if (p == nullptr) return nothrow_retry(size, alignment);  // recorded there, if a block
+  on_alloc(p, size, sample, kHookFramesOutOfLine);
   return p;
 }
 
@@ -127,9 +132,7 @@ __attribute__((always_inline)) inline void* nothrow_new_impl(std::size_t size,
                                                              std::size_t alignment) noexcept {
   if (__builtin_expect(take_fast_alloc(size), 1)) {
     if (void* p = fast_alloc(size, alignment); __builtin_expect(p != nullptr, 1)) return p;
-    void* p = nothrow_slow(size, alignment);
-    if (p != nullptr) on_alloc(p, size, false);
-    return p;
+    return nothrow_retry(size, alignment);  // recorded there, if a block
   }
   return keep_frame(nothrow_new_slow_path(size, alignment));
 }
