@@ -20,6 +20,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -108,7 +109,37 @@ void* extension_symbol(const char* name) {
   return g_ext != nullptr ? dlsym(g_ext, name) : nullptr;
 }
 
+// Whether before_fork took g_dump_mu for the fork under way. Written and
+// read only by the forking thread: glibc runs one fork's handlers at a time.
+bool g_dump_mu_held_for_fork = false;
+
+// A fork waits, bounded, for a dump under way to end. The dumper walks the
+// loaded modules (dl_iterate_phdr) during a dump, and glibc 2.36 does not
+// reset the loader's module-list lock in a fork child: a child forked while
+// the dumper held it hung at its first stack capture, which walks the same
+// list (PreloadForkDuringDump: 1 hang in 80 forks made mid-dump). The wait
+// is polled, at most about 2 s (a large symbolized dump can take longer;
+// the fork then goes ahead, as before), and never blocks on anything the
+// dumper might need from the forking thread.
+void before_fork() {
+  g_dump_mu_held_for_fork = false;
+  for (int i = 0; i < 2000; ++i) {
+    if (g_dump_mu.try_lock()) {
+      g_dump_mu_held_for_fork = true;
+      return;
+    }
+    const timespec gap{0, 1000000};  // 1 ms
+    nanosleep(&gap, nullptr);
+  }
+}
+
+void after_fork_in_parent() {
+  if (g_dump_mu_held_for_fork) g_dump_mu.unlock();
+  g_dump_mu_held_for_fork = false;
+}
+
 void after_fork_in_child() {
+  g_dump_mu_held_for_fork = false;
   g_samples_at_fork = HeapProfiler::counters().samples;
   g_path_announced = false;
   g_exit_dump_done = false;
@@ -223,7 +254,7 @@ __attribute__((constructor)) void preload_init() {
     HeapProfiler::set_sample_rate(g_config->rate);
     HeapProfiler::start();
   }
-  pthread_atfork(nullptr, nullptr, after_fork_in_child);
+  pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
   const char* http = getenv("SYNCSCOPE_HTTP");
   const bool serve = http != nullptr && *http != '\0';
   g_ext_path = extension_path(serve ? "libsyncscope_preload_http.so" : "libsyncscope_preload_ext.so");
