@@ -166,7 +166,9 @@ TEST(ElfSymbols, LargeTable_NamesFound_PeakResidentGrowsByFarLessThanTheTable) {
   }
   const long rss_before = status_kib("VmRSS");
   ASSERT_GT(rss_before, 0);
-  ASSERT_LE(status_kib("VmHWM"), rss_before + 64) << "the peak was not reset";
+  // Reading /proc/self/status itself allocates: a little slack, far below
+  // the quarter of the table the check below allows.
+  ASSERT_LE(status_kib("VmHWM"), rss_before + 256) << "the peak was not reset";
   const std::vector<std::string> names = elf_function_names(path, vaddrs);
   const long peak_growth_kib = status_kib("VmHWM") - rss_before;
   ASSERT_EQ(names.size(), vaddrs.size());

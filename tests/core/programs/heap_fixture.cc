@@ -81,7 +81,10 @@ using syncscope::retain::internal::MmapBuffer;
 MmapBuffer<GraphBlock> g_pre;  // blocks live before exact mode (mmap'ed, not a heap block)
 int g_pipe[2] = {-1, -1};      // the holder thread waits on it
 
-__attribute__((constructor(101))) void start_exact_mode() {
+// Priority 102: after the profiler's own start-up constructors (101: the
+// unwinder's binding allocates in the loader), whose blocks are then among
+// the pre-existing ones the walk below lists.
+__attribute__((constructor(102))) void start_exact_mode() {
   syncscope::prof::HeapProfiler::set_exact_mode(true);
   // Every allocation sampled: the core holds the profiler's tables, and
   // syncscope-core names the sampled blocks by allocation site.
