@@ -18,10 +18,10 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <regex>
 #include <string>
+#include <vector>
 
 #include "support/child_process.h"
 #include "support/scratch_dir.h"
@@ -175,41 +175,53 @@ int main(int argc, char** argv) {
 }
 )C";
 
-TEST(PreloadForkDuringDump, ChildrenForkedMidDump_ExitWithoutHanging) {
-  ScratchDir dir;
-  std::ofstream(dir.file("fork_dump.c")) << kForkWhileDumping;
+// Compiles `source` (a C program whose argv[1] is a number of forks and
+// which prints one line of counts), runs it under the preload with every
+// allocation sampled (rate 1: long dumps, many captures) and per-process
+// profiles in `dir`, and returns the numbers of its `counts` line in order.
+// Empty, with the failure reported, when it does not build, run or print.
+std::vector<long> run_forking_program(const ScratchDir& dir, const char* source, int forks,
+                                      const std::regex& counts) {
+  const std::string exe = dir.file("forking_program");
+  std::ofstream(exe + ".c") << source;
   int status = 0;
-  const std::string compiled =
-      run_shell("cc -O1 -o '" + dir.file("fork_dump") + "' '" + dir.file("fork_dump.c") + "'", &status);
-  ASSERT_EQ(status, 0) << compiled;
-  const std::string out_dir = dir.file("profiles");
-  std::filesystem::create_directory(out_dir);
-  constexpr int kRounds = 80;
-  // Every allocation sampled: the dump is long enough to be forked in.
-  const auto result = run_command({dir.file("fork_dump"), std::to_string(kRounds)},
+  const std::string compiled = run_shell("cc -O1 -pthread -o '" + exe + "' '" + exe + ".c'", &status);
+  if (status != 0) {
+    ADD_FAILURE() << compiled;
+    return {};
+  }
+  const auto result = run_command({exe, std::to_string(forks)},
                                   {{"LD_PRELOAD", SYNCSCOPE_PRELOAD_PATH},
                                    {"SYNCSCOPE_PROFILE_RATE", "1"},
-                                   {"SYNCSCOPE_PROFILE_OUT", out_dir + "/heap.%p.pb.gz"}},
+                                   {"SYNCSCOPE_PROFILE_OUT", dir.file("heap.%p.pb.gz")}},
                                   std::chrono::seconds(120));
-  ASSERT_FALSE(result.timed_out) << result.out << result.err;
-  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
   std::smatch m;
-  ASSERT_TRUE(std::regex_search(result.out, m, std::regex(R"(done=(\d+) while_dumping=(\d+) hung=(\d+) bad=(\d+))")))
-      << result.out;
-  RecordProperty("counts", m[0].str());  // in the JUnit file
+  if (result.timed_out || result.exit_code != 0 || !std::regex_search(result.out, m, counts)) {
+    ADD_FAILURE() << "exit " << result.exit_code << (result.timed_out ? " (timed out)" : "") << ":\n"
+                  << result.out << result.err;
+    return {};
+  }
+  ::testing::Test::RecordProperty("counts", m[0].str());  // in the JUnit file
   std::printf("%s\n", m[0].str().c_str());
-  const int done = std::stoi(m[1]), while_dumping = std::stoi(m[2]), hung = std::stoi(m[3]), bad = std::stoi(m[4]);
-  EXPECT_EQ(hung, 0) << "children still running 10 s after their exit began: " << result.out;
-  EXPECT_EQ(bad, 0) << result.out << result.err;
-  EXPECT_EQ(done, kRounds) << result.out;
-  // The race was exercised: some forks landed while the dumper thread was
-  // out of its poll(), dumping under the mutex.
-  EXPECT_GE(while_dumping, kRounds / 4) << result.out;
+  std::vector<long> numbers;
+  for (std::size_t i = 1; i < m.size(); ++i) numbers.push_back(std::stol(m[i]));
+  return numbers;
 }
 
-}  // namespace
-
-namespace {
+TEST(PreloadForkDuringDump, ChildrenForkedMidDump_ExitWithoutHanging) {
+  ScratchDir dir;
+  constexpr int kRounds = 80;
+  const std::vector<long> n = run_forking_program(
+      dir, kForkWhileDumping, kRounds, std::regex(R"(done=(\d+) while_dumping=(\d+) hung=(\d+) bad=(\d+))"));
+  ASSERT_EQ(n.size(), 4u);
+  const long done = n[0], while_dumping = n[1], hung = n[2], bad = n[3];
+  EXPECT_EQ(hung, 0) << "children still running 10 s after their exit began";
+  EXPECT_EQ(bad, 0);
+  EXPECT_EQ(done, kRounds);
+  // The race was exercised: some forks landed while the dumper thread was
+  // out of its poll(), dumping under the mutex.
+  EXPECT_GE(while_dumping, kRounds / 4);
+}
 
 // A stack capture may walk the loaded modules, and glibc does not reset that
 // walk's lock in a fork child: a child forked while another thread captured
@@ -218,28 +230,15 @@ namespace {
 // in flight.
 TEST(PreloadForkDuringSampling, ChildrenForkedWhileThreadsSample_ExitWithoutHanging) {
   ScratchDir dir;
-  std::ofstream(dir.file("fork_sample.c")) << kForkWhileSampling;
-  int status = 0;
-  const std::string compiled = run_shell(
-      "cc -O1 -pthread -o '" + dir.file("fork_sample") + "' '" + dir.file("fork_sample.c") + "'", &status);
-  ASSERT_EQ(status, 0) << compiled;
   constexpr int kForks = 600;
-  const auto result = run_command({dir.file("fork_sample"), std::to_string(kForks)},
-                                  {{"LD_PRELOAD", SYNCSCOPE_PRELOAD_PATH},
-                                   {"SYNCSCOPE_PROFILE_RATE", "1"},
-                                   {"SYNCSCOPE_PROFILE_OUT", dir.file("heap.%p.pb.gz")}},
-                                  std::chrono::seconds(120));
-  ASSERT_FALSE(result.timed_out) << result.out << result.err;
-  ASSERT_EQ(result.exit_code, 0) << result.out << result.err;
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(result.out, m, std::regex(R"(done=(\d+) hung=(\d+) sampling_threads=(\d+))")))
-      << result.out;
-  RecordProperty("counts", m[0].str());
-  std::printf("%s\n", m[0].str().c_str());
-  EXPECT_EQ(std::stoi(m[2]), 0) << "children still running 10 s after they started: " << result.out;
-  EXPECT_EQ(std::stoi(m[1]), kForks) << result.out;
+  const std::vector<long> n = run_forking_program(
+      dir, kForkWhileSampling, kForks, std::regex(R"(done=(\d+) hung=(\d+) sampling_threads=(\d+))"));
+  ASSERT_EQ(n.size(), 3u);
+  const long done = n[0], hung = n[1], sampling_threads = n[2];
+  EXPECT_EQ(hung, 0) << "children still running 10 s after they started";
+  EXPECT_EQ(done, kForks);
   // The race was exercised: new threads sampled all through the forks.
-  EXPECT_GE(std::stol(m[3]), kForks / 10) << result.out;
+  EXPECT_GE(sampling_threads, kForks / 10);
 }
 
 }  // namespace
