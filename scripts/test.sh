@@ -28,6 +28,7 @@ failed=0
 skipped=0
 status=0
 stage_lines=()  # "[stage] N passed, M failed, K skipped", one per stage run
+failed_lines=() # "[stage] TestName", one per failed ctest entry, printed again at the end
 junit_files=()  # each ctest stage's JUnit file, for the distinct count
 
 bash scripts/install-deps.sh || exit 1
@@ -80,6 +81,11 @@ run_stage() {
   local passes=$((total - fails - skips))
   ((passes >= 0)) || passes=0
   count_stage "$name" "$passes" "$fails" "$skips"
+  if [[ -s $junit ]]; then
+    local t
+    while IFS= read -r t; do failed_lines+=("[$name] $t"); done < <(
+      grep -oE '<testcase name="[^"]*"[^>]*status="fail"' "$junit" | sed -E 's/<testcase name="([^"]*)".*/\1/')
+  fi
   if ((skips > 0)); then
     echo "==> [$name] skipped (a provisioned machine skips nothing):"
     grep -oE '<testcase name="[^"]*"[^>]*status="notrun"' "$junit" |
@@ -161,6 +167,13 @@ for l in "${stage_lines[@]}"; do echo "    $l"; done
 if ((${#junit_files[@]} > 0)); then
   echo "==> distinct ctest entries over all stages: $(cat "${junit_files[@]}" |
     grep -oE '<testcase name="[^"]*"' | sort -u | wc -l)"
+fi
+# The failed entries again, last, so that the tail of a long log names them.
+if ((${#failed_lines[@]} > 0)); then
+  echo "==> the failed entries' last output lines:"
+  python3 scripts/junit_failures.py 25 "${junit_files[@]}"
+  echo "==> failed:"
+  for l in "${failed_lines[@]}"; do echo "    $l"; done
 fi
 if ((skipped > 0)) && [[ ${CI:-} == true ]]; then
   echo "==> $skipped skipped with CI=true: a provisioned machine must run every test"
