@@ -101,29 +101,45 @@ void fill_snapshot(HeapSnapshot& snap) {
 // snapshot() and address_profile_bytes() are also called by the profile
 // writer of the LD_PRELOAD extension objects, which are built with
 // exceptions: out of memory inside them leaves through fail_out_of_memory
-// from this frame (std::bad_alloc to such a caller), never from deeper core
-// frames, which have no cleanups in the preload build (oom_recovery.h).
+// from the frame below, where nothing but an empty result is live (in the
+// preload build an exception passes core frames without running their
+// destructors, HookGuards included; oom_recovery.h), never from deeper.
 HeapSnapshot HeapProfiler::snapshot() {
-  internal::HookGuard guard;  // our own allocations are not profiled
   HeapSnapshot snap;
-  if (!internal::run_recoverable([&] { fill_snapshot(snap); })) {
+  bool ok = false;
+  {
+    internal::HookGuard guard;  // our own allocations are not profiled
+    ok = internal::run_recoverable([&] { fill_snapshot(snap); });
+  }
+  if (!ok) {
     snap = HeapSnapshot();  // frees what was built: every container is whole
     internal::fail_out_of_memory();
   }
   return snap;
 }
 
-std::string HeapProfiler::address_profile_bytes() {
+namespace {
+
+// The address profile into `*bytes`; false when out of memory. `*bytes`
+// stays empty when zlib could not be loaded or failed (`*error` says why).
+bool build_address_profile(std::string* bytes, std::string* error) {
   internal::HookGuard guard;
-  const HeapSnapshot snap = snapshot();
+  return internal::run_recoverable([&] {
+    const HeapSnapshot snap = HeapProfiler::snapshot();
+    *bytes = internal::address_profile_bytes(snap, internal::loaded_modules(), error);
+  });
+}
+
+}  // namespace
+
+std::string HeapProfiler::address_profile_bytes() {
   std::string bytes;
-  std::string error;
-  if (!internal::run_recoverable(
-          [&] { bytes = internal::address_profile_bytes(snap, internal::loaded_modules(), &error); })) {
-    internal::fail_out_of_memory();
-  }
 #if defined(__cpp_exceptions)
+  std::string error;
+  if (!build_address_profile(&bytes, &error)) internal::fail_out_of_memory();
   if (bytes.empty()) throw std::runtime_error(error);  // zlib could not be loaded or failed
+#else
+  if (!build_address_profile(&bytes, nullptr)) internal::fail_out_of_memory();
 #endif
   return bytes;
 }

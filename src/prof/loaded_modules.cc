@@ -85,17 +85,25 @@ int collect_module(dl_phdr_info* info, std::size_t, void* data) noexcept {
   return 1;  // stops the iteration
 }
 
-}  // namespace
-
-std::vector<LoadedModule> loaded_modules() {
+// The modules into `*list`; false (and `*list` emptied) when out of memory.
+bool collect_modules(std::vector<LoadedModule>* out) {
   HookGuard guard;  // the profiler's own memory, not the program's
   ModuleList list;
   dl_iterate_phdr(collect_module, &list);
-  if (list.out_of_memory) {
-    std::vector<LoadedModule>().swap(list.modules);  // frees what was collected (the vector is whole)
-    fail_out_of_memory();
-  }
-  return std::move(list.modules);
+  if (list.out_of_memory) return false;  // what was collected is freed with `list`
+  out->swap(list.modules);
+  return true;
+}
+
+}  // namespace
+
+// Out of memory leaves from this frame, where nothing but the empty result
+// is live: in the LD_PRELOAD core an exception to an extension's caller
+// passes frames that run no destructors (oom_recovery.h).
+std::vector<LoadedModule> loaded_modules() {
+  std::vector<LoadedModule> modules;
+  if (!collect_modules(&modules)) fail_out_of_memory();
+  return modules;
 }
 
 }  // namespace syncscope::prof::internal
