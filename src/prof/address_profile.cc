@@ -154,41 +154,48 @@ struct Deflate {
   decltype(&::deflateBound) bound = nullptr;
   decltype(&::deflate) run = nullptr;
   decltype(&::deflateEnd) end = nullptr;
-  std::string error;  // why it could not be loaded; empty when it was
 };
 
-Deflate load_deflate() {
-  Deflate d;
-  void* z = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (z == nullptr) {
-    const char* why = dlerror();
-    d.error = std::string("zlib: cannot load libz.so.1: ") + (why != nullptr ? why : "unknown error");
-    return d;
-  }
-  d.init = reinterpret_cast<decltype(d.init)>(dlsym(z, "deflateInit2_"));
-  d.bound = reinterpret_cast<decltype(d.bound)>(dlsym(z, "deflateBound"));
-  d.run = reinterpret_cast<decltype(d.run)>(dlsym(z, "deflate"));
-  d.end = reinterpret_cast<decltype(d.end)>(dlsym(z, "deflateEnd"));
-  if (d.init == nullptr || d.bound == nullptr || d.run == nullptr || d.end == nullptr) {
-    d.error = "zlib: libz.so.1 lacks deflate";
-  }
-  return d;
-}
+// Loaded by the first dump that finds it unloaded; a failed load (no
+// libz.so.1, or no memory for dlopen) is tried again by the next dump. A
+// pthread mutex rather than a function-local static: the core object has no
+// C++ runtime to provide the static's guard (issue 16, item 1). Nothing
+// under it allocates through operator new (dlopen uses malloc), so no
+// out-of-memory return to a recovery point (oom_recovery.h) leaves it held.
+pthread_mutex_t g_deflate_mu = PTHREAD_MUTEX_INITIALIZER;
+Deflate g_deflate;            // guarded by g_deflate_mu until g_deflate_loaded
+bool g_deflate_loaded = false;  // guarded by g_deflate_mu; once true, g_deflate is read only
 
-// The library, loaded by the first call; later calls wait for it. A plain
-// pthread_once rather than a function-local static: the core object has no
-// C++ runtime to provide the static's guard (issue 16, item 1).
-pthread_once_t g_deflate_once = PTHREAD_ONCE_INIT;
-Deflate* g_deflate = nullptr;  // written once under g_deflate_once, never freed
-void load_deflate_once() { g_deflate = new Deflate(load_deflate()); }
+// zlib's functions into `*d`; false with `why` filled when it cannot be loaded.
+bool load_deflate(Deflate* d, char* why, std::size_t why_size) {
+  pthread_mutex_lock(&g_deflate_mu);
+  if (!g_deflate_loaded) {
+    if (void* z = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL)) {
+      g_deflate.init = reinterpret_cast<decltype(g_deflate.init)>(dlsym(z, "deflateInit2_"));
+      g_deflate.bound = reinterpret_cast<decltype(g_deflate.bound)>(dlsym(z, "deflateBound"));
+      g_deflate.run = reinterpret_cast<decltype(g_deflate.run)>(dlsym(z, "deflate"));
+      g_deflate.end = reinterpret_cast<decltype(g_deflate.end)>(dlsym(z, "deflateEnd"));
+      g_deflate_loaded = g_deflate.init != nullptr && g_deflate.bound != nullptr &&
+                         g_deflate.run != nullptr && g_deflate.end != nullptr;
+      if (!g_deflate_loaded) std::snprintf(why, why_size, "zlib: libz.so.1 lacks deflate");
+    } else {
+      const char* e = dlerror();
+      std::snprintf(why, why_size, "zlib: cannot load libz.so.1: %s", e != nullptr ? e : "unknown error");
+    }
+  }
+  const bool loaded = g_deflate_loaded;
+  if (loaded) *d = g_deflate;
+  pthread_mutex_unlock(&g_deflate_mu);
+  return loaded;
+}
 
 // `raw` gzipped into `*out`; false with `*error` set when zlib cannot be
 // loaded or fails.
 bool gzip(const std::string& raw, std::string* out, std::string* error) {
-  pthread_once(&g_deflate_once, load_deflate_once);
-  const Deflate& z_lib = *g_deflate;
-  if (!z_lib.error.empty()) {
-    *error = z_lib.error;
+  Deflate z_lib;
+  char why[256] = "";
+  if (!load_deflate(&z_lib, why, sizeof why)) {
+    *error = why;
     return false;
   }
   z_stream z{};
