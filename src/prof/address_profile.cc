@@ -1,16 +1,16 @@
 #include "prof/address_profile.h"
 
 #include <dlfcn.h>
+#include <pthread.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdint>
-#include <stdexcept>
 #include <string_view>
-#include <unordered_map>
 
 #include "prof/elf_symbols.h"
+#include "prof/insertion_ids.h"
 #include "prof/proto_wire.h"
 
 namespace syncscope::prof::internal {
@@ -35,18 +35,13 @@ constexpr std::uint32_t kFunctionId = 1, kFunctionName = 2, kFunctionSystemName 
 class Strings {
  public:
   Strings() { index(""); }
-  std::int64_t index(std::string_view s) {
-    auto [it, inserted] = ids_.try_emplace(std::string(s), static_cast<std::int64_t>(ids_.size()));
-    if (inserted) order_.push_back(&it->first);
-    return it->second;
-  }
+  std::int64_t index(std::string_view s) { return static_cast<std::int64_t>(ids_.id(s)); }
   void write(ProtoWire& out) const {
-    for (const std::string* s : order_) out.bytes_field(field::kStringTable, *s);
+    for (const std::string& s : ids_.keys()) out.bytes_field(field::kStringTable, s);
   }
 
  private:
-  std::unordered_map<std::string, std::int64_t> ids_;
-  std::vector<const std::string*> order_;  // pointers into ids_' nodes (stable)
+  InsertionIds<std::string> ids_;  // string_table index = id
 };
 
 // Mapping ids by address: modules sorted by start, with their ids (index+1
@@ -82,21 +77,22 @@ class Functions {
  public:
   Functions(Strings& strings, ProtoWire& out) : strings_(strings), out_(out) {}
   std::uint64_t id_of(const std::string& name) {
-    auto [it, inserted] = ids_.try_emplace(name, ids_.size() + 1);
+    bool inserted = false;
+    const std::uint64_t id = ids_.id(name, &inserted) + 1;
     if (inserted) {
       ProtoWire f;
-      f.varint_field(field::kFunctionId, it->second);
+      f.varint_field(field::kFunctionId, id);
       f.int64_field(field::kFunctionName, strings_.index(name));
       f.int64_field(field::kFunctionSystemName, strings_.index(name));
       out_.bytes_field(field::kFunction, f.bytes());
     }
-    return it->second;
+    return id;
   }
 
  private:
   Strings& strings_;
   ProtoWire& out_;
-  std::unordered_map<std::string, std::uint64_t> ids_;
+  InsertionIds<std::string> ids_;  // function id = id + 1
 };
 
 // Function names for the profile's pcs from each module's symbol table,
@@ -158,31 +154,50 @@ struct Deflate {
   decltype(&::deflateBound) bound = nullptr;
   decltype(&::deflate) run = nullptr;
   decltype(&::deflateEnd) end = nullptr;
-  std::string error;  // why it could not be loaded; empty when it was
 };
 
-Deflate load_deflate() {
-  Deflate d;
-  void* z = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL);
-  if (z == nullptr) {
-    const char* why = dlerror();
-    d.error = std::string("zlib: cannot load libz.so.1: ") + (why != nullptr ? why : "unknown error");
-    return d;
+// Loaded by the first dump that finds it unloaded; a failed load (no
+// libz.so.1, or no memory for dlopen) is tried again by the next dump. A
+// pthread mutex rather than a function-local static: the core object has no
+// C++ runtime to provide the static's guard (issue 16, item 1). Nothing
+// under it allocates through operator new (dlopen uses malloc), so no
+// out-of-memory return to a recovery point (oom_recovery.h) leaves it held.
+pthread_mutex_t g_deflate_mu = PTHREAD_MUTEX_INITIALIZER;
+Deflate g_deflate;            // guarded by g_deflate_mu until g_deflate_loaded
+bool g_deflate_loaded = false;  // guarded by g_deflate_mu; once true, g_deflate is read only
+
+// zlib's functions into `*d`; false with `why` filled when it cannot be loaded.
+bool load_deflate(Deflate* d, char* why, std::size_t why_size) {
+  pthread_mutex_lock(&g_deflate_mu);
+  if (!g_deflate_loaded) {
+    if (void* z = dlopen("libz.so.1", RTLD_NOW | RTLD_LOCAL)) {
+      g_deflate.init = reinterpret_cast<decltype(g_deflate.init)>(dlsym(z, "deflateInit2_"));
+      g_deflate.bound = reinterpret_cast<decltype(g_deflate.bound)>(dlsym(z, "deflateBound"));
+      g_deflate.run = reinterpret_cast<decltype(g_deflate.run)>(dlsym(z, "deflate"));
+      g_deflate.end = reinterpret_cast<decltype(g_deflate.end)>(dlsym(z, "deflateEnd"));
+      g_deflate_loaded = g_deflate.init != nullptr && g_deflate.bound != nullptr &&
+                         g_deflate.run != nullptr && g_deflate.end != nullptr;
+      if (!g_deflate_loaded) std::snprintf(why, why_size, "zlib: libz.so.1 lacks deflate");
+    } else {
+      const char* e = dlerror();
+      std::snprintf(why, why_size, "zlib: cannot load libz.so.1: %s", e != nullptr ? e : "unknown error");
+    }
   }
-  d.init = reinterpret_cast<decltype(d.init)>(dlsym(z, "deflateInit2_"));
-  d.bound = reinterpret_cast<decltype(d.bound)>(dlsym(z, "deflateBound"));
-  d.run = reinterpret_cast<decltype(d.run)>(dlsym(z, "deflate"));
-  d.end = reinterpret_cast<decltype(d.end)>(dlsym(z, "deflateEnd"));
-  if (d.init == nullptr || d.bound == nullptr || d.run == nullptr || d.end == nullptr) {
-    d.error = "zlib: libz.so.1 lacks deflate";
-  }
-  return d;
+  const bool loaded = g_deflate_loaded;
+  if (loaded) *d = g_deflate;
+  pthread_mutex_unlock(&g_deflate_mu);
+  return loaded;
 }
 
-std::string gzip(const std::string& raw) {
-  // Loaded once (thread-safe static initialization), at the first dump.
-  static const Deflate z_lib = load_deflate();
-  if (!z_lib.error.empty()) throw std::runtime_error(z_lib.error);
+// `raw` gzipped into `*out`; false with `*error` set when zlib cannot be
+// loaded or fails.
+bool gzip(const std::string& raw, std::string* out, std::string* error) {
+  Deflate z_lib;
+  char why[256] = "";
+  if (!load_deflate(&z_lib, why, sizeof why)) {
+    *error = why;
+    return false;
+  }
   z_stream z{};
   // The window no larger than the input (2^9 to 2^15 bytes) and the hash
   // table in proportion: deflate's state is 2^(window_bits + 2) +
@@ -197,24 +212,29 @@ std::string gzip(const std::string& raw) {
   // (deflateInit2 is a macro over deflateInit2_ with the header's version.)
   if (z_lib.init(&z, 1, Z_DEFLATED, window_bits + 16, mem_level, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
                  static_cast<int>(sizeof(z_stream))) != Z_OK) {
-    throw std::runtime_error("zlib: deflateInit2 failed");
+    *error = "zlib: deflateInit2 failed";
+    return false;
   }
-  std::string out(z_lib.bound(&z, raw.size()), '\0');
+  out->assign(z_lib.bound(&z, raw.size()), '\0');
   z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(raw.data()));
   z.avail_in = static_cast<uInt>(raw.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = static_cast<uInt>(out.size());
+  z.next_out = reinterpret_cast<Bytef*>(out->data());
+  z.avail_out = static_cast<uInt>(out->size());
   const int rc = z_lib.run(&z, Z_FINISH);
   z_lib.end(&z);
-  if (rc != Z_STREAM_END) throw std::runtime_error("zlib: deflate failed");
-  out.resize(z.total_out);
-  return out;
+  if (rc != Z_STREAM_END) {
+    out->clear();
+    *error = "zlib: deflate failed";
+    return false;
+  }
+  out->resize(z.total_out);
+  return true;
 }
 
 }  // namespace
 
-std::string address_profile_bytes(const HeapSnapshot& snap,
-                                  const std::vector<LoadedModule>& modules) {
+std::string address_profile_bytes(const HeapSnapshot& snap, const std::vector<LoadedModule>& modules,
+                                  std::string* error) {
   Strings strings;
   ProtoWire profile;
   ProtoWire msg;
@@ -225,7 +245,7 @@ std::string address_profile_bytes(const HeapSnapshot& snap,
 
   // Locations, one per distinct pc; id = order of first use (pcs[id - 1]).
   const MappingIndex mappings(modules);
-  std::unordered_map<std::uintptr_t, std::uint64_t> location_of_pc;
+  InsertionIds<std::uintptr_t> location_of_pc;  // location id = id + 1
   std::vector<std::uintptr_t> addrs;            // by location id - 1: inside the call instruction
   std::vector<std::uint64_t> addr_mappings;     // by location id - 1: its mapping id, 0 for none
   Functions functions(strings, profile);
@@ -234,18 +254,18 @@ std::string address_profile_bytes(const HeapSnapshot& snap,
   for (const HeapSample& s : snap.samples) {
     ids.clear();
     for (std::uintptr_t pc : s.pcs) {
-      auto [it, inserted] = location_of_pc.try_emplace(pc, location_of_pc.size() + 1);
+      bool inserted = false;
+      const std::uint64_t id = location_of_pc.id(pc, &inserted) + 1;
       if (inserted) {
         const std::uintptr_t addr = pc > 0 ? pc - 1 : pc;
         addrs.push_back(addr);
         addr_mappings.push_back(mappings.id_of(addr));
       }
-      ids.push_back(it->second);
+      ids.push_back(id);
     }
     if (s.pcs.empty()) {
       if (unknown_stack_location == 0) {
-        unknown_stack_location = location_of_pc.size() + 1;
-        location_of_pc.try_emplace(0, unknown_stack_location);  // pc 0 is never captured
+        unknown_stack_location = location_of_pc.id(0) + 1;  // pc 0 is never captured
         addrs.push_back(0);
         addr_mappings.push_back(0);
       }
@@ -315,7 +335,10 @@ std::string address_profile_bytes(const HeapSnapshot& snap,
   tail.int64_field(field::kDefaultSampleType, strings.index("inuse_space"));
   strings.write(tail);  // last: every string above is interned by now
   raw += tail.bytes();
-  return gzip(raw);
+  std::string gzipped;
+  std::string why;
+  if (!gzip(raw, &gzipped, &why) && error != nullptr) *error = std::move(why);
+  return gzipped;
 }
 
 }  // namespace syncscope::prof::internal

@@ -34,9 +34,11 @@
 namespace syncscope::prof::internal {
 
 // The gzipped profile of `snap` with `modules` as its mappings (the first is
-// the main binary). Throws std::bad_alloc when out of memory and
-// std::runtime_error when zlib fails.
-std::string address_profile_bytes(const HeapSnapshot& snap,
-                                  const std::vector<LoadedModule>& modules);
+// the main binary); empty, with `*error` (optional) set, when zlib cannot be
+// loaded or fails. Out of memory: as every allocation of the build it is in
+// (std::bad_alloc in the library; the recovery point in the LD_PRELOAD core,
+// oom_recovery.h).
+std::string address_profile_bytes(const HeapSnapshot& snap, const std::vector<LoadedModule>& modules,
+                                  std::string* error = nullptr);
 
 }  // namespace syncscope::prof::internal

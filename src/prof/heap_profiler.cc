@@ -3,14 +3,18 @@
 // heap_profile_writer.cc).
 #include "syncscope/prof/heap_profiler.h"
 
+#include <time.h>
+
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cmath>
-#include <exception>
+#if defined(__cpp_exceptions)
+#include <stdexcept>
+#endif
 
 #include "prof/address_profile.h"
 #include "prof/loaded_modules.h"
+#include "prof/oom_recovery.h"
 #include "prof/profile_file.h"
 
 #include "prof/heap_recorder.h"
@@ -63,13 +67,14 @@ HeapCounters HeapProfiler::counters() noexcept {
   return c;
 }
 
-HeapSnapshot HeapProfiler::snapshot() {
-  internal::HookGuard guard;  // our own allocations are not profiled
-  HeapSnapshot snap;
+namespace {
+
+// snapshot()'s work: the sampled heap's estimates by stack into `snap`.
+void fill_snapshot(HeapSnapshot& snap) {
   snap.sample_rate = internal::sample_rate();
-  snap.time_nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                        std::chrono::system_clock::now().time_since_epoch())
-                        .count();
+  timespec now{};
+  clock_gettime(CLOCK_REALTIME, &now);  // the wall clock, as pprof's time_nanos
+  snap.time_nanos = std::int64_t{now.tv_sec} * 1000000000 + now.tv_nsec;
   internal::StackTable& stacks = internal::StackTable::instance();
   const std::uint32_t n = stacks.size();
   std::vector<internal::SiteEstimate> est(n + 1);  // allocated before taking the lock
@@ -89,27 +94,75 @@ HeapSnapshot HeapProfiler::snapshot() {
     s.inuse_bytes = std::max<std::int64_t>(0, std::llround(e.alloc_bytes - e.free_bytes));
     snap.samples.push_back(std::move(s));
   }
+}
+
+}  // namespace
+
+// snapshot() and address_profile_bytes() are also called by the profile
+// writer of the LD_PRELOAD extension objects, which are built with
+// exceptions: out of memory inside them leaves through fail_out_of_memory
+// from the frame below, where nothing but an empty result is live (in the
+// preload build an exception passes core frames without running their
+// destructors, HookGuards included; oom_recovery.h), never from deeper.
+HeapSnapshot HeapProfiler::snapshot() {
+  HeapSnapshot snap;
+  bool ok = false;
+  {
+    internal::HookGuard guard;  // our own allocations are not profiled
+    ok = internal::run_recoverable([&] { fill_snapshot(snap); });
+  }
+  if (!ok) {
+    snap = HeapSnapshot();  // frees what was built: every container is whole
+    internal::fail_out_of_memory();
+  }
   return snap;
 }
 
-std::string HeapProfiler::address_profile_bytes() {
+namespace {
+
+// The address profile into `*bytes`; false when out of memory. `*bytes`
+// stays empty when zlib could not be loaded or failed (`*error` says why).
+bool build_address_profile(std::string* bytes, std::string* error) {
   internal::HookGuard guard;
-  const HeapSnapshot snap = snapshot();
-  return internal::address_profile_bytes(snap, internal::loaded_modules());
+  return internal::run_recoverable([&] {
+    const HeapSnapshot snap = HeapProfiler::snapshot();
+    *bytes = internal::address_profile_bytes(snap, internal::loaded_modules(), error);
+  });
+}
+
+}  // namespace
+
+std::string HeapProfiler::address_profile_bytes() {
+  std::string bytes;
+#if defined(__cpp_exceptions)
+  std::string error;
+  if (!build_address_profile(&bytes, &error)) internal::fail_out_of_memory();
+  if (bytes.empty()) throw std::runtime_error(error);  // zlib could not be loaded or failed
+#else
+  if (!build_address_profile(&bytes, nullptr)) internal::fail_out_of_memory();
+#endif
+  return bytes;
 }
 
 namespace internal {
 
 bool write_address_profile_file(const std::string& path, std::string* error) {
   internal::HookGuard guard;
-  std::string bytes;
-  try {
-    bytes = HeapProfiler::address_profile_bytes();
-  } catch (const std::exception& e) {  // out of memory while building: the samples stay
-    if (error != nullptr) *error = "cannot write heap profile to " + path + ": " + e.what();
-    return false;
-  }
-  return write_profile_file(path, bytes, error);
+  bool written = false;
+  const bool enough_memory = run_recoverable([&] {
+    const HeapSnapshot snap = HeapProfiler::snapshot();
+    std::string why;
+    const std::string bytes = address_profile_bytes(snap, loaded_modules(), &why);
+    if (bytes.empty()) {
+      if (error != nullptr) *error = "cannot write heap profile to " + path + ": " + why;
+      return;
+    }
+    written = write_profile_file(path, bytes, error);
+  });
+  // Out of memory while building: the samples stay, the program goes on.
+  // (A literal that fits std::string's inline buffer: no allocation.)
+  if (!enough_memory && error != nullptr) *error = "out of memory";
+  return written;
 }
 
 }  // namespace internal

@@ -5,9 +5,9 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <new>
 #include <string>
 
+#include "prof/oom_recovery.h"
 #include "prof/thread_state.h"
 
 namespace syncscope::prof::internal {
@@ -73,28 +73,37 @@ void add_modules_of(dl_phdr_info* info, std::vector<LoadedModule>* out) {
   }
 }
 
-// Never throws: an exception out of a dl_iterate_phdr callback would leave
-// the loader lock held by this thread for good (glibc does not unlock on
-// unwind), and every later dlopen/dl_iterate_phdr of the process would hang.
+// Never lets an out-of-memory failure leave it: an exception or a jump out
+// of a dl_iterate_phdr callback would leave the loader lock held by this
+// thread for good (glibc does not unlock on unwind), and every later
+// dlopen/dl_iterate_phdr of the process would hang. The recovery point is
+// inside the callback, so a failure returns here, still under the lock.
 int collect_module(dl_phdr_info* info, std::size_t, void* data) noexcept {
   auto* list = static_cast<ModuleList*>(data);
-  try {
-    add_modules_of(info, &list->modules);
-    return 0;
-  } catch (const std::bad_alloc&) {
-    list->out_of_memory = true;
-    return 1;  // stops the iteration
-  }
+  if (run_recoverable([&] { add_modules_of(info, &list->modules); })) return 0;
+  list->out_of_memory = true;
+  return 1;  // stops the iteration
+}
+
+// The modules into `*list`; false (and `*list` emptied) when out of memory.
+bool collect_modules(std::vector<LoadedModule>* out) {
+  HookGuard guard;  // the profiler's own memory, not the program's
+  ModuleList list;
+  dl_iterate_phdr(collect_module, &list);
+  if (list.out_of_memory) return false;  // what was collected is freed with `list`
+  out->swap(list.modules);
+  return true;
 }
 
 }  // namespace
 
+// Out of memory leaves from this frame, where nothing but the empty result
+// is live: in the LD_PRELOAD core an exception to an extension's caller
+// passes frames that run no destructors (oom_recovery.h).
 std::vector<LoadedModule> loaded_modules() {
-  HookGuard guard;  // the profiler's own memory, not the program's
-  ModuleList list;
-  dl_iterate_phdr(collect_module, &list);
-  if (list.out_of_memory) throw std::bad_alloc();
-  return std::move(list.modules);
+  std::vector<LoadedModule> modules;
+  if (!collect_modules(&modules)) fail_out_of_memory();
+  return modules;
 }
 
 }  // namespace syncscope::prof::internal

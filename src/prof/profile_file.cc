@@ -8,12 +8,15 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <exception>
 
+#include "prof/oom_recovery.h"
 #include "prof/thread_state.h"
 
 namespace syncscope::prof::internal {
 namespace {
+
+// relaxed: a unique number only; concurrent writers get distinct files.
+std::atomic<std::uint64_t> g_writes{0};
 
 // Writes all of `bytes` to `fd`; 0 or the errno.
 int write_all(int fd, std::string_view bytes) {
@@ -35,12 +38,10 @@ int replace_file(const std::string& path, std::string_view bytes, int mode, cons
   HookGuard guard;  // our own allocations are not profiled
   const char* step = "create temporary file";
   std::string tmp;
-  try {
-    // relaxed: a unique number only; concurrent writers get distinct files.
-    static std::atomic<std::uint64_t> g_writes{0};
-    tmp = path + ".tmp." + std::to_string(getpid()) + "." +
-          std::to_string(g_writes.fetch_add(1, std::memory_order_relaxed));
-  } catch (const std::exception&) {
+  if (!run_recoverable([&] {
+        tmp = path + ".tmp." + std::to_string(getpid()) + "." +
+              std::to_string(g_writes.fetch_add(1, std::memory_order_relaxed));
+      })) {
     *failed_step = step;
     return ENOMEM;
   }

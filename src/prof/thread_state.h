@@ -38,6 +38,8 @@ inline constexpr std::size_t kCounterSlots = 512;
 
 // Thread-local hook state. Trivial and zero-initialized so it is valid from a
 // thread's first instruction; initial-exec TLS so access is one instruction.
+struct RecoveryPoint;  // oom_recovery.cc
+
 struct ThreadState {
   int hook_depth;               // > 0: inside the profiler; nested allocations are not recorded
   bool exiting;                 // past the pthread-key destructor: use the shared slot
@@ -54,6 +56,10 @@ struct ThreadState {
   // injected; only ever increases. The symbolizer does not cache a result
   // computed while it rose.
   std::uint64_t failed_allocations;
+  // The innermost run_recoverable of this thread in the LD_PRELOAD core, or
+  // nullptr (always, in the library build): operator new's failure path
+  // returns there (oom_recovery.h). Written only by this thread.
+  RecoveryPoint* recovery;
 };
 
 extern __thread ThreadState tls_state __attribute__((tls_model("initial-exec")));

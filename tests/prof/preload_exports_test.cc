@@ -5,7 +5,8 @@
 // preload/preload.map's patterns is, the hooks' hidden names for their
 // globals are the exported objects themselves (same address, not copies),
 // the interposers call glibc through the GOT without PLT stubs, and the
-// object needs no zlib and runs no iostream initializer at load.
+// object needs no zlib and no C++ runtime and runs no iostream initializer
+// at load.
 #include <elf.h>
 #include <gtest/gtest.h>
 
@@ -29,6 +30,9 @@ struct ElfTables {
   std::vector<std::pair<unsigned, std::string>> relocations;
   std::set<std::string> undefined;  // undefined .dynsym entries: what the loader binds elsewhere
   std::vector<std::string> needed;  // DT_NEEDED entries of .dynamic, in order
+  // (library, version) of every .gnu.version_r entry: the symbol versions the
+  // object's undefined symbols require, e.g. ("libc.so.6", "GLIBC_2.34").
+  std::vector<std::pair<std::string, std::string>> required_versions;
 };
 
 ElfTables read_tables(const std::string& path) {
@@ -67,6 +71,27 @@ ElfTables read_tables(const std::string& path) {
       std::memcpy(&d, bytes.data() + s.sh_offset + off, sizeof d);
       if (d.d_tag == DT_NULL) break;
       if (d.d_tag == DT_NEEDED) out.needed.emplace_back(names + d.d_un.d_val);
+    }
+  }
+  for (const Elf64_Shdr& s : sections) {
+    if (s.sh_type != SHT_GNU_verneed) continue;
+    // The ELF symbol-versioning layout: a chain of Elf64_Verneed (one per
+    // library), each with a chain of Elf64_Vernaux (one per version).
+    const char* names = bytes.data() + sections[s.sh_link].sh_offset;
+    std::size_t need_off = s.sh_offset;
+    for (;;) {
+      Elf64_Verneed need;
+      std::memcpy(&need, bytes.data() + need_off, sizeof need);
+      std::size_t aux_off = need_off + need.vn_aux;
+      for (unsigned i = 0; i < need.vn_cnt; ++i) {
+        Elf64_Vernaux aux;
+        std::memcpy(&aux, bytes.data() + aux_off, sizeof aux);
+        out.required_versions.emplace_back(names + need.vn_file, names + aux.vna_name);
+        if (aux.vna_next == 0) break;
+        aux_off += aux.vna_next;
+      }
+      if (need.vn_next == 0) break;
+      need_off += need.vn_next;
     }
   }
   for (const Elf64_Shdr& s : sections) {
@@ -169,6 +194,35 @@ TEST(PreloadExports, CoreNeedsNoZlib) {
   EXPECT_NE(std::find(needed.begin(), needed.end(), "libc.so.6"), needed.end());  // the reader works
   for (const std::string& lib : needed) EXPECT_EQ(lib.rfind("libz.", 0), std::string::npos) << lib;
   EXPECT_EQ(preload_tables().undefined.count("deflate"), 0u) << "zlib bound at load";
+}
+
+// The core object needs no C++ runtime (issue 16, item 1): libstdc++ (with
+// the libm and libgcc_s it loads) was most of the object's cost in each
+// process, C programs included. Neither among its libraries nor behind any
+// symbol version it requires (the runtime's GLIBCXX_* and CXXABI_*), so no
+// symbol of it is bound at load either.
+TEST(PreloadExports, CoreNeedsNoCxxRuntime) {
+  const auto& needed = preload_tables().needed;
+  ASSERT_FALSE(needed.empty()) << "no DT_NEEDED read from " << SYNCSCOPE_PRELOAD_PATH;
+  for (const std::string& lib : needed) {
+    EXPECT_EQ(lib.rfind("libstdc++.", 0), std::string::npos) << lib;
+    EXPECT_EQ(lib.rfind("libgcc_s.", 0), std::string::npos) << lib;
+  }
+  const auto& versions = preload_tables().required_versions;
+  // The reader works: the core binds glibc's functions by version.
+  ASSERT_NE(std::find_if(versions.begin(), versions.end(),
+                         [](const auto& v) { return v.first == "libc.so.6" && v.second.rfind("GLIBC_2.", 0) == 0; }),
+            versions.end());
+  for (const auto& [lib, version] : versions) {
+    EXPECT_EQ(version.rfind("GLIBCXX_", 0), std::string::npos) << lib << " " << version;
+    EXPECT_EQ(version.rfind("CXXABI_", 0), std::string::npos) << lib << " " << version;
+  }
+  // The usual entry points of the exception runtime, by name (an unversioned
+  // import would name no version).
+  for (const char* name : {"__gxx_personality_v0", "__cxa_throw", "__cxa_begin_catch", "_Unwind_Resume",
+                           "__cxa_guard_acquire", "_ZSt9terminatev", "_ZSt20__throw_length_errorPKc"}) {
+    EXPECT_EQ(preload_tables().undefined.count(name), 0u) << name << " is bound at load";
+  }
 }
 
 // No translation unit of the core runs libstdc++'s iostream initializer at

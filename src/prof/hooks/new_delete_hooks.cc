@@ -9,6 +9,7 @@
 #include "prof/hooks/glibc_real.h"
 #include "prof/hooks/program_cxx_runtime.h"
 #include "prof/hooks/sampled_alloc.h"
+#include "prof/oom_recovery.h"
 
 using syncscope::prof::internal::count_fast_alloc;
 using syncscope::prof::internal::keep_frame;
@@ -25,8 +26,12 @@ namespace {
 // Out-of-memory path of throwing new: run the program's new-handler until it
 // frees memory, or throw the program's std::bad_alloc when there is none
 // (program_cxx_runtime.h). `sample`: the request was sampled (its block gets
-// a tagged chunk: sampled_alloc.h).
+// a tagged chunk: sampled_alloc.h). An allocation of the LD_PRELOAD core's
+// own work under a recovery point returns there instead, running no
+// new-handler of the program (oom_recovery.h): nothing may be thrown
+// through the core's frames, which are built without exceptions.
 __attribute__((noinline)) void* new_slow(std::size_t size, std::size_t alignment, bool sample = false) {
+  syncscope::prof::internal::return_to_recovery_point_if_any();
   for (;;) {
     const std::new_handler handler = syncscope::prof::internal::program_new_handler();
     if (handler == nullptr) syncscope::prof::internal::throw_program_bad_alloc();

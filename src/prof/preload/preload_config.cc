@@ -15,9 +15,15 @@ bool parse_int(std::string_view text, std::int64_t min, std::int64_t max, std::i
   return true;
 }
 
-void read_int(const std::function<const char*(const char*)>& getenv, const char* name,
-              std::int64_t min, std::int64_t max, std::int64_t* field,
-              std::vector<std::string>* errors) {
+// The variables, read through the caller's lookup.
+struct Env {
+  EnvLookup lookup;
+  void* ctx;
+  const char* operator()(const char* name) const { return lookup(ctx, name); }
+};
+
+void read_int(const Env& getenv, const char* name, std::int64_t min, std::int64_t max,
+              std::int64_t* field, std::vector<std::string>* errors) {
   const char* value = getenv(name);
   if (value == nullptr) return;
   if (!parse_int(value, min, max, field)) {
@@ -36,7 +42,8 @@ std::string default_output_path(const char* tmpdir) {
   return dir + "syncscope-heap.%p.pb.gz";
 }
 
-PreloadConfig parse_preload_config(const std::function<const char*(const char*)>& getenv) {
+PreloadConfig parse_preload_config(EnvLookup lookup, void* ctx) {
+  const Env getenv{lookup, ctx};
   PreloadConfig c;
   read_int(getenv, "SYNCSCOPE_PROFILE_RATE", 0, std::int64_t{1} << 40, &c.rate, &c.errors);
   read_int(getenv, "SYNCSCOPE_PROFILE_INTERVAL_S", 0, 86400 * 365, &c.interval_s, &c.errors);

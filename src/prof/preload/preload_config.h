@@ -6,7 +6,6 @@
 #include <sys/types.h>
 
 #include <cstdint>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -52,8 +51,13 @@ struct PreloadConfig {
   std::vector<std::string> errors;
 };
 
-// `getenv` is injectable for tests.
-PreloadConfig parse_preload_config(const std::function<const char*(const char*)>& getenv);
+// An environment lookup: the value of variable `name`, or nullptr; `ctx` is
+// the caller's (a plain function pointer and its context: the core object
+// links no std::function support, issue 16, item 1).
+using EnvLookup = const char* (*)(void* ctx, const char* name);
+
+// The configuration from `getenv(ctx, ...)`, injectable for tests.
+PreloadConfig parse_preload_config(EnvLookup getenv, void* ctx);
 
 // `pattern` with every "%p" replaced by `pid`.
 std::string expand_output_path(const std::string& pattern, pid_t pid);

@@ -26,11 +26,11 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <exception>
 #include <mutex>
-#include <new>
 #include <string>
 
+#include "prof/oom_recovery.h"
+#include "prof/preload/plain_mutex.h"
 #include "prof/preload/preload_config.h"
 #include "prof/profile_file.h"
 #include "prof/thread_state.h"
@@ -45,7 +45,7 @@ namespace {
 PreloadConfig* g_config = nullptr;
 pid_t g_owner_pid = 0;          // the process that loaded us (not a fork child)
 int g_wake_pipe[2] = {-1, -1};  // [1] written by signal handler / requests
-constinit std::mutex g_dump_mu;  // serializes dumps (dumper thread vs exit)
+constinit PlainMutex g_dump_mu;  // serializes dumps (dumper thread vs exit)
 // Samples recorded in the process up to the last fork() (written in the
 // child, single-threaded then); 0 in the process that loaded us. A process
 // that recorded none since (an exec runs preload_init anew) skips the exit
@@ -71,7 +71,7 @@ void self_anchor() {}
 // once per process. g_ext_path is set once by preload_init; the handle is
 // loaded once, under g_ext_mu, and never closed.
 std::string* g_ext_path = nullptr;
-constinit std::mutex g_ext_mu;
+constinit PlainMutex g_ext_mu;
 void* g_ext = nullptr;          // guarded by g_ext_mu
 bool g_ext_failed = false;      // guarded by g_ext_mu: reported once
 
@@ -96,7 +96,7 @@ std::string* extension_path(const char* file) {
 // once on stderr) when it cannot be loaded.
 void* extension_symbol(const char* name) {
   HookGuard guard;  // the loader's allocations are ours, not the program's
-  std::lock_guard<std::mutex> lock(g_ext_mu);
+  std::lock_guard<PlainMutex> lock(g_ext_mu);
   if (g_ext == nullptr && !g_ext_failed && g_ext_path != nullptr) {
     g_ext = dlopen(g_ext_path->c_str(), RTLD_NOW | RTLD_LOCAL);
     if (g_ext == nullptr) {
@@ -146,7 +146,7 @@ void after_fork_in_child() {
   // The child has only the forking thread: a dumper thread of the parent
   // that held g_dump_mu at the fork never unlocks the child's copy, and the
   // child's exit (which takes it) would wait forever. A fresh mutex.
-  new (&g_dump_mu) std::mutex();
+  g_dump_mu.reset_in_child();
 }
 
 // A process that "allocated little": no sample since it started or forked,
@@ -157,46 +157,48 @@ bool quiet_process() { return HeapProfiler::counters().samples == g_samples_at_f
 // this object (no symbolizer, no libprotobuf), unless SYNCSCOPE_PROFILE_SYMBOLIZE
 // asks for names in the file (the extension's writer). Reports failures.
 bool write_profile(const std::string& path, const char* why) {
-  std::string error;
-  bool ok = false;
   if (!g_config->symbolize) {
-    ok = internal::write_address_profile_file(path, &error);
-  } else {
-    using WriteFn = int (*)(const char*, int, char*, std::size_t);
-    auto write = reinterpret_cast<WriteFn>(extension_symbol("syncscope_preload_ext_write_profile"));
-    if (write == nullptr) return false;  // reported by extension_symbol
-    char buf[512] = "";
-    ok = write(path.c_str(), g_config->separate_debuginfo ? 1 : 0, buf, sizeof buf) == 0;
-    error = buf;
+    // Out of memory inside: false with error "out of memory" (the samples
+    // stay, the program goes on; oom_recovery.h).
+    std::string error;
+    const bool ok = internal::write_address_profile_file(path, &error);
+    if (!ok) std::fprintf(stderr, "syncscope: heap profile (%s) not written: %s\n", why, error.c_str());
+    return ok;
   }
-  if (!ok) std::fprintf(stderr, "syncscope: heap profile (%s) not written: %s\n", why, error.c_str());
+  // Not under a recovery point of ours: the extension is built with
+  // exceptions and catches its own out-of-memory failures.
+  using WriteFn = int (*)(const char*, int, char*, std::size_t);
+  auto write = reinterpret_cast<WriteFn>(extension_symbol("syncscope_preload_ext_write_profile"));
+  if (write == nullptr) return false;  // reported by extension_symbol
+  char error[512] = "";
+  const bool ok = write(path.c_str(), g_config->separate_debuginfo ? 1 : 0, error, sizeof error) == 0;
+  if (!ok) std::fprintf(stderr, "syncscope: heap profile (%s) not written: %s\n", why, error);
   return ok;
 }
 
-void dump_or_throw(const char* why, bool is_exit) {
+// `is_exit`: the exit dump, after which no other dump starts. Out of memory
+// while the dump builds its path: the dump is dropped with a message (the
+// recovery point is inside g_dump_mu's scope, so the lock is released on
+// every path).
+void dump(const char* why, bool is_exit = false) noexcept {
   if (g_config == nullptr) return;
   const bool per_pid = g_config->out.find("%p") != std::string::npos;
   // A fork child writing to the parent's fixed path would clobber its profile.
   if (!per_pid && getpid() != g_owner_pid) return;
   HookGuard guard;
-  std::lock_guard<std::mutex> lock(g_dump_mu);
+  std::lock_guard<PlainMutex> lock(g_dump_mu);
   if (g_exit_dump_done) return;
   if (is_exit) g_exit_dump_done = true;  // even when this write fails: it is the last
-  const std::string path = expand_output_path(g_config->out, getpid());
+  std::string path;
+  if (!run_recoverable([&] { path = expand_output_path(g_config->out, getpid()); })) {
+    std::fprintf(stderr, "syncscope: heap profile (%s) not written: out of memory\n", why);
+    return;
+  }
   if (!write_profile(path, why)) return;
   if (g_config->out_is_default && !g_path_announced) {
     g_path_announced = true;
     std::fprintf(stderr, "syncscope: heap profile written to %s (SYNCSCOPE_PROFILE_OUT sets the path)\n",
                  path.c_str());
-  }
-}
-
-// `is_exit`: the exit dump, after which no other dump starts.
-void dump(const char* why, bool is_exit = false) noexcept {
-  try {
-    dump_or_throw(why, is_exit);
-  } catch (const std::exception& e) {  // out of memory: the host program goes on
-    std::fprintf(stderr, "syncscope: heap profile (%s) not written: %s\n", why, e.what());
   }
 }
 
@@ -247,7 +249,15 @@ void start_dumper() {
 __attribute__((constructor)) void preload_init() {
   HookGuard guard;
   g_owner_pid = getpid();
-  g_config = new PreloadConfig(parse_preload_config([](const char* n) { return getenv(n); }));
+  PreloadConfig* config = nullptr;
+  if (!run_recoverable([&] {
+        config = new PreloadConfig(parse_preload_config(
+            [](void*, const char* n) -> const char* { return getenv(n); }, nullptr));
+      })) {
+    std::fprintf(stderr, "syncscope: out of memory at start; the heap profiler stays off\n");
+    return;
+  }
+  g_config = config;
   for (const std::string& e : g_config->errors) std::fprintf(stderr, "syncscope: %s\n", e.c_str());
   if (g_config->exact) HeapProfiler::set_exact_mode(true);
   if (g_config->rate > 0) {
@@ -257,7 +267,11 @@ __attribute__((constructor)) void preload_init() {
   pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
   const char* http = getenv("SYNCSCOPE_HTTP");
   const bool serve = http != nullptr && *http != '\0';
-  g_ext_path = extension_path(serve ? "libsyncscope_preload_http.so" : "libsyncscope_preload_ext.so");
+  // Out of memory here: no extension path, so no symbolized dump and no
+  // debug server (extension_symbol reports nothing and returns nullptr).
+  run_recoverable([&] {
+    g_ext_path = extension_path(serve ? "libsyncscope_preload_http.so" : "libsyncscope_preload_ext.so");
+  });
   start_dumper();
   // The debug server is the only extension started at load time.
   if (serve) {
@@ -273,7 +287,7 @@ __attribute__((destructor)) void preload_fini() {
     dump("exit", /*is_exit=*/true);
   } else {
     HookGuard guard;
-    std::lock_guard<std::mutex> lock(g_dump_mu);
+    std::lock_guard<PlainMutex> lock(g_dump_mu);
     g_exit_dump_done = true;  // no exit dump, and no interval dump cut off by the exit either
   }
 }
