@@ -13,6 +13,7 @@
 #include "prof/sampled_heap.h"
 #include "prof/stack_table.h"
 #include "prof/thread_state.h"
+#include "prof/unwind_gate.h"
 #include "syncscope/prof/stack_trace.h"
 #include "syncscope/prof/task_labels.h"
 
@@ -29,47 +30,6 @@ constinit std::atomic<bool> g_sampling{false};
 constinit std::atomic<std::uint64_t> g_samples{0};  // statistics only
 constinit std::atomic<std::uint64_t> g_samples_dropped{0};  // statistics only
 constinit std::atomic<bool> g_fork_handlers{false};
-
-// The fork gate. A stack capture may walk the loaded modules
-// (dl_iterate_phdr, on an unwind-cache miss), and glibc 2.36 does not reset
-// that walk's lock in a fork child: a child forked while another thread of
-// the parent captured hung at its own first capture (1–2 children in 300
-// forks of a program whose threads sample). fork_prepare closes the gate
-// and waits, bounded, for the captures in flight; a capture that finds the
-// gate closed records the block with no stack instead of walking.
-constinit std::atomic<int> g_captures_in_flight{0};
-constinit std::atomic<bool> g_fork_gate_closed{false};
-
-// capture_stack, unless a fork is under way (then no frames). Inlined, so
-// that `frames` (frames to skip) counts from the same caller.
-__attribute__((always_inline)) inline int capture_unless_forking(std::uintptr_t* pcs, int frames) noexcept {
-  // seq_cst (both): this side of a Dekker handshake with close_fork_gate():
-  // either this capture sees the gate closed, or the fork sees it in flight.
-  g_captures_in_flight.fetch_add(1, std::memory_order_seq_cst);
-  int depth = 0;
-  if (!g_fork_gate_closed.load(std::memory_order_seq_cst)) depth = capture_stack(pcs, kMaxStackDepth, frames);
-  // release: the walk is over before close_fork_gate's acquire load sees 0.
-  g_captures_in_flight.fetch_sub(1, std::memory_order_release);
-  return depth;
-}
-
-// Closes the gate and waits, polled, at most about 1 s, for the captures in
-// flight: a capture that cannot finish (it waits for the loader's lock,
-// which a thread of the program holds across its fork) lets the fork go
-// ahead as it did before the gate.
-void close_fork_gate() noexcept {
-  // seq_cst: the fork side of the handshake in capture_unless_forking.
-  g_fork_gate_closed.store(true, std::memory_order_seq_cst);
-  for (int i = 0; i < 20000 && g_captures_in_flight.load(std::memory_order_seq_cst) != 0; ++i) {
-    timespec pause{0, 50 * 1000};
-    nanosleep(&pause, nullptr);
-  }
-}
-
-void open_fork_gate() noexcept {
-  // relaxed: a capture that still sees it closed only goes without frames.
-  g_fork_gate_closed.store(false, std::memory_order_relaxed);
-}
 
 std::uint64_t next_random(ThreadState& t) noexcept {
   if (t.rng == 0) {
@@ -197,7 +157,9 @@ __attribute__((noinline)) void record_alloc_slow(ThreadState& t, CounterSlot& s,
   if (t.freezer) return;
   ++t.hook_depth;
   std::uintptr_t pcs[kMaxStackDepth];
-  const int depth = capture_unless_forking(pcs, frames);
+  // No frames while a fork is under way (capture_stack passes the unwind
+  // gate, unwind_gate.h).
+  const int depth = capture_stack(pcs, kMaxStackDepth, frames);
   const std::uint32_t id = StackTable::instance().intern(pcs, depth);
   const auto addr = reinterpret_cast<std::uintptr_t>(p);
   if (sample) {
@@ -246,7 +208,7 @@ namespace {
 // The locks are held from fork_prepare() to fork_release() (pthread_atfork),
 // across functions, where the thread-safety analysis cannot follow them.
 void fork_prepare() ABSL_NO_THREAD_SAFETY_ANALYSIS {
-  close_fork_gate();
+  close_unwind_gate();  // first: no walk in flight while the locks are taken
   // Lock order: stacks, sampled heap, live-block shards (the hook path never
   // holds two of them at once, so any fixed order is deadlock-free).
   StackTable::instance().lock_for_fork();
@@ -258,7 +220,7 @@ void fork_release() ABSL_NO_THREAD_SAFETY_ANALYSIS {
   LiveBlockStore::instance().unlock_all_after_fork();
   SampledHeap::instance().unlock_after_fork();
   StackTable::instance().unlock_after_fork();
-  open_fork_gate();
+  open_unwind_gate();
 }
 
 // In the child only the forking thread exists, and it is not inside a hook:

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "prof/unwind_frames.h"
+#include "prof/unwind_gate.h"
 
 namespace syncscope::prof {
 namespace {
@@ -39,6 +40,8 @@ __attribute__((constructor(101))) void drop_global_unwind_cache() {
 __attribute__((noinline)) int capture_stack(std::uintptr_t* pcs, int max_frames,
                                             int skip) noexcept {
   if (pcs == nullptr || max_frames <= 0) return 0;
+  const internal::UnwindGateScope walk;  // no walk while a fork is under way
+  if (!walk.open()) return 0;
   skip = std::clamp(skip, 0, kMaxSkip);
   const int drop = skip + kSelfFrames;
 #if defined(SYNCSCOPE_TSAN)
@@ -73,6 +76,8 @@ __attribute__((noinline)) int capture_stack(std::uintptr_t* pcs, int max_frames,
 int capture_stack_from_context(const ucontext_t* context, std::uintptr_t* pcs,
                                int max_frames) noexcept {
   if (context == nullptr || pcs == nullptr || max_frames <= 0) return 0;
+  const internal::UnwindGateScope walk;  // no walk while a fork is under way
+  if (!walk.open()) return 0;
   // unw_context_t is ucontext_t on x86_64/aarch64 Linux; copy it so libunwind
   // may write to its own view without touching the handler's argument.
   unw_context_t uc;

@@ -11,6 +11,7 @@
 #include <cstddef>
 
 #include "prof/unwind_frames.h"
+#include "prof/unwind_gate.h"
 #include "syncscope/prof/stack_trace.h"
 
 namespace syncscope::task::internal {
@@ -110,14 +111,18 @@ int copy_out(const Entry& e, std::uintptr_t* pcs, int max_frames) noexcept {
 
 // Unwinds with a cursor from this function's caller's frame, keeping each
 // frame's stack pointer, and fills `e` when the walk confirms the key and
-// every slot lies in [cfa, stack_hi). noinline: frame 0 of the walk is this
-// function and frame 1 the spawn function.
-__attribute__((noinline)) void fill(Entry& e, std::uintptr_t stack_hi) noexcept {
+// every slot lies in [cfa, stack_hi). Returns false, leaving `e` as it was,
+// when no walk was made because a fork is under way (unwind_gate.h).
+// noinline: frame 0 of the walk is this function and frame 1 the spawn
+// function.
+__attribute__((noinline)) bool fill(Entry& e, std::uintptr_t stack_hi) noexcept {
+  const prof::internal::UnwindGateScope walk;
+  if (!walk.open()) return false;
   e.filled = false;
   e.depth = 0;
   unw_context_t context;
   unw_cursor_t cursor;
-  if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0) return;
+  if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0) return true;
   // Frame 0 is fill, frame 1 capture_spawn_stack_at, frame 2 the spawn
   // function (pc = spawn_pc), frame 3 its caller (pc = return_address).
   constexpr int kOwnFrames = 2;
@@ -126,7 +131,7 @@ __attribute__((noinline)) void fill(Entry& e, std::uintptr_t stack_hi) noexcept 
   const int n = prof::internal::collect_frames(&cursor, pc, sp, kDepth + kOwnFrames);
   if (n < kOwnFrames + 2 || pc[kOwnFrames] != e.spawn_pc || pc[kOwnFrames + 1] != e.return_address ||
       sp[kOwnFrames + 1] != e.cfa) {
-    return;  // not the frames the key describes: never cache
+    return true;  // not the frames the key describes: never cache
   }
   const int depth = n - kOwnFrames;
   for (int i = 0; i < depth; ++i) {
@@ -136,12 +141,13 @@ __attribute__((noinline)) void fill(Entry& e, std::uintptr_t stack_hi) noexcept 
     e.slots[i] = i == 0 ? 0 : sp[i + kOwnFrames] - sizeof(std::uintptr_t);
     if (i >= 1 && (e.slots[i] < e.cfa - sizeof(std::uintptr_t) || e.slots[i] + sizeof(std::uintptr_t) > stack_hi ||
                    *reinterpret_cast<const std::uintptr_t*>(e.slots[i]) != e.pcs[i])) {
-      return;  // outside the stack (e.g. a signal stack) or not a plain return slot
+      return true;  // outside the stack (e.g. a signal stack) or not a plain return slot
     }
   }
   e.depth = depth;
   e.filled = true;
   ++e.fills;
+  return true;
 }
 
 }  // namespace
@@ -168,12 +174,13 @@ __attribute__((noinline)) int capture_spawn_stack_at(std::uintptr_t return_addre
       ++tl_stats.stale;
       e.filled = false;  // unwound below; refilled next time while fills < kMaxFills
     } else if (same_key && e.fills < kMaxFills) {
-      fill(e, cache->stack_hi);
-      if (e.filled) {
-        ++tl_stats.filled;
-        return copy_out(e, pcs, max_frames);
+      if (fill(e, cache->stack_hi)) {
+        if (e.filled) {
+          ++tl_stats.filled;
+          return copy_out(e, pcs, max_frames);
+        }
+        e.fills = kMaxFills;  // the walk did not confirm the key: stop trying
       }
-      e.fills = kMaxFills;  // the walk did not confirm the key: stop trying
     } else if (!same_key) {
       e.spawn_pc = spawn_pc;
       e.return_address = return_address;
