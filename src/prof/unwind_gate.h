@@ -1,13 +1,14 @@
 // The unwind gate: keeps the process's stack walks and fork() apart.
 //
-// A local stack walk (libunwind, on a miss of its caches) looks the return
-// addresses up in the loaded modules through dl_iterate_phdr, which holds the
-// loader's module-list lock for the call. glibc 2.36 does not reset that lock
-// in a fork child: a child forked while another thread of the parent was
-// inside such a walk hangs at its own first walk (and at its first dlopen or
-// exception unwind). The profiler walks stacks far more often than a program
-// does on its own (sampled allocations, contended locks, task spawns,
-// thread dumps), so every walk it makes passes the gate:
+// A local stack walk (libunwind) holds locks while it looks return
+// addresses up: the loader's module-list lock (dl_iterate_phdr), which
+// glibc 2.36 does not reset in a fork child, and libunwind's own mutex
+// around its unwind-table search, which no fork handler resets either. A
+// child forked while another thread of the parent was inside a walk hangs
+// at its own first walk (gdb on such a child: __lll_lock_wait under
+// _ULx86_64_dwarf_search_unwind_table). The profiler walks stacks far more
+// often than a program does on its own (sampled allocations, contended
+// locks, task spawns, thread dumps), so every walk it makes passes the gate:
 //
 //   - A walk is announced with an UnwindGateScope and proceeds only while
 //     the gate is open; with the gate closed it records no frames (a
@@ -15,7 +16,7 @@
 //   - fork's prepare handler closes the gate and waits, bounded (about 1 s,
 //     polled), for the walks in flight; the parent and child handlers open
 //     it again. A walk that cannot finish (it waits for the loader's lock,
-//     which a thread of the program holds across its fork) lets the fork go
+//     which a thread of the program may hold across its fork) lets the fork go
 //     ahead as it did before the gate.
 //   - The gate registers its own fork handlers when the process starts, so
 //     it works whether or not the heap profiler (which registers handlers
