@@ -208,14 +208,18 @@ bool CpuSampler::restore() noexcept {
     bool pending = false;
   };
   // The timers are gone (stop()), so no SIGPROF is generated any more; one
-  // already pending is delivered when its thread next unblocks signals (or,
-  // under TSan, reaches a safe point), and the idle handler drops it. Wait
-  // for that, bounded: up to 50 scans 2 ms apart (about 100 ms).
+  // already pending is delivered when its thread next runs with signals
+  // unblocked (or, under TSan, reaches a safe point), and the idle handler
+  // drops it. Wait for that, bounded: scans 2 ms apart for the first 100 ms,
+  // then 20 ms apart, about 1 s in all. (100 ms in all left the handler
+  // installed, under TSan with more runnable threads than cores, in 1 of 4
+  // runs of CpuProfile.SampledCpuTime_MatchesThreadCpuClock.) This runs on
+  // the thread that asked for the profile, never on the program's others.
   bool pending = true;
-  for (int attempt = 0; attempt < 50 && pending; ++attempt) {
+  for (int attempt = 0; attempt < 50 + 45 && pending; ++attempt) {
     if (attempt > 0) {
-      struct timespec two_ms {0, 2'000'000};
-      ::nanosleep(&two_ms, nullptr);
+      struct timespec gap {0, attempt < 50 ? 2'000'000 : 20'000'000};
+      ::nanosleep(&gap, nullptr);
     }
     PendingScan scan;
     for_each_thread(
