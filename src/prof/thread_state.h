@@ -36,10 +36,10 @@ struct alignas(64) CounterSlot {
 
 inline constexpr std::size_t kCounterSlots = 512;
 
-// Thread-local hook state. Trivial and zero-initialized so it is valid from a
-// thread's first instruction; initial-exec TLS so access is one instruction.
 struct RecoveryPoint;  // oom_recovery.cc
 
+// Thread-local hook state. Trivial and zero-initialized so it is valid from a
+// thread's first instruction; initial-exec TLS so access is one instruction.
 struct ThreadState {
   int hook_depth;               // > 0: inside the profiler; nested allocations are not recorded
   bool exiting;                 // past the pthread-key destructor: use the shared slot

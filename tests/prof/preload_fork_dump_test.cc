@@ -226,8 +226,8 @@ TEST(PreloadForkDuringDump, ChildrenForkedMidDump_ExitWithoutHanging) {
 // A stack capture may walk the loaded modules, and glibc does not reset that
 // walk's lock in a fork child: a child forked while another thread captured
 // hung at its own first capture (1–2 children in 300 forks before the
-// profiler's fork gate). The gate makes a fork wait, bounded, for captures
-// in flight.
+// unwind gate, src/prof/unwind_gate.h). The gate makes a fork wait, bounded,
+// for captures in flight.
 TEST(PreloadForkDuringSampling, ChildrenForkedWhileThreadsSample_ExitWithoutHanging) {
   ScratchDir dir;
   constexpr int kForks = 600;
