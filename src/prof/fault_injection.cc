@@ -3,15 +3,13 @@
 
 #include "prof/fault_point.h"
 #include "prof/heap_recorder.h"
+#include "prof/hook_slow_reasons.h"
 #include "prof/thread_state.h"
 
 namespace syncscope::prof {
 namespace internal {
 
 constinit std::atomic<bool> g_fault_armed{false};
-// The hooks' hidden name for it (heap_recorder.h).
-extern std::atomic<bool> g_fault_armed_hidden
-    __attribute__((visibility("hidden"), alias("_ZN9syncscope4prof8internal13g_fault_armedE")));
 
 namespace {
 
@@ -70,6 +68,7 @@ bool arm(const FaultPlan& plan) noexcept {
   internal::g_injected.store(0, std::memory_order_relaxed);
   // release: [FI-arm], publishes the plan to hooks that see true.
   internal::g_fault_armed.store(true, std::memory_order_release);
+  internal::raise_hook_slow_reason(internal::kSlowFaultArmed);  // after the flag (hook_slow_reasons.h)
   return true;
 }
 
@@ -77,6 +76,7 @@ void disarm() noexcept {
   // relaxed: hooks that still see true run against the old plan, which stays
   // valid (its fields are only rewritten by the next arm()).
   internal::g_fault_armed.store(false, std::memory_order_relaxed);
+  internal::clear_hook_slow_reason(internal::kSlowFaultArmed);
 }
 
 std::uint64_t injected() noexcept {

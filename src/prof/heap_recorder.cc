@@ -9,6 +9,7 @@
 #include <cmath>
 #include <limits>
 
+#include "prof/hook_slow_reasons.h"
 #include "prof/live_block_store.h"
 #include "prof/sampled_heap.h"
 #include "prof/stack_table.h"
@@ -58,6 +59,10 @@ std::int64_t draw_distance(ThreadState& t, std::int64_t rate) noexcept {
 }  // namespace
 
 constinit std::atomic<std::uint32_t> g_sampler_generation{1};
+
+constinit std::atomic<std::uint8_t> g_hook_slow_reasons{0};
+extern std::atomic<std::uint8_t> g_hook_slow_reasons_hidden
+    __attribute__((visibility("hidden"), alias("_ZN9syncscope4prof8internal19g_hook_slow_reasonsE")));
 
 bool tag_samples() noexcept {
   // relaxed: the rate is a setting; a sample racing with its change may take
@@ -287,6 +292,12 @@ void set_exact_mode(bool on) noexcept {
   // the switch may or may not be tracked (documented in live_blocks.h).
   if (on) store.ever_enabled.store(true, std::memory_order_relaxed);
   store.enabled.store(on, std::memory_order_relaxed);
+  // After the flags, both bits in one write (hook_slow_reasons.h).
+  if (on) {
+    raise_hook_slow_reason(kSlowExactOn | kSlowExactEverOn);
+  } else {
+    clear_hook_slow_reason(kSlowExactOn);
+  }
 }
 
 void install_fork_handlers() noexcept {

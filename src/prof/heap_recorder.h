@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "prof/fault_point.h"
+#include "prof/hook_slow_reasons.h"
 #include "prof/live_block_store.h"
 #include "prof/sampled_heap.h"
 #include "prof/thread_state.h"
@@ -66,10 +67,16 @@ inline constexpr std::int64_t kSamplerRecheckBytes = 256 * 1024;
 // chunk size, with PREV_INUSE, IS_MMAPPED and NON_MAIN_ARENA in bits 0-2.
 inline std::size_t chunk_head(const void* p) noexcept { return static_cast<const std::size_t*>(p)[-1]; }
 
-// glibc's malloc_usable_size for an in-use chunk whose header word is `head`.
+// IS_MMAPPED, bit 1 of glibc's chunk header word.
+inline constexpr std::size_t kChunkMmapped = 2;
+
+// glibc's malloc_usable_size for an in-use chunk whose header word is `head`:
+// the chunk size (the word without its low bits PREV_INUSE, IS_MMAPPED and
+// NON_MAIN_ARENA) less the header, and less one more word when mmapped
+// (written without a branch: 4 * IS_MMAPPED is that word).
 inline std::size_t usable_size_of_head(std::size_t head) noexcept {
-  const std::size_t chunk = head & ~std::size_t{7};  // low bits: PREV_INUSE, IS_MMAPPED, NON_MAIN_ARENA
-  return (head & 2) != 0 ? chunk - 2 * sizeof(std::size_t) : chunk - sizeof(std::size_t);
+  static_assert(kChunkMmapped * 4 == sizeof(std::size_t));
+  return (head & ~std::size_t{7}) - sizeof(std::size_t) - (head & kChunkMmapped) * 4;
 }
 
 // glibc's malloc_usable_size for an in-use chunk, read from the chunk header
@@ -137,11 +144,11 @@ __attribute__((always_inline)) inline void on_free(void* p) noexcept {
   if (sampled || exact) record_free_slow(t, counter_slot(t), addr, sampled, exact);
 }
 
-
-// The three globals the fast path reads, under second names with hidden
-// visibility (issue 16, item 3). The objects are the ones named in
-// fault_point.h, live_block_store.h and sampled_heap.h (each name is an alias
-// defined next to its object); the exported names stay for the extension
+// The two globals the fast path reads, g_hook_slow_reasons and the sampled
+// heap's bitmap, under second names with hidden visibility (issue 16, item
+// 3): g_hook_slow_reasons_hidden (hook_slow_reasons.h) and the one below.
+// The objects are the ones named in hook_slow_reasons.h and sampled_heap.h
+// (each name is an alias defined next to its object); the exported names stay for the extension
 // objects and for core-file readers (retain/core_sampled_sites.cc). Through
 // a hidden name the compiler addresses the object relative to the code
 // instead of loading its address from the GOT: in libsyncscope_preload.so
@@ -150,8 +157,6 @@ __attribute__((always_inline)) inline void on_free(void* p) noexcept {
 // may use these names: they are linked into the preload core object and the
 // program, never into an extension object (which would pull a second copy of
 // the object out of the archive to satisfy a hidden reference).
-extern std::atomic<bool> g_fault_armed_hidden __attribute__((visibility("hidden")));
-extern LiveBlockStore g_live_block_store_hidden __attribute__((visibility("hidden")));
 extern SampledHeap g_sampled_heap_hidden __attribute__((visibility("hidden")));
 
 // The fast path of the interposers (issue 16, item 3): the one case in
@@ -169,11 +174,8 @@ extern SampledHeap g_sampled_heap_hidden __attribute__((visibility("hidden")));
 __attribute__((always_inline)) inline bool take_fast_alloc(std::size_t size) noexcept {
   ThreadState& t = tls_state;
   const std::int64_t left = t.bytes_until_sample - static_cast<std::int64_t>(size);
-  // acquire: [FI-arm], as should_inject (a plain load on x86-64); relaxed:
-  // a flag, as in on_alloc (an allocation racing with the switch may or may
-  // not be tracked).
-  const bool unusual = g_fault_armed_hidden.load(std::memory_order_acquire) ||
-                       g_live_block_store_hidden.enabled.load(std::memory_order_relaxed);
+  // acquire: pairs with raise_hook_slow_reason (hook_slow_reasons.h).
+  const bool unusual = (g_hook_slow_reasons_hidden.load(std::memory_order_acquire) & kAllocSlowReasons) != 0;
   if (__builtin_expect(unusual || t.hook_depth != 0 || left <= 0 || t.slot == nullptr, 0)) return false;
   t.bytes_until_sample = left;
   return true;
@@ -182,26 +184,27 @@ __attribute__((always_inline)) inline bool take_fast_alloc(std::size_t size) noe
 // PRECONDITION: take_fast_alloc() returned true on this thread just before.
 __attribute__((always_inline)) inline void count_fast_alloc(void* p) noexcept {
   CounterSlot& s = *tls_state.slot;
-  // relaxed: only the owner writes this slot; readers tolerate a stale sum.
-  s.alloc_bytes.store(s.alloc_bytes.load(std::memory_order_relaxed) + usable_size(p), std::memory_order_relaxed);
-  s.alloc_objects.store(s.alloc_objects.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  owner_add(s.alloc_bytes, usable_size_of_head(chunk_head(p)));
+  owner_add(s.alloc_objects, 1);
 }
 // Before p (non-null) goes back to glibc: counts it and returns true when
 // that is all on_free would do (an owned slot, p surely not a sampled block,
-// exact mode never on); false and nothing done otherwise (call on_free).
+// exact mode never on, no sampled block with an untagged chunk); false and
+// nothing done otherwise (call on_free). An mmapped chunk takes on_free too:
+// it may be sampled whatever its size, and its free is a munmap anyway.
 __attribute__((always_inline)) inline bool take_fast_free(void* p) noexcept {
   CounterSlot* s = tls_state.slot;
   // One read of the chunk header serves the tag test and the byte count.
   const std::size_t head = chunk_head(p);
-  // relaxed: a flag; see on_free.
-  if (__builtin_expect(s == nullptr || g_sampled_heap_hidden.maybe_sampled(reinterpret_cast<std::uintptr_t>(p), head) ||
-                           g_live_block_store_hidden.ever_enabled.load(std::memory_order_relaxed),
-                       0)) {
+  // relaxed: the bits a free needs are ordered by coherence (hook_slow_reasons.h).
+  const bool unusual = (g_hook_slow_reasons_hidden.load(std::memory_order_relaxed) & kFreeSlowReasons) != 0;
+  if (__builtin_expect(s == nullptr || unusual || (head & kChunkMmapped) != 0, 0)) return false;
+  if (__builtin_expect(SampledHeap::tagged_size(head), 0) &&
+      g_sampled_heap_hidden.in_filter(reinterpret_cast<std::uintptr_t>(p))) {
     return false;
   }
-  // relaxed: only the owner writes this slot; readers tolerate a stale sum.
-  s->free_bytes.store(s->free_bytes.load(std::memory_order_relaxed) + usable_size_of_head(head), std::memory_order_relaxed);
-  s->free_objects.store(s->free_objects.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  owner_add(s->free_bytes, usable_size_of_head(head));
+  owner_add(s->free_objects, 1);
   return true;
 }
 

@@ -24,9 +24,6 @@ std::size_t hash_addr(std::uintptr_t addr, unsigned shift) noexcept {
 }  // namespace
 
 constinit LiveBlockStore g_live_block_store;
-// The hooks' hidden name for it (heap_recorder.h).
-extern LiveBlockStore g_live_block_store_hidden
-    __attribute__((visibility("hidden"), alias("_ZN9syncscope4prof8internal18g_live_block_storeE")));
 
 LiveBlockStore::Shard& LiveBlockStore::shard_of(LiveBlockStore& s, std::uintptr_t addr) noexcept {
   return s.shards_[hash_addr(addr * 0xff51afd7ed558ccdull, 58) & (kShards - 1)];

@@ -30,6 +30,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "prof/hook_slow_reasons.h"
 #include "prof/spin_lock.h"
 #include "syncscope/prof/live_blocks.h"
 
@@ -63,8 +64,9 @@ class SampledHeap {
   // an mmapped chunk: free() rules out an unsampled block from the chunk
   // header it reads anyway (issue 16, item 3). The test lets through chunk
   // sizes up to 48 bytes above a multiple of the quantum (one bit mask);
-  // unsampled chunk sizes are multiples of 16, so about 1 in 8 of them pass
-  // it and go on to the bitmap. The block stays where glibc's malloc puts it: an
+  // unsampled chunk sizes of 512 bytes and more are multiples of 16, so
+  // about 1 in 8 of them pass it and go on to the bitmap (smaller ones never
+  // do). The block stays where glibc's malloc puts it: an
   // earlier form of this filter asked memalign for 256-aligned sampled
   // blocks, and the fragments each memalign split off (a 32-272 byte lead,
   // a trailer) stayed in the arena: two Python threads allocating 1-2 KiB
@@ -80,13 +82,18 @@ class SampledHeap {
 
   // Whether a chunk whose header word (glibc's size field: the chunk size
   // with PREV_INUSE, IS_MMAPPED and NON_MAIN_ARENA in bits 0-2) is `head`
-  // may hold a sampled block: its size is less than
-  // kSampledChunkSlackSpan above a multiple of kSampledChunkQuantum (one
-  // `test` of the header against a mask), or it is mmapped (its size is
+  // may hold a sampled block: tagged_size(), or it is mmapped (its size is
   // then glibc's page rounding, or memalign's leftover of it, which padding
   // cannot choose).
-  static bool tagged(std::size_t head) noexcept {
-    return (head & (kSampledChunkQuantum - 1) & ~(kSampledChunkSlackSpan - 1)) == 0 || (head & 2) != 0;
+  static bool tagged(std::size_t head) noexcept { return tagged_size(head) || (head & 2) != 0; }
+  // The size half of tagged(): the chunk is at least kSampledChunkQuantum
+  // bytes (a padded request never gets less; the flag bits cannot lift a
+  // smaller size past it) and less than kSampledChunkSlackSpan above a
+  // multiple of it (one `test` of the header against a mask). The size bound
+  // keeps out glibc's two smallest chunks (32 and 48 bytes), which the mask
+  // alone lets through, so their frees never reach the bitmap.
+  static bool tagged_size(std::size_t head) noexcept {
+    return (head & (kSampledChunkQuantum - 1) & ~(kSampledChunkSlackSpan - 1)) == 0 && head >= kSampledChunkQuantum;
   }
   static_assert(kSampledChunkSlack < kSampledChunkSlackSpan && kSampledChunkSlackSpan < kSampledChunkQuantum &&
                     (kSampledChunkQuantum & (kSampledChunkQuantum - 1)) == 0 &&
@@ -132,6 +139,7 @@ class SampledHeap {
     // relaxed: see the invariant at untagged_samples_.
     if (!untagged_samples_.load(std::memory_order_relaxed)) {
       untagged_samples_.store(true, std::memory_order_relaxed);
+      raise_hook_slow_reason(kSlowUntaggedSample);  // after the flag (hook_slow_reasons.h)
     }
   }
   bool untagged_samples() const noexcept {
