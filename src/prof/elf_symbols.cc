@@ -124,6 +124,20 @@ std::string read_name(const FileReader& file, std::uint64_t table_offset, std::u
   }
 }
 
+// The index of the first of `sorted` (ascending, non-empty, its last
+// element >= v) that is >= v: a binary search without data-dependent
+// branches (conditional moves), about 4 instructions per halving.
+std::size_t first_at_or_above(const std::vector<std::uint64_t>& sorted, std::uint64_t v) {
+  const std::uint64_t* base = sorted.data();
+  std::size_t len = sorted.size();
+  while (len > 1) {
+    const std::size_t half = len / 2;
+    base = base[half - 1] < v ? base + half : base;
+    len -= half;
+  }
+  return static_cast<std::size_t>(base - sorted.data());
+}
+
 }  // namespace
 
 std::vector<std::string> elf_function_names(const std::string& path,
@@ -148,11 +162,17 @@ std::vector<std::string> elf_function_names(const std::string& path,
   if (strings.sh_offset > file_size || strings.sh_size > file_size - strings.sh_offset) return names;
   const std::uint64_t strtab_size = strings.sh_size;
 
-  // The addresses in ascending order (as indexes into vaddrs).
+  // The addresses in ascending order (as indexes into vaddrs), and their
+  // values in that order: the per-symbol search below runs over one
+  // contiguous array (the dump of a large stripped binary checks about
+  // 100,000 .dynsym symbols against a few hundred pcs).
   std::vector<std::uint32_t> order(vaddrs.size());
   std::iota(order.begin(), order.end(), 0u);
   std::sort(order.begin(), order.end(),
             [&](std::uint32_t a, std::uint32_t b) { return vaddrs[a] < vaddrs[b]; });
+  std::vector<std::uint64_t> sorted(order.size());
+  for (std::size_t i = 0; i < order.size(); ++i) sorted[i] = vaddrs[order[i]];
+  const std::uint64_t highest = sorted.back();
   // first_at[i]: the candidates among symbols whose value v has
   // sorted[i-1] < v <= sorted[i] (i = the first address at or above v).
   // The symbol containing sorted[i] is the best of first_at[0..i], and
@@ -169,13 +189,12 @@ std::vector<std::string> elf_function_names(const std::string& path,
     for (std::size_t k = 0; k < count; ++k) {
       const Elf64_Sym& s = chunk[k];
       const unsigned type = ELF64_ST_TYPE(s.st_info);
+      // (Above every address: the candidate of none.)
       if ((type != STT_FUNC && type != STT_GNU_IFUNC) || s.st_shndx == SHN_UNDEF || s.st_value == 0 ||
-          s.st_name >= strtab_size) {
+          s.st_value > highest || s.st_name >= strtab_size) {
         continue;
       }
-      const auto it = std::lower_bound(order.begin(), order.end(), s.st_value,
-                                       [&](std::uint32_t i, std::uint64_t v) { return vaddrs[i] < v; });
-      if (it != order.end()) first_at[it - order.begin()].offer(s);
+      first_at[first_at_or_above(sorted, s.st_value)].offer(s);
     }
   }
   // One read per distinct name (neighbouring pcs share a function).

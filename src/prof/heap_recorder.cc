@@ -60,8 +60,8 @@ std::int64_t draw_distance(ThreadState& t, std::int64_t rate) noexcept {
 
 constinit std::atomic<std::uint32_t> g_sampler_generation{1};
 
-constinit std::atomic<std::uint8_t> g_hook_slow_reasons{0};
-extern std::atomic<std::uint8_t> g_hook_slow_reasons_hidden
+constinit HookSlowReasons g_hook_slow_reasons;
+extern HookSlowReasons g_hook_slow_reasons_hidden
     __attribute__((visibility("hidden"), alias("_ZN9syncscope4prof8internal19g_hook_slow_reasonsE")));
 
 bool tag_samples() noexcept {

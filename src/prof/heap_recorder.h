@@ -175,7 +175,7 @@ __attribute__((always_inline)) inline bool take_fast_alloc(std::size_t size) noe
   ThreadState& t = tls_state;
   const std::int64_t left = t.bytes_until_sample - static_cast<std::int64_t>(size);
   // acquire: pairs with raise_hook_slow_reason (hook_slow_reasons.h).
-  const bool unusual = (g_hook_slow_reasons_hidden.load(std::memory_order_acquire) & kAllocSlowReasons) != 0;
+  const bool unusual = (g_hook_slow_reasons_hidden.bits.load(std::memory_order_acquire) & kAllocSlowReasons) != 0;
   if (__builtin_expect(unusual || t.hook_depth != 0 || left <= 0 || t.slot == nullptr, 0)) return false;
   t.bytes_until_sample = left;
   return true;
@@ -187,22 +187,26 @@ __attribute__((always_inline)) inline void count_fast_alloc(void* p) noexcept {
   owner_add(s.alloc_bytes, usable_size_of_head(chunk_head(p)));
   owner_add(s.alloc_objects, 1);
 }
+// Whether freeing p (non-null), whose chunk header word is `head`, is all
+// that on_free would do for it on a thread whose slot is `s`: an owned slot,
+// p surely not a sampled block, exact mode never on, no sampled block with an
+// untagged chunk. An mmapped chunk is not: it may be sampled whatever its
+// size, and its free is a munmap anyway. No side effects.
+__attribute__((always_inline)) inline bool fast_free_ok(const CounterSlot* s, const void* p,
+                                                        std::size_t head) noexcept {
+  // relaxed: the bits a free needs are ordered by coherence (hook_slow_reasons.h).
+  const bool unusual = (g_hook_slow_reasons_hidden.bits.load(std::memory_order_relaxed) & kFreeSlowReasons) != 0;
+  if (__builtin_expect(s == nullptr || unusual || (head & kChunkMmapped) != 0, 0)) return false;
+  return __builtin_expect(!SampledHeap::tagged_size(head), 1) ||
+         !g_sampled_heap_hidden.in_filter(reinterpret_cast<std::uintptr_t>(p));
+}
 // Before p (non-null) goes back to glibc: counts it and returns true when
-// that is all on_free would do (an owned slot, p surely not a sampled block,
-// exact mode never on, no sampled block with an untagged chunk); false and
-// nothing done otherwise (call on_free). An mmapped chunk takes on_free too:
-// it may be sampled whatever its size, and its free is a munmap anyway.
+// fast_free_ok; false and nothing done otherwise (call on_free).
 __attribute__((always_inline)) inline bool take_fast_free(void* p) noexcept {
   CounterSlot* s = tls_state.slot;
   // One read of the chunk header serves the tag test and the byte count.
   const std::size_t head = chunk_head(p);
-  // relaxed: the bits a free needs are ordered by coherence (hook_slow_reasons.h).
-  const bool unusual = (g_hook_slow_reasons_hidden.load(std::memory_order_relaxed) & kFreeSlowReasons) != 0;
-  if (__builtin_expect(s == nullptr || unusual || (head & kChunkMmapped) != 0, 0)) return false;
-  if (__builtin_expect(SampledHeap::tagged_size(head), 0) &&
-      g_sampled_heap_hidden.in_filter(reinterpret_cast<std::uintptr_t>(p))) {
-    return false;
-  }
+  if (__builtin_expect(!fast_free_ok(s, p, head), 0)) return false;
   owner_add(s->free_bytes, usable_size_of_head(head));
   owner_add(s->free_objects, 1);
   return true;

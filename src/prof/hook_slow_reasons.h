@@ -25,7 +25,7 @@ enum HookSlowReason : std::uint8_t {
 inline constexpr std::uint8_t kAllocSlowReasons = kSlowFaultArmed | kSlowExactOn;
 inline constexpr std::uint8_t kFreeSlowReasons = kSlowExactEverOn | kSlowUntaggedSample;
 
-// The bits above that are set. Written only through the two functions
+// The bits above that are set (`bits`). Written only through the two functions
 // below; read by the hooks (acquire: pairs with raise_hook_slow_reason, so a
 // hook that sees kSlowFaultArmed also sees the armed plan, [FI-arm]; a plain
 // load on x86-64).
@@ -36,20 +36,27 @@ inline constexpr std::uint8_t kFreeSlowReasons = kSlowExactEverOn | kSlowUntagge
 // allocation reads them set (read-read and write-read coherence): an
 // allocation recorded in exact mode, or a sampled block with an untagged
 // chunk, is never freed by the fast path.
-extern std::atomic<std::uint8_t> g_hook_slow_reasons;
+//
+// A cache line of its own: every allocation and free reads it, and a
+// neighbour written per sample would take the line away from the other
+// cores each time.
+struct alignas(64) HookSlowReasons {
+  std::atomic<std::uint8_t> bits{0};
+};
+extern HookSlowReasons g_hook_slow_reasons;
 // The hooks' hidden name for it (see the *_hidden names in heap_recorder.h).
-extern std::atomic<std::uint8_t> g_hook_slow_reasons_hidden __attribute__((visibility("hidden")));
+extern HookSlowReasons g_hook_slow_reasons_hidden __attribute__((visibility("hidden")));
 
 inline void raise_hook_slow_reason(std::uint8_t reasons) noexcept {
   // release: pairs with the hooks' acquire load; the flag it mirrors (and
   // the fault plan) were written before.
-  g_hook_slow_reasons.fetch_or(reasons, std::memory_order_release);
+  g_hook_slow_reasons.bits.fetch_or(reasons, std::memory_order_release);
 }
 
 inline void clear_hook_slow_reason(std::uint8_t reasons) noexcept {
   // relaxed: a fast path that still sees the bit takes the slow path, which
   // reads the flag itself.
-  g_hook_slow_reasons.fetch_and(static_cast<std::uint8_t>(~reasons), std::memory_order_relaxed);
+  g_hook_slow_reasons.bits.fetch_and(static_cast<std::uint8_t>(~reasons), std::memory_order_relaxed);
 }
 
 }  // namespace syncscope::prof::internal

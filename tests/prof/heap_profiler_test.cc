@@ -131,6 +131,35 @@ TEST_F(HeapProfilerTest, Counters_MatchGlibcUsableSizes_ThroughEveryHookAndChunk
   EXPECT_EQ(after.live_bytes, before.live_bytes);
 }
 
+// realloc counts as the free of the old block and the allocation of the new
+// one, through its fast path (both blocks plain) and its full path (a block
+// that is mmapped on either side), whether glibc resizes in place or moves.
+TEST_F(HeapProfilerTest, Counters_ReallocCountsTheOldBlockFreedAndTheNewOneAllocated) {
+  using UsableFn = std::size_t (*)(void*);
+  auto glibc_usable = reinterpret_cast<UsableFn>(dlsym(RTLD_NEXT, "malloc_usable_size"));
+  ASSERT_NE(glibc_usable, nullptr);
+  const std::pair<std::size_t, std::size_t> kResizes[] = {
+      {24, 40}, {100, 60}, {100, 3000}, {4080, 4096}, {3000, 300000}, {300000, 200}, {200000, 5000000}, {40, 40}};
+  std::vector<void*> blocks(std::size(kResizes));
+  for (std::size_t i = 0; i < blocks.size(); ++i) blocks[i] = escape(std::malloc(kResizes[i].first));
+  std::uint64_t old_usable = 0;
+  for (void* p : blocks) old_usable += glibc_usable(p);
+  const HeapCounters before = HeapProfiler::counters();
+  for (std::size_t i = 0; i < blocks.size(); ++i) {
+    void* p = escape(std::realloc(blocks[i], kResizes[i].second));
+    ASSERT_NE(p, nullptr);
+    blocks[i] = p;
+  }
+  const HeapCounters after = HeapProfiler::counters();
+  std::uint64_t new_usable = 0;
+  for (void* p : blocks) new_usable += glibc_usable(p);
+  for (void* p : blocks) std::free(p);
+  EXPECT_EQ(after.allocated_objects - before.allocated_objects, blocks.size());
+  EXPECT_EQ(after.freed_objects - before.freed_objects, blocks.size());
+  EXPECT_EQ(after.allocated_bytes - before.allocated_bytes, new_usable);
+  EXPECT_EQ(after.freed_bytes - before.freed_bytes, old_usable);
+}
+
 TEST_F(HeapProfilerTest, UsableSize_MatchesGlibc) {
   // Our malloc_usable_size reads glibc's chunk header; glibc's own function
   // (the next definition after the interposer) must agree on every kind of

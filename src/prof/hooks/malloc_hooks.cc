@@ -13,6 +13,9 @@
 #include "prof/hooks/sampled_alloc.h"
 
 using syncscope::prof::internal::count_fast_alloc;
+using syncscope::prof::internal::CounterSlot;
+using syncscope::prof::internal::fast_free_ok;
+using syncscope::prof::internal::usable_size_of_head;
 using syncscope::prof::internal::note_failed_allocation;
 using syncscope::prof::internal::on_alloc;
 using syncscope::prof::internal::on_free;
@@ -79,6 +82,36 @@ __attribute__((noinline)) void* malloc_slow(size_t size) noexcept {
                    syncscope::prof::internal::kHookFramesOutOfLine);
 }
 
+// calloc() when its fast path declined: the full path, as malloc_slow.
+__attribute__((noinline)) void* calloc_slow(size_t n, size_t size) noexcept {
+  size_t bytes = 0;
+  if (__builtin_mul_overflow(n, size, &bytes)) return allocated(__libc_calloc(n, size), 0, false);  // fails
+  if (inject(bytes)) return failure();
+  const bool sample = take_sample(bytes);
+  return allocated(sample ? sampled_calloc(bytes) : __libc_calloc(n, size), bytes, sample,
+                   syncscope::prof::internal::kHookFramesOutOfLine);
+}
+
+// realloc() of a block (non-null) when its fast path declined: the full
+// path, as malloc_slow.
+__attribute__((noinline)) void* realloc_slow(void* old, size_t size) noexcept {
+  constexpr int kFrames = syncscope::prof::internal::kHookFramesOutOfLine;
+  if (size != 0 && inject(size)) return failure();  // the old block stays live and tracked
+  const size_t old_usable = syncscope::prof::internal::usable_size(old);
+  on_free(old);  // the old address may be reused by another thread at once
+  const bool sample = size != 0 && take_sample(size);
+  void* p = sample ? sampled_realloc(old, old_usable, size) : __libc_realloc(old, size);
+  if (p != nullptr) {
+    on_alloc(p, size, sample, kFrames);
+  } else if (size != 0) {
+    note_failed_allocation();
+    // Failed: the old block is still live. Counted again, never sampled
+    // (its address need not have a sampled block's alignment).
+    on_alloc(old, old_usable, false, kFrames);
+  }
+  return p;
+}
+
 // free() when take_fast_free() declined: the full recording path. Out of
 // line so that free()'s fast path needs no stack frame (a free records no
 // stack, so the extra frame changes nothing).
@@ -118,28 +151,38 @@ void free(void* p) noexcept {
 
 void* calloc(size_t n, size_t size) noexcept {
   size_t bytes = 0;
-  if (__builtin_mul_overflow(n, size, &bytes)) return allocated(__libc_calloc(n, size), 0, false);  // fails
-  if (inject(bytes)) return failure();
-  const bool sample = take_sample(bytes);
-  return allocated(sample ? sampled_calloc(bytes) : __libc_calloc(n, size), bytes, sample);
+  if (__builtin_expect(!__builtin_mul_overflow(n, size, &bytes) && take_fast_alloc(bytes), 1)) {
+    void* p = __libc_calloc(n, size);
+    if (__builtin_expect(p != nullptr, 1)) {
+      count_fast_alloc(p);
+    } else {
+      note_failed_allocation();
+    }
+    return p;
+  }
+  return syncscope::prof::internal::keep_frame(calloc_slow(n, size));
 }
 
 void* realloc(void* old, size_t size) noexcept {
   if (old == nullptr) return malloc(size);
-  if (size != 0 && inject(size)) return failure();  // the old block stays live and tracked
-  const size_t old_usable = syncscope::prof::internal::usable_size(old);
-  on_free(old);  // the old address may be reused by another thread at once
-  const bool sample = size != 0 && take_sample(size);
-  void* p = sample ? sampled_realloc(old, old_usable, size) : __libc_realloc(old, size);
-  if (p != nullptr) {
-    on_alloc(p, size, sample);
-  } else if (size != 0) {
-    note_failed_allocation();
-    // Failed: the old block is still live. Counted again, never sampled
-    // (its address need not have a sampled block's alignment).
-    on_alloc(old, old_usable, false);
+  // The fast path: the old block's free and the new block's allocation are
+  // each all that the full path would do (the old block is tested first,
+  // since take_fast_alloc charges the countdown).
+  CounterSlot* s = syncscope::prof::internal::tls_state.slot;
+  const size_t head = syncscope::prof::internal::chunk_head(old);
+  if (__builtin_expect(size != 0 && fast_free_ok(s, old, head) && take_fast_alloc(size), 1)) {
+    void* p = __libc_realloc(old, size);
+    if (__builtin_expect(p != nullptr, 1)) {
+      // Counted after the call: a failed realloc leaves the old block live.
+      syncscope::prof::internal::owner_add(s->free_bytes, usable_size_of_head(head));
+      syncscope::prof::internal::owner_add(s->free_objects, 1);
+      count_fast_alloc(p);
+    } else {
+      note_failed_allocation();
+    }
+    return p;
   }
-  return p;
+  return syncscope::prof::internal::keep_frame(realloc_slow(old, size));
 }
 
 // glibc's own reallocarray calls its internal realloc, which would bypass
