@@ -7,7 +7,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
 #if defined(__cpp_exceptions)
 #include <stdexcept>
 #endif
@@ -20,6 +19,7 @@
 #include "prof/heap_recorder.h"
 #include "prof/live_block_store.h"
 #include "prof/sampled_heap.h"
+#include "prof/sampling_math.h"
 #include "prof/stack_table.h"
 #include "prof/thread_state.h"
 
@@ -88,10 +88,10 @@ void fill_snapshot(HeapSnapshot& snap) {
       s.pcs.assign(r->pcs, r->pcs + r->depth);
       s.task_label = r->task_label;
     }
-    s.alloc_objects = std::llround(e.alloc_objects);
-    s.alloc_bytes = std::llround(e.alloc_bytes);
-    s.inuse_objects = std::max<std::int64_t>(0, std::llround(e.alloc_objects - e.free_objects));
-    s.inuse_bytes = std::max<std::int64_t>(0, std::llround(e.alloc_bytes - e.free_bytes));
+    s.alloc_objects = internal::round_to_int64(e.alloc_objects);
+    s.alloc_bytes = internal::round_to_int64(e.alloc_bytes);
+    s.inuse_objects = std::max<std::int64_t>(0, internal::round_to_int64(e.alloc_objects - e.free_objects));
+    s.inuse_bytes = std::max<std::int64_t>(0, internal::round_to_int64(e.alloc_bytes - e.free_bytes));
     snap.samples.push_back(std::move(s));
   }
 }

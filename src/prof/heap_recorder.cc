@@ -6,12 +6,12 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cmath>
 #include <limits>
 
 #include "prof/hook_slow_reasons.h"
 #include "prof/live_block_store.h"
 #include "prof/sampled_heap.h"
+#include "prof/sampling_math.h"
 #include "prof/stack_table.h"
 #include "prof/thread_state.h"
 #include "prof/unwind_gate.h"
@@ -52,7 +52,7 @@ std::int64_t draw_distance(ThreadState& t, std::int64_t rate) noexcept {
   if (rate <= 1) return 0;  // every allocation
   // u in (0, 1]: 53 random bits, never 0 so log(u) is finite.
   const double u = static_cast<double>((next_random(t) >> 11) + 1) * 0x1.0p-53;
-  const double d = -std::log(u) * static_cast<double>(rate);
+  const double d = -natural_log(u) * static_cast<double>(rate);
   return d >= 9.0e18 ? std::numeric_limits<std::int64_t>::max() : static_cast<std::int64_t>(d);
 }
 
@@ -264,8 +264,8 @@ void fork_child() {
 double sample_weight(std::size_t size, std::int64_t rate) noexcept {
   if (rate <= 1) return 1.0;
   const double bytes = size == 0 ? 1.0 : static_cast<double>(size);
-  // -expm1(-x) = 1 - exp(-x), precise for small x.
-  return 1.0 / -std::expm1(-bytes / static_cast<double>(rate));
+  // 1 - exp(-x), precise for small x.
+  return 1.0 / one_minus_exp_neg(bytes / static_cast<double>(rate));
 }
 
 void set_sampling(bool on, std::int64_t rate) noexcept {
