@@ -31,6 +31,9 @@ constinit std::atomic<bool> g_sampling{false};
 constinit std::atomic<std::uint64_t> g_samples{0};  // statistics only
 constinit std::atomic<std::uint64_t> g_samples_dropped{0};  // statistics only
 constinit std::atomic<bool> g_fork_handlers{false};
+// set_sample_listener's function, or nullptr. relaxed: set once at start-up,
+// before the samples it should see; a sample that misses it is harmless.
+constinit std::atomic<SampleListener> g_sample_listener{nullptr};
 
 std::uint64_t next_random(ThreadState& t) noexcept {
   if (t.rng == 0) {
@@ -176,6 +179,7 @@ __attribute__((noinline)) void record_alloc_slow(ThreadState& t, CounterSlot& s,
     } else {
       g_samples_dropped.fetch_add(1, std::memory_order_relaxed);
     }
+    if (const SampleListener listener = g_sample_listener.load(std::memory_order_relaxed)) listener();
   }
   if (exact) {
     const bool busy = enter_busy(t, s);
@@ -283,6 +287,10 @@ std::int64_t sample_rate() noexcept { return g_rate.load(std::memory_order_relax
 std::uint64_t samples_taken() noexcept { return g_samples.load(std::memory_order_relaxed); }  // relaxed: stat
 std::uint64_t samples_dropped() noexcept {
   return g_samples_dropped.load(std::memory_order_relaxed);  // relaxed: statistics
+}
+
+void set_sample_listener(SampleListener listener) noexcept {
+  g_sample_listener.store(listener, std::memory_order_relaxed);  // relaxed: see g_sample_listener
 }
 
 void set_exact_mode(bool on) noexcept {

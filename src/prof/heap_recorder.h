@@ -212,6 +212,15 @@ __attribute__((always_inline)) inline bool take_fast_free(void* p) noexcept {
   return true;
 }
 
+// A function the recording path calls after each sample it records, on the
+// allocating thread, inside the hook (hook_depth raised: its own allocations
+// are not recorded), outside every profiler lock; nullptr for none. The
+// LD_PRELOAD object starts its dumper thread from there when a dump was
+// asked for in a single-threaded program (preload_main.cc). Set once, at
+// start-up.
+using SampleListener = void (*)() noexcept;
+void set_sample_listener(SampleListener listener) noexcept;
+
 // Configuration (called from HeapProfiler / LiveBlockTable, never from hooks).
 void set_sampling(bool on, std::int64_t rate) noexcept;
 bool sampling() noexcept;

@@ -118,7 +118,7 @@ const ElfTables& preload_tables() {
 bool allowed_by_version_script(const std::string& name) {
   static const std::set<std::string> kExact = {
       "malloc",  "free",          "calloc",  "realloc", "reallocarray",      "memalign",
-      "aligned_alloc", "posix_memalign", "valloc", "pvalloc", "malloc_usable_size"};
+      "aligned_alloc", "posix_memalign", "valloc", "pvalloc", "malloc_usable_size", "pthread_create"};
   static const char* const kPrefixes[] = {"_Znw", "_Zna", "_Zdl", "_Zda", "_ZN9syncscope", "_ZNK9syncscope",
                                           "syncscope_"};
   if (kExact.count(name) != 0) return true;

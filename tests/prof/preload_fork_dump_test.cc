@@ -80,8 +80,14 @@ int main(int argc, char** argv) {
   const int rounds = atoi(argv[1]);
   for (int i = 0; i < 4096; ++i) alloc_at_depth(i % 64, i);
   const pid_t self = getpid();
-  const pid_t dumper = dumper_thread(self);
+  /* A single-threaded program has no dumper until a dump is asked for: the
+     first sample after SIGUSR2 starts it (that first dump is not counted). */
+  kill(self, SIGUSR2);
+  free(malloc(64));
+  pid_t dumper = 0;
+  for (int i = 0; i < 10000 && (dumper = dumper_thread(self)) == 0; ++i) usleep(1000);
   if (dumper == 0) { printf("no dumper thread\n"); return 4; }
+  for (int i = 0; i < 20000 && running(self, dumper); ++i) sched_yield();
   int done = 0, while_dumping = 0, hung = 0, bad = 0;
   for (int r = 0; r < rounds && hung < 2; ++r) {
     kill(self, SIGUSR2);  /* wakes the dumper, which dumps under its mutex */

@@ -7,6 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -26,7 +27,10 @@ using ::testing::HasSubstr;
 
 // Allocates 3:1 bytes from two known functions, keeps them live, and
 // optionally sleeps argv[1] seconds before exiting (time to take SIGUSR2),
-// creating the file argv[2] once its allocations are done.
+// creating the file argv[2] once its allocations are done. argv[3]:
+// "thread" starts an idle second thread after that (a service); "allocate"
+// stays single-threaded and, after that, allocates and frees 1 MiB every
+// millisecond for argv[1] seconds instead of sleeping.
 constexpr const char* kProgram = R"C(
 #include <stdlib.h>
 #include <string.h>
@@ -35,12 +39,27 @@ void* keep[4000];
 __attribute__((noinline)) void big_site(int i) { keep[i] = malloc(3000); memset(keep[i], 1, 3000); }
 __attribute__((noinline)) void small_site(int i) { keep[i] = calloc(1, 1000); }
 #include <fcntl.h> /* here, so that big_site stays on line 6 */
+#include <pthread.h>
+static void* idle(void* arg) { pause(); return arg; }
 int main(int argc, char** argv) {
   for (int i = 0; i < 1000; ++i) big_site(i);
   for (int i = 1000; i < 2000; ++i) small_site(i);
   char* s = strdup("transient");
   free(s);
   if (argc > 2) close(open(argv[2], O_WRONLY | O_CREAT, 0600));
+  if (argc > 3 && strcmp(argv[3], "thread") == 0) {
+    pthread_t t;
+    if (pthread_create(&t, 0, idle, 0) != 0) return 3;
+  }
+  if (argc > 3 && strcmp(argv[3], "allocate") == 0) {
+    for (int ms = 0; ms < atoi(argv[1]) * 1000; ++ms) {
+      char* volatile block = malloc(1 << 20);
+      block[0] = 1;
+      free(block);
+      usleep(1000);
+    }
+    return 0;
+  }
   if (argc > 1) sleep(atoi(argv[1]));
   return 0;
 }
@@ -132,7 +151,8 @@ class PreloadTest : public ::testing::Test {
     std::ofstream(dir_.file("prog.c")) << kProgram;
     int status = 0;
     const std::string out = run_shell(
-        "cc -g -O1 -fno-omit-frame-pointer -o '" + dir_.file("prog") + "' '" + dir_.file("prog.c") + "'",
+        "cc -g -O1 -fno-omit-frame-pointer -pthread -o '" + dir_.file("prog") + "' '" + dir_.file("prog.c") +
+            "'",
         &status);
     ASSERT_EQ(status, 0) << out;
     std::ofstream(dir_.file("forker.c")) << kForkProgram;
@@ -151,6 +171,39 @@ class PreloadTest : public ::testing::Test {
   }
   std::string env(const std::string& extra) const {
     return "LD_PRELOAD='" + preload_path() + "' " + extra + " ";
+  }
+  // Sends SIGUSR2 to `prog 60 <ready> <mode>` once it has allocated and
+  // returns whether signal.pb.gz appeared within 30 s (bounded polls, not a
+  // guess at how long the program takes). The program is then ended with
+  // SIGTERM, which runs no destructor: no exit dump can stand in for the
+  // signal's.
+  bool signal_dump_appears(const std::string& mode) {
+    const std::string path = dir_.file("signal.pb.gz");
+    const std::string ready = dir_.file("allocated");
+    const std::string cmd = env("SYNCSCOPE_PROFILE_RATE=1 SYNCSCOPE_PROFILE_OUT='" + path + "'") + "exec " +
+                            dir_.file("prog") + " 60 '" + ready + "' " + mode;
+    const pid_t pid = fork();
+    if (pid < 0) return false;
+    if (pid == 0) {
+      execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    auto wait_for_file = [](const std::string& f) {
+      for (int i = 0; i < 3000; ++i) {  // at most 30 s
+        if (std::filesystem::exists(f)) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+      return false;
+    };
+    bool written = false;
+    if (wait_for_file(ready)) {  // the preload's handler is installed before main
+      kill(pid, SIGUSR2);
+      written = wait_for_file(path);
+    }
+    kill(pid, SIGTERM);
+    int wstatus = 0;
+    waitpid(pid, &wstatus, 0);
+    return written;
   }
   ScratchDir dir_;
 };
@@ -240,43 +293,41 @@ TEST_F(PreloadTest, DefaultPath_IsInTmpdirAndPrintedOnce) {
 }
 
 TEST_F(PreloadTest, Sigusr2_DumpsWhileRunning) {
-  const std::string path = dir_.file("signal.pb.gz");
-  const std::string ready = dir_.file("allocated");
-  // Sleeps 60 s: the test ends it with SIGTERM, so no exit dump can stand in
-  // for the signal's.
-  const std::string cmd = env("SYNCSCOPE_PROFILE_RATE=1 SYNCSCOPE_PROFILE_OUT='" + path + "'") +
-                          "exec " + dir_.file("prog") + " 60 '" + ready + "'";
-  pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    execl("/bin/sh", "sh", "-c", cmd.c_str(), static_cast<char*>(nullptr));
-    _exit(127);
-  }
-  // Waits until the program says its allocations are done (the preload's
-  // handler is installed before main), asks for one dump, and waits for the
-  // profile (written whole: renamed into place). Bounded polls, not a guess
-  // at how long the program takes.
-  auto wait_for_file = [](const std::string& f) {
-    for (int i = 0; i < 3000; ++i) {  // at most 30 s
-      if (std::filesystem::exists(f)) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    return false;
-  };
-  bool written = false;
-  if (wait_for_file(ready)) {
-    kill(pid, SIGUSR2);
-    written = wait_for_file(path);
-  }
-  kill(pid, SIGTERM);  // exits without running destructors: only the signal dump exists
-  int wstatus = 0;
-  waitpid(pid, &wstatus, 0);
-  ASSERT_TRUE(written) << (std::filesystem::exists(ready) ? "no profile 30 s after SIGUSR2"
-                                                           : "the program never finished allocating");
+  // A service: its second thread started the dumper thread with it.
+  ASSERT_TRUE(signal_dump_appears("thread")) << "no profile 30 s after SIGUSR2";
   int status = 0;
-  const std::string top = go_pprof(dir_, "-top -focus=_site", path, &status);
+  const std::string top = go_pprof(dir_, "-top -focus=_site", dir_.file("signal.pb.gz"), &status);
   ASSERT_EQ(status, 0) << top;
   EXPECT_THAT(top, HasSubstr("big_site"));
+}
+
+// A single-threaded program has no dumper thread (a second thread would
+// switch glibc's malloc out of its single-threaded mode): SIGUSR2 is acted
+// on at its next sampled allocation, which starts the dumper.
+TEST_F(PreloadTest, Sigusr2_SingleThreadedProgram_DumpsAtItsNextSample) {
+  ASSERT_TRUE(signal_dump_appears("allocate")) << "no profile 30 s after SIGUSR2";
+  int status = 0;
+  const std::string top = go_pprof(dir_, "-top -focus=_site", dir_.file("signal.pb.gz"), &status);
+  ASSERT_EQ(status, 0) << top;
+  EXPECT_THAT(top, HasSubstr("big_site"));
+}
+
+// Issue 16, item 1: a preloaded single-threaded program stays single-threaded
+// (no dumper thread until one is needed), so glibc's malloc keeps its
+// single-threaded paths; the program's first thread brings the dumper.
+TEST_F(PreloadTest, SingleThreadedProgram_StaysSingleThreaded) {
+  int status = 0;
+  const std::string alone =
+      run_shell(env("SYNCSCOPE_PROFILE_OUT='" + dir_.file("a.pb.gz") + "'") + "ls /proc/self/task", &status);
+  ASSERT_EQ(status, 0) << alone;
+  EXPECT_EQ(std::count(alone.begin(), alone.end(), '\n'), 1) << "threads of a preloaded ls:\n" << alone;
+  const std::string py = run_shell(
+      env("SYNCSCOPE_PROFILE_OUT='" + dir_.file("p.pb.gz") + "'") +
+          "/usr/bin/python3 -c 'import os, threading; t = threading.Thread(target=lambda: "
+          "print(len(os.listdir(\"/proc/self/task\")))); t.start(); t.join()'",
+      &status);
+  ASSERT_EQ(status, 0) << py;
+  EXPECT_EQ(py, "3\n") << "the main thread, its thread and the dumper";
 }
 
 // Issue 16, item 1: every process that starts with the preload pays for what

@@ -21,10 +21,11 @@ extern "C" {
 
 __attribute__((weak)) void syncscope_preload_start_extensions(void);
 
-// The extension may call this to request a heap-profile dump to the
-// configured output path from the preload object's dumper thread (async-
-// signal-safe: it only writes to a pipe). Returns 0, or -1 if the dumper
-// thread is not running.
+// The extension (or the program) may call this to request a heap-profile
+// dump to the configured output path from the preload object's dumper
+// thread, which it starts if it is not running yet (so it is not
+// async-signal-safe; a signal handler sends SIGUSR2 instead). Returns 0, or
+// -1 if the request could not be queued.
 int syncscope_preload_request_dump(void);
 
 }  // extern "C"

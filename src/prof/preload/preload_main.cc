@@ -15,6 +15,16 @@
 // SIGUSR2. Signals and timers only wake a dumper thread through a pipe; the
 // profile is never written from a signal handler. A process that recorded no sample
 // (a fork child: none since the fork) writes nothing at exit.
+//
+// The dumper thread starts only when it is needed (issue 16, item 1): a
+// second thread switches glibc's malloc out of its single-threaded mode
+// (arena locks, atomic fastbin updates), which cost a single-threaded
+// program such as cc1plus 0.5 % more instructions. It starts at load when an
+// interval is set; with the program's first thread (this object's
+// pthread_create); on syncscope_preload_request_dump(); and for a SIGUSR2 in
+// a program that is still single-threaded, at its next sampled allocation
+// (the signal handler cannot start a thread): a single-threaded program
+// that no longer allocates writes that dump at exit.
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -23,12 +33,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
 #include <string>
 
+#include "prof/heap_recorder.h"
 #include "prof/oom_recovery.h"
 #include "prof/preload/plain_mutex.h"
 #include "prof/preload/preload_config.h"
@@ -59,6 +71,20 @@ bool g_path_announced = false;  // guarded by g_dump_mu; reset in a fork child
 // dumper thread lives on until exit_group kills it, and an interval dump
 // begun there would leave its temporary file behind, cut off mid-write.
 bool g_exit_dump_done = false;
+
+// Whether the dumper thread was started in this process (reset in a fork
+// child, which has no dumper). acq_rel exchange: exactly one caller starts it.
+std::atomic<bool> g_dumper_started{false};
+// A dump was asked for (SIGUSR2 or a request) and the dumper may not be
+// running yet: the next sample starts it (start_dumper_if_asked). Written by
+// the signal handler: lock-free. relaxed: a flag; the byte in the pipe is
+// what the dumper acts on.
+std::atomic<bool> g_dump_asked{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+// glibc's pthread_create, behind this object's interposer; resolved at load
+// (dlsym is no call to make inside a hook).
+using PthreadCreateFn = int (*)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
+PthreadCreateFn g_real_pthread_create = nullptr;
 
 // Any function of this object, for dladdr.
 void self_anchor() {}
@@ -138,7 +164,16 @@ void after_fork_in_parent() {
   g_dump_mu_held_for_fork = false;
 }
 
+void open_wake_pipe();
+
 void after_fork_in_child() {
+  // The child has no dumper thread, and the wake-up pipe is the parent's:
+  // a fresh pipe, and the dumper starts anew when the child needs one.
+  if (g_wake_pipe[0] >= 0) close(g_wake_pipe[0]);
+  if (g_wake_pipe[1] >= 0) close(g_wake_pipe[1]);
+  open_wake_pipe();
+  g_dumper_started.store(false, std::memory_order_relaxed);  // relaxed: single-threaded child
+  g_dump_asked.store(false, std::memory_order_relaxed);
   g_dump_mu_held_for_fork = false;
   g_samples_at_fork = HeapProfiler::counters().samples;
   g_path_announced = false;
@@ -202,15 +237,22 @@ void dump(const char* why, bool is_exit = false) noexcept {
   }
 }
 
-void on_dump_signal(int) {
+// Wakes the dumper for one dump; true when the request is in the pipe.
+// Async-signal-safe (a write and a lock-free store).
+bool ask_for_dump() {
   const int saved = errno;
+  bool asked = false;
   if (g_wake_pipe[1] >= 0) {
     const char c = 's';
-    // Async-signal-safe; a full pipe already holds a pending wake-up.
-    [[maybe_unused]] ssize_t n = write(g_wake_pipe[1], &c, 1);
+    // A full pipe already holds a pending wake-up.
+    asked = write(g_wake_pipe[1], &c, 1) == 1 || errno == EAGAIN;
   }
+  g_dump_asked.store(true, std::memory_order_relaxed);  // relaxed: see g_dump_asked
   errno = saved;
+  return asked;
 }
+
+void on_dump_signal(int) { ask_for_dump(); }
 
 void* dumper_main(void*) {
   const int timeout_ms =
@@ -228,22 +270,55 @@ void* dumper_main(void*) {
   }
 }
 
+void open_wake_pipe() {
+  if (pipe2(g_wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) g_wake_pipe[0] = g_wake_pipe[1] = -1;
+}
+
+// Starts the dumper thread unless this process has one. Not
+// async-signal-safe (pthread_create).
 void start_dumper() {
-  if (pipe2(g_wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) return;
+  // acq_rel: one caller starts it; the others see it started.
+  if (g_wake_pipe[0] < 0 || g_real_pthread_create == nullptr ||
+      g_dumper_started.exchange(true, std::memory_order_acq_rel)) {
+    return;
+  }
+  HookGuard guard;  // the thread's stack and TLS are ours, not the program's
   // The dumper takes no signals: the program's handlers must run on its threads.
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pthread_t thread;
-  if (pthread_create(&thread, nullptr, dumper_main, nullptr) == 0) {
+  if (g_real_pthread_create(&thread, nullptr, dumper_main, nullptr) == 0) {
     pthread_detach(thread);
-    struct sigaction sa {};
-    sa.sa_handler = on_dump_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGUSR2, &sa, nullptr);
+  } else {
+    g_dumper_started.store(false, std::memory_order_relaxed);  // relaxed: a later need tries again
   }
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+// The sample listener (set_sample_listener): a dump asked for before the
+// dumper existed (SIGUSR2 in a single-threaded program) starts it, from the
+// allocating thread, outside a signal handler.
+void start_dumper_if_asked() noexcept {
+  // relaxed (both): flags; a sample that misses them leaves it to the next.
+  if (g_dump_asked.load(std::memory_order_relaxed) && !g_dumper_started.load(std::memory_order_relaxed)) {
+    start_dumper();
+  }
+}
+
+// At load: the pipe and SIGUSR2's handler; the dumper thread itself only
+// when an interval asks for one now (see the file comment).
+void prepare_dumps() {
+  g_real_pthread_create = reinterpret_cast<PthreadCreateFn>(dlsym(RTLD_NEXT, "pthread_create"));
+  open_wake_pipe();
+  if (g_wake_pipe[0] < 0) return;
+  struct sigaction sa {};
+  sa.sa_handler = on_dump_signal;
+  sa.sa_flags = SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGUSR2, &sa, nullptr);
+  set_sample_listener(start_dumper_if_asked);
+  if (g_config->interval_s > 0) start_dumper();
 }
 
 __attribute__((constructor)) void preload_init() {
@@ -272,7 +347,7 @@ __attribute__((constructor)) void preload_init() {
   run_recoverable([&] {
     g_ext_path = extension_path(serve ? "libsyncscope_preload_http.so" : "libsyncscope_preload_ext.so");
   });
-  start_dumper();
+  prepare_dumps();
   // The debug server is the only extension started at load time.
   if (serve) {
     using StartFn = void (*)();
@@ -296,8 +371,23 @@ __attribute__((destructor)) void preload_fini() {
 }  // namespace syncscope::prof::internal
 
 extern "C" int syncscope_preload_request_dump(void) {
-  using syncscope::prof::internal::g_wake_pipe;
-  if (g_wake_pipe[1] < 0) return -1;
-  const char c = 'r';
-  return write(g_wake_pipe[1], &c, 1) == 1 || errno == EAGAIN ? 0 : -1;
+  if (!syncscope::prof::internal::ask_for_dump()) return -1;
+  syncscope::prof::internal::start_dumper();
+  return 0;
+}
+
+// The program's threads start through here: the first one also starts the
+// dumper thread (see the file comment), once the program is multi-threaded
+// anyway.
+extern "C" int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)(void*),
+                              void* arg) {
+  using syncscope::prof::internal::g_real_pthread_create;
+  if (g_real_pthread_create == nullptr) {  // a thread started before our constructor ran
+    g_real_pthread_create = reinterpret_cast<syncscope::prof::internal::PthreadCreateFn>(
+        dlsym(RTLD_NEXT, "pthread_create"));
+    if (g_real_pthread_create == nullptr) return EAGAIN;
+  }
+  const int rc = g_real_pthread_create(thread, attr, start, arg);
+  if (rc == 0) syncscope::prof::internal::start_dumper();
+  return rc;
 }
