@@ -284,7 +284,7 @@ std::vector<OpenTask> open_tasks_for_trace() {
     const pid_t spawner = rec.spawner_tid.load(std::memory_order_relaxed);
     const bool running = started != 0 && tid != 0;
     if (!running && spawner == 0) return;
-    out.push_back({running ? tid : 0, rec.id, started, rec.name, rec.created_ns, spawner,
+    out.push_back({running ? tid : 0, rec.id, started, std::string(rec.name.view()), rec.created_ns, spawner,
                    rec.spawn_live.load(std::memory_order_relaxed)});
   });
   return out;
@@ -311,7 +311,7 @@ void trace_task(const TaskRecord& rec, std::int64_t start_ns, std::int64_t finis
     ThreadRing* ring = my_ring();
     if (ring == nullptr) [[unlikely]] return;
     const SliceArgs args{static_cast<std::uint32_t>(duration), saturate_u32(live)};
-    const TraceEvent task = make_event(EventType::kTask, start_ns, rec.id, rec.name, [args](TraceEvent& e) { e.slice = args; });
+    const TraceEvent task = make_event(EventType::kTask, start_ns, rec.id, rec.name.view(), [args](TraceEvent& e) { e.slice = args; });
     if (spawner != 0) {
       const SpawnMarkArgs mark{static_cast<std::uint32_t>(spawner), rec.spawn_live.load(std::memory_order_relaxed)};
       ring->append2(make_event(EventType::kSpawnMark, rec.created_ns, rec.id, {}, [mark](TraceEvent& e) { e.mark = mark; }),
@@ -326,7 +326,7 @@ void trace_task(const TaskRecord& rec, std::int64_t start_ns, std::int64_t finis
     }
     // Too long for the packed duration: the slice as a begin and an end,
     // both written now (the renderer orders slices by their times).
-    append(EventType::kTaskBegin, start_ns, rec.id, 0, rec.name);
+    append(EventType::kTaskBegin, start_ns, rec.id, 0, rec.name.view());
     append(EventType::kTaskEnd, finish_ns, rec.id, static_cast<double>(live), {});
   }
   sample_heap_counter_if_due(finish_ns);
