@@ -84,6 +84,10 @@ class RecordName {
   RecordName& operator=(const RecordName&) = delete;
 
   std::string_view view() const noexcept { return {heap_ != nullptr ? heap_ : inline_, size_}; }
+  // The name's first bytes with at least kInlineName + 1 bytes readable
+  // after the pointer (those past size() unspecified): the trace copies a
+  // name's leading bytes as whole words (trace_task).
+  const char* padded_data() const noexcept { return heap_ != nullptr ? heap_ : inline_; }
 
  private:
   // n bytes; two overlapping word copies for 4-16 bytes (a call to memcpy
