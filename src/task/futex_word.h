@@ -1,6 +1,6 @@
 // Waiting on a 32-bit atomic word through the kernel's futex, with a bound
 // on every wait: the join of a task (TaskRecord::done) and the registry's
-// shard lock (ShardLock) sleep here instead of on a condition variable or a
+// shard lock (FutexLock) sleep here instead of on a condition variable or a
 // pthread mutex, whose construction, destruction and locking cost a tracked
 // task more than the waits they serve (issue 16, item 5).
 //

@@ -26,6 +26,8 @@
 
 #include <atomic>
 #include <mutex>
+
+#include "task/futex_lock.h"
 #include <stop_token>
 
 namespace syncscope::task::internal {
@@ -74,7 +76,7 @@ class LazyStopSource {
   }
 
  private:
-  std::mutex mu_;
+  FutexLock mu_;  // 4 bytes, constructed per task (futex_lock.h)
   // Set once (release, under mu_) after source_ is written; never reset.
   std::atomic<bool> ready_{false};
   // Set by every request_stop(), under mu_; once ready_, source_ holds it too.

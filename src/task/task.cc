@@ -66,7 +66,7 @@ TaskInfo snapshot(const TaskRecord& rec) {
   t.thread_id = rec.tid.load(std::memory_order_relaxed);
   t.deadline_exceeded = rec.deadline_exceeded.load(std::memory_order_relaxed);
   t.stop_requested = rec.stop.stop_requested();
-  common::MutexLock lock(rec.mu);
+  FutexLockGuard lock(rec.mu);
   if (t.state == TaskState::kBlocked) {
     t.blocking_reason = rec.reason;
     t.wait_object = rec.wait_object;
@@ -303,7 +303,7 @@ BlockingScope::BlockingScope(std::string_view reason, const void* wait_object) n
   if (traced_) internal::trace_block_begin(reason);
   if (rec_ == nullptr) return;
   {
-    common::MutexLock lock(rec_->mu);
+    internal::FutexLockGuard lock(rec_->mu);
     // relaxed: only this thread writes state while the task runs.
     nested_ = rec_->state.load(std::memory_order_relaxed) == TaskState::kBlocked;
     if (nested_) {
@@ -324,7 +324,7 @@ BlockingScope::~BlockingScope() {
   if (rec_ == nullptr) return;
   std::int64_t waited_ns = 0;  // the whole (outermost) wait, for the block profile
   {
-    common::MutexLock lock(rec_->mu);
+    internal::FutexLockGuard lock(rec_->mu);
     if (nested_) {
       rec_->reason = std::move(outer_reason_);
       rec_->wait_object = outer_object_;

@@ -40,9 +40,9 @@
 #include <string_view>
 
 #include "absl/base/thread_annotations.h"
-#include "common/annotated_mutex.h"
 #include "syncscope/prof/stack_trace.h"
 #include "syncscope/task/task_core.h"
+#include "task/futex_lock.h"
 #include "task/lazy_stop_source.h"
 
 namespace syncscope::task::internal {
@@ -164,7 +164,7 @@ struct TaskRecord {
   std::atomic<std::uint32_t> spawn_live{0};
 
   // --- the blocking facts, written and read together under mu ---
-  mutable common::Mutex mu;
+  mutable FutexLock mu;
   std::string reason ABSL_GUARDED_BY(mu);  // "" unless blocked
   std::uintptr_t wait_object ABSL_GUARDED_BY(mu) = 0;
   std::int64_t blocked_since_ns ABSL_GUARDED_BY(mu) = 0;

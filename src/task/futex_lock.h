@@ -1,8 +1,10 @@
-// ShardLock: the task registry's per-shard mutual exclusion, a futex word
-// instead of a pthread mutex. The finishing worker takes its task's shard
-// once per task, almost always uncontended; there a pthread mutex's lock
-// and unlock calls cost about 60 instructions, this lock's one
-// compare-exchange and one exchange, inline, about 8.
+// FutexLock: a mutex in one futex word, for the locks a tracked task takes
+// or constructs per task: the task registry's shards (the finishing worker
+// takes its task's shard once per task, almost always uncontended), and a
+// task record's own locks (its blocking facts, its lazy stop state). There
+// a pthread mutex costs about 60 instructions to lock and unlock and 40
+// bytes to construct; this lock's one compare-exchange and one exchange,
+// inline, about 8, and 4 bytes.
 //
 // Contract: a mutex (lock / try_lock / unlock, not recursive), visible to
 // clang's thread-safety analysis. A waiter spins briefly, then sleeps on the
@@ -26,11 +28,11 @@
 
 namespace syncscope::task::internal {
 
-class ABSL_LOCKABLE ShardLock {
+class ABSL_LOCKABLE FutexLock {
  public:
-  ShardLock() = default;
-  ShardLock(const ShardLock&) = delete;
-  ShardLock& operator=(const ShardLock&) = delete;
+  FutexLock() = default;
+  FutexLock(const FutexLock&) = delete;
+  FutexLock& operator=(const FutexLock&) = delete;
 
   void lock() ABSL_EXCLUSIVE_LOCK_FUNCTION() {
     std::uint32_t seen = 0;
@@ -69,16 +71,16 @@ class ABSL_LOCKABLE ShardLock {
   std::atomic<std::uint32_t> word_{0};  // 0 free, 1 held, 2 held with possible sleepers
 };
 
-// std::lock_guard over a ShardLock, as the analysis sees it.
-class ABSL_SCOPED_LOCKABLE ShardLockGuard {
+// std::lock_guard over a FutexLock, as the analysis sees it.
+class ABSL_SCOPED_LOCKABLE FutexLockGuard {
  public:
-  explicit ShardLockGuard(ShardLock& lock) ABSL_EXCLUSIVE_LOCK_FUNCTION(lock) : lock_(lock) { lock_.lock(); }
-  ~ShardLockGuard() ABSL_UNLOCK_FUNCTION() { lock_.unlock(); }
-  ShardLockGuard(const ShardLockGuard&) = delete;
-  ShardLockGuard& operator=(const ShardLockGuard&) = delete;
+  explicit FutexLockGuard(FutexLock& lock) ABSL_EXCLUSIVE_LOCK_FUNCTION(lock) : lock_(lock) { lock_.lock(); }
+  ~FutexLockGuard() ABSL_UNLOCK_FUNCTION() { lock_.unlock(); }
+  FutexLockGuard(const FutexLockGuard&) = delete;
+  FutexLockGuard& operator=(const FutexLockGuard&) = delete;
 
  private:
-  ShardLock& lock_;
+  FutexLock& lock_;
 };
 
 }  // namespace syncscope::task::internal
