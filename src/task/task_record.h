@@ -136,8 +136,7 @@ struct TaskRecord {
   Clock::duration relative_deadline{};  // <= 0: none; armed when the task starts
   std::shared_ptr<DeadlineReporter> reporter;  // may be null (detached tasks)
   const void* owner = nullptr;          // the Executor::State that runs it; null for detached
-  int stack_depth = 0;
-  std::uintptr_t stack[prof::kMaxStackDepth];
+  int stack_depth = 0;                  // of `stack`, at the record's end
 
   // The task's function. Set at creation; called and then destroyed
   // (before the task counts as done) by the runner alone, which receives
@@ -185,6 +184,13 @@ struct TaskRecord {
   // guarded by that shard's lock ---
   TaskRecord* prev = nullptr;
   TaskRecord* next = nullptr;
+
+  // --- immutable: the spawn stack, [0, stack_depth) ---
+  // Last, so that the fields every task writes and reads share as few cache
+  // lines as they can (the record travels from the spawner's core to the
+  // worker's and, recycled, back): the array is 512 bytes of which a spawn
+  // uses the first few words.
+  std::uintptr_t stack[prof::kMaxStackDepth];
 };
 
 // References. retain: relaxed (a new reference is made from an existing
