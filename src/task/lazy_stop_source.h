@@ -26,9 +26,9 @@
 
 #include <atomic>
 #include <mutex>
+#include <stop_token>
 
 #include "task/futex_lock.h"
-#include <stop_token>
 
 namespace syncscope::task::internal {
 
