@@ -81,14 +81,13 @@ TaskRecord* create_task(std::string_view name, std::string_view executor, const 
   void* block = take_record_block();
   TaskRecord* rec;
   try {
-    rec = new (block) TaskRecord(name, executor, std::move(job));
+    rec = new (block) TaskRecord(name, executor, site, std::move(job));
   } catch (...) {  // the name's heap copy
     give_record_block(block);
     throw;
   }
   rec->id = next_task_id();
   rec->parent = tl_current != nullptr ? tl_current->id : 0;
-  rec->site = site;
   rec->created_ns = now_ns();
   const Clock::duration rel = options.deadline == Clock::duration::zero() ? default_deadline : options.deadline;
   rec->relative_deadline = rel > Clock::duration::zero() ? rel : Clock::duration::zero();

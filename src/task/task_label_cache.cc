@@ -77,10 +77,7 @@ std::uint32_t remember(std::string_view name, const std::source_location& site, 
   LastTaskLabel& last = tl_last_task_label;
   std::uint64_t head = 0, tail = 0;
   const bool keyed = task_label_key_words(name, head, tail);
-  last.file = site.file_name();
-  last.function = site.function_name();
-  last.line = site.line();
-  last.column = site.column();
+  last.site = site_identity(site);
   last.name_len = keyed ? name.size() : ~std::uint64_t{0};
   last.head = head;
   last.tail = tail;

@@ -118,8 +118,12 @@ class RecordName {
 struct TaskRecord {
   // User-provided, so that the record is not zeroed first: `stack` is
   // written by the capture and read only in [0, stack_depth).
-  TaskRecord(std::string_view task_name, std::string_view executor_name, Job&& task_job)
-      : name(task_name), executor(executor_name), job(std::move(task_job)) {}
+  // The immutable fields without an initializer here (id, parent,
+  // created_ns, relative_deadline, owner) are written by create_task before
+  // anything reads them: one store each instead of two.
+  TaskRecord(std::string_view task_name, std::string_view executor_name, const std::source_location& at,
+             Job&& task_job)
+      : name(task_name), executor(executor_name), site(at), job(std::move(task_job)) {}
 
   // --- references: RecordRef / TaskHandle; see retain_record ---
   // Starts at 2: the creator's (handed to the runner: the executor's queue
@@ -127,15 +131,15 @@ struct TaskRecord {
   std::atomic<std::uint32_t> refs{2};
 
   // --- immutable ---
-  TaskId id = 0;
-  TaskId parent = 0;
+  TaskId id;
+  TaskId parent;
   RecordName name;
   std::string_view executor;  // interned (executor_names.h) or a literal: never freed
   std::source_location site;
-  std::int64_t created_ns = 0;
-  Clock::duration relative_deadline{};  // <= 0: none; armed when the task starts
+  std::int64_t created_ns;
+  Clock::duration relative_deadline;    // <= 0: none; armed when the task starts
   std::shared_ptr<DeadlineReporter> reporter;  // may be null (detached tasks)
-  const void* owner = nullptr;          // the Executor::State that runs it; null for detached
+  const void* owner;                    // the Executor::State that runs it; null for detached
   int stack_depth = 0;                  // of `stack`, at the record's end
 
   // The task's function. Set at creation; called and then destroyed
