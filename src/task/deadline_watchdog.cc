@@ -28,9 +28,10 @@ class Watchdog {
       pthread_setname_np(thread_.native_handle(), "ss-deadlines");
     }
     const bool earliest = queue_.empty() || when < queue_.begin()->first;
-    queue_.emplace(when, rec.id);
     retain(rec);
-    records_.emplace(rec.id, RecordRef::adopt(&rec));
+    RecordRef ref = RecordRef::adopt(&rec);  // released by its destructor if an emplace throws
+    queue_.emplace(when, rec.id);
+    records_.emplace(rec.id, std::move(ref));
     if (earliest) cv_.notify_one();
   }
 

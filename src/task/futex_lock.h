@@ -54,11 +54,17 @@ class ABSL_LOCKABLE FutexLock {
 
  private:
   static constexpr auto kSleepSlice = std::chrono::milliseconds(50);
+
+  static void cpu_relax() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
   static constexpr int kSpins = 64;
 
   void lock_contended(std::uint32_t seen) {
     for (int i = 0; i < kSpins && seen == 1; ++i) {
-      __builtin_ia32_pause();
+      cpu_relax();
       seen = 0;
       // acquire: as [L1].
       if (word_.compare_exchange_weak(seen, 1, std::memory_order_acquire, std::memory_order_relaxed)) return;
