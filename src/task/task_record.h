@@ -14,8 +14,8 @@
 // - refs: an intrusive count (RecordRef, TaskHandle); the last release
 //   destroys the record and gives its memory back to the record pool.
 //
-// Why no std::shared_ptr, std::condition_variable or std::string (issue 16,
-// item 5): a tracked task paid for a control block and its virtual
+// Why no std::shared_ptr, no std::condition_variable and no string built per
+// spawn (issue 16, item 5): a tracked task paid for a control block and its virtual
 // dispose, a condition variable constructed and destroyed per task for
 // joins that rarely happen, and two strings built per spawn. Joiners now
 // sleep on the `done` word itself (futex_word.h); the name is copied inline
@@ -23,9 +23,8 @@
 // once per executor (executor_names.h).
 #pragma once
 
-#include <sys/types.h>
-
 #include <sys/syscall.h>
+#include <sys/types.h>
 #include <time.h>
 #include <unistd.h>
 
