@@ -125,23 +125,12 @@ class ThreadRing {
     committed_.store(i + 1, std::memory_order_release);
   }
 
-  // Owning thread only: `a` then `b` as one write (one announcement, one
-  // publication); a snapshot sees both, or drops the older as overwritten.
-  // `a` has no name: only its first four words (up to name_len) are
-  // written; its slot keeps an older event's name bytes, which name_len 0
-  // makes unread.
-  void append2(const TraceEvent& a, const TraceEvent& b) noexcept {
-    std::uint64_t wa[kWords], wb[kWords];
-    std::memcpy(wa, &a, sizeof wa);
-    std::memcpy(wb, &b, sizeof wb);
-    append2_words(wa, wb);
-  }
-
-  // As append / append2, for events already laid out as words (a recording
-  // point that builds them in registers: trace_task).
+  // For events already laid out as words (a recording point that builds
+  // them in registers: trace_task).
   static constexpr std::size_t kWords = sizeof(TraceEvent) / sizeof(std::uint64_t);
   // Words of an event up to and including name_len.
   static constexpr std::size_t kUnnamedWords = offsetof(TraceEvent, name) / sizeof(std::uint64_t) + 1;
+  // Owning thread only: as append.
   void append_words(const std::uint64_t (&w)[kWords]) noexcept {
     // relaxed: only this thread writes begun_/committed_.
     const std::uint64_t i = committed_.load(std::memory_order_relaxed);
@@ -150,6 +139,11 @@ class ThreadRing {
     // [W2] release: publishes the slot's words with the count; pairs with [R2].
     committed_.store(i + 1, std::memory_order_release);
   }
+  // Owning thread only: `a` then `b` as one write (one announcement, one
+  // publication); a snapshot sees both, or drops the older as overwritten.
+  // `a` has no name: only its first kUnnamedWords words (up to name_len)
+  // are written; its slot keeps an older event's name bytes, which
+  // name_len 0 makes unread.
   void append2_words(const std::uint64_t* a, const std::uint64_t (&b)[kWords]) noexcept {
     // relaxed: only this thread writes begun_/committed_.
     const std::uint64_t i = committed_.load(std::memory_order_relaxed);
