@@ -19,17 +19,19 @@ namespace {
 
 class Watchdog {
  public:
-  void arm(const std::shared_ptr<TaskRecord>& rec) {
+  void arm(TaskRecord& rec) {
     // relaxed: deadline_ns is written by this same thread (the runner) just before.
-    const std::int64_t when = rec->deadline_ns.load(std::memory_order_relaxed);
+    const std::int64_t when = rec.deadline_ns.load(std::memory_order_relaxed);
     common::MutexLock lock(mu_);
     if (!thread_.joinable()) {
       thread_ = std::thread([this] { loop(); });
       pthread_setname_np(thread_.native_handle(), "ss-deadlines");
     }
     const bool earliest = queue_.empty() || when < queue_.begin()->first;
-    queue_.emplace(when, rec->id);
-    records_.emplace(rec->id, rec);
+    retain(rec);
+    RecordRef ref = RecordRef::adopt(&rec);  // released by its destructor if an emplace throws
+    queue_.emplace(when, rec.id);
+    records_.emplace(rec.id, std::move(ref));
     if (earliest) cv_.notify_one();
   }
 
@@ -56,7 +58,7 @@ class Watchdog {
       queue_.erase(queue_.begin());
       auto it = records_.find(id);
       if (it == records_.end()) continue;
-      std::shared_ptr<TaskRecord> rec = std::move(it->second);
+      RecordRef rec = std::move(it->second);
       records_.erase(it);
       lock.unlock();
       expire(*rec);
@@ -69,7 +71,7 @@ class Watchdog {
     // the task acts on (stop_source has its own synchronization).
     rec.deadline_exceeded.store(true, std::memory_order_relaxed);
     rec.stop.request_stop();
-    record_instant("deadline exceeded", rec.name);
+    record_instant("deadline exceeded", rec.name.view());
     if (rec.reporter) {
       // relaxed: statistics counter.
       rec.reporter->exceeded.fetch_add(1, std::memory_order_relaxed);
@@ -80,7 +82,7 @@ class Watchdog {
   common::Mutex mu_;
   std::condition_variable cv_;
   std::set<std::pair<std::int64_t, TaskId>> queue_ ABSL_GUARDED_BY(mu_);
-  std::map<TaskId, std::shared_ptr<TaskRecord>> records_ ABSL_GUARDED_BY(mu_);  // same ids as queue_
+  std::map<TaskId, RecordRef> records_ ABSL_GUARDED_BY(mu_);  // same ids as queue_
   std::thread thread_ ABSL_GUARDED_BY(mu_);                                     // started under mu_
 };
 
@@ -93,7 +95,7 @@ Watchdog& watchdog() {
 
 }  // namespace
 
-void arm_deadline(const std::shared_ptr<TaskRecord>& rec) { watchdog().arm(rec); }
+void arm_deadline(TaskRecord& rec) { watchdog().arm(rec); }
 void disarm_deadline(const TaskRecord& rec) { watchdog().disarm(rec); }
 
 }  // namespace syncscope::task::internal

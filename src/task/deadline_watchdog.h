@@ -10,7 +10,7 @@ namespace syncscope::task::internal {
 
 // Arms rec's deadline (rec->deadline_ns must be set). The watchdog holds a
 // reference until disarm or expiry.
-void arm_deadline(const std::shared_ptr<TaskRecord>& rec);
+void arm_deadline(TaskRecord& rec);
 // Cancels the watch (the task finished in time). Idempotent.
 void disarm_deadline(const TaskRecord& rec);
 

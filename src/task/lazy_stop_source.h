@@ -28,6 +28,8 @@
 #include <mutex>
 #include <stop_token>
 
+#include "task/futex_lock.h"
+
 namespace syncscope::task::internal {
 
 class LazyStopSource {
@@ -74,7 +76,7 @@ class LazyStopSource {
   }
 
  private:
-  std::mutex mu_;
+  FutexLock mu_;  // 4 bytes, constructed per task (futex_lock.h)
   // Set once (release, under mu_) after source_ is written; never reset.
   std::atomic<bool> ready_{false};
   // Set by every request_stop(), under mu_; once ready_, source_ holds it too.

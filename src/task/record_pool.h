@@ -1,5 +1,5 @@
 // RecordPool: recycles the memory of task records. A tracked task's record
-// (its shared_ptr control block and TaskRecord, one block) is allocated by
+// (one TaskRecord block) is allocated by
 // the spawning thread and, in the common case, released by the worker that
 // ran it: through malloc that is a cross-thread free per task, which defeats
 // glibc's per-thread caches and costs two trips through the allocation
@@ -36,9 +36,10 @@
 
 namespace syncscope::task::internal {
 
-// Room for TaskRecord plus the shared_ptr control block around it.
-inline constexpr std::size_t kRecordBlockSize = (sizeof(TaskRecord) + 64 + 63) / 64 * 64;
-// Most blocks kept on the shared stack (960 bytes each on x86-64: at most
+// Room for a TaskRecord, in whole cache lines.
+inline constexpr std::size_t kRecordBlockSize = (sizeof(TaskRecord) + 63) / 64 * 64;
+static_assert(alignof(TaskRecord) <= alignof(std::max_align_t), "operator new's alignment suffices");
+// Most blocks kept on the shared stack (about 900 bytes each on x86-64: at most
 // about 1 MiB shared, and as much again in each spawning thread's cache).
 // Smaller bounds overflowed in a burst of 20000 queued tasks (task_spawn_count)
 // and sent a third of the records back through malloc.
@@ -46,32 +47,5 @@ inline constexpr std::size_t kMaxSharedBlocks = 1024;
 
 void* take_record_block();
 void give_record_block(void* block) noexcept;
-
-// The allocator allocate_shared uses for records: single objects that fit a
-// block come from the pool; anything else from operator new.
-template <class T>
-struct RecordAllocator {
-  using value_type = T;
-  RecordAllocator() noexcept = default;
-  template <class U>
-  RecordAllocator(const RecordAllocator<U>&) noexcept {}
-
-  static constexpr bool kPooled = sizeof(T) <= kRecordBlockSize && alignof(T) <= alignof(std::max_align_t);
-
-  T* allocate(std::size_t n) {
-    if constexpr (kPooled) {
-      if (n == 1) return static_cast<T*>(take_record_block());
-    }
-    return static_cast<T*>(::operator new(n * sizeof(T)));
-  }
-  void deallocate(T* p, std::size_t n) noexcept {
-    if constexpr (kPooled) {
-      if (n == 1) return give_record_block(p);
-    }
-    ::operator delete(p);
-  }
-  template <class U>
-  bool operator==(const RecordAllocator<U>&) const noexcept { return true; }
-};
 
 }  // namespace syncscope::task::internal

@@ -11,7 +11,7 @@
 namespace syncscope::task::internal {
 
 // Publishes `rec` (its immutable fields must be final). Takes no ownership:
-// the caller keeps a shared_ptr until unregister_task.
+// the caller keeps a reference until unregister_task.
 void register_task(TaskRecord* rec);
 // Removes `rec`; after this returns no query can see it. Returns the live
 // count just after the removal (as TaskRegistry::live_count() would read it).
@@ -26,7 +26,6 @@ void unlink_task(TaskRecord* rec);
 // Calls fn on every live record under its shard's lock (fn must be quick
 // and must not call back into the registry).
 void for_each_live(const std::function<void(TaskRecord&)>& fn);
-TaskId next_task_id() noexcept;
 
 // The live count is spawned - finished: each counter on its own cache line
 // and written by one side only (spawners bump spawned, finishing tasks bump
@@ -37,8 +36,18 @@ TaskId next_task_id() noexcept;
 struct alignas(64) PaddedCounter {
   std::atomic<std::uint64_t> n{0};
 };
-extern PaddedCounter g_tasks_spawned;   // registrations ever
+extern PaddedCounter g_tasks_spawned;   // records created ever (ids handed out)
 extern PaddedCounter g_tasks_finished;  // count_task_finished calls ever; <= spawned
+
+// A new task's id, counted spawned: one atomic add per spawn for both (a
+// created record is always finished, run or abandoned, so the live count
+// covers it from its creation, a few instructions before its registration).
+inline TaskId next_task_id() noexcept {
+  // relaxed: uniqueness needs only atomicity; what orders this increment
+  // before the task's `finished` increment is the hand-off of the record
+  // to the thread that finishes it.
+  return g_tasks_spawned.n.fetch_add(1, std::memory_order_relaxed) + 1;  // 0 means "no task"
+}
 
 // TaskRegistry::live_count(), inline: approximate while tasks come and go.
 inline std::size_t live_count_now() noexcept {

@@ -4,7 +4,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <new>
 #include <exception>
 #include <system_error>
 #include <thread>
@@ -14,6 +16,7 @@
 #include "syncscope/task/task_registry.h"
 #include "syncscope/task/wait.h"
 #include "task/deadline_watchdog.h"
+#include "task/futex_word.h"
 #include "task/record_pool.h"
 #include "task/registry_internal.h"
 #include "task/stack_capture.h"
@@ -30,22 +33,24 @@ thread_local TaskRecord* tl_current = nullptr;
 
 }  // namespace
 
-std::int64_t now_ns() noexcept {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count();
-}
-
-pid_t current_tid() noexcept {
-  thread_local const pid_t tid = static_cast<pid_t>(::syscall(SYS_gettid));
-  return tid;
-}
-
 TaskRecord* current_task() noexcept { return tl_current; }
+
+void retain_record(TaskRecord* rec) noexcept { retain(*rec); }
+
+void release_record(TaskRecord* rec) noexcept {
+  // acq_rel: release publishes this holder's last uses of the record; the
+  // acquire on the final decrement sees every other holder's, before the
+  // record is destroyed and its memory reused.
+  if (rec->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  rec->~TaskRecord();
+  give_record_block(rec);
+}
 
 TaskInfo snapshot(const TaskRecord& rec) {
   TaskInfo t;
   t.id = rec.id;
   t.parent = rec.parent;
-  t.name = rec.name;
+  t.name = rec.name.view();
   t.executor = rec.executor;
   t.site = rec.site;
   t.spawn_stack.assign(rec.stack, rec.stack + rec.stack_depth);
@@ -61,7 +66,7 @@ TaskInfo snapshot(const TaskRecord& rec) {
   t.thread_id = rec.tid.load(std::memory_order_relaxed);
   t.deadline_exceeded = rec.deadline_exceeded.load(std::memory_order_relaxed);
   t.stop_requested = rec.stop.stop_requested();
-  common::MutexLock lock(rec.mu);
+  FutexLockGuard lock(rec.mu);
   if (t.state == TaskState::kBlocked) {
     t.blocking_reason = rec.reason;
     t.wait_object = rec.wait_object;
@@ -70,15 +75,19 @@ TaskInfo snapshot(const TaskRecord& rec) {
   return t;
 }
 
-std::shared_ptr<TaskRecord> create_task(std::string_view name, std::string_view executor,
-                                        const std::source_location& site,
-                                        const SpawnOptions& options, Clock::duration default_deadline,
-                                        const std::shared_ptr<DeadlineReporter>& reporter,
-                                        const void* owner) {
-  auto rec = std::allocate_shared<TaskRecord>(RecordAllocator<TaskRecord>(), name, executor);
+TaskRecord* create_task(std::string_view name, std::string_view executor, const std::source_location& site,
+                        Job&& job, const SpawnOptions& options, Clock::duration default_deadline,
+                        const std::shared_ptr<DeadlineReporter>& reporter, const void* owner) {
+  void* block = take_record_block();
+  TaskRecord* rec;
+  try {
+    rec = new (block) TaskRecord(name, executor, site, std::move(job));
+  } catch (...) {  // the name's heap copy
+    give_record_block(block);
+    throw;
+  }
   rec->id = next_task_id();
   rec->parent = tl_current != nullptr ? tl_current->id : 0;
-  rec->site = site;
   rec->created_ns = now_ns();
   const Clock::duration rel = options.deadline == Clock::duration::zero() ? default_deadline : options.deadline;
   rec->relative_deadline = rel > Clock::duration::zero() ? rel : Clock::duration::zero();
@@ -92,66 +101,69 @@ std::shared_ptr<TaskRecord> create_task(std::string_view name, std::string_view 
 
 std::stop_token stop_token_of(TaskRecord& rec) { return rec.stop.get_token(); }
 
-void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job, std::atomic<std::uint64_t>* completed) {
+void run_task(TaskRecord& rec, std::atomic<std::uint64_t>* completed) {
   TaskRecord* const outer = tl_current;
-  tl_current = rec.get();
+  tl_current = &rec;
   const std::int64_t start = now_ns();
   // relaxed stores: independent facts for queries (see snapshot()).
-  rec->tid.store(current_tid(), std::memory_order_relaxed);
-  rec->started_ns.store(start, std::memory_order_relaxed);
-  rec->state.store(TaskState::kRunning, std::memory_order_relaxed);
-  const bool has_deadline = rec->relative_deadline > Clock::duration::zero();
+  rec.tid.store(current_tid(), std::memory_order_relaxed);
+  rec.started_ns.store(start, std::memory_order_relaxed);
+  rec.state.store(TaskState::kRunning, std::memory_order_relaxed);
+  const bool has_deadline = rec.relative_deadline > Clock::duration::zero();
   if (has_deadline) {
-    rec->deadline_ns.store(start + std::chrono::nanoseconds(rec->relative_deadline).count(),
-                           std::memory_order_relaxed);
+    rec.deadline_ns.store(start + std::chrono::nanoseconds(rec.relative_deadline).count(),
+                          std::memory_order_relaxed);
     arm_deadline(rec);
   }
   // Labels task/task_site on CPU and contention samples taken while it runs.
-  const std::uint32_t outer_label = prof::set_thread_task_label(task_label_for(rec->name, rec->site));
+  const std::uint32_t outer_label = prof::set_thread_task_label(task_label_for(rec.name.view(), rec.site));
   try {
-    job(*rec);
+    rec.job(rec);
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "syncscope: task %llu \"%s\" threw: %s\n",
-                 static_cast<unsigned long long>(rec->id), rec->name.c_str(), e.what());
+    const std::string_view name = rec.name.view();
+    std::fprintf(stderr, "syncscope: task %llu \"%.*s\" threw: %s\n", static_cast<unsigned long long>(rec.id),
+                 static_cast<int>(name.size()), name.data(), e.what());
   } catch (...) {
-    std::fprintf(stderr, "syncscope: task %llu \"%s\" threw a non-exception\n",
-                 static_cast<unsigned long long>(rec->id), rec->name.c_str());
+    const std::string_view name = rec.name.view();
+    std::fprintf(stderr, "syncscope: task %llu \"%.*s\" threw a non-exception\n",
+                 static_cast<unsigned long long>(rec.id), static_cast<int>(name.size()), name.data());
   }
   // The closure (and what it captured) is released before the task counts
   // as done, so a joiner never sees a finished task still holding its captures.
-  job = nullptr;
+  rec.job = nullptr;
   prof::set_thread_task_label(outer_label);
   if (completed != nullptr) completed->fetch_add(1, std::memory_order_relaxed);  // relaxed: statistics
-  if (has_deadline) disarm_deadline(*rec);
+  if (has_deadline) disarm_deadline(rec);
   const std::int64_t finished = now_ns();
-  rec->finished_ns.store(finished, std::memory_order_relaxed);
-  rec->state.store(TaskState::kDone, std::memory_order_relaxed);
+  rec.finished_ns.store(finished, std::memory_order_relaxed);
+  rec.state.store(TaskState::kDone, std::memory_order_relaxed);
   // The task's slice is written once, now that it has ended (if tracing is
   // on now); while it runs a snapshot draws it from the registry
   // (open_tasks_for_trace). Counted finished, traced, then unlinked: a
   // snapshot's registry walk that no longer finds the task finds its slice
   // in the ring.
   const std::size_t live = count_task_finished();
-  if (tracing_on()) trace_task(*rec, start, finished, live);
-  unlink_task(rec.get());
-  mark_done(*rec);
+  if (tracing_on()) trace_task(rec, start, finished, live);
+  unlink_task(&rec);
+  mark_done(rec);
   tl_current = outer;
 }
 
-void abandon_task(const std::shared_ptr<TaskRecord>& rec) {
-  rec->finished_ns.store(now_ns(), std::memory_order_relaxed);  // relaxed: see snapshot()
-  rec->state.store(TaskState::kDone, std::memory_order_relaxed);
-  unregister_task(rec.get());
-  mark_done(*rec);
+void abandon_task(TaskRecord& rec) {
+  rec.job = nullptr;
+  rec.finished_ns.store(now_ns(), std::memory_order_relaxed);  // relaxed: see snapshot()
+  rec.state.store(TaskState::kDone, std::memory_order_relaxed);
+  unregister_task(&rec);
+  mark_done(rec);
 }
 
 void mark_done(TaskRecord& rec) noexcept {
-  rec.done.store(true, std::memory_order_seq_cst);  // [J1]; see TaskRecord::done
+  rec.done.store(1, std::memory_order_seq_cst);  // [J1]; see TaskRecord::done
   if (rec.joiners.load(std::memory_order_seq_cst) == 0) return;  // [J2]
-  // A joiner that counted itself may be between its test of done and its
-  // wait, holding mu: taking mu waits until it is inside the wait.
-  { common::MutexLock lock(rec.mu); }
-  rec.done_cv.notify_all();
+  // A joiner that counted itself either sees done before it sleeps, or
+  // sleeps on the word while it still reads 0, and this wake finds it (the
+  // kernel compares the word and queues the sleeper atomically).
+  futex_wake_all(rec.done);
 }
 
 BlockingScope blocking_on(std::string_view reason, std::uintptr_t object) noexcept {
@@ -161,32 +173,35 @@ BlockingScope blocking_on(std::string_view reason, std::uintptr_t object) noexce
 NotifyOnStop::NotifyOnStop(std::condition_variable& cv)
     : callback_(this_task::stop_token(), Notify{&cv}) {}
 
-TaskHandle spawn_detached_impl(std::string_view name, Job job, const SpawnOptions& options,
+TaskHandle spawn_detached_impl(std::string_view name, Job&& job, const SpawnOptions& options,
                                const std::source_location& site) {
-  std::shared_ptr<TaskRecord> rec =
-      create_task(name, "detached", site, options, Clock::duration::zero(), nullptr, nullptr);
+  TaskRecord* rec =
+      create_task(name, "detached", site, std::move(job), options, Clock::duration::zero(), nullptr, nullptr);
+  TaskHandle handle = TaskHandle::adopt(rec);          // one of the record's two references
+  RecordRef runner = RecordRef::adopt(rec);            // the other, for the thread
   // The spawn stack starts here, in the spawn function (see create_task).
   if (options.capture_stack) rec->stack_depth = capture_spawn_stack(rec->stack, prof::kMaxStackDepth);
-  register_task(rec.get());
+  register_task(rec);
   // The spawn's trace mark is at the record's creation: carried by the
   // task's own event (note_traced_spawn), or an event of its own if the
   // thread could not be made.
   const bool traced = tracing_on();
   if (traced) note_traced_spawn(*rec);
   try {
-    std::thread t([rec, job = std::move(job)]() mutable {
+    std::thread t([runner = std::move(runner)]() mutable {
       char thread_name[16] = {};
-      rec->name.copy(thread_name, sizeof thread_name - 1);
+      runner->name.view().copy(thread_name, sizeof thread_name - 1);
       pthread_setname_np(pthread_self(), thread_name);
-      run_task(rec, job);
+      run_task(*runner);
     });
     t.detach();
   } catch (const std::system_error&) {
-    abandon_task(rec);
-    if (traced) trace_spawn(rec->created_ns, rec->id, rec->name);
+    // The lambda (and the runner's reference) is gone with the failed thread.
+    abandon_task(*rec);
+    if (traced) trace_spawn(rec->created_ns, rec->id, rec->name.view());
     return TaskHandle();
   }
-  return TaskHandle(std::move(rec));
+  return handle;
 }
 
 }  // namespace internal
@@ -211,7 +226,7 @@ TaskId TaskHandle::id() const noexcept { return rec_ ? rec_->id : 0; }
 
 bool TaskHandle::done() const noexcept {
   // acquire (seq_cst): pairs with [J1]; the task's effects are visible.
-  return !rec_ || rec_->done.load(std::memory_order_seq_cst);
+  return rec_ == nullptr || rec_->done.load(std::memory_order_seq_cst) != 0;
 }
 
 bool TaskHandle::request_stop() const noexcept {
@@ -219,29 +234,47 @@ bool TaskHandle::request_stop() const noexcept {
   return rec_->stop.request_stop();
 }
 
+namespace {
+
+// How long a joiner sleeps on the done word before it re-checks: a wake-up
+// cannot be lost (see mark_done), so this only bounds each wait.
+constexpr auto kJoinSleepSlice = std::chrono::milliseconds(100);
+
+// Waits until rec.done or `until`; true if done.
+bool wait_done(internal::TaskRecord& rec, Clock::time_point until) {
+  rec.joiners.fetch_add(1, std::memory_order_seq_cst);  // [J3]
+  bool finished = false;
+  for (;;) {
+    // [J4]: see TaskRecord::done.
+    if (rec.done.load(std::memory_order_seq_cst) != 0) {
+      finished = true;
+      break;
+    }
+    const Clock::time_point now = Clock::now();
+    if (now >= until) break;
+    internal::futex_wait_for(rec.done, 0, std::min<Clock::duration>(until - now, kJoinSleepSlice));
+  }
+  rec.joiners.fetch_sub(1, std::memory_order_relaxed);  // relaxed: a stale count only costs a wake
+  return finished;
+}
+
+}  // namespace
+
 void TaskHandle::join() const {
   if (!rec_) return;
-  auto scope = blocking("join task " + rec_->name, rec_.get());
-  common::UniqueLock lock(rec_->mu);
-  rec_->joiners.fetch_add(1, std::memory_order_seq_cst);  // [J3]
-  // [J4]: see TaskRecord::done.
-  rec_->done_cv.wait(lock.std_lock(), [&] { return rec_->done.load(std::memory_order_seq_cst); });
-  rec_->joiners.fetch_sub(1, std::memory_order_relaxed);  // relaxed: a stale count only costs a lock
+  auto scope = blocking("join task " + std::string(rec_->name.view()), rec_);
+  wait_done(*rec_, Clock::time_point::max());
 }
 
 bool TaskHandle::join_for(Clock::duration timeout) const {
   if (!rec_) return true;
-  auto scope = blocking("join task " + rec_->name, rec_.get());
-  common::UniqueLock lock(rec_->mu);
-  rec_->joiners.fetch_add(1, std::memory_order_seq_cst);  // [J3]
-  // [J4]: see TaskRecord::done.
-  const bool finished =
-      rec_->done_cv.wait_for(lock.std_lock(), timeout, [&] { return rec_->done.load(std::memory_order_seq_cst); });
-  rec_->joiners.fetch_sub(1, std::memory_order_relaxed);  // relaxed: a stale count only costs a lock
-  return finished;
+  auto scope = blocking("join task " + std::string(rec_->name.view()), rec_);
+  const Clock::time_point now = Clock::now();
+  const Clock::time_point until = timeout >= Clock::time_point::max() - now ? Clock::time_point::max() : now + timeout;
+  return wait_done(*rec_, until);
 }
 
-TaskInfo TaskHandle::info() const { return rec_ ? internal::snapshot(*rec_) : TaskInfo{}; }
+TaskInfo TaskHandle::info() const { return rec_ != nullptr ? internal::snapshot(*rec_) : TaskInfo{}; }
 
 // ---- this_task ----
 
@@ -269,7 +302,7 @@ BlockingScope::BlockingScope(std::string_view reason, const void* wait_object) n
   if (traced_) internal::trace_block_begin(reason);
   if (rec_ == nullptr) return;
   {
-    common::MutexLock lock(rec_->mu);
+    internal::FutexLockGuard lock(rec_->mu);
     // relaxed: only this thread writes state while the task runs.
     nested_ = rec_->state.load(std::memory_order_relaxed) == TaskState::kBlocked;
     if (nested_) {
@@ -290,7 +323,7 @@ BlockingScope::~BlockingScope() {
   if (rec_ == nullptr) return;
   std::int64_t waited_ns = 0;  // the whole (outermost) wait, for the block profile
   {
-    common::MutexLock lock(rec_->mu);
+    internal::FutexLockGuard lock(rec_->mu);
     if (nested_) {
       rec_->reason = std::move(outer_reason_);
       rec_->wait_object = outer_object_;

@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstddef>
+#include <cstring>
 #include <string>
 
 #include "syncscope/prof/task_labels.h"
@@ -37,12 +38,59 @@ bool same_site(const Entry& e, const std::source_location& site) noexcept {
          e.column == site.column();
 }
 
+// Byte equality of two names of equal length n, without a call to memcmp
+// for the usual names of 4 to 16 bytes (two overlapping words).
+bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
+  if (n >= 8 && n <= 16) {
+    std::uint64_t a0, a1, b0, b1;
+    std::memcpy(&a0, a, 8);
+    std::memcpy(&b0, b, 8);
+    std::memcpy(&a1, a + n - 8, 8);
+    std::memcpy(&b1, b + n - 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+  }
+  if (n >= 4 && n < 8) {
+    std::uint32_t a0, a1, b0, b1;
+    std::memcpy(&a0, a, 4);
+    std::memcpy(&b0, b, 4);
+    std::memcpy(&a1, a + n - 4, 4);
+    std::memcpy(&b1, b + n - 4, 4);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+  }
+  return n == 0 || std::memcmp(a, b, n) == 0;
+}
+
+// The pair's key, compared by content for the name (a name's buffer may be
+// reused for another name) and by identity for the site's static strings.
+bool matches(const Entry& e, std::string_view name, const std::source_location& site) noexcept {
+  return e.file != nullptr && same_site(e, site) && e.name.size() == name.size() &&
+         same_bytes(e.name.data(), name.data(), name.size());
+}
+
 }  // namespace
 
-std::uint32_t task_label_for(std::string_view name, const std::source_location& site) {
+thread_local LastTaskLabel tl_last_task_label;
+
+namespace {
+
+std::uint32_t remember(std::string_view name, const std::source_location& site, std::uint32_t label) noexcept {
+  LastTaskLabel& last = tl_last_task_label;
+  std::uint64_t head = 0, tail = 0;
+  const bool keyed = task_label_key_words(name, head, tail);
+  last.site = site_identity(site);
+  last.name_len = keyed ? name.size() : ~std::uint64_t{0};
+  last.head = head;
+  last.tail = tail;
+  last.label = label;
+  return label;
+}
+
+}  // namespace
+
+std::uint32_t task_label_from_memo(std::string_view name, const std::source_location& site) {
   Memo& memo = tl_memo;
   for (const Entry& e : memo.entries) {
-    if (e.file != nullptr && same_site(e, site) && e.name == name) return e.label;
+    if (matches(e, name, site)) return remember(name, site, e.label);
   }
   const std::uint32_t label = prof::intern_task_label(
       name, std::string(site.file_name()) + ":" + std::to_string(site.line()) + " " + site.function_name());
@@ -54,7 +102,7 @@ std::uint32_t task_label_for(std::string_view name, const std::source_location& 
   slot.column = site.column();
   slot.name.assign(name);
   slot.label = label;
-  return label;
+  return remember(name, site, label);
 }
 
 }  // namespace syncscope::task::internal

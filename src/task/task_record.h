@@ -5,29 +5,43 @@
 // Field discipline:
 // - "immutable": written once before the record is published to the
 //   registry (publication: register_task's release push [A1], acquired by
-//   the shard mutex holder that drains it); read freely after.
+//   the shard lock holder that drains it); read freely after.
 // - atomics: written by the thread running the task (and the watchdog for
 //   deadline_exceeded), read by any query; each is a standalone fact, so
 //   relaxed loads/stores suffice except where noted.
-// - mu_: guards the blocking reason / wait object / blocked_since triple,
-//   which must be read together; joiners wait on done_cv with it.
+// - mu: guards the blocking reason / wait object / blocked_since triple,
+//   which must be read together.
+// - refs: an intrusive count (RecordRef, TaskHandle); the last release
+//   destroys the record and gives its memory back to the record pool.
+//
+// Why no std::shared_ptr, no std::condition_variable and no string built per
+// spawn (issue 16, item 5): a tracked task paid for a control block and its virtual
+// dispose, a condition variable constructed and destroyed per task for
+// joins that rarely happen, and two strings built per spawn. Joiners now
+// sleep on the `done` word itself (futex_word.h); the name is copied inline
+// (heap only beyond kInlineName bytes); the executor's name is interned
+// once per executor (executor_names.h).
 #pragma once
 
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <source_location>
 #include <stop_token>
 #include <string>
+#include <string_view>
 
 #include "absl/base/thread_annotations.h"
-#include "common/annotated_mutex.h"
 #include "syncscope/prof/stack_trace.h"
 #include "syncscope/task/task_core.h"
+#include "task/futex_lock.h"
 #include "task/lazy_stop_source.h"
 
 namespace syncscope::task::internal {
@@ -39,30 +53,98 @@ struct DeadlineReporter {
   std::atomic<std::uint64_t> exceeded{0};            // counter only
 };
 
-std::int64_t now_ns() noexcept;  // steady_clock, nanoseconds since its epoch
+// steady_clock's reading in nanoseconds since its epoch. libstdc++'s
+// steady_clock is CLOCK_MONOTONIC on Linux; reading it directly skips the
+// library's out-of-line now() (three reads per tracked task).
+inline std::int64_t now_ns() noexcept {
+  timespec ts;
+  ::clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
 inline Clock::time_point to_time_point(std::int64_t ns) {
   return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ns)));
 }
 
+// A task's name, copied at the spawn: inline up to kInlineName bytes (no
+// allocation for the usual short literal), else into one heap block.
+class RecordName {
+ public:
+  static constexpr std::size_t kInlineName = 47;
+
+  explicit RecordName(std::string_view name) : size_(static_cast<std::uint32_t>(name.size())) {
+    char* dst = inline_;
+    if (name.size() > kInlineName) [[unlikely]] dst = heap_ = static_cast<char*>(::operator new(name.size()));
+    copy_short(dst, name.data(), name.size());
+  }
+  ~RecordName() {
+    if (heap_ != nullptr) ::operator delete(heap_);
+  }
+  RecordName(const RecordName&) = delete;
+  RecordName& operator=(const RecordName&) = delete;
+
+  std::string_view view() const noexcept { return {heap_ != nullptr ? heap_ : inline_, size_}; }
+  // The name's first bytes with at least kInlineName + 1 bytes readable
+  // after the pointer (those past size() unspecified): the trace copies a
+  // name's leading bytes as whole words (trace_task).
+  const char* padded_data() const noexcept { return heap_ != nullptr ? heap_ : inline_; }
+
+ private:
+  // n bytes; two overlapping word copies for 4-16 bytes (a call to memcpy
+  // costs more for a name of a few words).
+  static void copy_short(char* dst, const char* src, std::size_t n) noexcept {
+    if (n >= 8 && n <= 16) {
+      std::uint64_t head, tail;
+      std::memcpy(&head, src, 8);
+      std::memcpy(&tail, src + n - 8, 8);
+      std::memcpy(dst, &head, 8);
+      std::memcpy(dst + n - 8, &tail, 8);
+    } else if (n >= 4 && n < 8) {
+      std::uint32_t head, tail;
+      std::memcpy(&head, src, 4);
+      std::memcpy(&tail, src + n - 4, 4);
+      std::memcpy(dst, &head, 4);
+      std::memcpy(dst + n - 4, &tail, 4);
+    } else if (n != 0) {
+      std::memcpy(dst, src, n);  // src may be null when n is 0
+    }
+  }
+
+  char* heap_ = nullptr;    // the copy when size_ > kInlineName, else null
+  std::uint32_t size_;      // bytes of the name
+  char inline_[kInlineName + 1];  // the copy when size_ <= kInlineName; [size_, ...) unwritten
+};
+
 struct TaskRecord {
-  // User-provided, so that allocate_shared's value-initialization does not
-  // zero the whole record first: `stack` is written by the capture and read
-  // only in [0, stack_depth).
-  TaskRecord(std::string_view task_name, std::string_view executor_name)
-      : name(task_name), executor(executor_name) {}
+  // User-provided, so that the record is not zeroed first: `stack` is
+  // written by the capture and read only in [0, stack_depth).
+  // The immutable fields without an initializer here (id, parent,
+  // created_ns, relative_deadline, owner) are written by create_task before
+  // anything reads them: one store each instead of two.
+  TaskRecord(std::string_view task_name, std::string_view executor_name, const std::source_location& at,
+             Job&& task_job)
+      : name(task_name), executor(executor_name), site(at), job(std::move(task_job)) {}
+
+  // --- references: RecordRef / TaskHandle; see retain_record ---
+  // Starts at 2: the creator's (handed to the runner: the executor's queue
+  // or the detached thread) and the spawn's TaskHandle's.
+  std::atomic<std::uint32_t> refs{2};
 
   // --- immutable ---
-  TaskId id = 0;
-  TaskId parent = 0;
-  std::string name;
-  std::string executor;
+  TaskId id;
+  TaskId parent;
+  RecordName name;
+  std::string_view executor;  // interned (executor_names.h) or a literal: never freed
   std::source_location site;
-  std::int64_t created_ns = 0;
-  Clock::duration relative_deadline{};  // <= 0: none; armed when the task starts
+  std::int64_t created_ns;
+  Clock::duration relative_deadline;    // <= 0: none; armed when the task starts
   std::shared_ptr<DeadlineReporter> reporter;  // may be null (detached tasks)
-  const void* owner = nullptr;          // the Executor::State that runs it; null for detached
-  int stack_depth = 0;
-  std::uintptr_t stack[prof::kMaxStackDepth];
+  const void* owner;                    // the Executor::State that runs it; null for detached
+  int stack_depth = 0;                  // of `stack`, at the record's end
+
+  // The task's function. Set at creation; called and then destroyed
+  // (before the task counts as done) by the runner alone, which receives
+  // the record through the executor queue's mutex or the thread's start.
+  Job job;
 
   // Thread-safe by itself. Its std::stop_source state is created on first
   // need (lazy_stop_source.h): a task whose function takes () and that never
@@ -84,27 +166,75 @@ struct TaskRecord {
   std::atomic<std::uint32_t> spawn_live{0};
 
   // --- the blocking facts, written and read together under mu ---
-  mutable common::Mutex mu;
+  mutable FutexLock mu;
   std::string reason ABSL_GUARDED_BY(mu);  // "" unless blocked
   std::uintptr_t wait_object ABSL_GUARDED_BY(mu) = 0;
   std::int64_t blocked_since_ns ABSL_GUARDED_BY(mu) = 0;
 
   // --- completion (see mark_done and TaskHandle::join) ---
-  // Set once, after the function returned and the record was unregistered.
-  // seq_cst store [J1] / seq_cst loads [J4]: with `joiners` a store-then-load
-  // pair on each side, so either the runner sees a joiner and notifies, or
-  // the joiner sees done; also a release/acquire for done().
-  std::atomic<bool> done{false};
-  // Joiners inside join/join_for: incremented under mu [J3] before they
-  // test done, decremented after. Read by the runner [J2] (seq_cst).
+  // 0, then 1 once the function returned and the record was unregistered;
+  // a futex word that joiners sleep on. seq_cst store [J1] / seq_cst loads
+  // [J4]: with `joiners` a store-then-load pair on each side, so either the
+  // runner sees a joiner and wakes the word, or the joiner sees done; also
+  // a release/acquire for done().
+  std::atomic<std::uint32_t> done{0};
+  // Joiners inside join/join_for: incremented [J3] before they test done,
+  // decremented after. Read by the runner [J2] (seq_cst).
   std::atomic<int> joiners{0};
-  std::condition_variable done_cv;  // waited on with mu; notified after done, only if joiners
 
   // --- registry links: written by register_task before it pushes the record
   // onto its shard's arrivals (a release, [A1] in task_registry.cc), then
-  // guarded by that shard's mutex ---
+  // guarded by that shard's lock ---
   TaskRecord* prev = nullptr;
   TaskRecord* next = nullptr;
+
+  // --- immutable: the spawn stack, [0, stack_depth) ---
+  // Last, so that the fields every task writes and reads share as few cache
+  // lines as they can (the record travels from the spawner's core to the
+  // worker's and, recycled, back): the array is 512 bytes of which a spawn
+  // uses the first few words.
+  std::uintptr_t stack[prof::kMaxStackDepth];
+};
+
+// References. retain: relaxed (a new reference is made from an existing
+// one, which keeps the record alive meanwhile; it publishes nothing).
+// release: see release_record in task.cc. Declared in task_core.h.
+inline void retain(TaskRecord& rec) noexcept { rec.refs.fetch_add(1, std::memory_order_relaxed); }
+
+// An owning reference (one count of `refs`) for the runtime's own holders.
+class RecordRef {
+ public:
+  RecordRef() = default;
+  // Takes over a reference the caller holds.
+  static RecordRef adopt(TaskRecord* rec) noexcept {
+    RecordRef r;
+    r.rec_ = rec;
+    return r;
+  }
+  RecordRef(const RecordRef& o) noexcept : rec_(o.rec_) {
+    if (rec_ != nullptr) retain(*rec_);
+  }
+  RecordRef(RecordRef&& o) noexcept : rec_(o.rec_) { o.rec_ = nullptr; }
+  RecordRef& operator=(RecordRef o) noexcept {
+    std::swap(rec_, o.rec_);
+    return *this;
+  }
+  ~RecordRef() {
+    if (rec_ != nullptr) release_record(rec_);
+  }
+  TaskRecord* get() const noexcept { return rec_; }
+  TaskRecord* operator->() const noexcept { return rec_; }
+  TaskRecord& operator*() const noexcept { return *rec_; }
+  explicit operator bool() const noexcept { return rec_ != nullptr; }
+  // Gives up the reference without releasing it.
+  TaskRecord* leak() noexcept {
+    TaskRecord* r = rec_;
+    rec_ = nullptr;
+    return r;
+  }
+
+ private:
+  TaskRecord* rec_ = nullptr;
 };
 
 // Marks the task done and wakes its joiners: no lock unless one is waiting.
@@ -116,28 +246,38 @@ TaskInfo snapshot(const TaskRecord& rec);
 // The record of the task running on this thread (nullptr outside tasks).
 TaskRecord* current_task() noexcept;
 
-// Creates a record (state queued) without a spawn stack and without
-// registering it: the spawn function captures its own stack into it
-// (capture_spawn_stack) and then publishes it with register_task, so the
-// capture starts in the spawn function's frame and unwinds no frame of ours.
-// The record's memory comes from the record pool (record_pool.h). The
+// Creates a record (state queued, two references: see TaskRecord::refs)
+// holding `job`, without a spawn stack and without registering it: the
+// spawn function captures its own stack into it (capture_spawn_stack) and
+// then publishes it with register_task, so the capture starts in the spawn
+// function's frame and unwinds no frame of ours. The record's memory comes
+// from the record pool (record_pool.h); the retention analysis recognizes
+// record blocks by this function's name on their allocation stack
+// (src/retain/leaked_tasks.cc), so it stays a function of its own. The
 // reporter is kept only when the task has a deadline (only the deadline
 // watchdog reads it).
-std::shared_ptr<TaskRecord> create_task(std::string_view name, std::string_view executor,
-                                        const std::source_location& site,
-                                        const SpawnOptions& options, Clock::duration default_deadline,
-                                        const std::shared_ptr<DeadlineReporter>& reporter,
-                                        const void* owner);
+[[gnu::noinline]] TaskRecord* create_task(std::string_view name, std::string_view executor,
+                                          const std::source_location& site, Job&& job,
+                                          const SpawnOptions& options, Clock::duration default_deadline,
+                                          const std::shared_ptr<DeadlineReporter>& reporter,
+                                          const void* owner);
 
-// Runs `job` as task `rec` on the calling thread: state transitions, deadline
-// arming, trace slice; then destroys the job, bumps *completed (if given),
-// unregisters the record and wakes joiners — in that order.
-void run_task(const std::shared_ptr<TaskRecord>& rec, Job& job,
-              std::atomic<std::uint64_t>* completed = nullptr);
+// Runs the record's job as the task on the calling thread: state
+// transitions, deadline arming, trace slice; then destroys the job, bumps
+// *completed (if given), unregisters the record and wakes joiners — in that
+// order. The caller keeps its reference to the record throughout.
+void run_task(TaskRecord& rec, std::atomic<std::uint64_t>* completed = nullptr);
 
-// Drops a task that will never run (executor shut down before it started).
-void abandon_task(const std::shared_ptr<TaskRecord>& rec);
+// Drops a task that will never run (refused spawn, executor shut down
+// before it started): destroys its job, unregisters it, wakes joiners.
+void abandon_task(TaskRecord& rec);
 
-pid_t current_tid() noexcept;
+// The calling thread's kernel id, read once per thread (inline: the spawn
+// and the runner read it per task).
+inline pid_t current_tid() noexcept {
+  thread_local pid_t tid = 0;  // 0 until first asked; a thread's tid never changes
+  if (tid == 0) [[unlikely]] tid = static_cast<pid_t>(::syscall(SYS_gettid));
+  return tid;
+}
 
 }  // namespace syncscope::task::internal

@@ -1,24 +1,26 @@
 // TaskRegistry: live records in kShards intrusive doubly-linked lists, each
-// under its own mutex, so that finishes on different workers rarely contend
-// and a query holds any one lock only while copying that shard.
+// under its own lock (a futex word, futex_lock.h), so that finishes on
+// different workers rarely contend and a query holds any one lock only
+// while copying that shard.
 //
 // Registration takes no lock: the spawner pushes the record onto its shard's
 // `arrivals` stack with one compare-exchange; whoever next takes the shard's
-// mutex (the unregistering worker, a query) first moves the arrivals into
+// lock (the unregistering worker, a query) first moves the arrivals into
 // the list (drain_locked). A record is therefore in exactly one of the two
-// while it is registered, and every reader sees it once it holds the mutex.
+// while it is registered, and every reader sees it once it holds the lock.
 //
 //   spawner --CAS--> arrivals: r9 -> r8 -> null      (singly linked by next)
-//   mutex holder:    drain_locked: list r9 <-> r8 <-> r5 <-> r1
+//   lock holder:     drain_locked: list r9 <-> r8 <-> r5 <-> r1
 #include "syncscope/task/task_registry.h"
 
 #include <algorithm>
 #include <array>
 #include <map>
 #include <tuple>
+#include <type_traits>
 
 #include "absl/base/thread_annotations.h"
-#include "common/annotated_mutex.h"
+#include "task/futex_lock.h"
 #include "task/registry_internal.h"
 
 namespace syncscope::task {
@@ -28,7 +30,7 @@ constexpr std::size_t kShards = 16;
 static_assert((kShards & (kShards - 1)) == 0, "shard index is id & (kShards - 1)");
 
 struct alignas(64) Shard {
-  common::Mutex mu;
+  internal::FutexLock mu;  // a futex word: taken once per finished task (futex_lock.h)
   internal::TaskRecord* head ABSL_GUARDED_BY(mu) = nullptr;  // list of live records
   // Records registered since the last drain, linked through `next` (their
   // `prev` is null). Pushed without the lock; emptied only under mu.
@@ -37,8 +39,8 @@ struct alignas(64) Shard {
 
 struct Registry {
   std::array<Shard, kShards> shards;
-  // The spawned/finished counters are namespace-scope (registry_internal.h).
-  alignas(64) std::atomic<TaskId> next_id{1};          // id source; 0 means "no task"
+  // The spawned/finished counters are namespace-scope (registry_internal.h);
+  // ids come from the spawned counter (next_task_id).
 };
 
 }  // namespace
@@ -50,12 +52,14 @@ PaddedCounter g_tasks_finished;
 
 namespace {
 
-Registry& registry() {
-  // Leaked on purpose: detached tasks may still finish during static
-  // destruction and must find the registry alive.
-  static Registry* r = new Registry;
-  return *r;
-}
+// Constant-initialized and trivially destructible: usable from the first
+// spawn (even one made from another static's constructor) to the last
+// finish of a detached task during static destruction, and reached without
+// a guard check on every registration, id and removal.
+static_assert(std::is_trivially_destructible_v<Registry>, "the registry outlives static destruction");
+constinit Registry g_registry;
+
+Registry& registry() { return g_registry; }
 
 Shard& shard_of(TaskId id) { return registry().shards[id & (kShards - 1)]; }
 
@@ -81,11 +85,6 @@ bool older(const TaskInfo& a, const TaskInfo& b) {
 
 namespace internal {
 
-TaskId next_task_id() noexcept {
-  // relaxed: uniqueness only needs atomicity.
-  return registry().next_id.fetch_add(1, std::memory_order_relaxed);
-}
-
 void register_task(TaskRecord* rec) {
   Shard& s = shard_of(rec->id);
   rec->prev = nullptr;
@@ -95,9 +94,6 @@ void register_task(TaskRecord* rec) {
     // [A1] release: publishes the record's immutable fields and its link to
     // the drainer; pairs with the acquire exchange in drain_locked.
   } while (!s.arrivals.compare_exchange_weak(top, rec, std::memory_order_release, std::memory_order_relaxed));
-  // relaxed: a counter; what orders it before this task's `finished`
-  // increment is the hand-off of the record to the thread that finishes it.
-  g_tasks_spawned.n.fetch_add(1, std::memory_order_relaxed);
 }
 
 std::size_t count_task_finished() noexcept {
@@ -115,7 +111,7 @@ std::size_t count_task_finished() noexcept {
 
 void unlink_task(TaskRecord* rec) {
   Shard& s = shard_of(rec->id);
-  common::MutexLock lock(s.mu);
+  internal::FutexLockGuard lock(s.mu);
   drain_locked(s);  // rec may still be an arrival
   if (rec->prev != nullptr) rec->prev->next = rec->next;
   else s.head = rec->next;
@@ -130,7 +126,7 @@ std::size_t unregister_task(TaskRecord* rec) {
 
 void for_each_live(const std::function<void(TaskRecord&)>& fn) {
   for (Shard& s : registry().shards) {
-    common::MutexLock lock(s.mu);
+    internal::FutexLockGuard lock(s.mu);
     drain_locked(s);
     for (TaskRecord* r = s.head; r != nullptr; r = r->next) fn(*r);
   }
@@ -201,7 +197,7 @@ std::vector<SiteGroup> TaskRegistry::resident_by_site(Clock::duration older_than
 
 std::optional<TaskInfo> TaskRegistry::find(TaskId id) const {
   Shard& s = shard_of(id);
-  common::MutexLock lock(s.mu);
+  internal::FutexLockGuard lock(s.mu);
   drain_locked(s);
   for (internal::TaskRecord* r = s.head; r != nullptr; r = r->next) {
     if (r->id == id) return internal::snapshot(*r);
@@ -228,7 +224,7 @@ bool TaskRegistry::request_stop(TaskId id) {
   std::stop_source source(std::nostopstate);
   {
     Shard& s = shard_of(id);
-    common::MutexLock lock(s.mu);
+    internal::FutexLockGuard lock(s.mu);
     drain_locked(s);
     for (internal::TaskRecord* r = s.head; r != nullptr; r = r->next) {
       if (r->id == id) {

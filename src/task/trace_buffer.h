@@ -100,8 +100,6 @@ inline constexpr char kLiveTasksTrack[] = "live tasks";
 inline std::string_view event_name(const TraceEvent& e) { return {e.name, e.name_len}; }
 
 class ThreadRing {
-  static constexpr std::size_t kWords = sizeof(TraceEvent) / sizeof(std::uint64_t);
-
  public:
   // Slot storage is an anonymous mapping of its own, not a malloc block:
   // the kernel maps its pages as the ring first writes them, so an idle
@@ -127,17 +125,31 @@ class ThreadRing {
     committed_.store(i + 1, std::memory_order_release);
   }
 
+  // For events already laid out as words (a recording point that builds
+  // them in registers: trace_task).
+  static constexpr std::size_t kWords = sizeof(TraceEvent) / sizeof(std::uint64_t);
+  // Words of an event up to and including name_len.
+  static constexpr std::size_t kUnnamedWords = offsetof(TraceEvent, name) / sizeof(std::uint64_t) + 1;
+  // Owning thread only: as append.
+  void append_words(const std::uint64_t (&w)[kWords]) noexcept {
+    // relaxed: only this thread writes begun_/committed_.
+    const std::uint64_t i = committed_.load(std::memory_order_relaxed);
+    begun_.store(i + 1, std::memory_order_relaxed);  // ordered by the release stores below
+    write_words(i, w, kWords);
+    // [W2] release: publishes the slot's words with the count; pairs with [R2].
+    committed_.store(i + 1, std::memory_order_release);
+  }
   // Owning thread only: `a` then `b` as one write (one announcement, one
   // publication); a snapshot sees both, or drops the older as overwritten.
-  // `a` has no name: only its first four words (up to name_len) are
-  // written; its slot keeps an older event's name bytes, which name_len 0
-  // makes unread.
-  void append2(const TraceEvent& a, const TraceEvent& b) noexcept {
+  // `a` has no name: only its first kUnnamedWords words (up to name_len)
+  // are written; its slot keeps an older event's name bytes, which
+  // name_len 0 makes unread.
+  void append2_words(const std::uint64_t* a, const std::uint64_t (&b)[kWords]) noexcept {
     // relaxed: only this thread writes begun_/committed_.
     const std::uint64_t i = committed_.load(std::memory_order_relaxed);
     begun_.store(i + 2, std::memory_order_relaxed);  // ordered by the release stores below
-    write_slot(i, a, kUnnamedWords);
-    write_slot(i + 1, b);
+    write_words(i, a, kUnnamedWords);
+    write_words(i + 1, b, kWords);
     // [W2] release: publishes both slots' words with the count; pairs with [R2].
     committed_.store(i + 2, std::memory_order_release);
   }
@@ -160,14 +172,15 @@ class ThreadRing {
  private:
   std::size_t bytes() const noexcept { return capacity * sizeof(TraceEvent); }
 
-  // Words of an event up to and including name_len.
-  static constexpr std::size_t kUnnamedWords = offsetof(TraceEvent, name) / sizeof(std::uint64_t) + 1;
   static_assert(offsetof(TraceEvent, name_len) < kUnnamedWords * sizeof(std::uint64_t));
 
   // Writes the first `words_used` words of event i's slot; begun_ already counts it.
   void write_slot(std::uint64_t i, const TraceEvent& e, std::size_t words_used = kWords) noexcept {
     std::uint64_t words[kWords];
     std::memcpy(words, &e, sizeof words);
+    write_words(i, words, words_used);
+  }
+  [[gnu::always_inline]] void write_words(std::uint64_t i, const std::uint64_t* words, std::size_t words_used) noexcept {
     std::uint64_t* slot = slots_ + (i & (capacity - 1)) * kWords;
 #pragma GCC unroll 8
     for (std::size_t w = 0; w < words_used; ++w) {

@@ -3,8 +3,10 @@
 #include <pthread.h>
 
 #include <algorithm>
+#include <bit>
 #include <cstdint>
 #include <atomic>
+#include <cstddef>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -39,10 +41,6 @@ struct Recorder {
   std::uint64_t dropped_overwritten ABSL_GUARDED_BY(mu) = 0;
 };
 
-// Bumped by clear_trace(); a thread whose ring is of an older generation
-// starts a new one. acquire/release: see my_ring(). A namespace-scope
-// constant-initialized atomic, so the per-event check needs no guard.
-std::atomic<std::uint64_t> g_generation{1};
 
 Recorder& recorder() {
   // Leaked on purpose: threads may record during static destruction.
@@ -77,18 +75,17 @@ struct LocalRing {
   ~LocalRing();
 };
 thread_local LocalRing tl_ring;
-// One thread_local, so the per-event path computes its address once.
-struct RingRef {
-  ThreadRing* ptr = nullptr;        // tl_ring.ring.get(), or null
-  std::uint64_t generation = 0;     // g_generation when it was made
-};
-thread_local RingRef tl_ref;
 
 LocalRing::~LocalRing() {
   tl_ref.ptr = nullptr;
   // relaxed: see ThreadRing::exited.
   if (ring) ring->exited.store(true, std::memory_order_relaxed);
 }
+
+}  // namespace
+
+std::atomic<std::uint64_t> g_generation{1};
+thread_local RingRef tl_ref;
 
 ThreadRing* register_my_ring(std::uint64_t gen) noexcept {
   Recorder& r = recorder();
@@ -111,13 +108,7 @@ ThreadRing* register_my_ring(std::uint64_t gen) noexcept {
   }
 }
 
-inline ThreadRing* my_ring() noexcept {
-  // acquire: pairs with the release in clear_trace(), so a thread that sees
-  // the new generation registers a fresh ring in the cleared list.
-  const std::uint64_t gen = g_generation.load(std::memory_order_acquire);
-  if (tl_ref.ptr != nullptr && tl_ref.generation == gen) [[likely]] return tl_ref.ptr;
-  return register_my_ring(gen);
-}
+namespace {
 
 // Copies n <= kTraceNameMax bytes: names are mostly short, and a call to
 // memcpy or its inline loop costs more than two overlapping loads and
@@ -170,9 +161,6 @@ template <class SetPayload>
   append_with(type, ts, id, name, [value](TraceEvent& e) { e.value = value; });
 }
 
-std::uint32_t saturate_u32(std::uint64_t v) noexcept {
-  return v > UINT32_MAX ? UINT32_MAX : static_cast<std::uint32_t>(v);
-}
 
 // "name: detail" truncated into a fixed buffer, without allocating.
 std::string_view join_name(char (&buf)[kTraceNameMax], std::string_view a, std::string_view b) {
@@ -284,7 +272,7 @@ std::vector<OpenTask> open_tasks_for_trace() {
     const pid_t spawner = rec.spawner_tid.load(std::memory_order_relaxed);
     const bool running = started != 0 && tid != 0;
     if (!running && spawner == 0) return;
-    out.push_back({running ? tid : 0, rec.id, started, rec.name, rec.created_ns, spawner,
+    out.push_back({running ? tid : 0, rec.id, started, std::string(rec.name.view()), rec.created_ns, spawner,
                    rec.spawn_live.load(std::memory_order_relaxed)});
   });
   return out;
@@ -303,22 +291,14 @@ void trace_spawn_end() noexcept {
   append(EventType::kSpawnEnd, now, 0, static_cast<double>(TaskRegistry::instance().live_count()), {});
   sample_heap_counter_if_due(now);
 }
-void trace_task(const TaskRecord& rec, std::int64_t start_ns, std::int64_t finish_ns, std::size_t live) noexcept {
+void trace_task_slow(const TaskRecord& rec, std::int64_t start_ns, std::int64_t finish_ns, std::size_t live) noexcept {
   // relaxed: written before the task was handed to this thread (see note_traced_spawn).
   const pid_t spawner = rec.spawner_tid.load(std::memory_order_relaxed);
   const std::uint64_t duration = static_cast<std::uint64_t>(std::max<std::int64_t>(0, finish_ns - start_ns));
-  if (duration < UINT32_MAX) [[likely]] {
+  if (duration < UINT32_MAX) {
     ThreadRing* ring = my_ring();
-    if (ring == nullptr) [[unlikely]] return;
-    const SliceArgs args{static_cast<std::uint32_t>(duration), saturate_u32(live)};
-    const TraceEvent task = make_event(EventType::kTask, start_ns, rec.id, rec.name, [args](TraceEvent& e) { e.slice = args; });
-    if (spawner != 0) {
-      const SpawnMarkArgs mark{static_cast<std::uint32_t>(spawner), rec.spawn_live.load(std::memory_order_relaxed)};
-      ring->append2(make_event(EventType::kSpawnMark, rec.created_ns, rec.id, {}, [mark](TraceEvent& e) { e.mark = mark; }),
-                    task);
-    } else {
-      ring->append(task);
-    }
+    if (ring == nullptr) return;
+    append_task_words(*ring, rec, start_ns, duration, live, spawner);
   } else {
     if (spawner != 0) {
       const SpawnMarkArgs mark{static_cast<std::uint32_t>(spawner), rec.spawn_live.load(std::memory_order_relaxed)};
@@ -326,7 +306,7 @@ void trace_task(const TaskRecord& rec, std::int64_t start_ns, std::int64_t finis
     }
     // Too long for the packed duration: the slice as a begin and an end,
     // both written now (the renderer orders slices by their times).
-    append(EventType::kTaskBegin, start_ns, rec.id, 0, rec.name);
+    append(EventType::kTaskBegin, start_ns, rec.id, 0, rec.name.view());
     append(EventType::kTaskEnd, finish_ns, rec.id, static_cast<double>(live), {});
   }
   sample_heap_counter_if_due(finish_ns);

@@ -5,7 +5,10 @@
 // runtimes do not support threads started after a multi-threaded fork.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <thread>
+#include <vector>
 
 #include "support/forked_child.h"
 #include "syncscope/task/task.h"
@@ -29,6 +32,47 @@ int join_rounds() {
     if (!h.done() || sum != 199 * 200 / 2) return 2;
   }
   return raced > 0 ? 0 : kNoOverlap;
+}
+
+// Joiners sleep on the record's done word (a futex) in slices of at most
+// 100 ms, so a lost wake-up shows as a join that returns only after its
+// slice. Four threads join each task, all before it may finish (each saw it
+// not done, and the task waits for all four to have started): the finish
+// must wake every sleeper. 600 rounds: with wake-ups lost each round takes
+// at least one slice (60 s in all), past the child's deadline.
+constexpr int kJoinerRounds = 600;
+constexpr int kJoiners = 4;
+
+int many_joiner_rounds() {
+  Executor ex({.name = "joinmany", .workers = 1});
+  for (int round = 0; round < kJoinerRounds; ++round) {
+    std::atomic<int> started{0};
+    TaskHandle h = ex.spawn("joined", [&started] {
+      // Bounded spin: the joiners are threads of this process that start at once.
+      for (long spins = 0; started.load(std::memory_order_acquire) < kJoiners; ++spins) {
+        if (spins > 200'000'000) return;
+        std::this_thread::yield();
+      }
+    });
+    std::atomic<int> saw_running{0};
+    std::vector<std::thread> joiners;
+    for (int j = 0; j < kJoiners; ++j) {
+      joiners.emplace_back([&] {
+        saw_running.fetch_add(h.done() ? 0 : 1, std::memory_order_relaxed);  // relaxed: read after join()
+        started.fetch_add(1, std::memory_order_release);  // release: pairs with the task's acquire
+        h.join();
+      });
+    }
+    for (std::thread& t : joiners) t.join();
+    if (!h.done()) return 2;
+    if (saw_running.load(std::memory_order_relaxed) != kJoiners) return kNoOverlap;
+  }
+  return 0;
+}
+
+TEST(SpawnJoin, ManyJoinersOfOneTask_AreAllWokenByItsFinish) {
+  const auto out = test_support::run_in_child(many_joiner_rounds, std::chrono::seconds(30));
+  EXPECT_TRUE(out.exited_with(0)) << out.describe() << " (3: a joiner found its task already done)";
 }
 
 TEST(SpawnJoin, JoinRacingWithFinish_NeverHangs) {

@@ -9,6 +9,12 @@
 #include <thread>
 #include <vector>
 
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <string>
+
+#include "syncscope/prof/task_labels.h"
 #include "syncscope/task/task.h"
 #include "task_test_util.h"
 
@@ -106,6 +112,36 @@ TEST(SpawnPath, ConcurrentRegistrations_AreListedExactlyOnce) {
   EXPECT_EQ(listed, std::multiset<TaskId>(expected.begin(), expected.end()));
   EXPECT_GE(overlapping, 1) << "no listing overlapped the spawners";
   for (const TaskInfo& info : TaskRegistry::instance().live_tasks()) EXPECT_NE(info.name, "registered");
+}
+
+// The runner's task label is looked up through a per-thread cache keyed by
+// the site's identity and the name's content (its last answer checked
+// inline). Names built in one reused buffer, at one site, on one worker,
+// alternate between two texts of the same length (the inline check's
+// case), and two of 20 and 3 bytes (the memo's): each task must run under
+// the label of its own name, as prof's table maps it back, never under the
+// previous task's.
+TEST(SpawnPath, TaskLabelOfReusedNameBuffer_IsTheTasksOwnName) {
+  Executor ex({.name = "labels", .workers = 1});
+  const char* const names[] = {"alpha-task", "bravo-task", "a-name-of-twenty-by", "xyz"};
+  constexpr int kRounds = 40;
+  std::string buffer;  // one buffer for every name: the same address each spawn
+  buffer.reserve(64);
+  std::vector<TaskHandle> handles;
+  std::vector<std::string> seen(kRounds);
+  auto spawn_named = [&](int i) {  // one spawn site
+    buffer.assign(names[i % 4]);
+    handles.push_back(ex.spawn(buffer, [&seen, i] {
+      const auto tid = static_cast<pid_t>(::syscall(SYS_gettid));
+      std::string task, site;
+      if (prof::task_label_strings(prof::thread_task_label(tid), &task, &site)) seen[i] = task;
+    }));
+  };
+  for (int i = 0; i < kRounds; ++i) spawn_named(i);
+  for (const TaskHandle& h : handles) ASSERT_TRUE(h.join_for(10s));
+  int wrong = 0;
+  for (int i = 0; i < kRounds; ++i) wrong += seen[i] == names[i % 4] ? 0 : 1;
+  EXPECT_EQ(wrong, 0) << "e.g. task 1 ran labelled \"" << seen[1] << "\"";
 }
 
 }  // namespace

@@ -84,7 +84,7 @@ class Executor {
   struct State;  // shared with workers (public only so src/ can name it)
 
  private:
-  TaskHandle spawn_job(std::string_view name, internal::Job job, const SpawnOptions& options,
+  TaskHandle spawn_job(std::string_view name, internal::Job&& job, const SpawnOptions& options,
                        const std::source_location& site, bool may_block);
   std::shared_ptr<State> state_;
 };

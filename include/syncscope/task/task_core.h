@@ -81,6 +81,9 @@ struct TaskRecord;  // defined in src/task/task_record.h
 using Job = absl::AnyInvocable<void(TaskRecord&)>;
 // The task's stop token, creating its stop state if this is the first ask.
 std::stop_token stop_token_of(TaskRecord& rec);
+// Reference counting of records (intrusive; TaskHandle holds one).
+void retain_record(TaskRecord* rec) noexcept;
+void release_record(TaskRecord* rec) noexcept;
 
 // Adapts f() or f(std::stop_token) to a Job.
 template <class F>
@@ -100,7 +103,23 @@ Job make_job(F&& f) {
 class TaskHandle {
  public:
   TaskHandle() = default;
-  explicit TaskHandle(std::shared_ptr<internal::TaskRecord> rec) : rec_(std::move(rec)) {}
+  TaskHandle(const TaskHandle& other) noexcept : rec_(other.rec_) {
+    if (rec_ != nullptr) internal::retain_record(rec_);
+  }
+  TaskHandle(TaskHandle&& other) noexcept : rec_(std::exchange(other.rec_, nullptr)) {}
+  TaskHandle& operator=(TaskHandle other) noexcept {
+    std::swap(rec_, other.rec_);
+    return *this;
+  }
+  ~TaskHandle() {
+    if (rec_ != nullptr) internal::release_record(rec_);
+  }
+  // Takes over one reference that the caller holds on `rec` (runtime use).
+  static TaskHandle adopt(internal::TaskRecord* rec) noexcept {
+    TaskHandle h;
+    h.rec_ = rec;
+    return h;
+  }
 
   bool valid() const noexcept { return rec_ != nullptr; }
   TaskId id() const noexcept;
@@ -114,11 +133,11 @@ class TaskHandle {
   TaskInfo info() const;
 
  private:
-  std::shared_ptr<internal::TaskRecord> rec_;
+  internal::TaskRecord* rec_ = nullptr;  // one reference counted in the record, or null
 };
 
 namespace internal {
-TaskHandle spawn_detached_impl(std::string_view name, Job job, const SpawnOptions& options,
+TaskHandle spawn_detached_impl(std::string_view name, Job&& job, const SpawnOptions& options,
                                const std::source_location& site);
 }  // namespace internal
 
