@@ -1,12 +1,9 @@
 // The unwind gate: keeps the process's stack walks and fork() apart.
 //
-// A local stack walk on libunwind holds locks while it looks return
+// A local stack walk (libunwind) holds locks while it looks return
 // addresses up: the loader's module-list lock (dl_iterate_phdr), which
 // glibc 2.36 does not reset in a fork child, and libunwind's own mutex
-// around its unwind-table search, which no fork handler resets either.
-// (The LD_PRELOAD core walks with libgcc's unwinder, which finds tables
-// through the lock-free _dl_find_object; its walks pass the gate all the
-// same.) A
+// around its unwind-table search, which no fork handler resets either. A
 // child forked while another thread of the parent was inside a walk hangs
 // at its own first walk (gdb on such a child: __lll_lock_wait under
 // _ULx86_64_dwarf_search_unwind_table). The profiler walks stacks far more
