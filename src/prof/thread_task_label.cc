@@ -32,8 +32,12 @@ std::uint32_t set_thread_task_label(std::uint32_t label) noexcept {
   const std::uint64_t mine = static_cast<std::uint64_t>(static_cast<std::uint32_t>(tid)) << 32;
   // relaxed: the slot is read by samplers of this same thread (a handler or
   // an allocation hook running on it) or later; a stale read only mislabels
-  // nothing (tid check).
-  const std::uint64_t old = slot.exchange(label == 0 ? 0 : mine | label, std::memory_order_relaxed);
+  // nothing (tid check). A load and a store, not an exchange (a locked
+  // instruction, twice per task run): only this thread writes its tid's
+  // entry, and two threads whose tids share a slot overwrite each other
+  // either way (the tid check then answers 0 for the one overwritten).
+  const std::uint64_t old = slot.load(std::memory_order_relaxed);
+  slot.store(label == 0 ? 0 : mine | label, std::memory_order_relaxed);
   return (old >> 32) == static_cast<std::uint32_t>(tid) ? static_cast<std::uint32_t>(old) : 0;
 }
 
