@@ -68,7 +68,7 @@ TaskInfo snapshot(const TaskRecord& rec) {
   t.stop_requested = rec.stop.stop_requested();
   FutexLockGuard lock(rec.mu);
   if (t.state == TaskState::kBlocked) {
-    t.blocking_reason = rec.reason;
+    t.blocking_reason = rec.reason.view();
     t.wait_object = rec.wait_object;
     t.blocked_since = to_time_point(rec.blocked_since_ns);
   }
@@ -306,7 +306,7 @@ BlockingScope::BlockingScope(std::string_view reason, const void* wait_object) n
     // relaxed: only this thread writes state while the task runs.
     nested_ = rec_->state.load(std::memory_order_relaxed) == TaskState::kBlocked;
     if (nested_) {
-      outer_reason_ = std::move(rec_->reason);
+      outer_reason_.assign(rec_->reason.view());  // allocates only for a nested reason of 16+ bytes
       outer_object_ = rec_->wait_object;
       outer_since_ns_ = rec_->blocked_since_ns;
     }
@@ -325,7 +325,7 @@ BlockingScope::~BlockingScope() {
   {
     internal::FutexLockGuard lock(rec_->mu);
     if (nested_) {
-      rec_->reason = std::move(outer_reason_);
+      rec_->reason.assign(outer_reason_);
       rec_->wait_object = outer_object_;
       rec_->blocked_since_ns = outer_since_ns_;
     } else {

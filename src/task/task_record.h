@@ -43,6 +43,7 @@
 #include "syncscope/task/task_core.h"
 #include "task/futex_lock.h"
 #include "task/lazy_stop_source.h"
+#include "task/short_copy.h"
 
 namespace syncscope::task::internal {
 
@@ -64,6 +65,36 @@ inline std::int64_t now_ns() noexcept {
 inline Clock::time_point to_time_point(std::int64_t ns) {
   return Clock::time_point(std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ns)));
 }
+
+// The reason a blocked task gives (BlockingScope), held in the record: a
+// wait allocates nothing (BlockingScope is noexcept and on every wait's
+// path), and no heap block of a reused chunk carries stale bytes beside a
+// short reason (a string of 16-30 bytes gets a 31-byte block whose tail is
+// the chunk's old content, which the conservative retention scan reads: in
+// the lab, a freed value's pointer to a payload at the same place made a
+// path through the reason). A reason longer than kCapacity bytes is cut at
+// a UTF-8 character boundary.
+class ReasonText {
+ public:
+  static constexpr std::size_t kCapacity = 95;
+
+  void assign(std::string_view text) noexcept {
+    std::size_t n = text.size();
+    if (n > kCapacity) {
+      n = kCapacity;
+      while (n > 0 && (static_cast<unsigned char>(text[n]) & 0xc0) == 0x80) --n;  // not inside a character
+    }
+    copy_short(text_, text.data(), n);
+    size_ = static_cast<std::uint8_t>(n);
+  }
+  void clear() noexcept { size_ = 0; }
+  std::string_view view() const noexcept { return {text_, size_}; }
+
+ private:
+  std::uint8_t size_ = 0;    // bytes of text_ in use
+  char text_[kCapacity];     // [size_, kCapacity) unspecified
+};
+static_assert(ReasonText::kCapacity <= 255, "size_ is one byte");
 
 // A task's name, copied at the spawn: inline up to kInlineName bytes (no
 // allocation for the usual short literal), else into one heap block.
@@ -89,26 +120,6 @@ class RecordName {
   const char* padded_data() const noexcept { return heap_ != nullptr ? heap_ : inline_; }
 
  private:
-  // n bytes; two overlapping word copies for 4-16 bytes (a call to memcpy
-  // costs more for a name of a few words).
-  static void copy_short(char* dst, const char* src, std::size_t n) noexcept {
-    if (n >= 8 && n <= 16) {
-      std::uint64_t head, tail;
-      std::memcpy(&head, src, 8);
-      std::memcpy(&tail, src + n - 8, 8);
-      std::memcpy(dst, &head, 8);
-      std::memcpy(dst + n - 8, &tail, 8);
-    } else if (n >= 4 && n < 8) {
-      std::uint32_t head, tail;
-      std::memcpy(&head, src, 4);
-      std::memcpy(&tail, src + n - 4, 4);
-      std::memcpy(dst, &head, 4);
-      std::memcpy(dst + n - 4, &tail, 4);
-    } else if (n != 0) {
-      std::memcpy(dst, src, n);  // src may be null when n is 0
-    }
-  }
-
   char* heap_ = nullptr;    // the copy when size_ > kInlineName, else null
   std::uint32_t size_;      // bytes of the name
   char inline_[kInlineName + 1];  // the copy when size_ <= kInlineName; [size_, ...) unwritten
@@ -167,7 +178,7 @@ struct TaskRecord {
 
   // --- the blocking facts, written and read together under mu ---
   mutable FutexLock mu;
-  std::string reason ABSL_GUARDED_BY(mu);  // "" unless blocked
+  ReasonText reason ABSL_GUARDED_BY(mu);  // empty unless blocked
   std::uintptr_t wait_object ABSL_GUARDED_BY(mu) = 0;
   std::int64_t blocked_since_ns ABSL_GUARDED_BY(mu) = 0;
 

@@ -20,6 +20,7 @@
 #include "syncscope/task/trace.h"
 #include "task/heap_counter_track.h"
 #include "task/registry_internal.h"
+#include "task/short_copy.h"
 #include "task/task_record.h"
 #include "task/trace_buffer.h"
 #include "task/trace_hooks.h"
@@ -110,26 +111,6 @@ ThreadRing* register_my_ring(std::uint64_t gen) noexcept {
 
 namespace {
 
-// Copies n <= kTraceNameMax bytes: names are mostly short, and a call to
-// memcpy or its inline loop costs more than two overlapping loads and
-// stores (each range is read and written exactly, never beyond n).
-[[gnu::always_inline]] inline void copy_name(char* dst, const char* src, std::size_t n) noexcept {
-  if (n >= 8 && n <= 16) {
-    std::uint64_t head, tail;
-    std::memcpy(&head, src, 8);
-    std::memcpy(&tail, src + n - 8, 8);
-    std::memcpy(dst, &head, 8);
-    std::memcpy(dst + n - 8, &tail, 8);
-  } else if (n >= 4 && n < 8) {
-    std::uint32_t head, tail;
-    std::memcpy(&head, src, 4);
-    std::memcpy(&tail, src + n - 4, 4);
-    std::memcpy(dst, &head, 4);
-    std::memcpy(dst + n - 4, &tail, 4);
-  } else if (n != 0) {
-    std::memcpy(dst, src, n);  // src may be null when n is 0
-  }
-}
 
 // The event, built in registers; `set_payload(e)` fills the value word.
 template <class SetPayload>
@@ -141,7 +122,7 @@ template <class SetPayload>
   set_payload(e);
   e.type = type;
   const std::size_t n = std::min(name.size(), kTraceNameMax);
-  copy_name(e.name, name.data(), n);
+  copy_short(e.name, name.data(), n);  // n <= kTraceNameMax
   e.name_len = static_cast<std::uint8_t>(n);
   return e;
 }

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/task_labels.h"
 #include "syncscope/task/task.h"
 #include "task_test_util.h"
@@ -329,6 +330,38 @@ TEST(Waits, NestedBlockingScopes_RestoreOuterReason) {
   h.join();
   EXPECT_EQ(inner, "inner");
   EXPECT_EQ(outer_after, "outer");
+}
+
+// The reason is held in the record: a wait allocates nothing (the heap
+// counters of this process, read inside the task, do not move across the
+// scope), and a reason longer than the record holds is cut at a UTF-8
+// character boundary (95 bytes of two-byte characters: 94 bytes, 47 whole
+// characters), so the profiles' JSON stays valid.
+TEST(Waits, BlockingReason_HeldInTheRecord_NoAllocationAndCutAtACharacter) {
+  std::uint64_t allocations_in_scope = 1;
+  std::string short_reason, long_reason;
+  std::string accented;
+  for (int i = 0; i < 60; ++i) accented += "\xc3\xa9";  // 120 bytes of U+00E9
+  TaskHandle h = spawn_detached("reasons", [&] {
+    const std::uint64_t before = prof::HeapProfiler::counters().allocated_objects;
+    {
+      auto b = blocking("a reason of thirty bytes long");  // a 31-byte string block before
+      allocations_in_scope = prof::HeapProfiler::counters().allocated_objects - before;
+    }
+    {
+      auto b = blocking("reply from backend");
+      short_reason = TaskRegistry::instance().find(this_task::id())->blocking_reason;
+    }
+    auto b = blocking(accented);
+    long_reason = TaskRegistry::instance().find(this_task::id())->blocking_reason;
+  });
+  h.join();
+  // (The sanitizer builds have no interposers to count with.)
+  if (prof::HeapProfiler::hooks_installed()) {
+    EXPECT_EQ(allocations_in_scope, 0u);
+  }
+  EXPECT_EQ(short_reason, "reply from backend");
+  EXPECT_EQ(long_reason, accented.substr(0, 94));
 }
 
 TEST(Tasks, ParentAndThisTask_AreRecorded) {
