@@ -20,6 +20,9 @@ struct source_location {
   constexpr std::uint_least32_t column() const noexcept { return 0; }
   constexpr const char* file_name() const noexcept { return ""; }
   constexpr const char* function_name() const noexcept { return ""; }
+  // One pointer, as libstdc++'s (its only member points at the call site's
+  // static description): task/task_label_cache.h checks that size.
+  const void* impl_ = nullptr;
 };
 }  // namespace std
 #endif
