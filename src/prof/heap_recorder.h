@@ -183,9 +183,8 @@ __attribute__((always_inline)) inline bool take_fast_alloc(std::size_t size) noe
 // Counts the block p (non-null) that a fast-path request got from glibc.
 // PRECONDITION: take_fast_alloc() returned true on this thread just before.
 __attribute__((always_inline)) inline void count_fast_alloc(void* p) noexcept {
-  CounterSlot& s = *tls_state.slot;
-  owner_add(s.alloc_bytes, usable_size_of_head(chunk_head(p)));
-  owner_add(s.alloc_objects, 1);
+  owner_count(*tls_state.slot, &CounterSlot::alloc_bytes, &CounterSlot::alloc_objects,
+              usable_size_of_head(chunk_head(p)));
 }
 // Whether freeing p (non-null), whose chunk header word is `head`, is all
 // that on_free would do for it on a thread whose slot is `s`: an owned slot,
@@ -200,6 +199,11 @@ __attribute__((always_inline)) inline bool fast_free_ok(const CounterSlot* s, co
   return __builtin_expect(!SampledHeap::tagged_size(head), 1) ||
          !g_sampled_heap_hidden.in_filter(reinterpret_cast<std::uintptr_t>(p));
 }
+// Counts a freed block whose chunk header word is `head` into the owned
+// slot `s` (fast_free_ok said yes).
+__attribute__((always_inline)) inline void count_fast_free(CounterSlot& s, std::size_t head) noexcept {
+  owner_count(s, &CounterSlot::free_bytes, &CounterSlot::free_objects, usable_size_of_head(head));
+}
 // Before p (non-null) goes back to glibc: counts it and returns true when
 // fast_free_ok; false and nothing done otherwise (call on_free).
 __attribute__((always_inline)) inline bool take_fast_free(void* p) noexcept {
@@ -207,8 +211,7 @@ __attribute__((always_inline)) inline bool take_fast_free(void* p) noexcept {
   // One read of the chunk header serves the tag test and the byte count.
   const std::size_t head = chunk_head(p);
   if (__builtin_expect(!fast_free_ok(s, p, head), 0)) return false;
-  owner_add(s->free_bytes, usable_size_of_head(head));
-  owner_add(s->free_objects, 1);
+  count_fast_free(*s, head);
   return true;
 }
 

@@ -92,36 +92,40 @@ __attribute__((always_inline)) inline void owner_add(std::atomic<std::uint64_t>&
 #endif
 }
 
+using SlotCounter = std::atomic<std::uint64_t> CounterSlot::*;
+
+// Counts one object of `bytes` into a pair of an owned slot's counters
+// (alloc_* or free_*, named by bytes_field and objects_field): the owner's
+// adds.
+__attribute__((always_inline)) inline void owner_count(CounterSlot& s, SlotCounter bytes_field,
+                                                       SlotCounter objects_field, std::uint64_t bytes) noexcept {
+  owner_add(s.*bytes_field, bytes);
+  owner_add(s.*objects_field, 1);
+}
+
 // Adds one object of `bytes` to a pair of the slot's counters (alloc_* or
-// free_*): single-writer load+store for an owned slot, RMW for the shared one.
-inline void slot_add(CounterSlot& s, std::atomic<std::uint64_t> CounterSlot::*bytes_field,
-                     std::atomic<std::uint64_t> CounterSlot::*objects_field,
+// free_*): the owner's adds for an owned slot, RMW for the shared one.
+inline void slot_add(CounterSlot& s, SlotCounter bytes_field, SlotCounter objects_field,
                      std::uint64_t bytes) noexcept {
-  std::atomic<std::uint64_t>& b = s.*bytes_field;
-  std::atomic<std::uint64_t>& o = s.*objects_field;
   if (s.shared) {
     // relaxed: statistics only; they publish nothing.
-    b.fetch_add(bytes, std::memory_order_relaxed);
-    o.fetch_add(1, std::memory_order_relaxed);
+    (s.*bytes_field).fetch_add(bytes, std::memory_order_relaxed);
+    (s.*objects_field).fetch_add(1, std::memory_order_relaxed);
   } else {
-    owner_add(b, bytes);
-    owner_add(o, 1);
+    owner_count(s, bytes_field, objects_field, bytes);
   }
 }
 
 // Counts one object of `bytes` into a pair of the calling thread's counters
-// (alloc_* or free_*). The hooks' fast path: an owned slot is a plain
-// load+store on the thread's own line, with no test of the slot's kind.
-void count_object_slow(ThreadState& t, std::atomic<std::uint64_t> CounterSlot::*bytes_field,
-                       std::atomic<std::uint64_t> CounterSlot::*objects_field,
+// (alloc_* or free_*). The hooks' fast path: an owned slot takes the
+// owner's adds on the thread's own line, with no test of the slot's kind.
+void count_object_slow(ThreadState& t, SlotCounter bytes_field, SlotCounter objects_field,
                        std::uint64_t bytes) noexcept;
-__attribute__((always_inline)) inline void count_object(
-    ThreadState& t, std::atomic<std::uint64_t> CounterSlot::*bytes_field,
-    std::atomic<std::uint64_t> CounterSlot::*objects_field, std::uint64_t bytes) noexcept {
+__attribute__((always_inline)) inline void count_object(ThreadState& t, SlotCounter bytes_field,
+                                                        SlotCounter objects_field, std::uint64_t bytes) noexcept {
   CounterSlot* s = t.slot;
   if (__builtin_expect(s == nullptr, 0)) return count_object_slow(t, bytes_field, objects_field, bytes);
-  owner_add((*s).*bytes_field, bytes);
-  owner_add((*s).*objects_field, 1);
+  owner_count(*s, bytes_field, objects_field, bytes);
 }
 
 // All slots (for sums and for the freeze handshake).

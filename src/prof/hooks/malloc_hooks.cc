@@ -15,7 +15,6 @@
 using syncscope::prof::internal::count_fast_alloc;
 using syncscope::prof::internal::CounterSlot;
 using syncscope::prof::internal::fast_free_ok;
-using syncscope::prof::internal::usable_size_of_head;
 using syncscope::prof::internal::note_failed_allocation;
 using syncscope::prof::internal::on_alloc;
 using syncscope::prof::internal::on_free;
@@ -174,8 +173,7 @@ void* realloc(void* old, size_t size) noexcept {
     void* p = __libc_realloc(old, size);
     if (__builtin_expect(p != nullptr, 1)) {
       // Counted after the call: a failed realloc leaves the old block live.
-      syncscope::prof::internal::owner_add(s->free_bytes, usable_size_of_head(head));
-      syncscope::prof::internal::owner_add(s->free_objects, 1);
+      syncscope::prof::internal::count_fast_free(*s, head);
       count_fast_alloc(p);
     } else {
       note_failed_allocation();

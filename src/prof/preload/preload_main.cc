@@ -82,9 +82,16 @@ std::atomic<bool> g_dumper_started{false};
 std::atomic<bool> g_dump_asked{false};
 static_assert(std::atomic<bool>::is_always_lock_free);
 // glibc's pthread_create, behind this object's interposer; resolved at load
-// (dlsym is no call to make inside a hook).
+// (dlsym is no call to make inside a hook), or by the interposer for a
+// thread started before our constructor ran.
 using PthreadCreateFn = int (*)(pthread_t*, const pthread_attr_t*, void* (*)(void*), void*);
 PthreadCreateFn g_real_pthread_create = nullptr;
+PthreadCreateFn resolve_real_pthread_create() {
+  if (g_real_pthread_create == nullptr) {
+    g_real_pthread_create = reinterpret_cast<PthreadCreateFn>(dlsym(RTLD_NEXT, "pthread_create"));
+  }
+  return g_real_pthread_create;
+}
 
 // Any function of this object, for dladdr.
 void self_anchor() {}
@@ -309,7 +316,7 @@ void start_dumper_if_asked() noexcept {
 // At load: the pipe and SIGUSR2's handler; the dumper thread itself only
 // when an interval asks for one now (see the file comment).
 void prepare_dumps() {
-  g_real_pthread_create = reinterpret_cast<PthreadCreateFn>(dlsym(RTLD_NEXT, "pthread_create"));
+  resolve_real_pthread_create();
   open_wake_pipe();
   if (g_wake_pipe[0] < 0) return;
   struct sigaction sa {};
@@ -381,13 +388,9 @@ extern "C" int syncscope_preload_request_dump(void) {
 // anyway.
 extern "C" int pthread_create(pthread_t* thread, const pthread_attr_t* attr, void* (*start)(void*),
                               void* arg) {
-  using syncscope::prof::internal::g_real_pthread_create;
-  if (g_real_pthread_create == nullptr) {  // a thread started before our constructor ran
-    g_real_pthread_create = reinterpret_cast<syncscope::prof::internal::PthreadCreateFn>(
-        dlsym(RTLD_NEXT, "pthread_create"));
-    if (g_real_pthread_create == nullptr) return EAGAIN;
-  }
-  const int rc = g_real_pthread_create(thread, attr, start, arg);
+  const auto real = syncscope::prof::internal::resolve_real_pthread_create();
+  if (real == nullptr) return EAGAIN;
+  const int rc = real(thread, attr, start, arg);
   if (rc == 0) syncscope::prof::internal::start_dumper();
   return rc;
 }
