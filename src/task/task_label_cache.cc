@@ -38,33 +38,21 @@ bool same_site(const Entry& e, const std::source_location& site) noexcept {
          e.column == site.column();
 }
 
-// Byte equality of two names of equal length n, without a call to memcmp
-// for the usual names of 4 to 16 bytes (two overlapping words).
-bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
-  if (n >= 8 && n <= 16) {
-    std::uint64_t a0, a1, b0, b1;
-    std::memcpy(&a0, a, 8);
-    std::memcpy(&b0, b, 8);
-    std::memcpy(&a1, a + n - 8, 8);
-    std::memcpy(&b1, b + n - 8, 8);
-    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+// Byte equality of two names of equal length, without a call to memcmp for
+// the usual names of 4 to 16 bytes: their key words (task_label_cache.h),
+// which hold every byte of such a name.
+bool same_bytes(std::string_view a, std::string_view b) noexcept {
+  std::uint64_t a_head, a_tail, b_head, b_tail;
+  if (task_label_key_words(a, a_head, a_tail) && task_label_key_words(b, b_head, b_tail)) {
+    return a_head == b_head && a_tail == b_tail;
   }
-  if (n >= 4 && n < 8) {
-    std::uint32_t a0, a1, b0, b1;
-    std::memcpy(&a0, a, 4);
-    std::memcpy(&b0, b, 4);
-    std::memcpy(&a1, a + n - 4, 4);
-    std::memcpy(&b1, b + n - 4, 4);
-    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-  }
-  return n == 0 || std::memcmp(a, b, n) == 0;
+  return a.empty() || std::memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 // The pair's key, compared by content for the name (a name's buffer may be
 // reused for another name) and by identity for the site's static strings.
 bool matches(const Entry& e, std::string_view name, const std::source_location& site) noexcept {
-  return e.file != nullptr && same_site(e, site) && e.name.size() == name.size() &&
-         same_bytes(e.name.data(), name.data(), name.size());
+  return e.file != nullptr && same_site(e, site) && e.name.size() == name.size() && same_bytes(e.name, name);
 }
 
 }  // namespace
