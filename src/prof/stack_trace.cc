@@ -1,6 +1,9 @@
 // Stack capture on libunwind's local-only unwinder. Both entry points are
 // async-signal-safe and allocation-free: libunwind in UNW_LOCAL_ONLY mode keeps
 // its caches in mmap'ed memory, and the scratch buffers here live on the stack.
+// One exception: capture_stack's call that gives a thread a fast-unwind place
+// (fast_unwind_places.h) calls pthread_setspecific, which glibc may allocate
+// in; no signal handler of ours calls capture_stack.
 #define UNW_LOCAL_ONLY
 #include "syncscope/prof/stack_trace.h"
 
@@ -10,6 +13,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "prof/fast_unwind_places.h"
 #include "prof/unwind_frames.h"
 #include "prof/unwind_gate.h"
 
@@ -49,28 +53,35 @@ __attribute__((noinline)) int capture_stack(std::uintptr_t* pcs, int max_frames,
   // pthread-key destructor that can run after ThreadSanitizer has torn the
   // exiting thread's state down; the destructor's intercepted mutex lock then
   // crashes the program (a contention sample taken on a thread that later
-  // exits was enough). Under TSan, unwind from a getcontext() snapshot, which
-  // uses no per-thread cache; its first frame is capture_stack itself.
-  ucontext_t context;
-  if (getcontext(&context) != 0) return 0;
+  // exits was enough). Under TSan every capture steps from a snapshot.
+  const bool fast = false;
+#else
+  // At most kFastUnwindPlaces threads use unw_backtrace's per-thread cache
+  // (256 KiB each, fast_unwind_places.h); the others step from a snapshot.
+  const bool fast = internal::may_unwind_fast();
+#endif
+  if (fast) {
+    void* scratch[kMaxStackDepth + kMaxSkip + kSelfFrames];
+    const int want = std::min(max_frames, kMaxStackDepth) + drop;
+    // unw_backtrace omits itself; its first frame is capture_stack.
+    const int got = unw_backtrace(scratch, want);
+    if (got <= drop) return 0;
+    const int n = got - drop;
+    for (int i = 0; i < n; ++i) {
+      pcs[i] = reinterpret_cast<std::uintptr_t>(scratch[i + drop]);
+    }
+    return n;
+  }
+  // Step from a snapshot of this frame: its first frame is capture_stack too.
+  unw_context_t context;
+  unw_cursor_t cursor;
+  if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0) return 0;
   std::uintptr_t all[kMaxStackDepth + kMaxSkip + kSelfFrames];
-  const int got = capture_stack_from_context(&context, all, kMaxStackDepth + drop);
+  const int got = internal::collect_frames(&cursor, all, nullptr, std::min(max_frames, kMaxStackDepth) + drop);
   if (got <= drop) return 0;
   const int n = std::min(got - drop, max_frames);
   for (int i = 0; i < n; ++i) pcs[i] = all[i + drop];
   return n;
-#else
-  void* scratch[kMaxStackDepth + kMaxSkip + kSelfFrames];
-  const int want = std::min(max_frames, kMaxStackDepth) + drop;
-  // unw_backtrace uses libunwind's per-thread frame cache (fast path).
-  const int got = unw_backtrace(scratch, want);
-  if (got <= drop) return 0;
-  const int n = got - drop;
-  for (int i = 0; i < n; ++i) {
-    pcs[i] = reinterpret_cast<std::uintptr_t>(scratch[i + drop]);
-  }
-  return n;
-#endif
 }
 
 int capture_stack_from_context(const ucontext_t* context, std::uintptr_t* pcs,

@@ -1,5 +1,7 @@
-// capture_stack: many captures from one site give the same frames (the
-// per-thread trace cache of unw_backtrace must not change what it returns).
+// capture_stack: many captures from one site give the same frames whichever
+// unwinder took them (a thread's first captures step frame by frame, later
+// ones may come from unw_backtrace's per-thread cache), and no more than
+// kFastUnwindPlaces threads at a time hold that cache (issue 16, item 4).
 #include <gtest/gtest.h>
 #include <pthread.h>
 
@@ -10,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "prof/fast_unwind_places.h"
 #include "syncscope/prof/stack_trace.h"
 
 namespace syncscope::prof {
@@ -46,6 +49,45 @@ TEST(StackCapture, ManyCapturesAtOneSite_AllGiveTheSameFrames) {
     ASSERT_GE(all[0].depth, 10);
     for (int i = 1; i < kCaptures; ++i) ASSERT_EQ(all[i].list(), all[0].list()) << "capture " << i;
   }).join();
+}
+
+// Many threads that keep capturing, all alive at once: never more than
+// kFastUnwindPlaces of them hold a place, the places are all taken (the
+// first threads past the threshold get them), and every place comes back
+// when its thread exits. Under TSan no thread asks for one (every capture
+// steps), so the count stays 0 there.
+TEST(StackCapture, ThreadsThatKeepCapturing_HoldAtMostTheFastUnwindPlaces) {
+  constexpr int kThreads = 3 * internal::kFastUnwindPlaces;
+  constexpr int kCaptures = 2 * static_cast<int>(internal::kCapturesBeforeFastUnwind) + 8;
+  ASSERT_EQ(internal::fast_unwind_places_taken(), 0);
+  pthread_barrier_t captured, counted;
+  pthread_barrier_init(&captured, nullptr, kThreads + 1);
+  pthread_barrier_init(&counted, nullptr, kThreads + 1);
+  std::vector<Frames> first(kThreads), last(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kCaptures; ++i) capture_nested(i == 0 ? &first[t] : &last[t], 3);
+      pthread_barrier_wait(&captured);
+      pthread_barrier_wait(&counted);
+    });
+  }
+  pthread_barrier_wait(&captured);
+  const int held = internal::fast_unwind_places_taken();
+  pthread_barrier_wait(&counted);
+  for (std::thread& t : threads) t.join();
+  pthread_barrier_destroy(&captured);
+  pthread_barrier_destroy(&counted);
+#if defined(SYNCSCOPE_TSAN)
+  EXPECT_EQ(held, 0);
+#else
+  EXPECT_EQ(held, internal::kFastUnwindPlaces);
+#endif
+  EXPECT_EQ(internal::fast_unwind_places_taken(), 0) << "a place outlived its thread";
+  for (int t = 0; t < kThreads; ++t) {
+    ASSERT_GE(first[t].depth, 5);
+    EXPECT_EQ(last[t].list(), first[t].list()) << "thread " << t;
+  }
 }
 
 }  // namespace
