@@ -6,6 +6,7 @@
 #include <pthread.h>
 
 #include <cstdint>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <string>
@@ -14,6 +15,7 @@
 
 #include "prof/fast_unwind_places.h"
 #include "syncscope/prof/stack_trace.h"
+#include "support/forked_child.h"
 
 namespace syncscope::prof {
 namespace {
@@ -54,8 +56,8 @@ TEST(StackCapture, ManyCapturesAtOneSite_AllGiveTheSameFrames) {
 // Many threads that keep capturing, all alive at once: never more than
 // kFastUnwindPlaces of them hold a place, the places are all taken (the
 // first threads past the threshold get them), and every place comes back
-// when its thread exits. Under TSan no thread asks for one (every capture
-// steps), so the count stays 0 there.
+// when its thread exits. (Not built with the sanitizers, like the other
+// tests from here on in tests/prof; under TSan every capture steps.)
 TEST(StackCapture, ThreadsThatKeepCapturing_HoldAtMostTheFastUnwindPlaces) {
   constexpr int kThreads = 3 * internal::kFastUnwindPlaces;
   constexpr int kCaptures = 2 * static_cast<int>(internal::kCapturesBeforeFastUnwind) + 8;
@@ -78,16 +80,59 @@ TEST(StackCapture, ThreadsThatKeepCapturing_HoldAtMostTheFastUnwindPlaces) {
   for (std::thread& t : threads) t.join();
   pthread_barrier_destroy(&captured);
   pthread_barrier_destroy(&counted);
-#if defined(SYNCSCOPE_TSAN)
-  EXPECT_EQ(held, 0);
-#else
   EXPECT_EQ(held, internal::kFastUnwindPlaces);
-#endif
   EXPECT_EQ(internal::fast_unwind_places_taken(), 0) << "a place outlived its thread";
   for (int t = 0; t < kThreads; ++t) {
     ASSERT_GE(first[t].depth, 5);
     EXPECT_EQ(last[t].list(), first[t].list()) << "thread " << t;
   }
+}
+
+// A fork child has only the forking thread: the places of the parent's
+// other threads are not its own (their threads, and their caches' owners,
+// do not exist there), so the child starts with the forking thread's place
+// alone, here none, and its own threads can take all four.
+TEST(StackCapture, ForkChild_CountsOnlyTheForkingThreadsPlace) {
+  constexpr int kHolders = 2;
+  constexpr int kCaptures = static_cast<int>(internal::kCapturesBeforeFastUnwind) + 2;
+  ASSERT_EQ(internal::fast_unwind_places_taken(), 0);
+  pthread_barrier_t captured, forked;
+  pthread_barrier_init(&captured, nullptr, kHolders + 1);
+  pthread_barrier_init(&forked, nullptr, kHolders + 1);
+  std::vector<std::thread> holders;
+  for (int t = 0; t < kHolders; ++t) {
+    holders.emplace_back([&] {
+      Frames f;
+      for (int i = 0; i < kCaptures; ++i) capture_nested(&f, 2);
+      pthread_barrier_wait(&captured);
+      pthread_barrier_wait(&forked);
+    });
+  }
+  pthread_barrier_wait(&captured);
+  const int in_parent = internal::fast_unwind_places_taken();
+  // The child's body: a load before its own thread (async-signal-safe so
+  // far), then a thread that keeps capturing must get a place.
+  const test_support::ChildOutcome out = test_support::run_in_child(
+      [] {
+        const int in_child = internal::fast_unwind_places_taken();
+        if (in_child != 0) return 10 + in_child;
+        int took = -1;
+        std::thread([&] {
+          Frames f;
+          for (int i = 0; i < kCaptures; ++i) capture_nested(&f, 2);
+          took = internal::fast_unwind_places_taken();
+        }).join();
+        return took == 1 ? 0 : 20 + took;
+      },
+      std::chrono::seconds(20));
+  pthread_barrier_wait(&forked);
+  for (std::thread& t : holders) t.join();
+  pthread_barrier_destroy(&captured);
+  pthread_barrier_destroy(&forked);
+  EXPECT_EQ(in_parent, kHolders);
+  // 10 + the places the child started with; 20 + the count its thread saw.
+  EXPECT_TRUE(out.exited_with(0)) << out.describe();
+  EXPECT_EQ(internal::fast_unwind_places_taken(), 0);
 }
 
 }  // namespace
