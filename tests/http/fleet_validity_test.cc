@@ -144,7 +144,7 @@ __attribute__((noinline)) void fleet_c_keep(void) {
 }
 __attribute__((noinline)) void fleet_c_spin(void) {
   for (;;) { double x = 0; for (int i = 0; i < 100000; i++) x += i * 0.5; sink = x;
-             void* p = malloc(4096); memset(p, 0, 64); free(p); }
+             void* volatile p = malloc(4096); memset(p, 0, 64); free(p); }  /* volatile: kept by GCC */
 }
 static void* spinner(void* arg) { (void)arg; fleet_c_spin(); return 0; }
 int main(void) {

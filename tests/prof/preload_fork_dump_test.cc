@@ -44,7 +44,9 @@ constexpr const char* kForkWhileDumping = R"C(
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-static void* keep[4096];
+/* External linkage, and volatile below: GCC drops a malloc whose result
+   nothing reads (a static array only written, a malloc freed at once). */
+void* keep[4096];
 __attribute__((noinline)) static void alloc_at_depth(int depth, int i) {
   if (depth > 0) { alloc_at_depth(depth - 1, i); __asm__ volatile(""); return; }
   keep[i] = malloc(64 + i % 512);
@@ -83,7 +85,7 @@ int main(int argc, char** argv) {
   /* A single-threaded program has no dumper until a dump is asked for: the
      first sample after SIGUSR2 starts it (that first dump is not counted). */
   kill(self, SIGUSR2);
-  free(malloc(64));
+  { void* volatile sample = malloc(64); free(sample); }
   pid_t dumper = 0;
   for (int i = 0; i < 10000 && (dumper = dumper_thread(self)) == 0; ++i) usleep(1000);
   if (dumper == 0) { printf("no dumper thread\n"); return 4; }
