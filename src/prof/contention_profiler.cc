@@ -2,7 +2,6 @@
 // table, and the pprof / Go-text writers. See contention_profiler.h.
 #include "syncscope/prof/contention_profiler.h"
 
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -113,7 +112,7 @@ __attribute__((noinline)) void record_contention(ContentionKind kind, std::int64
   }
   std::uintptr_t pcs[kMaxStackDepth];
   const int n = capture_stack(pcs, kMaxStackDepth, kSkipFrames);
-  const std::uint32_t label = thread_task_label(static_cast<pid_t>(::syscall(SYS_gettid)));
+  const std::uint32_t label = this_thread_task_label();
   Table& t = table(kind);
   try {
     common::MutexLock lock(t.mu);

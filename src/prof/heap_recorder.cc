@@ -1,7 +1,6 @@
 #include "prof/heap_recorder.h"
 
 #include <pthread.h>
-#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -136,12 +135,12 @@ void leave_busy(CounterSlot& s) noexcept {
 // The bucket a sampled allocation's estimates go to: its stack interned
 // under the calling thread's task label (task_labels.h: a lock-free slot
 // read), so the heap profile can label it; `stack` itself outside a task or
-// when the table has no room. Only the sampled path asks (one gettid and,
-// inside a task, a second intern): the exact table and the retention views
-// keep the unlabelled id.
+// when the table has no room. Only the sampled path asks (a read of the
+// thread's slot, with its tid cached, and, inside a task, a second intern):
+// the exact table and the retention views keep the unlabelled id.
 std::uint32_t task_bucket(const std::uintptr_t* pcs, int depth, std::uint32_t stack) noexcept {
   if (stack == 0) return 0;
-  const std::uint32_t label = thread_task_label(static_cast<pid_t>(::syscall(SYS_gettid)));
+  const std::uint32_t label = this_thread_task_label();
   if (label == 0) return stack;
   const std::uint32_t labelled = StackTable::instance().intern(pcs, depth, label);
   return labelled != 0 ? labelled : stack;

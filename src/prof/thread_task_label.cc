@@ -2,6 +2,7 @@
 // lock-free table a signal handler or an allocation hook may read. In the
 // hook core (and the LD_PRELOAD object) with the rest of the hook path; the
 // interning of (name, site) pairs is task_labels.cc.
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -18,10 +19,20 @@ namespace {
 constinit std::atomic<std::uint64_t> g_thread_label[kThreadLabelSlots] = {};
 static_assert(std::atomic<std::uint64_t>::is_always_lock_free, "read in signal handlers");
 
+// The calling thread's tid, asked of the kernel once per thread (0: not yet).
+// Initial-exec and trivial, so a signal handler or an allocation hook reads
+// it with one instruction. A fork child's thread has a tid of its own: the
+// child handler below forgets the parent thread's.
+__thread pid_t tls_own_tid __attribute__((tls_model("initial-exec")));
+
 pid_t own_tid() noexcept {
-  thread_local pid_t tid = 0;
-  if (tid == 0) tid = static_cast<pid_t>(::syscall(SYS_gettid));
+  pid_t tid = tls_own_tid;
+  if (tid == 0) tls_own_tid = tid = static_cast<pid_t>(::syscall(SYS_gettid));
   return tid;
+}
+
+__attribute__((constructor)) void forget_own_tid_in_fork_children() {
+  pthread_atfork(nullptr, nullptr, [] { tls_own_tid = 0; });
 }
 
 }  // namespace
@@ -40,6 +51,8 @@ std::uint32_t set_thread_task_label(std::uint32_t label) noexcept {
   slot.store(label == 0 ? 0 : mine | label, std::memory_order_relaxed);
   return (old >> 32) == static_cast<std::uint32_t>(tid) ? static_cast<std::uint32_t>(old) : 0;
 }
+
+std::uint32_t this_thread_task_label() noexcept { return thread_task_label(own_tid()); }
 
 std::uint32_t thread_task_label(pid_t tid) noexcept {
   // relaxed: see set_thread_task_label.

@@ -4,6 +4,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <future>
 #include <semaphore>
 #include <set>
@@ -12,6 +13,7 @@
 #include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/task_labels.h"
 #include "syncscope/task/task.h"
+#include "support/forked_child.h"
 #include "task_test_util.h"
 
 namespace syncscope::task {
@@ -214,6 +216,27 @@ TEST(Tasks, ProfilerLabel_IsTheInternedNameAndSite_ForMoreSitesThanAWorkerRememb
   }
   // Ten distinct site texts (two sites share a line) times two names.
   EXPECT_EQ(distinct.size(), 10u * 2u);
+}
+
+// A fork child's thread has a tid of its own: a label it sets must be found
+// under that tid (what the CPU profiler's handler reads) and by
+// this_thread_task_label (what the heap and contention samplers read). The
+// parent thread sets a label first, so its tid is cached before the fork.
+TEST(Tasks, ProfilerLabel_SetInAForkChild_IsFoundUnderTheChildsTid) {
+  const std::uint32_t before = prof::set_thread_task_label(7);
+  EXPECT_EQ(prof::this_thread_task_label(), 7u);
+  const test_support::ChildOutcome out = test_support::run_in_child(
+      [] {
+        prof::set_thread_task_label(9);
+        const auto tid = static_cast<pid_t>(::syscall(SYS_gettid));
+        if (prof::thread_task_label(tid) != 9) return 1;
+        if (prof::this_thread_task_label() != 9) return 2;
+        return 0;
+      },
+      std::chrono::seconds(20));
+  prof::set_thread_task_label(before);
+  // 1: not under the child's tid (the parent's was used); 2: the cached read disagrees.
+  EXPECT_TRUE(out.exited_with(0)) << out.describe();
 }
 
 TEST(Executor, Deadline_CancelsOverrunningCooperativeTaskAndReportsIt) {

@@ -36,6 +36,10 @@ std::uint32_t intern_task_label(std::string_view task, std::string_view site);
 // 0 clears. Returns the calling thread's previous label (for nesting).
 std::uint32_t set_thread_task_label(std::uint32_t label) noexcept;
 std::uint32_t thread_task_label(pid_t tid) noexcept;
+// The calling thread's label: thread_task_label of its own tid, which is
+// asked of the kernel only at the thread's first call (and again in a fork
+// child). Async-signal-safe, like the two above.
+std::uint32_t this_thread_task_label() noexcept;
 // The pair behind `label`; false for 0 or an unknown id.
 bool task_label_strings(std::uint32_t label, std::string* task, std::string* site);
 // The pprof sample labels for `label`: {task=NAME, task_site=SITE}, or none.
