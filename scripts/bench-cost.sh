@@ -16,7 +16,8 @@
 #      default 1000000), HEAPTRACK=1, PRELOAD (another preload object to
 #      measure instead of BUILD_DIR's), OLD_PRELOAD (a second preload object,
 #      e.g. an older build, measured in the same rounds as "syncscope-old"),
-#      PYTHON (default /usr/bin/python3).
+#      PYTHON (default /usr/bin/python3), ENV_PAD (1, the default: every
+#      configuration's command gets the same environment size; 0: not).
 set -euo pipefail
 build=${1:-build}
 export BENCH_PRELOAD=${PRELOAD:-$(realpath "$build/lib/libsyncscope_preload.so")}
@@ -117,16 +118,35 @@ if jemalloc:
 if heaptrack:
     configs["heaptrack"] = "heaptrack"
 
+# Every configuration's command starts with the same number of environment
+# bytes: the variables a configuration sets are padded with BENCH_ENV_PAD to
+# the longest set's size. The environment sits at the top of the initial
+# stack, so its size moves every stack address of the measured process, and
+# that alone can move an interpreter's time by a few per cent (Mytkowicz et
+# al., "Producing wrong data without doing anything obviously wrong!",
+# ASPLOS 2009). ENV_PAD=0 turns the padding off.
+def env_bytes(extra):
+    return sum(len(k) + len(v) + 2 for k, v in extra.items())
+pad_env = os.environ.get("ENV_PAD", "1") != "0"
+env_target = max(env_bytes(e) for e in configs.values() if isinstance(e, dict)) + len("BENCH_ENV_PAD=") + 2
+
+def padded(extra):
+    if not pad_env:
+        return extra
+    out = dict(extra)
+    out["BENCH_ENV_PAD"] = "x" * (env_target - env_bytes(extra) - len("BENCH_ENV_PAD") - 2)
+    return out
+
 def run_once(argv, extra):
     env = dict(os.environ)
-    for k in ("LD_PRELOAD", "MALLOC_CONF"):
+    for k in ("LD_PRELOAD", "MALLOC_CONF", "BENCH_ENV_PAD"):
         env.pop(k, None)
     if extra == "heaptrack":
         argv = [heaptrack, "-o", os.path.join(tmp, "ht")] + argv
         extra = {}
     # The variables reach only the measured command: GNU time runs it
     # through env(1), so the time wrapper itself is never preloaded.
-    argv = ["env"] + [f"{k}={v}" for k, v in extra.items()] + argv
+    argv = ["env"] + [f"{k}={v}" for k, v in padded(extra).items()] + argv
     # Peak RSS through GNU time: Linux keeps a process's maxrss across exec, so
     # a child forked from this Python would report at least Python's own.
     if gnu_time:
@@ -150,6 +170,7 @@ if os.environ["OLD_PRELOAD"]:
 print(f"  jemalloc  {jemalloc or 'not installed (no jemalloc columns)'}")
 print(f"  RSS       {'/usr/bin/time %M' if gnu_time else 'wait4 (includes this Python: install GNU time)'}")
 print(f"  ncpu      {os.cpu_count()}")
+print(f"  env       {'padded to ' + str(env_target) + ' bytes of variables in every configuration' if pad_env else 'not padded (ENV_PAD=0)'}")
 if not os.access(f"{binary}/prof_churn_workload", os.X_OK):
     print(f"  (no {binary}/prof_churn_workload: churn rows skipped; build with -DSYNCSCOPE_BUILD_BENCH=ON)")
     rows = [r for r in rows if not r.startswith("churn")]
