@@ -9,6 +9,9 @@
 
 #include <libunwind.h>
 #include <ucontext.h>
+#if defined(SYNCSCOPE_PRELOAD_CORE)
+#include <unwind.h>
+#endif
 
 #include <algorithm>
 #include <cstring>
@@ -38,6 +41,27 @@ constexpr int kMaxSkip = 16;
 __attribute__((constructor(101))) void drop_global_unwind_cache() {
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
 }
+
+#if defined(SYNCSCOPE_PRELOAD_CORE)
+// A walk with libgcc's _Unwind_Backtrace (the LD_PRELOAD object's copy,
+// libgcc_eh.a linked in): it finds each frame's unwind table through glibc's
+// _dl_find_object, without the loader lock, and keeps no per-thread cache.
+struct GccWalk {
+  std::uintptr_t* pcs;
+  int max_frames;
+  int count = 0;
+};
+
+// One frame, innermost first (the first is the caller of _Unwind_Backtrace,
+// capture_stack itself): its return address, as unw_backtrace gives it.
+_Unwind_Reason_Code take_frame(_Unwind_Context* context, void* arg) {
+  GccWalk& walk = *static_cast<GccWalk*>(arg);
+  const auto pc = static_cast<std::uintptr_t>(_Unwind_GetIP(context));
+  if (pc == 0) return _URC_END_OF_STACK;
+  walk.pcs[walk.count++] = pc;
+  return walk.count < walk.max_frames ? _URC_NO_REASON : _URC_END_OF_STACK;
+}
+#endif
 
 }  // namespace
 
@@ -72,12 +96,21 @@ __attribute__((noinline)) int capture_stack(std::uintptr_t* pcs, int max_frames,
     }
     return n;
   }
+  std::uintptr_t all[kMaxStackDepth + kMaxSkip + kSelfFrames];
+#if defined(SYNCSCOPE_PRELOAD_CORE) && !defined(SYNCSCOPE_TSAN)
+  // In the LD_PRELOAD object: libgcc's unwinder (about 10x faster than
+  // stepping with libunwind without its cache). Its first frame is
+  // capture_stack too.
+  GccWalk gcc_walk{all, std::min(max_frames, kMaxStackDepth) + drop};
+  _Unwind_Backtrace(take_frame, &gcc_walk);
+  const int got = gcc_walk.count;
+#else
   // Step from a snapshot of this frame: its first frame is capture_stack too.
   unw_context_t context;
   unw_cursor_t cursor;
   if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0) return 0;
-  std::uintptr_t all[kMaxStackDepth + kMaxSkip + kSelfFrames];
   const int got = internal::collect_frames(&cursor, all, nullptr, std::min(max_frames, kMaxStackDepth) + drop);
+#endif
   if (got <= drop) return 0;
   const int n = std::min(got - drop, max_frames);
   for (int i = 0; i < n; ++i) pcs[i] = all[i + drop];

@@ -383,6 +383,16 @@ TEST_F(PreloadTest, ThreadsThatSample_AddLittleResidentMemory) {
   std::smatch m;
   ASSERT_TRUE(std::regex_search(top, m, std::regex(R"(Showing nodes accounting for (\d+),)"))) << top;
   EXPECT_EQ(std::stol(m[1].str()), blocks) << top;
+  // Thread t starts its chains at functions (64 t + i) mod 256, so every
+  // chain is walked by four threads, some holding a fast-unwind place
+  // (libunwind's cache) and some not (libgcc's unwinder): the same frames
+  // from both make exactly 256 distinct stacks, one per chain. pprof -traces
+  // prints a rule before each stack and one after the last.
+  const std::string traces = go_pprof(dir_, "-traces -focus=^run$", dir_.file("threads.pb.gz"), &status);
+  ASSERT_EQ(status, 0) << traces;
+  const std::regex rule(R"(\n-+\+-+)");
+  const auto rules = std::distance(std::sregex_iterator(traces.begin(), traces.end(), rule), std::sregex_iterator());
+  EXPECT_EQ(rules - 1, 256) << traces.substr(0, 4000);
 }
 
 // Issue 16, item 2: the exit dump holds addresses and complete mappings and
