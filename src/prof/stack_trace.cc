@@ -42,6 +42,18 @@ __attribute__((constructor(101))) void drop_global_unwind_cache() {
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
 }
 
+std::uintptr_t as_pc(void* frame) noexcept { return reinterpret_cast<std::uintptr_t>(frame); }
+std::uintptr_t as_pc(std::uintptr_t frame) noexcept { return frame; }
+
+// Copies frames [drop, got) of a walk to pcs and returns how many: the one
+// tail of every walk in capture_stack.
+template <class Frame>
+int keep_after_drop(const Frame* frames, int got, int drop, std::uintptr_t* pcs) noexcept {
+  if (got <= drop) return 0;
+  for (int i = drop; i < got; ++i) pcs[i - drop] = as_pc(frames[i]);
+  return got - drop;
+}
+
 #if defined(SYNCSCOPE_PRELOAD_CORE)
 // A walk with libgcc's _Unwind_Backtrace (the LD_PRELOAD object's copy,
 // libgcc_eh.a linked in): it finds each frame's unwind table through glibc's
@@ -84,37 +96,29 @@ __attribute__((noinline)) int capture_stack(std::uintptr_t* pcs, int max_frames,
   // (256 KiB each, fast_unwind_places.h); the others step from a snapshot.
   const bool fast = internal::may_unwind_fast();
 #endif
+  // Every walk below stops after `want` frames, so at most max_frames remain
+  // once the dropped ones are skipped.
+  const int want = std::min(max_frames, kMaxStackDepth) + drop;
   if (fast) {
     void* scratch[kMaxStackDepth + kMaxSkip + kSelfFrames];
-    const int want = std::min(max_frames, kMaxStackDepth) + drop;
     // unw_backtrace omits itself; its first frame is capture_stack.
-    const int got = unw_backtrace(scratch, want);
-    if (got <= drop) return 0;
-    const int n = got - drop;
-    for (int i = 0; i < n; ++i) {
-      pcs[i] = reinterpret_cast<std::uintptr_t>(scratch[i + drop]);
-    }
-    return n;
+    return keep_after_drop(scratch, unw_backtrace(scratch, want), drop, pcs);
   }
   std::uintptr_t all[kMaxStackDepth + kMaxSkip + kSelfFrames];
 #if defined(SYNCSCOPE_PRELOAD_CORE) && !defined(SYNCSCOPE_TSAN)
   // In the LD_PRELOAD object: libgcc's unwinder (about 10x faster than
   // stepping with libunwind without its cache). Its first frame is
   // capture_stack too.
-  GccWalk gcc_walk{all, std::min(max_frames, kMaxStackDepth) + drop};
+  GccWalk gcc_walk{all, want};
   _Unwind_Backtrace(take_frame, &gcc_walk);
-  const int got = gcc_walk.count;
+  return keep_after_drop(all, gcc_walk.count, drop, pcs);
 #else
   // Step from a snapshot of this frame: its first frame is capture_stack too.
   unw_context_t context;
   unw_cursor_t cursor;
   if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0) return 0;
-  const int got = internal::collect_frames(&cursor, all, nullptr, std::min(max_frames, kMaxStackDepth) + drop);
+  return keep_after_drop(all, internal::collect_frames(&cursor, all, nullptr, want), drop, pcs);
 #endif
-  if (got <= drop) return 0;
-  const int n = std::min(got - drop, max_frames);
-  for (int i = 0; i < n; ++i) pcs[i] = all[i + drop];
-  return n;
 }
 
 int capture_stack_from_context(const ucontext_t* context, std::uintptr_t* pcs,
