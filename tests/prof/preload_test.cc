@@ -209,6 +209,14 @@ class PreloadTest : public ::testing::Test {
     waitpid(pid, &wstatus, 0);
     return written;
   }
+  // signal_dump_appears(mode), then the dump names the program's big_site.
+  void expect_signal_dump_names_big_site(const std::string& mode) {
+    ASSERT_TRUE(signal_dump_appears(mode)) << "no profile 30 s after SIGUSR2";
+    int status = 0;
+    const std::string top = go_pprof(dir_, "-top -focus=_site", dir_.file("signal.pb.gz"), &status);
+    ASSERT_EQ(status, 0) << top;
+    EXPECT_THAT(top, HasSubstr("big_site"));
+  }
   ScratchDir dir_;
 };
 
@@ -298,22 +306,14 @@ TEST_F(PreloadTest, DefaultPath_IsInTmpdirAndPrintedOnce) {
 
 TEST_F(PreloadTest, Sigusr2_DumpsWhileRunning) {
   // A service: its second thread started the dumper thread with it.
-  ASSERT_TRUE(signal_dump_appears("thread")) << "no profile 30 s after SIGUSR2";
-  int status = 0;
-  const std::string top = go_pprof(dir_, "-top -focus=_site", dir_.file("signal.pb.gz"), &status);
-  ASSERT_EQ(status, 0) << top;
-  EXPECT_THAT(top, HasSubstr("big_site"));
+  expect_signal_dump_names_big_site("thread");
 }
 
 // A single-threaded program has no dumper thread (a second thread would
 // switch glibc's malloc out of its single-threaded mode): SIGUSR2 is acted
 // on at its next sampled allocation, which starts the dumper.
 TEST_F(PreloadTest, Sigusr2_SingleThreadedProgram_DumpsAtItsNextSample) {
-  ASSERT_TRUE(signal_dump_appears("allocate")) << "no profile 30 s after SIGUSR2";
-  int status = 0;
-  const std::string top = go_pprof(dir_, "-top -focus=_site", dir_.file("signal.pb.gz"), &status);
-  ASSERT_EQ(status, 0) << top;
-  EXPECT_THAT(top, HasSubstr("big_site"));
+  expect_signal_dump_names_big_site("allocate");
 }
 
 // Issue 16, item 1: a preloaded single-threaded program stays single-threaded
