@@ -8,7 +8,8 @@
 //
 // Also the pprof writer: 10^5 distinct stacks to a gzipped profile, and the
 // hooks' stack capture under libunwind's two cache policies (the profiler
-// runs with UNW_CACHE_NONE; docs/prof.md, "The loader lock").
+// runs with UNW_CACHE_NONE; docs/prof.md, "The loader lock"), and the three
+// walks capture_stack chooses between.
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -26,7 +27,9 @@
 #include "syncscope/prof/symbolizer.h"
 
 #define UNW_LOCAL_ONLY
+#include <dlfcn.h>
 #include <libunwind.h>
+#include <unwind.h>
 #endif
 
 namespace syncscope::prof::bench {
@@ -230,6 +233,71 @@ void BM_CaptureStack(benchmark::State& state) {
   state.SetLabel(global_cache ? "UNW_CACHE_GLOBAL" : "UNW_CACHE_NONE");
 }
 BENCHMARK(BM_CaptureStack)->Arg(0)->Arg(1)->Arg(0)->Arg(1);
+
+// The three walks capture_stack chooses between (fast_unwind_places.h), on
+// the same stack, 40 frames below the loop plus the benchmark's own:
+//   0  unw_backtrace, libunwind's per-thread cache (a thread with a place)
+//   1  libgcc's _Unwind_Backtrace, taken from libgcc_s by version (libunwind
+//      exports an unversioned one too): what the LD_PRELOAD object's threads
+//      without a place use, from its own static copy
+//   2  stepping with libunwind from a snapshot, no cache: the library's
+//      threads without a place
+// libgcc's pair, both by version: a call by name to either could reach
+// libunwind's unversioned copy, and the two do not mix.
+struct LibgccUnwinder {
+  _Unwind_Reason_Code (*backtrace)(_Unwind_Trace_Fn, void*) = nullptr;
+  _Unwind_Ptr (*get_ip)(_Unwind_Context*) = nullptr;
+};
+LibgccUnwinder libgcc_unwinder() {
+  LibgccUnwinder u;
+  if (void* libgcc = dlopen("libgcc_s.so.1", RTLD_NOW)) {
+    u.backtrace = reinterpret_cast<decltype(u.backtrace)>(dlvsym(libgcc, "_Unwind_Backtrace", "GCC_3.3"));
+    u.get_ip = reinterpret_cast<decltype(u.get_ip)>(dlvsym(libgcc, "_Unwind_GetIP", "GCC_3.0"));
+  }
+  return u;
+}
+struct WalkCount {
+  const LibgccUnwinder* unwinder;
+  int frames = 0;
+};
+_Unwind_Reason_Code count_frame(_Unwind_Context* context, void* arg) {
+  WalkCount& count = *static_cast<WalkCount*>(arg);
+  if (count.unwinder->get_ip(context) == 0) return _URC_END_OF_STACK;
+  ++count.frames;
+  return _URC_NO_REASON;
+}
+__attribute__((noinline)) int walk_at_depth(int depth, int walk, const LibgccUnwinder& gcc) {
+  if (depth > 0) return walk_at_depth(depth - 1, walk, gcc) + 1;
+  if (walk == 0) {
+    void* pcs[128];
+    return unw_backtrace(pcs, 128);
+  }
+  if (walk == 1) {
+    WalkCount count{&gcc};
+    gcc.backtrace(count_frame, &count);
+    return count.frames;
+  }
+  unw_context_t context;
+  unw_cursor_t cursor;
+  if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0) return 0;
+  int frames = 1;
+  while (frames < 128 && unw_step(&cursor) > 0) ++frames;
+  return frames;
+}
+void BM_CaptureWalks(benchmark::State& state) {
+  const int walk = static_cast<int>(state.range(0));
+  const LibgccUnwinder gcc = libgcc_unwinder();
+  if (walk == 1 && (gcc.backtrace == nullptr || gcc.get_ip == nullptr)) {
+    state.SkipWithError("libgcc_s.so.1's _Unwind_Backtrace or _Unwind_GetIP not found");
+    return;
+  }
+  int frames = 0;
+  for (auto _ : state) frames = walk_at_depth(40, walk, gcc);
+  state.counters["frames"] = frames;
+  static constexpr const char* kNames[] = {"unw_backtrace (cache)", "libgcc _Unwind_Backtrace", "unw_step, no cache"};
+  state.SetLabel(kNames[walk]);
+}
+BENCHMARK(BM_CaptureWalks)->Arg(0)->Arg(1)->Arg(2)->Arg(0)->Arg(1)->Arg(2);
 
 #endif
 

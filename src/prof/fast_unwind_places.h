@@ -6,9 +6,9 @@
 // a stack: 16 threads taking 64 samples each grew RssAnon by 4.7 MiB, where
 // the profiler's budget (issue 16, item 4) is 2 MiB plus 100 bytes per
 // sampled live block, for any number of threads. Without the cache a
-// capture of 47 frames takes about 3 µs with libgcc's unwinder (the
-// LD_PRELOAD object's) and about 30 µs stepping with libunwind (the
-// library's), against 0.3 µs from the cache (2-core VM; stack_trace.cc).
+// capture of 52 frames takes 2.0 µs with libgcc's unwinder (the LD_PRELOAD
+// object's) and 15.9 µs stepping with libunwind (the library's), against
+// 0.10 µs from the cache (2-core VM; prof_heap_benchmark's CaptureWalks).
 //
 // So at most kFastUnwindPlaces threads at a time hold a place and use the
 // cache; the others walk without one. A thread asks for a place at its
