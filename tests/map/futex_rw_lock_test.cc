@@ -209,7 +209,8 @@ TEST(FutexRwLock, SleepingReader_IsWokenByTheWriter) {
 }
 
 // Four threads (more than this machine's cores, so waiters exhaust their
-// spin and sleep on the futex) mix exclusive and shared acquisitions. A
+// spin and sleep on the futex) mix exclusive and shared acquisitions, each
+// at least a fixed number of times and then until a wait has been seen. A
 // writer updates two plain fields together; a reader must never see them
 // differ, and the final count must be exact. A lost wake-up hangs a
 // waiter: the child's deadline turns that into a failure.
@@ -230,7 +231,16 @@ TEST(FutexRwLock, ManyWaiters_ExcludeEachOtherAndAllWake) {
         for (int t = 0; t < kThreads; ++t) {
           threads.emplace_back([&, t] {
             start.arrive_and_wait();
-            for (long i = 0; i < iterations; ++i) {
+            // At least `iterations` rounds, then on until some wait has
+            // been reported (a short sanitizer run can finish before the
+            // threads ever overlap), up to the deadline.
+            const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+            const auto keep_going = [&](long i) {
+              if (i < iterations) return true;
+              if (g_reports.load(std::memory_order_relaxed) != 0) return false;  // relaxed: a hint
+              return i % 256 != 0 || std::chrono::steady_clock::now() < give_up;
+            };
+            for (long i = 0; keep_going(i); ++i) {
               if ((i + t) % 4 == 0) {
                 std::unique_lock lk(lock);
                 ++a;
