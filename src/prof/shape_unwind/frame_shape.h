@@ -1,0 +1,46 @@
+// A frame's shape: how to find its caller's frame from its own registers at
+// one instruction, reduced to what an x86-64 stack walk needs. DWARF call
+// frame information (the .eh_frame section) can say much more; a shape
+// holds only the common case, and describe_frame refuses the rest (so the
+// caller walks that stack another way):
+//
+//   CFA        = rsp + cfa_offset            or  rbp + cfa_offset
+//   return PC  = *(CFA - 8)                      (always, on x86-64 SysV)
+//   caller rbp = *(CFA + rbp_offset)         or  unchanged
+//   caller rsp = CFA
+//
+// Refused: a CFA or rbp given by a DWARF expression or another register
+// (realigned stacks, PLT stubs), signal-handler frames (the CIE's 'S'), a
+// return address anywhere but CFA - 8, 64-bit DWARF, and anything unknown.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+
+#include "prof/shape_unwind/table_source.h"
+
+namespace syncscope::prof::internal {
+
+struct FrameShape {
+  bool cfa_from_rbp = false;  // CFA = rbp + cfa_offset; otherwise rsp + cfa_offset
+  bool rbp_saved = false;     // the caller's rbp is at CFA + rbp_offset
+  bool outermost = false;     // the return address is undefined: no caller (_start, thread entry)
+  std::int32_t cfa_offset = 0;
+  std::int32_t rbp_offset = 0;  // meaningful only when rbp_saved
+
+  bool operator==(const FrameShape&) const = default;
+
+  // One word for the process-wide cache; never 0 (0 marks an empty slot).
+  std::uint64_t pack() const noexcept;
+  static FrameShape unpack(std::uint64_t word) noexcept;
+};
+
+// The shape at link-time address `pc` of the function whose FDE (frame
+// description entry) starts at link-time address `fde`, read from `source`.
+// Empty when the FDE does not cover `pc` or says something a shape cannot.
+// Allocation-free; reads into stack buffers (FDEs and CIEs over 4 KiB are
+// refused).
+std::optional<FrameShape> describe_frame(const TableSource& source, std::uint64_t fde,
+                                         std::uint64_t pc) noexcept;
+
+}  // namespace syncscope::prof::internal

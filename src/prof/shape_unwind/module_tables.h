@@ -1,0 +1,95 @@
+// One loaded module's unwind tables, read from its file with pread so that
+// looking a frame up maps none of the module's .eh_frame pages into the
+// process (for a large program those pages are megabytes of resident
+// memory: 2 MiB for cc1plus).
+//
+// A module is described once (describe_module): its file is opened by
+// name, checked against the loaded image (ELF header, program headers and
+// GNU build ID must match the copy mapped at the module's start), and a
+// sparse copy of .eh_frame_hdr's sorted search table is kept: every
+// kIndexStride-th entry's start address. find_fde then reads one stretch of
+// kIndexStride entries to finish a lookup. Allocation-free: the sparse index
+// lives in memory handed in by the caller.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+
+#include "prof/shape_unwind/table_source.h"
+
+namespace syncscope::prof::internal {
+
+// Entries of .eh_frame_hdr's table per entry of the sparse index.
+inline constexpr std::uint32_t kIndexStride = 64;
+// PT_LOAD segments kept per module; modules with more are refused.
+inline constexpr int kMaxLoadSegments = 8;
+
+struct LoadSegment {
+  std::uint64_t vaddr = 0;     // link-time start
+  std::uint64_t file_size = 0;  // bytes backed by the file
+  std::uint64_t offset = 0;     // file offset of vaddr
+};
+
+// What describe_module learns; immutable afterwards.
+struct ModuleTables {
+  dev_t device = 0;  // the file checked against the image; reopened files must match
+  ino_t inode = 0;
+  LoadSegment segments[kMaxLoadSegments];
+  int segment_count = 0;
+  std::uint64_t hdr_vaddr = 0;    // .eh_frame_hdr
+  std::uint64_t table_vaddr = 0;  // its search table: fde_count pairs of int32 (datarel)
+  std::uint32_t fde_count = 0;
+  const std::int32_t* index = nullptr;  // every kIndexStride-th start, relative to hdr_vaddr
+  std::uint32_t index_count = 0;
+};
+
+// The sparse index's length for `fde_count` FDEs.
+constexpr std::uint32_t index_entries(std::uint32_t fde_count) noexcept {
+  return (fde_count + kIndexStride - 1) / kIndexStride;
+}
+
+// Reads a module's file through a descriptor it owns, at link-time
+// addresses (mapped to file offsets through the PT_LOAD segments).
+class ModuleFileSource final : public TableSource {
+ public:
+  ModuleFileSource() = default;
+  ~ModuleFileSource() override;
+  ModuleFileSource(const ModuleFileSource&) = delete;
+  ModuleFileSource& operator=(const ModuleFileSource&) = delete;
+
+  // Opens `path` read-only; with `tables`, only if it is still the file
+  // describe_module checked (same device and inode). False on failure.
+  bool open(const char* path, const ModuleTables* tables) noexcept;
+  void close() noexcept;
+  bool is_open() const noexcept { return fd_ >= 0; }
+  int fd() const noexcept { return fd_; }
+  // Reads at a file offset.
+  bool read_at_offset(std::uint64_t offset, void* out, std::size_t n) const noexcept;
+  // Reads at a link-time address inside one of `tables`' segments.
+  bool read(std::uint64_t vaddr, void* out, std::size_t n) const noexcept override;
+  void set_tables(const ModuleTables* tables) noexcept { tables_ = tables; }
+
+ private:
+  int fd_ = -1;
+  const ModuleTables* tables_ = nullptr;  // segments for read(); not owned
+};
+
+// Describes the module whose image starts at `image` (its ELF header,
+// mapped) from its file at `path`. `index_memory` must hold
+// index_entries(fde_count) int32s; `index_capacity` says how many it holds
+// (a module that needs more is refused). Empty when the file is not the
+// mapped image or its tables are in a form find_fde does not read.
+std::optional<ModuleTables> describe_module(const char* path, const void* image,
+                                           std::int32_t* index_memory,
+                                           std::uint32_t index_capacity) noexcept;
+
+// The link-time address of the FDE whose range may cover link-time address
+// `pc` (the last one starting at or below it), or nothing. describe_frame
+// checks the range.
+std::optional<std::uint64_t> find_fde(const ModuleTables& tables, const TableSource& source,
+                                      std::uint64_t pc) noexcept;
+
+}  // namespace syncscope::prof::internal

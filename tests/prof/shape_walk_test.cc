@@ -1,0 +1,320 @@
+// The shape walk (src/prof/shape_unwind) against libunwind's walk as the
+// oracle: the same frames from the same place, through code of every shape
+// this compiler and Debian's libraries produce (frame pointer or not,
+// realigned and alloca'd frames, libc, libstdc++, a thread's outermost
+// frame). Then what it is for: a stack walked a second time reads nothing
+// more, and no walk maps a page of a module's .eh_frame into the process.
+#define UNW_LOCAL_ONLY
+#include <elf.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <libunwind.h>
+#include <link.h>
+#include <unistd.h>
+
+#include <alloca.h>
+#include <array>
+#include <utility>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "prof/shape_unwind/frame_shape.h"
+#include "prof/shape_unwind/shape_walk.h"
+#include "support/forked_child.h"
+
+namespace syncscope::prof::internal {
+namespace {
+
+constexpr int kMaxFrames = 128;
+
+// The two walks from one function: ours and libunwind's (without its
+// cache: unw_backtrace keeps one per thread, irrelevant here).
+struct BothWalks {
+  std::vector<std::uintptr_t> shapes;
+  std::vector<std::uintptr_t> oracle;
+  int shape_result = 0;
+};
+
+// False: walk_both takes only the shape walk.
+bool g_oracle_walks = true;
+
+__attribute__((noinline)) void walk_both(BothWalks* out) {
+  std::uintptr_t pcs[kMaxFrames];
+  out->shape_result = walk_frame_shapes(pcs, kMaxFrames);
+  if (out->shape_result > 0) out->shapes.assign(pcs, pcs + out->shape_result);
+  if (!g_oracle_walks) return;
+  void* frames[kMaxFrames];
+  const int n = unw_backtrace(frames, kMaxFrames);
+  for (int i = 0; i < n; ++i) out->oracle.push_back(reinterpret_cast<std::uintptr_t>(frames[i]));
+  asm volatile("" ::: "memory");  // keep the calls out of tail position
+}
+
+// Frame 0 is each walk's own return address in walk_both (two call
+// sites); every frame after it must be the same, to the end of the stack.
+void expect_same_frames(const BothWalks& w) {
+  ASSERT_GT(w.shape_result, 0) << "the shape walk refused";
+  ASSERT_EQ(w.shapes.size(), w.oracle.size());
+  for (std::size_t i = 1; i < w.shapes.size(); ++i) {
+    EXPECT_EQ(w.shapes[i], w.oracle[i]) << "frame " << i << " of " << w.shapes.size();
+  }
+}
+
+// Frames of different shapes, called in a chain.
+__attribute__((noinline, optimize("no-omit-frame-pointer"))) void with_frame_pointer(BothWalks* out, int depth);
+__attribute__((noinline)) void with_alloca(BothWalks* out, int depth);
+__attribute__((noinline)) void with_saved_registers(BothWalks* out, int depth);
+
+__attribute__((noinline)) void next(BothWalks* out, int depth) {
+  switch (depth % 3) {
+    case 0: with_frame_pointer(out, depth - 1); break;
+    case 1: with_alloca(out, depth - 1); break;
+    default: with_saved_registers(out, depth - 1); break;
+  }
+  asm volatile("" ::: "memory");
+}
+
+void with_frame_pointer(BothWalks* out, int depth) {
+  if (depth <= 0) return walk_both(out);
+  volatile char pad[40] = {};
+  next(out, depth);
+  asm volatile("" : : "r"(pad) : "memory");
+}
+
+void with_alloca(BothWalks* out, int depth) {
+  if (depth <= 0) return walk_both(out);
+  // A variable-sized frame: its CFA is given from rbp.
+  auto* room = static_cast<volatile char*>(alloca(static_cast<std::size_t>(16 + depth * 8)));
+  room[0] = 1;
+  next(out, depth);
+  asm volatile("" : : "r"(room) : "memory");
+}
+
+void with_saved_registers(BothWalks* out, int depth) {
+  if (depth <= 0) return walk_both(out);
+  // Values live across the call: callee-saved registers pushed in the prologue.
+  volatile long a = depth, b = depth * 2, c = depth * 3, d = depth * 5;
+  long x = a, y = b, z = c, w = d;
+  next(out, depth);
+  asm volatile("" : : "r"(x), "r"(y), "r"(z), "r"(w) : "memory");
+}
+
+// A function whose stack is realigned and has a variable-sized part: GCC
+// then reaches its frame through a copy of the incoming rsp (DRAP, r10) and
+// describes the CFA with a DWARF expression. The shape walk refuses there,
+// as documented, rather than guess.
+__attribute__((noinline)) void realigned(BothWalks* out, int n) {
+  alignas(64) volatile char block[64] = {};
+  auto* room = static_cast<volatile char*>(alloca(static_cast<std::size_t>(n)));
+  room[0] = 1;
+  walk_both(out);
+  asm volatile("" : : "r"(block), "r"(room) : "memory");
+}
+
+TEST(ShapeWalk, FramesOfEveryShape_MatchLibunwind) {
+  for (int depth : {1, 2, 3, 7, 20, 60}) {
+    BothWalks w;
+    next(&w, depth);
+    SCOPED_TRACE(depth);
+    expect_same_frames(w);
+    EXPECT_GT(w.shapes.size(), static_cast<std::size_t>(depth));
+  }
+}
+
+TEST(ShapeWalk, ThroughLibcAndLibstdcxx_MatchesLibunwind) {
+  // qsort calls the comparator from inside libc; std::call_once goes
+  // through libstdc++ and libc's pthread_once.
+  static BothWalks from_qsort;
+  int values[] = {3, 1, 2};
+  qsort(values, 3, sizeof(int), [](const void* a, const void* b) {
+    if (from_qsort.oracle.empty()) walk_both(&from_qsort);
+    return *static_cast<const int*>(a) - *static_cast<const int*>(b);
+  });
+  expect_same_frames(from_qsort);
+
+  BothWalks from_once;
+  std::once_flag once;
+  std::call_once(once, [&] { walk_both(&from_once); });
+  expect_same_frames(from_once);
+  // std::function's invoker and the lambda's body are frames too.
+  BothWalks from_function;
+  std::function<void()> call = [&] { walk_both(&from_function); };
+  call();
+  expect_same_frames(from_function);
+}
+
+TEST(ShapeWalk, ThreadStack_EndsWhereLibunwindEnds) {
+  BothWalks w;
+  std::thread([&] { next(&w, 5); }).join();
+  expect_same_frames(w);
+}
+
+TEST(ShapeWalk, RealignedFrame_IsRefusedNotGuessed) {
+  BothWalks w;
+  realigned(&w, 24);
+  EXPECT_EQ(w.shape_result, -1);
+  EXPECT_FALSE(w.oracle.empty());
+}
+
+TEST(ShapeWalk, FramesCapped_AtMaxFrames) {
+  BothWalks w;
+  next(&w, 30);
+  std::uintptr_t pcs[5];
+  const int n = walk_frame_shapes(pcs, 5);
+  EXPECT_EQ(n, 5);
+  EXPECT_EQ(walk_frame_shapes(pcs, 0), 0);
+  EXPECT_EQ(walk_frame_shapes(nullptr, 5), 0);
+}
+
+// A stack walked a second time is described from the table alone: the
+// same call site twice (a loop the compiler cannot unroll), so the same
+// return addresses.
+TEST(ShapeWalk, SecondWalkOfAStack_ReadsNoFile) {
+  BothWalks walks[2];
+  ShapeWalkStats stats[2];
+  volatile int count = 2;
+  for (int i = 0; i < count; ++i) {
+    next(&walks[i], 12);
+    stats[i] = shape_walk_stats();
+  }
+  ASSERT_GT(walks[0].shape_result, 0);
+  EXPECT_EQ(walks[1].shapes, walks[0].shapes);
+  EXPECT_GT(stats[0].described_frames, 0u);
+  EXPECT_EQ(stats[1].described_frames, stats[0].described_frames);
+  EXPECT_GE(stats[1].registered_modules, 2u);  // this program and libc at least
+}
+
+// Many small functions, each with its own FDE, so that this program's
+// .eh_frame is far larger than the kernel's 64 KiB fault-around window:
+// a walk through functions scattered over it must fault pages in, unless
+// it reads no table through the mapping.
+struct Hop {
+  BothWalks* out;
+  int left;            // hops before the walk
+  std::uint32_t seed;  // picks the next function
+};
+using HopFunction = void (*)(Hop&);
+constexpr std::size_t kHopFunctions = 4096;
+const HopFunction* hop_table();
+
+template <std::size_t N>
+__attribute__((noinline)) void hop(Hop& h) {
+  if (h.left-- == 0) return walk_both(h.out);
+  h.seed = h.seed * 1103515245u + 12345u + N;
+  hop_table()[(h.seed >> 8) % kHopFunctions](h);
+  asm volatile("" ::: "memory");
+}
+
+template <std::size_t... N>
+const HopFunction* make_hop_table(std::index_sequence<N...>) {
+  static const HopFunction table[] = {&hop<N>...};
+  return table;
+}
+
+const HopFunction* hop_table() { return make_hop_table(std::make_index_sequence<kHopFunctions>()); }
+
+// A walk after `hops` hops from a function picked by `seed`.
+void walk_after_hops(BothWalks* out, int hops, std::uint32_t seed) {
+  Hop h{out, hops, seed};
+  hop_table()[seed % kHopFunctions](h);
+}
+
+// Stacks through many different functions, read from this program's file
+// for the first time: every frame as libunwind finds it.
+TEST(ShapeWalk, StacksThroughManyFunctions_MatchLibunwind) {
+  const ShapeWalkStats before = shape_walk_stats();
+  for (std::uint32_t seed = 1; seed <= 64; ++seed) {
+    BothWalks w;
+    walk_after_hops(&w, 30, seed);
+    SCOPED_TRACE(seed);
+    expect_same_frames(w);
+  }
+  // Most of the 64 * 30 hops were to functions not seen before.
+  EXPECT_GT(shape_walk_stats().described_frames - before.described_frames, 1000u);
+}
+
+// Pages of this program's .eh_frame and .eh_frame_hdr mapped into the
+// process (present in its page table, /proc/self/pagemap bit 63).
+int eh_frame_pages_present() {
+  struct Range {
+    std::uintptr_t start = 0, end = 0;
+  };
+  Range ranges[2];
+  dl_iterate_phdr(
+      [](dl_phdr_info* info, std::size_t, void* arg) {
+        auto* r = static_cast<Range*>(arg);
+        if (info->dlpi_name[0] != '\0') return 0;  // the main program only
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr)& p = info->dlpi_phdr[i];
+          if (p.p_type == PT_GNU_EH_FRAME) r[0] = {info->dlpi_addr + p.p_vaddr, info->dlpi_addr + p.p_vaddr + p.p_memsz};
+        }
+        // .eh_frame: from the end of .eh_frame_hdr to the end of its segment.
+        for (int i = 0; i < info->dlpi_phnum; ++i) {
+          const ElfW(Phdr)& p = info->dlpi_phdr[i];
+          const std::uintptr_t lo = info->dlpi_addr + p.p_vaddr;
+          if (p.p_type == PT_LOAD && r[0].start >= lo && r[0].start < lo + p.p_memsz) {
+            r[1] = {r[0].end, lo + p.p_memsz};
+          }
+        }
+        return 1;
+      },
+      ranges);
+  const int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  const long page = sysconf(_SC_PAGESIZE);
+  int present = 0;
+  for (const Range& r : ranges) {
+    for (std::uintptr_t p = r.start & ~(page - 1); p < r.end; p += page) {
+      std::uint64_t entry = 0;
+      if (pread(fd, &entry, 8, static_cast<off_t>(p / page * 8)) != 8) {
+        close(fd);
+        return -1;
+      }
+      present += static_cast<int>(entry >> 63);
+    }
+  }
+  close(fd);
+  return present;
+}
+
+// The point of the walk: it maps none of the tables' pages, where
+// libunwind's walk of the same stack does (so the check can see the
+// difference). In a fresh child: a fork child starts with none of the
+// parent's file pages mapped. Exit codes: 10 pagemap unreadable, 11 the
+// shape walk refused, 12 it mapped pages, 13 libunwind's walk mapped none
+// (the check would be blind), 14 the two walks differ.
+TEST(ShapeWalk, Walking_MapsNoUnwindTablePages) {
+  const auto outcome = test_support::run_in_child(
+      [] {
+        const int before = eh_frame_pages_present();
+        if (before < 0) return 10;
+        g_oracle_walks = false;
+        BothWalks shapes_only;
+        walk_after_hops(&shapes_only, 40, 1);
+        if (shapes_only.shape_result <= 0) return 11;
+        const int after_shapes = eh_frame_pages_present();
+        if (after_shapes != before) return 12;
+        g_oracle_walks = true;
+        BothWalks with_oracle;
+        walk_after_hops(&with_oracle, 40, 1);  // the same functions, the same stack
+        expect_same_frames(with_oracle);
+        const int after_oracle = eh_frame_pages_present();
+        if (::testing::Test::HasFailure()) return 14;
+        if (after_oracle <= after_shapes) {
+          std::fprintf(stderr, "pages present: %d before, %d after the shape walk, %d after libunwind's\n",
+                       before, after_shapes, after_oracle);
+          return 13;
+        }
+        return 0;
+      },
+      std::chrono::seconds(30));
+  EXPECT_TRUE(outcome.exited_with(0)) << outcome.describe();
+}
+
+}  // namespace
+}  // namespace syncscope::prof::internal
