@@ -17,6 +17,7 @@
 #include <cstring>
 
 #include "prof/fast_unwind_places.h"
+#include "prof/shape_unwind/shape_walk.h"
 #include "prof/unwind_frames.h"
 #include "prof/unwind_gate.h"
 
@@ -84,27 +85,33 @@ __attribute__((noinline)) int capture_stack(std::uintptr_t* pcs, int max_frames,
   if (!walk.open()) return 0;
   skip = std::clamp(skip, 0, kMaxSkip);
   const int drop = skip + kSelfFrames;
+  // Every walk below stops after `want` frames, so at most max_frames remain
+  // once the dropped ones are skipped.
+  const int want = std::min(max_frames, kMaxStackDepth) + drop;
+  std::uintptr_t all[kMaxStackDepth + kMaxSkip + kSelfFrames];
+  // First the shape walk (shape_walk.h): one table for the whole process, no
+  // unwind-table page mapped. Its first frame is capture_stack, as below.
+  const int shaped = internal::walk_frame_shapes(all, want);
+  if (shaped >= 0) return keep_after_drop(all, shaped, drop, pcs);
+  // It refused (a signal frame, code it cannot describe): libunwind or
+  // libgcc, which handle those.
 #if defined(SYNCSCOPE_TSAN)
   // Hazard (TSan only): unw_backtrace's per-thread trace cache is freed by a
   // pthread-key destructor that can run after ThreadSanitizer has torn the
   // exiting thread's state down; the destructor's intercepted mutex lock then
   // crashes the program (a contention sample taken on a thread that later
-  // exits was enough). Under TSan every capture steps from a snapshot.
+  // exits was enough). Under TSan every such capture steps from a snapshot.
   const bool fast = false;
 #else
   // At most kFastUnwindPlaces threads use unw_backtrace's per-thread cache
   // (256 KiB each, fast_unwind_places.h); the others step from a snapshot.
   const bool fast = internal::may_unwind_fast();
 #endif
-  // Every walk below stops after `want` frames, so at most max_frames remain
-  // once the dropped ones are skipped.
-  const int want = std::min(max_frames, kMaxStackDepth) + drop;
   if (fast) {
     void* scratch[kMaxStackDepth + kMaxSkip + kSelfFrames];
     // unw_backtrace omits itself; its first frame is capture_stack.
     return keep_after_drop(scratch, unw_backtrace(scratch, want), drop, pcs);
   }
-  std::uintptr_t all[kMaxStackDepth + kMaxSkip + kSelfFrames];
 #if defined(SYNCSCOPE_PRELOAD_CORE) && !defined(SYNCSCOPE_TSAN)
   // In the LD_PRELOAD object: libgcc's unwinder (about 8x faster than
   // stepping with libunwind without its cache: CaptureWalks). Its first frame is

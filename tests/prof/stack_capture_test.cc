@@ -1,9 +1,12 @@
 // capture_stack: many captures from one site give the same frames whichever
-// unwinder took them (a thread's first captures step frame by frame, later
-// ones may come from unw_backtrace's per-thread cache), and no more than
-// kFastUnwindPlaces threads at a time hold that cache (issue 16, item 4).
+// walk took them (the shape walk; or, below a frame it refuses, stepping for
+// a thread's first captures and unw_backtrace's per-thread cache later), and
+// no more than kFastUnwindPlaces threads at a time hold that cache (issue
+// 16, item 4).
 #include <gtest/gtest.h>
 #include <pthread.h>
+
+#include <alloca.h>
 
 #include <cstdint>
 #include <chrono>
@@ -31,11 +34,28 @@ __attribute__((noinline)) void capture_here(Frames* out) {
   asm volatile("" ::: "memory");  // keep the call out of tail position
 }
 
-__attribute__((noinline)) void capture_nested(Frames* out, int levels) {
+// A frame the shape walk refuses (a realigned stack with a variable-sized
+// part: GCC gives its CFA as a DWARF expression), so captures below it take
+// capture_stack's other walks: libunwind's cache for threads with a place.
+__attribute__((noinline)) void capture_below_refused_frame(Frames* out, int n) {
+  alignas(64) volatile char block[64] = {};
+  auto* room = static_cast<volatile char*>(alloca(static_cast<std::size_t>(n)));
+  room[0] = 1;
+  capture_here(out);
+  asm volatile("" : : "r"(block), "r"(room) : "memory");
+}
+
+enum class Walk { kShapes, kFallback };
+
+__attribute__((noinline)) void capture_nested(Frames* out, int levels, Walk walk = Walk::kFallback) {
   if (levels == 0) {
-    capture_here(out);
+    if (walk == Walk::kShapes) {
+      capture_here(out);
+    } else {
+      capture_below_refused_frame(out, 24);
+    }
   } else {
-    capture_nested(out, levels - 1);
+    capture_nested(out, levels - 1, walk);
   }
   asm volatile("" ::: "memory");
 }
@@ -46,17 +66,20 @@ TEST(StackCapture, ManyCapturesAtOneSite_AllGiveTheSameFrames) {
   // the first (the same call instruction each time).
   constexpr int kCaptures = 2000;
   std::thread([] {
-    std::vector<Frames> all(kCaptures);
-    for (Frames& f : all) capture_nested(&f, 8);  // one call site for every capture
-    ASSERT_GE(all[0].depth, 10);
-    for (int i = 1; i < kCaptures; ++i) ASSERT_EQ(all[i].list(), all[0].list()) << "capture " << i;
+    for (const Walk walk : {Walk::kShapes, Walk::kFallback}) {
+      std::vector<Frames> all(kCaptures);
+      for (Frames& f : all) capture_nested(&f, 8, walk);  // one call site for every capture
+      ASSERT_GE(all[0].depth, 10);
+      for (int i = 1; i < kCaptures; ++i) ASSERT_EQ(all[i].list(), all[0].list()) << "capture " << i;
+    }
   }).join();
 }
 
 // Many threads that keep capturing, all alive at once: never more than
 // kFastUnwindPlaces of them hold a place, the places are all taken (the
 // first threads past the threshold get them), and every place comes back
-// when its thread exits. (Not built with the sanitizers, like the other
+// when its thread exits. The captures are taken below a frame the shape walk
+// refuses: places are for the walks it hands on. (Not built with the sanitizers, like the other
 // tests from here on in tests/prof; under TSan every capture steps.)
 TEST(StackCapture, ThreadsThatKeepCapturing_HoldAtMostTheFastUnwindPlaces) {
   constexpr int kThreads = 3 * internal::kFastUnwindPlaces;
