@@ -19,6 +19,7 @@ class DwarfBytes {
 
   bool ok() const noexcept { return ok_; }
   bool empty() const noexcept { return at_ == end_; }
+  std::size_t size() const noexcept { return static_cast<std::size_t>(end_ - at_); }
   std::uint64_t vaddr() const noexcept { return vaddr_; }  // of the next byte
 
   std::uint8_t u8() noexcept { return fixed<std::uint8_t>(); }

@@ -3,6 +3,7 @@
 // to one instruction and reduced to a FrameShape.
 #include "prof/shape_unwind/frame_shape.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "prof/shape_unwind/dwarf_bytes.h"
@@ -15,8 +16,10 @@ constexpr std::uint64_t kRbp = 6;
 constexpr std::uint64_t kRsp = 7;
 constexpr std::uint64_t kReturnAddress = 16;
 // The largest CIE or FDE read; GCC's are tens of bytes, huge functions' a
-// few hundred.
-constexpr std::size_t kMaxEntryBytes = 4096;
+// few hundred. (The walk runs on the stack of whatever thread allocates.)
+constexpr std::size_t kMaxEntryBytes = 1024;
+// Bytes read at once at an entry's start: most entries fit, so one read.
+constexpr std::size_t kFirstRead = 128;
 // DW_CFA_remember_state nesting kept; deeper programs are refused.
 constexpr int kMaxRememberedStates = 8;
 
@@ -46,15 +49,25 @@ struct Cie {
   DwarfBytes initial_instructions;
 };
 
-// Reads the entry (CIE or FDE) at `vaddr` into `buffer`: its length word,
-// then the rest. Returns the bytes after the length word, or nothing.
+// Reads the entry (CIE or FDE) at `vaddr` into `buffer`: its length word
+// and the rest, in one read when it fits in kFirstRead bytes. Returns the
+// bytes after the length word, or nothing.
 std::optional<DwarfBytes> read_entry(const TableSource& source, std::uint64_t vaddr,
                                      std::uint8_t (&buffer)[kMaxEntryBytes]) noexcept {
   std::uint32_t length = 0;
-  if (!source.read(vaddr, &length, sizeof length)) return std::nullopt;
+  std::size_t have = 0;  // bytes of the entry after the length word already in buffer
+  std::uint8_t first[kFirstRead];
+  if (source.read(vaddr, first, kFirstRead)) {
+    std::memcpy(&length, first, sizeof length);
+    have = kFirstRead - sizeof length;
+  } else if (!source.read(vaddr, &length, sizeof length)) {  // near the segment's end
+    return std::nullopt;
+  }
   // 0: a terminator; 0xffffffff: 64-bit DWARF, which GCC never emits here.
   if (length == 0 || length == 0xffffffffu || length > kMaxEntryBytes) return std::nullopt;
-  if (!source.read(vaddr + 4, buffer, length)) return std::nullopt;
+  have = std::min<std::size_t>(have, length);
+  std::memcpy(buffer, first + sizeof length, have);
+  if (have < length && !source.read(vaddr + 4 + have, buffer + have, length - have)) return std::nullopt;
   return DwarfBytes(buffer, length, vaddr + 4);
 }
 
@@ -244,7 +257,7 @@ FrameShape FrameShape::unpack(std::uint64_t word) noexcept {
 }
 
 std::optional<FrameShape> describe_frame(const TableSource& source, std::uint64_t fde,
-                                         std::uint64_t pc) noexcept {
+                                         std::uint64_t pc, CieMemo* memo) noexcept {
   std::uint8_t fde_buffer[kMaxEntryBytes];
   std::optional<DwarfBytes> fde_bytes = read_entry(source, fde, fde_buffer);
   if (!fde_bytes) return std::nullopt;
@@ -253,9 +266,20 @@ std::optional<FrameShape> describe_frame(const TableSource& source, std::uint64_
   const std::uint64_t cie_pointer_at = bytes.vaddr();
   const std::uint32_t cie_distance = bytes.u32();
   if (cie_distance == 0 || cie_distance > cie_pointer_at) return std::nullopt;  // 0: this is a CIE
+  const std::uint64_t cie_at = cie_pointer_at - cie_distance;
+  std::optional<DwarfBytes> cie_bytes;
   std::uint8_t cie_buffer[kMaxEntryBytes];
-  std::optional<DwarfBytes> cie_bytes = read_entry(source, cie_pointer_at - cie_distance, cie_buffer);
-  if (!cie_bytes) return std::nullopt;
+  if (memo != nullptr && memo->vaddr == cie_at) {
+    cie_bytes = DwarfBytes(memo->bytes, memo->size, cie_at + 4);
+  } else {
+    cie_bytes = read_entry(source, cie_at, cie_buffer);
+    if (!cie_bytes) return std::nullopt;
+    if (memo != nullptr && cie_bytes->size() <= CieMemo::kMaxBytes) {
+      memo->vaddr = cie_at;
+      memo->size = static_cast<std::uint32_t>(cie_bytes->size());
+      std::memcpy(memo->bytes, cie_buffer, memo->size);
+    }
+  }
   const std::optional<Cie> cie = parse_cie(*cie_bytes);
   if (!cie || cie->signal_frame) return std::nullopt;
 

@@ -14,6 +14,7 @@
 // return address anywhere but CFA - 8, 64-bit DWARF, and anything unknown.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 
@@ -35,12 +36,22 @@ struct FrameShape {
   static FrameShape unpack(std::uint64_t word) noexcept;
 };
 
+// The last CIE (common information entry) read from one module, kept by a
+// caller that describes several frames of that module in a row: most of a
+// module's FDEs share one of a few CIEs, so this saves a read per frame.
+struct CieMemo {
+  static constexpr std::size_t kMaxBytes = 256;  // larger CIEs are read every time
+  std::uint64_t vaddr = 0;  // link-time address of the CIE held; 0: none
+  std::uint32_t size = 0;   // bytes after its length word
+  std::uint8_t bytes[kMaxBytes];
+};
+
 // The shape at link-time address `pc` of the function whose FDE (frame
 // description entry) starts at link-time address `fde`, read from `source`.
 // Empty when the FDE does not cover `pc` or says something a shape cannot.
-// Allocation-free; reads into stack buffers (FDEs and CIEs over 4 KiB are
-// refused).
+// Allocation-free; reads into stack buffers (FDEs and CIEs over 1 KiB are
+// refused). `memo`, when given, must only ever have seen this module.
 std::optional<FrameShape> describe_frame(const TableSource& source, std::uint64_t fde,
-                                         std::uint64_t pc) noexcept;
+                                         std::uint64_t pc, CieMemo* memo = nullptr) noexcept;
 
 }  // namespace syncscope::prof::internal

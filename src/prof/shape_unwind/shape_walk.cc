@@ -47,7 +47,10 @@ class ShapeFinder {
     if (module_ == nullptr || lookup < module_->map_start || lookup >= module_->map_end) {
       const FoundModule found = find_module(lookup);
       if (found.module == nullptr) return 0;
-      if (module_ != found.module) file_.close();
+      if (module_ != found.module) {
+        file_.close();
+        cie_.vaddr = 0;  // link-time addresses of another module
+      }
       module_ = found.module;
       slot_ = found.slot;
     }
@@ -68,13 +71,14 @@ class ShapeFinder {
     if (!file_.is_open() && !file_.open(module_->path, &module_->tables)) return kRefusedShape;
     const std::optional<std::uint64_t> fde = find_fde(module_->tables, file_, pc);
     if (!fde) return kRefusedShape;
-    const std::optional<FrameShape> shape = describe_frame(file_, *fde, pc);
+    const std::optional<FrameShape> shape = describe_frame(file_, *fde, pc, &cie_);
     return shape ? shape->pack() : kRefusedShape;
   }
 
   const RegisteredModule* module_ = nullptr;  // the last module looked up
   std::uint32_t slot_ = 0;                     // its registry slot
   ModuleFileSource file_;                      // its file, once a shape had to be read
+  CieMemo cie_;                                // the last CIE read from it
 };
 
 // Steps from `regs` (the frame of walk_frame_shapes at its snapshot) to the
