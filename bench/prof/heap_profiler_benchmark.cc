@@ -21,6 +21,7 @@
 #ifdef SYNCSCOPE_BENCH_WITH_PROF
 #include "prof/address_profile.h"
 #include "prof/loaded_modules.h"
+#include "prof/shape_unwind/shape_walk.h"
 #include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/profile_builder.h"
 #include "syncscope/prof/stack_trace.h"
@@ -234,14 +235,17 @@ void BM_CaptureStack(benchmark::State& state) {
 }
 BENCHMARK(BM_CaptureStack)->Arg(0)->Arg(1)->Arg(0)->Arg(1);
 
-// The three walks capture_stack chooses between (fast_unwind_places.h), on
-// the same stack, 40 frames below the loop plus the benchmark's own:
+// The four walks capture_stack chooses between (shape_walk.h,
+// fast_unwind_places.h), on the same stack, 40 frames below the loop plus
+// the benchmark's own:
 //   0  unw_backtrace, libunwind's per-thread cache (a thread with a place)
 //   1  libgcc's _Unwind_Backtrace, taken from libgcc_s by version (libunwind
 //      exports an unversioned one too): what the LD_PRELOAD object's threads
 //      without a place use, from its own static copy
 //   2  stepping with libunwind from a snapshot, no cache: the library's
 //      threads without a place
+//   3  the shape walk, tried first by every capture (its table warm after
+//      the first iteration)
 // libgcc's pair, both by version: a call by name to either could reach
 // libunwind's unversioned copy, and the two do not mix.
 struct LibgccUnwinder {
@@ -277,6 +281,10 @@ __attribute__((noinline)) int walk_at_depth(int depth, int walk, const LibgccUnw
     gcc.backtrace(count_frame, &count);
     return count.frames;
   }
+  if (walk == 3) {
+    std::uintptr_t pcs[128];
+    return internal::walk_frame_shapes(pcs, 128);
+  }
   unw_context_t context;
   unw_cursor_t cursor;
   if (unw_getcontext(&context) != 0 || unw_init_local(&cursor, &context) != 0) return 0;
@@ -293,11 +301,13 @@ void BM_CaptureWalks(benchmark::State& state) {
   }
   int frames = 0;
   for (auto _ : state) frames = walk_at_depth(40, walk, gcc);
+  if (frames <= 0) state.SkipWithError("the walk refused");
   state.counters["frames"] = frames;
-  static constexpr const char* kNames[] = {"unw_backtrace (cache)", "libgcc _Unwind_Backtrace", "unw_step, no cache"};
+  static constexpr const char* kNames[] = {"unw_backtrace (cache)", "libgcc _Unwind_Backtrace", "unw_step, no cache",
+                                           "shape walk"};
   state.SetLabel(kNames[walk]);
 }
-BENCHMARK(BM_CaptureWalks)->Arg(0)->Arg(1)->Arg(2)->Arg(0)->Arg(1)->Arg(2);
+BENCHMARK(BM_CaptureWalks)->Arg(3)->Arg(0)->Arg(1)->Arg(2)->Arg(3)->Arg(0)->Arg(1)->Arg(2);
 
 #endif
 
