@@ -35,10 +35,20 @@ std::uint32_t home(std::uintptr_t map_start) noexcept {
   return static_cast<std::uint32_t>((map_start * 0x9e3779b97f4a7c15ull) >> 54) & (kMaxModules - 1);
 }
 
-bool same_identity(const RegisteredModule& m, const dl_find_object& found) noexcept {
-  return m.map_start == reinterpret_cast<std::uintptr_t>(found.dlfo_map_start) &&
-         m.map_end == reinterpret_cast<std::uintptr_t>(found.dlfo_map_end) &&
-         m.eh_frame_hdr == found.dlfo_eh_frame && m.link_map == found.dlfo_link_map;
+// Whether the published module `m` (in `state`) is the one `found` names.
+// The loader's range, table address and link_map can all recur when a
+// module is unloaded and another of the same size loaded in its place (the
+// link_map's memory reused), so a described module's build ID must also
+// still be in the image: the range is mapped, since found covers it.
+bool same_identity(const RegisteredModule& m, std::uint8_t state, const dl_find_object& found) noexcept {
+  if (m.map_start != reinterpret_cast<std::uintptr_t>(found.dlfo_map_start) ||
+      m.map_end != reinterpret_cast<std::uintptr_t>(found.dlfo_map_end) ||
+      m.eh_frame_hdr != found.dlfo_eh_frame || m.link_map != found.dlfo_link_map) {
+    return false;
+  }
+  // A refused module has no build ID on record; a successor in its place is
+  // refused with it (walks through it take the other unwinders).
+  return state != RegisteredModule::kReady || same_build_id(m.tables, m.bias);
 }
 
 // Fills the empty slot `m` for `found` and publishes it. Under the lock.
@@ -87,7 +97,7 @@ std::optional<FoundModule> probe(Registry& r, const dl_find_object& found, bool 
       if (!describe) return std::nullopt;
       describe_into(r, m, found);
       state = m.state.load(std::memory_order_relaxed);  // this thread's own store
-    } else if (!same_identity(m, found)) {
+    } else if (!same_identity(m, state, found)) {
       continue;
     }
     return FoundModule{at, state == RegisteredModule::kReady ? &m : nullptr};

@@ -30,7 +30,37 @@ struct TableEntry {
 };
 static_assert(sizeof(TableEntry) == 8, "the table's pairs are two packed int32s");
 
+// Records the GNU build ID (an NT_GNU_BUILD_ID note named "GNU") among the
+// notes in `notes`, which start at link-time address `vaddr`.
+void find_build_id(const std::uint8_t* notes, std::size_t size, std::uint64_t vaddr,
+                   ModuleTables& tables) noexcept {
+  std::size_t at = 0;
+  while (size - at >= sizeof(Elf64_Nhdr)) {
+    Elf64_Nhdr header;
+    std::memcpy(&header, notes + at, sizeof header);
+    const std::size_t name_at = at + sizeof header;
+    const std::size_t desc_at = name_at + ((header.n_namesz + 3) & ~std::size_t{3});
+    const std::size_t next = desc_at + ((header.n_descsz + 3) & ~std::size_t{3});
+    if (next > size || next <= at) return;
+    if (header.n_type == NT_GNU_BUILD_ID && header.n_namesz == 4 &&
+        std::memcmp(notes + name_at, "GNU", 4) == 0 && header.n_descsz > 0 &&
+        header.n_descsz <= kMaxBuildIdBytes) {
+      std::memcpy(tables.build_id, notes + desc_at, header.n_descsz);
+      tables.build_id_size = header.n_descsz;
+      tables.build_id_vaddr = vaddr + desc_at;
+      return;
+    }
+    at = next;
+  }
+}
+
 }  // namespace
+
+bool same_build_id(const ModuleTables& tables, std::uintptr_t bias) noexcept {
+  return tables.build_id_size != 0 &&
+         std::memcmp(reinterpret_cast<const void*>(bias + tables.build_id_vaddr), tables.build_id,
+                     tables.build_id_size) == 0;
+}
 
 bool MappedImageSource::read(std::uint64_t vaddr, void* out, std::size_t n) const noexcept {
   if (vaddr < lo_ || vaddr > hi_ || n > hi_ - vaddr) return false;
@@ -145,7 +175,9 @@ std::optional<ModuleTables> describe_module(const char* path, const void* image,
         std::memcmp(note, reinterpret_cast<const void*>(image_base + p.p_vaddr), p.p_filesz) != 0) {
       return std::nullopt;
     }
+    if (tables.build_id_size == 0) find_build_id(note, p.p_filesz, p.p_vaddr, tables);
   }
+  if (tables.build_id_size == 0) return std::nullopt;
 
   file.set_tables(&tables);
   // .eh_frame_hdr: version 1, three encodings, eh_frame_ptr, fde_count, table.

@@ -33,8 +33,17 @@ struct LoadSegment {
   std::uint64_t offset = 0;     // file offset of vaddr
 };
 
+// The longest GNU build ID kept (SHA-1's 20 bytes is what linkers write).
+inline constexpr std::size_t kMaxBuildIdBytes = 32;
+
 // What describe_module learns; immutable afterwards.
 struct ModuleTables {
+  // The GNU build ID and its link-time address in the image: a module
+  // loaded later over the same range is the same module only if the bytes
+  // there are still these (same_build_id).
+  std::uint8_t build_id[kMaxBuildIdBytes] = {};
+  std::uint32_t build_id_size = 0;
+  std::uint64_t build_id_vaddr = 0;
   dev_t device = 0;  // the file checked against the image; reopened files must match
   ino_t inode = 0;
   LoadSegment segments[kMaxLoadSegments];
@@ -81,10 +90,15 @@ class ModuleFileSource final : public TableSource {
 // mapped) from its file at `path`. `index_memory` must hold
 // index_entries(fde_count) int32s; `index_capacity` says how many it holds
 // (a module that needs more is refused). Empty when the file is not the
-// mapped image or its tables are in a form find_fde does not read.
+// mapped image, it has no GNU build ID, or its tables are in a form
+// find_fde does not read.
 std::optional<ModuleTables> describe_module(const char* path, const void* image,
                                            std::int32_t* index_memory,
                                            std::uint32_t index_capacity) noexcept;
+
+// Whether the module loaded with load bias `bias` has `tables`' build ID
+// where it had it. Reads the image's first segment (mapped and resident).
+bool same_build_id(const ModuleTables& tables, std::uintptr_t bias) noexcept;
 
 // The link-time address of the FDE whose range may cover link-time address
 // `pc` (the last one starting at or below it), or nothing. describe_frame
