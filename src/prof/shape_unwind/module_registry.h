@@ -2,8 +2,9 @@
 // and never forgotten: a slot stays with its module's identity for the life
 // of the process, so shape keys that name a slot stay meaningful. A module
 // unloaded and another loaded in its place get different slots: identity is
-// the load range, the .eh_frame_hdr address and the loader's link_map
-// together, as glibc's _dl_find_object reports them.
+// the load range, the .eh_frame_hdr address and the loader's link_map, as
+// glibc's _dl_find_object reports them, and the GNU build ID read in place
+// (the first three recur when a module of the same size replaces another).
 //
 // Lookups are lock-free. Describing a module takes a try-lock: a walk that
 // finds another thread describing never waits; it refuses instead.
