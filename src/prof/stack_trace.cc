@@ -1,6 +1,11 @@
-// Stack capture on libunwind's local-only unwinder. Both entry points are
-// async-signal-safe and allocation-free: libunwind in UNW_LOCAL_ONLY mode keeps
-// its caches in mmap'ed memory, and the scratch buffers here live on the stack.
+// Stack capture. capture_stack walks by frame shapes first
+// (shape_unwind/shape_walk.h) and hands the stacks it refuses to libunwind's
+// local-only unwinder or, in the LD_PRELOAD object, libgcc's;
+// capture_stack_from_context (signal handlers) always uses libunwind, which
+// steps through signal frames. Both entry points are async-signal-safe and
+// allocation-free: the shape walk's tables and libunwind's caches (in
+// UNW_LOCAL_ONLY mode) live in mmap'ed memory, the shape walk's file reads
+// are open/pread/close, and the scratch buffers here live on the stack.
 // One exception: capture_stack's call that gives a thread a fast-unwind place
 // (fast_unwind_places.h) calls pthread_setspecific, which glibc may allocate
 // in; no signal handler of ours calls capture_stack.
