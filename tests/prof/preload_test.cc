@@ -460,6 +460,87 @@ int main(void) {
   EXPECT_THAT(out, ::testing::Not(HasSubstr("fsync called")));
 }
 
+// The shape walk reads the program's file at a frame's first sighting
+// (here seen through the program's own `open`, which the preload's calls
+// reach: the program exports it). SYNCSCOPE_SHAPE_WALK=0 turns that off,
+// and a sandbox that refuses the open (EPERM, as a seccomp filter would
+// answer) makes the walk refuse: either way every sample keeps its whole
+// stack, from the other walks.
+std::string opens_program() {
+  return R"(#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+static int exe_opens;
+static int deny;
+int open(const char* path, int flags, ...) {
+  int mode = 0;
+  if (flags & O_CREAT) { va_list ap; va_start(ap, flags); mode = va_arg(ap, int); va_end(ap); }
+  if (strcmp(path, "/proc/self/exe") == 0) {
+    __atomic_add_fetch(&exe_opens, 1, __ATOMIC_RELAXED);
+    if (deny) { errno = EPERM; return -1; }
+  }
+  return (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode);
+}
+void* kept[64];
+__attribute__((noinline)) void deep_leaf(void) { for (int i = 0; i < 64; ++i) kept[i] = malloc(4096); }
+__attribute__((noinline)) void deep_3(void) { deep_leaf(); __asm__ volatile("" ::: "memory"); }
+__attribute__((noinline)) void deep_2(void) { deep_3(); __asm__ volatile("" ::: "memory"); }
+__attribute__((noinline)) void deep_1(void) { deep_2(); __asm__ volatile("" ::: "memory"); }
+int main(int argc, char** argv) {
+  deny = argc > 1 && strcmp(argv[1], "deny") == 0;
+  deep_1();
+  printf("exe_opens=%d\n", __atomic_load_n(&exe_opens, __ATOMIC_RELAXED));
+  fflush(stdout);
+  for (int i = 0; i < 64; ++i) free(kept[i]);
+  return 0;
+}
+)";
+}
+
+TEST_F(PreloadTest, ShapeWalkOffOrRefusedFiles_StacksStayWhole) {
+  std::ofstream(dir_.file("opens.c")) << opens_program();
+  int status = 0;
+  const std::string built = run_shell(
+      "cc -O1 -rdynamic -o '" + dir_.file("opens") + "' '" + dir_.file("opens.c") + "'", &status);
+  ASSERT_EQ(status, 0) << built;
+  struct Case {
+    const char* name;
+    const char* env;
+    const char* arg;
+    bool opens_expected;
+  };
+  for (const Case& c : {Case{"default", "", "", true}, Case{"switched off", "SYNCSCOPE_SHAPE_WALK=0 ", "", false},
+                        Case{"open refused", "", "deny", true}}) {
+    SCOPED_TRACE(c.name);
+    const std::string profile = dir_.file(std::string("opens-") + c.arg + (c.opens_expected ? "1" : "0") + ".pb.gz");
+    const std::string out = run_shell(
+        env(std::string(c.env) + "SYNCSCOPE_PROFILE_RATE=1 SYNCSCOPE_PROFILE_OUT='" + profile + "'") + "'" +
+            dir_.file("opens") + "' " + c.arg,
+        &status);
+    ASSERT_EQ(status, 0) << out;
+    int opens = -1;
+    ASSERT_EQ(std::sscanf(out.substr(out.find("exe_opens=")).c_str(), "exe_opens=%d", &opens), 1) << out;
+    if (c.opens_expected) {
+      EXPECT_GT(opens, 0) << "the shape walk did not read the program's file";
+    } else {
+      EXPECT_EQ(opens, 0);
+    }
+    // All 64 allocations in one trace, with every frame from deep_leaf to
+    // main and on to _start.
+    const std::string traces = go_pprof(dir_, "-traces -sample_index=alloc_objects", profile, &status);
+    ASSERT_EQ(status, 0) << traces;
+    EXPECT_TRUE(std::regex_search(
+        traces, std::regex(R"(\n +64 +deep_leaf\n +deep_3\n +deep_2\n +deep_1\n +main\n( +.*\n)* +_start\n)")))
+        << traces;
+  }
+}
+
 TEST_F(PreloadTest, BadEnvironment_ReportsAndKeepsRunning) {
   int status = 0;
   const std::string out = run_shell(
@@ -469,6 +550,12 @@ TEST_F(PreloadTest, BadEnvironment_ReportsAndKeepsRunning) {
   EXPECT_EQ(status, 0) << out;
   EXPECT_THAT(out, HasSubstr("SYNCSCOPE_PROFILE_RATE='fast' is not an integer"));
   EXPECT_THAT(out, HasSubstr("SYNCSCOPE_PROFILE_INTERVAL_S='-3'"));
+  // SYNCSCOPE_SHAPE_WALK takes 0 or 1.
+  const std::string walk = run_shell(
+      env("SYNCSCOPE_SHAPE_WALK=off SYNCSCOPE_PROFILE_OUT='" + dir_.file("bad2.pb.gz") + "'") + dir_.file("prog"),
+      &status);
+  EXPECT_EQ(status, 0) << walk;
+  EXPECT_THAT(walk, HasSubstr("SYNCSCOPE_SHAPE_WALK='off' is not an integer in [0, 1]; using 1"));
   EXPECT_TRUE(std::filesystem::exists(dir_.file("bad.pb.gz")));  // defaults still profile
 }
 

@@ -57,6 +57,9 @@ PreloadConfig parse_preload_config(EnvLookup lookup, void* ctx) {
   std::int64_t symbolize = 0;
   read_int(getenv, "SYNCSCOPE_PROFILE_SYMBOLIZE", 0, 1, &symbolize, &c.errors);
   c.symbolize = symbolize == 1;
+  std::int64_t shape_walk = 1;
+  read_int(getenv, "SYNCSCOPE_SHAPE_WALK", 0, 1, &shape_walk, &c.errors);
+  c.shape_walk = shape_walk == 1;
   c.out = default_output_path(getenv("TMPDIR"));
   if (const char* out = getenv("SYNCSCOPE_PROFILE_OUT")) {
     if (*out == '\0') {

@@ -45,6 +45,7 @@
 #include "prof/preload/plain_mutex.h"
 #include "prof/preload/preload_config.h"
 #include "prof/profile_file.h"
+#include "prof/shape_unwind/shape_walk.h"
 #include "prof/thread_state.h"
 #include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/preload_hooks.h"
@@ -341,6 +342,7 @@ __attribute__((constructor)) void preload_init() {
   }
   g_config = config;
   for (const std::string& e : g_config->errors) std::fprintf(stderr, "syncscope: %s\n", e.c_str());
+  if (!g_config->shape_walk) set_shape_walk_enabled(false);
   if (g_config->exact) HeapProfiler::set_exact_mode(true);
   if (g_config->rate > 0) {
     HeapProfiler::set_sample_rate(g_config->rate);

@@ -18,6 +18,9 @@ ShapeCache& shape_cache() noexcept {
   return cache;
 }
 
+// relaxed: a switch set at start-up; a walk that reads it stale walks (or
+// refuses) once more.
+std::atomic<bool> g_enabled{true};
 std::atomic<std::uint64_t> g_described{0};  // shapes read from files; relaxed: statistics
 std::atomic<std::uint64_t> g_refused{0};    // walks refused; relaxed: statistics
 
@@ -118,6 +121,7 @@ __attribute__((always_inline)) inline int walk_from(Registers regs, std::uintptr
 
 __attribute__((noinline)) int walk_frame_shapes(std::uintptr_t* pcs, int max_frames) noexcept {
   if (pcs == nullptr || max_frames <= 0) return 0;
+  if (!g_enabled.load(std::memory_order_relaxed)) return -1;
   Registers regs;
   // The PC, rsp and rbp at one instruction of this function: its unwind
   // table describes exactly this state.
@@ -130,6 +134,8 @@ __attribute__((noinline)) int walk_frame_shapes(std::uintptr_t* pcs, int max_fra
   if (n < 0) g_refused.fetch_add(1, std::memory_order_relaxed);
   return n;
 }
+
+void set_shape_walk_enabled(bool on) noexcept { g_enabled.store(on, std::memory_order_relaxed); }
 
 ShapeWalkStats shape_walk_stats() noexcept {
   const ModuleRegistryStats modules = module_registry_stats();

@@ -27,6 +27,11 @@ namespace syncscope::prof::internal {
 // sighting of a frame opens and reads a file.
 int walk_frame_shapes(std::uintptr_t* pcs, int max_frames) noexcept;
 
+// Turns the shape walk on or off for the process (on by default); off,
+// walk_frame_shapes refuses at once. For hosts whose sandbox must not see
+// the walk's file reads (SYNCSCOPE_SHAPE_WALK=0 in the LD_PRELOAD object).
+void set_shape_walk_enabled(bool on) noexcept;
+
 // Counters for tests and benchmarks (relaxed reads; approximate while
 // walks run).
 struct ShapeWalkStats {
