@@ -17,8 +17,10 @@
 namespace syncscope::prof::internal {
 namespace {
 
-constexpr int kMaxProgramHeaders = 64;
-constexpr std::size_t kMaxNoteBytes = 4096;  // larger note segments are not compared
+// Buffers below live on the stack of whatever thread allocates (the walk
+// runs inside malloc), so they are kept to a few KiB in all.
+constexpr int kMaxProgramHeaders = 24;      // 1.3 KiB; Debian's binaries have about 13
+constexpr std::size_t kMaxNoteBytes = 1024;  // larger note segments are not compared
 // .eh_frame_hdr's table encoding GCC's and LLVM's linkers write: pairs of
 // 4-byte signed offsets from the header's start (DW_EH_PE_datarel | sdata4).
 constexpr std::uint8_t kTableEncoding = 0x3b;
@@ -73,17 +75,20 @@ ModuleFileSource::~ModuleFileSource() { close(); }
 bool ModuleFileSource::open(const char* path, const ModuleTables* tables) noexcept {
   close();
   int fd;
+  // O_NONBLOCK: should the name now be a FIFO, opening it must not wait for
+  // a writer (the walk never blocks the program); a regular file ignores it.
   do {
-    fd = ::open(path, O_RDONLY | O_CLOEXEC);
+    fd = ::open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   } while (fd < 0 && errno == EINTR);
   if (fd < 0) return false;
-  if (tables != nullptr) {
-    struct stat st;
-    if (::fstat(fd, &st) != 0 || st.st_dev != tables->device || st.st_ino != tables->inode) {
-      ::close(fd);
-      return false;
-    }
+  struct stat st;
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+      (tables != nullptr && (st.st_dev != tables->device || st.st_ino != tables->inode))) {
+    ::close(fd);
+    return false;
   }
+  device_ = st.st_dev;
+  inode_ = st.st_ino;
   fd_ = fd;
   tables_ = tables;
   return true;
@@ -124,10 +129,8 @@ std::optional<ModuleTables> describe_module(const char* path, const void* image,
   ModuleTables tables;
   ModuleFileSource file;
   if (path == nullptr || image == nullptr || !file.open(path, nullptr)) return std::nullopt;
-  struct stat st;
-  if (::fstat(file.fd(), &st) != 0) return std::nullopt;
-  tables.device = st.st_dev;
-  tables.inode = st.st_ino;
+  tables.device = file.device();
+  tables.inode = file.inode();
 
   // The ELF header and program headers must be the image's own.
   Elf64_Ehdr header;
@@ -200,10 +203,10 @@ std::optional<ModuleTables> describe_module(const char* path, const void* image,
   tables.fde_count = static_cast<std::uint32_t>(count);
   if (count * sizeof(TableEntry) > eh_frame_hdr->p_filesz) return std::nullopt;
 
-  // The sparse index: every kIndexStride-th start, read in 4 KiB stretches.
+  // The sparse index: every kIndexStride-th start, read in 2 KiB stretches.
   const std::uint32_t needed = index_entries(tables.fde_count);
   if (index_memory == nullptr || needed > index_capacity) return std::nullopt;
-  constexpr std::uint32_t kChunk = 512;
+  constexpr std::uint32_t kChunk = 256;  // 2 KiB a read
   static_assert(kChunk % kIndexStride == 0, "a stretch holds whole strides");
   TableEntry chunk[kChunk];
   std::int32_t previous = INT32_MIN;

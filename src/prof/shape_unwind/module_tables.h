@@ -69,12 +69,15 @@ class ModuleFileSource final : public TableSource {
   ModuleFileSource(const ModuleFileSource&) = delete;
   ModuleFileSource& operator=(const ModuleFileSource&) = delete;
 
-  // Opens `path` read-only; with `tables`, only if it is still the file
-  // describe_module checked (same device and inode). False on failure.
+  // Opens `path` read-only if it is a regular file; with `tables`, only if it
+  // is still the file describe_module checked (same device and inode).
+  // False on failure. Never waits (O_NONBLOCK: a FIFO does not block).
   bool open(const char* path, const ModuleTables* tables) noexcept;
   void close() noexcept;
   bool is_open() const noexcept { return fd_ >= 0; }
   int fd() const noexcept { return fd_; }
+  dev_t device() const noexcept { return device_; }  // of the open file
+  ino_t inode() const noexcept { return inode_; }
   // Reads at a file offset.
   bool read_at_offset(std::uint64_t offset, void* out, std::size_t n) const noexcept;
   // Reads at a link-time address inside one of `tables`' segments.
@@ -83,6 +86,8 @@ class ModuleFileSource final : public TableSource {
 
  private:
   int fd_ = -1;
+  dev_t device_ = 0;  // fstat of fd_, when open
+  ino_t inode_ = 0;
   const ModuleTables* tables_ = nullptr;  // segments for read(); not owned
 };
 
