@@ -31,6 +31,7 @@
 
 #include "prof/shape_unwind/frame_shape.h"
 #include "prof/shape_unwind/module_tables.h"
+#include "prof/shape_unwind/shape_cache.h"
 #include "prof/shape_unwind/shape_walk.h"
 #include "support/forked_child.h"
 
@@ -38,6 +39,8 @@ namespace syncscope::prof::internal {
 namespace {
 
 constexpr int kMaxFrames = 128;
+// Keys hold a module slot above bit 48 (shape_walk.cc).
+constexpr int kPcBitsForTest = 48;
 
 // The two walks from one function: ours and libunwind's.
 struct BothWalks {
@@ -316,6 +319,27 @@ TEST(ShapeWalk, ModuleFiles_OnlyTheMappedImageIsAccepted) {
   std::remove(fifo.c_str());
   std::remove(truncated.c_str());
   rmdir(dir);
+}
+
+// Return addresses come in arithmetic progressions (copies of one function
+// at a fixed size apart): keys of steps from 1 to 1,024 bytes, and the
+// function sizes seen in this program's ASan build (421 bytes: there
+// multiplicative hashing alone left 26 of 1,294 keys without a slot), all
+// find a slot within the probe limit at a quarter load.
+TEST(ShapeCache, EvenlySpacedKeys_AllFitAtAQuarterLoad) {
+  std::vector<std::uint64_t> steps = {421, 842, 336, 208, 80, 48};
+  for (std::uint64_t step = 1; step <= 1024; step = step * 3 / 2 + 1) steps.push_back(step);
+  for (const std::uint64_t step : steps) {
+    ShapeCache cache;  // maps its own slots (never unmapped: a test's 128 KiB)
+    const std::uint64_t base = (std::uint64_t{7} << kPcBitsForTest) + 0x5555'0000'1000ull;
+    int failed = 0;
+    for (std::uint64_t i = 0; i < kShapeSlots / 4; ++i) failed += cache.insert(base + i * step, 1 | (i << 8)) ? 0 : 1;
+    EXPECT_EQ(failed, 0) << "step " << step;
+    for (std::uint64_t i = 0; i < kShapeSlots / 4; i += 97) {
+      EXPECT_EQ(cache.find(base + i * step), 1 | (i << 8)) << "step " << step << ", key " << i;
+    }
+    EXPECT_EQ(cache.find(base + kShapeSlots * step * 4), 0u);
+  }
 }
 
 // Stacks through many different functions, read from this program's file

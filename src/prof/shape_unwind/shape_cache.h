@@ -75,8 +75,16 @@ class ShapeCache {
   };
 
   static std::uint32_t home(std::uint64_t key) noexcept {
-    // Fibonacci hashing: return addresses differ mostly in their low bits.
-    return static_cast<std::uint32_t>((key * 0x9e3779b97f4a7c15ull) >> 51) & (kShapeSlots - 1);
+    // A full 64-bit finalizer (MurmurHash3's fmix64). Fibonacci hashing
+    // alone clustered return addresses spaced evenly (copies of one function
+    // 421 bytes apart, under ASan): 26 of 1,294 keys found no free slot
+    // within kShapeProbes in a table 16 % full.
+    key ^= key >> 33;
+    key *= 0xff51afd7ed558ccdull;
+    key ^= key >> 33;
+    key *= 0xc4ceb9fe1a85ec53ull;
+    key ^= key >> 33;
+    return static_cast<std::uint32_t>(key) & (kShapeSlots - 1);
   }
 
   // The slots, mapped by the first inserter; nullptr when mmap fails.
