@@ -113,6 +113,12 @@ void set_rule(Row& row, std::uint64_t reg, Rule rule) noexcept {
   if (reg == kReturnAddress) row.return_address = rule;
 }
 
+// DW_CFA_restore: `reg` gets its rule from the CIE's initial instructions.
+void restore_rule(Row& row, const Row& initial, std::uint64_t reg) noexcept {
+  if (reg == kRbp) row.rbp = initial.rbp;
+  if (reg == kReturnAddress) row.return_address = initial.return_address;
+}
+
 // Runs CFA instructions on `row`, stopping before the first one whose
 // location is past `pc`. `location` is the address the row describes so far.
 // False when an instruction cannot be interpreted.
@@ -127,104 +133,88 @@ bool run(DwarfBytes program, const Cie& cie, const Row& initial, std::uint64_t& 
     const std::uint8_t low = op & 0x3f;
     if (high == 0x40) {  // DW_CFA_advance_loc
       advance(low);
-      if (location > pc) return true;
-      continue;
-    }
-    if (high == 0x80) {  // DW_CFA_offset
+    } else if (high == 0x80) {  // DW_CFA_offset
       set_rule(row, low, {Rule::kAtCfaOffset, static_cast<std::int64_t>(program.uleb()) * cie.data_alignment});
-      continue;
-    }
-    if (high == 0xc0) {  // DW_CFA_restore
-      if (low == kRbp) row.rbp = initial.rbp;
-      if (low == kReturnAddress) row.return_address = initial.return_address;
-      continue;
-    }
-    switch (op) {
-      case 0x00: break;  // DW_CFA_nop
-      case 0x01:         // DW_CFA_set_loc
-        location = program.encoded(cie.pointer_encoding, 0);
-        if (location > pc) return program.ok();
-        break;
-      case 0x02: advance(program.u8()); if (location > pc) return program.ok(); break;   // advance_loc1
-      case 0x03: advance(program.u16()); if (location > pc) return program.ok(); break;  // advance_loc2
-      case 0x04: advance(program.u32()); if (location > pc) return program.ok(); break;  // advance_loc4
-      case 0x05: {  // DW_CFA_offset_extended
-        const std::uint64_t reg = program.uleb();
-        set_rule(row, reg, {Rule::kAtCfaOffset, static_cast<std::int64_t>(program.uleb()) * cie.data_alignment});
-        break;
+    } else if (high == 0xc0) {  // DW_CFA_restore
+      restore_rule(row, initial, low);
+    } else {
+      switch (op) {
+        case 0x00: break;                                                      // DW_CFA_nop
+        case 0x01: location = program.encoded(cie.pointer_encoding, 0); break;  // DW_CFA_set_loc
+        case 0x02: advance(program.u8()); break;                               // DW_CFA_advance_loc1
+        case 0x03: advance(program.u16()); break;                              // DW_CFA_advance_loc2
+        case 0x04: advance(program.u32()); break;                              // DW_CFA_advance_loc4
+        case 0x05: {  // DW_CFA_offset_extended
+          const std::uint64_t reg = program.uleb();
+          set_rule(row, reg, {Rule::kAtCfaOffset, static_cast<std::int64_t>(program.uleb()) * cie.data_alignment});
+          break;
+        }
+        case 0x06: restore_rule(row, initial, program.uleb()); break;           // DW_CFA_restore_extended
+        case 0x07: set_rule(row, program.uleb(), {Rule::kUndefined, 0}); break;  // DW_CFA_undefined
+        case 0x08: set_rule(row, program.uleb(), {Rule::kSame, 0}); break;       // DW_CFA_same_value
+        case 0x09: {  // DW_CFA_register: the value lives in another register
+          const std::uint64_t reg = program.uleb();
+          program.uleb();
+          set_rule(row, reg, {Rule::kUnsupported, 0});
+          break;
+        }
+        case 0x0a:  // DW_CFA_remember_state
+          if (depth == kMaxRememberedStates) return false;
+          remembered[depth++] = row;
+          break;
+        case 0x0b:  // DW_CFA_restore_state
+          if (depth == 0) return false;
+          row = remembered[--depth];
+          break;
+        case 0x0c:  // DW_CFA_def_cfa
+          row.cfa_register = program.uleb();
+          row.cfa_offset = static_cast<std::int64_t>(program.uleb());
+          row.cfa_supported = true;
+          break;
+        case 0x0d: row.cfa_register = program.uleb(); break;                            // def_cfa_register
+        case 0x0e: row.cfa_offset = static_cast<std::int64_t>(program.uleb()); break;  // def_cfa_offset
+        case 0x0f:  // DW_CFA_def_cfa_expression
+          program.take(program.uleb());
+          row.cfa_supported = false;
+          break;
+        case 0x10:    // DW_CFA_expression
+        case 0x16: {  // DW_CFA_val_expression
+          const std::uint64_t reg = program.uleb();
+          program.take(program.uleb());
+          set_rule(row, reg, {Rule::kUnsupported, 0});
+          break;
+        }
+        case 0x11: {  // DW_CFA_offset_extended_sf
+          const std::uint64_t reg = program.uleb();
+          set_rule(row, reg, {Rule::kAtCfaOffset, program.sleb() * cie.data_alignment});
+          break;
+        }
+        case 0x12:  // DW_CFA_def_cfa_sf
+          row.cfa_register = program.uleb();
+          row.cfa_offset = program.sleb() * cie.data_alignment;
+          row.cfa_supported = true;
+          break;
+        case 0x13: row.cfa_offset = program.sleb() * cie.data_alignment; break;  // def_cfa_offset_sf
+        case 0x14:    // DW_CFA_val_offset
+        case 0x15: {  // DW_CFA_val_offset_sf
+          const std::uint64_t reg = program.uleb();
+          if (op == 0x14) program.uleb(); else program.sleb();
+          set_rule(row, reg, {Rule::kUnsupported, 0});
+          break;
+        }
+        case 0x2e: program.uleb(); break;  // DW_CFA_GNU_args_size: no bearing on the CFA
+        case 0x2f: {  // DW_CFA_GNU_negative_offset_extended
+          const std::uint64_t reg = program.uleb();
+          set_rule(row, reg, {Rule::kAtCfaOffset, -static_cast<std::int64_t>(program.uleb()) * cie.data_alignment});
+          break;
+        }
+        default: return false;
       }
-      case 0x06: {  // DW_CFA_restore_extended
-        const std::uint64_t reg = program.uleb();
-        if (reg == kRbp) row.rbp = initial.rbp;
-        if (reg == kReturnAddress) row.return_address = initial.return_address;
-        break;
-      }
-      case 0x07: set_rule(row, program.uleb(), {Rule::kUndefined, 0}); break;  // DW_CFA_undefined
-      case 0x08: set_rule(row, program.uleb(), {Rule::kSame, 0}); break;       // DW_CFA_same_value
-      case 0x09: {  // DW_CFA_register: the value lives in another register
-        const std::uint64_t reg = program.uleb();
-        program.uleb();
-        set_rule(row, reg, {Rule::kUnsupported, 0});
-        break;
-      }
-      case 0x0a:  // DW_CFA_remember_state
-        if (depth == kMaxRememberedStates) return false;
-        remembered[depth++] = row;
-        break;
-      case 0x0b:  // DW_CFA_restore_state
-        if (depth == 0) return false;
-        row = remembered[--depth];
-        break;
-      case 0x0c:  // DW_CFA_def_cfa
-        row.cfa_register = program.uleb();
-        row.cfa_offset = static_cast<std::int64_t>(program.uleb());
-        row.cfa_supported = true;
-        break;
-      case 0x0d: row.cfa_register = program.uleb(); break;  // DW_CFA_def_cfa_register
-      case 0x0e: row.cfa_offset = static_cast<std::int64_t>(program.uleb()); break;  // def_cfa_offset
-      case 0x0f:  // DW_CFA_def_cfa_expression
-        program.take(program.uleb());
-        row.cfa_supported = false;
-        break;
-      case 0x10: {  // DW_CFA_expression
-        const std::uint64_t reg = program.uleb();
-        program.take(program.uleb());
-        set_rule(row, reg, {Rule::kUnsupported, 0});
-        break;
-      }
-      case 0x11: {  // DW_CFA_offset_extended_sf
-        const std::uint64_t reg = program.uleb();
-        set_rule(row, reg, {Rule::kAtCfaOffset, program.sleb() * cie.data_alignment});
-        break;
-      }
-      case 0x12:  // DW_CFA_def_cfa_sf
-        row.cfa_register = program.uleb();
-        row.cfa_offset = program.sleb() * cie.data_alignment;
-        row.cfa_supported = true;
-        break;
-      case 0x13: row.cfa_offset = program.sleb() * cie.data_alignment; break;  // def_cfa_offset_sf
-      case 0x14:    // DW_CFA_val_offset
-      case 0x15: {  // DW_CFA_val_offset_sf
-        const std::uint64_t reg = program.uleb();
-        if (op == 0x14) program.uleb(); else program.sleb();
-        set_rule(row, reg, {Rule::kUnsupported, 0});
-        break;
-      }
-      case 0x16: {  // DW_CFA_val_expression
-        const std::uint64_t reg = program.uleb();
-        program.take(program.uleb());
-        set_rule(row, reg, {Rule::kUnsupported, 0});
-        break;
-      }
-      case 0x2e: program.uleb(); break;  // DW_CFA_GNU_args_size: no bearing on the CFA
-      case 0x2f: {  // DW_CFA_GNU_negative_offset_extended
-        const std::uint64_t reg = program.uleb();
-        set_rule(row, reg, {Rule::kAtCfaOffset, -static_cast<std::int64_t>(program.uleb()) * cie.data_alignment});
-        break;
-      }
-      default: return false;
     }
     if (!program.ok()) return false;
+    // Only the advances and set_loc move the location: the row now in
+    // `row` covers pc.
+    if (location > pc) return true;
   }
   return program.ok();
 }

@@ -64,12 +64,6 @@ bool same_build_id(const ModuleTables& tables, std::uintptr_t bias) noexcept {
                      tables.build_id_size) == 0;
 }
 
-bool MappedImageSource::read(std::uint64_t vaddr, void* out, std::size_t n) const noexcept {
-  if (vaddr < lo_ || vaddr > hi_ || n > hi_ - vaddr) return false;
-  std::memcpy(out, reinterpret_cast<const void*>(vaddr + bias_), n);
-  return true;
-}
-
 ModuleFileSource::~ModuleFileSource() { close(); }
 
 bool ModuleFileSource::open(const char* path, const ModuleTables* tables) noexcept {
