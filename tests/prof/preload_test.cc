@@ -152,17 +152,18 @@ class PreloadTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(std::filesystem::exists(preload_path())) << preload_path();
-    std::ofstream(dir_.file("prog.c")) << kProgram;
+    build_c_program("prog", kProgram, "-g -O1 -fno-omit-frame-pointer -pthread");
+    if (HasFatalFailure()) return;
+    build_c_program("forker", kForkProgram, "-O1");
+  }
+  // Writes `source` to <name>.c in the scratch directory and compiles it to
+  // <name> there with `cc <flags>`; a failed build is a fatal failure.
+  void build_c_program(const std::string& name, const std::string& source, const std::string& flags) {
+    std::ofstream(dir_.file(name + ".c")) << source;
     int status = 0;
     const std::string out = run_shell(
-        "cc -g -O1 -fno-omit-frame-pointer -pthread -o '" + dir_.file("prog") + "' '" + dir_.file("prog.c") +
-            "'",
-        &status);
+        "cc " + flags + " -o '" + dir_.file(name) + "' '" + dir_.file(name + ".c") + "'", &status);
     ASSERT_EQ(status, 0) << out;
-    std::ofstream(dir_.file("forker.c")) << kForkProgram;
-    const std::string out2 = run_shell(
-        "cc -O1 -o '" + dir_.file("forker") + "' '" + dir_.file("forker.c") + "'", &status);
-    ASSERT_EQ(status, 0) << out2;
   }
   // Names in `dir` that start with `prefix`.
   static std::vector<std::string> files_starting(const std::string& dir, const std::string& prefix) {
@@ -356,11 +357,9 @@ TEST_F(PreloadTest, StartMapsNoWriterNorServerLibraries) {
 // threads broke the bound (+4.7 MiB); with at most kFastUnwindPlaces
 // threads holding one (fast_unwind_places.h) they add about 1.5 MiB.
 TEST_F(PreloadTest, ThreadsThatSample_AddLittleResidentMemory) {
-  std::ofstream(dir_.file("threads.c")) << threads_program();
+  build_c_program("threads", threads_program(), "-O1 -pthread");
+  if (HasFatalFailure()) return;
   int status = 0;
-  const std::string built = run_shell(
-      "cc -O1 -pthread -o '" + dir_.file("threads") + "' '" + dir_.file("threads.c") + "'", &status);
-  ASSERT_EQ(status, 0) << built;
   const auto measure = [&](const std::string& prefix, long* kib, long* blocks) {
     const std::string out = run_shell(prefix + "'" + dir_.file("threads") + "'", &status);
     ASSERT_EQ(status, 0) << out;
@@ -431,7 +430,7 @@ TEST_F(PreloadTest, ExitDump_AddressesOnly_LoadsNoWriterLibrary) {
 // program defines fsync itself and exports it (-rdynamic), so the preload's
 // call binds to it and leaves a mark on stderr.
 TEST_F(PreloadTest, ExitDump_IsWrittenWithoutFsync) {
-  std::ofstream(dir_.file("fsync_witness.c")) << R"C(
+  build_c_program("fsync_witness", R"C(
 #include <stdlib.h>
 #include <unistd.h>
 int fsync(int fd) {
@@ -444,12 +443,10 @@ int main(void) {
   for (int i = 0; i < 100; ++i) keep[i] = malloc(1000);
   return 0;
 }
-)C";
+)C",
+                  "-O1 -rdynamic");
+  if (HasFatalFailure()) return;
   int status = 0;
-  const std::string built = run_shell("cc -O1 -rdynamic -o '" + dir_.file("fsync_witness") + "' '" +
-                                          dir_.file("fsync_witness.c") + "'",
-                                      &status);
-  ASSERT_EQ(status, 0) << built;
   const std::string profile = dir_.file("nosync.pb.gz");
   const std::string out = run_shell(
       env("SYNCSCOPE_PROFILE_RATE=1 SYNCSCOPE_PROFILE_OUT='" + profile + "'") + dir_.file("fsync_witness"),
@@ -504,11 +501,9 @@ int main(int argc, char** argv) {
 }
 
 TEST_F(PreloadTest, ShapeWalkOffOrRefusedFiles_StacksStayWhole) {
-  std::ofstream(dir_.file("opens.c")) << opens_program();
+  build_c_program("opens", opens_program(), "-O1 -rdynamic");
+  if (HasFatalFailure()) return;
   int status = 0;
-  const std::string built = run_shell(
-      "cc -O1 -rdynamic -o '" + dir_.file("opens") + "' '" + dir_.file("opens.c") + "'", &status);
-  ASSERT_EQ(status, 0) << built;
   struct Case {
     const char* name;
     const char* env;

@@ -34,6 +34,7 @@
 #include "prof/shape_unwind/shape_cache.h"
 #include "prof/shape_unwind/shape_walk.h"
 #include "support/forked_child.h"
+#include "support/refused_frame.h"
 
 namespace syncscope::prof::internal {
 namespace {
@@ -120,18 +121,6 @@ void with_saved_registers(BothWalks* out, int depth) {
   asm volatile("" : : "r"(x), "r"(y), "r"(z), "r"(w) : "memory");
 }
 
-// A function whose stack is realigned and has a variable-sized part: GCC
-// then reaches its frame through a copy of the incoming rsp (DRAP, r10) and
-// describes the CFA with a DWARF expression. The shape walk refuses there,
-// as documented, rather than guess.
-__attribute__((noinline)) void realigned(BothWalks* out, int n) {
-  alignas(64) volatile char block[64] = {};
-  auto* room = static_cast<volatile char*>(alloca(static_cast<std::size_t>(n)));
-  room[0] = 1;
-  walk_both(out);
-  asm volatile("" : : "r"(block), "r"(room) : "memory");
-}
-
 TEST(ShapeWalk, FramesOfEveryShape_MatchLibunwind) {
   for (int depth : {1, 2, 3, 7, 20, 60}) {
     BothWalks w;
@@ -172,7 +161,9 @@ TEST(ShapeWalk, ThreadStack_EndsWhereLibunwindEnds) {
 
 TEST(ShapeWalk, RealignedFrame_IsRefusedNotGuessed) {
   BothWalks w;
-  realigned(&w, 24);
+  // A frame whose CFA is a DWARF expression: the shape walk refuses there,
+  // as documented, rather than guess.
+  test_support::call_below_refused_frame([](void* out) { walk_both(static_cast<BothWalks*>(out)); }, &w);
   EXPECT_EQ(w.shape_result, -1);
   EXPECT_FALSE(w.oracle.empty());
 }

@@ -6,8 +6,6 @@
 #include <gtest/gtest.h>
 #include <pthread.h>
 
-#include <alloca.h>
-
 #include <cstdint>
 #include <chrono>
 #include <cstring>
@@ -19,6 +17,7 @@
 #include "prof/fast_unwind_places.h"
 #include "syncscope/prof/stack_trace.h"
 #include "support/forked_child.h"
+#include "support/refused_frame.h"
 
 namespace syncscope::prof {
 namespace {
@@ -34,17 +33,6 @@ __attribute__((noinline)) void capture_here(Frames* out) {
   asm volatile("" ::: "memory");  // keep the call out of tail position
 }
 
-// A frame the shape walk refuses (a realigned stack with a variable-sized
-// part: GCC gives its CFA as a DWARF expression), so captures below it take
-// capture_stack's other walks: libunwind's cache for threads with a place.
-__attribute__((noinline)) void capture_below_refused_frame(Frames* out, int n) {
-  alignas(64) volatile char block[64] = {};
-  auto* room = static_cast<volatile char*>(alloca(static_cast<std::size_t>(n)));
-  room[0] = 1;
-  capture_here(out);
-  asm volatile("" : : "r"(block), "r"(room) : "memory");
-}
-
 enum class Walk { kShapes, kFallback };
 
 __attribute__((noinline)) void capture_nested(Frames* out, int levels, Walk walk = Walk::kFallback) {
@@ -52,7 +40,9 @@ __attribute__((noinline)) void capture_nested(Frames* out, int levels, Walk walk
     if (walk == Walk::kShapes) {
       capture_here(out);
     } else {
-      capture_below_refused_frame(out, 24);
+      // Below a frame the shape walk refuses: capture_stack's other walks,
+      // libunwind's cache for threads with a place.
+      test_support::call_below_refused_frame([](void* f) { capture_here(static_cast<Frames*>(f)); }, out);
     }
   } else {
     capture_nested(out, levels - 1, walk);
