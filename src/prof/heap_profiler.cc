@@ -54,10 +54,13 @@ HeapCounters HeapProfiler::counters() noexcept {
   const internal::CounterSlot* slots = internal::counter_slots();
   for (std::size_t i = 0; i < internal::kCounterSlots; ++i) {
     // relaxed: statistics; see the HeapCounters comment about mixed moments.
-    c.allocated_bytes += slots[i].alloc_bytes.load(std::memory_order_relaxed);
-    c.allocated_objects += slots[i].alloc_objects.load(std::memory_order_relaxed);
-    c.freed_bytes += slots[i].free_bytes.load(std::memory_order_relaxed);
-    c.freed_objects += slots[i].free_objects.load(std::memory_order_relaxed);
+    const std::uint64_t allocated = slots[i].alloc_objects.load(std::memory_order_relaxed);
+    const std::uint64_t freed = slots[i].free_objects.load(std::memory_order_relaxed);
+    c.allocated_bytes +=
+        internal::usable_bytes_counted(slots[i].alloc_bytes.load(std::memory_order_relaxed), allocated);
+    c.allocated_objects += allocated;
+    c.freed_bytes += internal::usable_bytes_counted(slots[i].free_bytes.load(std::memory_order_relaxed), freed);
+    c.freed_objects += freed;
   }
   c.live_bytes = c.allocated_bytes >= c.freed_bytes ? c.allocated_bytes - c.freed_bytes : 0;
   c.live_objects =

@@ -162,7 +162,7 @@ __attribute__((noinline)) void record_alloc_slow(ThreadState& t, CounterSlot& s,
   // until thaw() may own.
   if (sample) t.bytes_until_sample = draw_distance(t, g_rate.load(std::memory_order_relaxed));
   if (t.freezer) return;
-  ++t.hook_depth;
+  enter_profiler(t);
   std::uintptr_t pcs[kMaxStackDepth];
   // No frames while a fork is under way (capture_stack passes the unwind
   // gate, unwind_gate.h).
@@ -185,13 +185,13 @@ __attribute__((noinline)) void record_alloc_slow(ThreadState& t, CounterSlot& s,
     LiveBlockStore::instance().insert(addr, size, id);
     if (busy) leave_busy(s);
   }
-  --t.hook_depth;
+  leave_profiler(t);
 }
 
 __attribute__((noinline)) void record_free_slow(ThreadState& t, CounterSlot& s,
                                                 std::uintptr_t addr, bool sampled,
                                                 bool exact) noexcept {
-  ++t.hook_depth;
+  enter_profiler(t);
   if (sampled) {
     // Sampling is not frozen: while the freezer has the world stopped, a
     // paused thread may hold the sampled heap's lock. The freezer never waits for it.
@@ -208,7 +208,7 @@ __attribute__((noinline)) void record_free_slow(ThreadState& t, CounterSlot& s,
     LiveBlockStore::instance().erase(addr);
     if (busy) leave_busy(s);
   }
-  --t.hook_depth;
+  leave_profiler(t);
 }
 
 namespace {
@@ -310,9 +310,9 @@ void set_exact_mode(bool on) noexcept {
 void install_fork_handlers() noexcept {
   // acq_rel: exactly one caller registers.
   if (g_fork_handlers.exchange(true, std::memory_order_acq_rel)) return;
-  ++tls_state.hook_depth;  // pthread_atfork may allocate
+  enter_profiler(tls_state);  // pthread_atfork may allocate
   const bool ok = pthread_atfork(fork_prepare, fork_release, fork_child) == 0;
-  --tls_state.hook_depth;
+  leave_profiler(tls_state);
   // relaxed: out of memory; a later call (any thread) tries again.
   if (!ok) g_fork_handlers.store(false, std::memory_order_relaxed);
 }

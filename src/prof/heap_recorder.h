@@ -79,6 +79,22 @@ inline std::size_t usable_size_of_head(std::size_t head) noexcept {
   return (head & ~std::size_t{7}) - sizeof(std::size_t) - (head & kChunkMmapped) * 4;
 }
 
+// What the slots' byte counters add for an in-use chunk whose header word
+// is `head` (thread_state.h, CounterSlot): its usable size plus 8, that is
+// the chunk size, less 8 when mmapped. The fast paths add the size bits
+// alone (an mmapped chunk never takes the free fast path, and malloc's takes
+// 8 off in a cold branch), and HeapProfiler::counters() turns the sums back
+// into usable bytes: usable_bytes_counted.
+inline std::size_t counted_bytes_of_head(std::size_t head) noexcept {
+  return usable_size_of_head(head) + sizeof(std::size_t);
+}
+// The usable bytes of `objects` blocks whose counted bytes sum to `counted`.
+inline std::uint64_t usable_bytes_counted(std::uint64_t counted, std::uint64_t objects) noexcept {
+  const std::uint64_t headers = objects * sizeof(std::size_t);
+  // A racy read may pair a newer object count with older bytes: never wrap.
+  return counted >= headers ? counted - headers : 0;
+}
+
 // glibc's malloc_usable_size for an in-use chunk, read from the chunk header
 // (the exported function is weak in libc and interposed by us).
 inline std::size_t usable_size(const void* p) noexcept {
@@ -119,7 +135,7 @@ bool tag_samples() noexcept;
 __attribute__((always_inline)) inline void on_alloc(void* p, std::size_t size, bool sample,
                                                     int frames = kHookFrames) noexcept {
   ThreadState& t = tls_state;
-  count_object(t, &CounterSlot::alloc_bytes, &CounterSlot::alloc_objects, usable_size(p));
+  count_object(t, &CounterSlot::alloc_bytes, &CounterSlot::alloc_objects, counted_bytes_of_head(chunk_head(p)));
   // relaxed: a flag; allocations racing with the switch may or may not be tracked.
   const bool exact = g_live_block_store.enabled.load(std::memory_order_relaxed);
   if ((sample || exact) && t.hook_depth == 0) {
@@ -131,7 +147,7 @@ __attribute__((always_inline)) inline void on_alloc(void* p, std::size_t size, b
 __attribute__((always_inline)) inline void on_free(void* p) noexcept {
   ThreadState& t = tls_state;
   const std::size_t head = chunk_head(p);
-  count_object(t, &CounterSlot::free_bytes, &CounterSlot::free_objects, usable_size_of_head(head));
+  count_object(t, &CounterSlot::free_bytes, &CounterSlot::free_objects, counted_bytes_of_head(head));
   // No early return at hook_depth > 0 (unlike on_alloc): a block allocated
   // outside the profiler (so tracked) can be freed inside it — e.g. a cache
   // rehashed under a HookGuard — and must leave the tables, or the live-block
@@ -168,29 +184,44 @@ extern SampledHeap g_sampled_heap_hidden __attribute__((visibility("hidden")));
 // the user's code (kHookFrames) do not change.
 //
 // Whether a request of `size` bytes takes the fast path: nothing armed, exact
-// mode off, not inside the profiler, an owned counter slot, and the countdown
-// does not run out. If so the countdown is charged (as take_sample would) and
-// the caller allocates with glibc and, on success, calls count_fast_alloc.
-__attribute__((always_inline)) inline bool take_fast_alloc(std::size_t size) noexcept {
+// mode off, not inside the profiler and an owned counter slot (both:
+// fast_slot), and the countdown does not run out. If so the countdown is
+// charged (as take_sample would) and the slot to count into is returned; the
+// caller allocates with glibc and, on success, calls count_fast_alloc with
+// it. nullptr: take the full path.
+__attribute__((always_inline)) inline CounterSlot* take_fast_alloc(std::size_t size) noexcept {
   ThreadState& t = tls_state;
+  CounterSlot* const s = t.fast_slot;
   const std::int64_t left = t.bytes_until_sample - static_cast<std::int64_t>(size);
   // acquire: pairs with raise_hook_slow_reason (hook_slow_reasons.h).
   const bool unusual = (g_hook_slow_reasons_hidden.bits.load(std::memory_order_acquire) & kAllocSlowReasons) != 0;
-  if (__builtin_expect(unusual || t.hook_depth != 0 || left <= 0 || t.slot == nullptr, 0)) return false;
+  // Three branches, each predicted not taken. The empty asm statements (no
+  // instruction) keep the compiler from merging the tests into one condition
+  // built with setcc and or, three instructions more.
+  if (__builtin_expect(s == nullptr, 0)) return nullptr;
+  __asm__("");
+  if (__builtin_expect(left <= 0, 0)) return nullptr;
+  __asm__("");
+  if (__builtin_expect(unusual, 0)) return nullptr;
   t.bytes_until_sample = left;
-  return true;
+  return s;
 }
-// Counts the block p (non-null) that a fast-path request got from glibc.
-// PRECONDITION: take_fast_alloc() returned true on this thread just before.
-__attribute__((always_inline)) inline void count_fast_alloc(void* p) noexcept {
-  owner_count(*tls_state.slot, &CounterSlot::alloc_bytes, &CounterSlot::alloc_objects,
-              usable_size_of_head(chunk_head(p)));
+// Counts the block p (non-null) that a fast-path request got from glibc
+// into `s`, take_fast_alloc's answer (glibc's allocation functions never
+// call back into the hooks, so it is still the thread's fast_slot): the
+// header's size bits, and 8 off for an mmapped chunk (counted_bytes_of_head
+// in two steps, the rare one out of the way).
+__attribute__((always_inline)) inline void count_fast_alloc(CounterSlot* s, void* p) noexcept {
+  const std::size_t head = chunk_head(p);
+  owner_count(*s, &CounterSlot::alloc_bytes, &CounterSlot::alloc_objects, head & ~std::size_t{7});
+  if (__builtin_expect((head & kChunkMmapped) != 0, 0)) owner_add(s->alloc_bytes, -std::uint64_t{8});
 }
 // Whether freeing p (non-null), whose chunk header word is `head`, is all
-// that on_free would do for it on a thread whose slot is `s`: an owned slot,
-// p surely not a sampled block, exact mode never on, no sampled block with an
-// untagged chunk. An mmapped chunk is not: it may be sampled whatever its
-// size, and its free is a munmap anyway. No side effects.
+// that on_free would do for it on a thread whose fast_slot is `s`: an owned
+// slot outside the profiler, p surely not a sampled block, exact mode never
+// on, no sampled block with an untagged chunk. An mmapped chunk is not: it
+// may be sampled whatever its size, and its free is a munmap anyway. No side
+// effects.
 __attribute__((always_inline)) inline bool fast_free_ok(const CounterSlot* s, const void* p,
                                                         std::size_t head) noexcept {
   // relaxed: the bits a free needs are ordered by coherence (hook_slow_reasons.h).
@@ -200,14 +231,15 @@ __attribute__((always_inline)) inline bool fast_free_ok(const CounterSlot* s, co
          !g_sampled_heap_hidden.in_filter(reinterpret_cast<std::uintptr_t>(p));
 }
 // Counts a freed block whose chunk header word is `head` into the owned
-// slot `s` (fast_free_ok said yes).
+// slot `s` (fast_free_ok said yes, so the chunk is not mmapped and its
+// counted bytes are its size bits).
 __attribute__((always_inline)) inline void count_fast_free(CounterSlot& s, std::size_t head) noexcept {
-  owner_count(s, &CounterSlot::free_bytes, &CounterSlot::free_objects, usable_size_of_head(head));
+  owner_count(s, &CounterSlot::free_bytes, &CounterSlot::free_objects, head & ~std::size_t{7});
 }
 // Before p (non-null) goes back to glibc: counts it and returns true when
 // fast_free_ok; false and nothing done otherwise (call on_free).
 __attribute__((always_inline)) inline bool take_fast_free(void* p) noexcept {
-  CounterSlot* s = tls_state.slot;
+  CounterSlot* s = tls_state.fast_slot;
   // One read of the chunk header serves the tag test and the byte count.
   const std::size_t head = chunk_head(p);
   if (__builtin_expect(!fast_free_ok(s, p, head), 0)) return false;

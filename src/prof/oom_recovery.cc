@@ -70,7 +70,7 @@ void return_to_recovery_point_if_any() noexcept {
   RecoveryPoint* point = t.recovery;
   if (point == nullptr) return;
   t.recovery = point->outer;
-  t.hook_depth = point->hook_depth;
+  set_hook_depth(t, point->hook_depth);
   longjmp(point->env, 1);
 }
 

@@ -19,7 +19,7 @@ pthread_key_t g_key;               // valid once g_key_state == 2
 void release_slot(void* p) {
   auto* slot = static_cast<CounterSlot*>(p);
   tls_state.exiting = true;
-  tls_state.slot = nullptr;
+  set_owned_slot(tls_state, nullptr);
   // release: the next owner's plain load+store continues from our totals
   // (pairs with the acquire CAS in claim_slot).
   slot->owner.store(0, std::memory_order_release);
@@ -65,15 +65,15 @@ CounterSlot* counter_slots() noexcept { return g_slots; }
 
 CounterSlot& counter_slot_slow(ThreadState& t) noexcept {
   if (t.exiting || t.no_slot || t.hook_depth > 0) return g_slots[0];
-  ++t.hook_depth;  // pthread_setspecific may allocate
+  enter_profiler(t);  // pthread_setspecific may allocate
   CounterSlot* slot = ensure_key() ? claim_slot() : nullptr;
   if (slot != nullptr && pthread_setspecific(g_key, slot) != 0) {
     slot->owner.store(0, std::memory_order_release);  // release: as in release_slot
     slot = nullptr;
   }
-  t.slot = slot;
+  set_owned_slot(t, slot);
   t.no_slot = slot == nullptr;
-  --t.hook_depth;
+  leave_profiler(t);
   return slot != nullptr ? *slot : g_slots[0];
 }
 

@@ -24,7 +24,12 @@ struct alignas(64) CounterSlot {
   // Written by the owner (owner_add) or, for the shared slot, by anyone with
   // atomic RMW; read by counters() with relaxed loads: plain statistics,
   // they publish nothing.
-  std::atomic<std::uint64_t> alloc_bytes{0};    // usable bytes, cumulative
+  //
+  // The byte counters add counted_bytes_of_head() per block, the usable size
+  // plus 8: the fast paths add the chunk header's size bits as they are (one
+  // `and`), and counters() takes 8 bytes per object off the sums
+  // (usable_bytes_counted).
+  std::atomic<std::uint64_t> alloc_bytes{0};    // counted bytes, cumulative
   std::atomic<std::uint64_t> alloc_objects{0};
   std::atomic<std::uint64_t> free_bytes{0};
   std::atomic<std::uint64_t> free_objects{0};
@@ -51,6 +56,11 @@ struct ThreadState {
   // (no_slot), or released at thread exit (exiting). Never the shared slot,
   // so the counting fast path is "owned slot: plain add; else slow path".
   CounterSlot* slot;
+  // `slot` while hook_depth is 0, else nullptr: the one test by which the
+  // interposers' fast paths rule out both "inside the profiler" and "no
+  // owned slot". Kept by enter_profiler/leave_profiler/set_hook_depth and
+  // wherever slot changes (set_owned_slot).
+  CounterSlot* fast_slot;
   std::int64_t bytes_until_sample;  // allocation bytes left before the next sample
   std::uint64_t rng;            // xorshift state; 0 = unseeded
   std::uint32_t sampler_generation;  // the generation bytes_until_sample was drawn for
@@ -133,10 +143,29 @@ CounterSlot* counter_slots() noexcept;
 
 // RAII: raises hook_depth so the profiler's own allocations pass straight
 // through the hooks (no sampling, no exact tracking, no lock re-entry).
+// hook_depth and fast_slot change together, only through these.
+inline void enter_profiler(ThreadState& t) noexcept {
+  ++t.hook_depth;
+  t.fast_slot = nullptr;
+}
+inline void leave_profiler(ThreadState& t) noexcept {
+  if (--t.hook_depth == 0) t.fast_slot = t.slot;
+}
+// For a jump back to a recovery point (oom_recovery.cc) that restores the depth.
+inline void set_hook_depth(ThreadState& t, int depth) noexcept {
+  t.hook_depth = depth;
+  t.fast_slot = depth == 0 ? t.slot : nullptr;
+}
+// The thread's owned slot changes (claimed, or released at thread exit).
+inline void set_owned_slot(ThreadState& t, CounterSlot* slot) noexcept {
+  t.slot = slot;
+  t.fast_slot = t.hook_depth == 0 ? slot : nullptr;
+}
+
 class HookGuard {
  public:
-  HookGuard() noexcept { ++tls_state.hook_depth; }
-  ~HookGuard() { --tls_state.hook_depth; }
+  HookGuard() noexcept { enter_profiler(tls_state); }
+  ~HookGuard() { leave_profiler(tls_state); }
   HookGuard(const HookGuard&) = delete;
   HookGuard& operator=(const HookGuard&) = delete;
 };

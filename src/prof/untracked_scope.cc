@@ -5,7 +5,7 @@
 
 namespace syncscope::prof {
 
-UntrackedScope::UntrackedScope() noexcept { ++internal::tls_state.hook_depth; }
-UntrackedScope::~UntrackedScope() { --internal::tls_state.hook_depth; }
+UntrackedScope::UntrackedScope() noexcept { internal::enter_profiler(internal::tls_state); }
+UntrackedScope::~UntrackedScope() { internal::leave_profiler(internal::tls_state); }
 
 }  // namespace syncscope::prof

@@ -40,6 +40,13 @@ inline void* failure() noexcept {
   return nullptr;
 }
 
+// A fast-path request glibc could not serve: counted, nullptr. Out of line,
+// so that the fast path keeps nothing but its slot across glibc's call.
+__attribute__((noinline)) void* failed_fast_allocation() noexcept {
+  note_failed_allocation();
+  return nullptr;
+}
+
 // Reports the outcome of a real allocation of `size` bytes at p.
 __attribute__((always_inline)) inline void* allocated(void* p, size_t size, bool sample,
                                                       int frames = syncscope::prof::internal::kHookFrames) noexcept {
@@ -129,16 +136,12 @@ __attribute__((visibility("default"))) extern const int syncscope_prof_malloc_ho
 const int syncscope_prof_malloc_hooks_anchor = 1;
 
 void* malloc(size_t size) noexcept {
-  if (__builtin_expect(take_fast_alloc(size), 1)) {
-    void* p = __libc_malloc(size);
-    if (__builtin_expect(p != nullptr, 1)) {
-      count_fast_alloc(p);
-    } else {
-      note_failed_allocation();
-    }
-    return p;
-  }
-  return syncscope::prof::internal::keep_frame(malloc_slow(size));
+  CounterSlot* s = take_fast_alloc(size);
+  if (__builtin_expect(s == nullptr, 0)) return syncscope::prof::internal::keep_frame(malloc_slow(size));
+  void* p = __libc_malloc(size);
+  if (__builtin_expect(p == nullptr, 0)) return failed_fast_allocation();
+  count_fast_alloc(s, p);
+  return p;
 }
 
 void free(void* p) noexcept {
@@ -150,13 +153,11 @@ void free(void* p) noexcept {
 
 void* calloc(size_t n, size_t size) noexcept {
   size_t bytes = 0;
-  if (__builtin_expect(!__builtin_mul_overflow(n, size, &bytes) && take_fast_alloc(bytes), 1)) {
+  CounterSlot* s = nullptr;
+  if (__builtin_expect(!__builtin_mul_overflow(n, size, &bytes) && (s = take_fast_alloc(bytes)) != nullptr, 1)) {
     void* p = __libc_calloc(n, size);
-    if (__builtin_expect(p != nullptr, 1)) {
-      count_fast_alloc(p);
-    } else {
-      note_failed_allocation();
-    }
+    if (__builtin_expect(p == nullptr, 0)) return failed_fast_allocation();
+    count_fast_alloc(s, p);
     return p;
   }
   return syncscope::prof::internal::keep_frame(calloc_slow(n, size));
@@ -167,14 +168,14 @@ void* realloc(void* old, size_t size) noexcept {
   // The fast path: the old block's free and the new block's allocation are
   // each all that the full path would do (the old block is tested first,
   // since take_fast_alloc charges the countdown).
-  CounterSlot* s = syncscope::prof::internal::tls_state.slot;
+  CounterSlot* s = syncscope::prof::internal::tls_state.fast_slot;
   const size_t head = syncscope::prof::internal::chunk_head(old);
-  if (__builtin_expect(size != 0 && fast_free_ok(s, old, head) && take_fast_alloc(size), 1)) {
+  if (__builtin_expect(size != 0 && fast_free_ok(s, old, head) && take_fast_alloc(size) != nullptr, 1)) {
     void* p = __libc_realloc(old, size);
     if (__builtin_expect(p != nullptr, 1)) {
       // Counted after the call: a failed realloc leaves the old block live.
       syncscope::prof::internal::count_fast_free(*s, head);
-      count_fast_alloc(p);
+      count_fast_alloc(s, p);
     } else {
       note_failed_allocation();
     }

@@ -12,6 +12,7 @@
 #include "prof/oom_recovery.h"
 
 using syncscope::prof::internal::count_fast_alloc;
+using syncscope::prof::internal::CounterSlot;
 using syncscope::prof::internal::keep_frame;
 using syncscope::prof::internal::kHookFramesOutOfLine;
 using syncscope::prof::internal::on_alloc;
@@ -108,12 +109,13 @@ __attribute__((noinline)) void* nothrow_new_slow_path(std::size_t size, std::siz
   return p;
 }
 
-// glibc's block for a fast-path request (take_fast_alloc() said yes), counted;
+// glibc's block for a fast-path request (take_fast_alloc() gave slot s), counted;
 // nullptr when glibc has none (counted as a failed allocation).
-__attribute__((always_inline)) inline void* fast_alloc(std::size_t size, std::size_t alignment) noexcept {
+__attribute__((always_inline)) inline void* fast_alloc(CounterSlot* s, std::size_t size,
+                                                       std::size_t alignment) noexcept {
   void* p = alignment != 0 ? __libc_memalign(alignment, size) : __libc_malloc(size);
   if (__builtin_expect(p != nullptr, 1)) {
-    count_fast_alloc(p);
+    count_fast_alloc(s, p);
   } else {
     syncscope::prof::internal::note_failed_allocation();
   }
@@ -124,8 +126,8 @@ __attribute__((always_inline)) inline void* fast_alloc(std::size_t size, std::si
 // directly from the operator's frame (kHookFrames in heap_recorder.h) when a
 // failed fast-path request ran the new-handler.
 __attribute__((always_inline)) inline void* new_impl(std::size_t size, std::size_t alignment) {
-  if (__builtin_expect(take_fast_alloc(size), 1)) {
-    if (void* p = fast_alloc(size, alignment); __builtin_expect(p != nullptr, 1)) return p;
+  if (CounterSlot* s = take_fast_alloc(size); __builtin_expect(s != nullptr, 1)) {
+    if (void* p = fast_alloc(s, size, alignment); __builtin_expect(p != nullptr, 1)) return p;
     void* p = new_slow(size, alignment);  // the countdown was charged: not a sample
     on_alloc(p, size, false);
     return p;
@@ -135,8 +137,8 @@ __attribute__((always_inline)) inline void* new_impl(std::size_t size, std::size
 
 __attribute__((always_inline)) inline void* nothrow_new_impl(std::size_t size,
                                                              std::size_t alignment) noexcept {
-  if (__builtin_expect(take_fast_alloc(size), 1)) {
-    if (void* p = fast_alloc(size, alignment); __builtin_expect(p != nullptr, 1)) return p;
+  if (CounterSlot* s = take_fast_alloc(size); __builtin_expect(s != nullptr, 1)) {
+    if (void* p = fast_alloc(s, size, alignment); __builtin_expect(p != nullptr, 1)) return p;
     return nothrow_retry(size, alignment);  // recorded there, if a block
   }
   return keep_frame(nothrow_new_slow_path(size, alignment));
