@@ -1,30 +1,36 @@
 // Stack capture. capture_stack walks by frame shapes first
 // (shape_unwind/shape_walk.h) and hands the stacks it refuses to libunwind's
 // local-only unwinder or, in the LD_PRELOAD object, libgcc's;
-// capture_stack_from_context (signal handlers) always uses libunwind, which
-// steps through signal frames. Both entry points are async-signal-safe and
-// allocation-free: the shape walk's tables and libunwind's caches (in
-// UNW_LOCAL_ONLY mode) live in mmap'ed memory, the shape walk's file reads
-// are open/pread/close, and the scratch buffers here live on the stack.
-// One exception: capture_stack's call that gives a thread a fast-unwind place
-// (fast_unwind_places.h) calls pthread_setspecific, which glibc may allocate
-// in; no signal handler of ours calls capture_stack.
-#define UNW_LOCAL_ONLY
+// capture_stack_from_context (signal handlers) uses libunwind, which steps
+// through signal frames, and is left out of the LD_PRELOAD object: nothing
+// there calls it, and without it the object needs no libunwind (nor the
+// liblzma libunwind loads), which every preloaded process would map,
+// relocate and initialize (issue 16, item 1). Both entry points are
+// async-signal-safe and allocation-free: the shape walk's tables and
+// libunwind's caches (in UNW_LOCAL_ONLY mode) live in mmap'ed memory, the
+// shape walk's file reads are open/pread/close, and the scratch buffers here
+// live on the stack. One exception: capture_stack's call that gives a thread
+// a fast-unwind place (fast_unwind_places.h) calls pthread_setspecific,
+// which glibc may allocate in; no signal handler of ours calls capture_stack.
 #include "syncscope/prof/stack_trace.h"
 
-#include <libunwind.h>
 #include <ucontext.h>
 #if defined(SYNCSCOPE_PRELOAD_CORE)
 #include <unwind.h>
+#else
+#define UNW_LOCAL_ONLY
+#include <libunwind.h>
 #endif
 
 #include <algorithm>
 #include <cstring>
 
-#include "prof/fast_unwind_places.h"
 #include "prof/shape_unwind/shape_walk.h"
-#include "prof/unwind_frames.h"
 #include "prof/unwind_gate.h"
+#if !defined(SYNCSCOPE_PRELOAD_CORE)
+#include "prof/fast_unwind_places.h"
+#include "prof/unwind_frames.h"
+#endif
 
 namespace syncscope::prof {
 namespace {
@@ -34,6 +40,7 @@ constexpr int kSelfFrames = 1;
 // Scratch room for the skipped frames; callers never skip more than a few.
 constexpr int kMaxSkip = 16;
 
+#if !defined(SYNCSCOPE_PRELOAD_CORE)
 // libunwind's default (global) unwind-info cache holds a mutex while it calls
 // dl_iterate_phdr, which takes the loader lock. Our allocation hook unwinds,
 // so an allocation inside a dl_iterate_phdr callback (loader lock held, then
@@ -47,8 +54,11 @@ constexpr int kMaxSkip = 16;
 __attribute__((constructor(101))) void drop_global_unwind_cache() {
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
 }
+#endif
 
-std::uintptr_t as_pc(void* frame) noexcept { return reinterpret_cast<std::uintptr_t>(frame); }
+#if !defined(SYNCSCOPE_PRELOAD_CORE)
+std::uintptr_t as_pc(void* frame) noexcept { return reinterpret_cast<std::uintptr_t>(frame); }  // unw_backtrace's
+#endif
 std::uintptr_t as_pc(std::uintptr_t frame) noexcept { return frame; }
 
 // Copies frames [drop, got) of a walk to pcs and returns how many: the one
@@ -98,8 +108,15 @@ __attribute__((noinline)) int capture_stack(std::uintptr_t* pcs, int max_frames,
   // unwind-table page mapped. Its first frame is capture_stack, as below.
   const int shaped = internal::walk_frame_shapes(all, want);
   if (shaped >= 0) return keep_after_drop(all, shaped, drop, pcs);
-  // It refused (a signal frame, code it cannot describe): libunwind or
-  // libgcc, which handle those.
+  // It refused (a signal frame, code it cannot describe): libgcc's walk in
+  // the LD_PRELOAD object, libunwind's in the library; both handle those.
+#if defined(SYNCSCOPE_PRELOAD_CORE)
+  // libgcc's unwinder (about 8x faster than stepping with libunwind without
+  // its cache: CaptureWalks). Its first frame is capture_stack too.
+  GccWalk gcc_walk{all, want};
+  _Unwind_Backtrace(take_frame, &gcc_walk);
+  return keep_after_drop(all, gcc_walk.count, drop, pcs);
+#else
 #if defined(SYNCSCOPE_TSAN)
   // Hazard (TSan only): unw_backtrace's per-thread trace cache is freed by a
   // pthread-key destructor that can run after ThreadSanitizer has torn the
@@ -117,14 +134,6 @@ __attribute__((noinline)) int capture_stack(std::uintptr_t* pcs, int max_frames,
     // unw_backtrace omits itself; its first frame is capture_stack.
     return keep_after_drop(scratch, unw_backtrace(scratch, want), drop, pcs);
   }
-#if defined(SYNCSCOPE_PRELOAD_CORE) && !defined(SYNCSCOPE_TSAN)
-  // In the LD_PRELOAD object: libgcc's unwinder (about 8x faster than
-  // stepping with libunwind without its cache: CaptureWalks). Its first frame is
-  // capture_stack too.
-  GccWalk gcc_walk{all, want};
-  _Unwind_Backtrace(take_frame, &gcc_walk);
-  return keep_after_drop(all, gcc_walk.count, drop, pcs);
-#else
   // Step from a snapshot of this frame: its first frame is capture_stack too.
   unw_context_t context;
   unw_cursor_t cursor;
@@ -133,6 +142,7 @@ __attribute__((noinline)) int capture_stack(std::uintptr_t* pcs, int max_frames,
 #endif
 }
 
+#if !defined(SYNCSCOPE_PRELOAD_CORE)
 int capture_stack_from_context(const ucontext_t* context, std::uintptr_t* pcs,
                                int max_frames) noexcept {
   if (context == nullptr || pcs == nullptr || max_frames <= 0) return 0;
@@ -149,5 +159,6 @@ int capture_stack_from_context(const ucontext_t* context, std::uintptr_t* pcs,
   if (unw_init_local2(&cursor, &uc, UNW_INIT_SIGNAL_FRAME) != 0) return 0;
   return internal::collect_frames(&cursor, pcs, nullptr, std::min(max_frames, kMaxStackDepth));
 }
+#endif
 
 }  // namespace syncscope::prof
