@@ -70,18 +70,21 @@ inline std::size_t chunk_head(const void* p) noexcept { return static_cast<const
 // IS_MMAPPED, bit 1 of glibc's chunk header word.
 inline constexpr std::size_t kChunkMmapped = 2;
 
+// The chunk size in glibc's chunk header word `head`: the word without its
+// low bits PREV_INUSE, IS_MMAPPED and NON_MAIN_ARENA.
+inline std::size_t chunk_size_of_head(std::size_t head) noexcept { return head & ~std::size_t{7}; }
+
 // glibc's malloc_usable_size for an in-use chunk whose header word is `head`:
-// the chunk size (the word without its low bits PREV_INUSE, IS_MMAPPED and
-// NON_MAIN_ARENA) less the header, and less one more word when mmapped
+// the chunk size less the header, and less one more word when mmapped
 // (written without a branch: 4 * IS_MMAPPED is that word).
 inline std::size_t usable_size_of_head(std::size_t head) noexcept {
   static_assert(kChunkMmapped * 4 == sizeof(std::size_t));
-  return (head & ~std::size_t{7}) - sizeof(std::size_t) - (head & kChunkMmapped) * 4;
+  return chunk_size_of_head(head) - sizeof(std::size_t) - (head & kChunkMmapped) * 4;
 }
 
 // What the slots' byte counters add for an in-use chunk whose header word
 // is `head` (thread_state.h, CounterSlot): its usable size plus 8, that is
-// the chunk size, less 8 when mmapped. The fast paths add the size bits
+// the chunk size, less 8 when mmapped. The fast paths add the chunk size
 // alone (an mmapped chunk never takes the free fast path, and malloc's takes
 // 8 off in a cold branch), and HeapProfiler::counters() turns the sums back
 // into usable bytes: usable_bytes_counted.
@@ -209,11 +212,11 @@ __attribute__((always_inline)) inline CounterSlot* take_fast_alloc(std::size_t s
 // Counts the block p (non-null) that a fast-path request got from glibc
 // into `s`, take_fast_alloc's answer (glibc's allocation functions never
 // call back into the hooks, so it is still the thread's fast_slot): the
-// header's size bits, and 8 off for an mmapped chunk (counted_bytes_of_head
-// in two steps, the rare one out of the way).
+// chunk size, and 8 off for an mmapped chunk (counted_bytes_of_head in two
+// steps, the rare one out of the way).
 __attribute__((always_inline)) inline void count_fast_alloc(CounterSlot* s, void* p) noexcept {
   const std::size_t head = chunk_head(p);
-  owner_count(*s, &CounterSlot::alloc_bytes, &CounterSlot::alloc_objects, head & ~std::size_t{7});
+  owner_count(*s, &CounterSlot::alloc_bytes, &CounterSlot::alloc_objects, chunk_size_of_head(head));
   if (__builtin_expect((head & kChunkMmapped) != 0, 0)) owner_add(s->alloc_bytes, -std::uint64_t{8});
 }
 // Whether freeing p (non-null), whose chunk header word is `head`, is all
@@ -232,9 +235,9 @@ __attribute__((always_inline)) inline bool fast_free_ok(const CounterSlot* s, co
 }
 // Counts a freed block whose chunk header word is `head` into the owned
 // slot `s` (fast_free_ok said yes, so the chunk is not mmapped and its
-// counted bytes are its size bits).
+// counted bytes are its chunk size).
 __attribute__((always_inline)) inline void count_fast_free(CounterSlot& s, std::size_t head) noexcept {
-  owner_count(s, &CounterSlot::free_bytes, &CounterSlot::free_objects, head & ~std::size_t{7});
+  owner_count(s, &CounterSlot::free_bytes, &CounterSlot::free_objects, chunk_size_of_head(head));
 }
 // Before p (non-null) goes back to glibc: counts it and returns true when
 // fast_free_ok; false and nothing done otherwise (call on_free).

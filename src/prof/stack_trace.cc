@@ -9,9 +9,10 @@
 // async-signal-safe and allocation-free: the shape walk's tables and
 // libunwind's caches (in UNW_LOCAL_ONLY mode) live in mmap'ed memory, the
 // shape walk's file reads are open/pread/close, and the scratch buffers here
-// live on the stack. One exception: capture_stack's call that gives a thread
-// a fast-unwind place (fast_unwind_places.h) calls pthread_setspecific,
-// which glibc may allocate in; no signal handler of ours calls capture_stack.
+// live on the stack. One exception, in the library only: capture_stack's
+// call that gives a thread a fast-unwind place (fast_unwind_places.h) calls
+// pthread_setspecific, which glibc may allocate in; no signal handler of
+// ours calls capture_stack.
 #include "syncscope/prof/stack_trace.h"
 
 #include <ucontext.h>

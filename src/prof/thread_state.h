@@ -141,9 +141,7 @@ __attribute__((always_inline)) inline void count_object(ThreadState& t, SlotCoun
 // All slots (for sums and for the freeze handshake).
 CounterSlot* counter_slots() noexcept;
 
-// RAII: raises hook_depth so the profiler's own allocations pass straight
-// through the hooks (no sampling, no exact tracking, no lock re-entry).
-// hook_depth and fast_slot change together, only through these.
+// hook_depth and fast_slot change together, only through these four.
 inline void enter_profiler(ThreadState& t) noexcept {
   ++t.hook_depth;
   t.fast_slot = nullptr;
@@ -162,6 +160,8 @@ inline void set_owned_slot(ThreadState& t, CounterSlot* slot) noexcept {
   t.fast_slot = t.hook_depth == 0 ? slot : nullptr;
 }
 
+// RAII: raises hook_depth so the profiler's own allocations pass straight
+// through the hooks (no sampling, no exact tracking, no lock re-entry).
 class HookGuard {
  public:
   HookGuard() noexcept { enter_profiler(tls_state); }

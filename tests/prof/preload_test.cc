@@ -354,8 +354,10 @@ TEST_F(PreloadTest, StartMapsNoWriterNorServerLibraries) {
 // with many threads sampling from many distinct frames; the oracle is the
 // same program without the preload, measured the same way. unw_backtrace's
 // per-thread cache (256 KiB written at a thread's first call) in all 16
-// threads broke the bound (+4.7 MiB); with at most kFastUnwindPlaces
-// threads holding one (fast_unwind_places.h) they add about 1.5 MiB.
+// threads broke the bound (+4.7 MiB); with at most four threads holding one
+// they added about 1.5 MiB. The preload object now walks by frame shapes
+// (one table for the process) and hands refused stacks to libgcc's
+// unwinder, which keeps no per-thread memory.
 TEST_F(PreloadTest, ThreadsThatSample_AddLittleResidentMemory) {
   build_c_program("threads", threads_program(), "-O1 -pthread");
   if (HasFatalFailure()) return;
@@ -383,9 +385,8 @@ TEST_F(PreloadTest, ThreadsThatSample_AddLittleResidentMemory) {
   ASSERT_TRUE(std::regex_search(top, m, std::regex(R"(Showing nodes accounting for (\d+),)"))) << top;
   EXPECT_EQ(std::stol(m[1].str()), blocks) << top;
   // Thread t starts its chains at functions (64 t + i) mod 256, so every
-  // chain is walked by four threads, some holding a fast-unwind place
-  // (libunwind's cache) and some not (libgcc's unwinder): the same frames
-  // from both make exactly 256 distinct stacks, one per chain. pprof -traces
+  // chain is walked by four threads: the same frames from each make exactly
+  // 256 distinct stacks, one per chain. pprof -traces
   // prints a rule before each stack and one after the last.
   const std::string traces = go_pprof(dir_, "-traces -focus=^run$", dir_.file("threads.pb.gz"), &status);
   ASSERT_EQ(status, 0) << traces;

@@ -47,7 +47,7 @@ struct PreloadConfig {
   // complete mappings (file, build id, offsets), and pprof symbolizes them
   // from the binaries when it reads the profile (issue 16, item 2).
   bool symbolize = false;
-  // SYNCSCOPE_SHAPE_WALK=0: stacks are walked by libunwind and libgcc only,
+  // SYNCSCOPE_SHAPE_WALK=0: stacks are walked by libgcc's unwinder only,
   // never by frame shapes read from the modules' files (the shape walk opens
   // and reads those files inside the allocation hook, at each frame's first
   // sighting; a sandbox that forbids that can turn it off). Default 1.
