@@ -204,37 +204,27 @@ void CpuSampler::stop() noexcept {
 
 bool CpuSampler::restore() noexcept {
   if (!installed_) return true;
-  struct PendingScan {
-    bool pending = false;
-  };
-  // The timers are gone (stop()), so no SIGPROF is generated any more; one
-  // already pending is delivered when its thread next runs with signals
-  // unblocked (or, under TSan, reaches a safe point), and the idle handler
-  // drops it. Wait for that, bounded: scans 2 ms apart for the first 100 ms,
-  // then 20 ms apart, about 1 s in all. (100 ms in all left the handler
-  // installed, under TSan with more runnable threads than cores, in 1 of 4
-  // runs of CpuProfile.SampledCpuTime_MatchesThreadCpuClock.) This runs on
-  // the thread that asked for the profile, never on the program's others.
-  bool pending = true;
-  for (int attempt = 0; attempt < 50 + 45 && pending; ++attempt) {
-    if (attempt > 0) {
-      struct timespec gap {0, attempt < 50 ? 2'000'000 : 20'000'000};
-      ::nanosleep(&gap, nullptr);
-    }
-    PendingScan scan;
-    for_each_thread(
-        [](pid_t tid, void* arg) {
-          auto* p = static_cast<PendingScan*>(arg);
-          if (!p->pending) p->pending = read_thread_signal_state(tid, SIGPROF).pending;
-        },
-        &scan);
-    pending = scan.pending;
-  }
-  if (pending) return false;  // the idle handler stays and drops it; retried next session
   struct sigaction current {};
-  if (::sigaction(SIGPROF, nullptr, &current) == 0 && is_our_handler(current)) {
-    ::sigaction(SIGPROF, &previous_, nullptr);
-  }  // else the program installed its own handler meanwhile: leave it
+  if (::sigaction(SIGPROF, nullptr, &current) != 0) return false;
+  if (!is_our_handler(current)) {
+    installed_ = false;  // the program installed its own handler meanwhile: leave it
+    return true;
+  }
+  // The timers are gone (stop()), so no SIGPROF is generated any more, but
+  // one may still be pending in a thread that has not run since its timer
+  // expired (or, under TSan, has not reached a safe point). Putting back
+  // SIG_DFL over it would kill the process. Setting SIG_IGN first discards
+  // every pending SIGPROF of every thread, blocked or not (POSIX
+  // sigaction(): "Setting a signal action to SIG_IGN for a signal that is
+  // pending shall cause the pending signal to be discarded"; Linux flushes
+  // the shared and each thread's queue in do_sigaction). No wait, so none
+  // that can run out: waiting for the pending bits to clear (up to 1 s)
+  // still left our handler installed under TSan on a loaded machine.
+  struct sigaction ignore {};
+  ignore.sa_handler = SIG_IGN;
+  sigemptyset(&ignore.sa_mask);
+  if (::sigaction(SIGPROF, &ignore, nullptr) != 0) return false;
+  if (::sigaction(SIGPROF, &previous_, nullptr) != 0) return false;
   installed_ = false;
   return true;
 }

@@ -78,9 +78,9 @@ class CpuSampler {
   // Stops sampling, deletes every timer and waits (bounded, 100 ms) for
   // handlers still writing. Slots may still be ready: drain them afterwards.
   void stop() noexcept;
-  // Puts back the disposition found at start() once no SIGPROF is pending
-  // in any thread (waiting for that up to about 100 ms); returns whether it
-  // did.
+  // Puts back the disposition found at start(), discarding any SIGPROF
+  // still pending (through SIG_IGN; no wait); returns whether it did. A
+  // handler the program installed meanwhile is left in place.
   bool restore() noexcept;
 
   // Calls f(slot) for every ready slot, then frees it.

@@ -1,16 +1,23 @@
 // The CPU profiler and the contention recorder in-process, without the
 // server, so that the sanitizer builds check the signal-handler/drain
 // protocol and the recorder's table under real concurrency.
+#include <pthread.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <string>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "support/forked_child.h"
 #include "syncscope/prof/contention_profiler.h"
 #include "syncscope/prof/cpu_profiler.h"
 
@@ -66,6 +73,87 @@ TEST(CpuProfiler, SpinningThreads_Sampled_SigprofRestored) {
   EXPECT_FALSE(r.profile.empty());
   EXPECT_TRUE(r.handler_restored);
   EXPECT_TRUE(sigprof_default());
+}
+
+// Whether SIGPROF is pending for thread `tid`, from the SigPnd mask in
+// /proc/self/task/<tid>/status (the kernel's per-thread queue).
+bool sigprof_pending(pid_t tid) {
+  std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/status");
+  for (std::string line; std::getline(in, line);) {
+    if (line.rfind("SigPnd:", 0) != 0) continue;
+    const unsigned long long mask = std::strtoull(line.c_str() + 7, nullptr, 16);
+    return (mask >> (SIGPROF - 1)) & 1;
+  }
+  return false;
+}
+
+enum BlockedChild {
+  kBlockedOk = 0,
+  kBlockedProfileFailed = 10,
+  kBlockedNeverPending,
+  kBlockedNotRestored,
+  kBlockedNotDefault,
+  kBlockedStillPending,
+};
+
+// A thread that blocks SIGPROF and burns CPU through a profile keeps its
+// timer's SIGPROF pending to the end: no wait for it to be delivered can
+// finish. The profile must still put SIG_DFL back, and the pending signal
+// must be gone, or the thread's next unblock kills the process (SIGPROF's
+// default action). In a forked child: a regression kills the child, not
+// the suite.
+TEST(CpuProfiler, ThreadBlockingSigprof_PendingDiscarded_DefaultRestored) {
+  const test_support::ChildOutcome out = test_support::run_in_child(
+      [] {
+        std::atomic<pid_t> blocked_tid{0};
+        std::atomic<bool> stop_burning{false}, unblock{false}, watching{true};
+        std::atomic<bool> seen_pending{false};
+        // All flags relaxed: each is a plain signal between the threads;
+        // the joins order everything the checks read.
+        std::thread blocked([&] {
+          sigset_t prof;
+          sigemptyset(&prof);
+          sigaddset(&prof, SIGPROF);
+          pthread_sigmask(SIG_BLOCK, &prof, nullptr);
+          blocked_tid.store(static_cast<pid_t>(::syscall(SYS_gettid)), std::memory_order_relaxed);
+          while (!stop_burning.load(std::memory_order_relaxed)) burn(0.005);
+          while (!unblock.load(std::memory_order_relaxed)) std::this_thread::sleep_for(1ms);
+          // Delivers whatever is still pending, with the restored
+          // disposition (SIG_DFL: termination).
+          pthread_sigmask(SIG_UNBLOCK, &prof, nullptr);
+        });
+        while (blocked_tid.load(std::memory_order_relaxed) == 0) std::this_thread::sleep_for(1ms);
+        const pid_t tid = blocked_tid.load(std::memory_order_relaxed);
+        // Proof the case is exercised: the timer's signal is seen pending
+        // in the blocked thread while the profile runs.
+        std::thread watcher([&] {
+          while (watching.load(std::memory_order_relaxed)) {
+            if (sigprof_pending(tid)) seen_pending.store(true, std::memory_order_relaxed);
+            std::this_thread::sleep_for(2ms);
+          }
+        });
+        CpuProfileOptions o;
+        o.hz = 100;
+        o.duration = 400ms;
+        const CpuProfileResult r = profile_cpu(o);
+        watching.store(false, std::memory_order_relaxed);
+        watcher.join();
+        const bool still_pending = sigprof_pending(tid);
+        const bool is_default = sigprof_default();
+        stop_burning.store(true, std::memory_order_relaxed);
+        unblock.store(true, std::memory_order_relaxed);
+        blocked.join();
+        if (r.status != CpuProfileStatus::kOk) return static_cast<int>(kBlockedProfileFailed);
+        if (!seen_pending.load(std::memory_order_relaxed)) return static_cast<int>(kBlockedNeverPending);
+        if (!r.handler_restored) return static_cast<int>(kBlockedNotRestored);
+        if (!is_default) return static_cast<int>(kBlockedNotDefault);
+        if (still_pending) return static_cast<int>(kBlockedStillPending);
+        return static_cast<int>(kBlockedOk);
+      },
+      30s);
+  EXPECT_TRUE(out.exited_with(kBlockedOk))
+      << out.describe() << " (10 profile failed, 11 SIGPROF never pending, 12 handler not restored, "
+      << "13 SIGPROF not back to SIG_DFL, 14 SIGPROF still pending after the profile)";
 }
 
 TEST(CpuProfiler, SecondConcurrentCall_IsBusy_BadOptionsRefused) {
