@@ -12,6 +12,7 @@
 #include "prof/elf_symbols.h"
 #include "prof/insertion_ids.h"
 #include "prof/proto_wire.h"
+#include "prof/stored_gzip.h"
 
 namespace syncscope::prof::internal {
 namespace {
@@ -195,6 +196,12 @@ constexpr std::size_t kStoreBelow = 64 * 1024;
 // `raw` gzipped into `*out`; false with `*error` set when zlib cannot be
 // loaded or fails.
 bool gzip(const std::string& raw, std::string* out, std::string* error) {
+  // Below kStoreBelow bytes, stored blocks without zlib (stored_gzip.h): the
+  // profile of a short process, a few kilobytes, is not worth compressing
+  // at exit, nor worth loading zlib for. Level 1 cost `python3 -c pass`
+  // 473,000 instructions for its 1.7 KiB file, two fifths of its exit dump;
+  // zlib's level 0 still cost the dlopen and deflate's set-up (callgrind).
+  if (raw.size() < kStoreBelow) return stored_gzip(raw, out);
   Deflate z_lib;
   char why[256] = "";
   if (!load_deflate(&z_lib, why, sizeof why)) {
@@ -212,14 +219,8 @@ bool gzip(const std::string& raw, std::string* out, std::string* error) {
   const int mem_level = window_bits - 7;  // 8 at window_bits 15, zlib's default pairing
   // + 16: a gzip header and trailer around the deflate stream. Level 1:
   // the dump runs at exit, where time matters more than a few kilobytes.
-  // Below kStoreBelow bytes, level 0 (stored blocks, still gzip that every
-  // reader takes): the profile of a short process, a few kilobytes, is not
-  // worth compressing at exit. Level 1 cost `python3 -c pass` 473,000
-  // instructions for its 1.7 KiB file, two fifths of its exit dump
-  // (callgrind); stored, the file is a few kilobytes larger.
   // (deflateInit2 is a macro over deflateInit2_ with the header's version.)
-  const int level = raw.size() < kStoreBelow ? 0 : 1;
-  if (z_lib.init(&z, level, Z_DEFLATED, window_bits + 16, mem_level, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
+  if (z_lib.init(&z, 1, Z_DEFLATED, window_bits + 16, mem_level, Z_DEFAULT_STRATEGY, ZLIB_VERSION,
                  static_cast<int>(sizeof(z_stream))) != Z_OK) {
     *error = "zlib: deflateInit2 failed";
     return false;
