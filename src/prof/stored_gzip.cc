@@ -1,5 +1,6 @@
 #include "prof/stored_gzip.h"
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 

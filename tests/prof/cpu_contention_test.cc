@@ -9,14 +9,12 @@
 
 #include <atomic>
 #include <chrono>
-#include <cstdlib>
-#include <fstream>
-#include <string>
 #include <thread>
 #include <vector>
 
 #include <gtest/gtest.h>
 
+#include "prof/signal_channel.h"
 #include "support/forked_child.h"
 #include "syncscope/prof/contention_profiler.h"
 #include "syncscope/prof/cpu_profiler.h"
@@ -75,18 +73,6 @@ TEST(CpuProfiler, SpinningThreads_Sampled_SigprofRestored) {
   EXPECT_TRUE(sigprof_default());
 }
 
-// Whether SIGPROF is pending for thread `tid`, from the SigPnd mask in
-// /proc/self/task/<tid>/status (the kernel's per-thread queue).
-bool sigprof_pending(pid_t tid) {
-  std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/status");
-  for (std::string line; std::getline(in, line);) {
-    if (line.rfind("SigPnd:", 0) != 0) continue;
-    const unsigned long long mask = std::strtoull(line.c_str() + 7, nullptr, 16);
-    return (mask >> (SIGPROF - 1)) & 1;
-  }
-  return false;
-}
-
 enum BlockedChild {
   kBlockedOk = 0,
   kBlockedProfileFailed = 10,
@@ -128,7 +114,7 @@ TEST(CpuProfiler, ThreadBlockingSigprof_PendingDiscarded_DefaultRestored) {
         // in the blocked thread while the profile runs.
         std::thread watcher([&] {
           while (watching.load(std::memory_order_relaxed)) {
-            if (sigprof_pending(tid)) seen_pending.store(true, std::memory_order_relaxed);
+            if (internal::read_thread_signal_state(tid, SIGPROF).pending) seen_pending.store(true, std::memory_order_relaxed);
             std::this_thread::sleep_for(2ms);
           }
         });
@@ -138,7 +124,7 @@ TEST(CpuProfiler, ThreadBlockingSigprof_PendingDiscarded_DefaultRestored) {
         const CpuProfileResult r = profile_cpu(o);
         watching.store(false, std::memory_order_relaxed);
         watcher.join();
-        const bool still_pending = sigprof_pending(tid);
+        const bool still_pending = internal::read_thread_signal_state(tid, SIGPROF).pending;
         const bool is_default = sigprof_default();
         stop_burning.store(true, std::memory_order_relaxed);
         unblock.store(true, std::memory_order_relaxed);

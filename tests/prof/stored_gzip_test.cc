@@ -24,7 +24,7 @@ std::string random_bytes(std::size_t n, std::uint32_t seed) {
   return s;
 }
 
-// zlib's gunzip of `gz`; nullopt-like empty flag when zlib rejects it.
+// zlib's gunzip of `gz` into `*out`; false, with `*why`, when zlib rejects it.
 bool gunzip(const std::string& gz, std::string* out, std::string* why) {
   z_stream z{};
   if (inflateInit2(&z, 16 + MAX_WBITS) != Z_OK) return *why = "inflateInit2", false;
