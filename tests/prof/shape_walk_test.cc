@@ -11,7 +11,6 @@
 #include <gtest/gtest.h>
 #include <libunwind.h>
 #include <link.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <alloca.h>
@@ -21,7 +20,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <fstream>
 #include <functional>
 #include <optional>
 #include <string>
@@ -30,7 +28,6 @@
 #include <vector>
 
 #include "prof/shape_unwind/frame_shape.h"
-#include "prof/shape_unwind/module_tables.h"
 #include "prof/shape_unwind/shape_cache.h"
 #include "prof/shape_unwind/shape_walk.h"
 #include "support/forked_child.h"
@@ -265,51 +262,6 @@ TEST(ShapeWalk, ModuleReplacedAtTheSameAddress_IsDescribedAfresh) {
   ASSERT_GE(a.shapes.size(), 8u);
   EXPECT_EQ(a.shapes[2], b.shapes[2]);
   EXPECT_GT(shape_walk_stats().described_frames, after_a.described_frames);
-}
-
-// describe_module accepts only the very file mapped at the image: never
-// another module's, a device, a FIFO (whose open must not wait for a
-// writer: in a forked child with a deadline), a truncated copy, or a
-// table that does not fit the index memory given.
-TEST(ShapeWalk, ModuleFiles_OnlyTheMappedImageIsAccepted) {
-  Dl_info self{};
-  ASSERT_NE(dladdr(reinterpret_cast<void*>(&walk_both), &self), 0);
-  const void* image = self.dli_fbase;
-  Dl_info libc{};
-  ASSERT_NE(dladdr(reinterpret_cast<void*>(&qsort), &libc), 0);
-  std::vector<std::int32_t> index(1 << 16);
-  const auto describe = [&](const char* path, std::uint32_t capacity) {
-    return describe_module(path, image, index.data(), capacity);
-  };
-  const std::optional<ModuleTables> own = describe("/proc/self/exe", 1 << 16);
-  ASSERT_TRUE(own.has_value());
-  EXPECT_GT(own->fde_count, kHopFunctions);
-  EXPECT_GT(own->build_id_size, 0u);
-  EXPECT_EQ(own->index_count, index_entries(own->fde_count));
-  EXPECT_FALSE(describe("/proc/self/exe", own->index_count - 1).has_value()) << "index memory too small";
-  EXPECT_FALSE(describe(libc.dli_fname, 1 << 16).has_value()) << "another module's file";
-  EXPECT_FALSE(describe("/dev/null", 1 << 16).has_value());
-  EXPECT_FALSE(describe("/nonexistent/module.so", 1 << 16).has_value());
-
-  char dir[] = "/tmp/shape-walk-XXXXXX";
-  ASSERT_NE(mkdtemp(dir), nullptr);
-  const std::string truncated = std::string(dir) + "/truncated";
-  {
-    std::ifstream in("/proc/self/exe", std::ios::binary);
-    std::vector<char> head(8192);
-    in.read(head.data(), static_cast<std::streamsize>(head.size()));
-    std::ofstream(truncated, std::ios::binary).write(head.data(), in.gcount());
-  }
-  EXPECT_FALSE(describe(truncated.c_str(), 1 << 16).has_value()) << "a truncated copy";
-  const std::string fifo = std::string(dir) + "/fifo";
-  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
-  const auto outcome = test_support::run_in_child(
-      [&] { return describe_module(fifo.c_str(), image, index.data(), 1 << 16).has_value() ? 1 : 0; },
-      std::chrono::seconds(10));
-  EXPECT_TRUE(outcome.exited_with(0)) << outcome.describe() << " (1: a FIFO was accepted)";
-  std::remove(fifo.c_str());
-  std::remove(truncated.c_str());
-  rmdir(dir);
 }
 
 // Return addresses come in arithmetic progressions (copies of one function

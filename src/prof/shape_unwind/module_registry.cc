@@ -4,6 +4,7 @@
 #include <link.h>
 
 #include <optional>
+#include <span>
 
 #include "prof/page_alloc.h"
 
@@ -12,14 +13,22 @@ namespace {
 
 // Room for every module's sparse index: 4 bytes per 64 FDEs (cc1plus, with
 // 43,000 FDEs, needs 2.7 KiB). Mapped MAP_NORESERVE at the first module.
-constexpr std::uint32_t kIndexArenaEntries = 1u << 20;
+// Its last kTableReadEntries * 8 bytes (32 KiB) are the buffer modules'
+// search tables are read through (describe_module): not on the stack of the
+// allocating thread, and only its pages touched become resident.
+constexpr std::uint32_t kArenaEntries = 1u << 20;
+constexpr std::uint32_t kReadBufferEntries =
+    static_cast<std::uint32_t>(kTableReadEntries * sizeof(SearchEntry) / sizeof(std::int32_t));
+constexpr std::uint32_t kIndexArenaEntries = kArenaEntries - kReadBufferEntries;
+static_assert(kIndexArenaEntries % 2 == 0, "the read buffer is 8-byte aligned");
 
 struct Registry {
   RegisteredModule modules[kMaxModules];
   // Held while one module is described and its slot filled. Only
   // try-locked: nobody waits for it.
   std::atomic<bool> describing{false};
-  std::int32_t* index_arena = nullptr;  // kIndexArenaEntries, guarded by describing
+  // kArenaEntries: the indexes, then the read buffer. Guarded by describing.
+  std::int32_t* index_arena = nullptr;
   std::uint32_t index_used = 0;         // guarded by describing
   std::atomic<std::uint64_t> ready{0};
   std::atomic<std::uint64_t> refused{0};
@@ -64,12 +73,14 @@ void describe_into(Registry& r, RegisteredModule& m, const dl_find_object& found
   m.path = map == nullptr ? nullptr : (map->l_name[0] == '\0' ? "/proc/self/exe" : map->l_name);
   bool ok = false;
   if (r.index_arena == nullptr) {
-    r.index_arena = static_cast<std::int32_t*>(map_pages(sizeof(std::int32_t) * kIndexArenaEntries));
+    r.index_arena = static_cast<std::int32_t*>(map_pages(sizeof(std::int32_t) * kArenaEntries));
   }
   if (r.index_arena != nullptr && m.path != nullptr && found.dlfo_eh_frame != nullptr) {
+    const std::span<SearchEntry> read_buffer(
+        reinterpret_cast<SearchEntry*>(r.index_arena + kIndexArenaEntries), kTableReadEntries);
     std::optional<ModuleTables> tables =
         describe_module(m.path, found.dlfo_map_start, r.index_arena + r.index_used,
-                        kIndexArenaEntries - r.index_used);
+                        kIndexArenaEntries - r.index_used, read_buffer);
     // The file's .eh_frame_hdr must be the one the loader found.
     if (tables && tables->hdr_vaddr + m.bias == reinterpret_cast<std::uintptr_t>(found.dlfo_eh_frame)) {
       m.tables = *tables;

@@ -25,13 +25,6 @@ constexpr std::size_t kMaxNoteBytes = 1024;  // larger note segments are not com
 // 4-byte signed offsets from the header's start (DW_EH_PE_datarel | sdata4).
 constexpr std::uint8_t kTableEncoding = 0x3b;
 
-// The table's pairs: where a function starts, where its FDE is.
-struct TableEntry {
-  std::int32_t start;  // relative to hdr_vaddr
-  std::int32_t fde;    // relative to hdr_vaddr
-};
-static_assert(sizeof(TableEntry) == 8, "the table's pairs are two packed int32s");
-
 // Records the GNU build ID (an NT_GNU_BUILD_ID note named "GNU") among the
 // notes in `notes`, which start at link-time address `vaddr`.
 void find_build_id(const std::uint8_t* notes, std::size_t size, std::uint64_t vaddr,
@@ -119,8 +112,12 @@ bool ModuleFileSource::read(std::uint64_t vaddr, void* out, std::size_t n) const
 
 std::optional<ModuleTables> describe_module(const char* path, const void* image,
                                            std::int32_t* index_memory,
-                                           std::uint32_t index_capacity) noexcept {
+                                           std::uint32_t index_capacity,
+                                           std::span<SearchEntry> read_buffer) noexcept {
   ModuleTables tables;
+  if (read_buffer.empty() || read_buffer.size() % kIndexStride != 0 || read_buffer.size() > UINT32_MAX) {
+    return std::nullopt;
+  }
   ModuleFileSource file;
   if (path == nullptr || image == nullptr || !file.open(path, nullptr)) return std::nullopt;
   tables.device = file.device();
@@ -195,25 +192,24 @@ std::optional<ModuleTables> describe_module(const char* path, const void* image,
   }
   tables.table_vaddr = bytes.vaddr();
   tables.fde_count = static_cast<std::uint32_t>(count);
-  if (count * sizeof(TableEntry) > eh_frame_hdr->p_filesz) return std::nullopt;
+  if (count * sizeof(SearchEntry) > eh_frame_hdr->p_filesz) return std::nullopt;
 
-  // The sparse index: every kIndexStride-th start, read in 2 KiB stretches.
+  // The sparse index: every kIndexStride-th start, the table read in
+  // stretches of the caller's buffer (whole strides each).
   const std::uint32_t needed = index_entries(tables.fde_count);
   if (index_memory == nullptr || needed > index_capacity) return std::nullopt;
-  constexpr std::uint32_t kChunk = 256;  // 2 KiB a read
-  static_assert(kChunk % kIndexStride == 0, "a stretch holds whole strides");
-  TableEntry chunk[kChunk];
+  const auto stretch = static_cast<std::uint32_t>(read_buffer.size());
   std::int32_t previous = INT32_MIN;
-  for (std::uint32_t first = 0; first < tables.fde_count; first += kChunk) {
-    const std::uint32_t n = std::min(kChunk, tables.fde_count - first);
-    if (!file.read(tables.table_vaddr + std::uint64_t{first} * sizeof(TableEntry), chunk,
-                   n * sizeof(TableEntry))) {
+  for (std::uint32_t first = 0; first < tables.fde_count; first += stretch) {
+    const std::uint32_t n = std::min(stretch, tables.fde_count - first);
+    if (!file.read(tables.table_vaddr + std::uint64_t{first} * sizeof(SearchEntry), read_buffer.data(),
+                   n * sizeof(SearchEntry))) {
       return std::nullopt;
     }
     for (std::uint32_t i = 0; i < n; i += kIndexStride) {
-      if (chunk[i].start < previous) return std::nullopt;  // not sorted: not a table we can search
-      previous = chunk[i].start;
-      index_memory[(first + i) / kIndexStride] = chunk[i].start;
+      if (read_buffer[i].start < previous) return std::nullopt;  // not sorted: not a table we can search
+      previous = read_buffer[i].start;
+      index_memory[(first + i) / kIndexStride] = read_buffer[i].start;
     }
   }
   tables.index = index_memory;
@@ -222,7 +218,7 @@ std::optional<ModuleTables> describe_module(const char* path, const void* image,
 }
 
 std::optional<std::uint64_t> find_fde(const ModuleTables& tables, const TableSource& source,
-                                      std::uint64_t pc) noexcept {
+                                      std::uint64_t pc, StrideMemo* memo) noexcept {
   const auto relative = static_cast<std::int64_t>(pc - tables.hdr_vaddr);
   if (relative < INT32_MIN || relative > INT32_MAX || tables.index_count == 0) return std::nullopt;
   const auto key = static_cast<std::int32_t>(relative);
@@ -233,13 +229,20 @@ std::optional<std::uint64_t> find_fde(const ModuleTables& tables, const TableSou
   const auto stride = static_cast<std::uint32_t>(after - tables.index - 1);
   const std::uint32_t first = stride * kIndexStride;
   const std::uint32_t n = std::min(kIndexStride, tables.fde_count - first);
-  TableEntry entries[kIndexStride];
-  if (!source.read(tables.table_vaddr + std::uint64_t{first} * sizeof(TableEntry), entries,
-                   n * sizeof(TableEntry))) {
-    return std::nullopt;
+  StrideMemo local;
+  StrideMemo& held = memo != nullptr ? *memo : local;
+  if (held.stride != stride || held.count != n) {
+    held.stride = UINT32_MAX;  // nothing valid while the read may fail half-way
+    if (!source.read(tables.table_vaddr + std::uint64_t{first} * sizeof(SearchEntry), held.entries,
+                     n * sizeof(SearchEntry))) {
+      return std::nullopt;
+    }
+    held.stride = stride;
+    held.count = n;
   }
-  const TableEntry* last = std::upper_bound(entries, entries + n, key,
-                                            [](std::int32_t k, const TableEntry& e) { return k < e.start; });
+  const SearchEntry* entries = held.entries;
+  const SearchEntry* last = std::upper_bound(entries, entries + n, key,
+                                            [](std::int32_t k, const SearchEntry& e) { return k < e.start; });
   if (last == entries) return std::nullopt;
   return tables.hdr_vaddr + static_cast<std::uint64_t>(static_cast<std::int64_t>((last - 1)->fde));
 }

@@ -53,6 +53,7 @@ class ShapeFinder {
       if (module_ != found.module) {
         file_.close();
         cie_.vaddr = 0;  // link-time addresses of another module
+        stride_.stride = UINT32_MAX;
       }
       module_ = found.module;
       slot_ = found.slot;
@@ -72,7 +73,7 @@ class ShapeFinder {
   // Reads the shape at link-time address `pc` from the current module's file.
   std::uint64_t describe(std::uint64_t pc) noexcept {
     if (!file_.is_open() && !file_.open(module_->path, &module_->tables)) return kRefusedShape;
-    const std::optional<std::uint64_t> fde = find_fde(module_->tables, file_, pc);
+    const std::optional<std::uint64_t> fde = find_fde(module_->tables, file_, pc, &stride_);
     if (!fde) return kRefusedShape;
     const std::optional<FrameShape> shape = describe_frame(file_, *fde, pc, &cie_);
     return shape ? shape->pack() : kRefusedShape;
@@ -82,6 +83,7 @@ class ShapeFinder {
   std::uint32_t slot_ = 0;                     // its registry slot
   ModuleFileSource file_;                      // its file, once a shape had to be read
   CieMemo cie_;                                // the last CIE read from it
+  StrideMemo stride_;                          // the last search-table stretch read from it
 };
 
 // Steps from `regs` (the frame of walk_frame_shapes at its snapshot) to the
