@@ -11,7 +11,9 @@
 # Usage: scripts/bench-cost.sh [BUILD_DIR]      (default: build)
 #   needs BUILD_DIR/lib/libsyncscope_preload.so and, for the churn rows,
 #   BUILD_DIR/bin/prof_churn_workload (-DSYNCSCOPE_BUILD_BENCH=ON).
-# Env: REPS (rounds, default 7), ROWS (space-separated subset of
+# Env: REPS (rounds, default 7), SHORT_REPS (rounds of the per-process rows
+#      ls, lsbig and pypass, default 101: a few ms each, and their cost is a
+#      difference of about 1 ms that needs many rounds to resolve), ROWS (space-separated subset of
 #      "churn2 churn1 gxx ls lsbig pypass pythreads sort"), CHURN_OPS (per thread,
 #      default 1000000), HEAPTRACK=1, PRELOAD (another preload object to
 #      measure instead of BUILD_DIR's), OLD_PRELOAD (a second preload object,
@@ -23,6 +25,7 @@ build=${1:-build}
 export BENCH_PRELOAD=${PRELOAD:-$(realpath "$build/lib/libsyncscope_preload.so")}
 export BENCH_BIN=$(realpath "$build/bin")
 export REPS=${REPS:-7}
+export SHORT_REPS=${SHORT_REPS:-101}
 export ROWS=${ROWS:-"churn2 churn1 gxx ls lsbig pypass pythreads sort"}
 export CHURN_OPS=${CHURN_OPS:-1000000}
 export HEAPTRACK=${HEAPTRACK:-0}
@@ -35,6 +38,8 @@ import glob, os, shutil, statistics, subprocess, sys, tempfile, time
 preload = os.environ["BENCH_PRELOAD"]
 binary = os.environ["BENCH_BIN"]
 reps = int(os.environ["REPS"])
+short_reps = int(os.environ["SHORT_REPS"])
+short_rows = ("ls", "lsbig", "pypass")
 rows = os.environ["ROWS"].split()
 ops = os.environ["CHURN_OPS"]
 python = os.environ["BENCH_PYTHON"]
@@ -163,7 +168,8 @@ def run_once(argv, extra):
     cpu = ru.ru_utime + ru.ru_stime
     return wall, kib / 1024.0, cpu  # seconds, MiB, seconds
 
-print(f"bench-cost: {reps} rounds, configurations alternated per round; medians", flush=True)
+print(f"bench-cost: {reps} rounds ({short_reps} for {', '.join(short_rows)}), configurations "
+      "alternated per round; medians, and paired per-round comparisons with 95% intervals", flush=True)
 print(f"  preload   {preload}")
 if os.environ["OLD_PRELOAD"]:
     print(f"  old       {os.environ['OLD_PRELOAD']}")
@@ -179,7 +185,7 @@ for row in rows:
     label, argv = commands[row]
     run_once(argv, {})  # warm the page cache
     samples = {c: [] for c in configs}
-    for _ in range(reps):
+    for _ in range(short_reps if row in short_rows else reps):
         for c, extra in configs.items():
             samples[c].append(run_once(argv, extra))
     results[row] = samples
@@ -198,9 +204,39 @@ for row in rows:
         bw = med([x[0] for x in s[base]]); br = med([x[1] for x in s[base]]); bu = med([x[2] for x in s[base]])
         print(f"{row:<10} {c:<14} {w*1e3:9.1f} {w/bw:7.3f} {u*1e3:9.1f} {u/bu if bu else 0:7.3f} "
               f"{r:8.1f} {r-br:+9.1f}  {base}")
+# Paired comparisons: each round ran every configuration once, back to back,
+# so a round's difference (or ratio) cancels what drifted between rounds.
+# The median of those, with a distribution-free 95% confidence interval from
+# order statistics (the normal approximation to the binomial: ranks
+# n/2 -+ 0.98 sqrt(n)); with fewer than 6 rounds the interval is the range.
+def median_ci(xs):
+    xs = sorted(xs)
+    n = len(xs)
+    k = max(0, int(n / 2 - 0.98 * n ** 0.5))
+    return statistics.median(xs), xs[k], xs[min(n - 1, n - 1 - k)]
+
+def paired(row, c, base, i, ratio):
+    a = [x[i] for x in results[row][c]]
+    b = [x[i] for x in results[row][base]]
+    return median_ci([(x / y if y else 0.0) if ratio else 1e3 * (x - y) for x, y in zip(a, b)])
+
+print("paired per round (median [95% interval]); ratio rows: wall ratio, per-process rows: extra ms:")
+for row in rows:
+    for c in configs:
+        if c in ("none", "jemalloc"):
+            continue
+        base = "jemalloc" if c == "jemalloc-prof" else "none"
+        short = row in short_rows
+        m, lo, hi = paired(row, c, base, 0, not short)
+        mc, loc, hic = paired(row, c, base, 2, not short)
+        unit = " ms" if short else "x"
+        fmt = "{:+.2f}" if short else "{:.3f}"
+        print(f"  {row:<10} {c:<14} wall {fmt.format(m)}{unit} [{fmt.format(lo)}, {fmt.format(hi)}]"
+              f"   cpu {fmt.format(mc)}{unit} [{fmt.format(loc)}, {fmt.format(hic)}]  vs {base}, "
+              f"{len(results[row][c])} rounds")
 def cost(row, i):
     return 1e3 * (med([x[i] for x in results[row]['syncscope']]) - med([x[i] for x in results[row]['none']]))
-short = [row for row in rows if row in ("ls", "lsbig", "pypass")]
+short = [row for row in rows if row in short_rows]
 print("per-process cost (syncscope - none, medians):",
       ", ".join(f"{row} {cost(row, 0):+.1f} ms wall / {cost(row, 2):+.1f} ms cpu" for row in short))
 shutil.rmtree(tmp, ignore_errors=True)
