@@ -348,15 +348,21 @@ bool MhdFront::stop_within(std::chrono::milliseconds limit) {
   remove_fork_participant(impl_.get());
   // relaxed: see the load in on_access().
   impl_->refusing.store(true, std::memory_order_relaxed);
-  const MHD_socket listen_fd = MHD_quiesce_daemon(impl_->daemon);
-  if (listen_fd != MHD_INVALID_SOCKET) ::close(listen_fd);
+  // No MHD_quiesce_daemon(): with the internal epoll thread it races that
+  // thread for the listen socket's removal from the epoll set, and the
+  // loser's epoll_ctl(EPOLL_CTL_DEL) fails with ENOENT, which libmicrohttpd
+  // 0.9.75 answers with MHD_PANIC, abort() by default: the host program
+  // died ("Failed to remove listen FD from epoll set", seen when a test
+  // stopped the server right after a request). Until MHD_stop_daemon()
+  // closes it, the listen socket stays open and every new request gets the
+  // refusal; if the workers do not drain in time, it stays so.
   impl_->ctx.canceller.cancel();
   if (!impl_->workers->shutdown_for(limit)) {
     (void)impl_->workers.release();  // detached workers still use it: leaked on purpose
     (void)impl_->deadlines.release();  // the loop keeps running and still reports to it
     return false;
   }
-  MHD_stop_daemon(impl_->daemon);  // closes every connection, joins the loop
+  MHD_stop_daemon(impl_->daemon);  // closes the listen socket and every connection, joins the loop
   impl_->daemon = nullptr;
   impl_->deadlines.reset();  // every entry was removed by the CLOSED notifications
   impl_->stopped = true;

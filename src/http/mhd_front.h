@@ -57,11 +57,12 @@ class MhdFront {
   // Serves on `listen_fd` (bound and listening; ownership passes here, also on error).
   absl::Status start(int listen_fd);
 
-  // Stops accepting, answers further requests on open connections with 503,
-  // cancels long requests, waits at most `limit` for handlers in flight, then
-  // closes every connection and joins the event loop. False when a handler
-  // was still running at the deadline: the loop keeps refusing, and this
-  // object must then be leaked, not destroyed. Idempotent after a true.
+  // Answers every further request (new connections too) with 503, cancels
+  // long requests, waits at most `limit` for handlers in flight, then closes
+  // the listen socket and every connection and joins the event loop. False
+  // when a handler was still running at the deadline: the loop keeps
+  // refusing on the still-open port, and this object must then be leaked,
+  // not destroyed. Idempotent after a true.
   bool stop_within(std::chrono::milliseconds limit);
 
   struct Impl;  // public only so the event loop's C callbacks can name it
