@@ -317,6 +317,51 @@ TEST_F(PreloadTest, Sigusr2_SingleThreadedProgram_DumpsAtItsNextSample) {
   expect_signal_dump_names_big_site("allocate");
 }
 
+// The preload holds none of the program's file descriptors, so a program
+// that takes descriptor numbers for itself (a shell's `exec 3<file 4>>log`)
+// keeps what it put there through a SIGUSR2 dump and a fork. The object used
+// to open a wake-up pipe at load, which took the program's first two free
+// numbers: after the shell's redirections the signal handler wrote its
+// wake-up byte into the shell's log, the dumper read (and consumed) the
+// shell's input, and the fork handler closed the subshell's two files.
+// Debian's bash, single-threaded: the SIGUSR2 dump is written from its next
+// sampled allocation (every allocation at rate 1).
+TEST_F(PreloadTest, ProgramsFileDescriptors_AreLeftAlone_ThroughSignalDumpAndFork) {
+  int status = 0;
+  const std::string bare = run_shell("ls /proc/self/fd", &status);
+  ASSERT_EQ(status, 0) << bare;
+  const std::string preloaded =
+      run_shell(env("SYNCSCOPE_PROFILE_OUT='" + dir_.file("ls.pb.gz") + "'") + "ls /proc/self/fd", &status);
+  ASSERT_EQ(status, 0) << preloaded;
+  EXPECT_EQ(preloaded, bare) << "descriptors of a preloaded ls, against the same ls without the preload";
+
+  std::string input;
+  for (int i = 0; i < 40; ++i) input += "line " + std::to_string(i) + " of the shell's own input\n";
+  std::ofstream(dir_.file("in.txt")) << input;
+  std::ofstream(dir_.file("out.txt")).flush();
+  const std::string script =
+      "exec 3<'" + dir_.file("in.txt") + "' 4>>'" + dir_.file("out.txt") + "'\n"
+      "( echo subshell >&4 ) || echo 'subshell lost fd 4' >&2\n"
+      "kill -USR2 $$\n"
+      "i=0; while [ ! -e '" + dir_.file("sig.pb.gz") + "' ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i+1)); done\n"
+      "[ -e '" + dir_.file("sig.pb.gz") + "' ] || { echo 'no dump 30 s after SIGUSR2' >&2; exit 5; }\n"
+      "cat <&3 > '" + dir_.file("got.txt") + "'\n"
+      "echo shell >&4\n";
+  std::ofstream(dir_.file("script.sh")) << script;
+  const std::string out = run_shell(
+      env("SYNCSCOPE_PROFILE_RATE=1 SYNCSCOPE_PROFILE_OUT='" + dir_.file("sig.pb.gz") + "'") + "/bin/bash '" +
+          dir_.file("script.sh") + "' 2>&1",
+      &status);
+  ASSERT_EQ(status, 0) << out;
+  EXPECT_EQ(out.find("lost"), std::string::npos) << out;
+  const auto read_all = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  };
+  EXPECT_EQ(read_all(dir_.file("out.txt")), "subshell\nshell\n") << "the shell's log, written through fd 4";
+  EXPECT_EQ(read_all(dir_.file("got.txt")), input) << "the shell's input, read through fd 3";
+}
+
 // Issue 16, item 1: a preloaded single-threaded program stays single-threaded
 // (no dumper thread until one is needed), so glibc's malloc keeps its
 // single-threaded paths; the program's first thread brings the dumper.

@@ -12,8 +12,8 @@
 // SYNCSCOPE_PROFILE_SYMBOLIZE=1 loads them (issue 16, item 1).
 // Dumps happen at exit (destructor of this object, after the program's
 // static destructors), every SYNCSCOPE_PROFILE_INTERVAL_S seconds, and on
-// SIGUSR2. Signals and timers only wake a dumper thread through a pipe; the
-// profile is never written from a signal handler. A process that recorded no sample
+// SIGUSR2. Signals and requests only wake a dumper thread through a
+// semaphore; the profile is never written from a signal handler. A process that recorded no sample
 // (a fork child: none since the fork) writes nothing at exit.
 //
 // The dumper thread starts only when it is needed (issue 16, item 1): a
@@ -26,15 +26,15 @@
 // (the signal handler cannot start a thread): a single-threaded program
 // that no longer allocates writes that dump at exit.
 #include <dlfcn.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <mutex>
@@ -57,7 +57,17 @@ namespace {
 // preload_init before any other thread of ours exists.
 PreloadConfig* g_config = nullptr;
 pid_t g_owner_pid = 0;          // the process that loaded us (not a fork child)
-int g_wake_pipe[2] = {-1, -1};  // [1] written by signal handler / requests
+// Wakes the dumper: posted by SIGUSR2's handler and by dump requests
+// (sem_post is async-signal-safe: POSIX.1-2008, 2.4.3), waited for by the
+// dumper thread. A process-private semaphore, not a pipe, so this object
+// holds no file descriptor of the program's: a pipe's two descriptors could
+// be closed or dup2'd over by the program (a shell's `exec 3<file 4>>log`),
+// and the handler's wake-up byte then went into the program's file, the
+// dumper read the program's input, and the fork handler closed the child's
+// files at those numbers. Initialised by prepare_dumps and again in a fork
+// child.
+sem_t g_wake;
+bool g_wake_ready = false;  // g_wake is initialised; set once at load
 constinit PlainMutex g_dump_mu;  // serializes dumps (dumper thread vs exit)
 // Samples recorded in the process up to the last fork() (written in the
 // child, single-threaded then); 0 in the process that loaded us. A process
@@ -78,7 +88,7 @@ bool g_exit_dump_done = false;
 std::atomic<bool> g_dumper_started{false};
 // A dump was asked for (SIGUSR2 or a request) and the dumper may not be
 // running yet: the next sample starts it (start_dumper_if_asked). Written by
-// the signal handler: lock-free. relaxed: a flag; the byte in the pipe is
+// the signal handler: lock-free. relaxed: a flag; the semaphore's count is
 // what the dumper acts on.
 std::atomic<bool> g_dump_asked{false};
 static_assert(std::atomic<bool>::is_always_lock_free);
@@ -172,14 +182,11 @@ void after_fork_in_parent() {
   g_dump_mu_held_for_fork = false;
 }
 
-void open_wake_pipe();
-
 void after_fork_in_child() {
-  // The child has no dumper thread, and the wake-up pipe is the parent's:
-  // a fresh pipe, and the dumper starts anew when the child needs one.
-  if (g_wake_pipe[0] >= 0) close(g_wake_pipe[0]);
-  if (g_wake_pipe[1] >= 0) close(g_wake_pipe[1]);
-  open_wake_pipe();
+  // The child has no dumper thread, and the semaphore's count was the
+  // parent's: a fresh one, and the dumper starts anew when the child needs
+  // one.
+  if (g_wake_ready) sem_init(&g_wake, /*pshared=*/0, 0);
   g_dumper_started.store(false, std::memory_order_relaxed);  // relaxed: single-threaded child
   g_dump_asked.store(false, std::memory_order_relaxed);
   g_dump_mu_held_for_fork = false;
@@ -245,15 +252,14 @@ void dump(const char* why, bool is_exit = false) noexcept {
   }
 }
 
-// Wakes the dumper for one dump; true when the request is in the pipe.
-// Async-signal-safe (a write and a lock-free store).
+// Wakes the dumper for one dump; true when the request is posted.
+// Async-signal-safe (sem_post and a lock-free store).
 bool ask_for_dump() {
   const int saved = errno;
   bool asked = false;
-  if (g_wake_pipe[1] >= 0) {
-    const char c = 's';
-    // A full pipe already holds a pending wake-up.
-    asked = write(g_wake_pipe[1], &c, 1) == 1 || errno == EAGAIN;
+  if (g_wake_ready) {
+    // EOVERFLOW: the count is at its maximum, wake-ups already pending.
+    asked = sem_post(&g_wake) == 0 || errno == EOVERFLOW;
   }
   g_dump_asked.store(true, std::memory_order_relaxed);  // relaxed: see g_dump_asked
   errno = saved;
@@ -262,31 +268,44 @@ bool ask_for_dump() {
 
 void on_dump_signal(int) { ask_for_dump(); }
 
-void* dumper_main(void*) {
-  const int timeout_ms =
-      g_config->interval_s > 0 ? static_cast<int>(g_config->interval_s * 1000) : -1;
+// What ended the dumper's wait.
+enum class Wake { kAsked, kInterval, kBroken };
+
+// Waits for a wake-up, or until the interval (when set) has passed since
+// the wait began. Wake-ups posted while a dump ran are taken together: one
+// dump answers them all.
+Wake wait_for_wake_up(std::int64_t interval_s) {
+  timespec deadline{};
+  if (interval_s > 0) {
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += static_cast<time_t>(interval_s);
+  }
   for (;;) {
-    pollfd pfd{g_wake_pipe[0], POLLIN, 0};
-    const int r = poll(&pfd, 1, timeout_ms);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) return nullptr;
-    if (r > 0) {
-      char buf[64];
-      [[maybe_unused]] ssize_t n = read(g_wake_pipe[0], buf, sizeof buf);
+    const int r = interval_s > 0 ? sem_clockwait(&g_wake, CLOCK_MONOTONIC, &deadline) : sem_wait(&g_wake);
+    if (r == 0) {
+      while (sem_trywait(&g_wake) == 0) {
+      }
+      return Wake::kAsked;
     }
-    dump(r > 0 ? "signal" : "interval");
+    if (errno == ETIMEDOUT) return Wake::kInterval;
+    // EINTR: the thread blocks every signal, but a debugger can interrupt it.
+    if (errno != EINTR) return Wake::kBroken;
   }
 }
 
-void open_wake_pipe() {
-  if (pipe2(g_wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0) g_wake_pipe[0] = g_wake_pipe[1] = -1;
+void* dumper_main(void*) {
+  for (;;) {
+    const Wake why = wait_for_wake_up(g_config->interval_s);
+    if (why == Wake::kBroken) return nullptr;
+    dump(why == Wake::kAsked ? "signal" : "interval");
+  }
 }
 
 // Starts the dumper thread unless this process has one. Not
 // async-signal-safe (pthread_create).
 void start_dumper() {
   // acq_rel: one caller starts it; the others see it started.
-  if (g_wake_pipe[0] < 0 || g_real_pthread_create == nullptr ||
+  if (!g_wake_ready || g_real_pthread_create == nullptr ||
       g_dumper_started.exchange(true, std::memory_order_acq_rel)) {
     return;
   }
@@ -318,8 +337,8 @@ void start_dumper_if_asked() noexcept {
 // when an interval asks for one now (see the file comment).
 void prepare_dumps() {
   resolve_real_pthread_create();
-  open_wake_pipe();
-  if (g_wake_pipe[0] < 0) return;
+  if (sem_init(&g_wake, /*pshared=*/0, 0) != 0) return;
+  g_wake_ready = true;
   struct sigaction sa {};
   sa.sa_handler = on_dump_signal;
   sa.sa_flags = SA_RESTART;
