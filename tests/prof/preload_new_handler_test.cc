@@ -118,6 +118,20 @@ TEST_F(PreloadNewHandlerTest, DefaultRate_SameAsWithoutPreload) {
   EXPECT_EQ(preloaded.out, kExpected);
 }
 
+// The largest rate (1 TiB): the countdown (exponential, mean 1 TiB) outlasts
+// the 96 MiB requests, which fail on the hooks' fast path (glibc returns
+// null after the countdown was charged) and go to the new-handler from
+// there; the 64 TiB requests still take the slow path.
+TEST_F(PreloadNewHandlerTest, LargestRate_FastPathFailures_SameAsWithoutPreload) {
+  const CommandResult plain = run("");
+  const CommandResult preloaded = run("LD_PRELOAD='" + preload_path() +
+                                      "' SYNCSCOPE_PROFILE_RATE=1099511627776 SYNCSCOPE_PROFILE_OUT='" +
+                                      dir_.file("heap.pb.gz") + "'");
+  ASSERT_EQ(preloaded.exit_code, 0) << preloaded.err;
+  EXPECT_EQ(preloaded.out, plain.out);
+  EXPECT_EQ(preloaded.out, kExpected);
+}
+
 // Every request sampled: the failing requests take the recording slow path,
 // and the blocks the handler's retries return are recorded.
 TEST_F(PreloadNewHandlerTest, EveryRequestSampled_SameAsWithoutPreload) {
