@@ -99,6 +99,16 @@ class PreloadNewHandlerTest : public ::testing::Test {
   CommandResult run(const std::string& env) const {
     return run_shell(env + " '" + dir_.file("prog") + "'", std::chrono::seconds(30));
   }
+  // The program under the preload object, with `env` besides: its lines are
+  // those of the program alone, and the oracle's.
+  void expect_same_as_without_preload(const std::string& env) const {
+    const CommandResult plain = run("");
+    const CommandResult preloaded =
+        run("LD_PRELOAD='" + preload_path() + "' SYNCSCOPE_PROFILE_OUT='" + dir_.file("heap.pb.gz") + "' " + env);
+    ASSERT_EQ(preloaded.exit_code, 0) << preloaded.err;
+    EXPECT_EQ(preloaded.out, plain.out);
+    EXPECT_EQ(preloaded.out, kExpected);
+  }
   ScratchDir dir_;
 };
 
@@ -108,41 +118,23 @@ TEST_F(PreloadNewHandlerTest, WithoutPreload_OracleGivesTheExpectedLines) {
   EXPECT_EQ(plain.out, kExpected);
 }
 
-// Default rate: the failing requests take the hooks' fast path.
-TEST_F(PreloadNewHandlerTest, DefaultRate_SameAsWithoutPreload) {
-  const CommandResult plain = run("");
-  const CommandResult preloaded =
-      run("LD_PRELOAD='" + preload_path() + "' SYNCSCOPE_PROFILE_OUT='" + dir_.file("heap.pb.gz") + "'");
-  ASSERT_EQ(preloaded.exit_code, 0) << preloaded.err;
-  EXPECT_EQ(preloaded.out, plain.out);
-  EXPECT_EQ(preloaded.out, kExpected);
-}
+// Default rate: every failing request is larger than the countdown (mean
+// 512 KiB), so each takes the sampling path.
+TEST_F(PreloadNewHandlerTest, DefaultRate_SameAsWithoutPreload) { expect_same_as_without_preload(""); }
 
 // The largest rate (1 TiB): the countdown (exponential, mean 1 TiB) outlasts
 // the 96 MiB requests, which fail on the hooks' fast path (glibc returns
 // null after the countdown was charged) and go to the new-handler from
 // there; the 64 TiB requests still take the slow path.
 TEST_F(PreloadNewHandlerTest, LargestRate_FastPathFailures_SameAsWithoutPreload) {
-  const CommandResult plain = run("");
-  const CommandResult preloaded = run("LD_PRELOAD='" + preload_path() +
-                                      "' SYNCSCOPE_PROFILE_RATE=1099511627776 SYNCSCOPE_PROFILE_OUT='" +
-                                      dir_.file("heap.pb.gz") + "'");
-  ASSERT_EQ(preloaded.exit_code, 0) << preloaded.err;
-  EXPECT_EQ(preloaded.out, plain.out);
-  EXPECT_EQ(preloaded.out, kExpected);
+  expect_same_as_without_preload("SYNCSCOPE_PROFILE_RATE=1099511627776");
 }
 
 // Every request sampled: the failing requests take the recording slow path,
 // and the blocks the handler's retries return are recorded.
 TEST_F(PreloadNewHandlerTest, EveryRequestSampled_SameAsWithoutPreload) {
-  const CommandResult plain = run("");
-  const CommandResult preloaded = run("LD_PRELOAD='" + preload_path() +
-                                      "' SYNCSCOPE_PROFILE_RATE=1 SYNCSCOPE_PROFILE_OUT='" +
-                                      dir_.file("heap.pb.gz") + "'");
-  ASSERT_EQ(preloaded.exit_code, 0) << preloaded.err;
-  EXPECT_EQ(preloaded.out, plain.out);
-  EXPECT_EQ(preloaded.out, kExpected);
-  EXPECT_TRUE(std::filesystem::exists(dir_.file("heap.pb.gz"))) << preloaded.err;
+  expect_same_as_without_preload("SYNCSCOPE_PROFILE_RATE=1");
+  EXPECT_TRUE(std::filesystem::exists(dir_.file("heap.pb.gz")));
 }
 
 }  // namespace
