@@ -18,7 +18,10 @@
 #      default 1000000), HEAPTRACK=1, PRELOAD (another preload object to
 #      measure instead of BUILD_DIR's), OLD_PRELOAD (a second preload object,
 #      e.g. an older build, measured in the same rounds as "syncscope-old"),
-#      PYTHON (default /usr/bin/python3), ENV_PAD (1, the default: every
+#      PYTHON (default /usr/bin/python3), AA (1, the default: a second
+#      configuration without a preload, "none-again", runs in every round
+#      too, and its paired ratio against "none" is the noise floor of each
+#      row on this machine; 0: not), ENV_PAD (1, the default: every
 #      configuration's command gets the same environment size; 0: not).
 set -euo pipefail
 build=${1:-build}
@@ -31,6 +34,7 @@ export CHURN_OPS=${CHURN_OPS:-1000000}
 export HEAPTRACK=${HEAPTRACK:-0}
 export OLD_PRELOAD=${OLD_PRELOAD:-}
 export BENCH_PYTHON=${PYTHON:-/usr/bin/python3}
+export AA=${AA:-1}
 [ -e "$BENCH_PRELOAD" ] || { echo "missing $BENCH_PRELOAD" >&2; exit 2; }
 exec "$BENCH_PYTHON" - <<'PY'
 import glob, os, shutil, statistics, subprocess, sys, tempfile, time
@@ -111,6 +115,8 @@ commands = {
 
 # Configurations: name -> extra environment (None: not available).
 configs = {"none": {}}
+if os.environ["AA"] == "1":
+    configs["none-again"] = {}  # the same command again: an A/A control
 configs["syncscope"] = {"LD_PRELOAD": preload,
                         "SYNCSCOPE_PROFILE_OUT": os.path.join(tmp, "heap.%p.pb.gz")}
 if os.environ["OLD_PRELOAD"]:
@@ -168,8 +174,8 @@ def run_once(argv, extra):
     cpu = ru.ru_utime + ru.ru_stime
     return wall, kib / 1024.0, cpu  # seconds, MiB, seconds
 
-print(f"bench-cost: {reps} rounds ({short_reps} for {', '.join(short_rows)}), configurations "
-      "alternated per round; medians, and paired per-round comparisons with 95% intervals", flush=True)
+print(f"bench-cost: {reps} rounds ({short_reps} for {', '.join(short_rows)}), every configuration once "
+      "per round in a rotating order; medians, and paired per-round comparisons with 95% intervals", flush=True)
 print(f"  preload   {preload}")
 if os.environ["OLD_PRELOAD"]:
     print(f"  old       {os.environ['OLD_PRELOAD']}")
@@ -185,9 +191,15 @@ for row in rows:
     label, argv = commands[row]
     run_once(argv, {})  # warm the page cache
     samples = {c: [] for c in configs}
-    for _ in range(short_reps if row in short_rows else reps):
-        for c, extra in configs.items():
-            samples[c].append(run_once(argv, extra))
+    # The order within a round rotates, so that every configuration runs
+    # in every position equally often: with a fixed order, the second of two
+    # identical configurations (AA) ran 4.5 % faster than the first on
+    # python's two-thread row (21 rounds), a bias as large as the costs
+    # measured here.
+    names = list(configs)
+    for r in range(short_reps if row in short_rows else reps):
+        for c in names[r % len(names):] + names[:r % len(names)]:
+            samples[c].append(run_once(argv, configs[c]))
     results[row] = samples
 
 def med(xs):
