@@ -246,10 +246,5 @@ for row in rows:
         print(f"  {row:<10} {c:<14} wall {fmt.format(m)}{unit} [{fmt.format(lo)}, {fmt.format(hi)}]"
               f"   cpu {fmt.format(mc)}{unit} [{fmt.format(loc)}, {fmt.format(hic)}]  vs {base}, "
               f"{len(results[row][c])} rounds")
-def cost(row, i):
-    return 1e3 * (med([x[i] for x in results[row]['syncscope']]) - med([x[i] for x in results[row]['none']]))
-short = [row for row in rows if row in short_rows]
-print("per-process cost (syncscope - none, medians):",
-      ", ".join(f"{row} {cost(row, 0):+.1f} ms wall / {cost(row, 2):+.1f} ms cpu" for row in short))
 shutil.rmtree(tmp, ignore_errors=True)
 PY

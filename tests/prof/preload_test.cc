@@ -354,12 +354,9 @@ TEST_F(PreloadTest, ProgramsFileDescriptors_AreLeftAlone_ThroughSignalDumpAndFor
       &status);
   ASSERT_EQ(status, 0) << out;
   EXPECT_EQ(out.find("lost"), std::string::npos) << out;
-  const auto read_all = [](const std::string& path) {
-    std::ifstream in(path);
-    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-  };
-  EXPECT_EQ(read_all(dir_.file("out.txt")), "subshell\nshell\n") << "the shell's log, written through fd 4";
-  EXPECT_EQ(read_all(dir_.file("got.txt")), input) << "the shell's input, read through fd 3";
+  using ::syncscope::test_support::read_file;
+  EXPECT_EQ(read_file(dir_.file("out.txt")), "subshell\nshell\n") << "the shell's log, written through fd 4";
+  EXPECT_EQ(read_file(dir_.file("got.txt")), input) << "the shell's input, read through fd 3";
 }
 
 // Issue 16, item 1: a preloaded single-threaded program stays single-threaded

@@ -231,14 +231,13 @@ std::optional<std::uint64_t> find_fde(const ModuleTables& tables, const TableSou
   const std::uint32_t n = std::min(kIndexStride, tables.fde_count - first);
   StrideMemo local;
   StrideMemo& held = memo != nullptr ? *memo : local;
-  if (held.stride != stride || held.count != n) {
+  if (held.stride != stride) {
     held.stride = UINT32_MAX;  // nothing valid while the read may fail half-way
     if (!source.read(tables.table_vaddr + std::uint64_t{first} * sizeof(SearchEntry), held.entries,
                      n * sizeof(SearchEntry))) {
       return std::nullopt;
     }
     held.stride = stride;
-    held.count = n;
   }
   const SearchEntry* entries = held.entries;
   const SearchEntry* last = std::upper_bound(entries, entries + n, key,

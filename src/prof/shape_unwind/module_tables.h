@@ -130,8 +130,7 @@ bool same_build_id(const ModuleTables& tables, std::uintptr_t bias) noexcept;
 // other (a third of cc1plus's stretch reads repeated the one before).
 struct StrideMemo {
   std::uint32_t stride = UINT32_MAX;  // which stretch `entries` holds; UINT32_MAX: none
-  std::uint32_t count = 0;            // entries of it held
-  SearchEntry entries[kIndexStride];
+  SearchEntry entries[kIndexStride];  // as many of them as that stretch has
 };
 
 // The link-time address of the FDE whose range may cover link-time address
