@@ -30,6 +30,7 @@
 #include "prof/shape_unwind/frame_shape.h"
 #include "prof/shape_unwind/shape_cache.h"
 #include "prof/shape_unwind/shape_walk.h"
+#include "prof/fixtures/hop_functions.h"
 #include "support/forked_child.h"
 #include "support/refused_frame.h"
 
@@ -193,39 +194,13 @@ TEST(ShapeWalk, SecondWalkOfAStack_ReadsNoFile) {
   EXPECT_GE(stats[1].registered_modules, 2u);  // this program and libc at least
 }
 
-// Many small functions, each with its own FDE, so that this program's
-// .eh_frame is far larger than the kernel's 64 KiB fault-around window:
-// a walk through functions scattered over it must fault pages in, unless
-// it reads no table through the mapping.
-struct Hop {
-  BothWalks* out;
-  int left;            // hops before the walk
-  std::uint32_t seed;  // picks the next function
-};
-using HopFunction = void (*)(Hop&);
-constexpr std::size_t kHopFunctions = 4096;
-const HopFunction* hop_table();
-
-template <std::size_t N>
-__attribute__((noinline)) void hop(Hop& h) {
-  if (h.left-- == 0) return walk_both(h.out);
-  h.seed = h.seed * 1103515245u + 12345u + N;
-  hop_table()[(h.seed >> 8) % kHopFunctions](h);
-  asm volatile("" ::: "memory");
-}
-
-template <std::size_t... N>
-const HopFunction* make_hop_table(std::index_sequence<N...>) {
-  static const HopFunction table[] = {&hop<N>...};
-  return table;
-}
-
-const HopFunction* hop_table() { return make_hop_table(std::make_index_sequence<kHopFunctions>()); }
-
-// A walk after `hops` hops from a function picked by `seed`.
+// A walk after `hops` hops through the many small functions of
+// hop_functions.h (each with an FDE of its own, scattered over an .eh_frame
+// far larger than the kernel's fault-around window), starting from the one
+// picked by `seed`.
 void walk_after_hops(BothWalks* out, int hops, std::uint32_t seed) {
-  Hop h{out, hops, seed};
-  hop_table()[seed % kHopFunctions](h);
+  test_support::HopChain chain{[](void* o) { walk_both(static_cast<BothWalks*>(o)); }, out, hops, seed};
+  test_support::run_hop_chain(chain);
 }
 
 // A module unloaded and another loaded at its address, with code of other
