@@ -22,7 +22,10 @@
 #      configuration without a preload, "none-again", runs in every round
 #      too, and its paired ratio against "none" is the noise floor of each
 #      row on this machine; 0: not), ENV_PAD (1, the default: every
-#      configuration's command gets the same environment size; 0: not).
+#      configuration's command gets the same environment size; 0: not),
+#      JEMALLOC (1, the default: the jemalloc columns when it is installed;
+#      0: not, so that more rounds fit in the same time).
+# Progress goes to stderr: one line per row as it starts, and every 10 rounds.
 set -euo pipefail
 build=${1:-build}
 export BENCH_PRELOAD=${PRELOAD:-$(realpath "$build/lib/libsyncscope_preload.so")}
@@ -35,6 +38,7 @@ export HEAPTRACK=${HEAPTRACK:-0}
 export OLD_PRELOAD=${OLD_PRELOAD:-}
 export BENCH_PYTHON=${PYTHON:-/usr/bin/python3}
 export AA=${AA:-1}
+export JEMALLOC=${JEMALLOC:-1}
 [ -e "$BENCH_PRELOAD" ] || { echo "missing $BENCH_PRELOAD" >&2; exit 2; }
 exec "$BENCH_PYTHON" - <<'PY'
 import glob, os, shutil, statistics, subprocess, sys, tempfile, time
@@ -57,7 +61,7 @@ def find_jemalloc():
             return hits[0]
     return None
 
-jemalloc = find_jemalloc()
+jemalloc = find_jemalloc() if os.environ["JEMALLOC"] == "1" else None
 gnu_time = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
 rss_file = os.path.join(tmp, "rss")
 heaptrack = shutil.which("heaptrack") if os.environ["HEAPTRACK"] == "1" else None
@@ -179,7 +183,7 @@ print(f"bench-cost: {reps} rounds ({short_reps} for {', '.join(short_rows)}), ev
 print(f"  preload   {preload}")
 if os.environ["OLD_PRELOAD"]:
     print(f"  old       {os.environ['OLD_PRELOAD']}")
-print(f"  jemalloc  {jemalloc or 'not installed (no jemalloc columns)'}")
+print(f"  jemalloc  {jemalloc or ('not installed' if os.environ['JEMALLOC'] == '1' else 'JEMALLOC=0') + ' (no jemalloc columns)'}")
 print(f"  RSS       {'/usr/bin/time %M' if gnu_time else 'wait4 (includes this Python: install GNU time)'}")
 print(f"  ncpu      {os.cpu_count()}")
 print(f"  env       {'padded to ' + str(env_target) + ' bytes of variables in every configuration' if pad_env else 'not padded (ENV_PAD=0)'}")
@@ -197,7 +201,13 @@ for row in rows:
     # python's two-thread row (21 rounds), a bias as large as the costs
     # measured here.
     names = list(configs)
-    for r in range(short_reps if row in short_rows else reps):
+    rounds = short_reps if row in short_rows else reps
+    started = time.monotonic()
+    print(f"bench-cost: {row}: {rounds} rounds of {len(names)} configurations", file=sys.stderr, flush=True)
+    for r in range(rounds):
+        if r and r % 10 == 0:
+            left = (time.monotonic() - started) / r * (rounds - r)
+            print(f"bench-cost: {row}: round {r}/{rounds}, about {left:.0f} s left", file=sys.stderr, flush=True)
         for c in names[r % len(names):] + names[:r % len(names)]:
             samples[c].append(run_once(argv, configs[c]))
     results[row] = samples
