@@ -152,8 +152,16 @@ def padded(extra):
     out["BENCH_ENV_PAD"] = "x" * (env_target - env_bytes(extra) - len("BENCH_ENV_PAD") - 2)
     return out
 
-def run_once(argv, extra):
+# Python's string hashes are seeded at random per process, and the seed
+# alone moves the two-thread row by tens of per cent (median 445 ms over
+# random seeds, 525 ms with PYTHONHASHSEED=0, the same command otherwise):
+# noise that no number of rounds at 3 % resolution averages out cheaply.
+# Every run of a round gets the same seed, the round's number, so a round's
+# configurations run the same interpreter work and the rounds still cover
+# many seeds. Commands other than python ignore the variable.
+def run_once(argv, extra, round_seed):
     env = dict(os.environ)
+    env["PYTHONHASHSEED"] = str(round_seed)
     for k in ("LD_PRELOAD", "MALLOC_CONF", "BENCH_ENV_PAD"):
         env.pop(k, None)
     if extra == "heaptrack":
@@ -193,7 +201,7 @@ if not os.access(f"{binary}/prof_churn_workload", os.X_OK):
 results = {}
 for row in rows:
     label, argv = commands[row]
-    run_once(argv, {})  # warm the page cache
+    run_once(argv, {}, 0)  # warm the page cache
     samples = {c: [] for c in configs}
     # The order within a round rotates, so that every configuration runs
     # in every position equally often: with a fixed order, the second of two
@@ -209,7 +217,7 @@ for row in rows:
             left = (time.monotonic() - started) / r * (rounds - r)
             print(f"bench-cost: {row}: round {r}/{rounds}, about {left:.0f} s left", file=sys.stderr, flush=True)
         for c in names[r % len(names):] + names[:r % len(names)]:
-            samples[c].append(run_once(argv, configs[c]))
+            samples[c].append(run_once(argv, configs[c], r + 1))
     results[row] = samples
 
 def med(xs):
