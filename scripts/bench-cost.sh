@@ -206,9 +206,10 @@ for row in rows:
     label, argv = commands[row]
     run_once(argv, {}, 0)  # warm the page cache
     samples = {c: [] for c in configs}
-    # The order within a round is a fresh shuffle (seeded by the round, so
-    # a run can be repeated): every configuration runs in every position,
-    # and after every other one, equally often on average. With a fixed
+    # The order within a round is a fresh shuffle (from one generator with
+    # a fixed seed per row, so a run can be repeated): every configuration
+    # runs in every position, and after every other one, equally often on
+    # average. With a fixed
     # order the second of two identical configurations (AA) ran 4.5 %
     # faster than the first on python's two-thread row (21 rounds); with
     # the order only rotated, "none" always ran right after "syncscope" or
