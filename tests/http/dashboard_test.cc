@@ -5,13 +5,13 @@
 // http-dashboard.png, the test's artifact.
 #include <httplib.h>
 
-#include <regex>
 #include <string>
 
 #include <gtest/gtest.h>
 
 #include "http/sources.h"
 #include "http/start_server.h"
+#include "support/text_match.h"
 
 #include "syncscope/map/map_registry.h"
 
@@ -30,13 +30,12 @@ std::vector<std::string> chromium_argv(const test_support::ScratchDir& profile) 
 
 // The integer in attribute `attr` of the element with id `id`, or -1.
 long attribute_number(const std::string& dom, const std::string& id, const std::string& attr) {
-  const std::regex re("id=\"" + id + "\"[^>]*" + attr + "=\"([0-9]+)\"");
-  std::smatch m;
-  if (!std::regex_search(dom, m, re)) {
-    const std::regex re2(attr + "=\"([0-9]+)\"[^>]*id=\"" + id + "\"");
-    if (!std::regex_search(dom, m, re2)) return -1;
+  auto m = test_support::search(dom, "id=\"" + id + "\"[^>]*" + attr + "=\"([0-9]+)\"");
+  if (!m.has_value()) {
+    m = test_support::search(dom, attr + "=\"([0-9]+)\"[^>]*id=\"" + id + "\"");
+    if (!m.has_value()) return -1;
   }
-  return std::stol(m[1]);
+  return std::stol((*m)[1]);
 }
 
 TEST(Dashboard, PageIsSelfContainedHtml) {
@@ -81,7 +80,7 @@ TEST(Dashboard, HeadlessChromium_RendersLiveData) {
   // The page polled the summary several times and drew what it got.
   EXPECT_GE(attribute_number(dom, "status", "data-samples"), 2) << dom.substr(0, 3000);
   EXPECT_GE(attribute_number(dom, "chart-heap", "data-points"), 2) << "RSS series drawn";
-  EXPECT_TRUE(std::regex_search(dom, std::regex("samples: [0-9]+ · RSS [0-9.]+ [KMG]iB")));
+  EXPECT_TRUE(test_support::contains_match(dom, "samples: [0-9]+ · RSS [0-9.]+ [KMG]iB"));
   EXPECT_EQ(dom.find("<div class=\"err\" id=\"status\""), std::string::npos)
       << "a poll failed:\n" << dom.substr(0, 3000);
   if (internal::parts_present().task) {

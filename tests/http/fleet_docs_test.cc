@@ -10,7 +10,6 @@
 #include <fstream>
 #include <map>
 #include <optional>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -23,6 +22,7 @@
 #include "http/pprofcheck_runner.h"
 #include "http/prometheus_run.h"
 #include "http/start_server.h"
+#include "support/text_match.h"
 
 namespace syncscope::http {
 namespace {
@@ -56,8 +56,7 @@ int indent_of(const std::string& line) { return static_cast<int>(line.find_first
 
 // Parca: the children of pprof_config, by indentation.
 std::vector<Scrape> parca_scrapes(const std::string& yaml, int* interval_s) {
-  std::smatch m;
-  if (std::regex_search(yaml, m, std::regex("scrape_interval:\\s*\"(\\d+)s\""))) *interval_s = std::stoi(m[1]);
+  if (const auto m = test_support::search(yaml, "scrape_interval:\\s*\"(\\d+)s\"")) *interval_s = std::stoi((*m)[1]);
   std::vector<Scrape> out;
   std::istringstream in(yaml);
   int base = -1;
@@ -76,10 +75,12 @@ std::vector<Scrape> parca_scrapes(const std::string& yaml, int* interval_s) {
       if (!out.empty() && !enabled) out.pop_back();
       out.push_back({text.substr(0, text.size() - 1), "", false});
       enabled = false;
-    } else if (!out.empty() && std::regex_match(text, m, std::regex("(\\w+):\\s*(\\S+)"))) {
-      if (m[1] == "path") out.back().path = m[2];
-      if (m[1] == "delta") out.back().delta = m[2] == "true";
-      if (m[1] == "enabled") enabled = m[2] == "true";
+    } else if (!out.empty()) {
+      if (const auto m = test_support::match_whole(text, "(\\w+):\\s*(\\S+)")) {
+        if ((*m)[1] == "path") out.back().path = (*m)[2];
+        if ((*m)[1] == "delta") out.back().delta = (*m)[2] == "true";
+        if ((*m)[1] == "enabled") enabled = (*m)[2] == "true";
+      }
     }
   }
   if (!out.empty() && !enabled) out.pop_back();
@@ -88,17 +89,17 @@ std::vector<Scrape> parca_scrapes(const std::string& yaml, int* interval_s) {
 
 // Alloy: every profile.<type> [ "<label>" ] { ... } block.
 std::vector<Scrape> alloy_scrapes(const std::string& alloy, int* interval_s) {
-  std::smatch m;
-  if (std::regex_search(alloy, m, std::regex("scrape_interval\\s*=\\s*\"(\\d+)s\""))) *interval_s = std::stoi(m[1]);
+  if (const auto m = test_support::search(alloy, "scrape_interval\\s*=\\s*\"(\\d+)s\"")) {
+    *interval_s = std::stoi((*m)[1]);
+  }
   std::vector<Scrape> out;
-  const std::regex block("profile\\.(\\w+)(?:\\s+\"([\\w-]+)\")?\\s*\\{([^}]*)\\}");
-  for (std::sregex_iterator it(alloy.begin(), alloy.end(), block), end; it != end; ++it) {
-    const std::string body = (*it)[3];
-    std::smatch a;
-    Scrape s{(*it)[2].matched ? std::string((*it)[2]) : std::string((*it)[1]), "", false};
-    if (std::regex_search(body, a, std::regex("path\\s*=\\s*\"([^\"]+)\""))) s.path = a[1];
-    if (std::regex_search(body, a, std::regex("delta\\s*=\\s*(true|false)"))) s.delta = a[1] == "true";
-    const bool enabled = !std::regex_search(body, a, std::regex("enabled\\s*=\\s*false"));
+  const std::string block("profile\\.(\\w+)(?:\\s+\"([\\w-]+)\")?\\s*\\{([^}]*)\\}");
+  for (const auto& m : test_support::search_all(alloy, block)) {
+    const std::string body = m[3];
+    Scrape s{m.matched(2) ? m[2] : m[1], "", false};
+    if (const auto a = test_support::search(body, "path\\s*=\\s*\"([^\"]+)\"")) s.path = (*a)[1];
+    if (const auto a = test_support::search(body, "delta\\s*=\\s*(true|false)")) s.delta = (*a)[1] == "true";
+    const bool enabled = !test_support::contains_match(body, "enabled\\s*=\\s*false");
     if (enabled) out.push_back(s);
   }
   return out;

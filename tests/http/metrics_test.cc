@@ -14,7 +14,6 @@
 #include <fstream>
 #include <future>
 #include <memory>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -27,6 +26,7 @@
 #include "http/sources.h"
 #include "http/prometheus_run.h"
 #include "http/start_server.h"
+#include "support/text_match.h"
 
 #include "syncscope/map/locked_map.h"
 #include "syncscope/task/task.h"
@@ -147,18 +147,18 @@ TEST(Metrics, Exposition_HasHelpTypeAndTheProcessOwnValues) {
   std::set<std::string> typed;
   std::istringstream in(text);
   std::string line;
-  const std::regex type_re(R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge)$)");
-  const std::regex sample_re(R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$)");
-  std::smatch m;
+  const std::string type_re(R"(^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge)$)");
+  const std::string sample_re(R"(^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{.*\})? (\S+)$)");
   while (std::getline(in, line)) {
-    if (std::regex_match(line, m, type_re)) {
-      if (m[2] == "counter") {
-        EXPECT_TRUE(m[1].str().ends_with("_total")) << line;
+    if (const auto type = test_support::match_whole(line, type_re)) {
+      if ((*type)[2] == "counter") {
+        EXPECT_TRUE((*type)[1].ends_with("_total")) << line;
       }
-      typed.insert(m[1]);
+      typed.insert((*type)[1]);
     } else if (line.rfind("# HELP ", 0) != 0) {
-      ASSERT_TRUE(std::regex_match(line, m, sample_re)) << line;
-      EXPECT_TRUE(typed.count(m[1])) << "sample before TYPE: " << line;
+      const auto sample = test_support::match_whole(line, sample_re);
+      ASSERT_TRUE(sample.has_value()) << line;
+      EXPECT_TRUE(typed.count((*sample)[1])) << "sample before TYPE: " << line;
     }
   }
   // Each process_* value lies between this process's own readings taken

@@ -10,7 +10,6 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <set>
 #include <sstream>
 #include <string>
@@ -20,6 +19,7 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
 #include "support/go_pprof.h"
+#include "support/text_match.h"
 #include "profile.pb.h"  // generated from src/prof/profile.proto
 #include "syncscope/prof/heap_profiler.h"
 
@@ -27,10 +27,13 @@ namespace syncscope::prof {
 namespace {
 
 namespace pb = perftools::profiles;
+using ::syncscope::test_support::contains_match;
 using ::syncscope::test_support::go_pprof;
 using ::syncscope::test_support::read_file;
 using ::syncscope::test_support::run_shell;
 using ::syncscope::test_support::ScratchDir;
+using ::syncscope::test_support::search;
+using ::syncscope::test_support::search_all;
 using ::testing::HasSubstr;
 
 volatile int g_sink = 0;
@@ -58,17 +61,16 @@ pb::Profile parse_gzipped(const std::string& bytes) {
 std::string readelf_build_id(const std::string& file) {
   int status = 0;
   const std::string out = run_shell("readelf -n '" + file + "'", &status);
-  std::smatch m;
-  return std::regex_search(out, m, std::regex(R"(Build ID: ([0-9a-f]+))")) ? m[1].str() : "";
+  const auto m = search(out, R"(Build ID: ([0-9a-f]+))");
+  return m ? (*m)[1] : "";
 }
 
 // The values of the `pprof -top` rows that name `site`, with the site (the
 // two writers' names differ in how pprof renders the anonymous namespace).
 std::set<std::string> site_rows(const std::string& top, const std::string& site) {
   std::set<std::string> out;
-  const std::regex row(R"((\d+B\s+[\d.]+%\s+[\d.]+%\s+\d+B\s+[\d.]+%)\s+.*)" + site);
-  for (auto it = std::sregex_iterator(top.begin(), top.end(), row); it != std::sregex_iterator(); ++it) {
-    out.insert((*it)[1].str() + " " + site);
+  for (const auto& m : search_all(top, R"((\d+B\s+[\d.]+%\s+[\d.]+%\s+\d+B\s+[\d.]+%)\s+.*)" + site)) {
+    out.insert(m[1] + " " + site);
   }
   return out;
 }
@@ -157,8 +159,8 @@ TEST_F(AddressProfileTest, GoToolPprof_SymbolizesFromTheBinary_SameAsInProcess) 
   const std::string top =
       go_pprof(dir_, "-top -unit=B -sample_index=inuse_space -focus=address_site", addresses, &status);
   ASSERT_EQ(status, 0) << top;
-  EXPECT_TRUE(std::regex_search(top, std::regex(R"(3000000B\s+75\.0+%.*address_site_three)"))) << top;
-  EXPECT_TRUE(std::regex_search(top, std::regex(R"(1000000B\s+25\.0+%.*address_site_one)"))) << top;
+  EXPECT_TRUE(contains_match(top, R"(3000000B\s+75\.0+%.*address_site_three)")) << top;
+  EXPECT_TRUE(contains_match(top, R"(1000000B\s+25\.0+%.*address_site_one)")) << top;
   const std::string traces = go_pprof(dir_, "-traces -focus=address_site_one", addresses, &status);
   EXPECT_THAT(traces, HasSubstr("AddressProfileTest::SetUp"));  // the caller, named too
   // The same sites with the same values as the in-process symbolized

@@ -12,11 +12,11 @@
 #include <memory>
 #include <new>
 #include <random>
-#include <regex>
 #include <thread>
 
 #include "support/forked_child.h"
 #include "support/go_pprof.h"
+#include "support/text_match.h"
 #include "prof/sampled_heap.h"
 #include "syncscope/prof/stack_trace.h"
 #include "syncscope/prof/symbolizer.h"
@@ -24,6 +24,7 @@
 namespace syncscope::prof {
 namespace {
 
+using ::syncscope::test_support::contains_match;
 using ::syncscope::test_support::go_pprof;
 using ::syncscope::test_support::ScratchDir;
 using ::testing::HasSubstr;
@@ -199,25 +200,21 @@ TEST_F(HeapProfilerTest, Profile_GoToolPprofShowsSitesWithWeights) {
   ASSERT_EQ(status, 0) << top;
   EXPECT_THAT(top, HasSubstr("Type: inuse_space"));
   // 3,000,000 vs 1,000,000 bytes: exactly 75% / 25% of the focused total.
-  EXPECT_TRUE(std::regex_search(top, std::regex(R"(3000000B\s+75\.0+%.*heap_site_three)")))
-      << top;
-  EXPECT_TRUE(std::regex_search(top, std::regex(R"(1000000B\s+25\.0+%.*heap_site_one)"))) << top;
+  EXPECT_TRUE(contains_match(top, R"(3000000B\s+75\.0+%.*heap_site_three)")) << top;
+  EXPECT_TRUE(contains_match(top, R"(1000000B\s+25\.0+%.*heap_site_one)")) << top;
 
   const std::string objs = go_pprof(dir, "-top -sample_index=alloc_objects -focus=heap_site", path, &status);
-  EXPECT_TRUE(std::regex_search(objs, std::regex(R"(\b1000\s+50\.0+%.*heap_site_three)")))
-      << objs;
+  EXPECT_TRUE(contains_match(objs, R"(\b1000\s+50\.0+%.*heap_site_three)")) << objs;
 
   const std::string traces = go_pprof(dir, "-traces -focus=heap_site_one", path, &status);
   ASSERT_EQ(status, 0) << traces;
   // The leaf of the trace is the user function, not the interposer.
-  EXPECT_TRUE(std::regex_search(traces, std::regex(R"(\d+\.?\d*[kM]?B\s+.*heap_site_one)")))
-      << traces;
+  EXPECT_TRUE(contains_match(traces, R"(\d+\.?\d*[kM]?B\s+.*heap_site_one)")) << traces;
   EXPECT_THAT(traces, HasSubstr("Profile_GoToolPprofShowsSitesWithWeights"));
   EXPECT_THAT(traces, ::testing::Not(HasSubstr("on_alloc")));
 
   const std::string lines = go_pprof(dir, "-top -lines -focus=heap_site_three", path, &status);
-  EXPECT_TRUE(std::regex_search(lines, std::regex(R"(heap_site_three .*heap_profiler_test\.cc:\d+)")))
-      << lines;
+  EXPECT_TRUE(contains_match(lines, R"(heap_site_three .*heap_profiler_test\.cc:\d+)")) << lines;
 }
 
 TEST_F(HeapProfilerTest, TopSites_NamesUserFunctions) {

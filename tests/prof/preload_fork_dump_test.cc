@@ -19,18 +19,21 @@
 
 #include <cstdio>
 #include <fstream>
-#include <regex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "support/child_process.h"
 #include "support/scratch_dir.h"
+#include "support/text_match.h"
 
 namespace {
 
 using ::syncscope::test_support::run_command;
 using ::syncscope::test_support::run_shell;
 using ::syncscope::test_support::ScratchDir;
+using ::syncscope::test_support::search;
+using ::syncscope::test_support::TextMatch;
 
 // argv[1]: rounds. Prints one line of counts.
 constexpr const char* kForkWhileDumping = R"C(
@@ -189,7 +192,7 @@ int main(int argc, char** argv) {
 // profiles in `dir`, and returns the numbers of its `counts` line in order.
 // Empty, with the failure reported, when it does not build, run or print.
 std::vector<long> run_forking_program(const ScratchDir& dir, const char* source, int forks,
-                                      const std::regex& counts) {
+                                      const std::string& counts) {
   const std::string exe = dir.file("forking_program");
   std::ofstream(exe + ".c") << source;
   int status = 0;
@@ -203,16 +206,17 @@ std::vector<long> run_forking_program(const ScratchDir& dir, const char* source,
                                    {"SYNCSCOPE_PROFILE_RATE", "1"},
                                    {"SYNCSCOPE_PROFILE_OUT", dir.file("heap.%p.pb.gz")}},
                                   std::chrono::seconds(120));
-  std::smatch m;
-  if (result.timed_out || result.exit_code != 0 || !std::regex_search(result.out, m, counts)) {
+  std::optional<TextMatch> m;
+  if (!result.timed_out && result.exit_code == 0) m = search(result.out, counts);
+  if (!m.has_value()) {
     ADD_FAILURE() << "exit " << result.exit_code << (result.timed_out ? " (timed out)" : "") << ":\n"
                   << result.out << result.err;
     return {};
   }
-  ::testing::Test::RecordProperty("counts", m[0].str());  // in the JUnit file
-  std::printf("%s\n", m[0].str().c_str());
+  ::testing::Test::RecordProperty("counts", (*m)[0]);  // in the JUnit file
+  std::printf("%s\n", (*m)[0].c_str());
   std::vector<long> numbers;
-  for (std::size_t i = 1; i < m.size(); ++i) numbers.push_back(std::stol(m[i]));
+  for (std::size_t i = 1; i < m->size(); ++i) numbers.push_back(std::stol((*m)[i]));
   return numbers;
 }
 
@@ -220,7 +224,7 @@ TEST(PreloadForkDuringDump, ChildrenForkedMidDump_ExitWithoutHanging) {
   ScratchDir dir;
   constexpr int kRounds = 80;
   const std::vector<long> n = run_forking_program(
-      dir, kForkWhileDumping, kRounds, std::regex(R"(done=(\d+) while_dumping=(\d+) hung=(\d+) bad=(\d+))"));
+      dir, kForkWhileDumping, kRounds, R"(done=(\d+) while_dumping=(\d+) hung=(\d+) bad=(\d+))");
   ASSERT_EQ(n.size(), 4u);
   const long done = n[0], while_dumping = n[1], hung = n[2], bad = n[3];
   EXPECT_EQ(hung, 0) << "children still running 10 s after their exit began";
@@ -240,7 +244,7 @@ TEST(PreloadForkDuringSampling, ChildrenForkedWhileThreadsSample_ExitWithoutHang
   ScratchDir dir;
   constexpr int kForks = 600;
   const std::vector<long> n = run_forking_program(
-      dir, kForkWhileSampling, kForks, std::regex(R"(done=(\d+) hung=(\d+) sampling_threads=(\d+))"));
+      dir, kForkWhileSampling, kForks, R"(done=(\d+) hung=(\d+) sampling_threads=(\d+))");
   ASSERT_EQ(n.size(), 3u);
   const long done = n[0], hung = n[1], sampling_threads = n[2];
   EXPECT_EQ(hung, 0) << "children still running 10 s after they started";

@@ -12,17 +12,21 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <thread>
 #include <vector>
 
 #include "support/go_pprof.h"
+#include "support/text_match.h"
 
 namespace {
 
+using ::syncscope::test_support::contains_match;
 using ::syncscope::test_support::go_pprof;
+using ::syncscope::test_support::match_whole;
 using ::syncscope::test_support::run_shell;
 using ::syncscope::test_support::ScratchDir;
+using ::syncscope::test_support::search;
+using ::syncscope::test_support::search_all;
 using ::testing::HasSubstr;
 
 // Allocates 3:1 bytes from two known functions, keeps them live, and
@@ -236,10 +240,10 @@ TEST_F(PreloadTest, CProgram_ProfileNamesAllocationSitesWithWeights) {
   const std::string top =
       go_pprof(dir_, "-top -unit=B -sample_index=inuse_space -focus=_site", profile, &status);
   ASSERT_EQ(status, 0) << top;
-  EXPECT_TRUE(std::regex_search(top, std::regex(R"(3000000B\s+75\.0+%.*big_site)"))) << top;
-  EXPECT_TRUE(std::regex_search(top, std::regex(R"(1000000B\s+25\.0+%.*small_site)"))) << top;
+  EXPECT_TRUE(contains_match(top, R"(3000000B\s+75\.0+%.*big_site)")) << top;
+  EXPECT_TRUE(contains_match(top, R"(1000000B\s+25\.0+%.*small_site)")) << top;
   const std::string lines = go_pprof(dir_, "-traces -lines -focus=big_site", profile, &status);
-  EXPECT_TRUE(std::regex_search(lines, std::regex(R"(big_site .*prog\.c:6)"))) << lines;
+  EXPECT_TRUE(contains_match(lines, R"(big_site .*prog\.c:6)")) << lines;
   EXPECT_THAT(lines, HasSubstr("main"));
   // strdup's block was freed: it is in alloc_space, not inuse_space.
   const std::string allocs = go_pprof(dir_, "-top -nodefraction=0 -sample_index=alloc_space", profile, &status);
@@ -274,10 +278,10 @@ TEST_F(PreloadTest, ForkChildThatSamples_WritesItsProfile) {
       env("SYNCSCOPE_PROFILE_OUT='" + dir_.file("heap.%p.pb.gz") + "'") + dir_.file("forker"),
       &status);
   ASSERT_EQ(status, 0) << out;
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(out, m, std::regex(R"(busy=(\d+) quiet=(\d+))"))) << out;
-  EXPECT_TRUE(std::filesystem::exists(dir_.file("heap." + m[1].str() + ".pb.gz"))) << out;
-  EXPECT_FALSE(std::filesystem::exists(dir_.file("heap." + m[2].str() + ".pb.gz"))) << out;
+  const auto m = search(out, R"(busy=(\d+) quiet=(\d+))");
+  ASSERT_TRUE(m.has_value()) << out;
+  EXPECT_TRUE(std::filesystem::exists(dir_.file("heap." + (*m)[1] + ".pb.gz"))) << out;
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("heap." + (*m)[2] + ".pb.gz"))) << out;
   // The busy child's, and the parent's only if its few allocations drew a sample.
   EXPECT_LE(files_starting(dir_.path(), "heap.").size(), 2u);
 }
@@ -299,7 +303,7 @@ TEST_F(PreloadTest, DefaultPath_IsInTmpdirAndPrintedOnce) {
   std::string names;
   for (const std::string& w : written) names += " " + w;
   ASSERT_EQ(written.size(), 1u) << "files:" << names << "\n" << out;
-  EXPECT_TRUE(std::regex_match(written[0], std::regex(R"(syncscope-heap\.\d+\.pb\.gz)"))) << written[0];
+  EXPECT_TRUE(match_whole(written[0], R"(syncscope-heap\.\d+\.pb\.gz)").has_value()) << written[0];
   const std::string line = "syncscope: heap profile written to " + dir_.file("tmp") + "/" + written[0];
   EXPECT_THAT(out, HasSubstr(line));
   EXPECT_EQ(out.find("syncscope:"), out.rfind("syncscope:")) << "printed more than once:\n" << out;
@@ -423,17 +427,16 @@ TEST_F(PreloadTest, ThreadsThatSample_AddLittleResidentMemory) {
   const std::string top = go_pprof(dir_, "-top -sample_index=alloc_objects -focus=^run$", dir_.file("threads.pb.gz"),
                                    &status);
   ASSERT_EQ(status, 0) << top;
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(top, m, std::regex(R"(Showing nodes accounting for (\d+),)"))) << top;
-  EXPECT_EQ(std::stol(m[1].str()), blocks) << top;
+  const auto m = search(top, R"(Showing nodes accounting for (\d+),)");
+  ASSERT_TRUE(m.has_value()) << top;
+  EXPECT_EQ(std::stol((*m)[1]), blocks) << top;
   // Thread t starts its chains at functions (64 t + i) mod 256, so every
   // chain is walked by four threads: the same frames from each make exactly
   // 256 distinct stacks, one per chain. pprof -traces
   // prints a rule before each stack and one after the last.
   const std::string traces = go_pprof(dir_, "-traces -focus=^run$", dir_.file("threads.pb.gz"), &status);
   ASSERT_EQ(status, 0) << traces;
-  const std::regex rule(R"(\n-+\+-+)");
-  const auto rules = std::distance(std::sregex_iterator(traces.begin(), traces.end(), rule), std::sregex_iterator());
+  const auto rules = std::ssize(search_all(traces, R"(\n-+\+-+)"));
   EXPECT_EQ(rules - 1, 256) << traces.substr(0, 4000);
 }
 
@@ -459,13 +462,12 @@ TEST_F(PreloadTest, ExitDump_AddressesOnly_LoadsNoWriterLibrary) {
   ASSERT_EQ(status, 0) << raw;
   // The program's mapping: its path and build id, and no [FN] flag (pprof
   // is to symbolize it).
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(raw, m, std::regex("\\n1: 0x[0-9a-f]+/0x[0-9a-f]+/0x[0-9a-f]+ (\\S+) ([0-9a-f]{40})(.*)")))
-      << raw;
-  EXPECT_EQ(m[1].str(), dir_.file("prog"));
-  EXPECT_EQ(m[3].str().find("[FN]"), std::string::npos) << m[0].str();
+  const auto m = search(raw, "\\n1: 0x[0-9a-f]+/0x[0-9a-f]+/0x[0-9a-f]+ (\\S+) ([0-9a-f]{40})(.*)");
+  ASSERT_TRUE(m.has_value()) << raw;
+  EXPECT_EQ((*m)[1], dir_.file("prog"));
+  EXPECT_EQ((*m)[3].find("[FN]"), std::string::npos) << (*m)[0];
   const std::string top = go_pprof(dir_, "-top -unit=B -focus=_site", profile, &status);
-  EXPECT_TRUE(std::regex_search(top, std::regex(R"(3000000B\s+75\.0+%.*big_site)"))) << top;
+  EXPECT_TRUE(contains_match(top, R"(3000000B\s+75\.0+%.*big_site)")) << top;
 }
 
 // Issue 16, item 1: the exit dump is renamed into place without an fsync
@@ -573,8 +575,8 @@ TEST_F(PreloadTest, ShapeWalkOffOrRefusedFiles_StacksStayWhole) {
     // main and on to _start.
     const std::string traces = go_pprof(dir_, "-traces -sample_index=alloc_objects", profile, &status);
     ASSERT_EQ(status, 0) << traces;
-    EXPECT_TRUE(std::regex_search(
-        traces, std::regex(R"(\n +64 +deep_leaf\n +deep_3\n +deep_2\n +deep_1\n +main\n( +.*\n)* +_start\n)")))
+    EXPECT_TRUE(
+        contains_match(traces, R"(\n +64 +deep_leaf\n +deep_3\n +deep_2\n +deep_1\n +main\n( +.*\n)* +_start\n)"))
         << traces;
   }
 }
@@ -626,10 +628,10 @@ TEST_F(PreloadTest, DebianSort_ProfileNamesAllocationSites) {
   const std::string top = go_pprof(dir_, "-top -sample_index=alloc_space -nodecount=30", profile, &status);
   ASSERT_EQ(status, 0) << top;
   // The binary is stripped: its frames are named by module+offset; libc's by symbol.
-  EXPECT_TRUE(std::regex_search(top, std::regex(R"(sort\+0x[0-9a-f]+)"))) << top;
+  EXPECT_TRUE(contains_match(top, R"(sort\+0x[0-9a-f]+)")) << top;
   const std::string raw = go_pprof(dir_, "-raw", profile, &status);
   EXPECT_THAT(raw, HasSubstr("/usr/bin/sort"));
-  EXPECT_TRUE(std::regex_search(raw, std::regex(R"(/usr/bin/sort [0-9a-f]{40})"))) << raw.substr(0, 3000);
+  EXPECT_TRUE(contains_match(raw, R"(/usr/bin/sort [0-9a-f]{40})")) << raw.substr(0, 3000);
 }
 
 }  // namespace

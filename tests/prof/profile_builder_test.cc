@@ -8,9 +8,9 @@
 
 #include <csignal>
 #include <cstring>
-#include <regex>
 
 #include "support/go_pprof.h"
+#include "support/text_match.h"
 #include "syncscope/prof/stack_trace.h"
 #include "syncscope/prof/symbolizer.h"
 
@@ -18,7 +18,9 @@ namespace syncscope::prof {
 namespace {
 
 using ::testing::HasSubstr;
+using ::syncscope::test_support::contains_match;
 using ::syncscope::test_support::go_pprof;
+using ::syncscope::test_support::match_whole;
 using ::syncscope::test_support::ScratchDir;
 
 struct Stack {
@@ -89,8 +91,7 @@ TEST(Symbolizer, Modules_IncludeExecutableWithBuildId) {
   std::vector<LoadedModule> mods = Symbolizer::instance().modules();
   ASSERT_FALSE(mods.empty());
   EXPECT_THAT(mods.front().path, HasSubstr("prof_profile_builder_test"));
-  EXPECT_TRUE(std::regex_match(mods.front().build_id, std::regex("[0-9a-f]{40}")))
-      << mods.front().build_id;
+  EXPECT_TRUE(match_whole(mods.front().build_id, "[0-9a-f]{40}").has_value()) << mods.front().build_id;
   EXPECT_LT(mods.front().start, mods.front().limit);
 }
 
@@ -144,10 +145,8 @@ TEST(ProfileBuilder, GoToolPprofTop_ShowsFunctionsAndWeights) {
   ASSERT_EQ(status, 0) << top;
   EXPECT_THAT(top, HasSubstr("Type: inuse_space"));
   // flat bytes: alpha 3000 (66.67% of 4500), beta 1000 (22.22%).
-  EXPECT_TRUE(std::regex_search(top, std::regex(R"(3000B\s+66\.67%.*builder_leaf_alpha)")))
-      << top;
-  EXPECT_TRUE(std::regex_search(top, std::regex(R"(1000B\s+22\.22%.*builder_leaf_beta)")))
-      << top;
+  EXPECT_TRUE(contains_match(top, R"(3000B\s+66\.67%.*builder_leaf_alpha)")) << top;
+  EXPECT_TRUE(contains_match(top, R"(1000B\s+22\.22%.*builder_leaf_beta)")) << top;
   EXPECT_THAT(top, HasSubstr("holder::leaf"));
 
   std::string traces = go_pprof(dir, "-traces", path, &status);
@@ -157,8 +156,7 @@ TEST(ProfileBuilder, GoToolPprofTop_ShowsFunctionsAndWeights) {
 
   std::string lines = go_pprof(dir, "-top -lines", path, &status);
   ASSERT_EQ(status, 0) << lines;
-  EXPECT_TRUE(std::regex_search(lines, std::regex(R"(builder_leaf_alpha.*profile_builder_test\.cc:\d+)")))
-      << lines;
+  EXPECT_TRUE(contains_match(lines, R"(builder_leaf_alpha.*profile_builder_test\.cc:\d+)")) << lines;
 }
 
 TEST(ProfileBuilder, AddSample_WrongValueCount_Throws) {

@@ -15,7 +15,6 @@
 #include <filesystem>
 #include <map>
 #include <set>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <tuple>
@@ -25,6 +24,7 @@
 
 #include "go_harness.h"
 #include "ops.h"
+#include "support/text_match.h"
 #include "workloads.h"
 
 namespace syncscope::mapbench {
@@ -86,15 +86,15 @@ using Cell = std::tuple<std::string, std::string, int>;  // workload, system, th
 
 // The oracle's own reading of the result lines.
 std::map<Cell, Line> result_lines(const std::string& output) {
-  static const std::regex re(
+  static const std::string re(
       R"(^BenchmarkMap/([A-Za-z]+)/([a-z_]+?)(?:-([0-9]+))?\s+([0-9]+)\s+([0-9.]+) ns/op\b.*$)");
   std::map<Cell, Line> out;
   std::istringstream in(output);
   for (std::string line; std::getline(in, line);) {
-    std::smatch m;
-    if (!std::regex_match(line, m, re)) continue;
-    const int threads = m[3].matched ? std::stoi(m[3]) : 1;
-    out[{m[1], m[2], threads}] = Line{std::stoi(m[4]), std::stod(m[5])};
+    const auto m = test_support::match_whole(line, re);
+    if (!m.has_value()) continue;
+    const int threads = m->matched(3) ? std::stoi((*m)[3]) : 1;
+    out[{(*m)[1], (*m)[2], threads}] = Line{std::stoi((*m)[4]), std::stod((*m)[5])};
   }
   return out;
 }
