@@ -24,7 +24,11 @@
 #      row on this machine; 0: not), ENV_PAD (1, the default: every
 #      configuration's command gets the same environment size; 0: not),
 #      JEMALLOC (1, the default: the jemalloc columns when it is installed;
-#      0: not, so that more rounds fit in the same time).
+#      0: not, so that more rounds fit in the same time), FORWARD (1: one
+#      more configuration, "forward-only", a preloaded object compiled here
+#      whose malloc, free, calloc and realloc only call glibc's: the price of
+#      interposing those functions at all, the floor under any preloaded
+#      profiler; 0, the default: not).
 # Progress goes to stderr: one line per row as it starts, and every 10 rounds.
 set -euo pipefail
 build=${1:-build}
@@ -39,6 +43,7 @@ export OLD_PRELOAD=${OLD_PRELOAD:-}
 export BENCH_PYTHON=${PYTHON:-/usr/bin/python3}
 export AA=${AA:-1}
 export JEMALLOC=${JEMALLOC:-1}
+export FORWARD=${FORWARD:-0}
 [ -e "$BENCH_PRELOAD" ] || { echo "missing $BENCH_PRELOAD" >&2; exit 2; }
 exec "$BENCH_PYTHON" - <<'PY'
 import glob, os, random, shutil, statistics, subprocess, sys, tempfile, time
@@ -126,6 +131,25 @@ configs["syncscope"] = {"LD_PRELOAD": preload,
 if os.environ["OLD_PRELOAD"]:
     configs["syncscope-old"] = {"LD_PRELOAD": os.environ["OLD_PRELOAD"],
                                 "SYNCSCOPE_PROFILE_OUT": os.path.join(tmp, "heap-old.%p.pb.gz")}
+if os.environ["FORWARD"] == "1":
+    # The interposition floor: the same symbols a preloaded profiler takes
+    # over for C allocations, each a plain call into glibc (C++'s operator
+    # new and delete reach them through libstdc++).
+    forward_c = os.path.join(tmp, "forward.c")
+    with open(forward_c, "w") as f:
+        f.write("#include <stddef.h>\n"
+                "void* __libc_malloc(size_t); void __libc_free(void*);\n"
+                "void* __libc_calloc(size_t, size_t); void* __libc_realloc(void*, size_t);\n"
+                "void* malloc(size_t n) { return __libc_malloc(n); }\n"
+                "void free(void* p) { __libc_free(p); }\n"
+                "void* calloc(size_t n, size_t s) { return __libc_calloc(n, s); }\n"
+                "void* realloc(void* p, size_t n) { return __libc_realloc(p, n); }\n")
+    forward_so = os.path.join(tmp, "forward.so")
+    built = subprocess.run(["cc", "-O2", "-shared", "-fPIC", forward_c, "-o", forward_so],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if built.returncode != 0:
+        sys.exit(f"bench-cost: FORWARD=1 needs a C compiler (cc): {built.stderr.strip()}")
+    configs["forward-only"] = {"LD_PRELOAD": forward_so}
 if jemalloc:
     configs["jemalloc"] = {"LD_PRELOAD": jemalloc}
     configs["jemalloc-prof"] = {"LD_PRELOAD": jemalloc,
