@@ -28,7 +28,9 @@
 #      more configuration, "forward-only", a preloaded object compiled here
 #      whose malloc, free, calloc and realloc only call glibc's: the price of
 #      interposing those functions at all, the floor under any preloaded
-#      profiler; 0, the default: not).
+#      profiler; 0, the default: not), SVG (a path: also draws the paired
+#      ratios of the timed rows, with their intervals and the 1.03x line,
+#      as an SVG picture there).
 # Progress goes to stderr: one line per row as it starts, and every 10 rounds.
 set -euo pipefail
 build=${1:-build}
@@ -44,6 +46,7 @@ export BENCH_PYTHON=${PYTHON:-/usr/bin/python3}
 export AA=${AA:-1}
 export JEMALLOC=${JEMALLOC:-1}
 export FORWARD=${FORWARD:-0}
+export SVG=${SVG:-}
 [ -e "$BENCH_PRELOAD" ] || { echo "missing $BENCH_PRELOAD" >&2; exit 2; }
 exec "$BENCH_PYTHON" - <<'PY'
 import glob, os, random, shutil, statistics, subprocess, sys, tempfile, time
@@ -299,5 +302,65 @@ for row in rows:
         print(f"  {row:<10} {c:<14} wall {fmt.format(m)}{unit} [{fmt.format(lo)}, {fmt.format(hi)}]"
               f"   cpu {fmt.format(mc)}{unit} [{fmt.format(loc)}, {fmt.format(hic)}]  vs {base}, "
               f"{len(results[row][c])} rounds")
+
+# The picture: one band per timed row, one line per configuration compared
+# (the median per-round ratio as a dot, its 95% interval as a bar), against
+# the lines at 1.00x and 1.03x. The per-process rows are differences in ms,
+# not ratios, and stay in the tables.
+def draw_svg(path):
+    timed = [r for r in rows if r not in short_rows]
+    shown = [c for c in configs if c not in ("none", "jemalloc")]
+    colors = {"syncscope": "#1f6fb2", "none-again": "#888888", "forward-only": "#2e9d5b",
+              "jemalloc-prof": "#c2571a", "syncscope-old": "#7a4fb0", "heaptrack": "#b23a3a"}
+    cells = {(r, c): paired(r, c, "jemalloc" if c == "jemalloc-prof" else "none", 0, True)
+             for r in timed for c in shown}
+    lo = min(0.95, min(v[1] for v in cells.values()) - 0.01)
+    hi = max(1.10, max(v[2] for v in cells.values()) + 0.01)
+    left, right, line_h, top = 250, 680, 16, 52
+    band_h = line_h * len(shown) + 14
+    height = top + band_h * len(timed) + 36 + line_h * len(shown)
+    x = lambda v: left + (v - lo) / (hi - lo) * (right - left)
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{right + 40}" height="{height}" '
+           f'font-family="sans-serif" font-size="12">',
+           f'<rect width="100%" height="100%" fill="white"/>',
+           f'<text x="8" y="16">Wall time against the same command without a preload '
+           f'(jemalloc prof: against plain jemalloc), {reps} rounds</text>',
+           f'<text x="8" y="30" fill="#555555">median of the per-round ratios (dot) and its 95% interval (bar)</text>']
+    bottom = top + band_h * len(timed)
+    tick = round(lo * 20 + 0.4999) / 20
+    while tick <= hi:
+        out.append(f'<line x1="{x(tick):.1f}" y1="{bottom}" x2="{x(tick):.1f}" y2="{bottom + 4}" stroke="black"/>'
+                   f'<text x="{x(tick):.1f}" y="{bottom + 16}" text-anchor="middle">{tick:.2f}x</text>')
+        tick = round(tick * 20 + 1) / 20
+    out.append(f'<line x1="{left}" y1="{bottom}" x2="{right}" y2="{bottom}" stroke="black"/>')
+    for v, dash in ((1.00, "none"), (1.03, "4 3")):
+        out.append(f'<line x1="{x(v):.1f}" y1="{top - 4}" x2="{x(v):.1f}" y2="{bottom}" '
+                   f'stroke="black" stroke-dasharray="{dash}"/>')
+    out.append(f'<text x="{x(1.03) + 3:.1f}" y="{top - 2}" font-size="11">1.03x</text>')
+    for i, r in enumerate(timed):
+        y0 = top + i * band_h
+        out.append(f'<text x="8" y="{y0 + band_h / 2 + 4:.1f}">{commands[r][0][:34]}</text>')
+        for j, c in enumerate(shown):
+            m, a, b = cells[(r, c)]
+            y = y0 + 7 + j * line_h + line_h / 2
+            col = colors.get(c, "black")
+            out.append(f'<line x1="{x(a):.1f}" y1="{y:.1f}" x2="{x(b):.1f}" y2="{y:.1f}" stroke="{col}" stroke-width="2"/>')
+            out.append(f'<circle cx="{x(m):.1f}" cy="{y:.1f}" r="3.5" fill="{col}"><title>{r} {c}: '
+                       f'{m:.3f}x [{a:.3f}, {b:.3f}]</title></circle>')
+        out.append(f'<line x1="8" y1="{y0 + band_h:.1f}" x2="{right + 30}" y2="{y0 + band_h:.1f}" stroke="#dddddd"/>')
+    ly = top + band_h * len(timed) + 36
+    for j, c in enumerate(shown):
+        col = colors.get(c, "black")
+        label = {"none-again": "A/A control (no preload, again)",
+                 "jemalloc-prof": "jemalloc prof vs plain jemalloc"}.get(c, c)
+        out.append(f'<circle cx="{left + 6}" cy="{ly + j * line_h - 4}" r="3.5" fill="{col}"/>'
+                   f'<text x="{left + 16}" y="{ly + j * line_h}">{label}</text>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+    print(f"picture: {path}")
+
+if os.environ["SVG"]:
+    draw_svg(os.environ["SVG"])
 shutil.rmtree(tmp, ignore_errors=True)
 PY
