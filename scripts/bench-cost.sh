@@ -312,6 +312,8 @@ def draw_svg(path):
     shown = [c for c in configs if c not in ("none", "jemalloc")]
     colors = {"syncscope": "#1f6fb2", "none-again": "#888888", "forward-only": "#2e9d5b",
               "jemalloc-prof": "#c2571a", "syncscope-old": "#7a4fb0", "heaptrack": "#b23a3a"}
+    short_labels = {"churn2": "C++ churn, 2 threads", "churn1": "C++ churn, 1 thread", "gxx": "g++ -O1 -c",
+                    "pythreads": "python3, 2 threads", "sort": "sort --parallel=2 -n"}
     cells = {(r, c): paired(r, c, "jemalloc" if c == "jemalloc-prof" else "none", 0, True)
              for r in timed for c in shown}
     lo = min(0.95, min(v[1] for v in cells.values()) - 0.01)
@@ -339,7 +341,7 @@ def draw_svg(path):
     out.append(f'<text x="{x(1.03) + 3:.1f}" y="{top - 2}" font-size="11">1.03x</text>')
     for i, r in enumerate(timed):
         y0 = top + i * band_h
-        out.append(f'<text x="8" y="{y0 + band_h / 2 + 4:.1f}">{commands[r][0][:34]}</text>')
+        out.append(f'<text x="8" y="{y0 + band_h / 2 + 4:.1f}">{short_labels.get(r, r)}</text>')
         for j, c in enumerate(shown):
             m, a, b = cells[(r, c)]
             y = y0 + 7 + j * line_h + line_h / 2
