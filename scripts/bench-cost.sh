@@ -236,9 +236,9 @@ for row in rows:
     # The order within a round is a fresh shuffle (from one generator with
     # a fixed seed per row, so a run can be repeated): every configuration
     # runs in every position, and after every other one, equally often on
-    # average. With a fixed
-    # order the second of two identical configurations (AA) ran 4.5 %
-    # faster than the first on python's two-thread row (21 rounds); with
+    # average. With a fixed order the second of two identical
+    # configurations (AA) ran 4.5 % faster than the first on python's
+    # two-thread row (21 rounds); with
     # the order only rotated, "none" always ran right after "syncscope" or
     # "none-again", and the control came out at 0.968x [0.953, 0.997] over
     # 200 rounds: something one run leaves behind slows the next (the
@@ -261,13 +261,18 @@ for row in rows:
 def med(xs):
     return statistics.median(xs)
 
+# What a configuration is compared against: jemalloc's profiler against
+# plain jemalloc, everything else against the run without a preload.
+def base_of(c):
+    return "jemalloc" if c == "jemalloc-prof" else "none"
+
 hdr = (f"{'row':<10} {'config':<14} {'wall ms':>9} {'ratio':>7} {'cpu ms':>9} {'ratio':>7} "
        f"{'RSS MiB':>8} {'+RSS MiB':>9}  vs")
 print(hdr)
 for row in rows:
     s = results[row]
     for c in configs:
-        base = "jemalloc" if c == "jemalloc-prof" else "none"
+        base = base_of(c)
         w = med([x[0] for x in s[c]]); r = med([x[1] for x in s[c]]); u = med([x[2] for x in s[c]])
         bw = med([x[0] for x in s[base]]); br = med([x[1] for x in s[base]]); bu = med([x[2] for x in s[base]])
         print(f"{row:<10} {c:<14} {w*1e3:9.1f} {w/bw:7.3f} {u*1e3:9.1f} {u/bu if bu else 0:7.3f} "
@@ -293,7 +298,7 @@ for row in rows:
     for c in configs:
         if c in ("none", "jemalloc"):
             continue
-        base = "jemalloc" if c == "jemalloc-prof" else "none"
+        base = base_of(c)
         short = row in short_rows
         m, lo, hi = paired(row, c, base, 0, not short)
         mc, loc, hic = paired(row, c, base, 2, not short)
@@ -314,7 +319,7 @@ def draw_svg(path):
               "jemalloc-prof": "#c2571a", "syncscope-old": "#7a4fb0", "heaptrack": "#b23a3a"}
     short_labels = {"churn2": "C++ churn, 2 threads", "churn1": "C++ churn, 1 thread", "gxx": "g++ -O1 -c",
                     "pythreads": "python3, 2 threads", "sort": "sort --parallel=2 -n"}
-    cells = {(r, c): paired(r, c, "jemalloc" if c == "jemalloc-prof" else "none", 0, True)
+    cells = {(r, c): paired(r, c, base_of(c), 0, True)
              for r in timed for c in shown}
     lo = min(0.95, min(v[1] for v in cells.values()) - 0.01)
     hi = max(1.10, max(v[2] for v in cells.values()) + 0.01)
