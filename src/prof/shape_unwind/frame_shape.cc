@@ -223,29 +223,6 @@ bool fits_int32(std::int64_t v) noexcept { return v >= INT32_MIN && v <= INT32_M
 
 }  // namespace
 
-std::uint64_t FrameShape::pack() const noexcept {
-  // bit 0: present (never 0); 1: cfa_from_rbp; 2: rbp_saved; 3: outermost;
-  // bits 32-63: cfa_offset; bits 8-31: rbp_offset (24 bits, signed).
-  std::uint64_t word = 1;
-  if (cfa_from_rbp) word |= 2;
-  if (rbp_saved) word |= 4;
-  if (outermost) word |= 8;
-  word |= (static_cast<std::uint64_t>(static_cast<std::uint32_t>(rbp_offset)) & 0xffffffu) << 8;
-  word |= static_cast<std::uint64_t>(static_cast<std::uint32_t>(cfa_offset)) << 32;
-  return word;
-}
-
-FrameShape FrameShape::unpack(std::uint64_t word) noexcept {
-  FrameShape shape;
-  shape.cfa_from_rbp = (word & 2) != 0;
-  shape.rbp_saved = (word & 4) != 0;
-  shape.outermost = (word & 8) != 0;
-  // Sign-extend the 24-bit field.
-  shape.rbp_offset = static_cast<std::int32_t>(static_cast<std::uint32_t>(word >> 8) << 8) >> 8;
-  shape.cfa_offset = static_cast<std::int32_t>(static_cast<std::uint32_t>(word >> 32));
-  return shape;
-}
-
 std::optional<FrameShape> describe_frame(const TableSource& source, std::uint64_t fde,
                                          std::uint64_t pc, CieMemo* memo) noexcept {
   std::uint8_t fde_buffer[kMaxEntryBytes];
