@@ -14,7 +14,7 @@
 # Env: REPS (rounds, default 7), SHORT_REPS (rounds of the per-process rows
 #      ls, lsbig and pypass, default 101: a few ms each, and their cost is a
 #      difference of about 1 ms that needs many rounds to resolve), ROWS (space-separated subset of
-#      "churn2 churn1 gxx ls lsbig pypass pythreads sort"), CHURN_OPS (per thread,
+#      "churn2 churn1 gxx ls lsbig pypass pythreads python1 sort"), CHURN_OPS (per thread,
 #      default 1000000), HEAPTRACK=1, PRELOAD (another preload object to
 #      measure instead of BUILD_DIR's), OLD_PRELOAD (a second preload object,
 #      e.g. an older build, measured in the same rounds as "syncscope-old"),
@@ -38,7 +38,7 @@ export BENCH_PRELOAD=${PRELOAD:-$(realpath "$build/lib/libsyncscope_preload.so")
 export BENCH_BIN=$(realpath "$build/bin")
 export REPS=${REPS:-7}
 export SHORT_REPS=${SHORT_REPS:-101}
-export ROWS=${ROWS:-"churn2 churn1 gxx ls lsbig pypass pythreads sort"}
+export ROWS=${ROWS:-"churn2 churn1 gxx ls lsbig pypass pythreads python1 sort"}
 export CHURN_OPS=${CHURN_OPS:-1000000}
 export HEAPTRACK=${HEAPTRACK:-0}
 export OLD_PRELOAD=${OLD_PRELOAD:-}
@@ -113,6 +113,11 @@ py_threads = ("import threading\n"
               "        keep[(i * 2654435761 + seed) % 4096] = bytearray(1024 + (i * 7919) % 1024)\n"
               "ts = [threading.Thread(target=work, args=(s,)) for s in (1, 2)]\n"
               "[t.start() for t in ts]; [t.join() for t in ts]\n")
+# The same loop in one thread, as many objects in all: without the GIL
+# handing the interpreter between two threads, the steadier of the two
+# python rows (docs/prof.md, "Python's cost counted, one thread").
+py_one_thread = py_threads.replace("for s in (1, 2)", "for s in (1,)").replace("range(400000)", "range(800000)")
+assert "for s in (1,)" in py_one_thread and "range(800000)" in py_one_thread
 
 commands = {
     "churn2":    ("C++ churn (strings + hash map), 2 threads", [f"{binary}/prof_churn_workload", "2", ops]),
@@ -122,6 +127,7 @@ commands = {
     "lsbig":     ("ls /usr/bin (allocates past one sampling period)", ["ls", "/usr/bin"]),
     "pypass":    ("python3 -c pass", [python, "-c", "pass"]),
     "pythreads": ("python3, 2 threads allocating 1-2 KiB objects", [python, "-c", py_threads]),
+    "python1":   ("python3, 1 thread allocating 1-2 KiB objects", [python, "-c", py_one_thread]),
     "sort":      ("sort --parallel=2 -n, 2*10^6 lines", ["sort", "--parallel=2", "-n", "-S", "64M", "-T", tmp, sort_input]),
 }
 
@@ -318,7 +324,8 @@ def draw_svg(path):
     colors = {"syncscope": "#1f6fb2", "none-again": "#888888", "forward-only": "#2e9d5b",
               "jemalloc-prof": "#c2571a", "syncscope-old": "#7a4fb0", "heaptrack": "#b23a3a"}
     short_labels = {"churn2": "C++ churn, 2 threads", "churn1": "C++ churn, 1 thread", "gxx": "g++ -O1 -c",
-                    "pythreads": "python3, 2 threads", "sort": "sort --parallel=2 -n"}
+                    "pythreads": "python3, 2 threads", "python1": "python3, 1 thread",
+                    "sort": "sort --parallel=2 -n"}
     cells = {(r, c): paired(r, c, base_of(c), 0, True)
              for r in timed for c in shown}
     lo = min(0.95, min(v[1] for v in cells.values()) - 0.01)
