@@ -6,13 +6,13 @@
 # preload and once per configuration below, all at the same time, reads each
 # process's resident set from /proc every EVERY seconds for DURATION
 # seconds, and prints the difference against the run without a preload.
-# Then it asks each syncscope process for a profile (SIGUSR2) and bounds
-# the number n of sampled blocks live in it from the profile's own
-# estimates: each sampled block of s bytes at rate R adds s/(1-exp(-s/R))
-# to inuse_space, which lies between R and R + s, so
-#   inuse_space / (R + s_max) <= n <= inuse_space / R
-# (s_max: the largest chunk the workload allocates). The budget line uses
-# the lower bound. Every process it started is ended by its pid.
+# Then it asks each syncscope process for a profile (SIGUSR2) and counts
+# the sampled blocks live in it, n, from the profile's own estimates: a
+# sampled block of s bytes at rate R has weight w = 1/(1-exp(-s/R)), so a
+# stack whose live blocks share one size s (inuse_space / inuse_objects)
+# holds inuse_objects * (1-exp(-s/R)) of them, and every block adds
+# w * s >= R to inuse_space, so n <= inuse_space / R. Every process it
+# started is ended by its pid.
 #
 # Usage: scripts/bench-rss.sh [BUILD_DIR]      (default: build)
 #   needs BUILD_DIR/lib/libsyncscope_preload.so and BUILD_DIR/bin/prof_churn_workload
@@ -52,10 +52,6 @@ if duration < 1 or every < 1 or any(r < 1 for r in rates):
 tmp = tempfile.mkdtemp(prefix="bench-rss.")
 # More operations than any run gets through: each process is ended at the end.
 ops = str(10**12)
-# The workload's largest chunk: a value of 527 characters (std::string, 528
-# bytes with its NUL, a 544-byte chunk), padded when sampled to a multiple
-# of 512 bytes: 1,024.
-s_max = 1024
 
 jemalloc = None
 if os.environ["JEMALLOC"] == "1":
@@ -125,6 +121,7 @@ try:
             continue
         raw = subprocess.run(["go", "tool", "pprof", "-raw", path], capture_output=True, text=True)
         inuse = 0
+        blocks = 0.0
         in_samples = False
         for line in raw.stdout.splitlines():
             if line.startswith("Samples:"):
@@ -133,9 +130,12 @@ try:
             if in_samples and line[:1] != " " and not line.startswith("alloc_objects"):
                 in_samples = False
             if in_samples and ":" in line and line.strip()[:1].isdigit():
-                values = line.split(":")[0].split()
-                inuse += int(values[3])
-        sums[r] = inuse
+                # alloc_objects alloc_space inuse_objects inuse_space
+                values = [int(v) for v in line.split(":")[0].split()]
+                inuse += values[3]
+                if values[2] > 0:
+                    blocks += values[2] * -math.expm1(-values[3] / values[2] / r)
+        sums[r] = (blocks, inuse)
 finally:
     for p in procs.values():
         if p.poll() is None:
@@ -150,16 +150,13 @@ for n in compared:
     d1 = readings[-1][1][n][0] - readings[-1][1][base][0]
     a0 = readings[first_steady][1][n][1] - readings[first_steady][1][base][1]
     a1 = readings[-1][1][n][1] - readings[-1][1][base][1]
-    print(f"{n}: RSS +{d0} -> +{d1} (t = {readings[first_steady][0]} -> {readings[-1][0]} s), "
-          f"RssAnon +{a0} -> +{a1}")
-for r, inuse in sums.items():
-    lo, hi = inuse / (r + s_max), inuse / r
+    print(f"{n}: RSS {d0:+d} -> {d1:+d} (t = {readings[first_steady][0]} -> {readings[-1][0]} s), "
+          f"RssAnon {a0:+d} -> {a1:+d}")
+for r, (n, inuse) in sums.items():
     last = readings[-1][1]
     d = last[f"syncscope@{r}"][0] - last["none"][0]
-    budget = 2048 + 100 * lo / 1024
-    print(f"syncscope@{r}: {lo:.0f} <= n <= {hi:.0f} sampled blocks live; "
-          f"budget 2 MiB + 100 B * n = {budget:.0f} KiB; measured +{d} KiB; "
-          f"per block beyond 2 MiB: {max(0, d - 2048) * 1024 / lo:.0f} B" if lo > 0 else
-          f"syncscope@{r}: no sampled block live")
+    budget = 2048 + 100 * n / 1024
+    print(f"syncscope@{r}: about {n:.0f} sampled blocks live (at most {inuse / r:.0f}); "
+          f"budget 2 MiB + 100 B * n = {budget:.0f} KiB; measured +{d} KiB")
 shutil.rmtree(tmp, ignore_errors=True)
 PY
