@@ -40,13 +40,13 @@ import glob, math, os, shutil, signal, subprocess, sys, tempfile, time
 
 preload = os.environ["BENCH_PRELOAD"]
 workload = os.environ["BENCH_WORKLOAD"]
-duration = int(os.environ["DURATION"])
-every = int(os.environ["EVERY"])
-threads = os.environ["THREADS"]
 try:
+    duration = int(os.environ["DURATION"])
+    every = int(os.environ["EVERY"])
     rates = [int(r) for r in os.environ["RATES"].split()]
 except ValueError:
-    sys.exit("bench-rss: RATES must be whole numbers of bytes")
+    sys.exit("bench-rss: DURATION and EVERY must be whole seconds, RATES whole numbers of bytes")
+threads = os.environ["THREADS"]
 if duration < 1 or every < 1 or any(r < 1 for r in rates):
     sys.exit("bench-rss: DURATION, EVERY and every rate must be positive")
 tmp = tempfile.mkdtemp(prefix="bench-rss.")
