@@ -15,6 +15,7 @@
 #include "prof/hook_slow_reasons.h"
 #include "prof/live_block_store.h"
 #include "prof/sampled_heap.h"
+#include "prof/sampled_prefix.h"
 #include "prof/thread_state.h"
 
 namespace syncscope::prof::internal {
@@ -63,9 +64,12 @@ bool sample_due_slow(ThreadState& t, std::size_t size) noexcept;
 // this much of its allocation (the thread that calls start() at once).
 inline constexpr std::int64_t kSamplerRecheckBytes = 256 * 1024;
 
-// The header word of glibc's chunk for the in-use block p (non-null): the
-// chunk size, with PREV_INUSE, IS_MMAPPED and NON_MAIN_ARENA in bits 0-2.
+// The word before the in-use block p (non-null): for a block glibc handed
+// out, its chunk's header word (the chunk size, with PREV_INUSE, IS_MMAPPED
+// and NON_MAIN_ARENA in bits 0-2); for a sampled block behind a prefix, its
+// tag (is_sampled_tag: sampled_prefix.h).
 inline std::size_t chunk_head(const void* p) noexcept { return static_cast<const std::size_t*>(p)[-1]; }
+
 
 // IS_MMAPPED, bit 1 of glibc's chunk header word.
 inline constexpr std::size_t kChunkMmapped = 2;
@@ -98,17 +102,28 @@ inline std::uint64_t usable_bytes_counted(std::uint64_t counted, std::uint64_t o
   return counted >= headers ? counted - headers : 0;
 }
 
-// glibc's malloc_usable_size for an in-use chunk, read from the chunk header
-// (the exported function is weak in libc and interposed by us).
+// What the slots' byte counters add for the in-use block p (non-null), the
+// word before which is `word` (chunk_head(p)): counted_bytes_of_head of its
+// chunk, less a sampled block's prefix, so that the counters sum what
+// malloc_usable_size says of each block.
+inline std::size_t counted_bytes_of_block(const void* p, std::size_t word) noexcept {
+  if (!is_sampled_tag(word)) return counted_bytes_of_head(word);
+  const std::size_t offset = sampled_offset(word);
+  return counted_bytes_of_head(chunk_head(static_cast<const std::byte*>(p) - offset)) - offset;
+}
+
+// malloc_usable_size of the in-use block p, read from its chunk header (the
+// exported function is weak in libc and interposed by us): glibc's, less
+// the prefix of a sampled block.
 inline std::size_t usable_size(const void* p) noexcept {
   if (p == nullptr) return 0;
-  return usable_size_of_head(chunk_head(p));
+  return counted_bytes_of_block(p, chunk_head(p)) - sizeof(std::size_t);
 }
 
 // Before an allocation of `size` bytes: whether it is to be sampled. Counts
 // the request against the calling thread's sampling distance (not inside the
 // profiler: hook_depth > 0 never samples). A sampled request must be
-// allocated with a tagged chunk (hooks/sampled_alloc.h) and reported to
+// allocated behind a prefix (hooks/sampled_alloc.h) and reported to
 // on_alloc with sample=true; the distance to the next sample is drawn there.
 // The fast path is a countdown on the thread's own state: the sampler's
 // settings (on/off, rate) are checked only when the countdown runs out
@@ -120,11 +135,11 @@ __attribute__((always_inline)) inline bool take_sample(std::size_t size) noexcep
   return t.bytes_until_sample <= 0 && sample_due_slow(t, size);
 }
 
-// Whether a sampled request is padded to a tagged chunk
-// (SampledHeap::tagged_request): at sampling rates of kTaggedSamplingMinRate
-// bytes and above. Below that (rate 1 in tests, fixtures and exact-weight
-// runs) nearly every request is sampled, and padding each would change the
-// heap's layout and size everywhere; those samples keep malloc's size, and
+// Whether a sampled request is given a prefix (sampled_prefix.h): at
+// sampling rates of kTaggedSamplingMinRate bytes and above. Below that
+// (rate 1 in tests, fixtures and exact-weight runs) nearly every request is
+// sampled, and a prefix on each would change the heap's layout everywhere;
+// those samples keep glibc's block, and
 // the free path's tag test is switched off for good
 // (SampledHeap::note_untagged_sample, called from here). Out of line: only
 // sampled requests ask.
@@ -132,13 +147,13 @@ inline constexpr std::int64_t kTaggedSamplingMinRate = 4096;
 bool tag_samples() noexcept;
 
 // After a successful allocation of `size` requested bytes at p; `sample`
-// is take_sample()'s answer for this request (p's chunk is then tagged:
-// SampledHeap::tagged). Always inlined into the interposer or its
+// is take_sample()'s answer for this request (p is then behind a prefix,
+// unless note_untagged_sample() was called). Always inlined into the interposer or its
 // out-of-line slow path, which passes `frames` = kHookFramesOutOfLine.
 __attribute__((always_inline)) inline void on_alloc(void* p, std::size_t size, bool sample,
                                                     int frames = kHookFrames) noexcept {
   ThreadState& t = tls_state;
-  count_object(t, &CounterSlot::alloc_bytes, &CounterSlot::alloc_objects, counted_bytes_of_head(chunk_head(p)));
+  count_object(t, &CounterSlot::alloc_bytes, &CounterSlot::alloc_objects, counted_bytes_of_block(p, chunk_head(p)));
   // relaxed: a flag; allocations racing with the switch may or may not be tracked.
   const bool exact = g_live_block_store.enabled.load(std::memory_order_relaxed);
   if ((sample || exact) && t.hook_depth == 0) {
@@ -149,34 +164,31 @@ __attribute__((always_inline)) inline void on_alloc(void* p, std::size_t size, b
 // Before p (non-null) goes back to glibc. Always inlined, like on_alloc.
 __attribute__((always_inline)) inline void on_free(void* p) noexcept {
   ThreadState& t = tls_state;
-  const std::size_t head = chunk_head(p);
-  count_object(t, &CounterSlot::free_bytes, &CounterSlot::free_objects, counted_bytes_of_head(head));
+  const std::size_t word = chunk_head(p);
+  count_object(t, &CounterSlot::free_bytes, &CounterSlot::free_objects, counted_bytes_of_block(p, word));
   // No early return at hook_depth > 0 (unlike on_alloc): a block allocated
   // outside the profiler (so tracked) can be freed inside it — e.g. a cache
   // rehashed under a HookGuard — and must leave the tables, or the live-block
   // table would list freed (possibly unmapped) memory for the retention
   // scanner to read. The slow path allocates nothing, so this cannot recurse.
   const auto addr = reinterpret_cast<std::uintptr_t>(p);
-  const bool sampled = g_sampled_heap.maybe_sampled(addr, head);
+  const bool sampled = g_sampled_heap.maybe_sampled(addr, word);
   // relaxed: a flag; see on_alloc.
   const bool exact = g_live_block_store.ever_enabled.load(std::memory_order_relaxed);
   if (sampled || exact) record_free_slow(t, counter_slot(t), addr, sampled, exact);
 }
 
-// The two globals the fast path reads, g_hook_slow_reasons and the sampled
-// heap's bitmap, under second names with hidden visibility (issue 16, item
-// 3): g_hook_slow_reasons_hidden (hook_slow_reasons.h) and the one below.
-// The objects are the ones named in hook_slow_reasons.h and sampled_heap.h
-// (each name is an alias defined next to its object); the exported names stay for the extension
-// objects and for core-file readers (retain/core_sampled_sites.cc). Through
+// The one global the fast path reads, g_hook_slow_reasons, it reads under a
+// second name with hidden visibility (issue 16, item 3):
+// g_hook_slow_reasons_hidden (hook_slow_reasons.h), an alias defined next
+// to the object; the exported name stays for the extension objects. Through
 // a hidden name the compiler addresses the object relative to the code
 // instead of loading its address from the GOT: in libsyncscope_preload.so
 // (where the exported names can be preempted, so every access goes through
-// the GOT) that is one load fewer per global per call. Only the interposers
-// may use these names: they are linked into the preload core object and the
-// program, never into an extension object (which would pull a second copy of
-// the object out of the archive to satisfy a hidden reference).
-extern SampledHeap g_sampled_heap_hidden __attribute__((visibility("hidden")));
+// the GOT) that is one load fewer per call. Only the interposers may use the
+// name: they are linked into the preload core object and the program, never
+// into an extension object (which would pull a second copy of the object out
+// of the archive to satisfy a hidden reference).
 
 // The fast path of the interposers (issue 16, item 3): the one case in
 // which take_sample + on_alloc (or on_free) reduce to a countdown and two
@@ -219,19 +231,16 @@ __attribute__((always_inline)) inline void count_fast_alloc(CounterSlot* s, void
   owner_count(*s, &CounterSlot::alloc_bytes, &CounterSlot::alloc_objects, chunk_size_of_head(head));
   if (__builtin_expect((head & kChunkMmapped) != 0, 0)) owner_add(s->alloc_bytes, -std::uint64_t{8});
 }
-// Whether freeing p (non-null), whose chunk header word is `head`, is all
+// Whether freeing p (non-null), the word before which is `head`, is all
 // that on_free would do for it on a thread whose fast_slot is `s`: an owned
-// slot outside the profiler, p surely not a sampled block, exact mode never
-// on, no sampled block with an untagged chunk. An mmapped chunk is not: it
-// may be sampled whatever its size, and its free is a munmap anyway. No side
-// effects.
-__attribute__((always_inline)) inline bool fast_free_ok(const CounterSlot* s, const void* p,
-                                                        std::size_t head) noexcept {
+// slot outside the profiler, p not a sampled block (its word is glibc's
+// header, not a tag: sampled_prefix.h), exact mode never on, no sampled
+// block without a prefix. An mmapped chunk is not (its counted bytes are
+// not its chunk size, and its free is a munmap anyway). No side effects.
+__attribute__((always_inline)) inline bool fast_free_ok(const CounterSlot* s, std::size_t head) noexcept {
   // relaxed: the bits a free needs are ordered by coherence (hook_slow_reasons.h).
   const bool unusual = (g_hook_slow_reasons_hidden.bits.load(std::memory_order_relaxed) & kFreeSlowReasons) != 0;
-  if (__builtin_expect(s == nullptr || unusual || (head & kChunkMmapped) != 0, 0)) return false;
-  return __builtin_expect(!SampledHeap::tagged_size(head), 1) ||
-         !g_sampled_heap_hidden.in_filter(reinterpret_cast<std::uintptr_t>(p));
+  return __builtin_expect(s != nullptr && !unusual && (head & (kChunkMmapped | kSampledTagBit)) == 0, 1);
 }
 // Counts a freed block whose chunk header word is `head` into the owned
 // slot `s` (fast_free_ok said yes, so the chunk is not mmapped and its
@@ -245,7 +254,7 @@ __attribute__((always_inline)) inline bool take_fast_free(void* p) noexcept {
   CounterSlot* s = tls_state.fast_slot;
   // One read of the chunk header serves the tag test and the byte count.
   const std::size_t head = chunk_head(p);
-  if (__builtin_expect(!fast_free_ok(s, p, head), 0)) return false;
+  if (__builtin_expect(!fast_free_ok(s, head), 0)) return false;
   count_fast_free(*s, head);
   return true;
 }

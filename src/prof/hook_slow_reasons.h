@@ -20,7 +20,7 @@ enum HookSlowReason : std::uint8_t {
   kSlowFaultArmed = 1,     // fault injection armed: allocations ask should_inject
   kSlowExactOn = 2,        // exact mode on: allocations are recorded
   kSlowExactEverOn = 4,    // exact mode was ever on: frees look the block up (never cleared)
-  kSlowUntaggedSample = 8, // a sampled block has an untagged chunk: frees skip the tag test (never cleared)
+  kSlowUntaggedSample = 8, // a sampled block has no prefix: every free asks the bitmap (never cleared)
 };
 inline constexpr std::uint8_t kAllocSlowReasons = kSlowFaultArmed | kSlowExactOn;
 inline constexpr std::uint8_t kFreeSlowReasons = kSlowExactEverOn | kSlowUntaggedSample;

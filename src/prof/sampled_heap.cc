@@ -6,9 +6,6 @@
 namespace syncscope::prof::internal {
 
 constinit SampledHeap g_sampled_heap;
-// The hooks' hidden name for it (heap_recorder.h).
-extern SampledHeap g_sampled_heap_hidden
-    __attribute__((visibility("hidden"), alias("_ZN9syncscope4prof8internal14g_sampled_heapE")));
 
 SampledHeap::CoreLayout SampledHeap::core_layout() noexcept {
   const auto at = [](const void* field) {

@@ -10,13 +10,14 @@
 //
 //   Blocks live in an mmap'ed open-addressing table (linear probing,
 //   backward-shift deletion) under lock_. free() of an unsampled block must
-//   not take the lock, so two filters are consulted first without it: the
-//   block's chunk header (a sampled block's glibc chunk size is a multiple
-//   of kSampledChunkQuantum, or the chunk is mmapped: tagged(); free() has
-//   read that word already for the counters, so nearly every unsampled free
-//   stops there with no further memory access), then a bitmap: bit h of
-//   filter_bits_ is set iff some sampled live block hashes to h (a zero bit
-//   means "not sampled").
+//   not take the lock: a sampled block sits behind a prefix whose tag word
+//   (where glibc's chunk header word would be) has a bit that no glibc
+//   header has (sampled_prefix.h), and free() has read that word already
+//   for its counters, so every unsampled free stops there with no further
+//   memory access. Samples taken without a prefix (rates below
+//   kTaggedSamplingMinRate) switch on a second filter for every free, a
+//   bitmap: bit h of filter_bits_ is set iff some sampled live block hashes
+//   to h (a zero bit means "not sampled").
 //
 //   The table and the bitmap index by the same hash (its top bits), so the
 //   blocks whose bit is h all have their home slots in one run of the table
@@ -31,6 +32,7 @@
 #include <cstdint>
 
 #include "prof/hook_slow_reasons.h"
+#include "prof/sampled_prefix.h"
 #include "prof/spin_lock.h"
 #include "syncscope/prof/live_blocks.h"
 
@@ -51,73 +53,20 @@ class SampledHeap {
   // Records a sampled allocation (stack id from StackTable, requested size,
   // weight 1/p). `bucket` is the StackTable id whose estimates it books: the
   // same stack interned under the allocating task's label, or `stack`
-  // itself outside a task. The block's chunk must pass tagged() (or
-  // note_untagged_sample() must have been called first), or maybe_sampled()
-  // would miss it. Returns false when the table is full or unmapped.
+  // itself outside a task. The block must be behind a prefix
+  // (sampled_prefix.h), or note_untagged_sample() must have been called
+  // first, or maybe_sampled() would miss it. Returns false when the table is
+  // full or unmapped.
   bool record_alloc(std::uintptr_t addr, std::size_t size, std::uint32_t stack,
                     std::uint32_t bucket, double weight) noexcept;
 
-  // Every sampled block is given a glibc chunk whose size is a multiple of
-  // this, or 16 or 32 bytes more (the interposers pad a sampled request:
-  // tagged_request(); glibc hands out a free chunk whole when only 16 bytes
-  // would be left over, and memalign keeps a trailer of up to 32 bytes), or
-  // an mmapped chunk: free() rules out an unsampled block from the chunk
-  // header it reads anyway (issue 16, item 3). The test lets through chunk
-  // sizes up to 48 bytes above a multiple of the quantum (one bit mask);
-  // unsampled chunk sizes of 512 bytes and more are multiples of 16, so
-  // about 1 in 8 of them pass it and go on to the bitmap (smaller ones never
-  // do). The block stays where glibc's malloc puts it: an
-  // earlier form of this filter asked memalign for 256-aligned sampled
-  // blocks, and the fragments each memalign split off (a 32-272 byte lead,
-  // a trailer) stayed in the arena: two Python threads allocating 1-2 KiB
-  // objects ran 10-15% slower at the default rate, with 5 times as many
-  // free chunks in their arenas. Padding costs a sampled block at most
-  // kSampledChunkQuantum - 16 bytes (about 0.05% of the sampled heap at the
-  // default rate), and nothing else.
-  static constexpr std::size_t kSampledChunkQuantum = 512;
-  // The bytes past a multiple of the quantum that glibc may add (16 or
-  // 32) and tagged() lets through (below this span: up to 48).
-  static constexpr std::size_t kSampledChunkSlack = 32;
-  static constexpr std::size_t kSampledChunkSlackSpan = 64;
-
-  // Whether a chunk whose header word (glibc's size field: the chunk size
-  // with PREV_INUSE, IS_MMAPPED and NON_MAIN_ARENA in bits 0-2) is `head`
-  // may hold a sampled block: tagged_size(), or it is mmapped (its size is
-  // then glibc's page rounding, or memalign's leftover of it, which padding
-  // cannot choose).
-  static bool tagged(std::size_t head) noexcept { return tagged_size(head) || (head & 2) != 0; }
-  // The size half of tagged(): the chunk is at least kSampledChunkQuantum
-  // bytes (a padded request never gets less; the flag bits cannot lift a
-  // smaller size past it) and less than kSampledChunkSlackSpan above a
-  // multiple of it (one `test` of the header against a mask). The size bound
-  // keeps out glibc's two smallest chunks (32 and 48 bytes), which the mask
-  // alone lets through, so their frees never reach the bitmap.
-  static bool tagged_size(std::size_t head) noexcept {
-    return (head & (kSampledChunkQuantum - 1) & ~(kSampledChunkSlackSpan - 1)) == 0 && head >= kSampledChunkQuantum;
-  }
-  static_assert(kSampledChunkSlack < kSampledChunkSlackSpan && kSampledChunkSlackSpan < kSampledChunkQuantum &&
-                    (kSampledChunkQuantum & (kSampledChunkQuantum - 1)) == 0 &&
-                    (kSampledChunkSlackSpan & (kSampledChunkSlackSpan - 1)) == 0,
-                "tagged() masks the size bits between the slack span and the quantum");
-
-  // The request size to ask glibc for so that a block of `size` bytes gets
-  // a chunk of a multiple of kSampledChunkQuantum: glibc's chunk for a
-  // request of n bytes is (n + 8) rounded up to 16 (x86-64, 8-byte size
-  // field, 16-byte alignment), so n = (size + 8) rounded up to the quantum,
-  // minus 8. A request that large cannot overflow is left as it is (it
-  // fails in glibc). The interposers check tagged() on the result and ask
-  // again if glibc ever hands out more (sampled_alloc.h).
-  static std::size_t tagged_request(std::size_t size) noexcept {
-    if (size > ~std::size_t{0} - 2 * kSampledChunkQuantum) return size;
-    return ((size + 8 + kSampledChunkQuantum - 1) & ~(kSampledChunkQuantum - 1)) - 8;
-  }
-
   // Cheap, lock-free pre-check for free(): false means the block at addr,
-  // whose chunk header word is `head`, is surely not a sampled live block.
-  bool maybe_sampled(std::uintptr_t addr, std::size_t head) const noexcept {
+  // the word before which is `word` (glibc's chunk header or a tag), is
+  // surely not a sampled live block.
+  bool maybe_sampled(std::uintptr_t addr, std::size_t word) const noexcept {
+    if (is_sampled_tag(word)) return true;
     // relaxed: see the invariant at untagged_samples_.
-    if (!tagged(head) && !untagged_samples_.load(std::memory_order_relaxed)) return false;
-    return in_filter(addr);
+    return untagged_samples_.load(std::memory_order_relaxed) && in_filter(addr);
   }
 
   // The bitmap stage of maybe_sampled(): false means addr is surely not a
@@ -131,10 +80,10 @@ class SampledHeap {
     return (filter_bits_[h / 64].load(std::memory_order_relaxed) >> (h % 64) & 1) != 0;
   }
 
-  // A sampled block is about to be allocated, or was, without a tagged
-  // chunk (a sampling rate below kTaggedSamplingMinRate, or glibc kept
-  // handing out untagged chunks): from now on the tag test in
-  // maybe_sampled() passes every block to the bitmap.
+  // A sampled block is about to be allocated, or was, without a prefix (a
+  // sampling rate below kTaggedSamplingMinRate, an alignment too large for
+  // one, or no memory for it): from now on maybe_sampled() passes every
+  // block without a tag to the bitmap.
   void note_untagged_sample() noexcept {
     // relaxed: see the invariant at untagged_samples_.
     if (!untagged_samples_.load(std::memory_order_relaxed)) {
@@ -202,8 +151,8 @@ class SampledHeap {
   // 100 MiB heap has about 200 sampled live blocks at the default rate.
   static constexpr std::size_t kInitialCapacity = 1u << 8;  // 8 KiB
   static constexpr std::size_t kMaxCapacity = 1u << 20;      // 32 MiB
-  // 2^16 bits (8 KiB): with the tag test in front, only tagged frees
-  // (about 1 in 8 of the unsampled ones) reach the bitmap.
+  // 2^16 bits (8 KiB): only consulted once a sample without a prefix was
+  // taken (then for every free).
   static constexpr std::size_t kFilterBits = 16;
 
   bool ensure_mapped_locked() noexcept ABSL_EXCLUSIVE_LOCKS_REQUIRED(lock_);
@@ -228,8 +177,8 @@ class SampledHeap {
   std::size_t capacity_ ABSL_GUARDED_BY(lock_) = 0;           // a power of two once mapped
   SiteEstimate* estimates_ ABSL_GUARDED_BY(lock_) = nullptr;  // indexed by Block::bucket
   std::size_t live_ ABSL_GUARDED_BY(lock_) = 0;               // occupied slots
-  // Set (never cleared) before the first sampled block whose chunk fails
-  // tagged() is recorded, read by maybe_sampled() without a lock: like a
+  // Set (never cleared) before the first sampled block without a prefix
+  // is recorded, read by maybe_sampled() without a lock: like a
   // filter bit, it is stored before the program can free that block (the
   // free happens-after the malloc, by the program's own ordering).
   std::atomic<bool> untagged_samples_{false};

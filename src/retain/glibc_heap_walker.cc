@@ -9,6 +9,8 @@
 #include <cstdio>
 #include <cstring>
 
+#include "prof/sampled_prefix.h"
+
 namespace syncscope::retain::internal {
 namespace {
 
@@ -22,6 +24,20 @@ std::uintptr_t load(const std::byte* p) noexcept {
   std::uintptr_t v;
   std::memcpy(&v, p, sizeof v);
   return v;
+}
+
+// The program's block in an in-use chunk whose user part is [user, user +
+// usable) and starts with the words w0, w1: all of it, or what follows a
+// sampled block's prefix (prof/sampled_prefix.h: the magic, then a valid tag
+// whose offset leaves a block). A free chunk never starts with the magic
+// (glibc writes its list pointers there).
+GraphBlock in_use_block(std::uintptr_t user, std::uintptr_t usable, std::uintptr_t w0, std::uintptr_t w1) noexcept {
+  namespace prof = syncscope::prof::internal;
+  if (w0 == prof::kSampledPrefixMagic && prof::valid_sampled_tag(w1) && prof::sampled_offset(w1) < usable) {
+    const std::uintptr_t offset = prof::sampled_offset(w1);
+    return GraphBlock{user + offset, usable - offset, 0};
+  }
+  return GraphBlock{user, usable, 0};
 }
 
 bool contains(std::span<const Range> sorted, std::uintptr_t addr, const Range** hit) noexcept {
@@ -240,7 +256,8 @@ struct GlibcHeapWalker::Walk {
         if (((raw & L.non_main_arena) != 0) == main)
           return fail("arena #%zu: chunk at heap+%#lx has the wrong arena bit (header %#lx)", arena_index,
                       static_cast<unsigned long>(p - begin), static_cast<unsigned long>(raw));
-        if (!out.push_back(GraphBlock{p + L.chunk_header, size - 8, 0})) return fail("out of scanner memory");
+        const std::uintptr_t user = p + L.chunk_header;
+        if (!out.push_back(in_use_block(user, size - 8, at(user), at(user + 8)))) return fail("out of scanner memory");
         if (size == L.tcache_struct_chunk && !self.tcache_structs_.push_back(p))
           return fail("out of scanner memory");
       } else if (at(next) != size) {
@@ -379,7 +396,11 @@ struct GlibcHeapWalker::Walk {
           continue;
         }
         if (out.size() == out.capacity()) return fail("more than %zu mmapped chunks", kMaxMmappedChunks);
-        out.push_back(GraphBlock{chunk + L.chunk_header, size - L.chunk_header, 0});
+        std::uintptr_t w0 = 0, w1 = 0;
+        const std::uintptr_t user = chunk + L.chunk_header;
+        peek(user, w0);
+        peek(user + 8, w1);
+        out.push_back(in_use_block(user, size - L.chunk_header, w0, w1));
         ++result.stats.mmapped_chunks;
         pos = chunk + size;
       }
@@ -390,7 +411,8 @@ struct GlibcHeapWalker::Walk {
   // --- result -----------------------------------------------------------------
 
   // Sorts the blocks and drops those that are free chunks on a fastbin or
-  // tcache list. (The tcache key alone is not a test: an in-use block's
+  // tcache list (a block past a sampled prefix is never one: its address
+  // less 16 falls inside its own chunk, never at a chunk's start). (The tcache key alone is not a test: an in-use block's
   // uninitialised second word can hold a stale key.)
   void finish() noexcept {
     std::sort(out.begin(), out.end(),

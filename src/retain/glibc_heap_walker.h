@@ -15,6 +15,10 @@
 //     safe-linked chains matching their counts);
 //   - plus mmapped chunks, found at page starts of anonymous mappings that no
 //     arena owns (headers validated; non-resident pages are not touched).
+//   - a chunk of a block the heap profiler sampled is reported as the
+//     program's block past the prefix (prof/sampled_prefix.h: the prefix's
+//     magic, then a valid tag), so the block has the address the program
+//     holds and the heap profiler recorded.
 //
 // Safety: the walk reads only through MemoryImage::view (never outside a
 // readable region), validates every header it steps over (size, alignment,

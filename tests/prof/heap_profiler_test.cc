@@ -89,10 +89,9 @@ TEST_F(HeapProfilerTest, Counters_MatchAKnownAllocationPattern) {
 }
 
 // The same oracle through every interposer's fast and slow paths and every
-// kind of glibc chunk: the smallest chunks (which never reach the sampled
-// heap's bitmap), chunk sizes at multiples of 512 bytes (which do),
-// mmapped chunks (which every free sends to the full path), aligned ones
-// and calloc's. The byte counts come from the chunk header on both sides
+// kind of glibc chunk: the smallest chunks, chunk sizes at multiples of 512
+// bytes, mmapped chunks (which every free sends to the full path), aligned
+// ones and calloc's. The byte counts come from the chunk header on both sides
 // (issue 16, item 3), so each block must count as glibc's own
 // malloc_usable_size says.
 TEST_F(HeapProfilerTest, Counters_MatchGlibcUsableSizes_ThroughEveryHookAndChunkKind) {
@@ -358,12 +357,12 @@ TEST_F(HeapProfilerTest, DeltaSince_ReportsOnlyNewAllocations) {
   EXPECT_LT(alloc, 77777 + 65536);  // plus the snapshot's own bookkeeping at most
 }
 
-// Issue 16, item 3: free() rules out unsampled blocks from their chunk
-// header, so every sampled block must get a tagged chunk (a multiple of the
-// quantum, or mmapped) through every entry point (realloc into a sampled
-// block included), and the filter must pass every sampled live block. The
-// oracle is the sampled heap's own table of sampled live blocks, and glibc's
-// own malloc_usable_size for the chunk sizes.
+// Issue 16, item 3: free() rules out unsampled blocks from the word before
+// them, so every sampled block must sit behind a prefix (sampled_prefix.h)
+// through every entry point (realloc into a sampled block included), at the
+// alignment asked for, and the filter must pass every sampled live block.
+// The oracle is the sampled heap's own table of sampled live blocks, and
+// glibc's own malloc_usable_size of the chunk behind each prefix.
 TEST_F(HeapProfilerTest, FreeFilter_PassesEverySampledLiveBlock) {
   using internal::SampledHeap;
   using UsableFn = std::size_t (*)(void*);
@@ -405,21 +404,32 @@ TEST_F(HeapProfilerTest, FreeFilter_PassesEverySampledLiveBlock) {
     if (!in(c_blocks) && !in(new_blocks) && !aligned && !in(page_rounded)) continue;
     ++ours;
     void* p = reinterpret_cast<void*>(b.address);
-    const std::size_t head = static_cast<const std::size_t*>(p)[-1];
-    EXPECT_TRUE(SampledHeap::tagged(head)) << std::hex << b.address << " head " << head;
-    EXPECT_TRUE(SampledHeap::instance().maybe_sampled(b.address, head)) << std::hex << b.address;
-    EXPECT_GE(glibc_usable(p), b.size);
-    // A heap chunk (not mmapped) is the padded request's, or 16 bytes more
-    // when glibc did not split them off, or 32 when memalign kept a
-    // trailer (pvalloc pads the size rounded up to pages).
+    const std::size_t tag = static_cast<const std::size_t*>(p)[-1];
+    ASSERT_TRUE(internal::valid_sampled_tag(tag)) << std::hex << b.address << " word " << tag;
+    EXPECT_TRUE(SampledHeap::instance().maybe_sampled(b.address, tag)) << std::hex << b.address;
+    const std::size_t offset = internal::sampled_offset(tag);
+    auto* chunk = static_cast<std::size_t*>(p) - offset / sizeof(std::size_t);
+    EXPECT_EQ(chunk[0], internal::kSampledPrefixMagic) << std::hex << b.address;
+    EXPECT_EQ(chunk[1], tag) << std::hex << b.address;
+    // The prefix is malloc's alignment, or the alignment asked for (memalign
+    // and its kin ask for at least 32; valloc and pvalloc for a page).
+    if (aligned || in(page_rounded)) {
+      EXPECT_GE(offset, 32u) << std::hex << b.address;
+    } else {
+      EXPECT_EQ(offset, internal::kSampledPrefixBytes) << std::hex << b.address;
+    }
+    EXPECT_EQ(b.address % offset, 0u) << std::hex << b.address << " offset " << offset;
+    // Our malloc_usable_size is glibc's for the chunk, less the prefix; the
+    // chunk is the request plus the prefix, rounded as glibc rounds (a heap
+    // chunk may keep up to 31 bytes glibc did not split off).
+    EXPECT_EQ(malloc_usable_size(p), glibc_usable(chunk) - offset) << std::hex << b.address;
+    EXPECT_GE(malloc_usable_size(p), b.size);
+    const std::size_t head = chunk[-1];
     if ((head & 2) == 0 && !in(page_rounded)) {
-      const std::size_t slack = aligned ? SampledHeap::kSampledChunkSlack : 16;
-      EXPECT_GE(glibc_usable(p), SampledHeap::tagged_request(b.size)) << std::hex << b.address;
-      EXPECT_LE(glibc_usable(p), SampledHeap::tagged_request(b.size) + slack)
-          << std::hex << b.address << std::dec << " size " << b.size;
+      EXPECT_LT(malloc_usable_size(p), b.size + 48) << std::hex << b.address << std::dec << " size " << b.size;
     }
   }
-  // The tag test stayed on: glibc's chunks were tagged (after retries).
+  // Every sample had its prefix: the tag test stayed on.
   EXPECT_FALSE(SampledHeap::instance().untagged_samples());
   // About 3000 * 1.5 KiB / 4 KiB samples among this test's blocks.
   EXPECT_GT(ours, 300u);
@@ -430,13 +440,14 @@ TEST_F(HeapProfilerTest, FreeFilter_PassesEverySampledLiveBlock) {
   for (void* p : aligned_new_blocks) ::operator delete(p, std::align_val_t{256});
 }
 
-// A sampled realloc resizes in place when glibc can and otherwise moves the
-// block into a padded chunk (sampled_alloc.h): 500 blocks grown and shrunk
-// through 40 sizes each at a rate that samples about one request in three.
-// The oracle for the moves is the block's own contents (a pattern written
-// at each step must survive the next realloc, up to the smaller size), and
-// for the placement the sampled heap's table: every sampled live block is
-// tagged and passes the filter, and the tag test stayed on.
+// A realloc into or out of a sampled block moves it (sampled_alloc.h: a
+// block behind a prefix never goes back to glibc's realloc): 500 blocks
+// grown and shrunk through 40 sizes each at a rate that samples about one
+// request in three. The oracle for the moves is the block's own contents (a
+// pattern written at each step must survive the next realloc, up to the
+// smaller size), and for the placement the sampled heap's table: every
+// sampled live block is behind a prefix and passes the filter, and the tag
+// test stayed on.
 TEST_F(HeapProfilerTest, SampledRealloc_KeepsContentsAndTag) {
   using internal::SampledHeap;
   HeapProfiler::set_sample_rate(4096);
@@ -465,9 +476,9 @@ TEST_F(HeapProfilerTest, SampledRealloc_KeepsContentsAndTag) {
   for (const LiveBlock& s : sampled) {
     if (std::find(blocks.begin(), blocks.end(), reinterpret_cast<unsigned char*>(s.address)) == blocks.end()) continue;
     ++ours;
-    const std::size_t head = reinterpret_cast<const std::size_t*>(s.address)[-1];
-    EXPECT_TRUE(SampledHeap::tagged(head)) << std::hex << s.address << " head " << head;
-    EXPECT_TRUE(SampledHeap::instance().maybe_sampled(s.address, head)) << std::hex << s.address;
+    const std::size_t tag = reinterpret_cast<const std::size_t*>(s.address)[-1];
+    EXPECT_TRUE(internal::valid_sampled_tag(tag)) << std::hex << s.address << " word " << tag;
+    EXPECT_TRUE(SampledHeap::instance().maybe_sampled(s.address, tag)) << std::hex << s.address;
   }
   EXPECT_GT(ours, 100u);  // about 500 * 3 KiB / 4 KiB of the blocks are live samples
   EXPECT_FALSE(SampledHeap::instance().untagged_samples());
@@ -481,8 +492,8 @@ TEST_F(HeapProfilerTest, SampledRealloc_KeepsContentsAndTag) {
 // samples). glibc's own count of free chunks (mallinfo2: ordinary bins and
 // fastbins) is the oracle. A sampled block placed by memalign split
 // fragments off its chunk and left them free in the arena (hundreds more
-// free chunks than the unsampled run); a padded one is carved like any other
-// block, and the arena keeps the unsampled run's free chunks.
+// free chunks than the unsampled run); one behind a prefix is carved like any
+// other block, and the arena keeps the unsampled run's free chunks.
 struct ArenaShape {
   std::size_t free_chunks = 0;
   std::size_t samples = 0;
@@ -519,7 +530,7 @@ TEST_F(HeapProfilerTest, Sampling_LeavesNoFragmentsInTheArena) {
   const ArenaShape& with = shapes[1];
   // Samples happened: about 2000 * 1500 / 4096 of the blocks.
   EXPECT_GT(with.samples, 300u);
-  // A few chunks may differ (a padded block fits another free chunk).
+  // A few chunks may differ (a block 16 bytes larger fits another free chunk).
   EXPECT_LE(with.free_chunks, without.free_chunks + 16)
       << "free chunks: " << with.free_chunks << " sampling, " << without.free_chunks << " not";
   munmap(shapes, 2 * sizeof(ArenaShape));

@@ -4,7 +4,8 @@
 // count; checks no deadlock (the fork child must finish) and the books
 // against an oracle outside the profiler: each worker tallies its own
 // allocations and frees, objects and bytes (glibc's malloc_usable_size, the
-// definition after the interposer), and the counters must match the tally up
+// definition after the interposer, of the block or, for a sampled block, of
+// its chunk less the prefix), and the counters must match the tally up
 // to the test's own bookkeeping; the workload frees everything, so the exact
 // table and the sampled in-use estimate return to where they started.
 #include <gtest/gtest.h>
@@ -21,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "prof/sampled_prefix.h"
 #include "syncscope/prof/heap_profiler.h"
 #include "syncscope/prof/live_blocks.h"
 
@@ -57,9 +59,19 @@ UsableFn glibc_usable() {
   return fn;
 }
 
+// What malloc_usable_size must say of the in-use block p, from glibc's own
+// function: glibc's for its block; for a block the profiler sampled (behind
+// a prefix: prof/sampled_prefix.h), glibc's for the chunk less the prefix.
+std::size_t usable(void* p) {
+  const std::size_t word = static_cast<const std::size_t*>(p)[-1];
+  if (!internal::is_sampled_tag(word)) return glibc_usable()(p);
+  const std::size_t offset = internal::sampled_offset(word);
+  return glibc_usable()(static_cast<char*>(p) - offset) - offset;
+}
+
 void release(const Block& b, Tally& t) {
   ++t.frees;
-  t.freed_bytes += glibc_usable()(b.p);
+  t.freed_bytes += usable(b.p);
   switch (b.kind) {
     case 0: std::free(b.p); break;
     case 1: delete[] static_cast<char*>(b.p); break;
@@ -84,15 +96,15 @@ Block allocate(std::mt19937& rng, Tally& t) {
     default: {
       void* first = std::malloc(n / 2 + 1);
       ++t.allocs;
-      t.alloc_bytes += glibc_usable()(first);
+      t.alloc_bytes += usable(first);
       ++t.frees;  // realloc frees `first` (or keeps it as the new block)
-      t.freed_bytes += glibc_usable()(first);
+      t.freed_bytes += usable(first);
       b = {std::realloc(first, n), 0};
       break;
     }
   }
   ++t.allocs;
-  t.alloc_bytes += glibc_usable()(b.p);
+  t.alloc_bytes += usable(b.p);
   return b;
 }
 

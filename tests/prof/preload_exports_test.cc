@@ -162,16 +162,15 @@ TEST(PreloadExports, EveryExport_MatchesThePreloadVersionScript) {
   }
 }
 
-// The fast path reads these two objects through hidden names (relative
-// to the code, no GOT load); the names must be the exported objects
-// themselves, or the hooks would test flags that nothing ever sets.
+// The fast path reads this object through a hidden name (relative to the
+// code, no GOT load); the name must be the exported object itself, or the
+// hooks would test flags that nothing ever sets.
 TEST(PreloadExports, HookGlobalsHiddenNames_AreTheExportedObjects) {
   const auto& t = preload_tables();
   ASSERT_FALSE(t.all.empty()) << "no .symtab (stripped object?)";
   const std::pair<const char*, const char*> kPairs[] = {
       {"_ZN9syncscope4prof8internal19g_hook_slow_reasonsE",
        "_ZN9syncscope4prof8internal26g_hook_slow_reasons_hiddenE"},
-      {"_ZN9syncscope4prof8internal14g_sampled_heapE", "_ZN9syncscope4prof8internal21g_sampled_heap_hiddenE"},
   };
   for (const auto& [exported, hidden] : kPairs) {
     const auto e = t.all.find(exported);

@@ -3,6 +3,8 @@
 // findable across each growth. A private instance, so the process-wide
 // profiler is not involved.
 #include "prof/sampled_heap.h"
+#include "prof/hooks/glibc_real.h"
+#include "prof/sampled_prefix.h"
 #include "prof/stack_table.h"
 
 #include <gtest/gtest.h>
@@ -10,41 +12,64 @@
 #include <algorithm>
 #include <cstdint>
 #include <random>
+#include <thread>
 #include <vector>
 
 namespace syncscope::prof::internal {
 namespace {
 
 constexpr std::uintptr_t kBase = 0x7f0000000000;
+// Between the blocks of the table tests: a block of a few hundred bytes.
+constexpr std::uintptr_t kStride = 512;
 
-// glibc's chunk header word: the chunk size with PREV_INUSE (1),
-// IS_MMAPPED (2) and NON_MAIN_ARENA (4) in its low bits.
-constexpr std::size_t head_of(std::size_t chunk, std::size_t flags) { return chunk | flags; }
-
-// The tag test on the free path (issue 16, item 3): every chunk a padded
-// sampled request can get passes it, and glibc's two smallest chunks (32
-// and 48 bytes, the commonest frees) do not, whatever their flag bits, so
-// their frees never reach the bitmap. The oracle for "can get" is
-// tagged_request's own contract: a chunk of (request + 8) rounded up to 16,
-// plus the 16 or 32 bytes glibc may leave unsplit.
-TEST(SampledHeapTest, TagTest_PassesEverySampledChunkAndNoSmallestChunk) {
-  for (std::size_t flags : {0u, 1u, 4u, 5u}) {
-    EXPECT_FALSE(SampledHeap::tagged(head_of(32, flags))) << flags;
-    EXPECT_FALSE(SampledHeap::tagged(head_of(48, flags))) << flags;
-    EXPECT_FALSE(SampledHeap::tagged(head_of(64, flags))) << flags;
-    EXPECT_FALSE(SampledHeap::tagged(head_of(496, flags))) << flags;
-    EXPECT_TRUE(SampledHeap::tagged(head_of(32, flags | 2))) << flags;  // mmapped: always
-    for (std::size_t size = 1; size <= 20000; size += 7) {
-      const std::size_t chunk = (SampledHeap::tagged_request(size) + 8 + 15) & ~std::size_t{15};
-      for (std::size_t extra : {0u, 16u, 32u}) {
-        ASSERT_TRUE(SampledHeap::tagged(head_of(chunk + extra, flags))) << size << " " << extra << " " << flags;
-      }
+// The tag test on the free path (issue 16, item 3): no header word glibc
+// writes is a sampled block's tag, and every tag the interposers write is.
+// Two oracles for "glibc writes": the form glibc's own source gives a
+// header word (a chunk size, a multiple of 16 of at least 32, with
+// PREV_INUSE, IS_MMAPPED and NON_MAIN_ARENA in bits 0-2), and glibc itself:
+// the words before blocks from its malloc, calloc and memalign, in heap and
+// mmapped chunks, in the main arena and a thread's.
+TEST(SampledHeapTest, TagBit_SetInEveryTagAndInNoGlibcHeader) {
+  for (std::size_t chunk = 32; chunk <= (std::size_t{1} << 20); chunk += 16) {
+    for (std::size_t flags = 0; flags < 8; ++flags) {
+      ASSERT_FALSE(is_sampled_tag(chunk | flags)) << chunk << " " << flags;
+      ASSERT_FALSE(valid_sampled_tag(chunk | flags)) << chunk << " " << flags;
     }
   }
-  // Unsampled chunk sizes of 512 bytes and more pass about 1 in 8.
-  std::size_t passed = 0, total = 0;
-  for (std::size_t chunk = 512; chunk < 512 * 64; chunk += 16, ++total) passed += SampledHeap::tagged(head_of(chunk, 1));
-  EXPECT_EQ(passed * 8, total);
+  for (std::size_t offset = kSampledPrefixBytes; offset <= (std::size_t{1} << 16); offset *= 2) {
+    EXPECT_TRUE(is_sampled_tag(sampled_tag(offset))) << offset;
+    EXPECT_TRUE(valid_sampled_tag(sampled_tag(offset))) << offset;
+    EXPECT_EQ(sampled_offset(sampled_tag(offset)), offset);
+  }
+  // Words a heap walker must not take for a tag.
+  EXPECT_FALSE(valid_sampled_tag(sampled_tag(48)));  // not a power of two
+  EXPECT_FALSE(valid_sampled_tag(sampled_tag(0)));
+  EXPECT_FALSE(valid_sampled_tag(sampled_tag(16) | 1));
+
+  std::vector<void*> blocks;
+  const auto allocate = [&blocks] {
+    std::vector<void*> mine;
+    for (std::size_t n = 0; n < 5000; n += 7) mine.push_back(__libc_malloc(n));
+    for (std::size_t n = 1; n < 5000; n += 97) mine.push_back(__libc_calloc(1, n));
+    for (std::size_t a : {32u, 64u, 4096u}) mine.push_back(__libc_memalign(a, 100 + a));
+    mine.push_back(__libc_malloc(std::size_t{1} << 20));            // mmapped
+    mine.push_back(__libc_memalign(65536, std::size_t{300} << 10));  // mmapped, aligned
+    return mine;
+  };
+  blocks = allocate();
+  std::thread([&] {
+    const std::vector<void*> theirs = allocate();  // a thread arena's chunks (NON_MAIN_ARENA)
+    blocks.insert(blocks.end(), theirs.begin(), theirs.end());
+  }).join();
+  std::size_t thread_arena = 0;
+  for (void* p : blocks) {
+    ASSERT_NE(p, nullptr);
+    const std::size_t head = static_cast<const std::size_t*>(p)[-1];
+    EXPECT_FALSE(is_sampled_tag(head)) << std::hex << head;
+    thread_arena += (head & 4) != 0;
+  }
+  EXPECT_GT(thread_arena, 0u);
+  for (void* p : blocks) __libc_free(p);
 }
 
 TEST(SampledHeapTest, TableStartsSmallAndGrowsWithLiveSamples) {
@@ -55,7 +80,7 @@ TEST(SampledHeapTest, TableStartsSmallAndGrowsWithLiveSamples) {
 
   constexpr std::size_t kBlocks = 20000;  // needs three doublings
   for (std::size_t i = 1; i < kBlocks; ++i) {
-    ASSERT_TRUE(heap.record_alloc(kBase + i * SampledHeap::kSampledChunkQuantum, 64, 1 + i % 7, 1 + i % 7, 1.0)) << i;
+    ASSERT_TRUE(heap.record_alloc(kBase + i * kStride, 64, 1 + i % 7, 1 + i % 7, 1.0)) << i;
   }
   EXPECT_EQ(heap.live_count(), kBlocks);
   EXPECT_GE(heap.table_bytes() / 32 * 3, kBlocks * 4);  // load <= 3/4
@@ -64,13 +89,13 @@ TEST(SampledHeapTest, TableStartsSmallAndGrowsWithLiveSamples) {
   std::vector<LiveBlock> blocks(kBlocks + 1);
   ASSERT_EQ(heap.copy_live_blocks(blocks.data(), blocks.size()), kBlocks);
   for (std::size_t i = 0; i < kBlocks; ++i) {
-    ASSERT_TRUE(heap.in_filter(kBase + i * SampledHeap::kSampledChunkQuantum)) << i;
+    ASSERT_TRUE(heap.in_filter(kBase + i * kStride)) << i;
   }
   // Every block is found again after the moves: freeing all empties the table.
-  for (std::size_t i = 0; i < kBlocks; ++i) heap.record_free(kBase + i * SampledHeap::kSampledChunkQuantum);
+  for (std::size_t i = 0; i < kBlocks; ++i) heap.record_free(kBase + i * kStride);
   EXPECT_EQ(heap.live_count(), 0u);
   for (std::size_t i = 0; i < kBlocks; ++i) {
-    ASSERT_FALSE(heap.in_filter(kBase + i * SampledHeap::kSampledChunkQuantum)) << i;
+    ASSERT_FALSE(heap.in_filter(kBase + i * kStride)) << i;
   }
 }
 

@@ -20,7 +20,7 @@ using syncscope::prof::internal::on_alloc;
 using syncscope::prof::internal::on_free;
 using syncscope::prof::internal::alloc_sampled;
 using syncscope::prof::internal::glibc_alloc;
-using syncscope::prof::internal::realloc_sampled;
+using syncscope::prof::internal::realloc_block;
 using syncscope::prof::internal::take_fast_alloc;
 using syncscope::prof::internal::take_fast_free;
 using syncscope::prof::internal::take_sample;
@@ -58,7 +58,7 @@ __attribute__((always_inline)) inline void* allocated(void* p, size_t size, bool
   return p;
 }
 
-// A sampled request gets a tagged chunk (sampled_alloc.h). Out of line:
+// A sampled request gets a block behind a prefix (sampled_alloc.h). Out of line:
 // about one request in 512 KiB of allocation takes these.
 __attribute__((noinline)) void* sampled_malloc(size_t size) noexcept {
   return glibc_alloc(size, 0, true);
@@ -66,14 +66,10 @@ __attribute__((noinline)) void* sampled_malloc(size_t size) noexcept {
 
 // `bytes`: the product calloc checked for overflow.
 __attribute__((noinline)) void* sampled_calloc(size_t bytes) noexcept {
-  return alloc_sampled(bytes, [](size_t m) noexcept { return __libc_calloc(1, m); });
+  return alloc_sampled(bytes, 0, [](size_t m) noexcept { return __libc_calloc(1, m); });
 }
 
-__attribute__((noinline)) void* sampled_realloc(void* old, size_t old_usable, size_t size) noexcept {
-  return realloc_sampled(old, old_usable, size);
-}
-
-// memalign and its kin: glibc's block at `alignment`, tagged when sampled.
+// memalign and its kin: glibc's block at `alignment`, behind a prefix when sampled.
 __attribute__((noinline)) void* aligned(size_t alignment, size_t size, bool sample) noexcept {
   return glibc_alloc(size, alignment, sample);
 }
@@ -106,13 +102,13 @@ __attribute__((noinline)) void* realloc_slow(void* old, size_t size) noexcept {
   const size_t old_usable = syncscope::prof::internal::usable_size(old);
   on_free(old);  // the old address may be reused by another thread at once
   const bool sample = size != 0 && take_sample(size);
-  void* p = sample ? sampled_realloc(old, old_usable, size) : __libc_realloc(old, size);
+  void* p = realloc_block(old, old_usable, size, sample);
   if (p != nullptr) {
     on_alloc(p, size, sample, kFrames);
   } else if (size != 0) {
     note_failed_allocation();
-    // Failed: the old block is still live. Counted again, never sampled
-    // (its address need not have a sampled block's alignment).
+    // Failed: the old block is still live. Counted again, not as a sample
+    // (its sample, if it was one, is booked freed; a prefix it has stays).
     on_alloc(old, old_usable, false, kFrames);
   }
   return p;
@@ -123,7 +119,7 @@ __attribute__((noinline)) void* realloc_slow(void* old, size_t size) noexcept {
 // stack, so the extra frame changes nothing).
 __attribute__((noinline)) void free_slow(void* p) noexcept {
   on_free(p);
-  __libc_free(p);
+  syncscope::prof::internal::free_to_glibc(p);
 }
 
 }  // namespace
@@ -170,7 +166,7 @@ void* realloc(void* old, size_t size) noexcept {
   // since take_fast_alloc charges the countdown).
   CounterSlot* s = syncscope::prof::internal::tls_state.fast_slot;
   const size_t head = syncscope::prof::internal::chunk_head(old);
-  if (__builtin_expect(size != 0 && fast_free_ok(s, old, head) && take_fast_alloc(size) != nullptr, 1)) {
+  if (__builtin_expect(size != 0 && fast_free_ok(s, head) && take_fast_alloc(size) != nullptr, 1)) {
     void* p = __libc_realloc(old, size);
     if (__builtin_expect(p != nullptr, 1)) {
       // Counted after the call: a failed realloc leaves the old block live.
@@ -234,8 +230,8 @@ void* valloc(size_t size) noexcept {
                    sample);
 }
 
-// A sampled pvalloc is memalign(page, size rounded up to pages), tagged:
-// what pvalloc itself does, with the padding on top.
+// A sampled pvalloc is memalign(page, size rounded up to pages) behind a
+// prefix: what pvalloc itself does, with the prefix (a page) on top.
 void* pvalloc(size_t size) noexcept {
   if (inject(size)) return failure();
   const bool sample = take_sample(size);

@@ -27,7 +27,7 @@ namespace {
 // Out-of-memory path of throwing new: run the program's new-handler until it
 // frees memory, or throw the program's std::bad_alloc when there is none
 // (program_cxx_runtime.h). `sample`: the request was sampled (its block gets
-// a tagged chunk: sampled_alloc.h). An allocation of the LD_PRELOAD core's
+// a prefix: sampled_alloc.h). An allocation of the LD_PRELOAD core's
 // own work under a recovery point returns there instead, running no
 // new-handler of the program (oom_recovery.h): nothing may be thrown
 // through the core's frames, which are built without exceptions.
@@ -67,7 +67,7 @@ __attribute__((noinline)) void* nothrow_retry(std::size_t size, std::size_t alig
 // line so that release()'s fast path needs no stack frame.
 __attribute__((noinline)) void release_slow(void* p) noexcept {
   on_free(p);
-  __libc_free(p);
+  syncscope::prof::internal::free_to_glibc(p);
 }
 
 inline void release(void* p) noexcept {
@@ -91,8 +91,8 @@ namespace {
 // The full paths (fault injection, sampling, exact mode, the profiler's own
 // allocations), out of line so that the operators' fast path needs no saved
 // registers. Called through keep_frame, never tail-called: on_alloc counts
-// their frame (kHookFramesOutOfLine). A sampled request gets a tagged chunk
-// (sampled_alloc.h).
+// their frame (kHookFramesOutOfLine). A sampled request gets a block behind
+// a prefix (sampled_alloc.h).
 __attribute__((noinline)) void* new_slow_path(std::size_t size, std::size_t alignment) {
   const bool sample = take_sample(size);
   void* p = raw_alloc(size, alignment, sample);
