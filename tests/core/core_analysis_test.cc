@@ -137,6 +137,45 @@ TEST(CoreCli, SampledBlocks_NamedByAllocationSiteFromTheProfilersTables) {
   EXPECT_EQ(hop["frames"][0].get<std::string>().rfind("main heap_fixture.cc:", 0), 0u) << r.out;
 }
 
+// Sampled blocks sit behind a prefix inside their glibc chunks
+// (prof/sampled_prefix.h): the core's walk reports each at the address the
+// program held, with malloc_usable_size's size, names it by its allocation
+// site from the profiler's tables, and the path to it runs from g_prefixed
+// to its first byte.
+TEST(CoreWalk, PrefixedSampledBlocks_WalkedAtTheProgramsAddressAndNamed) {
+  const FixtureCore& f = fixture_core();
+  REQUIRE_CORE(f);
+  ASSERT_EQ(f.prefixed.size(), 4u);
+  auto s = retain::internal::snapshot_core(f.core, {});
+  ASSERT_TRUE(s.ok()) << s.status();
+  const auto& g = (*s)->snapshot->graph();
+  std::map<std::uintptr_t, retain::GraphBlock> walked;
+  for (retain::NodeId n = 0; n < g.block_count(); ++n) walked[g.block(n).address] = g.block(n);
+  for (const auto& [addr, b] : f.prefixed) {
+    ASSERT_EQ(f.tracked.count(addr), 1u) << std::hex << addr;
+    const auto it = walked.find(addr);
+    ASSERT_NE(it, walked.end()) << "prefixed block at " << std::hex << addr << " not in the core's walk";
+    EXPECT_EQ(it->second.size, b.usable) << std::hex << addr;
+    EXPECT_GE(b.usable, b.requested);
+    EXPECT_EQ(it->second.site & 0x80000000u, 0u) << "not named by allocation site, at " << std::hex << addr;
+  }
+  // The aligned one: its prefix is the alignment (4 KiB).
+  const auto aligned = std::find_if(f.prefixed.begin(), f.prefixed.end(),
+                                    [](const auto& kv) { return kv.first % 4096 == 0; });
+  ASSERT_NE(aligned, f.prefixed.end());
+  char addr[32];
+  std::snprintf(addr, sizeof addr, "%#lx", static_cast<unsigned long>(aligned->first));
+  const ToolRun r = run_tool(f.core + " why " + addr + " --json -n 1");
+  ASSERT_EQ(r.status, 0) << r.err;
+  const auto paths = nlohmann::json::parse(r.out);
+  ASSERT_EQ(paths.size(), 1u) << r.out;
+  EXPECT_TRUE(paths[0]["reachable"].get<bool>()) << r.out;
+  EXPECT_EQ(paths[0]["target"]["size"], aligned->second.usable) << r.out;
+  EXPECT_EQ(paths[0]["path"][0]["symbol"], "g_prefixed+0x18") << r.out;  // g_prefixed[3]
+  EXPECT_TRUE(paths[0]["path"].back()["site_is_allocation"].get<bool>()) << r.out;
+  EXPECT_EQ(paths[0]["path"].back()["offset"], 0) << r.out;  // the global points at the block's start
+}
+
 TEST(CoreCli, WhyType_PathRunsFromTheHolderThreadsStack) {
   const FixtureCore& f = fixture_core();
   REQUIRE_CORE(f);

@@ -39,6 +39,7 @@ struct FixtureCore {
   pid_t pid = 0;       // the process the core is of
   std::string error;   // why not, when core is ""
   std::map<std::uintptr_t, OracleBlock> tracked, pre;
+  std::map<std::uintptr_t, OracleBlock> prefixed;  // tracked too: sampled blocks behind a prefix
 };
 
 inline bool newer_than(const std::string& a, const std::string& b) {
@@ -53,7 +54,7 @@ inline void read_oracle(FixtureCore& f) {
   std::string hex;
   while (in >> tag >> hex >> b.requested >> b.usable) {
     b.address = std::stoull(hex, nullptr, 16);
-    (tag == "pre" ? f.pre : f.tracked)[b.address] = b;
+    (tag == "pre" ? f.pre : tag == "prefixed" ? f.prefixed : f.tracked)[b.address] = b;
   }
 }
 

@@ -13,13 +13,17 @@
 //     dropped before it exited: unreachable;
 //   - a thread "holder" whose stack holds a StackHeld (its arena) that holds
 //     a 1000-byte buffer: a chain through a thread's stack;
-//   - g_big: a 256 KiB block (an mmapped chunk).
+//   - g_big: a 256 KiB block (an mmapped chunk);
+//   - g_prefixed: four blocks of 6000 bytes sampled behind a prefix
+//     (prof/sampled_prefix.h), the last 4 KiB-aligned.
 //
-// The heap profiler samples every allocation (rate 1), so the core also
-// holds the sampled blocks and their stacks.
+// The heap profiler samples every allocation (rate 1, which gives no
+// prefix), so the core also holds the sampled blocks and their stacks;
+// at 4 KiB for g_prefixed's blocks.
 //
 // The oracle (exact mode, on from the first constructor): line "tracked A S"
 // per live block the hooks recorded (address, requested size, usable size),
+// "prefixed A S U" again for each of g_prefixed's,
 // and "pre A S U" per block that existed before exact mode went on (glibc's and
 // libstdc++'s start-up allocations, listed by an in-process heap walk at
 // that moment): the only blocks a correct core walk may add to the tracked
@@ -38,6 +42,7 @@
 #include <thread>
 #include <vector>
 
+#include "prof/sampled_prefix.h"
 #include "retain/glibc_heap_walker.h"
 #include "retain/live_heap_source.h"
 #include "retain/memory_image.h"
@@ -72,6 +77,8 @@ constexpr int kSessions = 5;
 fixture::Session* g_session_list = nullptr;
 void* g_big = nullptr;
 std::uintptr_t* g_bench_blocks = nullptr;  // bench mode: N pointers
+constexpr std::size_t kPrefixedBytes = 6000;
+void* g_prefixed[4] = {};  // sampled blocks behind a prefix (prof/sampled_prefix.h), the last one 4 KiB-aligned
 
 namespace {
 
@@ -118,7 +125,31 @@ void write_oracle(const char* path) {
   if (!table.freeze()) std::_Exit(5);
   for (const auto& b : table.sorted_blocks()) put(fd, "tracked", b.address, b.size);
   table.thaw();
+  for (void* p : g_prefixed) put(fd, "prefixed", reinterpret_cast<std::uintptr_t>(p), kPrefixedBytes);
   ::close(fd);
+}
+
+// Sampled blocks behind a prefix: the profiler samples at 4 KiB for them
+// (a prefix needs a rate of 4 KiB or more), and a request that was not
+// sampled is freed and made again, until each is. Back at rate 1 after.
+void allocate_prefixed() {
+  syncscope::prof::HeapProfiler::set_sample_rate(4096);
+  for (std::size_t i = 0; i < std::size(g_prefixed); ++i) {
+    for (int attempt = 0; attempt < 1000 && g_prefixed[i] == nullptr; ++attempt) {
+      void* p = i + 1 < std::size(g_prefixed) ? std::malloc(kPrefixedBytes) : aligned_alloc(4096, kPrefixedBytes);
+      // The word before the block: hide its provenance from the optimiser.
+      std::uintptr_t word = reinterpret_cast<std::uintptr_t>(p) - sizeof(std::size_t);
+      asm volatile("" : "+r"(word));
+      if (syncscope::prof::internal::is_sampled_tag(*reinterpret_cast<const std::size_t*>(word))) {
+        std::memset(p, 3, kPrefixedBytes);
+        g_prefixed[i] = p;
+      } else {
+        std::free(p);
+      }
+    }
+    if (g_prefixed[i] == nullptr) std::_Exit(6);
+  }
+  syncscope::prof::HeapProfiler::set_sample_rate(1);
 }
 
 __attribute__((noinline)) void leak_records() {
@@ -163,6 +194,7 @@ int main(int argc, char** argv) {
     g_big = std::malloc(256 * 1024);
     std::memset(g_big, 2, 256 * 1024);
     leak_records();
+    allocate_prefixed();
   }
   std::atomic<bool> ready{false};
   std::thread holder(hold_on_stack, &ready);
