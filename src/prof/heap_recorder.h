@@ -70,7 +70,6 @@ inline constexpr std::int64_t kSamplerRecheckBytes = 256 * 1024;
 // tag (is_sampled_tag: sampled_prefix.h).
 inline std::size_t chunk_head(const void* p) noexcept { return static_cast<const std::size_t*>(p)[-1]; }
 
-
 // IS_MMAPPED, bit 1 of glibc's chunk header word.
 inline constexpr std::size_t kChunkMmapped = 2;
 
@@ -139,17 +138,17 @@ __attribute__((always_inline)) inline bool take_sample(std::size_t size) noexcep
 // sampling rates of kTaggedSamplingMinRate bytes and above. Below that
 // (rate 1 in tests, fixtures and exact-weight runs) nearly every request is
 // sampled, and a prefix on each would change the heap's layout everywhere;
-// those samples keep glibc's block, and
-// the free path's tag test is switched off for good
-// (SampledHeap::note_untagged_sample, called from here). Out of line: only
-// sampled requests ask.
+// those samples keep glibc's block, and every free goes on to the sampled
+// heap's bitmap from then on (SampledHeap::note_untagged_sample, called from
+// here). Out of line: only sampled requests ask.
 inline constexpr std::int64_t kTaggedSamplingMinRate = 4096;
 bool tag_samples() noexcept;
 
 // After a successful allocation of `size` requested bytes at p; `sample`
 // is take_sample()'s answer for this request (p is then behind a prefix,
-// unless note_untagged_sample() was called). Always inlined into the interposer or its
-// out-of-line slow path, which passes `frames` = kHookFramesOutOfLine.
+// unless note_untagged_sample() was called). Always inlined into the
+// interposer or its out-of-line slow path, which passes `frames` =
+// kHookFramesOutOfLine.
 __attribute__((always_inline)) inline void on_alloc(void* p, std::size_t size, bool sample,
                                                     int frames = kHookFrames) noexcept {
   ThreadState& t = tls_state;
@@ -178,7 +177,7 @@ __attribute__((always_inline)) inline void on_free(void* p) noexcept {
   if (sampled || exact) record_free_slow(t, counter_slot(t), addr, sampled, exact);
 }
 
-// The one global the fast path reads, g_hook_slow_reasons, it reads under a
+// The fast path reads one global, g_hook_slow_reasons, and reads it under a
 // second name with hidden visibility (issue 16, item 3):
 // g_hook_slow_reasons_hidden (hook_slow_reasons.h), an alias defined next
 // to the object; the exported name stays for the extension objects. Through
