@@ -119,17 +119,26 @@ py_threads = ("import threading\n"
 py_one_thread = py_threads.replace("for s in (1, 2)", "for s in (1,)").replace("range(400000)", "range(800000)")
 assert "for s in (1,)" in py_one_thread and "range(800000)" in py_one_thread
 
+# row -> (label in the tables, label in the picture, command)
 commands = {
-    "churn2":    ("C++ churn (strings + hash map), 2 threads", [f"{binary}/prof_churn_workload", "2", ops]),
-    "churn1":    ("C++ churn, 1 thread", [f"{binary}/prof_churn_workload", "1", ops]),
-    "gxx":       ("g++ -O1 -c of a 30-line C++ file", ["g++", "-O1", "-c", cxx_file, "-o", os.path.join(tmp, "unit.o")]),
-    "ls":        ("ls (a small directory)", ["ls", tmp]),
-    "lsbig":     ("ls /usr/bin (allocates past one sampling period)", ["ls", "/usr/bin"]),
-    "pypass":    ("python3 -c pass", [python, "-c", "pass"]),
-    "pythreads": ("python3, 2 threads allocating 1-2 KiB objects", [python, "-c", py_threads]),
-    "python1":   ("python3, 1 thread allocating 1-2 KiB objects", [python, "-c", py_one_thread]),
-    "sort":      ("sort --parallel=2 -n, 2*10^6 lines", ["sort", "--parallel=2", "-n", "-S", "64M", "-T", tmp, sort_input]),
+    "churn2":    ("C++ churn (strings + hash map), 2 threads", "C++ churn, 2 threads",
+                  [f"{binary}/prof_churn_workload", "2", ops]),
+    "churn1":    ("C++ churn, 1 thread", "C++ churn, 1 thread", [f"{binary}/prof_churn_workload", "1", ops]),
+    "gxx":       ("g++ -O1 -c of a 30-line C++ file", "g++ -O1 -c",
+                  ["g++", "-O1", "-c", cxx_file, "-o", os.path.join(tmp, "unit.o")]),
+    "ls":        ("ls (a small directory)", "ls", ["ls", tmp]),
+    "lsbig":     ("ls /usr/bin (allocates past one sampling period)", "ls /usr/bin", ["ls", "/usr/bin"]),
+    "pypass":    ("python3 -c pass", "python3 -c pass", [python, "-c", "pass"]),
+    "pythreads": ("python3, 2 threads allocating 1-2 KiB objects", "python3, 2 threads", [python, "-c", py_threads]),
+    "python1":   ("python3, 1 thread allocating 1-2 KiB objects", "python3, 1 thread", [python, "-c", py_one_thread]),
+    "sort":      ("sort --parallel=2 -n, 2*10^6 lines", "sort --parallel=2 -n",
+                  ["sort", "--parallel=2", "-n", "-S", "64M", "-T", tmp, sort_input]),
 }
+
+unknown = [r for r in rows if r not in commands]
+if unknown:
+    shutil.rmtree(tmp, ignore_errors=True)
+    sys.exit(f"bench-cost: unknown row(s) {' '.join(unknown)} in ROWS; the rows are: {' '.join(commands)}")
 
 # Configurations: name -> extra environment (None: not available).
 configs = {"none": {}}
@@ -236,7 +245,7 @@ if not os.access(f"{binary}/prof_churn_workload", os.X_OK):
     rows = [r for r in rows if not r.startswith("churn")]
 results = {}
 for row in rows:
-    label, argv = commands[row]
+    label, _, argv = commands[row]
     run_once(argv, {}, 0)  # warm the page cache
     samples = {c: [] for c in configs}
     # The order within a round is a fresh shuffle (from one generator with
@@ -323,9 +332,6 @@ def draw_svg(path):
     shown = [c for c in configs if c not in ("none", "jemalloc")]
     colors = {"syncscope": "#1f6fb2", "none-again": "#888888", "forward-only": "#2e9d5b",
               "jemalloc-prof": "#c2571a", "syncscope-old": "#7a4fb0", "heaptrack": "#b23a3a"}
-    short_labels = {"churn2": "C++ churn, 2 threads", "churn1": "C++ churn, 1 thread", "gxx": "g++ -O1 -c",
-                    "pythreads": "python3, 2 threads", "python1": "python3, 1 thread",
-                    "sort": "sort --parallel=2 -n"}
     cells = {(r, c): paired(r, c, base_of(c), 0, True)
              for r in timed for c in shown}
     lo = min(0.95, min(v[1] for v in cells.values()) - 0.01)
@@ -353,7 +359,7 @@ def draw_svg(path):
     out.append(f'<text x="{x(1.03) + 3:.1f}" y="{top - 2}" font-size="11">1.03x</text>')
     for i, r in enumerate(timed):
         y0 = top + i * band_h
-        out.append(f'<text x="8" y="{y0 + band_h / 2 + 4:.1f}">{short_labels.get(r, r)}</text>')
+        out.append(f'<text x="8" y="{y0 + band_h / 2 + 4:.1f}">{commands[r][1]}</text>')
         for j, c in enumerate(shown):
             m, a, b = cells[(r, c)]
             y = y0 + 7 + j * line_h + line_h / 2

@@ -73,6 +73,12 @@ if jemalloc:
         configs[f"jemalloc-prof@{r}"] = ({"LD_PRELOAD": jemalloc,
                                           "MALLOC_CONF": f"prof:true,lg_prof_sample:{lg}"}, "jemalloc")
 
+RSS, ANON = 0, 1  # the two fields of a reading
+
+def delta(reading, name, field):
+    """KiB of `field` that configuration `name` has above its base in one reading."""
+    return reading[name][field] - reading[configs[name][1]][field]
+
 def status_kib(pid, field):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -100,11 +106,7 @@ try:
                 sys.exit(f"bench-rss: {name} exited early ({p.returncode})")
         now = {n: (status_kib(p.pid, "VmRSS"), status_kib(p.pid, "RssAnon")) for n, p in procs.items()}
         readings.append((t, now))
-        row = []
-        for n in compared:
-            base = configs[n][1]
-            row += [str(now[n][0] - now[base][0]), str(now[n][1] - now[base][1])]
-        print(f"{t} " + " ".join(row), flush=True)
+        print(f"{t} " + " ".join(f"{delta(now, n, RSS)} {delta(now, n, ANON)}" for n in compared), flush=True)
         t += every
 
     # Profiles of the syncscope processes, then the bounds on n.
@@ -144,17 +146,12 @@ finally:
 
 first_steady = next((i for i, (t, _) in enumerate(readings) if t >= 60), 0)
 print("\n# summary: the difference at the first reading from 60 s on and at the last, KiB")
+(t0, steady), (t1, last) = readings[first_steady], readings[-1]
 for n in compared:
-    base = configs[n][1]
-    d0 = readings[first_steady][1][n][0] - readings[first_steady][1][base][0]
-    d1 = readings[-1][1][n][0] - readings[-1][1][base][0]
-    a0 = readings[first_steady][1][n][1] - readings[first_steady][1][base][1]
-    a1 = readings[-1][1][n][1] - readings[-1][1][base][1]
-    print(f"{n}: RSS {d0:+d} -> {d1:+d} (t = {readings[first_steady][0]} -> {readings[-1][0]} s), "
-          f"RssAnon {a0:+d} -> {a1:+d}")
+    print(f"{n}: RSS {delta(steady, n, RSS):+d} -> {delta(last, n, RSS):+d} (t = {t0} -> {t1} s), "
+          f"RssAnon {delta(steady, n, ANON):+d} -> {delta(last, n, ANON):+d}")
 for r, (n, inuse) in sums.items():
-    last = readings[-1][1]
-    d = last[f"syncscope@{r}"][0] - last["none"][0]
+    d = delta(last, f"syncscope@{r}", RSS)
     budget = 2048 + 100 * n / 1024
     print(f"syncscope@{r}: about {n:.0f} sampled blocks live (at most {inuse / r:.0f}); "
           f"budget 2 MiB + 100 B * n = {budget:.0f} KiB; measured +{d} KiB")
