@@ -49,7 +49,7 @@ export FORWARD=${FORWARD:-0}
 export SVG=${SVG:-}
 [ -e "$BENCH_PRELOAD" ] || { echo "missing $BENCH_PRELOAD" >&2; exit 2; }
 exec "$BENCH_PYTHON" - <<'PY'
-import glob, os, random, shutil, statistics, subprocess, sys, tempfile, time
+import atexit, glob, os, random, shutil, statistics, subprocess, sys, tempfile, time
 
 preload = os.environ["BENCH_PRELOAD"]
 binary = os.environ["BENCH_BIN"]
@@ -60,6 +60,7 @@ rows = os.environ["ROWS"].split()
 ops = os.environ["CHURN_OPS"]
 python = os.environ["BENCH_PYTHON"]
 tmp = tempfile.mkdtemp(prefix="bench-cost.")
+atexit.register(shutil.rmtree, tmp, True)  # on every exit, errors included
 
 def find_jemalloc():
     for pat in ("/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "/usr/lib/*/libjemalloc.so*",
@@ -137,7 +138,6 @@ commands = {
 
 unknown = [r for r in rows if r not in commands]
 if unknown:
-    shutil.rmtree(tmp, ignore_errors=True)
     sys.exit(f"bench-cost: unknown row(s) {' '.join(unknown)} in ROWS; the rows are: {' '.join(commands)}")
 
 # Configurations: name -> extra environment (None: not available).
@@ -382,5 +382,4 @@ def draw_svg(path):
 
 if os.environ["SVG"]:
     draw_svg(os.environ["SVG"])
-shutil.rmtree(tmp, ignore_errors=True)
 PY

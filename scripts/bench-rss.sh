@@ -36,7 +36,7 @@ for f in "$BENCH_PRELOAD" "$BENCH_WORKLOAD"; do
   [ -e "$f" ] || { echo "bench-rss: missing $f" >&2; exit 2; }
 done
 exec /usr/bin/python3 - <<'PY'
-import glob, math, os, shutil, signal, subprocess, sys, tempfile, time
+import atexit, glob, math, os, shutil, signal, subprocess, sys, tempfile, time
 
 preload = os.environ["BENCH_PRELOAD"]
 workload = os.environ["BENCH_WORKLOAD"]
@@ -50,6 +50,7 @@ threads = os.environ["THREADS"]
 if duration < 1 or every < 1 or any(r < 1 for r in rates):
     sys.exit("bench-rss: DURATION, EVERY and every rate must be positive")
 tmp = tempfile.mkdtemp(prefix="bench-rss.")
+atexit.register(shutil.rmtree, tmp, True)  # on every exit, errors included
 # More operations than any run gets through: each process is ended at the end.
 ops = str(10**12)
 
@@ -155,5 +156,4 @@ for r, (n, inuse) in sums.items():
     budget = 2048 + 100 * n / 1024
     print(f"syncscope@{r}: about {n:.0f} sampled blocks live (at most {inuse / r:.0f}); "
           f"budget 2 MiB + 100 B * n = {budget:.0f} KiB; measured +{d} KiB")
-shutil.rmtree(tmp, ignore_errors=True)
 PY
