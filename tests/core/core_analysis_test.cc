@@ -58,6 +58,13 @@ TEST(CoreFile, ThreadsMappedFilesAndAuxv_MatchTheProgram) {
   EXPECT_EQ(std::string(reinterpret_cast<const char*>(name)), fixture_program());
 }
 
+// The walk's blocks in a snapshot's graph, by address.
+std::map<std::uintptr_t, retain::GraphBlock> walked_blocks(const retain::ObjectGraph& g) {
+  std::map<std::uintptr_t, retain::GraphBlock> walked;
+  for (retain::NodeId n = 0; n < g.block_count(); ++n) walked[g.block(n).address] = g.block(n);
+  return walked;
+}
+
 // The oracle: every block the hooks tracked is walked at its address with
 // malloc's usable size; the walk adds only blocks that existed before exact
 // mode went on, and glibc's tcache_perthread_structs (allocated past the
@@ -68,17 +75,16 @@ TEST(CoreWalk, WalkedBlocks_EqualTheExactModeOracle) {
   ASSERT_GE(f.tracked.size(), 10u);
   auto s = retain::internal::snapshot_core(f.core, {});
   ASSERT_TRUE(s.ok()) << s.status();
-  const auto& g = (*s)->snapshot->graph();
-  std::map<std::uintptr_t, std::uint64_t> walked;
-  for (retain::NodeId n = 0; n < g.block_count(); ++n) walked[g.block(n).address] = g.block(n).size;
+  const auto walked = walked_blocks((*s)->snapshot->graph());
   for (const auto& [addr, b] : f.tracked) {
     const auto it = walked.find(addr);
     ASSERT_NE(it, walked.end()) << "tracked block at " << std::hex << addr << " (" << std::dec << b.requested
                                 << " B) not in the core's walk";
-    EXPECT_EQ(it->second, b.usable) << "at " << std::hex << addr;
+    EXPECT_EQ(it->second.size, b.usable) << "at " << std::hex << addr;
   }
   std::size_t tcache_structs = 0;
-  for (const auto& [addr, size] : walked) {
+  for (const auto& [addr, block] : walked) {
+    const std::uint64_t size = block.size;
     if (f.tracked.count(addr) != 0) continue;
     if (const auto pre = f.pre.find(addr); pre != f.pre.end()) {
       EXPECT_EQ(size, pre->second.usable);
@@ -148,9 +154,7 @@ TEST(CoreWalk, PrefixedSampledBlocks_WalkedAtTheProgramsAddressAndNamed) {
   ASSERT_EQ(f.prefixed.size(), 4u);
   auto s = retain::internal::snapshot_core(f.core, {});
   ASSERT_TRUE(s.ok()) << s.status();
-  const auto& g = (*s)->snapshot->graph();
-  std::map<std::uintptr_t, retain::GraphBlock> walked;
-  for (retain::NodeId n = 0; n < g.block_count(); ++n) walked[g.block(n).address] = g.block(n);
+  const auto walked = walked_blocks((*s)->snapshot->graph());
   for (const auto& [addr, b] : f.prefixed) {
     ASSERT_EQ(f.tracked.count(addr), 1u) << std::hex << addr;
     const auto it = walked.find(addr);
