@@ -30,7 +30,16 @@
 #      interposing those functions at all, the floor under any preloaded
 #      profiler; 0, the default: not), SVG (a path: also draws the paired
 #      ratios of the timed rows, with their intervals and the 1.03x line,
-#      as an SVG picture there).
+#      as an SVG picture there), NOSAMPLE (1: one more configuration,
+#      "syncscope-nosample", the same preload with sampling off
+#      (SYNCSCOPE_PROFILE_RATE=2^40): the interposers' fast path and byte
+#      counters alone, so that the sampling's share is the difference; 0, the
+#      default: not), INSTRUCTIONS (1: after the timed rounds, each row runs
+#      once more per configuration under valgrind's cachegrind, children
+#      included, and a second table gives instructions and first-level data
+#      cache misses against "none": counts that do not drift with the
+#      machine's load, where wall time on a shared machine does; needs
+#      valgrind; 0, the default: not).
 # Progress goes to stderr: one line per row as it starts, and every 10 rounds.
 set -euo pipefail
 build=${1:-build}
@@ -47,9 +56,11 @@ export AA=${AA:-1}
 export JEMALLOC=${JEMALLOC:-1}
 export FORWARD=${FORWARD:-0}
 export SVG=${SVG:-}
+export NOSAMPLE=${NOSAMPLE:-0}
+export INSTRUCTIONS=${INSTRUCTIONS:-0}
 [ -e "$BENCH_PRELOAD" ] || { echo "missing $BENCH_PRELOAD" >&2; exit 2; }
 exec "$BENCH_PYTHON" - <<'PY'
-import atexit, glob, os, random, shutil, statistics, subprocess, sys, tempfile, time
+import atexit, glob, os, random, re, shutil, statistics, subprocess, sys, tempfile, time
 
 preload = os.environ["BENCH_PRELOAD"]
 binary = os.environ["BENCH_BIN"]
@@ -149,6 +160,10 @@ configs["syncscope"] = {"LD_PRELOAD": preload,
 if os.environ["OLD_PRELOAD"]:
     configs["syncscope-old"] = {"LD_PRELOAD": os.environ["OLD_PRELOAD"],
                                 "SYNCSCOPE_PROFILE_OUT": os.path.join(tmp, "heap-old.%p.pb.gz")}
+if os.environ["NOSAMPLE"] == "1":
+    configs["syncscope-nosample"] = {"LD_PRELOAD": preload,
+                                     "SYNCSCOPE_PROFILE_OUT": os.path.join(tmp, "heap-nosample.%p.pb.gz"),
+                                     "SYNCSCOPE_PROFILE_RATE": str(1 << 40)}
 if os.environ["FORWARD"] == "1":
     # The interposition floor: the same symbols a preloaded profiler takes
     # over for C allocations, each a plain call into glibc (C++'s operator
@@ -231,6 +246,42 @@ def run_once(argv, extra, round_seed):
     cpu = ru.ru_utime + ru.ru_stime
     return wall, kib / 1024.0, cpu  # seconds, MiB, seconds
 
+# Instructions and first-level data cache misses of one run of argv under
+# `extra`, counted by valgrind's cachegrind over the command and every
+# process it starts (g++ runs cc1plus and as). Deterministic for a given
+# program and input, up to thread interleaving, so a small difference is
+# visible in one run where wall time needs a hundred rounds.
+count_seed = 1
+def count_once(argv, extra):
+    env = dict(os.environ)
+    env["PYTHONHASHSEED"] = str(count_seed)
+    for k in ("LD_PRELOAD", "MALLOC_CONF", "BENCH_ENV_PAD"):
+        env.pop(k, None)
+    env.update(padded(extra))
+    cmd = [valgrind, "--tool=cachegrind", "--cache-sim=yes", "--trace-children=yes",
+           f"--cachegrind-out-file={os.path.join(tmp, 'cachegrind.%p')}"] + argv
+    done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        sys.exit(f"bench-cost: {argv[0]} exited with status {done.returncode} under valgrind with {extra}:\n"
+                 + done.stderr[-2000:])
+    def total(field):
+        # "==PID== I   refs:      2,511,014,058" (one line per process)
+        pattern = re.compile(r"^==\d+== " + field + r":\s+([\d,]+)", re.M)
+        found = pattern.findall(done.stderr)
+        if not found:
+            sys.exit(f"bench-cost: no '{field}' in valgrind's report for {argv[0]}:\n" + done.stderr[-2000:])
+        return sum(int(v.replace(",", "")) for v in found)
+    for f in glob.glob(os.path.join(tmp, "cachegrind.*")):
+        os.unlink(f)
+    return total(r"I\s+refs"), total(r"D1\s+misses")
+
+valgrind = None
+if os.environ["INSTRUCTIONS"] == "1":
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        sys.exit("bench-cost: INSTRUCTIONS=1 needs valgrind (scripts/install-deps.sh installs it)")
+counted = [c for c in configs if isinstance(configs[c], dict) and c != "none-again"]
+
 print(f"bench-cost: {reps} rounds ({short_reps} for {', '.join(short_rows)}), every configuration once "
       "per round in a shuffled order; medians, and paired per-round comparisons with 95% intervals", flush=True)
 print(f"  preload   {preload}")
@@ -281,7 +332,7 @@ def med(xs):
 def base_of(c):
     return "jemalloc" if c == "jemalloc-prof" else "none"
 
-hdr = (f"{'row':<10} {'config':<14} {'wall ms':>9} {'ratio':>7} {'cpu ms':>9} {'ratio':>7} "
+hdr = (f"{'row':<10} {'config':<19} {'wall ms':>9} {'ratio':>7} {'cpu ms':>9} {'ratio':>7} "
        f"{'RSS MiB':>8} {'+RSS MiB':>9}  vs")
 print(hdr)
 for row in rows:
@@ -290,7 +341,7 @@ for row in rows:
         base = base_of(c)
         w = med([x[0] for x in s[c]]); r = med([x[1] for x in s[c]]); u = med([x[2] for x in s[c]])
         bw = med([x[0] for x in s[base]]); br = med([x[1] for x in s[base]]); bu = med([x[2] for x in s[base]])
-        print(f"{row:<10} {c:<14} {w*1e3:9.1f} {w/bw:7.3f} {u*1e3:9.1f} {u/bu if bu else 0:7.3f} "
+        print(f"{row:<10} {c:<19} {w*1e3:9.1f} {w/bw:7.3f} {u*1e3:9.1f} {u/bu if bu else 0:7.3f} "
               f"{r:8.1f} {r-br:+9.1f}  {base}")
 # Paired comparisons: each round ran every configuration once, back to back,
 # so a round's difference (or ratio) cancels what drifted between rounds.
@@ -319,9 +370,24 @@ for row in rows:
         mc, loc, hic = paired(row, c, base, 2, not short)
         unit = " ms" if short else "x"
         fmt = "{:+.2f}" if short else "{:.3f}"
-        print(f"  {row:<10} {c:<14} wall {fmt.format(m)}{unit} [{fmt.format(lo)}, {fmt.format(hi)}]"
+        print(f"  {row:<10} {c:<19} wall {fmt.format(m)}{unit} [{fmt.format(lo)}, {fmt.format(hi)}]"
               f"   cpu {fmt.format(mc)}{unit} [{fmt.format(loc)}, {fmt.format(hic)}]  vs {base}, "
               f"{len(results[row][c])} rounds")
+
+if valgrind:
+    counts = {}
+    for row in rows:
+        for c in counted:
+            print(f"bench-cost: {row}: counting {c} under valgrind", file=sys.stderr, flush=True)
+            counts[(row, c)] = count_once(commands[row][2], configs[c])
+    print(f"counted under valgrind (cachegrind, children included, PYTHONHASHSEED={count_seed}); "
+          "ratios against the same count without a preload (jemalloc prof: against plain jemalloc):")
+    print(f"{'row':<10} {'config':<19} {'instructions':>15} {'ratio':>7} {'D1 misses':>13} {'ratio':>7}")
+    for row in rows:
+        for c in counted:
+            ins, miss = counts[(row, c)]
+            bins, bmiss = counts[(row, base_of(c))]
+            print(f"{row:<10} {c:<19} {ins:15,d} {ins / bins:7.4f} {miss:13,d} {miss / bmiss if bmiss else 0:7.4f}")
 
 # The picture: one band per timed row, one line per configuration compared
 # (the median per-round ratio as a dot, its 95% interval as a bar), against
@@ -331,7 +397,8 @@ def draw_svg(path):
     timed = [r for r in rows if r not in short_rows]
     shown = [c for c in configs if c not in ("none", "jemalloc")]
     colors = {"syncscope": "#1f6fb2", "none-again": "#888888", "forward-only": "#2e9d5b",
-              "jemalloc-prof": "#c2571a", "syncscope-old": "#7a4fb0", "heaptrack": "#b23a3a"}
+              "jemalloc-prof": "#c2571a", "syncscope-old": "#7a4fb0", "heaptrack": "#b23a3a",
+              "syncscope-nosample": "#6fa8dc"}
     cells = {(r, c): paired(r, c, base_of(c), 0, True)
              for r in timed for c in shown}
     lo = min(0.95, min(v[1] for v in cells.values()) - 0.01)
