@@ -34,12 +34,13 @@
 #      "syncscope-nosample", the same preload with sampling off
 #      (SYNCSCOPE_PROFILE_RATE=2^40): the interposers' fast path and byte
 #      counters alone, so that the sampling's share is the difference; 0, the
-#      default: not), INSTRUCTIONS (1: after the timed rounds, each row runs
-#      once more per configuration under valgrind's cachegrind, children
-#      included, and a second table gives instructions and first-level data
-#      cache misses against "none": counts that do not drift with the
-#      machine's load, where wall time on a shared machine does; needs
-#      valgrind; 0, the default: not).
+#      default: not), INSTRUCTIONS (N > 0: after the timed rounds, each row
+#      runs N more times per configuration under valgrind's cachegrind,
+#      children included, and a second table gives the median instructions
+#      and first-level data cache misses against "none", with the range over
+#      the N runs: counts that do not drift with the machine's load, where
+#      wall time on a shared machine does; needs valgrind; 0, the default:
+#      not).
 # Progress goes to stderr: one line per row as it starts, and every 10 rounds.
 set -euo pipefail
 build=${1:-build}
@@ -275,8 +276,11 @@ def count_once(argv, extra):
         os.unlink(f)
     return total(r"I\s+refs"), total(r"D1\s+misses")
 
+counted_runs = int(os.environ["INSTRUCTIONS"]) if os.environ["INSTRUCTIONS"].isdigit() else -1
+if counted_runs < 0:
+    sys.exit(f"bench-cost: INSTRUCTIONS must be a number of runs (0: none), not {os.environ['INSTRUCTIONS']!r}")
 valgrind = None
-if os.environ["INSTRUCTIONS"] == "1":
+if counted_runs > 0:
     valgrind = shutil.which("valgrind")
     if valgrind is None:
         sys.exit("bench-cost: INSTRUCTIONS=1 needs valgrind (scripts/install-deps.sh installs it)")
@@ -375,19 +379,29 @@ for row in rows:
               f"{len(results[row][c])} rounds")
 
 if valgrind:
+    # (row, config) -> [(instructions, D1 misses)] of its counted runs; the
+    # configurations alternate from run to run as in the timed rounds.
     counts = {}
     for row in rows:
-        for c in counted:
-            print(f"bench-cost: {row}: counting {c} under valgrind", file=sys.stderr, flush=True)
-            counts[(row, c)] = count_once(commands[row][2], configs[c])
-    print(f"counted under valgrind (cachegrind, children included, PYTHONHASHSEED={count_seed}); "
-          "ratios against the same count without a preload (jemalloc prof: against plain jemalloc):")
-    print(f"{'row':<10} {'config':<19} {'instructions':>15} {'ratio':>7} {'D1 misses':>13} {'ratio':>7}")
+        for run in range(counted_runs):
+            for c in counted:
+                print(f"bench-cost: {row}: counting {c} under valgrind, run {run + 1}/{counted_runs}",
+                      file=sys.stderr, flush=True)
+                counts.setdefault((row, c), []).append(count_once(commands[row][2], configs[c]))
+    print(f"counted under valgrind (cachegrind, children included, PYTHONHASHSEED={count_seed}), "
+          f"median of {counted_runs} run(s) with the range; ratios against the median without a preload "
+          "(jemalloc prof: against plain jemalloc):")
+    print(f"{'row':<10} {'config':<19} {'instructions':>15} {'ratio':>7} {'range':>15} "
+          f"{'D1 misses':>13} {'ratio':>7}")
     for row in rows:
         for c in counted:
-            ins, miss = counts[(row, c)]
-            bins, bmiss = counts[(row, base_of(c))]
-            print(f"{row:<10} {c:<19} {ins:15,d} {ins / bins:7.4f} {miss:13,d} {miss / bmiss if bmiss else 0:7.4f}")
+            runs = counts[(row, c)]
+            ins = med([r[0] for r in runs]); miss = med([r[1] for r in runs])
+            bins = med([r[0] for r in counts[(row, base_of(c))]])
+            bmiss = med([r[1] for r in counts[(row, base_of(c))]])
+            spread = f"{min(r[0] for r in runs) / bins:.4f}-{max(r[0] for r in runs) / bins:.4f}"
+            print(f"{row:<10} {c:<19} {ins:15,.0f} {ins / bins:7.4f} {spread:>15} "
+                  f"{miss:13,.0f} {miss / bmiss if bmiss else 0:7.4f}")
 
 # The picture: one band per timed row, one line per configuration compared
 # (the median per-round ratio as a dot, its 95% interval as a bar), against
