@@ -207,8 +207,6 @@ __attribute__((always_inline)) inline CounterSlot* take_fast_alloc(std::size_t s
   ThreadState& t = tls_state;
   CounterSlot* const s = t.fast_slot;
   const std::int64_t left = t.bytes_until_sample - static_cast<std::int64_t>(size);
-  // acquire: pairs with raise_hook_slow_reason (hook_slow_reasons.h).
-  const bool unusual = (g_hook_slow_reasons_hidden.bits.load(std::memory_order_acquire) & kAllocSlowReasons) != 0;
   // Three branches, each predicted not taken. The empty asm statements (no
   // instruction) keep the compiler from merging the tests into one condition
   // built with setcc and or, three instructions more.
@@ -216,7 +214,8 @@ __attribute__((always_inline)) inline CounterSlot* take_fast_alloc(std::size_t s
   __asm__("");
   if (__builtin_expect(left <= 0, 0)) return nullptr;
   __asm__("");
-  if (__builtin_expect(unusual, 0)) return nullptr;
+  // acquire: pairs with raise_hook_slow_reason (hook_slow_reasons.h).
+  if (__builtin_expect(hook_slow_reason_set<kAllocSlowReasons, true>(g_hook_slow_reasons_hidden), 0)) return nullptr;
   t.bytes_until_sample = left;
   return s;
 }
@@ -237,9 +236,11 @@ __attribute__((always_inline)) inline void count_fast_alloc(CounterSlot* s, void
 // block without a prefix. An mmapped chunk is not (its counted bytes are
 // not its chunk size, and its free is a munmap anyway). No side effects.
 __attribute__((always_inline)) inline bool fast_free_ok(const CounterSlot* s, std::size_t head) noexcept {
+  // Each test a branch of its own, the switch byte tested in memory.
+  if (__builtin_expect(s == nullptr, 0)) return false;
   // relaxed: the bits a free needs are ordered by coherence (hook_slow_reasons.h).
-  const bool unusual = (g_hook_slow_reasons_hidden.bits.load(std::memory_order_relaxed) & kFreeSlowReasons) != 0;
-  return __builtin_expect(s != nullptr && !unusual && (head & (kChunkMmapped | kSampledTagBit)) == 0, 1);
+  if (__builtin_expect(hook_slow_reason_set<kFreeSlowReasons, false>(g_hook_slow_reasons_hidden), 0)) return false;
+  return __builtin_expect((head & (kChunkMmapped | kSampledTagBit)) == 0, 1);
 }
 // Counts a freed block whose chunk header word is `head` into the owned
 // slot `s` (fast_free_ok said yes, so the chunk is not mmapped and its

@@ -59,4 +59,35 @@ inline void clear_hook_slow_reason(std::uint8_t reasons) noexcept {
   g_hook_slow_reasons.bits.fetch_and(static_cast<std::uint8_t>(~reasons), std::memory_order_relaxed);
 }
 
+// Whether any bit of `Mask` is set, as the interposers' fast paths ask it
+// (g_hook_slow_reasons_hidden, their name for the object). On x86-64 it is
+// one `testb` of the byte in memory: GCC never folds an atomic load into
+// another instruction, and the load, mask and test took three in `malloc`
+// and two in `free`. An aligned byte read is atomic on x86-64, and every
+// load there has acquire ordering in hardware; `Acquire` adds a compiler
+// barrier so that nothing read after the test (the fault plan of
+// kSlowFaultArmed) is read before it. Under ThreadSanitizer the atomic
+// load stays, so that the tool sees the acquire.
+#if defined(__SANITIZE_THREAD__)  // GCC
+#define SYNCSCOPE_HOOK_TEST_ATOMIC 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)  // Clang
+#define SYNCSCOPE_HOOK_TEST_ATOMIC 1
+#endif
+#endif
+template <std::uint8_t Mask, bool Acquire>
+__attribute__((always_inline)) inline bool hook_slow_reason_set(const HookSlowReasons& reasons) noexcept {
+#if defined(__x86_64__) && !defined(SYNCSCOPE_HOOK_TEST_ATOMIC)
+  bool set;
+  if constexpr (Acquire) {
+    asm volatile("testb %[mask], %[bits]" : "=@ccnz"(set) : [bits] "m"(reasons.bits), [mask] "i"(Mask) : "memory");
+  } else {
+    asm volatile("testb %[mask], %[bits]" : "=@ccnz"(set) : [bits] "m"(reasons.bits), [mask] "i"(Mask));
+  }
+  return set;
+#else
+  return (reasons.bits.load(Acquire ? std::memory_order_acquire : std::memory_order_relaxed) & Mask) != 0;
+#endif
+}
+
 }  // namespace syncscope::prof::internal
