@@ -114,8 +114,9 @@ __attribute__((noinline)) void* nothrow_new_slow_path(std::size_t size, std::siz
 // bad_alloc), and the block it ends with recorded as an unsampled one. Out
 // of line, so that the operators' fast path keeps only its slot and the
 // request across glibc's call (with the failure path inline it saved four
-// registers: 37 instructions on the fast path, 31 now; malloc's 26). Called through
-// keep_frame: on_alloc counts its frame (kHookFramesOutOfLine).
+// registers: six instructions more on the fast path, which is now 29;
+// malloc's 24). Called through keep_frame: on_alloc counts its frame
+// (kHookFramesOutOfLine).
 __attribute__((noinline)) void* new_after_failed_fast(std::size_t size, std::size_t alignment) {
   syncscope::prof::internal::note_failed_allocation();
   void* p = new_slow(size, alignment);
