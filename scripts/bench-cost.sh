@@ -217,11 +217,17 @@ def padded(extra):
 # Every run of a round gets the same seed, the round's number, so a round's
 # configurations run the same interpreter work and the rounds still cover
 # many seeds. Commands other than python ignore the variable.
-def run_once(argv, extra, round_seed):
+# This script's environment for one measured command, without the variables
+# a configuration sets, and with python's hash seed.
+def command_env(seed):
     env = dict(os.environ)
-    env["PYTHONHASHSEED"] = str(round_seed)
+    env["PYTHONHASHSEED"] = str(seed)
     for k in ("LD_PRELOAD", "MALLOC_CONF", "BENCH_ENV_PAD"):
         env.pop(k, None)
+    return env
+
+def run_once(argv, extra, round_seed):
+    env = command_env(round_seed)
     if extra == "heaptrack":
         argv = [heaptrack, "-o", os.path.join(tmp, "ht")] + argv
         extra = {}
@@ -254,10 +260,7 @@ def run_once(argv, extra, round_seed):
 # visible in one run where wall time needs a hundred rounds.
 count_seed = 1
 def count_once(argv, extra):
-    env = dict(os.environ)
-    env["PYTHONHASHSEED"] = str(count_seed)
-    for k in ("LD_PRELOAD", "MALLOC_CONF", "BENCH_ENV_PAD"):
-        env.pop(k, None)
+    env = command_env(count_seed)
     env.update(padded(extra))
     cmd = [valgrind, "--tool=cachegrind", "--cache-sim=yes", "--trace-children=yes",
            f"--cachegrind-out-file={os.path.join(tmp, 'cachegrind.%p')}"] + argv
@@ -283,7 +286,7 @@ valgrind = None
 if counted_runs > 0:
     valgrind = shutil.which("valgrind")
     if valgrind is None:
-        sys.exit("bench-cost: INSTRUCTIONS=1 needs valgrind (scripts/install-deps.sh installs it)")
+        sys.exit(f"bench-cost: INSTRUCTIONS={counted_runs} needs valgrind (scripts/install-deps.sh installs it)")
 counted = [c for c in configs if isinstance(configs[c], dict) and c != "none-again"]
 
 print(f"bench-cost: {reps} rounds ({short_reps} for {', '.join(short_rows)}), every configuration once "

@@ -1,7 +1,7 @@
 // Why the interposers' fast paths must step aside (issue 16, item 3): one
 // byte, each bit a switch that sends allocations or frees to the full
-// recording path. The fast paths test it with one load and one `test`
-// instead of one load and branch per switch.
+// recording path. The fast paths test it once (hook_slow_reason_set: one
+// `testb` on x86-64) instead of one load and branch per switch.
 //
 // Each bit mirrors a flag that stays the source of truth for the slow paths
 // (g_fault_armed, LiveBlockStore::enabled and ever_enabled,
@@ -59,6 +59,15 @@ inline void clear_hook_slow_reason(std::uint8_t reasons) noexcept {
   g_hook_slow_reasons.bits.fetch_and(static_cast<std::uint8_t>(~reasons), std::memory_order_relaxed);
 }
 
+// Under ThreadSanitizer hook_slow_reason_set keeps the atomic load.
+#if defined(__SANITIZE_THREAD__)  // GCC
+#define SYNCSCOPE_HOOK_TEST_ATOMIC 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)  // Clang
+#define SYNCSCOPE_HOOK_TEST_ATOMIC 1
+#endif
+#endif
+
 // Whether any bit of `Mask` is set, as the interposers' fast paths ask it
 // (g_hook_slow_reasons_hidden, their name for the object). On x86-64 it is
 // one `testb` of the byte in memory: GCC never folds an atomic load into
@@ -68,13 +77,6 @@ inline void clear_hook_slow_reason(std::uint8_t reasons) noexcept {
 // barrier so that nothing read after the test (the fault plan of
 // kSlowFaultArmed) is read before it. Under ThreadSanitizer the atomic
 // load stays, so that the tool sees the acquire.
-#if defined(__SANITIZE_THREAD__)  // GCC
-#define SYNCSCOPE_HOOK_TEST_ATOMIC 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)  // Clang
-#define SYNCSCOPE_HOOK_TEST_ATOMIC 1
-#endif
-#endif
 template <std::uint8_t Mask, bool Acquire>
 __attribute__((always_inline)) inline bool hook_slow_reason_set(const HookSlowReasons& reasons) noexcept {
 #if defined(__x86_64__) && !defined(SYNCSCOPE_HOOK_TEST_ATOMIC)
