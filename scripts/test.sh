@@ -7,7 +7,11 @@
 #      the http debug server; ASan adds retain) and of syncscope-mapbench,
 #      with its unit tests and one two-thread quick run (the parts and tools
 #      per stage are chosen in CMakeLists.txt from SYNCSCOPE_SANITIZE);
-#   4. a bounded libFuzzer run of the map operation fuzzer (clang).
+#   4. an unoptimized build of the lab and the http server (debug stage);
+#   5. a bounded libFuzzer run of the map operation fuzzer (clang) and
+#      clang's -Wthread-safety over the annotated files.
+# Stages 3-5 build in the background while the stage before runs its tests
+# (the pipeline, below).
 # Prints each ctest summary, one count line per stage, the number of distinct
 # ctest entries, and, last, one line "syncscope: N passed, M failed, K skipped".
 # N counts a test once per stage that ran it (the sanitizer stages rerun
