@@ -196,13 +196,11 @@ check_thread_safety() {
 # stage's time is spent waiting (servers on loopback, forked children,
 # scrapes), and the builds take the CPU the tests leave idle; the tests lose
 # almost none of theirs (a nice-19 process gets about 1.5 % of a core that a
-# nice-0 one wants). The checks (the fuzz run, one core for a fixed time,
-# and the thread-safety checks) start at normal priority when the last build
-# does, beside the tests of the stage before it, so that the suite does not
-# end with them. Each background step writes its exit status to
-# <name>.status under $pipeline_dir (written, then renamed, so a reader
-# never sees half a file); await_step waits for it, or for its background
-# job to end without it (a failure of its own).
+# nice-0 one wants). Last, beside the debug stage's tests, the fuzz run (one
+# core) and the thread-safety checks (the other). Each background step
+# writes its exit status to <name>.status under $pipeline_dir (written, then
+# renamed, so a reader never sees half a file); await_step waits for it, or
+# for the background chain to end without it (a failure of its own).
 pipeline_dir=$PWD/build/pipeline
 later_stages=()
 for s in tsan asan debug; do
@@ -216,40 +214,19 @@ run_fuzz=0; run_thread_safety=0
 set_status() {
   echo "$2" >"$pipeline_dir/$1.status.tmp" && mv "$pipeline_dir/$1.status.tmp" "$pipeline_dir/$1.status"
 }
-# await_step <step> <pid>: prints the step's exit status once it is known;
-# 99 when the background job <pid> ended without recording it.
+# await_step <step>: prints the step's exit status once it is known; 99 when
+# the background chain ended without recording it.
 await_step() {
   local f="$pipeline_dir/$1.status"
-  while [[ ! -s $f ]] && kill -0 "$2" 2>/dev/null; do sleep 1; done
+  while [[ ! -s $f ]] && kill -0 "$builder_pid" 2>/dev/null; do sleep 1; done
   if [[ -s $f ]]; then cat "$f"; else echo 99; fi
 }
-# kill_tree <pid>...: ends processes and their descendants (the background
-# jobs, when the script exits before they have: an interrupt or an error).
+# kill_tree <pid>: ends a process and its descendants (the background chain,
+# when the script exits before it has: an interrupt or an error).
 kill_tree() {
-  local pid child
-  for pid in "$@"; do
-    if command -v pgrep >/dev/null; then
-      for child in $(pgrep -P "$pid"); do kill_tree "$child"; done
-    fi
-    kill -TERM "$pid" 2>/dev/null
-  done
-}
-# start_checks: the fuzz run and the thread-safety checks, in the background
-# at the script's own priority (once).
-checks_pid=
-start_checks() {
-  [[ -z $checks_pid ]] && ((run_fuzz || run_thread_safety)) || return 0
-  (
-    if ((run_thread_safety)); then
-      (check_thread_safety >"$pipeline_dir/thread-safety.log" 2>&1; set_status thread-safety $?) &
-    fi
-    if ((run_fuzz)); then
-      bash scripts/fuzz.sh "${SYNCSCOPE_FUZZ_SECONDS:-45}" >"$pipeline_dir/fuzz.log" 2>&1
-      set_status fuzz $?
-    fi
-    wait
-  ) &
-  checks_pid=$!
+  local child
+  for child in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$child"; done
+  kill -TERM "$1" 2>/dev/null
 }
 
 mkdir -p build
@@ -267,28 +244,30 @@ if ((normal_built == 0)); then
       "build_$s"
       set_status "$s" $?
     done
+    if ((run_thread_safety)); then
+      (check_thread_safety >"$pipeline_dir/thread-safety.log" 2>&1; set_status thread-safety $?) &
+    fi
+    if ((run_fuzz)); then
+      bash scripts/fuzz.sh "${SYNCSCOPE_FUZZ_SECONDS:-45}" >"$pipeline_dir/fuzz.log" 2>&1
+      set_status fuzz $?
+    fi
+    wait
   ) &
   builder_pid=$!
-  trap 'kill_tree $builder_pid $checks_pid' EXIT
+  trap 'kill_tree "$builder_pid"' EXIT
   trap 'exit 130' INT
   trap 'exit 143' TERM
 fi
 
 if report_build normal build "$normal_built"; then
-  # The checks start with the tests of the stage whose build is followed by
-  # the last one (the normal stage's, when at most one stage follows).
-  checks_before=normal
-  ((${#later_stages[@]} < 2)) || checks_before=${later_stages[-2]}
-  [[ $checks_before != normal ]] || start_checks
   test_stage normal build
   for s in "${later_stages[@]}"; do
     dir=build-$s
     echo "==> [$s] configure and build ($dir, in the background)"
     waited_from=$SECONDS
-    built=$(await_step "$s" "$builder_pid")
+    built=$(await_step "$s")
     echo "==> [$s] built (waited $((SECONDS - waited_from)) s for it)"
     ((built != 99)) || echo "==> [$s] the background chain ended without building it"
-    [[ $checks_before != "$s" ]] || start_checks
     if report_build "$s" "$dir" "$built"; then
       if [[ $s == debug ]]; then
         stage_tests=$debug_tests stage_tests_exclude=$debug_tests_exclude test_stage "$s" "$dir"
@@ -299,13 +278,13 @@ if report_build normal build "$normal_built"; then
   done
   if ((run_fuzz)); then
     echo "==> [fuzz] bounded libFuzzer run (in the background)"
-    fuzzed=$(await_step fuzz "$checks_pid")
+    fuzzed=$(await_step fuzz)
     tail -40 "$pipeline_dir/fuzz.log" 2>/dev/null
     if ((fuzzed == 0)); then count_stage fuzz 1 0 0; else status=1; count_stage fuzz 0 1 0; fi
   fi
   if ((run_thread_safety)); then
     echo "==> [thread-safety] clang -Wthread-safety -Werror, compile only (in the background)"
-    checked=$(await_step thread-safety "$checks_pid")
+    checked=$(await_step thread-safety)
     if ((checked == 0)); then
       count_stage thread-safety 1 0 0
     else
