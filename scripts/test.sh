@@ -225,7 +225,9 @@ await_step() {
 # when the script exits before it has: an interrupt or an error).
 kill_tree() {
   local child
-  for child in $(pgrep -P "$1" 2>/dev/null); do kill_tree "$child"; done
+  if command -v pgrep >/dev/null; then
+    for child in $(pgrep -P "$1"); do kill_tree "$child"; done
+  fi
   kill -TERM "$1" 2>/dev/null
 }
 
