@@ -245,6 +245,13 @@ struct GlibcHeapWalker::Walk {
         p += size;
         continue;
       }
+      // An old heap's top chunk of 48 bytes when glibc moved its arena to a
+      // new heap (sysmalloc): too small to free, it was written as one
+      // 32-byte chunk without the arena bit, then the zero-size fencepost in
+      // the heap's last 16 bytes. Not a block.
+      if (!main && size == 2 * L.chunk_header && p + size + L.chunk_header == end &&
+          (at(p + size + 8) & ~std::uintptr_t{7}) == 0)
+        break;
       if (size < L.min_chunk || size % L.alignment != 0 || p + size + 2 * L.chunk_header > end ||
           (raw & L.is_mmapped) != 0)
         return fail("arena #%zu: chunk at heap+%#lx has header %#lx", arena_index,

@@ -246,5 +246,54 @@ TEST(GlibcHeapWalkSynthetic, MmappedChunks_PlainAndMemalignedFoundAtPageStarts) 
   EXPECT_EQ(std::find(a.begin(), a.end(), outer + 16), a.end()) << "the outer header is not a block";
 }
 
+// A second arena with two heaps, as glibc leaves them when the arena's
+// first heap is full and its top chunk was 48 bytes (sysmalloc): the old
+// top becomes one 32-byte chunk without the arena bit, then the zero-size
+// fencepost in the heap's last 16 bytes. The new heap holds the top.
+TEST(GlibcHeapWalkSynthetic, OldHeapEndingInASmallTopRemnant_WalkedAndNotABlock) {
+  Fixture f;
+  constexpr std::uint64_t A = 4;  // NON_MAIN_ARENA
+  constexpr std::uintptr_t kOld = 0x4000'0000, kNew = 0x4400'0000;  // aligned to heap_max
+  constexpr std::size_t kOldBytes = 0x2000, kNewBytes = 0x1000;
+  f.image.add(kOld, kOldBytes, true, false);
+  f.image.add(kNew, kNewBytes, true, false);
+  const std::uintptr_t arena = kOld + L.heap_info_size;
+  // The arena list: main_arena -> arena -> main_arena; every bin empty.
+  f.image.put(kArena + L.arena_next, arena);
+  f.image.put(arena + L.arena_next, kArena);
+  for (std::size_t i = 0; i < L.bin_words / 2; ++i) {
+    const std::uintptr_t header = arena + L.arena_bins + 16 * i - 16;
+    f.image.put(arena + L.arena_bins + 16 * i, header);
+    f.image.put(arena + L.arena_bins + 16 * i + 8, header);
+  }
+  f.image.put(arena + L.arena_system_mem, kOldBytes + kNewBytes);
+  // heap_info of both heaps: owner, previous heap, size.
+  f.image.put(kOld + L.heap_ar_ptr, arena);
+  f.image.put(kOld + L.heap_size, kOldBytes);
+  f.image.put(kNew + L.heap_ar_ptr, arena);
+  f.image.put(kNew + L.heap_prev, kOld);
+  f.image.put(kNew + L.heap_size, kNewBytes);
+  // The old heap: one block, then the remnant and the fencepost at its end.
+  std::uintptr_t first = arena + L.arena_size;
+  if (const std::uintptr_t mis = (first + 16) & 15; mis != 0) first += 16 - mis;
+  const std::uintptr_t remnant = kOld + kOldBytes - 48;
+  f.chunk(first, (remnant - first) | A, true);
+  f.image.put(remnant + 8, 0x20 | P);
+  f.image.put(remnant + 32 + 8, 0 | P);
+  // The new heap: one block, then the top.
+  const std::uintptr_t block = kNew + L.heap_info_size, top = block + 0x40;
+  f.chunk(block, 0x40 | A, true);
+  f.chunk(top, (kNew + kNewBytes - top) | A, true);
+  f.image.put(arena + L.arena_top, top);
+  std::vector<GraphBlock> blocks;
+  const HeapWalkResult r = f.walk(blocks);
+  ASSERT_EQ(r.status, WalkStatus::kOk) << r.message;
+  EXPECT_EQ(r.stats.arenas, 2u);
+  const auto a = addresses(blocks);
+  EXPECT_NE(std::find(a.begin(), a.end(), first + 16), a.end()) << "the old heap's block";
+  EXPECT_NE(std::find(a.begin(), a.end(), block + 16), a.end()) << "the new heap's block";
+  EXPECT_EQ(std::find(a.begin(), a.end(), remnant + 16), a.end()) << "the remnant is not a block";
+}
+
 }  // namespace
 }  // namespace syncscope::retain::internal
