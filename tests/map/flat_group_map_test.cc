@@ -42,21 +42,6 @@ struct Wide {
   bool operator==(const Wide&) const = default;
 };
 
-// range()'s copy holds a key twice when a writer moved it between groups
-// while the groups were being copied; repeated_keys marks all but its last
-// copy. Keys 0..3 hash alike, so equal hashes alone decide nothing.
-struct CollidingHash {
-  std::size_t operator()(int k) const noexcept { return k < 4 ? 7 : static_cast<std::size_t>(k); }
-};
-TEST(FlatGroupMap, RangeCopy_RepeatedKeysSkippedButTheirLastCopy) {
-  using Ops = internal::FlatGroupOps<int, int, CollidingHash, std::equal_to<int>>;
-  const std::vector<std::pair<int, int>> copy{{0, 10}, {1, 11}, {5, 15}, {0, 20}, {2, 12}, {5, 25}, {3, 13}, {0, 30}};
-  const std::vector<bool> skip = Ops::repeated_keys(copy);
-  ASSERT_EQ(skip.size(), copy.size());
-  EXPECT_EQ(skip, (std::vector<bool>{true, false, true, true, false, false, false, false}));
-  EXPECT_TRUE(Ops::repeated_keys({{0, 1}, {1, 1}, {2, 1}, {9, 1}}).empty()) << "no key repeats: nothing to skip";
-}
-
 TEST(FlatGroupMap, ReadPath_IsOptimisticExactlyForTriviallyCopyableKeysAndValues) {
   static_assert(FlatGroupMap<std::int64_t, std::int64_t>::kOptimisticReads);
   static_assert(FlatGroupMap<std::int64_t, Wide>::kOptimisticReads);

@@ -13,10 +13,8 @@
 //   * Every operation but range() and clear() is linearizable: a write at
 //     its group's lock, a read at its validated (or locked) read of the
 //     group that answers it. range() copies every entry under the table
-//     gate, drops all but the last copy of a key a writer moved between
-//     groups meanwhile, then calls the callback with no lock held (so it
-//     sees each key at most once, and may call any method of this map);
-//     clear() swaps in
+//     gate, then calls the callback with no lock held (so it sees each key
+//     at most once, and may call any method of this map); clear() swaps in
 //     an empty table at once (keys stored concurrently may survive).
 //   * Values: load() copies; visit() runs its callback on a copy with no
 //     lock held. Move-only values cannot be copied: visit()'s and range()'s
@@ -269,12 +267,8 @@ class FlatGroupMap {
         copy.reserve(size());
         for (std::size_t i = 0; i < t.group_count(); ++i) Ops::copy_group(t.group(i), copy);
       }
-      // Groups are copied one at a time, so a key a writer moved between
-      // groups meanwhile can be copied twice: visited once.
-      const std::vector<bool> skip = Ops::repeated_keys(copy);
-      for (std::size_t i = 0; i < copy.size(); ++i) {
-        if (!skip.empty() && skip[i]) continue;
-        if (!internal::call_range_callback(f, copy[i].first, copy[i].second)) return;
+      for (const auto& entry : copy) {
+        if (!internal::call_range_callback(f, entry.first, entry.second)) return;
       }
     } else {
       static_assert(!kOptimisticReads);

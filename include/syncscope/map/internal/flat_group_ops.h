@@ -6,7 +6,6 @@
 // protection each one names.
 #pragma once
 
-#include <algorithm>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
@@ -303,38 +302,6 @@ struct FlatGroupOps {
       std::shared_lock lk(g.lock);
       copy_unprotected();
     }
-  }
-
-  // Which entries of range()'s copy to skip so that it visits each key once:
-  // all but the last copy of a key. A key erased from a group already copied
-  // and stored again into a group copied after it (its probe sequence found
-  // room there) is copied twice; the later copy is the newer state. Empty
-  // when no key repeats. The copies are ordered by hash, and keys compared
-  // only within runs of equal hashes. Hash and Eq exceptions propagate.
-  static std::vector<bool> repeated_keys(const std::vector<std::pair<K, V>>& copy) {
-    std::vector<bool> skip;
-    if (copy.size() < 2) return skip;
-    std::vector<std::pair<std::uint64_t, std::size_t>> by_hash;  // (mixed hash, index)
-    by_hash.reserve(copy.size());
-    for (std::size_t i = 0; i < copy.size(); ++i) by_hash.emplace_back(hash_of(copy[i].first).mixed, i);
-    std::sort(by_hash.begin(), by_hash.end());
-    for (std::size_t run = 0; run < by_hash.size();) {
-      std::size_t end = run + 1;
-      while (end < by_hash.size() && by_hash[end].first == by_hash[run].first) ++end;
-      // Within a run the indices ascend (the pairs' second member), so an
-      // entry repeats when a later one of the run has its key.
-      for (std::size_t x = run; x + 1 < end; ++x) {
-        for (std::size_t y = x + 1; y < end; ++y) {
-          if (Eq{}(copy[by_hash[x].second].first, copy[by_hash[y].second].first)) {
-            if (skip.empty()) skip.assign(copy.size(), false);
-            skip[by_hash[x].second] = true;
-            break;
-          }
-        }
-      }
-      run = end;
-    }
-    return skip;
   }
 
 
