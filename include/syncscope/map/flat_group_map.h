@@ -12,9 +12,10 @@
 // Contract (the family's, concurrent_map.h, plus):
 //   * Every operation but range() and clear() is linearizable: a write at
 //     its group's lock, a read at its validated (or locked) read of the
-//     group that answers it. range() copies every entry under the table
-//     gate, then calls the callback with no lock held (so it sees each key
-//     at most once, and may call any method of this map); clear() swaps in
+//     group that answers it. range() copies every entry with the table
+//     gate held exclusively, then calls the callback with no lock held (so
+//     it sees each key at most once, and may call any method of this map);
+//     clear() swaps in
 //     an empty table at once (keys stored concurrently may survive).
 //   * Values: load() copies; visit() runs its callback on a copy with no
 //     lock held. Move-only values cannot be copied: visit()'s and range()'s
@@ -252,8 +253,10 @@ class FlatGroupMap {
     return true;
   }
 
-  // Copyable values: copies every entry under the gate (no rehash can move
-  // them meanwhile), then calls f on the copies with no lock held. Move-only
+  // Copyable values: copies every entry with the gate held exclusively (no
+  // write or rehash meanwhile: under a shared gate, a key erased from a group
+  // already copied and stored again into a later one was copied twice), then
+  // calls f on the copies with no lock held. Move-only
   // values: f runs under each group's shared lock and must not call this map.
   template <class F>
     requires RangeCallback<F, K, V>
@@ -262,7 +265,7 @@ class FlatGroupMap {
       std::vector<std::pair<K, V>> copy;
       {
         Check held(this);
-        internal::SharedStripe gate(gate_);
+        internal::AllStripes gate(gate_);
         const Table& t = *table_;
         copy.reserve(size());
         for (std::size_t i = 0; i < t.group_count(); ++i) Ops::copy_group(t.group(i), copy);
