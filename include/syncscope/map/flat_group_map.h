@@ -15,8 +15,8 @@
 //     group that answers it. range() copies every entry with the table
 //     gate held exclusively, then calls the callback with no lock held (so
 //     it sees each key at most once, and may call any method of this map);
-//     clear() swaps in
-//     an empty table at once (keys stored concurrently may survive).
+//     clear() swaps in an empty table at once (keys stored concurrently may
+//     survive).
 //   * Values: load() copies; visit() runs its callback on a copy with no
 //     lock held. Move-only values cannot be copied: visit()'s and range()'s
 //     callbacks then run under the group's shared lock and must not call
